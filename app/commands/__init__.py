@@ -1,0 +1,1 @@
+"""One module per ``fluorosim`` subcommand (``HELP``, ``add_arguments``, ``run``)."""

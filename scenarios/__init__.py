@@ -1,0 +1,1 @@
+"""Procedure definitions, targets, scoring, the headless session and recording. No Qt."""

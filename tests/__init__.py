@@ -1,0 +1,1 @@
+"""fluorosim tests, mirroring the packages."""
