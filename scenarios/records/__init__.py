@@ -1,0 +1,1 @@
+"""Attempt records for instructors and credentialing: the database, the ledger, CUSUM and reports."""

@@ -1,0 +1,1 @@
+"""Tests of the records database, ledger, CUSUM and reports."""
