@@ -58,7 +58,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 _CS_DIGITS = frozenset(b"0123456789ABCDEF")
 
 
-class _Reject(Exception):
+class _RejectError(Exception):
     """Internal: a line is dropped for ``reason``."""
 
     def __init__(self, reason: str) -> None:
@@ -299,34 +299,34 @@ def cmd_hapt(level: int) -> bytes:
 
 def _float(text: str) -> float:
     if not _DECIMAL.match(text):
-        raise _Reject("bad_number")
+        raise _RejectError("bad_number")
     return float(text)
 
 
 def _unsigned(text: str, limit: int) -> int:
     if not _UNSIGNED.match(text):
-        raise _Reject("bad_number")
+        raise _RejectError("bad_number")
     value = int(text)
     if value >= limit:
-        raise _Reject("out_of_range")
+        raise _RejectError("out_of_range")
     return value
 
 
 def _status(text: str) -> str:
     if text not in DEVICE_STATUSES:
-        raise _Reject("out_of_range")
+        raise _RejectError("out_of_range")
     return text
 
 
 def _check_quaternion(qw: float, qx: float, qy: float, qz: float) -> None:
     norm = (qw * qw + qx * qx + qy * qy + qz * qz) ** 0.5
     if not QUATERNION_NORM_RANGE[0] <= norm <= QUATERNION_NORM_RANGE[1]:
-        raise _Reject("out_of_range")
+        raise _RejectError("out_of_range")
 
 
 def _count(fields: list[str], n: int) -> None:
     if len(fields) != n:
-        raise _Reject("field_count")
+        raise _RejectError("field_count")
 
 
 def _parse_hello(fields: list[str]) -> Hello:
@@ -334,17 +334,17 @@ def _parse_hello(fields: list[str]) -> Hello:
     for item in fields:
         key, sep, value = item.partition("=")
         if not sep or not _TOKEN.match(key) or not _TOKEN.match(value) or key in values:
-            raise _Reject("malformed")
+            raise _RejectError("malformed")
         values[key] = value
     required = ("proto", "dev", "fw", "uid", "kind", "rate", "lin", "ang")
     if any(key not in values for key in required):
-        raise _Reject("field_count")
+        raise _RejectError("field_count")
     proto = _unsigned(values["proto"], 1000)
     rate = _unsigned(values["rate"], RATE_RANGE_HZ[1] + 1)
     if proto != 1 or values["kind"] not in ("POSE", "GIMB", "IMUQ") or rate < 1:
-        raise _Reject("out_of_range")
+        raise _RejectError("out_of_range")
     if values["lin"] != "mm" or values["ang"] != "deg":
-        raise _Reject("out_of_range")
+        raise _RejectError("out_of_range")
     extra = {k: v for k, v in values.items() if k not in required}
     return Hello(
         proto=proto,
@@ -453,7 +453,7 @@ class Stp1Parser:
         """One line without '$' and '\\n' → message or None (counted)."""
         try:
             message = self._parse(line)
-        except _Reject as reject:
+        except _RejectError as reject:
             self._drop(reject.reason)
             return None
         except (ValueError, OverflowError):  # belt and braces: never raise on input
@@ -466,18 +466,18 @@ class Stp1Parser:
         if line.endswith(b"\r"):
             line = line[:-1]
         if any(b < 0x20 or b > 0x7E for b in line):
-            raise _Reject("non_printable")
+            raise _RejectError("non_printable")
         star = line.rfind(b"*")
         if star < 0 or len(line) - star != 3:
-            raise _Reject("malformed")
+            raise _RejectError("malformed")
         body, cs = line[:star], line[star + 1 :]
         if not all(c in _CS_DIGITS for c in cs):
-            raise _Reject("malformed")
+            raise _RejectError("malformed")
         if int(cs, 16) != checksum(body):
-            raise _Reject("checksum")
+            raise _RejectError("checksum")
         text = body.decode("ascii")
         if "*" in text:
-            raise _Reject("malformed")
+            raise _RejectError("malformed")
         kind, _, rest = text.partition(",")
         fields = rest.split(",") if rest else []
         if self.role == "device":
@@ -492,17 +492,17 @@ class Stp1Parser:
             _count(fields, 1)
             rate = _unsigned(fields[0], RATE_RANGE_HZ[1] + 1)
             if rate < RATE_RANGE_HZ[0]:
-                raise _Reject("out_of_range")
+                raise _RejectError("out_of_range")
             return Command(kind, rate)
         if kind == "STREAM":
             _count(fields, 1)
             if fields[0] not in ("0", "1"):
-                raise _Reject("out_of_range")
+                raise _RejectError("out_of_range")
             return Command(kind, int(fields[0]))
         if kind == "HAPT":
             _count(fields, 1)
             return Command(kind, _unsigned(fields[0], 256))
-        raise _Reject("unknown_type")
+        raise _RejectError("unknown_type")
 
     def _parse_device(self, kind: str, fields: list[str]) -> DeviceMessage:
         if kind == "HELLO":
@@ -513,14 +513,14 @@ class Stp1Parser:
             return hello
         if kind == "ERR":
             if len(fields) < 2 or not fields[0]:
-                raise _Reject("field_count")
+                raise _RejectError("field_count")
             return Err(fields[0], ",".join(fields[1:]))
         if kind == "ACK":
             _count(fields, 1)
             return Ack(fields[0])
         if kind == "NAK":
             if len(fields) < 2:
-                raise _Reject("field_count")
+                raise _RejectError("field_count")
             return Nak(fields[0], ",".join(fields[1:]))
         timed = self._parse_timed(kind, fields)
         return self._track(timed)
@@ -533,7 +533,7 @@ class Stp1Parser:
             _count(fields, 3)
             seq, t_ms = _unsigned(fields[0], _SEQ_MODULO), _unsigned(fields[1], _T_MODULO)
             if not _HEX_MASK.match(fields[2]):
-                raise _Reject("bad_number")
+                raise _RejectError("bad_number")
             return Btn(seq, t_ms, int(fields[2], 16))
         if kind == "GIMB":
             _count(fields, 7)
@@ -542,9 +542,9 @@ class Stp1Parser:
             yaw, pitch, roll, depth = (_float(f) for f in fields[3:7])
             if status in _CHECKED_STATUSES:
                 if any(abs(a) > 360.0 for a in (yaw, pitch, roll)):
-                    raise _Reject("out_of_range")
+                    raise _RejectError("out_of_range")
                 if not self.depth_range_mm[0] <= depth <= self.depth_range_mm[1]:
-                    raise _Reject("out_of_range")
+                    raise _RejectError("out_of_range")
             return Gimb(seq, t_ms, status, yaw, pitch, roll, depth)
         if kind == "POSE":
             _count(fields, 11)
@@ -553,7 +553,7 @@ class Stp1Parser:
             x, y, z, qw, qx, qy, qz, err = (_float(f) for f in fields[3:11])
             if status in _CHECKED_STATUSES:
                 if any(abs(v) > MAX_POSITION_MM for v in (x, y, z)) or not 0 <= err <= 1000:
-                    raise _Reject("out_of_range")
+                    raise _RejectError("out_of_range")
                 _check_quaternion(qw, qx, qy, qz)
             return Pose(seq, t_ms, status, x, y, z, qw, qx, qy, qz, err)
         if kind == "IMUQ":
@@ -565,7 +565,7 @@ class Stp1Parser:
             if status in _CHECKED_STATUSES:
                 _check_quaternion(qw, qx, qy, qz)
             return Imuq(seq, t_ms, status, qw, qx, qy, qz, calib)
-        raise _Reject("unknown_type")
+        raise _RejectError("unknown_type")
 
     def _track(self, message: TimedMessage) -> TimedMessage:
         """Count sequence gaps and unwrap the device clock; stamp ``device_t_s``."""
