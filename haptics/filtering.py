@@ -210,9 +210,9 @@ class TrackingGuard:
             if not _pose_is_sane(sample):
                 self._count("bad_pose_rejected")
                 return self.tick(sample.t_s, sample)
-            if self.last_good is not None and not self._lost:
-                if not self._speed_ok(self.last_good, sample):
-                    return self._rejected_jump(sample)
+            jumped = self.last_good is not None and not self._speed_ok(self.last_good, sample)
+            if jumped and not self._lost:
+                return self._rejected_jump(sample)
             self._candidates = []
             return self._accept(sample)
         return self.tick(sample.t_s, sample)
