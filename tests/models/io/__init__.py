@@ -1,0 +1,1 @@
+"""Tests of models.io: patient files, imports and meshes."""

@@ -1,0 +1,148 @@
+"""export_patient → import_ct gives the same patient; imports of NIfTI/NRRD/DICOM; bad inputs named."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import pyvista as pv
+
+from models.io import PatientFileError
+from models.io.ct_import import import_ct
+from models.io.export import export_patient, mesh_groups
+from models.io.markups import read_markups, write_markups
+from models.io.meshes import is_watertight
+from models.io.nifti import write_nifti
+from models.io.nrrd import write_nrrd
+
+
+def assert_same_patient(imported, original, landmarks=True):
+    np.testing.assert_array_equal(imported.hu, original.hu)
+    np.testing.assert_array_equal(imported.labels, original.labels)
+    np.testing.assert_allclose(imported.lps_from_voxel, original.lps_from_voxel, atol=1e-5)
+    if landmarks:
+        assert set(imported.landmarks) == set(original.landmarks)
+        for name, value in original.landmarks.items():
+            np.testing.assert_allclose(imported.landmarks[name], value, err_msg=name)
+
+
+def test_export_writes_every_file_and_reimports_the_same_patient(tmp_path, patient):
+    written = export_patient(patient, tmp_path / "out")
+    names = {p.relative_to(tmp_path / "out").as_posix() for p in written}
+    for expected in [
+        "hu.nii.gz",
+        "labels.nii.gz",
+        "labels.json",
+        "landmarks.json",
+        "landmarks.mrk.json",
+        "patient.json",
+        "meshes/landmarks.mrk.json",
+        "meshes/L4_vertebra.stl",
+        "meshes/aorta.stl",
+        "meshes/body.stl",
+    ]:
+        assert expected in names
+    assert all(p.is_file() for p in written)
+    assert "meshes/fat.stl" not in names  # bulk tissue is not meshed one by one
+    assert json.loads((tmp_path / "out" / "labels.json").read_text()) == patient.label_table
+    record = json.loads((tmp_path / "out" / "patient.json").read_text())
+    assert record["parameters"] == {"seed": 7, "sex": "F"} and record["generator_version"]
+    assert record["frame"] == "LPS" and record["shape"] == [40, 36, 30]
+    imported = import_ct(tmp_path / "out")
+    assert_same_patient(imported, patient)
+    assert imported.label_table == patient.label_table
+    assert imported.parameters["seed"] == 7 and imported.source.startswith("imported:")
+
+
+def test_exported_meshes_are_printable_and_carry_the_landmarks(tmp_path, patient):
+    export_patient(patient, tmp_path / "out")
+    vertebra = pv.read(str(tmp_path / "out" / "meshes" / "L4_vertebra.stl")).clean()
+    assert is_watertight(vertebra)
+    # the vertebra surrounds its body-centre landmark (LPS mm)
+    low, high = np.array(vertebra.bounds).reshape(3, 2).T
+    assert np.all(low < patient.landmarks["L4_body_center"])
+    assert np.all(high > patient.landmarks["L4_body_center"])
+    landmarks = read_markups(tmp_path / "out" / "meshes" / "landmarks.mrk.json")
+    np.testing.assert_allclose(landmarks["sij_surface_left"], patient.landmarks["sij_surface_left"])
+
+
+def test_mesh_groups_merge_vertebra_parts():
+    groups = mesh_groups(
+        {
+            "background": 0,
+            "L5_body": 1,
+            "L5_pedicle_left": 2,
+            "L5_posterior_elements": 3,
+            "root_L5_left": 4,
+            "skin": 5,
+            "sacrum": 6,
+        }
+    )
+    assert groups == {
+        "L5_vertebra": ["L5_body", "L5_pedicle_left", "L5_posterior_elements"],
+        "root_L5_left": ["root_L5_left"],
+        "sacrum": ["sacrum"],
+    }
+
+
+def test_dicom_export_reimports_with_the_same_hu(tmp_path, patient):
+    written = export_patient(patient, tmp_path / "out", dicom=True, meshes=False)
+    assert sum(p.suffix == ".dcm" for p in written) == patient.shape[2]
+    imported = import_ct(
+        tmp_path / "out" / "dicom",
+        labels_path=tmp_path / "out" / "labels.nii.gz",
+        landmarks_path=tmp_path / "out" / "landmarks.mrk.json",
+    )
+    assert_same_patient(imported, patient)
+    assert imported.label_table == patient.label_table  # labels.json found beside the label map
+    assert imported.parameters["import_format"] == "dicom"
+
+
+def test_nrrd_ct_with_unnamed_nifti_labels(tmp_path, patient):
+    write_nrrd(tmp_path / "ct.nrrd", patient.hu, patient.lps_from_voxel)
+    write_nifti(tmp_path / "seg.nii.gz", patient.labels, patient.lps_from_voxel)
+    imported = import_ct(tmp_path / "ct.nrrd", labels_path=tmp_path / "seg.nii.gz")
+    assert_same_patient(imported, patient, landmarks=False)
+    assert imported.label_table["label_2"] == 2 and imported.label_table["background"] == 0
+    assert imported.landmarks == {}
+
+
+def test_ct_without_labels_is_all_background(tmp_path, patient):
+    write_nifti(tmp_path / "ct.nii.gz", patient.hu, patient.lps_from_voxel)
+    imported = import_ct(tmp_path / "ct.nii.gz")
+    assert imported.label_table == {"background": 0} and not imported.labels.any()
+
+
+def test_label_map_on_another_grid_is_refused(tmp_path, patient):
+    write_nifti(tmp_path / "ct.nii.gz", patient.hu, patient.lps_from_voxel)
+    shifted = patient.lps_from_voxel.copy()
+    shifted[0, 3] += 3.0
+    write_nifti(tmp_path / "seg.nii.gz", patient.labels, shifted)
+    with pytest.raises(PatientFileError, match=r"seg.nii.gz.*3.000 mm away"):
+        import_ct(tmp_path / "ct.nii.gz", labels_path=tmp_path / "seg.nii.gz")
+    write_nifti(tmp_path / "small.nii.gz", patient.labels[:-1], patient.lps_from_voxel)
+    with pytest.raises(PatientFileError, match=r"small.nii.gz.*shape"):
+        import_ct(tmp_path / "ct.nii.gz", labels_path=tmp_path / "small.nii.gz")
+
+
+def test_non_ct_volume_and_unknown_formats_are_refused(tmp_path, patient):
+    mr_like = np.abs(patient.hu.astype(np.float32)) / 10.0  # positive intensities: not HU
+    nib.save(nib.Nifti1Image(mr_like, np.eye(4)), str(tmp_path / "t1.nii"))
+    with pytest.raises(PatientFileError, match=r"t1.nii.*not look like a CT"):
+        import_ct(tmp_path / "t1.nii")
+    (tmp_path / "scan.mha").write_bytes(b"ObjectType = Image")
+    with pytest.raises(PatientFileError, match=r"scan.mha.*unknown volume format"):
+        import_ct(tmp_path / "scan.mha")
+    with pytest.raises(PatientFileError, match="nowhere.nii.*not found"):
+        import_ct(tmp_path / "nowhere.nii")
+
+
+def test_bad_landmarks_file_is_named(tmp_path, patient):
+    write_nifti(tmp_path / "ct.nii.gz", patient.hu, patient.lps_from_voxel)
+    write_markups(tmp_path / "ok.mrk.json", patient.landmarks)
+    (tmp_path / "bad.mrk.json").write_text("{]")
+    assert import_ct(tmp_path / "ct.nii.gz", landmarks_path=tmp_path / "ok.mrk.json").landmarks
+    with pytest.raises(PatientFileError, match="bad.mrk.json"):
+        import_ct(tmp_path / "ct.nii.gz", landmarks_path=tmp_path / "bad.mrk.json")
