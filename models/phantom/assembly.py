@@ -1,0 +1,180 @@
+"""Assemble a generated patient: choose the grid, lay out the spine, run every part, paint, texture.
+
+Order: (1) the lumbar layout is computed first from the parameters (disc heights, body heights,
+segmental lordosis, sacral slope) and published in :class:`Anchors` so every part can use it;
+(2) the grid is chosen to cover L1 to the coccyx, both iliac crests and the whole body outline
+including skin; (3) parts run — soft tissue, vessels, sacrum, ilia (another engineer's modules,
+imported by name), lumbar spine and neural structures — the neural part after the sacrum so it
+can route the sacral roots through the sacrum's foramina; (4) pieces are painted in ascending
+priority into int16 HU and uint8 labels (values from :data:`models.labels.LABEL_TABLE`);
+(5) bone pieces painted with a single HU get a seeded trabecular texture.
+
+Frame: LPS mm, origin at the S1 superior endplate centre, patient prone (see models/frames.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from models.labels import BONE_LABELS, LABEL_TABLE, LUMBAR_LEVELS
+from models.patient import Patient
+from models.phantom.lumbar import layout_anchors, lumbar_layout, lumbar_part
+from models.phantom.neural import neural_part
+from models.phantom.parts import Anchors, Grid, Painted, PartResult, PatientParameters
+
+log = logging.getLogger(__name__)
+
+#: Bump when the generator's output changes; the cache key also hashes the generator sources.
+GENERATOR_MAJOR = "3.1"
+Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
+#: (module under models.phantom, function) of parts written by other modules, in running order.
+EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (
+    ("soft_tissue", "soft_tissue_part"),
+    ("vessels", "vessels_part"),
+    ("sacrum", "sacrum_part"),
+    ("pelvis", "ilia_part"),
+)
+TRABECULAR_TEXTURE_HU = 35.0
+
+
+def generator_version() -> str:
+    """GENERATOR_MAJOR plus a digest of every generator source file (stale caches never load)."""
+    digest = hashlib.sha256(GENERATOR_MAJOR.encode())
+    here = Path(__file__).resolve().parent
+    for path in sorted(here.glob("*.py")) + [here.parent / "labels.py"]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return f"{GENERATOR_MAJOR}+{digest.hexdigest()[:12]}"
+
+
+def body_outline_mm(params: PatientParameters, layout_top_z_mm: float, spinous_y_mm: float):
+    """(low, high) LPS box of the body outline including skin (mm).
+
+    Width and depth grow with BMI (approx.: a BMI-25 adult is ≈350 mm wide at the iliac crests
+    and ≈240 mm deep at L4); the posterior skin lies 12 mm + 2.5 mm per BMI point above 18
+    behind the spinous tips.
+    """
+    bmi_factor = math.sqrt(params.bmi / 25.0)
+    half_width = 175.0 * bmi_factor * params.body_scale * (1.04 if params.sex == "female" else 1.0)
+    posterior = spinous_y_mm + 12.0 + 2.5 * (params.bmi - 18.0)
+    depth = 235.0 * (params.bmi / 25.0) ** 0.7 * params.body_scale
+    low = np.array([-half_width, posterior - depth, -170.0 * params.body_scale])
+    high = np.array([half_width, posterior, layout_top_z_mm + 25.0])
+    return low, high
+
+
+def _external_parts() -> list[tuple[str, Part | None]]:
+    parts: list[tuple[str, Part | None]] = []
+    for module_name, function_name in EXTERNAL_PARTS:
+        full = f"models.phantom.{module_name}"
+        try:
+            module = importlib.import_module(full)
+        except ModuleNotFoundError as error:
+            if error.name != full:
+                raise
+            log.warning("%s is not available: the patient is built without it", full)
+            parts.append((full, None))
+            continue
+        parts.append((full, getattr(module, function_name)))
+    return parts
+
+
+def _texture_hu(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float32]:
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    smooth = ndimage.gaussian_filter(noise, sigma=0.8, mode="nearest")
+    return smooth * np.float32(TRABECULAR_TEXTURE_HU / (float(smooth.std()) or 1.0))
+
+
+def paint(
+    grid: Grid, pieces: list[Painted], rng: np.random.Generator
+) -> tuple[NDArray[np.int16], NDArray[np.uint8]]:
+    """Paint pieces in ascending priority (stable) into HU and label volumes."""
+    hu = np.full(grid.shape, -1000, dtype=np.int16)
+    labels = np.zeros(grid.shape, dtype=np.uint8)
+    for piece in sorted(pieces, key=lambda p: p.priority):
+        if piece.label not in LABEL_TABLE:
+            raise ValueError(
+                f"part painted unknown label {piece.label!r} (add it to models/labels.py)"
+            )
+        mask = np.broadcast_to(piece.mask, tuple(s.stop - s.start for s in piece.box))
+        if not mask.any():
+            continue
+        values = piece.hu
+        if np.ndim(values) == 0 and piece.label in BONE_LABELS:
+            values = np.float32(values) + _texture_hu(rng, mask.shape)
+        sub_hu = hu[piece.box]
+        if np.ndim(values) == 0:
+            sub_hu[mask] = int(round(float(values)))
+        else:
+            chosen = np.broadcast_to(values, mask.shape)[mask]
+            sub_hu[mask] = np.clip(np.rint(chosen), -1024, 3071).astype(np.int16)
+        labels[piece.box][mask] = LABEL_TABLE[piece.label]
+    return hu, labels
+
+
+def build_patient(params: PatientParameters | None = None) -> Patient:
+    """Generate the patient for ``params`` (same parameters and seed → the identical patient)."""
+    params = params or PatientParameters()
+    layout = lumbar_layout(params)
+    anchors = Anchors(
+        s1_endplate_center_mm=np.zeros(3),
+        s1_endplate_normal=layout.s1_frame.ew.copy(),
+        extra=layout_anchors(layout),
+    )
+    top_z = float(max(layout.superior_endplate_center(level)[2] for level in LUMBAR_LEVELS))
+    spinous_y = max(
+        layout.body_frames[lv].point(
+            0.0, layout.levels[lv].body_depth_mm / 2 + layout.levels[lv].spinous_length_mm, 0.0
+        )[1]
+        for lv in LUMBAR_LEVELS
+    )
+    low, high = body_outline_mm(params, top_z, float(spinous_y))
+    margin = 4.0 * params.voxel_mm
+    grid = Grid.covering(low - margin, high + margin, params.voxel_mm)
+    anchors.extra["body_outline_low_mm"] = low
+    anchors.extra["body_outline_high_mm"] = high
+
+    pieces: list[Painted] = []
+    landmarks: dict[str, NDArray[np.float64]] = {}
+    missing: list[str] = []
+    for name, part in _external_parts():
+        if part is None:
+            missing.append(name)
+            continue
+        result = part(grid, params, anchors)
+        pieces += result.pieces
+        landmarks.update(result.landmarks)
+        anchors.extra.update(
+            {k: np.asarray(v, dtype=np.float64) for k, v in result.landmarks.items()}
+        )
+    for part in (lumbar_part, neural_part):
+        result = part(grid, params, anchors)
+        pieces += result.pieces
+        landmarks.update(result.landmarks)
+        anchors.extra.update(
+            {k: np.asarray(v, dtype=np.float64) for k, v in result.landmarks.items()}
+        )
+
+    hu, labels = paint(grid, pieces, params.rng("assembly_texture"))
+    parameters = asdict(params)
+    parameters["generator_version"] = generator_version()
+    parameters["missing_parts"] = missing
+    return Patient(
+        hu=hu,
+        labels=labels,
+        lps_from_voxel=grid.lps_from_voxel,
+        label_table=dict(LABEL_TABLE),
+        landmarks=landmarks,
+        parameters=parameters,
+        source="generated",
+    )

@@ -1,0 +1,280 @@
+"""Neural structures: the thecal sac (L1 to S2), exiting roots L1–S2 with ganglia, epidural fat.
+
+Every structure is a tube along a centre line (union of tapered capsules with elliptic cross
+sections). The lumbar exiting root X leaves the sac at the level of pedicle X, turns under the
+pedicle into the foramen X/Y where its dorsal root ganglion sits, and crosses the posterolateral
+disc X/Y running at ``ROOT_DISC_ANGLE_DEG`` to the disc plane: this root is the hypotenuse of
+Kambin's triangle (base = superior endplate of Y, height = the medial border at the traversing
+root / superior articular process). The triangle's height is chosen so that its inscribed circle
+matches the published sizes (procedures.md: 5.8 mm at L1-2 → 7.3–8.2 mm at L4-5), but kept under
+the pedicle above. The L5 root then runs over the anterior surface of the sacral ala; the S1 and S2
+roots leave the sacral canal through their foramina (positions from the sacrum's landmarks when it
+has painted them, else from the S1 endplate frame).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from models.phantom.lumbar import LocalFrame, LumbarLayout, lumbar_layout
+from models.phantom.parts import (
+    PRIORITY_NEURAL,
+    PRIORITY_ORGAN,
+    Anchors,
+    Grid,
+    Painted,
+    PartResult,
+    PatientParameters,
+)
+
+#: Angle between the exiting root and the disc plane at the disc (anatomy.md: ≈51°).
+ROOT_DISC_ANGLE_DEG = 50.0
+#: Target Kambin incircle radius L1-2…L5-S1 (procedures.md: 5.8 → 7.3–8.2 mm; L5-S1 approx.).
+KAMBIN_INCIRCLE_MM = (5.8, 6.3, 6.9, 7.7, 7.8)
+ROOT_RADIUS_MM = 2.6
+GANGLION_RADIUS_MM = 3.8
+CSF_HU = 15.0
+NERVE_HU = 40.0
+EPIDURAL_FAT_HU = -90.0
+PRIORITY_EPIDURAL_FAT = PRIORITY_ORGAN + 5
+
+Point = NDArray[np.float64]
+
+
+def tube_sdf(
+    grid: Grid,
+    box: tuple[slice, slice, slice],
+    points: NDArray[np.float64],
+    radii_lateral: NDArray[np.float64],
+    radii_other: NDArray[np.float64] | None = None,
+) -> NDArray[np.float32]:
+    """Approximate SDF (mm) of a chain of tapered capsules with elliptic cross-section.
+
+    ``radii_lateral`` is the semi-axis along LPS x (left–right), ``radii_other`` the semi-axis
+    perpendicular to x and to the segment (defaults to circular).
+    """
+    radii_other = radii_lateral if radii_other is None else radii_other
+    x, y, z = grid.coordinates(box)
+    x = x.astype(np.float32)
+    y = y.astype(np.float32)
+    z = z.astype(np.float32)
+    best = np.full(np.broadcast_shapes(x.shape, y.shape, z.shape), np.inf, dtype=np.float32)
+    for n in range(len(points) - 1):
+        a, b = points[n], points[n + 1]
+        ab = b - a
+        length2 = float(ab @ ab) or 1e-9
+        px, py, pz = x - a[0], y - a[1], z - a[2]
+        t = np.clip((px * ab[0] + py * ab[1] + pz * ab[2]) / np.float32(length2), 0.0, 1.0)
+        qx, qy, qz = px - t * ab[0], py - t * ab[1], pz - t * ab[2]
+        rl = radii_lateral[n] + (radii_lateral[n + 1] - radii_lateral[n]) * t
+        ro = radii_other[n] + (radii_other[n + 1] - radii_other[n]) * t
+        other2 = np.maximum(qy * qy + qz * qz, 0.0)
+        # the lateral semi-axis applies along x; the other one to the remaining components
+        radial = np.sqrt((qx / rl) ** 2 + other2 / ro**2)
+        sdf = (radial - 1.0) * np.minimum(rl, ro)
+        np.minimum(best, sdf.astype(np.float32), out=best)
+    return best
+
+
+def _tube_box(grid: Grid, points: NDArray[np.float64], margin_mm: float):
+    return grid.box(points.min(axis=0) - margin_mm, points.max(axis=0) + margin_mm)
+
+
+def _tube_piece(
+    grid: Grid,
+    label: str,
+    points: NDArray[np.float64],
+    radii_lateral,
+    radii_other,
+    hu: float,
+    priority: int,
+) -> Painted:
+    radii_lateral = np.asarray(radii_lateral, dtype=np.float64)
+    radii_other = np.asarray(radii_other, dtype=np.float64)
+    box = _tube_box(grid, points, float(max(radii_lateral.max(), radii_other.max())) + 2.0)
+    sdf = tube_sdf(grid, box, points, radii_lateral, radii_other)
+    return Painted(label, box, sdf <= 0, hu, priority)
+
+
+def _sacral_points(anchors: Anchors, frame: LocalFrame) -> dict[str, Point]:
+    """Sacral canal and foramina from the sacrum's landmarks, else typical positions (S1 frame)."""
+    fallback = {
+        "S1_spinal_canal_center": frame.point(0.0, 23.0, -12.0),
+        "S2_spinal_canal_center": frame.point(0.0, 28.0, -42.0),
+    }
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        fallback[f"S1_foramen_anterior_{side}"] = frame.point(sign * 20.0, -9.0, -27.0)
+        fallback[f"S1_foramen_posterior_{side}"] = frame.point(sign * 17.0, 24.0, -24.0)
+        fallback[f"S2_foramen_anterior_{side}"] = frame.point(sign * 18.0, -2.0, -54.0)
+        fallback[f"S2_foramen_posterior_{side}"] = frame.point(sign * 15.0, 29.0, -50.0)
+        fallback[f"ala_top_{side}"] = frame.point(sign * 45.0, 2.0, 2.0)
+    points = {}
+    for name, value in fallback.items():
+        given = anchors.extra.get(name)
+        points[name] = np.asarray(given, dtype=np.float64) if given is not None else value
+    if (
+        "S2_foramen_posterior_left" not in anchors.extra
+        and "S1_foramen_posterior_left" in anchors.extra
+    ):
+        for side in SIDES:
+            offset = points[f"S1_foramen_posterior_{side}"] - points[f"S1_foramen_anterior_{side}"]
+            points[f"S2_foramen_posterior_{side}"] = points[f"S2_foramen_anterior_{side}"] + offset
+    return points
+
+
+def _incenter(a: Point, b: Point, c: Point) -> Point:
+    la, lb, lc = np.linalg.norm(b - c), np.linalg.norm(c - a), np.linalg.norm(a - b)
+    return (la * a + lb * b + lc * c) / (la + lb + lc)
+
+
+def _lower_frame(layout: LumbarLayout, lower: str) -> tuple[LocalFrame, float, float, float]:
+    """(frame, endplate w, half depth, canal half width) of the vertebra below a disc."""
+    if lower == "S1":
+        l5 = layout.levels["L5"]
+        return layout.s1_frame, 0.0, l5.body_depth_mm / 2, l5.canal_width_mm / 2
+    d = layout.levels[lower]
+    return (
+        layout.body_frames[lower],
+        d.body_height_mm / 2,
+        d.body_depth_mm / 2,
+        d.canal_width_mm / 2,
+    )
+
+
+def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
+    """Paint the thecal sac, epidural fat and the exiting roots L1–S2; neural landmarks."""
+    layout = lumbar_layout(params)
+    sacral = _sacral_points(anchors, layout.s1_frame)
+    result = PartResult()
+
+    # thecal sac and epidural fat along the canal centre line
+    centers, rx, ry = [], [], []
+    for level in LUMBAR_LEVELS:
+        frame, d = layout.body_frames[level], layout.levels[level]
+        v_c = d.body_depth_mm / 2 + d.canal_depth_mm / 2 + 0.5
+        top = d.body_height_mm / 2 + (8.0 if level == "L1" else 0.0)
+        for w in (top, 0.0, -d.body_height_mm / 2):
+            centers.append(frame.point(0.0, v_c, w))
+            rx.append(d.canal_width_mm / 2 - 2.5)
+            ry.append(d.canal_depth_mm / 2 - 1.8)
+    centers += [sacral["S1_spinal_canal_center"], sacral["S2_spinal_canal_center"]]
+    rx += [7.5, 2.0]
+    ry += [5.0, 1.5]
+    centers_arr = np.array(centers)
+    result.pieces.append(
+        _tube_piece(grid, "thecal_sac", centers_arr, rx, ry, CSF_HU, PRIORITY_NEURAL)
+    )
+    fat_rx = np.array(rx) + 3.0
+    fat_ry = np.array(ry) + 2.5
+    result.pieces.append(
+        _tube_piece(
+            grid, "fat", centers_arr, fat_rx, fat_ry, EPIDURAL_FAT_HU, PRIORITY_EPIDURAL_FAT
+        )
+    )
+
+    # lumbar exiting roots and Kambin's triangles
+    angle = math.radians(ROOT_DISC_ANGLE_DEG)
+    for n, (upper, lower) in enumerate(DISC_LEVELS):
+        up_frame, up = layout.body_frames[upper], layout.levels[upper]
+        frame, w_end, half_d, canal_half = _lower_frame(layout, lower)
+        pedicle_bottom_world = up_frame.point(
+            up.pedicle_center_u_mm,
+            up.body_depth_mm / 2 + 2.0,
+            up.pedicle_center_w_mm - up.pedicle_height_mm / 2,
+        )
+        _, _, w_ped_bottom = frame.to_local(*pedicle_bottom_world)
+        r_target = KAMBIN_INCIRCLE_MM[n]
+        factor = (1.0 + 1.0 / math.tan(angle) - 1.0 / math.sin(angle)) / 2.0
+        h_max = float(w_ped_bottom) - w_end - ROOT_RADIUS_MM - 1.5
+        height = float(np.clip(r_target / factor, 8.0, max(8.0, h_max)))
+        v_k = half_d - 1.0
+        for side in SIDES:
+            sign = 1.0 if side == "left" else -1.0
+            apex = frame.point(sign * canal_half, v_k, w_end + height)
+            base_medial = frame.point(sign * canal_half, v_k, w_end)
+            base_lateral = frame.point(sign * (canal_half + height / math.tan(angle)), v_k, w_end)
+            tag = f"kambin_{upper}_{lower}_{side}"
+            result.landmarks[f"{tag}_apex"] = apex
+            result.landmarks[f"{tag}_base_medial"] = base_medial
+            result.landmarks[f"{tag}_base_lateral"] = base_lateral
+            result.landmarks[f"{tag}_center"] = _incenter(apex, base_medial, base_lateral)
+            down = (base_lateral - apex) / np.linalg.norm(base_lateral - apex)
+            ganglion = apex + down * 5.0
+            take_off = up_frame.point(
+                sign * (up.canal_width_mm / 2 - 4.0),
+                up.body_depth_mm / 2 + up.canal_depth_mm / 2,
+                up.pedicle_center_w_mm + 3.0,
+            )
+            under_pedicle = up_frame.point(
+                sign * (up.canal_width_mm / 2 - 1.0),
+                up.body_depth_mm / 2 + 3.5,
+                up.pedicle_center_w_mm - up.pedicle_height_mm / 2 - 3.0,
+            )
+            path = [take_off, under_pedicle, apex, ganglion, base_lateral]
+            radii = [2.2, ROOT_RADIUS_MM, ROOT_RADIUS_MM + 0.4, GANGLION_RADIUS_MM, ROOT_RADIUS_MM]
+            if lower == "S1":
+                ala = sacral[f"ala_top_{side}"]
+                _, v_ala, w_ala = frame.to_local(*ala)
+                over_ala = frame.point(
+                    sign * 27.0, float(min(v_ala, 0.0)) - 14.0, float(w_ala) - 10.0
+                )
+                path += [over_ala, frame.point(sign * 32.0, -26.0, -50.0)]
+            else:
+                out = up_frame.vector(sign * 0.55, -0.55, -0.63)
+                path += [base_lateral + out * 30.0]
+            radii += [ROOT_RADIUS_MM + 0.3] * (len(path) - len(radii))
+            result.pieces.append(
+                _tube_piece(
+                    grid,
+                    f"root_{upper}_{side}",
+                    np.array(path),
+                    radii,
+                    radii,
+                    NERVE_HU,
+                    PRIORITY_NEURAL + 1,
+                )
+            )
+            # foramen centre: between the pedicle above and the one below, behind the disc
+            above = up_frame.point(
+                sign * up.pedicle_center_u_mm,
+                up.body_depth_mm / 2 + 3.0,
+                up.pedicle_center_w_mm - up.pedicle_height_mm / 2,
+            )
+            if lower == "S1":
+                below = frame.point(sign * up.pedicle_center_u_mm, half_d + 3.0, -4.0)
+            else:
+                low = layout.levels[lower]
+                below = layout.body_frames[lower].point(
+                    sign * low.pedicle_center_u_mm,
+                    half_d + 3.0,
+                    low.pedicle_center_w_mm + low.pedicle_height_mm / 2,
+                )
+            result.landmarks[f"foramen_{upper}_{lower}_{side}"] = 0.5 * (above + below)
+
+    # sacral roots: from the sac through the canal, posterior → anterior foramen, then caudally
+    l5_frame, l5 = layout.body_frames["L5"], layout.levels["L5"]
+    for level in ("S1", "S2"):
+        for side in SIDES:
+            sign = 1.0 if side == "left" else -1.0
+            take_off_w = -l5.body_height_mm / 2 if level == "S1" else -l5.body_height_mm / 2 - 12.0
+            take_off = l5_frame.point(
+                sign * 6.0, l5.body_depth_mm / 2 + l5.canal_depth_mm / 2, take_off_w
+            )
+            canal = sacral[f"{level}_spinal_canal_center"] + np.array([sign * 9.0, 0.0, 0.0])
+            posterior = sacral[f"{level}_foramen_posterior_{side}"]
+            anterior = sacral[f"{level}_foramen_anterior_{side}"]
+            mid = 0.5 * (canal + anterior)
+            exit_point = anterior + np.array([sign * 10.0, -14.0, -18.0])
+            path = np.array([take_off, canal, mid, anterior, exit_point])
+            radii = [2.0, 2.4, 3.2, 3.0, 2.6] if level == "S1" else [1.6, 2.0, 2.6, 2.4, 2.2]
+            del posterior
+            result.pieces.append(
+                _tube_piece(
+                    grid, f"root_{level}_{side}", path, radii, radii, NERVE_HU, PRIORITY_NEURAL + 1
+                )
+            )
+    return result

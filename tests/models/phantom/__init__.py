@@ -1,0 +1,1 @@
+"""Tests of the built-in patient generator (models.phantom)."""
