@@ -180,3 +180,61 @@ def test_attempt_replay_hands_back_recorded_samples():
     assert source.poll() is None
     with pytest.raises(ReplayError, match="backwards"):
         AttemptReplaySource([(1.0, recorded[0][1]), (0.0, recorded[0][1])])
+
+
+def _probe_positions(shared_data):
+    track = read_plus_sequence(
+        shared_data / "plus-tracking" / "TransformInterpolationTest.igs.mha"
+    )["ProbeToTracker"]
+    ok = track.ok
+    return track.timestamps_s[ok] - track.timestamps_s[0], track.matrices[ok, :3, 3]
+
+
+def _one_euro(times_s, positions, min_cutoff_hz, beta):
+    from haptics.filtering import OneEuroFilter
+
+    one_euro = OneEuroFilter(min_cutoff_hz, beta, 1.0)
+    return np.array([one_euro(t, x) for t, x in zip(times_s, positions, strict=True)])
+
+
+def _jitter_mm(positions):
+    """RMS second difference: the frame-to-frame noise, insensitive to smooth motion."""
+    return float(np.sqrt(np.mean(np.sum(np.diff(positions, 2, axis=0) ** 2, axis=1))))
+
+
+def _lag_s(times_s, raw, filtered):
+    """The delay that best aligns the filtered track with the raw one (after a 1 s settle)."""
+    settled = times_s > 1.0
+    delays = np.arange(0.0, 0.5, 0.002)
+    errors = []
+    for delay in delays:
+        shifted = np.stack(
+            [np.interp(times_s - delay, times_s, raw[:, i]) for i in range(3)], axis=1
+        )
+        errors.append(np.mean(np.sum((filtered[settled] - shifted[settled]) ** 2, axis=1)))
+    return float(delays[int(np.argmin(errors))])
+
+
+@pytest.mark.parametrize("min_cutoff_hz", [0.5, 1.0, 3.0])
+def test_one_euro_lag_on_real_recording_matches_first_order_time_constant(
+    shared_data, min_cutoff_hz
+):
+    """With beta = 0 the One Euro filter is a first-order low-pass: on the slow real probe motion
+    (~4 mm/s) it lags by its time constant tau = 1/(2π·f_c) and removes most frame-to-frame jitter."""
+    times_s, raw = _probe_positions(shared_data)
+    filtered = _one_euro(times_s, raw, min_cutoff_hz, 0.0)
+    tau_s = 1.0 / (2.0 * np.pi * min_cutoff_hz)
+    assert _lag_s(times_s, raw, filtered) == pytest.approx(tau_s, rel=0.15)
+    assert _jitter_mm(filtered) < 0.25 * _jitter_mm(raw)
+
+
+def test_one_euro_beta_trades_jitter_for_lag_on_real_recording(shared_data):
+    times_s, raw = _probe_positions(shared_data)
+    results = [
+        (_lag_s(times_s, raw, f), _jitter_mm(f))
+        for f in (_one_euro(times_s, raw, 1.0, b) for b in (0.0, 0.05, 0.5))
+    ]
+    lags = [lag for lag, _ in results]
+    jitters = [jitter for _, jitter in results]
+    assert lags[0] > lags[1] > lags[2]  # raising beta cuts the lag …
+    assert jitters[0] < jitters[1] < jitters[2] < _jitter_mm(raw)  # … and lets more jitter through
