@@ -4,7 +4,8 @@
 (a Vega on the network). On its reader thread it brings the device up as the Combined API asks
 (reference/tracking.md): serial break → ``RESET``; ``INIT:``; on serial ``COMM:50000`` then, 100 ms
 after ``OKAY``, the host switches to 115200 baud; ``VER:4``; ``PHSR:02``/``PINIT:hh`` until no
-handle needs initialising; ``PHSR:03``/``PENA:hhD``; ``TSTART:``; then polls ``TX:0801`` (or
+handle needs initialising; ``PHSR:03``/``PENA:hhD``; ``TSTART:`` (passive Polaris tools first get a handle with
+``PHRQ:*********1****`` and their ``.rom`` definition written with ``PVWR``); then polls ``TX:0801`` (or
 ``BX:0801``) and finally ``TSTOP:``. Bytes are parsed by the pure functions of
 :mod:`haptics.ndi_protocol`; a corrupt reply is counted and dropped, never turned into a pose.
 
@@ -27,6 +28,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,9 @@ AURORA_RATE_HZ = 40.0
 COMM_SETTLE_S = 0.1
 SERIAL_FAST_BAUD = 115200
 MAX_HANDLE_ROUNDS = 8
+#: Tool definition (.rom) files are written with PVWR in 64-byte chunks; NDI ROMs are ≤ 1 KiB.
+ROM_CHUNK_BYTES = 64
+ROM_MAX_BYTES = 1024
 #: Unanswered polls in a row before the source reports DISCONNECTED (keeps trying after).
 MAX_SILENT_POLLS = 3
 
@@ -116,6 +121,7 @@ class NdiSource(InstrumentSource):
         tool_from_tip: ArrayLike | None = None,
         patient_from_tracker: ArrayLike | None = None,
         rate_hz: float | None = None,
+        rom_files: list[str | Path] | tuple[str | Path, ...] = (),
         timeout_s: float = 1.0,
         serial_factory: Callable[..., Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -134,6 +140,7 @@ class NdiSource(InstrumentSource):
             None if patient_from_tracker is None else np.asarray(patient_from_tracker, dtype=float)
         )
         self.rate_hz = rate_hz
+        self.rom_files = [Path(rom) for rom in rom_files]
         self.timeout_s = timeout_s
         self.clock = clock
         self.name = f"NDI on {url}"
@@ -253,6 +260,8 @@ class NdiSource(InstrumentSource):
             time.sleep(COMM_SETTLE_S)
             port.baudrate = SERIAL_FAST_BAUD
         self.version_text = self._command("VER", "4", expect_okay=False)
+        for rom in self.rom_files:
+            self._load_rom(rom)
         if self.rate_hz is None:
             self.rate_hz = (
                 AURORA_RATE_HZ if "aurora" in self.version_text.lower() else POLARIS_RATE_HZ
@@ -283,6 +292,25 @@ class NdiSource(InstrumentSource):
         self._command("TSTART")
         self._frame_clock = FrameClock(self.rate_hz)
         self.count("tracking_started")
+
+    def _load_rom(self, rom: Path) -> None:
+        """A passive (Polaris) tool's definition: PHRQ for a wireless handle, PVWR in 64-byte chunks."""
+        try:
+            data = rom.read_bytes()
+        except OSError as exc:
+            raise NdiError(f"cannot read tool definition file {rom}: {exc}") from None
+        if not data or len(data) > ROM_MAX_BYTES:
+            raise NdiError(
+                f"tool definition file {rom} has {len(data)} bytes (expected 1–{ROM_MAX_BYTES})"
+            )
+        body = self._command("PHRQ", "*********1****", expect_okay=False)
+        if len(body) != 2 or not all(c in "0123456789ABCDEFabcdef" for c in body):
+            raise NdiError(f"PHRQ for {rom.name} returned {body[:20]!r}, not a handle")
+        handle = body.upper()
+        for address in range(0, len(data), ROM_CHUNK_BYTES):
+            chunk = data[address : address + ROM_CHUNK_BYTES].ljust(ROM_CHUNK_BYTES, b"\x00")
+            self._command("PVWR", f"{handle}{address:04X}{chunk.hex().upper()}")
+        self.count("roms_loaded")
 
     # -- tracking ----------------------------------------------------------------------------
 

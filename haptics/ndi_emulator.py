@@ -1,6 +1,7 @@
 """An NDI tracker emulator (Polaris/Aurora/Vega Combined API) on a pseudo-terminal or a TCP port.
 
-It answers the bring-up commands (INIT, COMM, VER, BEEP, PHSR, PINIT, PENA, TSTART, TSTOP, RESET)
+It answers the bring-up commands (INIT, COMM, VER, BEEP, PHRQ, PVWR, PHSR, PINIT, PENA, TSTART,
+TSTOP, RESET)
 and TX/BX with a scripted tool motion, so :class:`haptics.ndi.NdiSource` can be tested without
 hardware and a lab can try the NDI path (``fluorosim devices emulate ndi``). The wire format comes
 from :mod:`haptics.ndi_protocol`.
@@ -111,6 +112,7 @@ class NdiEmulator:
         start_frame: int = 1000,
         frame_clock: Callable[[], float] | None = None,
         rate_hz: float = 60.0,
+        wired_handles: list[int] | None = None,
     ) -> None:
         self.script = script or circle_script()
         self.faults = faults or Faults()
@@ -120,11 +122,15 @@ class NdiEmulator:
         self._clock_start: float | None = None
         self.frame_number = start_frame
         self._start_frame = start_frame
-        self.handles = sorted(self.script(start_frame))
+        # Wired (Aurora / active) tools are present at power-up; passive tools get a handle from
+        # PHRQ once their ROM is written. Default: every tool the script moves is wired.
+        self.handles = sorted(self.script(start_frame) if wired_handles is None else wired_handles)
         self.initialised: set[int] = set()
         self.enabled: set[int] = set()
         self.tracking = False
         self.baud = 9600
+        self.roms: dict[int, bytearray] = {}  # tool definitions written with PVWR, by handle
+        self.passive_handles: set[int] = set()
         self.commands: list[str] = []  # every command name received, in order (for tests)
         self.tracking_replies = 0
         self.port_path: str | None = None
@@ -325,6 +331,24 @@ class NdiEmulator:
                 listed = list(self.handles)
             body = f"{len(listed):02X}" + "".join(f"{h:02X}001" for h in listed)
             return frame_reply(body.encode())
+        if name == "PHRQ":
+            handle = max([0, *self.handles]) + 1
+            self.handles.append(handle)
+            self.roms[handle] = bytearray()
+            self.passive_handles.add(handle)
+            return frame_reply(f"{handle:02X}".encode())
+        if name == "PVWR":
+            try:
+                handle, address = int(params[:2], 16), int(params[2:6], 16)
+                chunk = bytes.fromhex(params[6:])
+            except ValueError:
+                return frame_reply(f"ERROR{ERROR_INVALID_COMMAND:02X}".encode())
+            if handle not in self.roms or len(chunk) != 64:
+                return frame_reply(f"ERROR{ERROR_INVALID_COMMAND:02X}".encode())
+            rom = self.roms[handle]
+            rom.extend(b"\x00" * max(0, address + 64 - len(rom)))
+            rom[address : address + 64] = chunk
+            return frame_reply(b"OKAY")
         if name in ("PINIT", "PENA"):
             try:
                 handle = int(params[:2], 16)
@@ -332,6 +356,8 @@ class NdiEmulator:
                 return frame_reply(f"ERROR{ERROR_INVALID_COMMAND:02X}".encode())
             if handle not in self.handles:
                 return frame_reply(f"ERROR{ERROR_INVALID_COMMAND:02X}".encode())
+            if name == "PINIT" and handle in self.passive_handles and not any(self.roms[handle]):
+                return frame_reply(f"ERROR{ERROR_INVALID_COMMAND:02X}".encode())  # no ROM written
             (self.initialised if name == "PINIT" else self.enabled).add(handle)
             return frame_reply(b"OKAY")
         if name == "TSTART":

@@ -241,3 +241,27 @@ def test_url_parsing():
     assert parse_url("ndi+tcp://10.0.0.5") == ("tcp", "socket://10.0.0.5:8765")
     with pytest.raises(ValueError, match="must start with"):
         parse_url("stp1:/dev/ttyACM0")
+
+
+def test_passive_tool_rom_is_loaded_before_tracking(tmp_path):
+    rom = tmp_path / "8700339.rom"
+    rom_bytes = bytes(range(256)) * 3 + b"tail"  # 772 bytes → 13 PVWR chunks
+    rom.write_bytes(rom_bytes)
+    script = circle_script(0x01)
+    with serve(script=script, wired_handles=[]) as emulator:
+        with NdiSource(f"ndi:{emulator.port_path}", rom_files=[rom]) as source:
+            samples = collect(source, 3)
+        assert emulator.commands.count("PVWR") == 13
+        assert emulator.commands.index("PHRQ") < emulator.commands.index("PINIT")
+        written = bytes(emulator.roms[0x01])
+    assert written[: len(rom_bytes)] == rom_bytes and not any(written[len(rom_bytes) :])
+    assert samples[-1].raw["handle"] == 0x01 and samples[-1].tip_lps_mm is not None
+
+
+def test_missing_rom_file_is_named(tmp_path):
+    with serve(wired_handles=[]) as emulator:
+        source = NdiSource(f"ndi:{emulator.port_path}", rom_files=[tmp_path / "absent.rom"])
+        source.start()
+        assert not source.wait_until_tracking(10.0)
+        assert "absent.rom" in source.message
+        source.close()
