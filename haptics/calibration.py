@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ MIN_LANDMARK_SEPARATION_MM = 1.0
 MIN_LANDMARK_LINE_OFFSET_MM = 2.0
 #: Lowest IMU calibration level (0–3, BNO055 style) at which a yaw tare is trusted.
 MIN_IMU_CALIB = 2
+
+#: Environment variable overriding where calibrations are kept.
+CALIBRATION_DIR_ENV = "FLUOROSIM_CALIBRATION_DIR"
 
 KINDS = ("pivot", "registration", "gimbal", "imu_tare", "manual", "plus")
 
@@ -495,9 +499,22 @@ def calibration_from_record(record: Any, where: str = "calibration record") -> C
     return Calibration(from_frame, to_frame, matrix, float(error), date, kind, details)
 
 
-def save_calibration(calibration: Calibration, directory: str | Path) -> Path:
-    """Write ``<directory>/<AToB>.json`` (atomically: temp file then rename); returns the path."""
-    folder = Path(directory)
+def default_calibration_dir() -> Path:
+    """``$FLUOROSIM_CALIBRATION_DIR``, else ``<platformdirs user data dir>/fluorosim/calibrations``."""
+    override = os.environ.get(CALIBRATION_DIR_ENV)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("fluorosim")) / "calibrations"
+
+
+def save_calibration(calibration: Calibration, directory: str | Path | None = None) -> Path:
+    """Write ``<directory>/<AToB>.json`` (atomically: temp file then rename); returns the path.
+
+    ``directory`` defaults to :func:`default_calibration_dir`.
+    """
+    folder = Path(directory) if directory is not None else default_calibration_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{calibration.name}.json"
     temporary = path.with_suffix(".json.tmp")
@@ -520,7 +537,9 @@ def load_calibration(path: str | Path) -> Calibration:
     return calibration_from_record(record, str(file))
 
 
-def load_calibrations(directory: str | Path) -> tuple[dict[str, Calibration], list[str]]:
+def load_calibrations(
+    directory: str | Path | None = None,
+) -> tuple[dict[str, Calibration], list[str]]:
     """All ``*.json`` calibrations in a folder, by name, and one message per file that was refused.
 
     A bad file does not stop the others from loading (at start-up the program reports it and
@@ -528,7 +547,7 @@ def load_calibrations(directory: str | Path) -> tuple[dict[str, Calibration], li
     """
     found: dict[str, Calibration] = {}
     problems: list[str] = []
-    folder = Path(directory)
+    folder = Path(directory) if directory is not None else default_calibration_dir()
     if not folder.is_dir():
         return found, problems
     for path in sorted(folder.glob("*.json")):

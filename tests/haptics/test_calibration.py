@@ -281,3 +281,15 @@ def test_plus_xml_round_trip_and_bad_file(tmp_path):
     garbage.write_bytes(b"\x00\xff<<")
     with pytest.raises(CalibrationError, match="garbage.xml"):
         read_plus_calibrations(garbage)
+
+
+def test_default_folder_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLUOROSIM_CALIBRATION_DIR", str(tmp_path / "cal"))
+    cal = register_paired_points(
+        LANDMARKS_TRACKER, LANDMARKS_TRACKER + [1.0, 2.0, 3.0], now=FIXED_NOW
+    )
+    path = save_calibration(cal)
+    assert path == tmp_path / "cal" / "TrackerToPhantom.json"
+    found, problems = load_calibrations()
+    assert list(found) == ["TrackerToPhantom"] and problems == []
+    np.testing.assert_allclose(found["TrackerToPhantom"].matrix[:3, 3], [1.0, 2.0, 3.0], atol=1e-12)
