@@ -56,6 +56,7 @@ _UNSIGNED = re.compile(r"^\d{1,10}$")
 _HEX_MASK = re.compile(r"^[0-9A-Fa-f]{1,8}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 _CS_DIGITS = frozenset(b"0123456789ABCDEF")
+_PRINTABLE = bytes(range(0x20, 0x7F))
 
 
 class _RejectError(Exception):
@@ -417,31 +418,43 @@ class Stp1Parser:
     def feed(self, data: bytes) -> list[Message]:
         """Consume ``data``; return the messages of every complete valid line in it."""
         out: list[Message] = []
-        for byte in bytes(data):
+        data = bytes(data)
+        pos, size = 0, len(data)
+        while pos < size:
             if not self._in_line:
-                if byte == 0x24:  # '$'
-                    self._in_line = True
-                    self._buffer.clear()
-                else:
-                    self.noise_bytes += 1
-                continue
-            if byte == 0x0A:  # '\n' ends the line
-                self._in_line = False
-                line = bytes(self._buffer)
+                start = data.find(b"$", pos)
+                if start < 0:
+                    self.noise_bytes += size - pos
+                    break
+                self.noise_bytes += start - pos
+                self._in_line = True
                 self._buffer.clear()
-                message = self._line(line)
-                if message is not None:
-                    out.append(message)
+                pos = start + 1
                 continue
-            if byte == 0x24:  # a new line started before this one ended
-                self._drop("truncated")
-                self._buffer.clear()
-                continue
-            self._buffer.append(byte)
-            if len(self._buffer) + 2 > MAX_LINE_BYTES:  # '$' + buffer + '\n'
+            newline, dollar = data.find(b"\n", pos), data.find(b"$", pos)
+            ends = [i for i in (newline, dollar) if i >= 0]
+            end = min(ends) if ends else size
+            room = MAX_LINE_BYTES - 2 - len(self._buffer)  # '$' + buffer + '\n' <= limit
+            if end - pos > room:  # the byte at pos + room overflows the line
                 self._drop("too_long")
                 self._buffer.clear()
                 self._in_line = False
+                pos += room + 1
+                continue
+            self._buffer += data[pos:end]
+            if end == size:
+                break
+            pos = end + 1
+            if data[end] == 0x24:  # a new line started before this one ended
+                self._drop("truncated")
+                self._buffer.clear()
+                continue
+            self._in_line = False
+            line = bytes(self._buffer)
+            self._buffer.clear()
+            message = self._line(line)
+            if message is not None:
+                out.append(message)
         return out
 
     # -- internals ----------------------------------------------------------------------------
@@ -465,7 +478,7 @@ class Stp1Parser:
     def _parse(self, line: bytes) -> Message:
         if line.endswith(b"\r"):
             line = line[:-1]
-        if any(b < 0x20 or b > 0x7E for b in line):
+        if line.translate(None, _PRINTABLE):
             raise _RejectError("non_printable")
         star = line.rfind(b"*")
         if star < 0 or len(line) - star != 3:

@@ -250,3 +250,35 @@ def test_fuzz_valid_lines_survive_noise_between_them(lines, noise):
     msgs = parser.feed(noise.join(lines) + b"\r\n")
     assert len(msgs) == len(lines)
     assert parser.dropped_total == 0
+
+
+def test_line_length_limit_is_120_bytes_including_crlf():
+    def line_of(total: int) -> bytes:
+        pad = total - len(stp1.encode("ERR,E1,"))
+        return stp1.encode("ERR,E1," + "x" * pad)
+
+    assert len(line_of(120)) == 120
+    msgs, parser = parse_one(line_of(120))
+    assert len(msgs) == 1 and parser.dropped == {}
+    body = b"ERR,E1," + b"x" * (121 - len(stp1.encode("ERR,E1,")))
+    line_121 = b"$" + body + b"*" + f"{stp1.checksum(body):02X}".encode() + b"\r\n"
+    msgs, parser = parse_one(line_121 + GOLDEN[4])
+    assert len(msgs) == 1 and parser.dropped == {"too_long": 1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(valid_lines, st.binary(max_size=30)), max_size=10),
+    st.lists(st.integers(1, 50), min_size=1, max_size=20),
+)
+def test_fuzz_chunking_does_not_change_the_result(pieces, cuts):
+    stream = b"".join(pieces)
+    whole = Stp1Parser()
+    expected = whole.feed(stream)
+    chunked, out, pos, i = Stp1Parser(), [], 0, 0
+    while pos < len(stream):
+        step = cuts[i % len(cuts)]
+        out += chunked.feed(stream[pos : pos + step])
+        pos, i = pos + step, i + 1
+    assert out == expected
+    assert chunked.counters() == whole.counters()
