@@ -10,7 +10,9 @@ heard is used. TRANSFORM is used, not POSITION (reference/tracking.md).
 ``pyigtl``'s client does not notice a server that closed its socket, so a supervisor thread
 treats silence longer than ``reconnect_after_s`` as a lost link: the tool is reported MISSING
 and the client is replaced by a fresh one that connects as soon as the server is back (a PLUS
-server restart). Sample times come from the message timestamps (the sender's clock), falling back
+server restart). A header-v2 message whose metadata ``TransformStatus`` is not ``OK`` (as
+PLUS sends for an invalid transform when it is configured to send them) is MISSING, never a pose.
+Sample times come from the message timestamps (the sender's clock), falling back
 to the injected host clock when a sender leaves them at zero.
 """
 
@@ -149,6 +151,11 @@ class IgtlSource(InstrumentSource):
             t_s = self.clock()
         matrix = np.asarray(message.matrix, dtype=np.float64)
         raw: dict[str, Any] = {"device_name": message.device_name, "timestamp_s": timestamp}
+        metadata = getattr(message, "metadata", None) or {}
+        status_text = str(metadata.get("TransformStatus", "OK")).strip().upper()
+        if status_text != "OK":
+            raw["transform_status"] = status_text
+            return ToolSample(t_s, TrackingStatus.MISSING, None, None, frozenset(), raw)
         rotation_ok = matrix.shape == (4, 4) and np.all(np.isfinite(matrix))
         if rotation_ok:
             gram = matrix[:3, :3].T @ matrix[:3, :3]

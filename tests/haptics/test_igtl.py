@@ -38,7 +38,9 @@ class Streamer:
         self.step = 0
         self.sent = {}
 
-    def until(self, source, predicate, wait_s=20.0, device="StylusToTracker", other=True):
+    def until(
+        self, source, predicate, wait_s=20.0, device="StylusToTracker", other=True, status=None
+    ):
         samples = []
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
@@ -47,10 +49,11 @@ class Streamer:
                 pose = tool_pose(self.step)
                 timestamp = 1000.0 + 0.05 * self.step
                 self.sent[round(timestamp, 3)] = pose
-                self.server.send_message(
-                    pyigtl.TransformMessage(pose, timestamp=timestamp, device_name=device),
-                    wait=False,
-                )
+                message = pyigtl.TransformMessage(pose, timestamp=timestamp, device_name=device)
+                if status is not None:
+                    message.header_version = 2
+                    message.metadata = {"TransformStatus": status}
+                self.server.send_message(message, wait=False)
                 if other:
                     self.server.send_message(
                         pyigtl.TransformMessage(np.eye(4), device_name="ReferenceToTracker"),
@@ -127,6 +130,24 @@ def test_server_restart_reconnects(server_port):
         assert back[-1].has_pose is False  # UNCALIBRATED: pose in tracker frame, not for display
         assert back[-1].tip_lps_mm is not None
         assert source.counters["reconnects"] >= 1 and source.message == ""
+    finally:
+        source.stop()
+        server.stop()
+
+
+def test_invalid_transform_status_is_missing_not_a_pose(server_port):
+    server = pyigtl.OpenIGTLinkServer(port=server_port)
+    source = IgtlSource("127.0.0.1", server_port, tool_name="StylusToTracker")
+    try:
+        source.start()
+        streamer = Streamer(server)
+        samples = streamer.until(source, lambda s, all_: len(all_) >= 3, status="INVALID")
+        assert all(s.status is TrackingStatus.MISSING and s.tip_lps_mm is None for s in samples)
+        assert samples[-1].raw["transform_status"] == "INVALID"
+        ok = streamer.until(
+            source, lambda s, _: s.status is TrackingStatus.UNCALIBRATED, status="OK"
+        )
+        assert ok[-1].tip_lps_mm is not None
     finally:
         source.stop()
         server.stop()
