@@ -1,0 +1,455 @@
+"""Real-anatomy yardstick: a generated lumbar vertebra against the population-mean L2–L5 shape.
+
+The reference is the mean surface of the statistical shape model of Clouthier et al. (J Biomech
+2023;146:111421; CT of 87 patients; MIT licence), read from ``../shared/data/lumbar-mean-shape/``
+(never copied into the repository). Its mesh holds four connected components, L2 on top (largest z)
+to L5, with axes +x anterior, y left–right, +z superior. The right-handed frame with those x and z
+has +y = z × x = the patient's Left, so ``LPS = (y, −x, z)`` is a proper rotation
+(:data:`LPS_FROM_MEAN_SHAPE`).
+
+Comparison of one level:
+
+1. the generated surface is the union of ``X_body``, ``X_pedicle_left/right`` and
+   ``X_posterior_elements`` (:func:`models.io.meshes.structure_mesh`);
+2. rigid alignment: centroids, then principal axes (every proper sign choice, plus the anatomical
+   LPS orientation both meshes already share) each refined by symmetric point-to-point ICP
+   (Besl & McKay 1992; Kabsch rotation, no scaling); the start with the lowest residual wins;
+3. symmetric surface distance: area-uniform samples on each surface, exact distance to the other
+   surface (VTK cell locator), pooled; report mean, 95th percentile and maximum (mm);
+4. dimensions of both, measured identically from the surface alone (:func:`measure_vertebra`).
+
+Run ``python -m models.yardstick [--seed N]`` for the table of the default generated patient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.patient import Patient
+
+LEVELS = ("L2", "L3", "L4", "L5")
+VERTEBRA_PARTS = ("body", "pedicle_left", "pedicle_right", "posterior_elements")
+#: LPS from the mean-shape axes (+x anterior, +y left, +z superior): L = y, P = −x, S = z.
+LPS_FROM_MEAN_SHAPE = np.array(
+    [[0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+#: Issue #3's target for the mean symmetric surface distance after rigid alignment (mm).
+TARGET_MEAN_DISTANCE_MM = 2.0
+#: Surface samples used for alignment and for distances.
+ICP_SAMPLES = 4000
+DISTANCE_SAMPLES = 20000
+ICP_ITERATIONS = 60
+#: Grid step of the solid used for measuring dimensions (mm).
+MEASURE_VOXEL_MM = 0.5
+#: The anterior fraction of the antero-posterior length that is vertebral body only.
+BODY_FRACTION = 0.3
+#: Smallest axial hole (mm²) taken as the canal rather than a gap between processes.
+MIN_CANAL_AREA_MM2 = 20.0
+#: Reference values (mean, range over L2–L5, mm), Clouthier et al. 2023 (reference/anatomy.md).
+LITERATURE_MM = {
+    "body_width_mm": (46.7, 39.4, 58.8),
+    "body_depth_mm": (35.0, 29.5, 42.0),
+    "body_height_mm": (27.8, 23.5, 32.3),
+    "canal_width_mm": (26.7, 21.5, 31.8),
+    "canal_depth_mm": (16.7, 13.0, 20.4),
+}
+#: Clouthier et al. give spinous length 51.6 (43–61) mm measured differently (not from the
+#: spinolaminar line as here); the table shows it for orientation only.
+SPINOUS_LITERATURE_MM = (51.6, 43.0, 61.0)
+
+
+@dataclass(frozen=True)
+class VertebraDimensions:
+    """Dimensions of one vertebra in its own anatomical frame (mm); see :func:`measure_vertebra`."""
+
+    body_width_mm: float
+    body_depth_mm: float
+    body_height_mm: float
+    canal_width_mm: float
+    canal_depth_mm: float
+    spinous_length_mm: float
+
+
+@dataclass(frozen=True)
+class VertebraComparison:
+    """One level: surface distances after rigid alignment and the dimensions of both shapes."""
+
+    level: str
+    mean_distance_mm: float
+    p95_distance_mm: float
+    max_distance_mm: float
+    generated: VertebraDimensions
+    reference: VertebraDimensions
+    reference_from_generated: NDArray[np.float64]
+
+
+# --------------------------------------------------------------------------- reference data
+
+
+def load_mean_shape(folder: str | Path) -> dict[str, object]:
+    """The four mean-shape vertebrae as pyvista.PolyData in LPS mm, keyed ``"L2"`` … ``"L5"``."""
+    import pyvista as pv
+
+    folder = Path(folder)
+    vertices = np.loadtxt(folder / "meanMesh_vertices.csv.gz", delimiter=",", dtype=np.float64)
+    faces = np.loadtxt(folder / "meanMesh_faces.csv.gz", delimiter=",", dtype=np.int64) - 1
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise ValueError(f"{folder}: face indices do not match the {len(vertices)} vertices")
+    points_lps = vertices @ LPS_FROM_MEAN_SHAPE[:3, :3].T
+    cells = np.hstack([np.full((len(faces), 1), 3, np.int64), faces]).ravel()
+    mesh = pv.PolyData(points_lps, cells)
+    labelled = mesh.connectivity("all")
+    region = np.asarray(labelled.point_data["RegionId"])
+    components = []
+    for region_id in np.unique(region):
+        part = labelled.extract_points(region == region_id, adjacent_cells=False)
+        surface = part.extract_surface(algorithm="dataset_surface").clean()
+        components.append(surface)
+    if len(components) != len(LEVELS):
+        raise ValueError(f"{folder}: expected 4 vertebrae, found {len(components)} components")
+    components.sort(key=lambda surface: -float(np.mean(surface.points[:, 2])))
+    return dict(zip(LEVELS, components, strict=True))
+
+
+def vertebra_surface(patient: Patient, level: str):
+    """The generated vertebra ``level`` (body + pedicles + posterior elements) as a closed mesh."""
+    from models.io.meshes import structure_mesh
+
+    names = [
+        f"{level}_{part}" for part in VERTEBRA_PARTS if f"{level}_{part}" in patient.label_table
+    ]
+    if not names:
+        raise KeyError(f"patient has no labels for vertebra {level}")
+    return structure_mesh(patient, names)
+
+
+# --------------------------------------------------------------------------- geometry helpers
+
+
+def _triangles(mesh) -> tuple[NDArray, NDArray, NDArray]:
+    faces = mesh.triangulate().faces.reshape(-1, 4)[:, 1:]
+    return mesh.points[faces[:, 0]], mesh.points[faces[:, 1]], mesh.points[faces[:, 2]]
+
+
+def sample_surface(mesh, n_points: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """``n_points`` points uniformly distributed over the area of a triangle mesh."""
+    a, b, c = _triangles(mesh)
+    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    chosen = rng.choice(len(areas), size=n_points, p=areas / areas.sum())
+    u, v = rng.random(n_points), rng.random(n_points)
+    flip = u + v > 1.0
+    u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
+    return a[chosen] + u[:, None] * (b[chosen] - a[chosen]) + v[:, None] * (c[chosen] - a[chosen])
+
+
+def distances_to_surface(points: NDArray[np.float64], mesh) -> NDArray[np.float64]:
+    """Exact distance (mm) from each point to the closest point of a triangle mesh."""
+    _, closest = mesh.find_closest_cell(
+        np.asarray(points, dtype=np.float64), return_closest_point=True
+    )
+    return np.linalg.norm(np.asarray(points) - closest, axis=1)
+
+
+def kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Least-squares rigid transform (4x4, det +1) taking ``source`` points onto ``target``."""
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    covariance = (source - source_mean).T @ (target - target_mean)
+    u, _, vt = np.linalg.svd(covariance)
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    transform = np.eye(4)
+    transform[:3, :3] = rotation
+    transform[:3, 3] = target_mean - rotation @ source_mean
+    return transform
+
+
+def _apply(transform: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
+    return points @ transform[:3, :3].T + transform[:3, 3]
+
+
+def icp(
+    moving: NDArray[np.float64],
+    fixed: NDArray[np.float64],
+    fixed_from_moving: NDArray[np.float64],
+    iterations: int = ICP_ITERATIONS,
+) -> tuple[NDArray[np.float64], float]:
+    """Symmetric point-to-point ICP from a starting transform; returns (transform, RMS mm)."""
+    from scipy.spatial import cKDTree
+
+    fixed_tree = cKDTree(fixed)
+    transform = fixed_from_moving.copy()
+    previous = np.inf
+    rms = np.inf
+    for _ in range(iterations):
+        moved = _apply(transform, moving)
+        d_forward, to_fixed = fixed_tree.query(moved)
+        d_backward, to_moving = cKDTree(moved).query(fixed)
+        source = np.vstack([moved, moved[to_moving]])
+        target = np.vstack([fixed[to_fixed], fixed])
+        transform = kabsch(source, target) @ transform
+        rms = float(np.sqrt(np.mean(np.concatenate([d_forward, d_backward]) ** 2)))
+        if previous - rms < 1e-4:
+            break
+        previous = rms
+    return transform, rms
+
+
+def _principal_axes(points: NDArray[np.float64]) -> NDArray[np.float64]:
+    centred = points - points.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1]
+    if np.linalg.det(axes) < 0:
+        axes[:, 2] *= -1
+    return axes
+
+
+def rigid_align(
+    moving: NDArray[np.float64], fixed: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], float]:
+    """Best rigid ``fixed_from_moving``: centroids + principal axes (or none), refined by ICP."""
+    moving_centre, fixed_centre = moving.mean(axis=0), fixed.mean(axis=0)
+    moving_axes, fixed_axes = _principal_axes(moving), _principal_axes(fixed)
+    rotations = [np.eye(3)]
+    for signs in ([1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]):
+        rotations.append(fixed_axes @ np.diag(signs) @ moving_axes.T)
+    best = (np.eye(4), np.inf)
+    for rotation in rotations:
+        start = np.eye(4)
+        start[:3, :3] = rotation
+        start[:3, 3] = fixed_centre - rotation @ moving_centre
+        transform, rms = icp(moving, fixed, start)
+        if rms < best[1]:
+            best = (transform, rms)
+    return best
+
+
+# --------------------------------------------------------------------------- dimensions
+
+
+def anatomical_frame(mesh) -> NDArray[np.float64]:
+    """``lps_from_anatomical`` of a vertebra mesh lying roughly in LPS orientation.
+
+    Superior axis: the normal direction that dominates the body's surface (its endplates; the side
+    walls are parallel to the axis, so they do not tilt it), found as the eigenvector of the
+    area-weighted normal scatter of the anterior body part closest to +S. Left axis: LPS +x made
+    orthogonal to it. Posterior = superior × left. Origin: area centroid, so l = 0 is the midline.
+    """
+    a, b, c = _triangles(mesh)
+    cross = np.cross(b - a, c - a)
+    areas = 0.5 * np.linalg.norm(cross, axis=1)
+    normals = cross / np.maximum(2.0 * areas[:, None], 1e-12)
+    centres = (a + b + c) / 3.0
+    origin = (centres * areas[:, None]).sum(axis=0) / areas.sum()
+    superior = np.array([0.0, 0.0, 1.0])
+    posterior = np.array([0.0, 1.0, 0.0])
+    for _ in range(3):
+        depth = centres @ posterior
+        body = depth < depth.min() + BODY_FRACTION * (depth.max() - depth.min())
+        scatter = (normals[body] * areas[body, None]).T @ normals[body]
+        _, vectors = np.linalg.eigh(scatter)
+        candidate = vectors[:, np.argmax(np.abs(vectors[2]))]
+        superior = candidate * np.sign(candidate[2])
+        left = np.array([1.0, 0.0, 0.0]) - superior[0] * superior
+        left /= np.linalg.norm(left)
+        posterior = np.cross(superior, left)
+    frame = np.eye(4)
+    frame[:3, 0], frame[:3, 1], frame[:3, 2] = left, posterior, superior
+    frame[:3, 3] = origin
+    return frame
+
+
+def _solid(mesh, frame: NDArray[np.float64]) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Voxelised solid of ``mesh`` in anatomical coordinates: (mask[l, p, s], grid origin)."""
+    import pyvista as pv
+
+    anatomical_from_lps = np.linalg.inv(frame)
+    local = mesh.copy()
+    local.points = _apply(anatomical_from_lps, np.asarray(mesh.points))
+    low = np.floor(np.asarray(local.bounds)[::2] / MEASURE_VOXEL_MM) * MEASURE_VOXEL_MM - 2.0
+    high = np.asarray(local.bounds)[1::2] + 2.0
+    dims = np.ceil((high - low) / MEASURE_VOXEL_MM).astype(int) + 1
+    grid = pv.ImageData(dimensions=dims, spacing=(MEASURE_VOXEL_MM,) * 3, origin=low)
+    mask = local.voxelize_binary_mask(reference_volume=grid)
+    solid = np.asarray(mask.point_data["mask"]).reshape(tuple(dims), order="F") > 0
+    return solid, low
+
+
+def _extent_mm(indices: NDArray) -> float:
+    return float((indices.max() - indices.min() + 1) * MEASURE_VOXEL_MM) if indices.size else 0.0
+
+
+def measure_vertebra(mesh) -> VertebraDimensions:
+    """Dimensions (mm) measured from the surface alone, the same way for any vertebra.
+
+    In the :func:`anatomical_frame`, on a 0.5 mm solid: the canal is, in each axial slice where it
+    is enclosed (pedicle level), the hole crossing the midline behind the body; canal depth is its
+    antero-posterior extent on the midline, canal width its full left–right extent (between the
+    pedicles); both are medians over those slices. The body is the bone anterior to
+    the canal's anterior wall: width = left–right extent through the body's centre at mid-height,
+    depth = antero-posterior extent on the midline at mid-height, height = midsagittal section
+    area / depth (the mean of anterior-to-posterior heights). Spinous length runs from the canal's
+    posterior wall (spinolaminar line) to the most posterior bone within 5 mm of the midline.
+    """
+    from scipy import ndimage
+
+    solid, low = _solid(mesh, anatomical_frame(mesh))
+    step = MEASURE_VOXEL_MM
+    midline = int(round(-low[0] / step))
+    occupied = np.flatnonzero(solid.any(axis=(0, 2)))
+    # holes in the anterior part are the concave endplates seen inside their rim, not the canal
+    canal_min_p = occupied.min() + BODY_FRACTION * (occupied.max() - occupied.min())
+    widths, depths, fronts, backs = [], [], [], []
+    min_cells = int(MIN_CANAL_AREA_MM2 / step**2)
+    for s in range(solid.shape[2]):
+        section = solid[:, :, s]
+        if not section.any():
+            continue
+        holes, count = ndimage.label(ndimage.binary_fill_holes(section) & ~section)
+        for hole in range(1, count + 1):
+            cells = np.argwhere(holes == hole)
+            crosses_midline = cells[:, 0].min() <= midline <= cells[:, 0].max()
+            if not crosses_midline or cells[:, 1].mean() <= canal_min_p or len(cells) < min_cells:
+                continue
+            on_midline = cells[np.abs(cells[:, 0] - midline) <= 1, 1]
+            widths.append(_extent_mm(cells[:, 0]))
+            depths.append(_extent_mm(on_midline))
+            fronts.append(on_midline.min())
+            backs.append(on_midline.max())
+    if not widths:
+        raise ValueError("no enclosed vertebral canal found: is this a whole vertebra?")
+    canal_front, canal_back = int(np.median(fronts)), int(np.median(backs))
+    body = solid.copy()
+    body[:, canal_front:, :] = False
+    labelled, _ = ndimage.label(body)
+    sizes = np.bincount(labelled.ravel())
+    sizes[0] = 0
+    body = labelled == np.argmax(sizes)
+    body_cells = np.argwhere(body)
+    mid_p, mid_s = (int(round(v)) for v in body_cells[:, 1:].mean(axis=0))
+    body_width = _extent_mm(
+        np.flatnonzero(body[:, mid_p - 1 : mid_p + 2, mid_s - 1 : mid_s + 2].any(axis=(1, 2)))
+    )
+    central = body[midline - 1 : midline + 2, :, mid_s - 1 : mid_s + 2].any(axis=(0, 2))
+    body_depth = _extent_mm(np.flatnonzero(central))
+    sagittal = body[midline - 1 : midline + 2].any(axis=0)
+    body_height = float(sagittal.sum() * step * step / max(body_depth, step))
+    near_midline = solid[max(midline - int(5 / step), 0) : midline + int(5 / step) + 1]
+    tip = np.flatnonzero(near_midline.any(axis=(0, 2))).max()
+    return VertebraDimensions(
+        body_width_mm=body_width,
+        body_depth_mm=body_depth,
+        body_height_mm=body_height,
+        canal_width_mm=float(np.median(widths)),
+        canal_depth_mm=float(np.median(depths)),
+        spinous_length_mm=float((tip - canal_back) * step),
+    )
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def compare_vertebra(
+    generated, reference, level: str = "", rng: np.random.Generator | None = None
+) -> VertebraComparison:
+    """Rigidly align ``generated`` onto ``reference`` and report distances and dimensions."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    moving = sample_surface(generated, ICP_SAMPLES, rng)
+    fixed = sample_surface(reference, ICP_SAMPLES, rng)
+    reference_from_generated, _ = rigid_align(moving, fixed)
+    aligned = generated.copy()
+    aligned.points = _apply(reference_from_generated, np.asarray(generated.points))
+    on_generated = sample_surface(aligned, DISTANCE_SAMPLES, rng)
+    on_reference = sample_surface(reference, DISTANCE_SAMPLES, rng)
+    distances = np.concatenate(
+        [distances_to_surface(on_generated, reference), distances_to_surface(on_reference, aligned)]
+    )
+    return VertebraComparison(
+        level=level,
+        mean_distance_mm=float(distances.mean()),
+        p95_distance_mm=float(np.percentile(distances, 95)),
+        max_distance_mm=float(distances.max()),
+        generated=measure_vertebra(generated),
+        reference=measure_vertebra(reference),
+        reference_from_generated=reference_from_generated,
+    )
+
+
+def compare_patient(
+    patient: Patient,
+    mean_shape_folder: str | Path,
+    levels: Sequence[str] = LEVELS,
+    rng: np.random.Generator | None = None,
+) -> list[VertebraComparison]:
+    """Compare each generated level with its mean-shape counterpart."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    reference = load_mean_shape(mean_shape_folder)
+    return [
+        compare_vertebra(vertebra_surface(patient, level), reference[level], level, rng)
+        for level in levels
+    ]
+
+
+def format_table(comparisons: Sequence[VertebraComparison]) -> str:
+    """A plain-text table: distances per level, then generated vs mean-shape dimensions."""
+    lines = [
+        f"Surface distance after rigid alignment (target mean ≤ {TARGET_MEAN_DISTANCE_MM:g} mm)",
+        f"{'level':<6}{'mean mm':>9}{'p95 mm':>9}{'max mm':>9}",
+    ]
+    for c in comparisons:
+        lines.append(
+            f"{c.level:<6}{c.mean_distance_mm:>9.2f}{c.p95_distance_mm:>9.2f}{c.max_distance_mm:>9.2f}"
+        )
+    lines.append("")
+    header = f"{'dimension (mm)':<20}"
+    header += "".join(f"{c.level + ' gen/ref':>16}" for c in comparisons)
+    lines.append(header + f"{'literature L2–L5':>24}")
+    for field in (*LITERATURE_MM, "spinous_length_mm"):
+        row = f"{field.removesuffix('_mm'):<20}"
+        for c in comparisons:
+            row += f"{getattr(c.generated, field):>10.1f}/{getattr(c.reference, field):<5.1f}"
+        mean, lo, hi = LITERATURE_MM.get(field, SPINOUS_LITERATURE_MM)
+        note = "" if field in LITERATURE_MM else " *"
+        row += f"{mean:>10.1f} ({lo:.1f}–{hi:.1f}){note}"
+        lines.append(row)
+    lines.append("* measured from another start point in the literature; compare gen/ref only")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m models.yardstick [--seed N] [--data DIR]``: print the comparison table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m models.yardstick", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--seed", type=int, default=0, help="patient seed (default 0)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "lumbar-mean-shape",
+        help="folder with meanMesh_vertices.csv.gz and meanMesh_faces.csv.gz",
+    )
+    args = parser.parse_args(argv)
+    if not (args.data / "meanMesh_vertices.csv.gz").is_file():
+        print(f"mean-shape data not found in {args.data} (pass --data DIR)", file=sys.stderr)
+        return 2
+    try:
+        from models.phantom import PatientParameters, load_or_build_patient
+    except ImportError:
+        print("the patient generator (models.phantom) is not available yet", file=sys.stderr)
+        return 2
+    patient = load_or_build_patient(PatientParameters(seed=args.seed))
+    comparisons = compare_patient(patient, args.data)
+    print(format_table(comparisons))
+    for c in comparisons:
+        print(f"{c.level} generated: {asdict(c.generated)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
