@@ -286,7 +286,7 @@ class Stp1Device:
             period = 1.0 / max(1, self.rate_hz)
             if t_s - self._next_line_s > 1.0:  # we were suspended: do not flood
                 self._next_line_s = t_s
-            while self._next_line_s <= t_s:
+            while self._next_line_s <= t_s + 1e-9:  # float steps of 1/rate drift
                 line_t = self._next_line_s
                 self._next_line_s += period
                 buttons = self.motion(line_t).buttons

@@ -353,3 +353,43 @@ def test_device_clock_wrap_keeps_time_monotonic(tmp_path):
     t_ms = [r.raw["t_ms"] for r in recorded[:80]]
     assert min(t_ms) < 1000 and max(t_ms) > 2**32 - 1000  # the wrap happened in the window
     assert np.all(np.diff(t) > 0) and np.all(np.diff(t) < 0.05)
+
+
+# ----------------------------------------------------------------------- source URLs
+
+
+def test_source_urls_name_the_right_kind():
+    from haptics.urls import describe_url, parse_igtl_url
+
+    assert describe_url("/dev/ttyACM0") == "stp1"
+    assert describe_url("COM3") == "stp1"
+    assert describe_url("socket://127.0.0.1:5000") == "stp1"
+    assert describe_url("ndi:/dev/ttyUSB0") == "ndi"
+    assert describe_url("ndi+tcp://10.0.0.2") == "ndi"
+    assert describe_url("igtl://localhost") == "igtl"
+    assert describe_url("take1.igs.mha#StylusToTracker") == "plus_replay"
+    assert describe_url("mouse") == "mouse"
+    assert parse_igtl_url("igtl://plus.local/NeedleToTracker") == (
+        "plus.local",
+        18944,
+        "NeedleToTracker",
+    )
+    assert parse_igtl_url("igtl://h:1234") == ("h", 1234, None)
+
+
+def test_open_source_builds_sources_without_touching_devices(tmp_path):
+    from haptics.urls import SourceUrlError, open_source
+
+    source = open_source("stp1:/dev/ttyACM9", rate_hz=250)
+    assert isinstance(source, SerialStp1Source) and source.port == "/dev/ttyACM9"
+    assert type(open_source("mouse")).__name__ == "MouseSource"
+    assert type(open_source("ndi:/dev/ttyUSB3")).__name__ == "NdiSource"
+    assert type(open_source("igtl://127.0.0.1:18944/StylusToTracker")).__name__ == "IgtlSource"
+    with pytest.raises(SourceUrlError, match="no such PLUS sequence file"):
+        open_source(str(tmp_path / "missing.mha"))
+    attempt = tmp_path / "attempt.json"
+    attempt.write_text("[]")
+    with pytest.raises(SourceUrlError, match="fluorosim replay"):
+        open_source(str(attempt))
+    replay = open_source(str(attempt), attempt_loader=lambda path: [])
+    assert type(replay).__name__ == "AttemptReplaySource"
