@@ -57,6 +57,8 @@ MAX_HANDLE_ROUNDS = 8
 #: Tool definition (.rom) files are written with PVWR in 64-byte chunks; NDI ROMs are ≤ 1 KiB.
 ROM_CHUNK_BYTES = 64
 ROM_MAX_BYTES = 1024
+#: Bytes of line noise skipped while looking for the start of a BX reply.
+MAX_NOISE_BYTES = 64
 #: Unanswered polls in a row before the source reports DISCONNECTED (keeps trying after).
 MAX_SILENT_POLLS = 3
 
@@ -86,6 +88,19 @@ def pose_matrix(quaternion_wxyz: tuple[float, ...], position_mm: tuple[float, ..
     matrix[:3, :3] = quaternion_to_matrix(quaternion_wxyz)
     matrix[:3, 3] = position_mm
     return matrix
+
+
+def strip_leading_noise(frame: bytes) -> bytes:
+    """The longest tail of an ASCII reply made only of reply characters (line noise dropped).
+
+    TX replies hold only ``0-9 A-Z a-z + -`` and LF before the final CR; anything earlier than
+    the last other byte cannot belong to the reply. The CRC still decides whether the tail is good.
+    """
+    allowed = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-\n\r"
+    index = len(frame)
+    while index > 0 and frame[index - 1] in allowed:
+        index -= 1
+    return frame[index:]
 
 
 class FrameClock:
@@ -319,9 +334,21 @@ class NdiSource(InstrumentSource):
             raw = self._read_ascii()
             reply = parse_tx_reply(raw)
             if reply is None:
+                clean = strip_leading_noise(raw)
+                if clean != raw and (reply := parse_tx_reply(clean)) is not None:
+                    self.count("noise_bytes_skipped", len(raw) - len(clean))
+                    return reply
                 self.count("parse_errors" if parse_reply(raw).kind != "BAD" else "crc_errors")
             return reply
         head = self._port.read(2)
+        skipped = 0
+        while (
+            len(head) == 2 and head != b"\xc4\xa5" and head != b"ER" and skipped < MAX_NOISE_BYTES
+        ):
+            head = head[1:] + self._port.read(1)
+            skipped += 1
+        if skipped:
+            self.count("noise_bytes_skipped", skipped)
         if len(head) < 2:
             raise TimeoutError("no reply")
         if head != b"\xc4\xa5":

@@ -16,6 +16,10 @@ device frame. :func:`circle_script` moves one tool on a circle and can declare f
 tool is missing or out of the measurement volume. Faults (:class:`Faults`) corrupt replies on
 purpose: a bad CRC every N tracking replies, garbage bytes before a reply, or an unplug after N
 tracking replies.
+
+Frame numbers advance with ``frame_clock`` at ``rate_hz`` as on a real device (repeated TX within a
+frame return the same frame); with ``frame_clock=None`` every TX/BX advances one frame, which makes
+tests independent of host speed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import select
 import socket
 import threading
+import time
 import tty
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,7 +115,7 @@ class NdiEmulator:
         faults: Faults | None = None,
         device: str = "Polaris Vicra",
         start_frame: int = 1000,
-        frame_clock: Callable[[], float] | None = None,
+        frame_clock: Callable[[], float] | None = time.monotonic,
         rate_hz: float = 60.0,
         wired_handles: list[int] | None = None,
     ) -> None:

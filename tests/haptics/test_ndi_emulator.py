@@ -19,6 +19,12 @@ from haptics.source import TrackingStatus
 HANDLE = 0x0A
 
 
+def emulate(**options):
+    """An emulator whose frame advances once per TX/BX, so tests do not depend on host speed."""
+    options.setdefault("frame_clock", None)
+    return serve(**options)
+
+
 def collect(source, count, wait_s=15.0, until=None):
     """Poll until ``count`` samples (or ``until(sample)``) arrive; fails if they never do."""
     samples = []
@@ -42,7 +48,7 @@ def expected_pose(script, frame):
 
 def test_bring_up_sequence_and_tracking_over_pty():
     script = circle_script(HANDLE)
-    with serve(script=script) as emulator:
+    with emulate(script=script) as emulator:
         source = NdiSource(f"ndi:{emulator.port_path}")
         source.start()
         assert source.wait_until_tracking(10.0), source.message
@@ -88,7 +94,7 @@ def test_bx_mode_with_tip_calibration_and_registration():
     tool_from_tip[:3, 3] = [0.0, 0.0, 120.0]
     patient_from_tracker = np.eye(4)
     patient_from_tracker[:3, 3] = [5.0, -7.0, 1000.0]
-    with serve(script=script) as emulator:
+    with emulate(script=script) as emulator:
         source = NdiSource(
             f"ndi:{emulator.port_path}",
             mode="BX",
@@ -117,7 +123,7 @@ def test_missing_tool_and_out_of_volume():
         out_of_volume_frames=range(start + 60, start + 80),
     )
     with (
-        serve(script=script, start_frame=start) as emulator,
+        emulate(script=script, start_frame=start) as emulator,
         NdiSource(f"ndi:{emulator.port_path}") as source,
     ):
         samples = collect(source, 0, until=lambda s: s.raw.get("frame_number", 0) > start + 90)
@@ -135,7 +141,7 @@ def test_missing_tool_and_out_of_volume():
 def test_corrupt_replies_are_counted_never_turned_into_poses():
     script = circle_script(HANDLE)
     with (
-        serve(script=script, faults=Faults(bad_crc_every=3)) as emulator,
+        emulate(script=script, faults=Faults(bad_crc_every=3)) as emulator,
         NdiSource(f"ndi:{emulator.port_path}") as source,
     ):
         samples = collect(source, 15)
@@ -147,7 +153,7 @@ def test_corrupt_replies_are_counted_never_turned_into_poses():
 
 
 def test_unplugged_adapter_reports_disconnected_with_the_port_name():
-    with serve(faults=Faults(unplug_after_replies=5)) as emulator:
+    with emulate(faults=Faults(unplug_after_replies=5)) as emulator:
         source = NdiSource(f"ndi:{emulator.port_path}")
         source.start()
         samples = collect(source, 0, until=lambda s: s.status is TrackingStatus.DISCONNECTED)
@@ -167,14 +173,14 @@ def test_missing_port_is_a_message_not_a_traceback():
 
 
 def test_vega_over_tcp_skips_serial_steps():
-    with serve(tcp_port=0) as emulator:
+    with emulate(tcp_port=0) as emulator:
         with NdiSource(f"ndi+tcp://127.0.0.1:{emulator.tcp_port}") as source:
             collect(source, 3)
         assert "COMM" not in emulator.commands and emulator.commands[0] == "INIT"
 
 
 def test_aurora_rate_from_version_reply():
-    with serve(device="Aurora") as emulator, NdiSource(f"ndi:{emulator.port_path}") as source:
+    with emulate(device="Aurora") as emulator, NdiSource(f"ndi:{emulator.port_path}") as source:
         samples = collect(source, 4)
     assert source.rate_hz == 40.0
     frames = np.array([s.raw["frame_number"] for s in samples])
@@ -182,7 +188,7 @@ def test_aurora_rate_from_version_reply():
 
 
 def test_unknown_tool_handle_is_refused_by_name():
-    with serve() as emulator:
+    with emulate() as emulator:
         source = NdiSource(f"ndi:{emulator.port_path}", tool_handle=0x33)
         source.start()
         assert not source.wait_until_tracking(10.0)
@@ -205,7 +211,7 @@ def test_ndicapi_reads_the_emulator_replies():
     """ndicapy (the C library maintained with PLUS) is an independent parser of our TX/BX bytes."""
     ndicapy = pytest.importorskip("ndicapy")
     script = circle_script(HANDLE)
-    with serve(script=script) as emulator:
+    with emulate(script=script) as emulator:
         device = ndicapy.ndiOpen(emulator.port_path)
         assert device is not None
         try:
@@ -248,7 +254,7 @@ def test_passive_tool_rom_is_loaded_before_tracking(tmp_path):
     rom_bytes = bytes(range(256)) * 3 + b"tail"  # 772 bytes → 13 PVWR chunks
     rom.write_bytes(rom_bytes)
     script = circle_script(0x01)
-    with serve(script=script, wired_handles=[]) as emulator:
+    with emulate(script=script, wired_handles=[]) as emulator:
         with NdiSource(f"ndi:{emulator.port_path}", rom_files=[rom]) as source:
             samples = collect(source, 3)
         assert emulator.commands.count("PVWR") == 13
@@ -259,9 +265,50 @@ def test_passive_tool_rom_is_loaded_before_tracking(tmp_path):
 
 
 def test_missing_rom_file_is_named(tmp_path):
-    with serve(wired_handles=[]) as emulator:
+    with emulate(wired_handles=[]) as emulator:
         source = NdiSource(f"ndi:{emulator.port_path}", rom_files=[tmp_path / "absent.rom"])
         source.start()
         assert not source.wait_until_tracking(10.0)
         assert "absent.rom" in source.message
         source.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_realtime_frames_follow_the_device_clock():
+    device_clock = FakeClock()
+    with (
+        emulate(frame_clock=device_clock, start_frame=1000) as emulator,
+        NdiSource(f"ndi:{emulator.port_path}") as source,
+    ):
+        (first,) = collect(source, 1)
+        assert first.raw["frame_number"] == 1000 and first.t_s == 0.0
+        deadline = time.monotonic() + 10.0
+        while source.counters.get("duplicate_frames", 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert source.poll() is None  # the same device frame is never handed out twice
+        device_clock.now = 0.5
+        later = collect(source, 0, until=lambda s: s.raw["frame_number"] != 1000)[-1]
+    assert later.raw["frame_number"] == 1030 and later.t_s == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("mode", ["TX", "BX"])
+def test_line_noise_before_replies_is_skipped(mode):
+    script = circle_script(HANDLE)
+    noise = Faults(garbage_before_reply=b"\x00\xff\x13junk\xfe")
+    with (
+        emulate(script=script, faults=noise) as emulator,
+        NdiSource(f"ndi:{emulator.port_path}", mode=mode) as source,
+    ):
+        samples = collect(source, 5)
+        counters = dict(source.counters)
+    assert counters["noise_bytes_skipped"] >= 5
+    for sample in samples:
+        truth = expected_pose(script, sample.raw["frame_number"])
+        np.testing.assert_allclose(sample.tip_lps_mm, truth[:3, 3], atol=0.006)
