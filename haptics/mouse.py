@@ -119,6 +119,17 @@ class MouseInstrument:
         self.pitch_deg = float(np.clip(pitch_deg, -MAX_AIM_DEG, MAX_AIM_DEG))
         self.version += 1
 
+    def point_along(self, direction_lps: ArrayLike) -> None:
+        """Aim along a shaft direction (handle → tip): the inverse of :attr:`direction_lps`."""
+        d = np.asarray(direction_lps, dtype=np.float64).reshape(3)
+        norm = float(np.linalg.norm(d))
+        if not np.isfinite(norm) or norm < 1e-12:
+            raise ValueError(f"direction must be a non-zero finite vector, got {d.tolist()}")
+        d = d / norm
+        yaw_deg = math.degrees(math.atan2(float(d @ LEFT), float(d @ ANTERIOR)))
+        pitch_deg = math.degrees(math.asin(max(-1.0, min(1.0, float(d @ SUPERIOR)))))
+        self.set_aim(yaw_deg, pitch_deg)
+
     def aim(self, d_yaw_deg: float, d_pitch_deg: float) -> None:
         """Tilt the instrument about the entry point by the given angles."""
         self.set_aim(self.yaw_deg + d_yaw_deg, self.pitch_deg + d_pitch_deg)

@@ -150,3 +150,14 @@ def test_tissue_classifier_on_a_small_patient():
         "air",
     ]
     assert tissue_at(np.array([50.0, 5.0, 1.0])) == "air"  # outside the volume
+
+
+def test_point_along_inverts_the_aim_angles():
+    model = make()
+    model.set_aim(25.0, -40.0)
+    direction = model.direction_lps
+    other = make()
+    other.point_along(direction * 3.0)
+    assert (other.yaw_deg, other.pitch_deg) == pytest.approx((25.0, -40.0))
+    with pytest.raises(ValueError, match="non-zero"):
+        other.point_along([0.0, 0.0, 0.0])
