@@ -41,13 +41,25 @@ BX_DISABLED = 0x04
 FRAME_MODULUS = 1 << 32
 
 
-def crc16_arc(data: bytes) -> int:
-    """CRC-16/ARC (poly 0xA001 reflected, init 0, no final XOR) of ``data``."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
+def _crc16_arc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc16_arc_table()
+
+
+def crc16_arc(data: bytes) -> int:
+    """CRC-16/ARC (poly 0xA001 reflected, init 0, no final XOR) of ``data`` (table driven)."""
+    crc = 0
+    table = _CRC_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
 
 
