@@ -127,6 +127,13 @@ def read_plus_sequence(path: str | Path) -> dict[str, TransformTrack]:
             f"{file}: frame {missing_times[0]:04d} has no Seq_Frame{missing_times[0]:04d}_Timestamp"
         )
     times = np.array([timestamps[f] for f in frames])
+    backwards = np.flatnonzero(np.diff(times) < 0)
+    if backwards.size:
+        frame = frames[int(backwards[0]) + 1]
+        raise ReplayError(
+            f"{file}: Seq_Frame{frame:04d}_Timestamp goes backwards "
+            f"({times[backwards[0] + 1]} after {times[backwards[0]]})"
+        )
     tracks: dict[str, TransformTrack] = {}
     for name, per_frame in matrices.items():
         stack = np.full((len(frames), 4, 4), np.nan)

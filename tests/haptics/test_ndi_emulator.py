@@ -172,11 +172,19 @@ def test_missing_port_is_a_message_not_a_traceback():
     source.close()
 
 
-def test_vega_over_tcp_skips_serial_steps():
-    with emulate(tcp_port=0) as emulator:
-        with NdiSource(f"ndi+tcp://127.0.0.1:{emulator.tcp_port}") as source:
-            collect(source, 3)
+def test_vega_over_tcp_skips_serial_steps_and_reports_a_dropped_link():
+    emulator = emulate(tcp_port=0)
+    source = NdiSource(f"ndi+tcp://127.0.0.1:{emulator.tcp_port}")
+    try:
+        source.start()
+        collect(source, 3)
         assert "COMM" not in emulator.commands and emulator.commands[0] == "INIT"
+        emulator.stop()  # the Vega goes away (network cable, power)
+        last = collect(source, 0, until=lambda s: s.status is TrackingStatus.DISCONNECTED)[-1]
+        assert last.tip_lps_mm is None and "connection lost" in source.message
+    finally:
+        source.close()
+        emulator.stop()
 
 
 def test_aurora_rate_from_version_reply():

@@ -148,6 +148,11 @@ def test_sequence_errors_name_file_line_and_field(tmp_path):
     no_time.write_text("Seq_Frame0000_StylusToTrackerTransform = " + " ".join(["1"] * 16) + "\n")
     with pytest.raises(ReplayError, match="Timestamp"):
         read_plus_sequence(no_time)
+    backwards = _write_sequence(
+        tmp_path / "backwards.mha", [(2.0, np.eye(4), "OK"), (1.0, np.eye(4), "OK")]
+    )
+    with pytest.raises(ReplayError, match="Seq_Frame0001_Timestamp goes backwards"):
+        read_plus_sequence(backwards)
     with pytest.raises(ReplayError, match="no such file|cannot read"):
         read_plus_sequence(tmp_path / "absent.mha")
 
