@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from haptics.calibration import (
     Calibration,
     CalibrationError,
     apply_gimbal_calibration,
+    calibration_from_record,
     depth_scale_from_stroke,
     gimbal_calibration,
     imu_yaw_tare,
@@ -293,3 +296,36 @@ def test_default_folder_from_environment(tmp_path, monkeypatch):
     found, problems = load_calibrations()
     assert list(found) == ["TrackerToPhantom"] and problems == []
     np.testing.assert_allclose(found["TrackerToPhantom"].matrix[:3, 3], [1.0, 2.0, 3.0], atol=1e-12)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+record_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "schema_version": st.sampled_from([1, 2, "1"]),
+        "from": st.sampled_from(["Tracker", "", "a b", 3]),
+        "to": st.sampled_from(["Phantom", None]),
+        "matrix": st.one_of(json_values, st.just(np.eye(4).tolist())),
+        "error_mm": json_values,
+        "date": json_values,
+        "kind": st.sampled_from(["pivot", "magic", 1]),
+        "details": json_values,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(json_values, record_fields))
+def test_any_json_record_is_a_calibration_or_a_clear_error(record):
+    try:
+        cal = calibration_from_record(record, "fuzz.json")
+    except CalibrationError as error:
+        assert str(error).startswith("fuzz.json")
+        return
+    assert cal.matrix.shape == (4, 4) and cal.error_mm >= 0

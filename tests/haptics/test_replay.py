@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from haptics.calibration import pivot_calibration, read_plus_calibrations
 from haptics.replay import AttemptReplaySource, PlusReplaySource, ReplayError, read_plus_sequence
@@ -243,3 +245,39 @@ def test_one_euro_beta_trades_jitter_for_lag_on_real_recording(shared_data):
     jitters = [jitter for _, jitter in results]
     assert lags[0] > lags[1] > lags[2]  # raising beta cuts the lag …
     assert jitters[0] < jitters[1] < jitters[2] < _jitter_mm(raw)  # … and lets more jitter through
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"Seq_Frame0000_StylusToTrackerTransform = 1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1\n",
+                    b"Seq_Frame0000_StylusToTrackerTransformStatus = OK\n",
+                    b"Seq_Frame0000_Timestamp = 1.5\n",
+                    b"Seq_Frame0001_StylusToTrackerTransform = 1 0 nan\n",
+                    b"Seq_Frame0001_Timestamp = x\n",
+                    b"Seq_Frame0002_StylusToTrackerTransformStatus = MAYBE\n",
+                    b"ElementDataFile = LOCAL\n",
+                    b"\xff\xfe\x00\n",
+                ]
+            ),
+            max_size=12,
+        ).map(b"".join),
+    )
+)
+def test_garbage_sequence_files_give_a_clear_error_or_a_valid_result(tmp_path, data):
+    path = tmp_path / "fuzz.mha"
+    path.write_bytes(data)
+    try:
+        tracks = read_plus_sequence(path)
+    except ReplayError as error:
+        assert "fuzz.mha" in str(error)
+        return
+    for track in tracks.values():
+        assert track.matrices.shape == (len(track), 4, 4)
+        assert np.all(np.isfinite(track.matrices[track.ok]))
