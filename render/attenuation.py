@@ -1,0 +1,161 @@
+"""Attenuation volume: CT numbers (HU) → linear attenuation μ (mm⁻¹) at the beam's effective energy.
+
+Model (stated so that anyone can check it):
+
+1. **Effective energy.** A filtered tungsten fluoroscopy beam is treated as monoenergetic at
+   ``E_eff = kVp / 2.5`` keV, the usual rule that a filtered diagnostic spectrum's mean energy is one
+   third to one half of the peak kilovoltage (Bushberg et al., *The Essential Physics of Medical
+   Imaging*, 3rd ed., ch. 6). The reference μ table (reference/anatomy.md, NIST XCOM, in :mod:`models.materials`) spans
+   50–80 keV, and the beam that forms the image has been hardened by the patient, so ``E_eff`` is
+   clamped into that range: below 125 kVp the image is formed at 50 keV. Pass ``energy_kev`` to
+   override.
+2. **HU → μ.** Piecewise-linear in HU through five anchor tissues: air (−1000 HU, μ = 0),
+   adipose, water (0 HU), muscle and cortical bone. The anchors' HU are what a 120 kVp CT (effective
+   energy ≈70 keV) reports for them, computed from the same table as HU = 1000·(μ/μ_water − 1) at
+   70 keV: adipose −78, muscle +47, cortical bone (1.92 g/cm³) +1560. Their μ at ``E_eff`` is
+   interpolated log-log from the table. Above the cortical anchor the bone line is extrapolated
+   (denser bone). This is the bilinear (soft tissue / bone) model of public DRR software
+   (Plastimatch, DeepDRR: reference/anatomy.md) made energy-dependent.
+
+The volume is kept compact: μ as float32 only inside the body's bounding box (air outside is
+exactly zero and is cropped away), optionally downsampled by block-averaging, which preserves line
+integrals to first order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models import materials
+from models.patient import Patient
+
+#: The μ table's energies (models.materials: NIST XCOM values of reference/anatomy.md); the
+#: effective energy is kept inside them (no extrapolation).
+TABLE_ENERGIES_KEV = np.asarray(materials.TABLE_ENERGIES_KEV)
+#: Effective energy of a 120 kVp CT beam, at which the anchors' HU are defined.
+CT_EFFECTIVE_ENERGY_KEV = 70.0
+#: HU at or below which a voxel is air (μ = 0); Plastimatch uses −800 for its cut-off.
+AIR_HU = -1000.0
+#: Ratio kVp / E_eff of a filtered tungsten beam (Bushberg: mean energy ≈ 1/3–1/2 of kVp).
+KVP_PER_KEV = 2.5
+
+
+def effective_energy_kev(kvp: float) -> float:
+    """Effective beam energy in keV for a tube voltage (kVp/2.5, clamped to the 50–80 keV table)."""
+    if not np.isfinite(kvp) or kvp <= 0:
+        raise ValueError(f"kVp must be a positive number, got {kvp!r}")
+    return float(np.clip(kvp / KVP_PER_KEV, TABLE_ENERGIES_KEV[0], TABLE_ENERGIES_KEV[-1]))
+
+
+def material_mu_per_mm(material: str, energy_kev: float) -> float:
+    """μ in mm⁻¹ of a tabulated material (models.materials, log-log interpolated)."""
+    return float(materials.mu_per_mm(material, energy_kev))
+
+
+def _anchor_hu(material: str) -> float:
+    water = material_mu_per_mm("water", CT_EFFECTIVE_ENERGY_KEV)
+    return 1000.0 * (material_mu_per_mm(material, CT_EFFECTIVE_ENERGY_KEV) / water - 1.0)
+
+
+def hu_to_mu_anchors(energy_kev: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The (HU, μ mm⁻¹) anchor points of the piecewise-linear conversion at ``energy_kev``."""
+    materials = ("adipose", "water", "muscle", "cortical_bone")
+    hu = np.array([AIR_HU] + [_anchor_hu(m) for m in materials])
+    mu = np.array([0.0] + [material_mu_per_mm(m, energy_kev) for m in materials])
+    return hu, mu
+
+
+def hu_to_mu(hu: NDArray, energy_kev: float) -> NDArray[np.float32]:
+    """μ (mm⁻¹, float32) of CT numbers at ``energy_kev``; ≤ −1000 HU gives exactly 0."""
+    anchors_hu, anchors_mu = hu_to_mu_anchors(energy_kev)
+    values = np.asarray(hu, dtype=np.float32)
+    mu = np.interp(values, anchors_hu, anchors_mu).astype(np.float32)
+    bone_slope = (anchors_mu[-1] - anchors_mu[-2]) / (anchors_hu[-1] - anchors_hu[-2])
+    above = values > anchors_hu[-1]
+    if np.any(above):
+        mu[above] = (anchors_mu[-1] + bone_slope * (values[above] - anchors_hu[-1])).astype(
+            np.float32
+        )
+    return mu
+
+
+@dataclass(frozen=True)
+class AttenuationVolume:
+    """μ in mm⁻¹ on a regular grid, ``lps_from_voxel`` giving voxel centres in LPS mm.
+
+    ``mu[i, j, k]`` is C-contiguous float32. ``energy_kev`` is the effective energy it was built at.
+    The grid is the patient's grid cropped to the body (and optionally block-averaged).
+    """
+
+    mu: NDArray[np.float32]
+    lps_from_voxel: NDArray[np.float64]
+    energy_kev: float
+
+    @property
+    def spacing_mm(self) -> NDArray[np.float64]:
+        """Voxel edge lengths along i, j, k in mm."""
+        return np.linalg.norm(self.lps_from_voxel[:3, :3], axis=0)
+
+    @property
+    def is_axis_aligned(self) -> bool:
+        """Whether the voxel axes are the LPS axes (the DRR kernels require it)."""
+        off_diagonal = self.lps_from_voxel[:3, :3] - np.diag(np.diag(self.lps_from_voxel[:3, :3]))
+        return bool(np.allclose(off_diagonal, 0.0))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the μ array."""
+        return int(self.mu.nbytes)
+
+
+def _body_box(hu: NDArray, threshold_hu: float) -> tuple[slice, slice, slice]:
+    """Index slices of the smallest box holding every voxel above ``threshold_hu``."""
+    slices = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        occupied = np.flatnonzero(np.any(hu > threshold_hu, axis=other))
+        if occupied.size == 0:
+            slices.append(slice(0, 1))
+        else:
+            slices.append(slice(int(occupied[0]), int(occupied[-1]) + 1))
+    return tuple(slices)  # type: ignore[return-value]
+
+
+def _block_average(volume: NDArray[np.float32], factor: int) -> NDArray[np.float32]:
+    """Mean over factor³ blocks (the volume is zero-padded up to a multiple of ``factor``)."""
+    pad = [(0, (-n) % factor) for n in volume.shape]
+    padded = np.pad(volume, pad)
+    a, b, c = (n // factor for n in padded.shape)
+    blocks = padded.reshape(a, factor, b, factor, c, factor)
+    return np.ascontiguousarray(blocks.mean(axis=(1, 3, 5), dtype=np.float32))
+
+
+def build_attenuation_volume(
+    patient: Patient,
+    kvp: float = 75.0,
+    energy_kev: float | None = None,
+    downsample: int = 1,
+) -> AttenuationVolume:
+    """The patient's μ volume at the beam's effective energy, cropped to the body.
+
+    ``downsample`` > 1 block-averages that many voxels per axis (μ averages keep line integrals).
+    """
+    if downsample < 1:
+        raise ValueError(f"downsample must be ≥ 1, got {downsample}")
+    energy = effective_energy_kev(kvp) if energy_kev is None else float(energy_kev)
+    box = _body_box(patient.hu, AIR_HU)
+    mu = np.ascontiguousarray(hu_to_mu(patient.hu[box], energy))
+    offset = np.array([s.start for s in box], dtype=np.float64)
+    lps_from_voxel = patient.lps_from_voxel.copy()
+    lps_from_voxel[:3, 3] = patient.lps_from_voxel[:3, :3] @ offset + patient.lps_from_voxel[:3, 3]
+    if downsample > 1:
+        mu = _block_average(mu, downsample)
+        scale = np.diag([downsample, downsample, downsample, 1.0]).astype(np.float64)
+        # new voxel 0 centre sits at old index (downsample − 1)/2
+        shift = np.eye(4)
+        shift[:3, 3] = (downsample - 1) / 2.0
+        lps_from_voxel = lps_from_voxel @ shift @ scale
+    return AttenuationVolume(mu=mu, lps_from_voxel=lps_from_voxel, energy_kev=energy)

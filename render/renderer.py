@@ -1,0 +1,261 @@
+"""The fluoroscopy renderer: C-arm pose → anatomy line integrals (cached) → + instruments → image.
+
+:class:`FluoroRenderer` owns one patient's attenuation volume at the beam's effective energy and a
+:class:`~render.drr_fast.FastDRR` over it. For a pose it renders the anatomy's line integrals at the
+resolution the volume supports (``anatomy_px``, default half the display) and upsamples them to the
+display grid; the result is cached per pose, so a still C-arm with a moving instrument only adds
+the instruments' analytic line integrals and runs the image chain.
+
+Integration points with the instrument / image chain / dose modules (render/instrument_projection.py,
+render/image_chain.py, render/dose.py) are the three functions ``_instrument_line_integrals``,
+``_apply_chain`` and ``_exposure_dose`` below: each uses the other module when it is present and
+otherwise a clearly named stand-in (no instruments, :func:`plain_display`, no dose record).
+
+Threading: the DRR kernels release the GIL, so a GUI calls :meth:`render_frame` / :meth:`preview`
+from a worker thread (e.g. ``concurrent.futures.ThreadPoolExecutor``) and never blocks its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.patient import Patient
+from render import carm
+from render.attenuation import AttenuationVolume, build_attenuation_volume, effective_energy_kev
+from render.carm import CArmJoints, CArmModel, MonitorOrientation
+from render.drr_fast import FastDRR, upsample
+from render.geometry import ProjectionGeometry
+from render.views import home_isocenter_lps
+
+try:  # instruments (issue #4 part 2); absent → anatomy only
+    from render import instrument_projection as _instrument_projection
+except ImportError:  # pragma: no cover - depends on the other engineer's file
+    _instrument_projection = None  # type: ignore[assignment]
+try:
+    from render import image_chain as _image_chain  # type: ignore[attr-defined]
+except ImportError:
+    _image_chain = None  # type: ignore[assignment]
+try:
+    from render import dose as _dose  # type: ignore[attr-defined]
+except ImportError:
+    _dose = None  # type: ignore[assignment]
+
+
+@dataclass
+class FluoroFrame:
+    """One rendered fluoroscopy frame.
+
+    ``image`` is what the monitor shows (uint8, monitor orientation applied, dense = dark);
+    ``line_integrals`` the total ∫μ dl per raw detector pixel (anatomy + instruments) and
+    ``anatomy_line_integrals`` the anatomy alone, both on ``geometry``'s grid.
+    """
+
+    image: NDArray[np.uint8]
+    line_integrals: NDArray[np.float32]
+    anatomy_line_integrals: NDArray[np.float32]
+    geometry: ProjectionGeometry
+    joints: CArmJoints
+    kvp: float
+    energy_kev: float
+    orientation: MonitorOrientation
+    dose: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def plain_display(
+    line_integrals: NDArray[np.float32],
+    field_mask: NDArray[np.bool_] | None = None,
+    invert: bool = False,
+) -> NDArray[np.uint8]:
+    """Stand-in image chain: noiseless Beer–Lambert, log-domain window on the field's 1–99 %.
+
+    Dense structures dark (fluoroscopy convention) unless ``invert``. Used for the drag preview
+    and whenever render/image_chain.py is not available.
+    """
+    li = np.asarray(line_integrals, dtype=np.float32)
+    values = li[field_mask] if field_mask is not None and field_mask.any() else li
+    low, high = np.percentile(values, [1.0, 99.0]) if values.size else (0.0, 1.0)
+    span = max(float(high - low), 1e-6)
+    # −log(I/I0) = ∫μ dl: the log-domain window is linear in the line integral
+    brightness = np.clip((high - li) / span, 0.0, 1.0)
+    if invert:
+        brightness = 1.0 - brightness
+    image = (brightness * 255.0 + 0.5).astype(np.uint8)
+    if field_mask is not None:
+        image[~field_mask] = 0
+    return image
+
+
+def field_mask(model: CArmModel, size_px: int) -> NDArray[np.bool_]:
+    """Exposed field on the detector grid: inscribed circle for an intensifier, all for a panel."""
+    if model.detector != "image_intensifier":
+        return np.ones((size_px, size_px), dtype=bool)
+    centre = (size_px - 1) / 2.0
+    rows, cols = np.ogrid[:size_px, :size_px]
+    return (rows - centre) ** 2 + (cols - centre) ** 2 <= (size_px / 2.0) ** 2
+
+
+class FluoroRenderer:
+    """Renders fluoroscopy frames of one patient for C-arm poses (see module docstring)."""
+
+    def __init__(
+        self,
+        patient: Patient,
+        model: str | CArmModel = "ii9",
+        kvp: float = 75.0,
+        display_px: int = 512,
+        mode: str | None = None,
+        anatomy_px: int | None = None,
+        preview_px: int = 128,
+        downsample: int = 1,
+        orientation: MonitorOrientation | None = None,
+        cache_size: int = 16,
+        volume: AttenuationVolume | None = None,
+    ) -> None:
+        self.patient = patient
+        self.model = carm.get_model(model)
+        self.mode = mode or self.model.default_mode
+        self.model.field_mm(self.mode)  # refuse an unknown mode now
+        self.kvp = float(kvp)
+        self.energy_kev = effective_energy_kev(self.kvp)
+        self.display_px = int(display_px)
+        self.anatomy_px = int(anatomy_px or max(display_px // 2, 16))
+        self.preview_px = int(preview_px)
+        self.orientation = orientation or MonitorOrientation()
+        self.home_isocenter_lps = home_isocenter_lps(patient)
+        self.volume = volume or build_attenuation_volume(
+            patient, kvp=self.kvp, downsample=downsample
+        )
+        self.drr = FastDRR(self.volume)
+        self.field_mask = field_mask(self.model, self.display_px)
+        self._cache: OrderedDict[tuple, tuple[ProjectionGeometry, NDArray[np.float32]]] = (
+            OrderedDict()
+        )
+        self._cache_size = int(cache_size)
+        self._lock = threading.Lock()
+        self._catalogue: dict | None = None
+
+    # -- geometry ---------------------------------------------------------------------------
+    def geometry(self, joints: CArmJoints, size_px: int | None = None) -> ProjectionGeometry:
+        """Projection geometry of a pose on a ``size_px``² grid (default: the display)."""
+        return carm.carm_geometry(
+            joints,
+            self.model,
+            self.home_isocenter_lps,
+            size_px=size_px or self.display_px,
+            mode=self.mode,
+        )
+
+    # -- anatomy ----------------------------------------------------------------------------
+    def anatomy_line_integrals(
+        self, joints: CArmJoints
+    ) -> tuple[ProjectionGeometry, NDArray[np.float32]]:
+        """Display-grid geometry and anatomy ∫μ dl (float32, display_px²), cached per pose."""
+        key = (joints.key(), self.mode, self.display_px, self.anatomy_px)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        geometry = self.geometry(joints)
+        coarse = geometry.resized(self.anatomy_px, self.anatomy_px)
+        li = upsample(self.drr.line_integrals(coarse), self.display_px, self.display_px)
+        li.setflags(write=False)
+        with self._lock:
+            self._cache[key] = (geometry, li)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return geometry, li
+
+    def preview(self, joints: CArmJoints) -> NDArray[np.uint8]:
+        """Fast low-resolution image for dragging the C-arm (noiseless, monitor orientation)."""
+        geometry = self.geometry(joints).resized(self.preview_px, self.preview_px)
+        li = upsample(self.drr.line_integrals(geometry), self.display_px, self.display_px)
+        return self.orientation.apply(plain_display(li, self.field_mask))
+
+    # -- full frame -------------------------------------------------------------------------
+    def render_frame(
+        self,
+        joints: CArmJoints,
+        instruments: Sequence[Any] = (),
+        exposure: Any = None,
+        chain_settings: Any = None,
+        rng: np.random.Generator | None = None,
+    ) -> FluoroFrame:
+        """Anatomy (cached) + instruments → image chain → monitor image, with the dose record."""
+        geometry, anatomy = self.anatomy_line_integrals(joints)
+        total = anatomy
+        instrument_li = self._instrument_line_integrals(instruments, geometry)
+        if instrument_li is not None:
+            total = anatomy + instrument_li
+        image, chain_extras = self._apply_chain(total, geometry, exposure, chain_settings, rng)
+        return FluoroFrame(
+            image=self.orientation.apply(image),
+            line_integrals=np.asarray(total, dtype=np.float32),
+            anatomy_line_integrals=anatomy,
+            geometry=geometry,
+            joints=joints,
+            kvp=self.kvp,
+            energy_kev=self.energy_kev,
+            orientation=self.orientation,
+            dose=self._exposure_dose(exposure, geometry),
+            extras=chain_extras,
+        )
+
+    # -- integration points (issue #4 part 2) ------------------------------------------------
+    def _instrument_line_integrals(
+        self, instruments: Sequence[Any], geometry: ProjectionGeometry
+    ) -> NDArray[np.float32] | None:
+        """Σ μ·chord of the instruments on the display grid (render/instrument_projection.py)."""
+        if not instruments:
+            return None
+        if _instrument_projection is None:
+            raise RuntimeError("instrument projection (render/instrument_projection.py) is missing")
+        if self._catalogue is None:
+            from models.instruments import load_catalogue
+
+            self._catalogue = load_catalogue()
+        return _instrument_projection.instrument_line_integrals(
+            list(instruments), self._catalogue, geometry, self.energy_kev
+        )
+
+    def _apply_chain(
+        self,
+        line_integrals: NDArray[np.float32],
+        geometry: ProjectionGeometry,
+        exposure: Any,
+        chain_settings: Any,
+        rng: np.random.Generator | None,
+    ) -> tuple[NDArray[np.uint8], dict[str, Any]]:
+        """Line integrals → displayed uint8 image (render/image_chain.py when present)."""
+        apply = getattr(_image_chain, "apply_image_chain", None)
+        if apply is None:
+            return plain_display(line_integrals, self.field_mask), {"chain": "plain_display"}
+        result = apply(
+            line_integrals,
+            geometry=geometry,
+            model=self.model,
+            exposure=exposure,
+            settings=chain_settings,
+            rng=rng if rng is not None else np.random.default_rng(0),
+        )
+        if isinstance(result, np.ndarray):
+            return result, {"chain": "image_chain"}
+        image = getattr(result, "image", None)
+        if image is None:
+            raise TypeError("render.image_chain.apply_image_chain returned no image")
+        return image, {"chain": "image_chain", "chain_result": result}
+
+    def _exposure_dose(self, exposure: Any, geometry: ProjectionGeometry) -> Any:
+        """Dose record of this frame (render/dose.py when present and an exposure is given)."""
+        dose_fn = getattr(_dose, "exposure_dose", None)
+        if dose_fn is None or exposure is None:
+            return None
+        return dose_fn(exposure, geometry=geometry, model=self.model, kvp=self.kvp)

@@ -1,0 +1,137 @@
+"""Named views for a patient: ideal joints follow its landmarks; pose_error is zero there and grows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from render.carm import beam_direction, carm_geometry
+from render.views import (
+    ViewSpecError,
+    home_isocenter_lps,
+    ideal_joints,
+    pose_error,
+    view_spec,
+)
+from tests.render.synthetic_patient import (
+    default_patient,
+    make_synthetic_patient,
+    phantom_available,
+)
+
+ALL_VIEWS = [
+    ("ap", {}),
+    ("ap", {"level": "L3"}),
+    ("lateral", {"level": "L4_L5"}),
+    ("true_lateral_sacrum", {}),
+    ("inlet", {}),
+    ("outlet", {}),
+    ("oblique", {"side": "left", "level": "L4"}),
+    ("oblique", {"side": "right", "level": "L4_L5"}),
+    ("ferguson", {"level": "L5_S1"}),
+    ("contralateral_oblique", {"side": "left"}),
+    ("contralateral_oblique", {"side": "right"}),
+]
+
+
+@pytest.fixture(scope="module")
+def patient():
+    return make_synthetic_patient()
+
+
+@pytest.mark.parametrize(("view", "kwargs"), ALL_VIEWS)
+def test_pose_error_is_zero_at_the_ideal_pose_and_grows_with_offsets(patient, view, kwargs):
+    joints = ideal_joints(patient, view, **kwargs)
+    error = pose_error(patient, joints, view, **kwargs)
+    assert error.angle_deg == pytest.approx(0.0, abs=1e-6)
+    assert error.position_mm == pytest.approx(0.0, abs=1e-6)
+    # near a lateral the angulation only spins the image (as on a real C-arm): use the wig-wag
+    if abs(joints.orbital_deg) < 45.0:
+        tilt = joints.moved(angular_deg=joints.angular_deg + 5.0)
+    else:
+        tilt = joints.moved(wigwag_deg=joints.wigwag_deg + 5.0)
+    tilted = pose_error(patient, tilt, view, **kwargs)
+    assert 2.0 < tilted.angle_deg <= 5.0 + 1e-9
+    turned = pose_error(patient, joints.moved(orbital_deg=joints.orbital_deg + 8.0), view, **kwargs)
+    assert turned.angle_deg == pytest.approx(8.0, abs=1e-6)
+    shifted = pose_error(
+        patient,
+        joints.moved(table_longitudinal_mm=joints.table_longitudinal_mm + 12.0),
+        view,
+        **kwargs,
+    )
+    beam = beam_direction(joints)
+    # a 12 mm move along S, seen off the central ray: 12 · |sin(angle between S and the beam)|
+    assert shifted.position_mm == pytest.approx(12.0 * np.sqrt(1 - beam[2] ** 2), rel=1e-9)
+    assert shifted.angle_deg == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_target_sits_at_the_image_centre(patient):
+    for view, kwargs in ALL_VIEWS:
+        joints = ideal_joints(patient, view, **kwargs)
+        geometry = carm_geometry(joints, "ii9", home_isocenter_lps(patient), size_px=65)
+        target = view_spec(patient, view, **kwargs).target_lps_mm
+        assert np.allclose(geometry.project(target), [32, 32], atol=1e-6), view
+
+
+def test_views_follow_the_landmarks_of_the_synthetic_patient(patient):
+    # the synthetic patient's anterior S1 cortex runs 25° caudal, its S1 foramina 40° cranial
+    assert ideal_joints(patient, "inlet").angular_deg == pytest.approx(-25.0, abs=1e-6)
+    assert ideal_joints(patient, "outlet").angular_deg == pytest.approx(40.0, abs=1e-6)
+    lateral = ideal_joints(patient, "lateral")
+    assert lateral.orbital_deg == pytest.approx(90.0) and lateral.wigwag_deg == pytest.approx(0.0)
+    assert ideal_joints(patient, "ap").orbital_deg == pytest.approx(0.0)
+    # Scotty dog: the pedicle (the dog's eye) projects onto the body centre; sides mirror
+    left = ideal_joints(patient, "oblique", side="left", level="L4")
+    right = ideal_joints(patient, "oblique", side="right", level="L4")
+    assert left.orbital_deg == pytest.approx(-right.orbital_deg)
+    assert left.orbital_deg < 0  # toward the patient's left: the beam gains +L
+    beam = beam_direction(left)
+    eye = patient.landmark("L4_pedicle_center_left") - patient.landmark("L4_body_center")
+    eye[2] = 0
+    assert np.linalg.norm(np.cross(beam, eye)) == pytest.approx(0.0, abs=1e-9)
+    # Ferguson: the beam lies in the disc's plane
+    ferguson = beam_direction(ideal_joints(patient, "ferguson", level="L4_L5"))
+    disc_axis = patient.landmark("L4_inferior_endplate_center") - patient.landmark(
+        "L5_superior_endplate_center"
+    )
+    assert abs(np.dot(ferguson, disc_axis)) < 1e-9
+    # SI joint: contralateral oblique; the beam is tangent to the joint surface
+    co_left = ideal_joints(patient, "contralateral_oblique", side="left")
+    assert co_left.orbital_deg > 5.0  # detector toward the right (contralateral) side
+    surface = patient.landmark("sij_surface_left")
+    tangent = surface[1] - surface[0]
+    normal = np.cross(tangent, surface[6] - surface[0])
+    assert abs(np.dot(beam_direction(co_left), normal / np.linalg.norm(normal))) < 1e-6
+
+
+def test_views_refuse_missing_or_unknown_choices(patient):
+    with pytest.raises(ViewSpecError, match="needs --side"):
+        ideal_joints(patient, "oblique", level="L4")
+    with pytest.raises(ViewSpecError, match="unknown view 'swimmer'"):
+        ideal_joints(patient, "swimmer")
+    with pytest.raises(ViewSpecError, match="unknown level 'L7'"):
+        ideal_joints(patient, "ap", level="L7")
+    with pytest.raises(ViewSpecError, match="unknown level 'L4'"):
+        ideal_joints(patient, "ferguson", level="L4")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="phantom sacrum ≈20° steeper than clinical inlet/outlet studies: anterior S1 cortex "
+    "48.6° caudal of AP (ideal inlet ≈25°), S1 foramina axis 26° cranial (ideal outlet ≈40°); "
+    "remove this marker when the phantom's sacral orientation is fixed",
+)
+def test_ideal_views_of_the_generated_patient_are_plausible():
+    if not phantom_available():
+        pytest.skip("models.phantom.load_or_build_patient not available yet")
+    patient = default_patient()
+    inlet = ideal_joints(patient, "inlet")
+    outlet = ideal_joints(patient, "outlet")
+    lateral = ideal_joints(patient, "lateral")
+    assert -38.0 <= inlet.angular_deg <= -12.0, f"inlet tilt {inlet.angular_deg:.1f}°"
+    assert 29.0 <= outlet.angular_deg <= 52.0, f"outlet tilt {outlet.angular_deg:.1f}°"
+    assert abs(lateral.orbital_deg - 90.0) < 5.0
+    oblique = ideal_joints(patient, "oblique", side="right", level="L4_L5")
+    assert 15.0 <= oblique.orbital_deg <= 50.0
