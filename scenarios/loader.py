@@ -195,16 +195,36 @@ def _point(r: _Reader, value: Any, field: str) -> PointSpec:
         key: r.number(value, key, f"{field}.", default=0.0, unit="mm")
         for key in ("lateral_mm", "anterior_mm", "cranial_mm")
     }
-    unknown = set(value) - {"landmark", "between", "fraction", "mean", *offsets}
+    unknown = set(value) - {
+        "landmark",
+        "between",
+        "fraction",
+        "mean",
+        "surface",
+        "height_fraction",
+        "from_anterior_mm",
+        *offsets,
+    }
     if unknown:
         raise r.fail(
             f"{field}.{sorted(unknown)[0]}",
-            "unknown key (expected landmark, between, "
-            "fraction, mean, lateral_mm, anterior_mm, cranial_mm)",
+            "unknown key (expected landmark, between, fraction, mean, surface, height_fraction, "
+            "from_anterior_mm, lateral_mm, anterior_mm, cranial_mm)",
         )
-    forms = [k for k in ("landmark", "between", "mean") if k in value]
+    forms = [k for k in ("landmark", "between", "mean", "surface") if k in value]
     if len(forms) != 1:
-        raise r.fail(field, "expected exactly one of 'landmark', 'between' or 'mean'")
+        raise r.fail(field, "expected exactly one of 'landmark', 'between', 'mean' or 'surface'")
+    if "surface" in value:
+        name = r.string(value, "surface", f"{field}.")
+        height = r.number(value, "height_fraction", f"{field}.", default=0.5)
+        if not 0.0 <= height <= 1.0:
+            raise r.fail(f"{field}.height_fraction", f"expected a number in 0…1, got {height}")
+        return PointSpec(
+            surface=r.landmark(name, f"{field}.surface"),
+            height_fraction=height,
+            from_anterior_mm=r.number(value, "from_anterior_mm", f"{field}.", default=0.0),
+            **offsets,
+        )
     if "landmark" in value:
         name = r.string(value, "landmark", f"{field}.")
         return PointSpec(landmark=r.landmark(name, f"{field}.landmark"), **offsets)
@@ -281,7 +301,9 @@ def _step(r: _Reader, data: Any, index: int, kit: tuple[str, ...]) -> Step:
     )
 
 
-def parse_scenario(data: dict[str, Any], source: str, path: Path | None = None) -> Scenario:
+def parse_scenario(
+    data: dict[str, Any], source: str, path: Path | None = None, text: str = ""
+) -> Scenario:
     """Validate a parsed TOML document; ``source`` names the file in messages."""
     r = _Reader(source)
     fmt = data.get("format")
@@ -340,6 +362,8 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path | None = None) 
     allow_named = pass_data.get("allow_named_views", True)
     if not isinstance(allow_named, bool):
         raise r.fail("pass.allow_named_views", f"expected true or false, got {_show(allow_named)}")
+    default_limit = 300.0 if procedure == "view_drill" else 1800.0
+    time_limit = r.number(pass_data, "time_limit_s", "pass.", default_limit, True, "s")
     views = tuple(r.view(v, "views") for v in r.strings(data, "views", ""))
     checks_data = r.table(data, "checks", "", required=False)
     checks = dict(CHECK_DEFAULTS[procedure])
@@ -366,7 +390,9 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path | None = None) 
         allow_named_views=allow_named,
         views=views,
         checks=checks,
+        time_limit_s=time_limit,
         path=path,
+        text=text,
     )
 
 

@@ -31,7 +31,7 @@ STEP_KINDS = ("trajectory", "view")
 
 @dataclass(frozen=True)
 class PointSpec:
-    """A point defined from landmarks: one landmark, a fraction of the way between two, or a mean.
+    """A point defined from landmarks: one landmark, a fraction between two, a mean, or a surface.
 
     ``lateral_mm`` moves away from the midline toward the scenario's side, ``anterior_mm`` toward
     the front (−P), ``cranial_mm`` toward the head (+S). Names may contain ``{side}``/``{contra}``.
@@ -41,6 +41,9 @@ class PointSpec:
     between: tuple[str, str] | None = None
     fraction: float = 0.5
     mean: tuple[str, ...] = ()
+    surface: str | None = None  # an (N, 3) joint-surface landmark, e.g. "sij_surface_{side}"
+    height_fraction: float = 0.5  # surface form: 0 = caudal end of the joint, 1 = cranial end
+    from_anterior_mm: float = 0.0  # surface form: distance behind the anterior joint margin
     lateral_mm: float = 0.0
     anterior_mm: float = 0.0
     cranial_mm: float = 0.0
@@ -51,6 +54,8 @@ class PointSpec:
             return (self.landmark,)
         if self.between is not None:
             return self.between
+        if self.surface is not None:
+            return (self.surface,)
         return self.mean
 
 
@@ -124,7 +129,9 @@ class Scenario:
     allow_named_views: bool
     views: tuple[str, ...]  # named views used to classify each shot
     checks: dict[str, float]
+    time_limit_s: float = 1800.0
     path: Path | None = None
+    text: str = ""  # the file's TOML text (embedded in recordings so replays do not drift)
 
     def step(self, step_id: str) -> Step:
         """A step by id (KeyError naming the known steps)."""

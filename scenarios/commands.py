@@ -1,0 +1,213 @@
+"""Typed commands a session accepts, and their JSON form (recording, scripted attempts).
+
+Every command the GUI, a script or a replay gives goes through :meth:`Session.command`; the same
+objects are written to the attempt file with :func:`command_to_json` and read back with
+:func:`command_from_json`, so a replay issues exactly the commands of the original attempt.
+Positions LPS mm, directions unit vectors handle → tip, joints in the C-arm's own units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class CommandError(ValueError):
+    """A command that cannot be understood (a message naming the field and what was expected)."""
+
+
+@dataclass(frozen=True)
+class MoveCArm:
+    """Move C-arm joints (a partial mapping joint → value) or go to a named view."""
+
+    joints: dict[str, float] | None = None
+    view: str | None = None
+
+
+@dataclass(frozen=True)
+class Pedal:
+    """Fluoroscopy pedal pressed (pulsed frames while on) or released."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One single-shot exposure."""
+
+
+@dataclass(frozen=True)
+class InstrumentPose:
+    """Where the named instrument is now (tip LPS mm, unit direction handle → tip)."""
+
+    instrument: str
+    tip_lps_mm: tuple[float, float, float]
+    direction_lps: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Advance:
+    """Advance the current instrument along its axis (negative = withdraw), mm."""
+
+    distance_mm: float
+
+
+@dataclass(frozen=True)
+class Aim:
+    """Turn the current instrument about its tip to a new direction."""
+
+    direction_lps: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class SelectInstrument:
+    """Pick up an instrument of the kit (a later step's instrument moves to that step)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class PlaceImplant:
+    """Place an implant over the current trajectory (ends the step that asks for it)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """Declare the current step done."""
+
+
+@dataclass(frozen=True)
+class Finish:
+    """End the attempt and score it."""
+
+
+Command = (
+    MoveCArm
+    | Pedal
+    | Shot
+    | InstrumentPose
+    | Advance
+    | Aim
+    | SelectInstrument
+    | PlaceImplant
+    | NextStep
+    | Finish
+)
+
+
+def _vector(value: Any, field: str) -> tuple[float, float, float]:
+    try:
+        array = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise CommandError(f"{field}: expected three numbers, got {value!r}") from None
+    if array.shape != (3,) or not np.all(np.isfinite(array)):
+        raise CommandError(f"{field}: expected three finite numbers, got {value!r}")
+    return (float(array[0]), float(array[1]), float(array[2]))
+
+
+def _unit(value: Any, field: str) -> tuple[float, float, float]:
+    vector = np.asarray(_vector(value, field))
+    norm = float(np.linalg.norm(vector))
+    if norm < 1e-9:
+        raise CommandError(f"{field}: expected a non-zero direction, got {value!r}")
+    unit = vector / norm
+    return (float(unit[0]), float(unit[1]), float(unit[2]))
+
+
+def command_to_json(command: Command) -> dict[str, Any]:
+    """The JSON object of a command (the scripted-attempt action syntax)."""
+    if isinstance(command, MoveCArm):
+        return {"carm": {"view": command.view} if command.view else dict(command.joints or {})}
+    if isinstance(command, Pedal):
+        return {"pedal": "on" if command.on else "off"}
+    if isinstance(command, Shot):
+        return {"shot": 1}
+    if isinstance(command, InstrumentPose):
+        return {
+            "instrument": command.instrument,
+            "tip_mm": list(command.tip_lps_mm),
+            "direction": list(command.direction_lps),
+        }
+    if isinstance(command, Advance):
+        return {"advance_mm": command.distance_mm}
+    if isinstance(command, Aim):
+        return {"aim": list(command.direction_lps)}
+    if isinstance(command, SelectInstrument):
+        return {"select": command.name}
+    if isinstance(command, PlaceImplant):
+        return {"place_implant": command.name}
+    if isinstance(command, NextStep):
+        return {"next_step": True}
+    if isinstance(command, Finish):
+        return {"finish": True}
+    raise CommandError(f"not a command: {command!r}")
+
+
+def command_from_json(action: Any, where: str = "action") -> Command:
+    """Parse one action object; CommandError naming ``where`` and the field on bad input."""
+    if not isinstance(action, dict):
+        raise CommandError(f"{where}: expected an object with one action, got {action!r}")
+    keys = set(action) - {"t_s"}
+    if "instrument" in keys:
+        name = action["instrument"]
+        if not isinstance(name, str) or not name:
+            raise CommandError(f"{where}.instrument: expected an instrument name, got {name!r}")
+        if "tip_mm" not in action or "direction" not in action:
+            raise CommandError(f"{where}: an instrument action needs 'tip_mm' and 'direction'")
+        return InstrumentPose(
+            name,
+            _vector(action["tip_mm"], f"{where}.tip_mm"),
+            _unit(action["direction"], f"{where}.direction"),
+        )
+    if len(keys) != 1:
+        raise CommandError(
+            f"{where}: expected exactly one of carm, pedal, shot, instrument, place_implant, "
+            f"finish (also advance_mm, aim, select, next_step), got {sorted(keys)}"
+        )
+    key = keys.pop()
+    value = action[key]
+    if key == "carm":
+        if not isinstance(value, dict) or not value:
+            raise CommandError(f"{where}.carm: expected {{'view': NAME}} or {{joint: value, …}}")
+        if "view" in value:
+            if len(value) != 1 or not isinstance(value["view"], str):
+                raise CommandError(f"{where}.carm.view: expected a view name alone, got {value!r}")
+            return MoveCArm(view=value["view"])
+        joints = {}
+        for name, joint_value in value.items():
+            if isinstance(joint_value, bool) or not isinstance(joint_value, int | float):
+                raise CommandError(f"{where}.carm.{name}: expected a number, got {joint_value!r}")
+            joints[str(name)] = float(joint_value)
+        return MoveCArm(joints=joints)
+    if key == "pedal":
+        if value not in ("on", "off"):
+            raise CommandError(f"{where}.pedal: expected 'on' or 'off', got {value!r}")
+        return Pedal(value == "on")
+    if key == "shot":
+        return Shot()
+    if key == "place_implant":
+        if not isinstance(value, str) or not value:
+            raise CommandError(f"{where}.place_implant: expected an implant name, got {value!r}")
+        return PlaceImplant(value)
+    if key == "finish":
+        return Finish()
+    if key == "next_step":
+        return NextStep()
+    if key == "select":
+        if not isinstance(value, str) or not value:
+            raise CommandError(f"{where}.select: expected an instrument name, got {value!r}")
+        return SelectInstrument(value)
+    if key == "advance_mm":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CommandError(f"{where}.advance_mm: expected a number (mm), got {value!r}")
+        return Advance(float(value))
+    if key == "aim":
+        return Aim(_unit(value, f"{where}.aim"))
+    raise CommandError(
+        f"{where}: unknown action {key!r} (expected carm, pedal, shot, instrument, "
+        "place_implant, finish, advance_mm, aim, select, next_step)"
+    )

@@ -1,0 +1,89 @@
+"""Resolve scenario points (landmark names, fractions, means, joint-surface points) on a patient.
+
+A :class:`scenarios.spec.PointSpec` becomes an LPS point in mm for one patient and one side.
+Offsets are anatomical: ``lateral_mm`` away from the midline toward the scenario's side (LPS +x for
+the left, −x for the right), ``anterior_mm`` toward −P, ``cranial_mm`` toward +S.
+
+The ``surface`` form picks a point on a joint surface given as an (N, 3) landmark (the SI joint,
+``sij_surface_left``): the samples in a cranio-caudal band at ``height_fraction`` of the joint's
+height (0 = caudal end), then the point ``from_anterior_mm`` behind the anterior joint margin along
+that band's joint line (anterior margin → posterior margin). This places the posterior SIJ target
+"inferior third, ≈1 cm short of the anterior margin" (procedures.md) on any patient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.patient import Patient
+from scenarios import vocabulary
+from scenarios.spec import PointSpec
+
+ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])
+CRANIAL_LPS = np.array([0.0, 0.0, 1.0])
+
+
+class PointError(KeyError):
+    """A scenario point cannot be placed on this patient (a landmark is missing)."""
+
+
+def lateral_lps(side: str | None) -> NDArray[np.float64]:
+    """Unit vector pointing away from the midline toward ``side`` (LPS: left = +x)."""
+    if side == "right":
+        return np.array([-1.0, 0.0, 0.0])
+    return np.array([1.0, 0.0, 0.0])
+
+
+def landmark_point(patient: Patient, name: str, side: str | None) -> NDArray[np.float64]:
+    """A single-point landmark (an (N, 3) landmark gives its mean)."""
+    expanded = vocabulary.expand(name, side)
+    try:
+        value = patient.landmark(expanded)
+    except KeyError as exc:
+        raise PointError(str(exc.args[0])) from None
+    value = np.asarray(value, dtype=np.float64)
+    return value.reshape(-1, 3).mean(axis=0)
+
+
+def joint_band(
+    samples: NDArray[np.float64], height_fraction: float, band_mm: float = 4.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Anterior-most and posterior-most samples of a joint surface at a fraction of its height."""
+    z = samples[:, 2]
+    z_level = z.min() + height_fraction * (z.max() - z.min())
+    band = samples[np.abs(z - z_level) <= band_mm]
+    if len(band) < 2:
+        band = samples[np.argsort(np.abs(z - z_level))[:8]]
+    anterior = band[np.argmin(band[:, 1])]
+    posterior = band[np.argmax(band[:, 1])]
+    return anterior, posterior
+
+
+def resolve_point(patient: Patient, spec: PointSpec, side: str | None) -> NDArray[np.float64]:
+    """The LPS point (mm) of ``spec`` on ``patient``; PointError naming a missing landmark."""
+    if spec.landmark is not None:
+        base = landmark_point(patient, spec.landmark, side)
+    elif spec.between is not None:
+        a = landmark_point(patient, spec.between[0], side)
+        b = landmark_point(patient, spec.between[1], side)
+        base = a + spec.fraction * (b - a)
+    elif spec.surface is not None:
+        name = vocabulary.expand(spec.surface, side)
+        try:
+            samples = np.asarray(patient.landmark(name), dtype=np.float64).reshape(-1, 3)
+        except KeyError as exc:
+            raise PointError(str(exc.args[0])) from None
+        anterior, posterior = joint_band(samples, spec.height_fraction)
+        line = posterior - anterior
+        norm = float(np.linalg.norm(line))
+        direction = line / norm if norm > 1e-9 else -ANTERIOR_LPS
+        base = anterior + spec.from_anterior_mm * direction
+    else:
+        base = np.mean([landmark_point(patient, n, side) for n in spec.mean], axis=0)
+    return (
+        base
+        + spec.lateral_mm * lateral_lps(side)
+        + spec.anterior_mm * ANTERIOR_LPS
+        + spec.cranial_mm * CRANIAL_LPS
+    )

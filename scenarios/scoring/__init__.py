@@ -1,0 +1,1 @@
+"""Scoring of an attempt: geometry, breaches, views, dose, procedure checks, composite, report."""

@@ -1,0 +1,172 @@
+"""Breaches: which risk structures the instrument shaft is in, how deep, when, and on which shot.
+
+Detection is geometric against the LABEL volume: the shaft is sampled tip → skin entry every
+0.5 mm (:func:`scenarios.scoring.geometry.shaft_points`) and each risk structure's depth is the
+path length of the shaft inside that structure (for a tip that stopped inside it, how far the tip
+went past its boundary; for a shaft that passed through, the chord). An episode starts at the first
+pose in the structure and ends when the shaft leaves it; its depth is the deepest pose. It was
+*visible* on the first shot taken while the episode lasted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.patient import Patient
+from scenarios import vocabulary
+from scenarios.attempt import AttemptLog, ShotRecord
+from scenarios.scoring.geometry import SHAFT_STEP_MM, shaft_points
+from scenarios.spec import RiskStructure, Scenario
+
+#: Depth below which a contact is not counted (one voxel of a 1 mm phantom, half a sample).
+MIN_BREACH_MM = 1.0
+
+
+@dataclass(frozen=True)
+class ResolvedRisk:
+    """A risk structure of the scenario with the label values it covers on this patient."""
+
+    risk: RiskStructure
+    label_names: tuple[str, ...]
+    label_values: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One breach episode of one structure."""
+
+    structure: str  # plain name from the scenario ("S1 nerve root in its foramen")
+    label: str  # the label actually entered ("root_S1_left")
+    severity: str
+    depth_mm: float
+    t_s: float
+    t_end_s: float | None
+    step_id: str
+    instrument: str
+    shot: int | None  # first shot index on which it was visible
+    shot_view: str | None
+
+    def as_json(self) -> dict:
+        """The report's breach entry."""
+        return {
+            "structure": self.structure,
+            "label": self.label,
+            "severity": self.severity,
+            "depth_mm": round(self.depth_mm, 2),
+            "t_s": round(self.t_s, 3),
+            "shot": self.shot,
+            "view": self.shot_view,
+            "step": self.step_id,
+            "instrument": self.instrument,
+        }
+
+
+def resolve_risks(scenario: Scenario, patient: Patient) -> list[ResolvedRisk]:
+    """Expand each risk's label pattern on this patient (patterns that match nothing are dropped)."""
+    resolved = []
+    for risk in scenario.risks:
+        pattern = vocabulary.expand(risk.label, scenario.side)
+        names = vocabulary.matching_labels(pattern, set(patient.label_table))
+        if names:
+            values = tuple(patient.label_table[n] for n in names)
+            resolved.append(ResolvedRisk(risk, tuple(names), values))
+    return resolved
+
+
+def depths_along_shaft(
+    patient: Patient, points: NDArray[np.float64], risks: list[ResolvedRisk]
+) -> dict[tuple[int, str], float]:
+    """{(risk index, label name): path length in mm} for every risk label the shaft is inside."""
+    labels = patient.labels_at(points)
+    depths: dict[tuple[int, str], float] = {}
+    for index, resolved in enumerate(risks):
+        for name, value in zip(resolved.label_names, resolved.label_values, strict=True):
+            count = int(np.count_nonzero(labels == value))
+            if count:
+                depth = count * SHAFT_STEP_MM
+                if depth >= MIN_BREACH_MM:
+                    depths[(index, name)] = depth
+    return depths
+
+
+def _visible_on(shots: list[ShotRecord], start: float, end: float | None) -> ShotRecord | None:
+    for shot in shots:
+        if shot.t_s >= start and (end is None or shot.t_s < end):
+            return shot
+    return None
+
+
+def breach_timeline(
+    scenario: Scenario,
+    patient: Patient,
+    log: AttemptLog,
+    lengths_mm: dict[str, float],
+) -> list[Breach]:
+    """Every breach episode of the attempt, in time order (implants included at placement)."""
+    risks = resolve_risks(scenario, patient)
+    open_episodes: dict[tuple[int, str], dict] = {}
+    closed: list[dict] = []
+    previous_instrument = None
+    for pose in log.poses:
+        if previous_instrument is not None and pose.instrument != previous_instrument:
+            # a new instrument: the old one's episodes end (its shaft is gone)
+            for episode in open_episodes.values():
+                episode["end"] = pose.t_s
+                closed.append(episode)
+            open_episodes = {}
+        previous_instrument = pose.instrument
+        length = lengths_mm.get(pose.instrument, 250.0)
+        points = shaft_points(patient, pose.tip_lps_mm, pose.direction_lps, length)
+        depths = depths_along_shaft(patient, points, risks)
+        for key in list(open_episodes):
+            if key not in depths:
+                open_episodes[key]["end"] = pose.t_s
+                closed.append(open_episodes.pop(key))
+        for key, depth in depths.items():
+            if key in open_episodes:
+                open_episodes[key]["depth"] = max(open_episodes[key]["depth"], depth)
+            else:
+                open_episodes[key] = {
+                    "key": key,
+                    "start": pose.t_s,
+                    "end": None,
+                    "depth": depth,
+                    "step": pose.step_id,
+                    "instrument": pose.instrument,
+                }
+    closed.extend(open_episodes.values())
+    for implant in log.implants:
+        points = shaft_points(patient, implant.tip_lps_mm, implant.direction_lps, implant.length_mm)
+        for key, depth in depths_along_shaft(patient, points, risks).items():
+            closed.append(
+                {
+                    "key": key,
+                    "start": implant.t_s,
+                    "end": None,
+                    "depth": depth,
+                    "step": implant.step_id,
+                    "instrument": implant.name,
+                }
+            )
+    breaches = []
+    for episode in sorted(closed, key=lambda e: (e["start"], e["key"])):
+        index, label = episode["key"]
+        shot = _visible_on(log.shots, episode["start"], episode["end"])
+        breaches.append(
+            Breach(
+                structure=risks[index].risk.name,
+                label=label,
+                severity=risks[index].risk.severity,
+                depth_mm=float(episode["depth"]),
+                t_s=float(episode["start"]),
+                t_end_s=episode["end"],
+                step_id=episode["step"],
+                instrument=episode["instrument"],
+                shot=shot.index if shot else None,
+                shot_view=shot.view if shot else None,
+            )
+        )
+    return breaches

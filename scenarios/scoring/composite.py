@@ -1,0 +1,233 @@
+"""The composite score and the whole report of an attempt.
+
+Composite = 100 × Σ(weight × credit) / Σ(weight) over the measured metrics (credit 0–1, graded for
+continuous metrics). The attempt passes when the composite reaches the scenario's pass mark
+(procedures.md: contrasting-groups method, Pedersen 2014 — novices 30 %, experienced 76 % of the
+maximum, pass mark 58 %) AND no critical metric failed (a major breach, an implant not crossing the
+joint, the wrong level, a final position never confirmed on the required views). The number of
+shots has a small weight: alone it did not separate novices from experts (procedures.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.instruments import InstrumentSpec
+from models.patient import Patient
+from scenarios.attempt import AttemptLog
+from scenarios.scoring import report_text
+from scenarios.scoring.breaches import breach_timeline
+from scenarios.scoring.dose_metrics import dose_metrics
+from scenarios.scoring.procedure_endo import ield_metrics, teld_metrics
+from scenarios.scoring.procedure_sij import sij_lateral_metrics, sij_posterior_metrics
+from scenarios.scoring.report import Metric, Report
+from scenarios.scoring.steps import graded_at_most, step_metrics
+from scenarios.scoring.views import VIEW_QUALITY_REFERENCE_DEG, ShotView, classify_shots, pose_error
+from scenarios.spec import Scenario
+
+PROCEDURE_METRICS = {
+    "sij_lateral": sij_lateral_metrics,
+    "sij_posterior": sij_posterior_metrics,
+    "teld": teld_metrics,
+    "ield": ield_metrics,
+}
+
+
+def composite_score(metrics: list[Metric]) -> float:
+    """Weighted mean credit in percent over the measured metrics."""
+    total = weights = 0.0
+    for metric in metrics:
+        credit = metric.effective_credit()
+        if credit is None:
+            continue
+        total += metric.weight * credit
+        weights += metric.weight
+    return 100.0 * total / weights if weights else 0.0
+
+
+def _view_step_metrics(
+    scenario: Scenario, patient: Patient, log: AttemptLog, step, number: int
+) -> list[Metric]:
+    shots = log.shots_in_step(step.id)
+    label = f"Step {number} ({step.title})"
+    if not shots:
+        return [
+            Metric(
+                f"{step.id}.view_obtained",
+                False,
+                "",
+                "a shot in the view",
+                False,
+                weight=3.0,
+                critical=True,
+                finding=f"{label}: no shot was taken.",
+            )
+        ]
+    final = shots[-1]
+    angle, position = pose_error(patient, scenario, step, final.joints, step.view)
+    ok = angle <= step.view_tolerance_deg and position <= step.view_tolerance_mm
+    metrics = [
+        Metric(
+            f"{step.id}.view_angle_deg",
+            angle,
+            "deg",
+            f"≤ {step.view_tolerance_deg:g}",
+            angle <= step.view_tolerance_deg,
+            weight=3.0,
+            critical=True,
+            credit=graded_at_most(angle, step.view_tolerance_deg),
+            finding=f"{label}: the last shot was {angle:.1f}° from the ideal "
+            f"{step.view.replace('_', ' ')} for this patient (allowed {step.view_tolerance_deg:g}°).",
+        ),
+        Metric(
+            f"{step.id}.view_position_mm",
+            position,
+            "mm",
+            f"≤ {step.view_tolerance_mm:g}",
+            position <= step.view_tolerance_mm,
+            weight=1.0,
+            credit=graded_at_most(position, step.view_tolerance_mm),
+            finding=f"{label}: the target was {position:.0f} mm off the centre of the beam.",
+        ),
+    ]
+    if step.max_shots is not None:
+        metrics.append(
+            Metric(
+                f"{step.id}.shots_to_view",
+                len(shots),
+                "",
+                f"≤ {step.max_shots}",
+                len(shots) <= step.max_shots and ok,
+                weight=1.0,
+                credit=graded_at_most(len(shots), step.max_shots),
+                finding=f"{label}: {len(shots)} shots to reach the view (aim for ≤ {step.max_shots}).",
+            )
+        )
+    return metrics
+
+
+def score_attempt(
+    scenario: Scenario,
+    patient: Patient,
+    log: AttemptLog,
+    catalogue: dict[str, InstrumentSpec],
+    carm_model: str = "ii9",
+) -> Report:
+    """Score a finished attempt: every metric, breaches, composite, pass/fail and findings."""
+    lengths = {name: spec.length_mm for name, spec in catalogue.items()}
+    shot_views: dict[int, ShotView] = {
+        v.shot: v for v in classify_shots(patient, scenario, log.shots)
+    }
+    metrics: list[Metric] = []
+    totals = {"advances": 0, "unconfirmed": 0}
+    for number, step in enumerate(scenario.steps, start=1):
+        if step.kind == "view":
+            metrics.extend(_view_step_metrics(scenario, patient, log, step, number))
+            continue
+        step_list, counts = step_metrics(scenario, patient, log, step, lengths, shot_views, number)
+        metrics.extend(step_list)
+        totals["advances"] += counts["advances"]
+        totals["unconfirmed"] += counts["unconfirmed"]
+    breaches = breach_timeline(scenario, patient, log, lengths)
+    major = [b for b in breaches if b.severity == "major"]
+    minor = [b for b in breaches if b.severity == "minor"]
+    if scenario.procedure != "view_drill":
+        metrics.append(
+            Metric(
+                "breaches_major",
+                len(major),
+                "",
+                "0",
+                not major,
+                weight=3.0,
+                critical=True,
+                finding=None,
+            )
+        )
+        metrics.append(
+            Metric(
+                "breaches_minor",
+                len(minor),
+                "",
+                "0",
+                not minor,
+                weight=1.0,
+                credit=graded_at_most(len(minor) + 1, 1.0),
+                finding=None,
+            )
+        )
+        if shot_views:
+            mean_angle = sum(v.angle_deg for v in shot_views.values()) / len(shot_views)
+            metrics.append(
+                Metric(
+                    "view_quality_deg",
+                    mean_angle,
+                    "deg",
+                    f"≤ {VIEW_QUALITY_REFERENCE_DEG:g} (mean, each shot vs its nearest named view)",
+                    mean_angle <= VIEW_QUALITY_REFERENCE_DEG,
+                    weight=1.0,
+                    credit=graded_at_most(mean_angle, VIEW_QUALITY_REFERENCE_DEG),
+                    finding=f"On average a shot was {mean_angle:.1f}° from the nearest ideal view.",
+                )
+            )
+    procedure = PROCEDURE_METRICS.get(scenario.procedure)
+    if procedure is not None:
+        metrics.extend(procedure(scenario, patient, log))
+    metrics.extend(dose_metrics(scenario, log, totals["advances"], totals["unconfirmed"]))
+    by_name = {m.name: m for m in metrics}
+    score = composite_score(metrics)
+    critical_failures = [m for m in metrics if m.critical and m.passed is False]
+    passed = score >= scenario.pass_mark_pct and not critical_failures
+    events = _events(log, breaches, shot_views)
+    findings = report_text.findings(scenario, log, metrics, breaches, shot_views)
+    summary = report_text.summary(scenario, score, passed, critical_failures)
+    return Report(
+        scenario=scenario.id,
+        score=score,
+        passed=passed,
+        pass_mark=scenario.pass_mark_pct,
+        metrics=by_name,
+        breaches=[b.as_json() for b in breaches],
+        events=events,
+        findings=findings,
+        summary=summary,
+    )
+
+
+def _events(log: AttemptLog, breaches, shot_views: dict[int, ShotView]) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for t_s, step_id in log.step_changes:
+        events.append({"t_s": round(t_s, 3), "kind": "step", "step": step_id})
+    for shot in log.shots:
+        view = shot_views.get(shot.index)
+        events.append(
+            {
+                "t_s": round(shot.t_s, 3),
+                "kind": "shot",
+                "shot": shot.index,
+                "mode": shot.mode,
+                "frames": shot.frames,
+                "view": view.view if view else shot.view,
+                "view_error_deg": round(view.angle_deg, 2) if view else None,
+                "image_ids": list(shot.image_ids),
+                "hand_in_beam": shot.hand_in_beam,
+            }
+        )
+    for breach in breaches:
+        events.append({"t_s": round(breach.t_s, 3), "kind": "breach", **breach.as_json()})
+    for implant in log.implants:
+        events.append(
+            {
+                "t_s": round(implant.t_s, 3),
+                "kind": "implant",
+                "name": implant.name,
+                "step": implant.step_id,
+            }
+        )
+    for t_s, what in log.refused:
+        events.append({"t_s": round(t_s, 3), "kind": "refused", "what": what})
+    if log.finished_t_s is not None:
+        events.append({"t_s": round(log.finished_t_s, 3), "kind": "finish"})
+    order = {"step": 0, "shot": 1, "breach": 2, "implant": 3, "refused": 4, "finish": 5}
+    events.sort(key=lambda e: (e["t_s"], order[e["kind"]]))
+    return events

@@ -1,0 +1,146 @@
+"""Endoscopic decompression checks: TELD cannula position in Kambin's triangle and distances to the
+exiting root and the dura; IELD level and dural clearance. Rules: reference/procedures.md.
+
+Kambin position = distance from the triangle's incentre (``kambin_<disc>_<side>_center``) to the
+cannula axis (closest point of the last 30 mm of the axis); L4-5 inscribed circles are 7.3–8.2 mm,
+so a 4 mm tolerance keeps the axis inside the circle. Clearances as in procedure_sij (exact EDT).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.patient import Patient
+from scenarios import vocabulary
+from scenarios.attempt import AttemptLog
+from scenarios.points import landmark_point
+from scenarios.scoring.geometry import distance_to_labels_mm, segment_distance_mm
+from scenarios.scoring.report import Metric
+from scenarios.scoring.steps import graded_at_most
+from scenarios.spec import Scenario
+
+
+def _values(patient: Patient, pattern: str) -> list[int]:
+    return [
+        patient.label_table[n]
+        for n in vocabulary.matching_labels(pattern, set(patient.label_table))
+    ]
+
+
+def _final_axis(log: AttemptLog, step_id: str, length_mm: float = 30.0) -> np.ndarray | None:
+    final = log.final_pose(step_id)
+    if final is None:
+        return None
+    distances = np.arange(0.0, length_mm + 1e-9, 0.5)
+    return final.tip_lps_mm[None, :] - distances[:, None] * final.direction_lps[None, :]
+
+
+def teld_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
+    """Kambin position of the working cannula, root and dural clearance of every instrument."""
+    checks = scenario.checks
+    side = scenario.side or "left"
+    disc = scenario.level or "L4_L5"
+    upper = disc.split("_")[0]
+    metrics: list[Metric] = []
+    cannula_step = scenario.steps[-1]
+    axis = _final_axis(log, cannula_step.id)
+    if axis is not None:
+        centre = landmark_point(patient, f"kambin_{disc}_{side}_center", side)
+        offset = segment_distance_mm(axis[0], axis[-1], centre, centre)
+        tolerance = checks["kambin_tolerance_mm"]
+        metrics.append(
+            Metric(
+                "cannula_kambin_offset_mm",
+                offset,
+                "mm",
+                f"≤ {tolerance:g} from the triangle's centre",
+                offset <= tolerance,
+                weight=2.0,
+                credit=graded_at_most(offset, tolerance),
+                finding=f"The working cannula passes {offset:.1f} mm from the centre of Kambin's "
+                f"triangle (allowed {tolerance:g} mm).",
+            )
+        )
+    axes = [a for a in (_final_axis(log, s.id, 60.0) for s in scenario.steps) if a is not None]
+    if axes:
+        points = np.concatenate(axes)
+        for name, pattern, key, words in (
+            (
+                "exiting_root_clearance_mm",
+                f"root_{upper}_{side}",
+                "root_clearance_min_mm",
+                f"exiting {upper} root",
+            ),
+            ("dura_clearance_mm", "thecal_sac", "dura_clearance_min_mm", "dura"),
+        ):
+            clearance = distance_to_labels_mm(patient, points, _values(patient, pattern))
+            minimum = checks[key]
+            metrics.append(
+                Metric(
+                    name,
+                    clearance,
+                    "mm",
+                    f"≥ {minimum:g}",
+                    clearance >= minimum,
+                    weight=2.0,
+                    critical=clearance <= 0.0,
+                    credit=min(1.0, clearance / minimum) if minimum > 0 else 1.0,
+                    finding=f"The instruments came within {clearance:.1f} mm of the {words} "
+                    f"(keep ≥ {minimum:g} mm).",
+                )
+            )
+    return metrics
+
+
+def ield_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
+    """Right level and dural clearance of the interlaminar approach."""
+    checks = scenario.checks
+    metrics: list[Metric] = []
+    last = scenario.steps[-1]
+    final = log.final_pose(last.id)
+    if final is None:
+        return metrics
+    window = landmark_point(patient, "interlaminar_L5_S1_center", scenario.side)
+    upper_disc = landmark_point(patient, "disc_L4_L5_center", scenario.side)
+    lower_disc = landmark_point(patient, "disc_L5_S1_center", scenario.side)
+    axial_offset = abs(float(final.tip_lps_mm[2] - window[2]))
+    nearer_l5s1 = abs(final.tip_lps_mm[2] - lower_disc[2]) <= abs(
+        final.tip_lps_mm[2] - upper_disc[2]
+    )
+    tolerance = checks["level_tolerance_mm"]
+    right_level = axial_offset <= tolerance and bool(nearer_l5s1)
+    metrics.append(
+        Metric(
+            "level",
+            "L5-S1" if right_level else "wrong level",
+            "",
+            f"L5-S1 interlaminar window (±{tolerance:g} mm cranio-caudal)",
+            right_level,
+            weight=3.0,
+            critical=True,
+            finding=None
+            if right_level
+            else f"Wrong level: the cannula is {axial_offset:.0f} mm "
+            f"{'cranial' if final.tip_lps_mm[2] > window[2] else 'caudal'} to the L5-S1 "
+            "interlaminar window.",
+        )
+    )
+    axis = _final_axis(log, last.id, 40.0)
+    assert axis is not None
+    clearance = distance_to_labels_mm(patient, axis, _values(patient, "thecal_sac"))
+    minimum = checks["dura_clearance_min_mm"]
+    metrics.append(
+        Metric(
+            "dura_clearance_mm",
+            clearance,
+            "mm",
+            f"≥ {minimum:g}",
+            clearance >= minimum,
+            weight=2.0,
+            critical=clearance <= 0.0,
+            credit=min(1.0, clearance / minimum) if minimum > 0 else 1.0,
+            finding=f"The cannula tip came within {clearance:.1f} mm of the dura "
+            f"(keep ≥ {minimum:g} mm; stop at the ligamentum flavum).",
+        )
+    )
+    return metrics

@@ -1,0 +1,236 @@
+"""SI-joint fusion checks: joint crossing, implant spacing and depth, foraminal and ventral-ala
+clearance (lateral transiliac); joint entry, inferior third and depth short of the anterior margin
+(posterior intra-articular). Rules and numbers: reference/procedures.md.
+
+Clearances are the exact Euclidean distance (voxel-centre accuracy) from the implant or final pin
+axis to the nearest voxel of the structure's label, capped at 30 mm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.patient import Patient
+from scenarios import vocabulary
+from scenarios.attempt import AttemptLog
+from scenarios.points import joint_band
+from scenarios.scoring.geometry import SHAFT_STEP_MM, distance_to_labels_mm, segment_distance_mm
+from scenarios.scoring.report import Metric
+from scenarios.scoring.steps import graded_at_most
+from scenarios.spec import Scenario
+
+
+def _values(patient: Patient, pattern: str) -> list[int]:
+    return [
+        patient.label_table[n]
+        for n in vocabulary.matching_labels(pattern, set(patient.label_table))
+    ]
+
+
+def _axis_points(tip: np.ndarray, direction: np.ndarray, length_mm: float) -> np.ndarray:
+    distances = np.arange(0.0, length_mm + 1e-9, SHAFT_STEP_MM)
+    return tip[None, :] - distances[:, None] * direction[None, :]
+
+
+def _implant_axes(log: AttemptLog) -> list[tuple[str, np.ndarray]]:
+    """(name, axis points) of each implant placed."""
+    return [
+        (f"implant {i + 1}", _axis_points(imp.tip_lps_mm, imp.direction_lps, imp.length_mm))
+        for i, imp in enumerate(log.implants)
+    ]
+
+
+def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
+    """Implant-level checks of the lateral transiliac fusion."""
+    checks = scenario.checks
+    side = scenario.side or "left"
+    joint = _values(patient, f"sij_space_{side}")
+    metrics: list[Metric] = []
+    expected = sum(1 for s in scenario.steps if s.implant)
+    placed = len(log.implants)
+    metrics.append(
+        Metric(
+            "implants_placed",
+            placed,
+            "",
+            f"= {expected}",
+            placed == expected,
+            weight=2.0,
+            credit=min(placed, expected) / expected if expected else 1.0,
+            finding=f"{placed} of {expected} implants were placed.",
+        )
+    )
+    axes = _implant_axes(log)
+    for name, points in axes:
+        labels = patient.labels_at(points)
+        in_joint = np.nonzero(np.isin(labels, joint))[0]
+        crossed = len(in_joint) > 0
+        depth_past = float(in_joint.min() * SHAFT_STEP_MM) if crossed else 0.0
+        number = name.split()[-1]
+        metrics.append(
+            Metric(
+                f"implant_{number}.crosses_joint",
+                crossed,
+                "",
+                "crosses the SI joint",
+                crossed,
+                weight=2.0,
+                critical=True,
+                finding=None
+                if crossed
+                else f"Implant {number} does not cross the {side} SI joint.",
+            )
+        )
+        minimum = checks["implant_depth_past_joint_min_mm"]
+        metrics.append(
+            Metric(
+                f"implant_{number}.depth_past_joint_mm",
+                depth_past,
+                "mm",
+                f"≥ {minimum:g}",
+                depth_past >= minimum,
+                weight=1.0,
+                credit=min(1.0, depth_past / minimum) if minimum > 0 else 1.0,
+                finding=f"Implant {number} reaches only {depth_past:.1f} mm into the sacrum past the "
+                f"joint (at least {minimum:g} mm).",
+            )
+        )
+    if len(log.implants) >= 2:
+        spacings = []
+        for i in range(len(log.implants)):
+            for j in range(i + 1, len(log.implants)):
+                a, b = log.implants[i], log.implants[j]
+                spacings.append(
+                    (
+                        segment_distance_mm(
+                            a.tip_lps_mm,
+                            a.tip_lps_mm - a.length_mm * a.direction_lps,
+                            b.tip_lps_mm,
+                            b.tip_lps_mm - b.length_mm * b.direction_lps,
+                        ),
+                        i + 1,
+                        j + 1,
+                    )
+                )
+        spacing, i, j = min(spacings)
+        minimum = checks["implant_spacing_min_mm"]
+        metrics.append(
+            Metric(
+                "implant_spacing_mm",
+                spacing,
+                "mm",
+                f"≥ {minimum:g} (15–22 mm, 22 more stable)",
+                spacing >= minimum,
+                weight=2.0,
+                credit=min(1.0, spacing / minimum),
+                finding=f"Implants {i} and {j} are only {spacing:.1f} mm apart (axis to axis); "
+                f"space them at least {minimum:g} mm.",
+            )
+        )
+    all_points = [points for _, points in axes]
+    for step in scenario.steps:
+        final = log.final_pose(step.id)
+        if final is not None:
+            all_points.append(_axis_points(final.tip_lps_mm, final.direction_lps, 60.0))
+    if all_points:
+        points = np.concatenate(all_points)
+        for name, pattern, key, words in (
+            (
+                "foraminal_clearance_mm",
+                f"root_S1_{side}|root_S2_{side}",
+                "foraminal_clearance_min_mm",
+                "S1/S2 foramen roots",
+            ),
+            (
+                "ventral_clearance_mm",
+                f"root_L5_{side}",
+                "ventral_clearance_min_mm",
+                "L5 root on the ventral ala",
+            ),
+        ):
+            values = [v for part in pattern.split("|") for v in _values(patient, part)]
+            clearance = distance_to_labels_mm(patient, points, values)
+            minimum = checks[key]
+            metrics.append(
+                Metric(
+                    name,
+                    clearance,
+                    "mm",
+                    f"≥ {minimum:g}",
+                    clearance >= minimum,
+                    weight=2.0,
+                    credit=min(1.0, clearance / minimum) if minimum > 0 else 1.0,
+                    critical=clearance <= 0.0,
+                    finding=f"Closest pin/implant came {clearance:.1f} mm from the {words} "
+                    f"(keep ≥ {minimum:g} mm).",
+                )
+            )
+    return metrics
+
+
+def sij_posterior_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
+    """Joint entry, inferior third and depth of the posterior intra-articular approach."""
+    checks = scenario.checks
+    side = scenario.side or "left"
+    step = next(s for s in scenario.steps if s.kind == "trajectory")
+    final = log.final_pose(step.id)
+    if final is None:
+        return []
+    tip = final.tip_lps_mm
+    joint_distance = distance_to_labels_mm(
+        patient, tip[None, :], _values(patient, f"sij_space_{side}")
+    )
+    limit = checks["joint_distance_max_mm"]
+    metrics = [
+        Metric(
+            "in_joint_mm",
+            joint_distance,
+            "mm",
+            f"≤ {limit:g} from the joint space",
+            joint_distance <= limit,
+            weight=3.0,
+            critical=True,
+            credit=graded_at_most(joint_distance, limit),
+            finding=f"The dowel missed the joint: its tip is {joint_distance:.1f} mm from the "
+            f"{side} SI joint space (in ilium or sacrum only).",
+        )
+    ]
+    surface = np.asarray(patient.landmark(f"sij_surface_{side}"), dtype=np.float64).reshape(-1, 3)
+    z = surface[:, 2]
+    fraction = float((tip[2] - z.min()) / max(z.max() - z.min(), 1e-6))
+    limit = checks["inferior_fraction_max"]
+    metrics.append(
+        Metric(
+            "joint_height_fraction",
+            fraction,
+            "of joint height from caudal",
+            f"≤ {limit:g} (inferior third)",
+            0.0 <= fraction <= limit,
+            weight=2.0,
+            credit=graded_at_most(max(fraction, 0.0), limit),
+            finding=f"The dowel sits at {fraction * 100:.0f} % of the joint height; the target is "
+            "the inferior third (too cranial risks the L5-S1 facet).",
+        )
+    )
+    anterior, posterior = joint_band(surface, min(max(fraction, 0.0), 1.0))
+    line = posterior - anterior
+    line /= max(float(np.linalg.norm(line)), 1e-9)
+    short = float(np.dot(tip - anterior, line))
+    wanted = checks["short_of_anterior_margin_mm"]
+    tolerance = checks["short_of_anterior_margin_tolerance_mm"]
+    error = abs(short - wanted)
+    metrics.append(
+        Metric(
+            "short_of_anterior_margin_mm",
+            short,
+            "mm",
+            f"{wanted:g} ± {tolerance:g}",
+            error <= tolerance,
+            weight=2.0,
+            critical=short < 0.0,
+            credit=graded_at_most(error, tolerance),
+            finding=f"The tip stopped {short:.1f} mm short of the anterior joint margin "
+            f"(aim {wanted:g} ± {tolerance:g} mm; past the margin are the internal iliac vessels).",
+        )
+    )
+    return metrics

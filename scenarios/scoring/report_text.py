@@ -1,0 +1,74 @@
+"""Plain-words findings a trainee can act on, e.g.::
+
+    Implant 2 (Pin and implant 2 in S1 (caudal)): the guide pin entered the S1 nerve root in its
+    foramen (root S1 left) by 3.1 mm at 04:12; visible on the outlet view at shot 14.
+
+Breaches come first (most serious first), then every failed metric's sentence, then notes.
+"""
+
+from __future__ import annotations
+
+from scenarios.attempt import AttemptLog
+from scenarios.scoring.breaches import Breach
+from scenarios.scoring.report import Metric
+from scenarios.scoring.views import ShotView
+from scenarios.spec import Scenario
+
+
+def clock(t_s: float) -> str:
+    """mm:ss of a time in seconds."""
+    seconds = int(round(t_s))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def breach_sentence(scenario: Scenario, breach: Breach, shot_views: dict[int, ShotView]) -> str:
+    """One breach in plain words."""
+    steps = [s.id for s in scenario.steps]
+    number = steps.index(breach.step_id) + 1 if breach.step_id in steps else 0
+    title = scenario.steps[number - 1].title if number else breach.step_id
+    what = breach.instrument.replace("_", " ")
+    text = (
+        f"Step {number} ({title}): the {what} entered the {breach.structure} "
+        f"({breach.label.replace('_', ' ')}) by {breach.depth_mm:.1f} mm at {clock(breach.t_s)}"
+    )
+    if breach.shot is not None:
+        view = shot_views.get(breach.shot)
+        name = (view.view if view and view.view else None) or breach.shot_view
+        where = f"on the {name.replace('_', ' ')} view" if name else "on an unnamed view"
+        text += f"; visible {where} at shot {breach.shot}."
+    else:
+        text += "; no shot was taken while it lasted — it was never seen."
+    return text
+
+
+def findings(
+    scenario: Scenario,
+    log: AttemptLog,
+    metrics: list[Metric],
+    breaches: list[Breach],
+    shot_views: dict[int, ShotView],
+) -> list[str]:
+    """The report's findings list."""
+    lines = []
+    ordered = sorted(breaches, key=lambda b: (b.severity != "major", b.t_s))
+    lines.extend(breach_sentence(scenario, b, shot_views) for b in ordered)
+    critical = [m for m in metrics if m.passed is False and m.critical and m.finding]
+    other = [m for m in metrics if m.passed is False and not m.critical and m.finding]
+    lines.extend(m.finding for m in critical)  # type: ignore[misc]
+    lines.extend(m.finding for m in other)  # type: ignore[misc]
+    for t_s, what in log.refused:
+        lines.append(f"At {clock(t_s)} the simulator refused: {what}.")
+    if not lines:
+        lines.append("No errors found: every metric is within its reference.")
+    return lines
+
+
+def summary(scenario: Scenario, score: float, passed: bool, critical: list[Metric]) -> str:
+    """One line: score, pass mark and, if failed, why."""
+    verdict = "PASSED" if passed else "FAILED"
+    text = f"{scenario.title}: {score:.0f} % (pass mark {scenario.pass_mark_pct:g} %) — {verdict}"
+    if critical:
+        text += "; critical: " + ", ".join(m.name for m in critical)
+    elif not passed:
+        text += "; below the pass mark"
+    return text
