@@ -267,7 +267,7 @@ class NdiEmulator:
         now = self._frame_clock()
         if self._clock_start is None:
             self._clock_start = now
-        self.frame_number = self._start_frame + int((now - self._clock_start) * self.rate_hz)
+        self.frame_number = self._start_frame + int((now - self._clock_start) * self.rate_hz + 1e-6)
         return self.frame_number
 
     def _tracking_handles(self, frame: int) -> list[HandlePose]:

@@ -25,6 +25,14 @@ def emulate(**options):
     return serve(**options)
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def collect(source, count, wait_s=15.0, until=None):
     """Poll until ``count`` samples (or ``until(sample)``) arrive; fails if they never do."""
     samples = []
@@ -116,26 +124,40 @@ def test_bx_mode_with_tip_calibration_and_registration():
 
 
 def test_missing_tool_and_out_of_volume():
+    """The device clock is stepped by the test, so each state is seen whatever the host load."""
     start = 1000
     script = circle_script(
         HANDLE,
         missing_frames=range(start + 20, start + 40),
         out_of_volume_frames=range(start + 60, start + 80),
     )
+    device_clock = FakeClock()
+    expected = {
+        0: TrackingStatus.UNCALIBRATED,
+        30: TrackingStatus.MISSING,
+        70: TrackingStatus.OUT_OF_VOLUME,
+        100: TrackingStatus.UNCALIBRATED,
+    }
+    seen = {}
     with (
-        emulate(script=script, start_frame=start) as emulator,
+        emulate(script=script, start_frame=start, frame_clock=device_clock) as emulator,
         NdiSource(f"ndi:{emulator.port_path}") as source,
     ):
-        samples = collect(source, 0, until=lambda s: s.raw.get("frame_number", 0) > start + 90)
-    by_status = {}
-    for sample in samples:
-        by_status.setdefault(sample.status, []).append(sample.raw["frame_number"])
-    assert all(start + 20 <= f < start + 40 for f in by_status[TrackingStatus.MISSING])
-    assert all(start + 60 <= f < start + 80 for f in by_status[TrackingStatus.OUT_OF_VOLUME])
-    assert by_status[TrackingStatus.MISSING] and by_status[TrackingStatus.OUT_OF_VOLUME]
-    for sample in samples:
-        if sample.status in (TrackingStatus.MISSING, TrackingStatus.OUT_OF_VOLUME):
+        for offset in expected:
+            device_clock.now = (offset + 0.5) / 60.0
+            frame = start + offset
+            seen[offset] = collect(
+                source, 0, until=lambda s, f=frame: s.raw.get("frame_number") == f
+            )[-1]
+    for offset, status in expected.items():
+        sample = seen[offset]
+        assert sample.status is status
+        assert sample.t_s == pytest.approx(offset / 60.0)
+        if status in (TrackingStatus.MISSING, TrackingStatus.OUT_OF_VOLUME):
             assert sample.tip_lps_mm is None and not sample.has_pose  # never a zero pose
+        else:
+            assert sample.tip_lps_mm is not None
+    assert seen[70].raw["port_status"] & 0x40
 
 
 def test_corrupt_replies_are_counted_never_turned_into_poses():
@@ -279,14 +301,6 @@ def test_missing_rom_file_is_named(tmp_path):
         assert not source.wait_until_tracking(10.0)
         assert "absent.rom" in source.message
         source.close()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_realtime_frames_follow_the_device_clock():
