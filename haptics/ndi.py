@@ -306,6 +306,7 @@ class NdiSource(InstrumentSource):
             )
         self._command("TSTART")
         self._frame_clock = FrameClock(self.rate_hz)
+        self._last_frame = None
         self.count("tracking_started")
 
     def _load_rom(self, rom: Path) -> None:

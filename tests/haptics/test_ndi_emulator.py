@@ -334,3 +334,19 @@ def test_line_noise_before_replies_is_skipped(mode):
     for sample in samples:
         truth = expected_pose(script, sample.raw["frame_number"])
         np.testing.assert_allclose(sample.tip_lps_mm, truth[:3, 3], atol=0.006)
+
+
+def test_source_can_be_stopped_and_started_again():
+    with emulate() as emulator:
+        source = NdiSource(f"ndi:{emulator.port_path}")
+        try:
+            source.start()
+            collect(source, 2)
+            source.stop()
+            assert source.status is TrackingStatus.DISCONNECTED
+            source.start()
+            again = collect(source, 2)
+            assert again[-1].tip_lps_mm is not None and source.counters["tracking_started"] == 2
+        finally:
+            source.close()
+        assert emulator.commands.count("TSTOP") >= 1 and emulator.commands.count("INIT") == 2
