@@ -24,6 +24,8 @@ LANDMARK_PATTERNS: dict[str, str] = {
     "X_pedicle_center_side": "[lumbar] centre of the pedicle isthmus (the AP 'eye')",
     "X_spinous_tip": "[lumbar] posterior tip of the spinous process",
     "disc_X_Y_center": "[lumbar] centre of the disc (midpoint of the adjacent endplate centres)",
+    "facet_X_Y_side": "[lumbar] centre of the facet joint between X (inferior articular process) "
+    "and Y (superior articular process); for L5_S1 the S1 process belongs to the sacrum",
     "foramen_X_Y_side": "[neural] centre of the intervertebral foramen between X and Y",
     "kambin_X_Y_side_base_medial": "[neural] Kambin triangle: medial corner on the lower endplate",
     "kambin_X_Y_side_base_lateral": "[neural] Kambin triangle: exiting root at the endplate",

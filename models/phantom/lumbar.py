@@ -82,6 +82,12 @@ SEGMENTAL_LORDOSIS_DEG = (1.2, 5.9, 9.1, 12.7, 21.6)
 
 CORTICAL_SHELL_MM = 1.0
 FACET_GAP_MM = 1.5
+#: Articular facet plate: half thickness, half width, half height (facets ≈14 × 17 mm, approx.).
+FACET_HALF_THICKNESS_MM = 3.5
+FACET_HALF_WIDTH_MM = 7.0
+FACET_HALF_HEIGHT_MM = 8.5
+#: T12/L1 facet angle to the sagittal plane (approx.; thoracolumbar facets are nearly sagittal).
+T12_L1_FACET_ANGLE_DEG = 22.0
 ENDPLATE_CONCAVITY_MM = 1.2
 DISC_HU_ANNULUS = 95.0
 DISC_HU_NUCLEUS = 75.0
@@ -305,29 +311,46 @@ def lumbar_layout(params: PatientParameters) -> LumbarLayout:
         tilt -= b_wedge
 
     facets: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-    for n, (upper, lower) in enumerate(DISC_LEVELS):
+    l1 = levels["L1"]
+    joints = [
+        ("T12", "L1", body_frames["L1"], l1, l1.body_height_mm / 2 + 8.0, T12_L1_FACET_ANGLE_DEG)
+    ]
+    for upper, lower in DISC_LEVELS:
         disc = discs[disc_key(upper, lower)]
-        up = levels[upper]
         if lower == "S1":
-            frame, lower_dims_depth = s1_frame, up.body_depth_mm
-            base_w = 0.0
-            u_center = up.pedicle_center_u_mm + 1.0
+            joints.append(
+                (
+                    upper,
+                    lower,
+                    s1_frame,
+                    levels["L5"],
+                    disc.mid_height_mm * 0.5 + 1.0,
+                    disc.facet_angle_deg,
+                )
+            )
         else:
             low = levels[lower]
-            frame, lower_dims_depth = body_frames[lower], low.body_depth_mm
-            base_w = low.body_height_mm / 2
-            u_center = 0.5 * (low.pedicle_center_u_mm + up.pedicle_center_u_mm) - 1.0
-        alpha = math.radians(disc.facet_angle_deg)
+            joints.append(
+                (
+                    upper,
+                    lower,
+                    body_frames[lower],
+                    low,
+                    low.body_height_mm / 2 + disc.mid_height_mm * 0.5 + 1.0,
+                    disc.facet_angle_deg,
+                )
+            )
+    for upper, lower, frame, low_dims, w_center, angle_deg in joints:
+        alpha = math.radians(angle_deg)
         for side in SIDES:
             sign = 1.0 if side == "left" else -1.0
             center = frame.point(
-                sign * u_center,
-                lower_dims_depth / 2 + up.pedicle_length_mm + 4.0,
-                base_w + disc.mid_height_mm * 0.5 + 3.0,
+                sign * (low_dims.pedicle_center_u_mm - 2.0),
+                low_dims.body_depth_mm / 2 + low_dims.pedicle_length_mm + 5.0,
+                w_center,
             )
             normal = frame.vector(sign * math.cos(alpha), -math.sin(alpha), 0.0)
             facets[f"{upper}_{lower}_{side}"] = (center, normal / np.linalg.norm(normal))
-        del n
     return LumbarLayout(levels, discs, body_frames, disc_frames, facets, s1_frame)
 
 
@@ -375,8 +398,10 @@ def _body_surfaces(u: Array, v: Array, w: Array, d: LevelDims) -> tuple[Array, A
     half_h = d.body_height_mm / 2
     waist = 1.0 - 0.06 * np.clip(1.0 - (w / half_h) ** 2, 0.0, 1.0)
     a = d.body_width_mm / 2 * waist
-    concavity = 3.0 * np.clip(1.0 - (u / (0.55 * d.body_width_mm / 2)) ** 2, 0.0, 1.0)
-    b = np.where(v > 0, d.body_depth_mm / 2 - concavity, d.body_depth_mm / 2) * waist
+    # concave posterior wall: the midline keeps the nominal (midsagittal) depth, the
+    # posterolateral corners bulge 2.5 mm behind it (kidney shape)
+    bulge = 2.5 * (1.0 - np.clip(1.0 - (u / (0.55 * d.body_width_mm / 2)) ** 2, 0.0, 1.0))
+    b = np.where(v > 0, d.body_depth_mm / 2 + bulge, d.body_depth_mm / 2) * waist
     r = np.where(
         v > 0, superellipse_radius(u, v, a, b, 3.2), superellipse_radius(u, v, a, b, 2.3)
     ).astype(np.float32)
@@ -424,12 +449,12 @@ def vertebra_shapes(
     v_mid = half_d + lp / 2
     pedicles: dict[str, Array] = {}
     posterior: Array | None = None
+    frame = layout.body_frames[level]
+    narrow = params.variant == "narrow_foramen"
     canal_back = half_d + d.canal_depth_mm
     lamina_t = 6.0
     junction = (0.0, canal_back + lamina_t / 2, wp - 3.0)
-    upper_disc = layout.discs[disc_key(LUMBAR_LEVELS[n - 1], level)] if n > 0 else None
     lower_disc = layout.discs[disc_key(*DISC_LEVELS[n])]
-    disc_above = upper_disc.mid_height_mm if upper_disc else 10.0
     disc_below = lower_disc.mid_height_mm
     for side in SIDES:
         sign = 1.0 if side == "left" else -1.0
@@ -437,9 +462,14 @@ def vertebra_shapes(
         du, dv, dw = u - sign * d.pedicle_center_u_mm, v - v_mid, w - wp
         s_axis = du * np.float32(sign * math.sin(alpha)) + dv * np.float32(math.cos(alpha))
         q1 = du * np.float32(math.cos(alpha)) - dv * np.float32(sign * math.sin(alpha))
-        flare = 1.0 + 0.35 * (s_axis / (lp / 2)) ** 2
-        radial = np.sqrt((q1 / (pw * flare)) ** 2 + (dw / (ph * flare)) ** 2)
-        ped = np.maximum((radial - 1.0) * min(pw, ph), np.abs(s_axis) - (lp / 2 + 5.0))
+        # pedicles flare into the body and the lamina, more in height than in width
+        ends = np.clip(s_axis / (lp / 2), -1.0, 1.0) ** 2
+        radial = np.sqrt(
+            (q1 / (pw * (1.0 + 0.1 * ends))) ** 2 + (dw / (ph * (1.0 + 0.3 * ends))) ** 2
+        )
+        ped = np.maximum(
+            (radial - 1.0) * min(pw, ph), np.maximum(-s_axis - (lp / 2 + 5.0), s_axis - lp / 2)
+        )
         pedicles[side] = ped.astype(np.float32)
 
         pedicle_back = (sign * (d.pedicle_center_u_mm + math.sin(alpha) * lp / 2), half_d + lp, wp)
@@ -467,43 +497,45 @@ def vertebra_shapes(
         transverse = segment_sdf(
             u, v, w, tp_root, tp_tip, tp_radius[0], tp_radius[1], scale=(1.0, 1.4, 0.9)
         )
-        # superior articular process: rises from the pedicle end toward the joint above
-        facet_u = sign * (d.pedicle_center_u_mm + 1.0)
-        sap_radius = 6.0
-        if params.variant == "narrow_foramen" and level in ("L5",):
-            sap_radius = 8.0
+        # superior articular process: a stalk from the pedicle's end to an articular plate
+        # lying lateral/anterior to the joint plane of the joint above
+        above = f"{LUMBAR_LEVELS[n - 1]}_{level}" if n > 0 else f"T12_{level}"
+        center, normal = layout.facets[f"{above}_{side}"]
+        thick = FACET_HALF_THICKNESS_MM + (1.5 if narrow and level == "L5" else 0.0)
+        plate = center + normal * (FACET_GAP_MM / 2 + thick) + frame.ew * 2.0
+        if narrow and level == "L5":
+            plate = plate - frame.ev * 2.5  # hypertrophic SAP bulging into the foramen
         sap = segment_sdf(
-            u,
-            v,
-            w,
-            (pedicle_back[0], half_d + lp - 1.0, wp),
-            (facet_u, half_d + lp + 3.0, d.body_height_mm / 2 + disc_above * 0.9 + 3.0),
-            sap_radius,
-            sap_radius - 1.5,
-            scale=(1.0, 1.0, 0.8),
+            u, v, w, (pedicle_back[0], half_d + lp - 1.0, wp), _local(frame, plate), 5.0, 4.0
         )
-        if n > 0:
-            center, normal = layout.facets[f"{LUMBAR_LEVELS[n - 1]}_{level}_{side}"]
-            side_dist = _plane_distance(world, center, normal)
-            sap = np.maximum(sap, FACET_GAP_MM / 2 - side_dist)
-        # inferior articular process: descends from the lamina toward the joint below
+        sap = smooth_union(sap, _facet_plate_sdf(world, plate, normal, frame.ew, thick), 2.5)
+        sap = np.maximum(sap, FACET_GAP_MM / 2 - _plane_distance(world, center, normal))
+        # inferior articular process: from the lamina down to a plate medial/posterior to the
+        # joint plane of the joint below
         below = DISC_LEVELS[n][1]
         center_b, normal_b = layout.facets[f"{level}_{below}_{side}"]
-        iap_u = sign * (d.pedicle_center_u_mm - 3.0)
+        plate_b = (
+            center_b - normal_b * (FACET_GAP_MM / 2 + FACET_HALF_THICKNESS_MM) - frame.ew * 2.0
+        )
         iap = segment_sdf(
             u,
             v,
             w,
-            (sign * (d.pedicle_center_u_mm - 4.0), half_d + lp + 7.0, lam_bottom + 8.0),
-            (iap_u, half_d + lp + 5.0, -d.body_height_mm / 2 - disc_below - 2.0),
-            5.5,
-            4.5,
-            scale=(1.0, 1.0, 0.8),
+            (sign * (d.pedicle_center_u_mm - 4.0), half_d + lp + 8.0, lam_bottom + 6.0),
+            _local(frame, plate_b),
+            5.0,
+            4.0,
+        )
+        iap = smooth_union(
+            iap, _facet_plate_sdf(world, plate_b, normal_b, frame.ew, FACET_HALF_THICKNESS_MM), 2.5
         )
         iap = np.maximum(iap, FACET_GAP_MM / 2 + _plane_distance(world, center_b, normal_b))
         side_union = smooth_union(lamina, transverse, 3.0)
         side_union = smooth_union(side_union, sap, 2.5)
         side_union = smooth_union(side_union, iap, 2.5)
+        # below the pedicle the lamina continues into the IAP: cut it by the joint plane too
+        cut = np.maximum(side_union, FACET_GAP_MM / 2 + _plane_distance(world, center_b, normal_b))
+        side_union = np.where(w < wp - ph, cut, side_union)
         posterior = side_union if posterior is None else smooth_union(posterior, side_union, 1.0)
 
     # spinous process: plate sloping caudally to a bulbous tip
@@ -520,6 +552,32 @@ def vertebra_shapes(
     assert posterior is not None
     posterior = smooth_union(posterior, spinous.astype(np.float32), 3.0)
     return VertebraShapes(body=body, pedicles=pedicles, posterior=posterior)
+
+
+def _local(frame: LocalFrame, point: NDArray[np.float64]) -> tuple[float, float, float]:
+    rel = point - frame.origin
+    return (float(rel @ frame.eu), float(rel @ frame.ev), float(rel @ frame.ew))
+
+
+def _facet_plate_sdf(
+    world: tuple[Array, Array, Array],
+    center: NDArray[np.float64],
+    normal: NDArray[np.float64],
+    axis: NDArray[np.float64],
+    half_thickness_mm: float,
+) -> Array:
+    """Ellipsoidal articular plate: thin along the joint normal, 14 mm wide, 17 mm tall."""
+    along = np.cross(axis, normal)
+    along = along / np.linalg.norm(along)
+    dn = _plane_distance(world, center, normal)
+    dt = _plane_distance(world, center, along)
+    da = _plane_distance(world, center, axis)
+    radial = np.sqrt(
+        (dn / half_thickness_mm) ** 2
+        + (dt / FACET_HALF_WIDTH_MM) ** 2
+        + (da / FACET_HALF_HEIGHT_MM) ** 2
+    )
+    return ((radial - 1.0) * half_thickness_mm).astype(np.float32)
 
 
 def _plane_distance(
@@ -601,6 +659,8 @@ def lumbar_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
         result.pieces.append(_disc_piece(grid, layout, upper, lower))
         key = disc_key(upper, lower)
         result.landmarks[f"disc_{key}_center"] = layout.disc_frames[key].origin.copy()
+        for side in SIDES:
+            result.landmarks[f"facet_{key}_{side}"] = layout.facets[f"{key}_{side}"][0].copy()
 
     l5 = layout.levels["L5"]
     l5_frame = layout.body_frames["L5"]
@@ -650,8 +710,8 @@ def _disc_piece(grid: Grid, layout: LumbarLayout, upper: str, lower: str) -> Pai
     u, v, w = frame.to_local(x, y, z)
     shape = np.broadcast_shapes(u.shape, v.shape, w.shape)
     u, v, w = (np.broadcast_to(a, shape) for a in (u, v, w))
-    concavity = 2.5 * np.clip(1.0 - (u / (0.55 * width / 2)) ** 2, 0.0, 1.0)
-    b = np.where(v > 0, depth / 2 - concavity, depth / 2)
+    bulge = 2.5 * (1.0 - np.clip(1.0 - (u / (0.55 * width / 2)) ** 2, 0.0, 1.0))
+    b = np.where(v > 0, depth / 2 + bulge, depth / 2)
     r = np.where(
         v > 0,
         superellipse_radius(u, v, width / 2, b, 3.2),

@@ -5,8 +5,9 @@ sections). The lumbar exiting root X leaves the sac at the level of pedicle X, t
 pedicle into the foramen X/Y where its dorsal root ganglion sits, and crosses the posterolateral
 disc X/Y running at ``ROOT_DISC_ANGLE_DEG`` to the disc plane: this root is the hypotenuse of
 Kambin's triangle (base = superior endplate of Y, height = the medial border at the traversing
-root / superior articular process). The triangle's height is chosen so that its inscribed circle
-matches the published sizes (procedures.md: 5.8 mm at L1-2 → 7.3–8.2 mm at L4-5), but kept under
+root / superior articular process). The triangle's height is chosen so that the diameter of its
+inscribed circle (the largest cannula that passes) matches the published sizes (procedures.md:
+5.8 mm at L1-2 → 7.3–8.2 mm at L4-5; 6–8 mm cannulas are used), but kept under
 the pedicle above. The L5 root then runs over the anterior surface of the sacral ala; the S1 and S2
 roots leave the sacral canal through their foramina (positions from the sacrum's landmarks when it
 has painted them, else from the S1 endplate frame).
@@ -33,9 +34,12 @@ from models.phantom.parts import (
 
 #: Angle between the exiting root and the disc plane at the disc (anatomy.md: ≈51°).
 ROOT_DISC_ANGLE_DEG = 50.0
-#: Target Kambin incircle radius L1-2…L5-S1 (procedures.md: 5.8 → 7.3–8.2 mm; L5-S1 approx.).
-KAMBIN_INCIRCLE_MM = (5.8, 6.3, 6.9, 7.7, 7.8)
+#: Target Kambin inscribed-circle DIAMETER L1-2…L5-S1 (procedures.md: 5.8 → 7.3–8.2 mm;
+#: L2-3, L3-4 interpolated, L5-S1 approx.).
+KAMBIN_INCIRCLE_DIAMETER_MM = (5.8, 6.4, 7.0, 7.7, 8.0)
 ROOT_RADIUS_MM = 2.6
+#: Kambin apex (root centre at the medial pedicle line) below the pedicle's lowest point.
+ROOT_CLEARANCE_MM = 1.0
 GANGLION_RADIUS_MM = 3.8
 CSF_HU = 15.0
 NERVE_HU = 40.0
@@ -184,12 +188,12 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
         pedicle_bottom_world = up_frame.point(
             up.pedicle_center_u_mm,
             up.body_depth_mm / 2 + 2.0,
-            up.pedicle_center_w_mm - up.pedicle_height_mm / 2,
+            up.pedicle_center_w_mm - up.pedicle_height_mm / 2 * 1.3,  # flared end
         )
         _, _, w_ped_bottom = frame.to_local(*pedicle_bottom_world)
-        r_target = KAMBIN_INCIRCLE_MM[n]
+        r_target = KAMBIN_INCIRCLE_DIAMETER_MM[n] / 2
         factor = (1.0 + 1.0 / math.tan(angle) - 1.0 / math.sin(angle)) / 2.0
-        h_max = float(w_ped_bottom) - w_end - ROOT_RADIUS_MM - 1.5
+        h_max = float(w_ped_bottom) - w_end - ROOT_CLEARANCE_MM
         height = float(np.clip(r_target / factor, 8.0, max(8.0, h_max)))
         v_k = half_d - 1.0
         for side in SIDES:
@@ -205,17 +209,12 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
             down = (base_lateral - apex) / np.linalg.norm(base_lateral - apex)
             ganglion = apex + down * 5.0
             take_off = up_frame.point(
-                sign * (up.canal_width_mm / 2 - 4.0),
-                up.body_depth_mm / 2 + up.canal_depth_mm / 2,
-                up.pedicle_center_w_mm + 3.0,
+                sign * (up.canal_width_mm / 2 - 6.0),
+                up.body_depth_mm / 2 + up.canal_depth_mm / 2 - 1.0,
+                up.pedicle_center_w_mm - up.pedicle_height_mm / 2 - 1.0,
             )
-            under_pedicle = up_frame.point(
-                sign * (up.canal_width_mm / 2 - 1.0),
-                up.body_depth_mm / 2 + 3.5,
-                up.pedicle_center_w_mm - up.pedicle_height_mm / 2 - 3.0,
-            )
-            path = [take_off, under_pedicle, apex, ganglion, base_lateral]
-            radii = [2.2, ROOT_RADIUS_MM, ROOT_RADIUS_MM + 0.4, GANGLION_RADIUS_MM, ROOT_RADIUS_MM]
+            path = [take_off, apex, ganglion, base_lateral]
+            radii = [2.2, ROOT_RADIUS_MM + 0.4, GANGLION_RADIUS_MM, ROOT_RADIUS_MM]
             if lower == "S1":
                 ala = sacral[f"ala_top_{side}"]
                 _, v_ala, w_ala = frame.to_local(*ala)

@@ -1,0 +1,364 @@
+"""Measure anatomy from a patient's LABEL volume (not from the generator's parameters).
+
+Every function samples the label volume (nearest voxel, 0.25 mm steps along lines) in a frame
+taken from the patient's landmarks: a vertebra's frame has its origin at ``X_body_center``, its
+axis from the inferior to the superior endplate centre, u toward the patient's left and v toward
+posterior. This is how a radiologist measures on reformatted CT, so the same code measures a
+generated or an imported (labelled) patient.
+
+Definitions (mm, degrees):
+- body width: widest left–right chord of the body near either endplate (3 mm inside);
+  depth: midsagittal antero-posterior chord near the endplates; heights: chord along the axis at
+  the anterior / posterior wall (3 mm inside) and at the centre.
+- pedicle width: the narrowest chord perpendicular to the pedicle axis in the axial plane through
+  the pedicle centre (axis angle searched 0–45°); height: chord along the body axis through the
+  pedicle centre.
+- canal depth: midsagittal gap between the body and the posterior elements at pedicle level;
+  width: interpedicular distance (between the medial pedicle walls).
+- disc heights: chords of the disc label along the disc axis, 3 mm inside the anterior and
+  posterior disc outline and at the centre.
+- facet angle: angle to the sagittal plane of the plane fitted to the joint space between the
+  upper vertebra's inferior and the lower vertebra's superior articular process.
+- root–pedicle distance: smallest gap between the root's and the pedicle's voxels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from models.labels import DISC_LEVELS, LUMBAR_LEVELS
+from models.patient import Patient
+
+STEP_MM = 0.25
+#: Facet joint space is fitted within this distance of the facet landmark.
+FACET_RADIUS_MM = 10.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Measurement frame (LPS): origin, u (left), v (posterior), w (axis, superior)."""
+
+    origin: NDArray[np.float64]
+    u: NDArray[np.float64]
+    v: NDArray[np.float64]
+    w: NDArray[np.float64]
+
+    def point(self, a: float, b: float, c: float) -> NDArray[np.float64]:
+        return self.origin + a * self.u + b * self.v + c * self.w
+
+
+def _frame(origin, axis) -> Frame:
+    w = np.asarray(axis, dtype=np.float64)
+    w = w / np.linalg.norm(w)
+    u = np.array([1.0, 0.0, 0.0]) - w[0] * w
+    u = u / np.linalg.norm(u)
+    v = np.cross(w, u)
+    return Frame(np.asarray(origin, dtype=np.float64), u, v, w)
+
+
+def vertebra_frame(patient: Patient, level: str) -> Frame:
+    """Frame of vertebra ``level`` from its endplate-centre landmarks."""
+    top = patient.landmark(f"{level}_superior_endplate_center")
+    bottom = patient.landmark(f"{level}_inferior_endplate_center")
+    return _frame(patient.landmark(f"{level}_body_center"), top - bottom)
+
+
+def _lower_endplate(patient: Patient, lower: str) -> NDArray[np.float64]:
+    if lower == "S1":
+        return patient.landmarks.get("S1_superior_endplate_center", np.zeros(3))
+    return patient.landmark(f"{lower}_superior_endplate_center")
+
+
+def disc_frame(patient: Patient, upper: str, lower: str) -> Frame:
+    """Frame of a disc: origin at its centre, axis from the lower to the upper endplate centre."""
+    top = patient.landmark(f"{upper}_inferior_endplate_center")
+    bottom = _lower_endplate(patient, lower)
+    return _frame(0.5 * (top + bottom), top - bottom)
+
+
+def chord_mm(
+    patient: Patient, start: NDArray, direction: NDArray, half_length_mm: float, values: set[int]
+) -> float:
+    """Length of the contiguous run of ``values`` through the sample nearest ``start`` on a line.
+
+    The run containing the start point (or the nearest run to it) is measured, so a neighbour
+    structure along the same line is not counted.
+    """
+    direction = np.asarray(direction, dtype=np.float64)
+    direction = direction / np.linalg.norm(direction)
+    offsets = np.arange(-half_length_mm, half_length_mm + STEP_MM / 2, STEP_MM)
+    points = start[None, :] + offsets[:, None] * direction[None, :]
+    inside = np.isin(patient.labels_at(points), list(values))
+    if not inside.any():
+        return 0.0
+    centre = int(np.argmin(np.abs(offsets) + np.where(inside, 0.0, 1e6)))
+    lo = centre
+    while lo > 0 and inside[lo - 1]:
+        lo -= 1
+    hi = centre
+    while hi < len(inside) - 1 and inside[hi + 1]:
+        hi += 1
+    return float((hi - lo + 1) * STEP_MM)
+
+
+def _value(patient: Patient, name: str) -> int:
+    return patient.label_value(name)
+
+
+@dataclass(frozen=True)
+class BodyMeasure:
+    width_mm: float
+    depth_mm: float
+    height_anterior_mm: float
+    height_posterior_mm: float
+    height_center_mm: float
+
+    @property
+    def height_mm(self) -> float:
+        """Mean of the anterior and posterior wall heights."""
+        return 0.5 * (self.height_anterior_mm + self.height_posterior_mm)
+
+
+def body_dimensions(patient: Patient, level: str) -> BodyMeasure:
+    """Width, depth and heights of vertebral body ``level``."""
+    f = vertebra_frame(patient, level)
+    body = {_value(patient, f"{level}_body")}
+    half_h = 0.5 * float(
+        np.linalg.norm(
+            patient.landmark(f"{level}_superior_endplate_center")
+            - patient.landmark(f"{level}_inferior_endplate_center")
+        )
+    )
+    widths, depths = [], []
+    for w in (half_h - 3.0, -half_h + 3.0):
+        widths += [chord_mm(patient, f.point(0, v, w), f.u, 40, body) for v in range(-12, 9, 2)]
+        depths.append(chord_mm(patient, f.point(0, 0, w), f.v, 35, body))
+    depth = float(np.mean(depths))
+    heights = [
+        chord_mm(patient, f.point(0, v, 0), f.w, 25, body)
+        for v in (-depth / 2 + 3.0, depth / 2 - 3.0, 0.0)
+    ]
+    return BodyMeasure(float(max(widths)), depth, *heights)
+
+
+@dataclass(frozen=True)
+class PedicleMeasure:
+    width_mm: float
+    height_mm: float
+    axis_angle_deg: float
+
+
+def pedicle_dimensions(patient: Patient, level: str, side: str) -> PedicleMeasure:
+    """Isthmus width (narrowest chord ⟂ axis, axial plane) and height of one pedicle."""
+    f = vertebra_frame(patient, level)
+    centre = patient.landmark(f"{level}_pedicle_center_{side}")
+    value = _value(patient, f"{level}_pedicle_{side}")
+    sign = 1.0 if side == "left" else -1.0
+    best_width, best_angle = math.inf, 0.0
+    for angle_deg in np.arange(0.0, 45.1, 1.0):
+        a = math.radians(angle_deg)
+        axis = sign * math.sin(a) * f.u + math.cos(a) * f.v
+        across = math.cos(a) * f.u - sign * math.sin(a) * f.v
+        chords = [
+            chord_mm(patient, centre + s * axis, across, 20, {value}) for s in np.arange(-2, 2.1, 1)
+        ]
+        width = min(chords)
+        if width < best_width:
+            best_width, best_angle = width, float(angle_deg)
+    height = chord_mm(patient, centre, f.w, 20, {value})
+    return PedicleMeasure(best_width, height, best_angle)
+
+
+@dataclass(frozen=True)
+class CanalMeasure:
+    depth_mm: float
+    width_mm: float
+
+
+def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
+    """Midsagittal canal depth and interpedicular width at the level of the pedicle centres."""
+    f = vertebra_frame(patient, level)
+    left = patient.landmark(f"{level}_pedicle_center_left")
+    right = patient.landmark(f"{level}_pedicle_center_right")
+    mid = 0.5 * (left + right)
+    rel = mid - f.origin
+    w_ped = float(rel @ f.w)
+    bone = {
+        _value(patient, f"{level}_body"),
+        _value(patient, f"{level}_posterior_elements"),
+        _value(patient, f"{level}_pedicle_left"),
+        _value(patient, f"{level}_pedicle_right"),
+    }
+    # walk posteriorly from the body centre: body, then the canal gap, then posterior elements
+    offsets = np.arange(0.0, 80.0, STEP_MM)
+    points = f.point(0, 0, w_ped)[None, :] + offsets[:, None] * f.v[None, :]
+    is_bone = np.isin(patient.labels_at(points), list(bone))
+    first_gap = int(np.argmin(is_bone))
+    after = is_bone[first_gap:]
+    depth = float(np.argmax(after) * STEP_MM) if after.any() else 0.0
+    # interpedicular: along u through the pedicle centres, the gap between the two pedicles
+    offsets = np.arange(-30.0, 30.0 + STEP_MM / 2, STEP_MM)
+    points = mid[None, :] + offsets[:, None] * f.u[None, :]
+    labels = patient.labels_at(points)
+    left_idx = np.nonzero(labels == _value(patient, f"{level}_pedicle_left"))[0]
+    right_idx = np.nonzero(labels == _value(patient, f"{level}_pedicle_right"))[0]
+    width = 0.0
+    if left_idx.size and right_idx.size:
+        width = float((left_idx.min() - right_idx.max() - 1) * STEP_MM)
+    return CanalMeasure(depth, width)
+
+
+@dataclass(frozen=True)
+class DiscMeasure:
+    anterior_mm: float
+    middle_mm: float
+    posterior_mm: float
+    depth_mm: float
+
+
+def disc_heights(patient: Patient, upper: str, lower: str) -> DiscMeasure:
+    """Disc heights along its axis at the anterior edge, centre and posterior edge."""
+    f = disc_frame(patient, upper, lower)
+    disc = {_value(patient, f"disc_{upper}_{lower}")}
+    offsets = np.arange(-30.0, 30.0 + STEP_MM / 2, STEP_MM)
+    points = f.origin[None, :] + offsets[:, None] * f.v[None, :]
+    inside = np.nonzero(np.isin(patient.labels_at(points), list(disc)))[0]
+    if inside.size == 0:
+        return DiscMeasure(0.0, 0.0, 0.0, 0.0)
+    front, back = offsets[inside.min()], offsets[inside.max()]
+    heights = [
+        chord_mm(patient, f.point(0, v, 0), f.w, 20, disc)
+        for v in (front + 3.0, 0.5 * (front + back), back - 3.0)
+    ]
+    return DiscMeasure(*heights, float(back - front + STEP_MM))
+
+
+def _voxels(patient: Patient, name: str, mask_extra=None) -> NDArray[np.float64]:
+    ijk = np.argwhere(patient.labels == _value(patient, name))
+    points = ijk @ patient.lps_from_voxel[:3, :3].T + patient.lps_from_voxel[:3, 3]
+    if mask_extra is not None:
+        points = points[mask_extra(points)]
+    return points
+
+
+def facet_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> float:
+    """Angle between the facet joint plane (upper IAP ↔ lower SAP) and the sagittal plane."""
+    sign = 1.0 if side == "left" else -1.0
+    lower_name = f"{lower}_posterior_elements" if lower != "S1" else "sacrum"
+    f = disc_frame(patient, upper, lower)
+
+    joint = patient.landmarks.get(f"facet_{upper}_{lower}_{side}")
+
+    def near_joint(points):
+        if joint is not None:
+            return np.linalg.norm(points - joint, axis=1) < FACET_RADIUS_MM
+        rel = points - f.origin
+        return (sign * points[:, 0] > 4.0) & (np.abs(rel @ f.w) < 25.0) & (rel @ f.v > 0)
+
+    up = _voxels(patient, f"{upper}_posterior_elements", near_joint)
+    low = _voxels(patient, lower_name, near_joint)
+    if len(up) == 0 or len(low) == 0:
+        return math.nan
+    distance, index = cKDTree(up).query(low, distance_upper_bound=3.1)
+    close = np.isfinite(distance)
+    if close.sum() < 6:
+        return math.nan
+    mids = 0.5 * (low[close] + up[index[close]])
+    centred = mids - mids.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    normal = vt[-1]
+    nu, nv = abs(float(normal @ f.u)), abs(float(normal @ f.v))
+    return math.degrees(math.atan2(nv, nu))
+
+
+def root_pedicle_distance_mm(patient: Patient, level: str, side: str) -> float:
+    """Smallest gap between root ``level`` and the pedicle of the same level and side."""
+    root = _voxels(patient, f"root_{level}_{side}")
+    pedicle = _voxels(patient, f"{level}_pedicle_{side}")
+    if len(root) == 0 or len(pedicle) == 0:
+        return math.nan
+    distance, _ = cKDTree(pedicle).query(root)
+    return float(distance.min() - float(patient.spacing_mm[0]))
+
+
+def foramen_height_mm(patient: Patient, upper: str, lower: str, side: str) -> float:
+    """Foraminal height: gap along the disc axis between the pedicle above and the one below."""
+    f = disc_frame(patient, upper, lower)
+    above = _voxels(patient, f"{upper}_pedicle_{side}")
+    below = _voxels(patient, f"{lower}_pedicle_{side}") if lower != "S1" else np.empty((0, 3))
+    if len(above) == 0 or len(below) == 0:
+        return math.nan
+    return float((above - f.origin).dot(f.w).min() - (below - f.origin).dot(f.w).max()) - float(
+        patient.spacing_mm[0]
+    )
+
+
+def kambin_incircle_diameter_mm(patient: Patient, upper: str, lower: str, side: str) -> float:
+    """Inscribed-circle diameter of Kambin's triangle (the widest cannula) from its landmarks."""
+    tag = f"kambin_{upper}_{lower}_{side}"
+    a, b, c = (patient.landmark(f"{tag}_{k}") for k in ("apex", "base_medial", "base_lateral"))
+    sides = [np.linalg.norm(b - c), np.linalg.norm(c - a), np.linalg.norm(a - b)]
+    area = 0.5 * float(np.linalg.norm(np.cross(b - a, c - a)))
+    return 4 * area / float(sum(sides))
+
+
+def root_disc_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> float:
+    """Angle between the exiting root and the disc plane inside Kambin's triangle."""
+    f = disc_frame(patient, upper, lower)
+    tag = f"kambin_{upper}_{lower}_{side}"
+    apex, lateral = patient.landmark(f"{tag}_apex"), patient.landmark(f"{tag}_base_lateral")
+    lo, hi = sorted([float((apex - f.origin) @ f.w), float((lateral - f.origin) @ f.w)])
+    sign = 1.0 if side == "left" else -1.0
+    u_lo = float((apex - f.origin) @ f.u) * sign
+
+    def in_triangle_band(points):
+        rel = points - f.origin
+        height = rel @ f.w
+        return (height > lo + 1.0) & (height < hi - 1.0) & (sign * (rel @ f.u) > u_lo - 2.0)
+
+    root = _voxels(patient, f"root_{upper}_{side}", in_triangle_band)
+    if len(root) < 10:
+        return math.nan
+    # centre line: centroids of 1 mm height slabs (the ganglion bulge is symmetric about it)
+    height = (root - f.origin) @ f.w
+    bins = np.floor(height).astype(int)
+    centroids = np.array([root[bins == b].mean(axis=0) for b in np.unique(bins)])
+    if len(centroids) < 3:
+        return math.nan
+    centred = centroids - centroids.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return math.degrees(math.asin(min(1.0, abs(float(vt[0] @ f.w)))))
+
+
+def measure_all(patient: Patient) -> dict[str, dict[str, float]]:
+    """Every measurement per level / disc / side (for ``fluorosim phantom show`` and tests)."""
+    table: dict[str, dict[str, float]] = {}
+    for level in LUMBAR_LEVELS:
+        body = body_dimensions(patient, level)
+        canal = canal_dimensions(patient, level)
+        row = {f"body_{k}": v for k, v in asdict(body).items()}
+        row["body_height_mm"] = body.height_mm
+        row.update({f"canal_{k}": v for k, v in asdict(canal).items()})
+        for side in ("left", "right"):
+            ped = pedicle_dimensions(patient, level, side)
+            row[f"pedicle_width_{side}_mm"] = ped.width_mm
+            row[f"pedicle_height_{side}_mm"] = ped.height_mm
+        table[level] = row
+    for upper, lower in DISC_LEVELS:
+        disc = disc_heights(patient, upper, lower)
+        row = {f"disc_{k}": v for k, v in asdict(disc).items()}
+        for side in ("left", "right"):
+            row[f"facet_angle_{side}_deg"] = facet_angle_deg(patient, upper, lower, side)
+            row[f"root_pedicle_{side}_mm"] = root_pedicle_distance_mm(patient, upper, side)
+            row[f"kambin_incircle_diameter_{side}_mm"] = kambin_incircle_diameter_mm(
+                patient, upper, lower, side
+            )
+            row[f"root_disc_angle_{side}_deg"] = root_disc_angle_deg(patient, upper, lower, side)
+            row[f"foramen_height_{side}_mm"] = foramen_height_mm(patient, upper, lower, side)
+        table[f"{upper}_{lower}"] = row
+    return table
