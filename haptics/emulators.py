@@ -49,6 +49,8 @@ HEARTBEAT_PERIOD_S = 0.5
 #: Distance from the tracked marker origin back along the shaft to the tip of the emulated
 #: 6-DOF tool, mm (a pose rig is calibrated with ``tool_from_tip = translation((0, 0, 150))``).
 POSE_TOOL_TIP_OFFSET_MM = 150.0
+#: Device → host backlog kept while the host lags (bytes); beyond it the backlog is discarded.
+PTY_BACKLOG_BYTES = 256 * 1024
 #: Where the emulated 6-DOF tool's entry point sits in the tracker frame, mm (1 m from camera).
 POSE_ENTRY_TRACKER_MM = (0.0, 0.0, -1000.0)
 
@@ -334,7 +336,8 @@ class PtyTransport:
         self.slave_path = ""
         self._master: int | None = None
         self._slave: int | None = None
-        self.dropped_bytes = 0  # written while the host was not reading (buffer full)
+        self.dropped_bytes = 0  # discarded because the host was not reading at all
+        self._pending = bytearray()
 
     def plug(self) -> None:
         """Create a new pty and point the symlink at its slave."""
@@ -342,6 +345,7 @@ class PtyTransport:
         tty.setraw(slave)
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
+        self._pending = bytearray()
         self.slave_path = os.ttyname(slave)
         tmp = self.path + ".new"
         with contextlib.suppress(FileNotFoundError):
@@ -377,16 +381,28 @@ class PtyTransport:
             return b""
 
     def write(self, data: bytes) -> int:
-        """Device → host bytes; bytes that do not fit (host not reading) are dropped."""
-        if self._master is None or not data:
+        """Device → host bytes, queued while the pty buffer is full (lines are never split).
+
+        Like a USB CDC device with flow control, nothing is lost while the host merely lags; if
+        the backlog passes :data:`PTY_BACKLOG_BYTES` (host not reading at all) it is discarded
+        whole and counted in ``dropped_bytes``.
+        """
+        if self._master is None:
+            return 0
+        self._pending += data
+        if len(self._pending) > PTY_BACKLOG_BYTES:
+            self.dropped_bytes += len(self._pending)
+            self._pending.clear()
+            return 0
+        if not self._pending:
             return 0
         try:
-            written = os.write(self._master, data)
+            written = os.write(self._master, self._pending)
         except BlockingIOError:
             written = 0
         except OSError:
             return 0
-        self.dropped_bytes += len(data) - written
+        del self._pending[:written]
         return written
 
     def close(self) -> None:

@@ -137,16 +137,19 @@ class PoseFilter:
         direction = self.direction(sample.t_s, sample.direction_lps)
         norm = float(np.linalg.norm(direction))
         direction = sample.direction_lps if norm < 1e-9 else direction / norm
-        return replace(sample, tip_lps_mm=tip, direction_lps=np.asarray(direction, np.float64))
+        return ToolSample(
+            sample.t_s, sample.status, tip, direction, sample.buttons, sample.raw
+        )  # not dataclasses.replace: this runs for every sample on the reader thread
 
 
 def _pose_is_sane(sample: ToolSample) -> bool:
     tip, direction = sample.tip_lps_mm, sample.direction_lps
     if tip is None or direction is None:
         return False
-    if not (np.all(np.isfinite(tip)) and np.all(np.isfinite(direction))):
+    tip, direction = np.asarray(tip, np.float64), np.asarray(direction, np.float64)
+    if not math.isfinite(float(tip.sum()) + float(direction.sum())):  # NaN/inf propagate
         return False
-    return abs(float(np.linalg.norm(direction)) - 1.0) < 0.05
+    return abs(math.sqrt(float(direction @ direction)) - 1.0) < 0.05
 
 
 class TrackingGuard:

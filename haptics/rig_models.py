@@ -89,8 +89,10 @@ class RigModel(ABC):
     """Turns one STP/1 pose message into a raw (unfiltered) :class:`ToolSample`, or None."""
 
     @abstractmethod
-    def sample(self, message: Message, buttons: frozenset[str] = frozenset()) -> ToolSample | None:
-        """The sample of ``message`` at its device time, or None for messages without a pose."""
+    def sample(
+        self, message: Message, buttons: frozenset[str] = frozenset(), t_s: float | None = None
+    ) -> ToolSample | None:
+        """The sample of ``message`` at ``t_s`` (default: its device time), or None if no pose."""
 
     @staticmethod
     def _base(message: Pose | Gimb | Imuq) -> tuple[TrackingStatus, dict[str, Any]]:
@@ -122,7 +124,9 @@ class GimbalRig(RigModel):
         depth = self.depth_scale * (depth_mm - self.depth_zero_mm)
         return depth * d, d
 
-    def sample(self, message: Message, buttons: frozenset[str] = frozenset()) -> ToolSample | None:
+    def sample(
+        self, message: Message, buttons: frozenset[str] = frozenset(), t_s: float | None = None
+    ) -> ToolSample | None:
         """Sample of a ``GIMB`` line (None for other messages)."""
         if not isinstance(message, Gimb):
             return None
@@ -133,7 +137,7 @@ class GimbalRig(RigModel):
             roll_deg=message.roll_deg,
             depth_mm=message.depth_mm,
         )
-        t_s = message.device_t_s
+        t_s = message.device_t_s if t_s is None else t_s
         if status != TrackingStatus.OK:
             return ToolSample(t_s, status, None, None, buttons, raw)
         tip, d = self.pose_rig(message.yaw_deg, message.pitch_deg, message.depth_mm)
@@ -169,13 +173,15 @@ class PoseRig(RigModel):
             shaft_axis_tool = offset
         self.shaft_axis_tool = frames.unit(shaft_axis_tool, "shaft_axis_tool")
 
-    def sample(self, message: Message, buttons: frozenset[str] = frozenset()) -> ToolSample | None:
+    def sample(
+        self, message: Message, buttons: frozenset[str] = frozenset(), t_s: float | None = None
+    ) -> ToolSample | None:
         """Sample of a ``POSE`` line (None for other messages)."""
         if not isinstance(message, Pose):
             return None
         status, raw = self._base(message)
         raw["err_mm"] = message.err_mm
-        t_s = message.device_t_s
+        t_s = message.device_t_s if t_s is None else t_s
         if status != TrackingStatus.OK:
             return ToolSample(t_s, status, None, None, buttons, raw)
         q = (message.qw, message.qx, message.qy, message.qz)
@@ -215,7 +221,9 @@ class ImuRig(RigModel):
         """The encoder depth reading (mm, before zero and scale)."""
         self.depth_mm = float(depth_mm)
 
-    def sample(self, message: Message, buttons: frozenset[str] = frozenset()) -> ToolSample | None:
+    def sample(
+        self, message: Message, buttons: frozenset[str] = frozenset(), t_s: float | None = None
+    ) -> ToolSample | None:
         """Sample of an ``IMUQ`` line; a ``GIMB`` line only updates the depth (returns None)."""
         if isinstance(message, Gimb):
             if message.status == "OK":
@@ -225,7 +233,7 @@ class ImuRig(RigModel):
             return None
         status, raw = self._base(message)
         raw.update(calib=message.calib, depth_mm=self.depth_mm)
-        t_s = message.device_t_s
+        t_s = message.device_t_s if t_s is None else t_s
         if status != TrackingStatus.OK:
             return ToolSample(t_s, status, None, None, buttons, raw)
         q = np.array([message.qw, message.qx, message.qy, message.qz])

@@ -444,7 +444,7 @@ class SerialStp1Source(InstrumentSource):
         if self.rig is None:  # no HELLO (yet): infer the rig from the line type, uncalibrated
             self.rig = rig_for_kind({Gimb: "GIMB", Pose: "POSE", Imuq: "IMUQ"}[type(message)])
         self._last_pose_host_s = self._last_line_host_s
-        raw = self.rig.sample(replace(message, device_t_s=t_s), self._buttons)
+        raw = self.rig.sample(message, self._buttons, t_s)
         if raw is None:
             return
         raw.raw["device_t_s"] = message.device_t_s

@@ -327,7 +327,11 @@ def test_pty_unplug_replug_disconnects_then_recovers_without_losing_samples(tmp_
         statuses = [s for _, s in source.status_changes]
         counters = dict(source.counters)
     assert before > 20
-    assert statuses[:3] == [TrackingStatus.OK, TrackingStatus.DISCONNECTED, TrackingStatus.OK]
+    # OK, then DISCONNECTED at the unplug, then OK again (a loaded CPU may add STALE holds)
+    assert statuses[0] == TrackingStatus.OK
+    cut = statuses.index(TrackingStatus.DISCONNECTED)
+    assert TrackingStatus.OK in statuses[cut:]
+    assert set(statuses[:cut]) <= {TrackingStatus.OK, TrackingStatus.STALE, TrackingStatus.MISSING}
     assert counters["samples"] == len(recorded)  # everything received reached the recorder
     assert sum(e.startswith("plugged") for e in events) >= 2 and "unplugged" in events
     # the first session's samples are all still there, in device order
