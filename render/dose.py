@@ -30,6 +30,7 @@ the primary beam; ``DoseAccumulator.note_in_beam`` records it for the operator-d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,7 @@ __all__ = [
     "continuous_rate_mgy_per_min",
     "dose_for_exposure",
     "exposed_field_area_cm2",
+    "exposure_dose",
     "frame_air_kerma_mgy",
     "points_in_beam",
     "points_in_beam_mask",
@@ -197,6 +199,28 @@ def dose_for_exposure(
         field_area_cm2=area,
         air_kerma_mgy=kerma,
         kap_gycm2=kerma * 1e-3 * area,
+    )
+
+
+def exposure_dose(
+    exposure: Exposure,
+    geometry: ProjectionGeometry,
+    model: Any = None,
+    kvp: float | None = None,
+    collimation: Collimation | None = None,
+) -> DoseRecord:
+    """Dose of one rendered frame for a render.carm.CArmModel (the renderer's entry point).
+
+    The receptor field is the geometry's detector (round for an image intensifier, square for
+    a flat panel). ``kvp``, when given, must agree with the exposure's (catches a renderer whose
+    attenuation energy and dose technique disagree).
+    """
+    if kvp is not None and abs(float(kvp) - exposure.kvp) > 1e-6:
+        raise ValueError(f"exposure_dose: exposure is at {exposure.kvp} kVp, renderer at {kvp} kVp")
+    round_field = getattr(model, "detector", "flat_panel") == "image_intensifier"
+    field_mm = min(geometry.width_px, geometry.height_px) * geometry.pixel_mm
+    return dose_for_exposure(
+        exposure, geometry, collimation, "circle" if round_field else "square", field_mm
     )
 
 
