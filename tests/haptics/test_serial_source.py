@@ -397,3 +397,53 @@ def test_open_source_builds_sources_without_touching_devices(tmp_path):
         open_source(str(attempt))
     replay = open_source(str(attempt), attempt_loader=lambda path: [])
     assert type(replay).__name__ == "AttemptReplaySource"
+
+
+def test_device_found_again_by_vid_pid_when_its_path_is_gone(tmp_path, monkeypatch):
+    """A USB adapter that comes back under another name is found by VID:PID and serial number."""
+    from types import SimpleNamespace
+
+    import serial.tools.list_ports
+
+    with make_emulator("gimbal", link_dir=tmp_path) as emu:
+        fake_ports = [
+            SimpleNamespace(device="/dev/ttyS0", vid=None, pid=None, serial_number=None),
+            SimpleNamespace(device=emu.path, vid=0x2341, pid=0x8036, serial_number="EMU42"),
+        ]
+        monkeypatch.setattr(serial.tools.list_ports, "comports", lambda: fake_ports)
+        source = SerialStp1Source(
+            "/dev/ttyACM-was-here", vid_pid=(0x2341, 0x8036), serial_number="EMU42"
+        )
+        with source:
+            wait_for(lambda: source.counters.get("samples", 0) >= 5, what="samples")
+            assert source.connected_path == emu.path
+
+
+def test_start_never_blocks_on_opening_the_port():
+    entered, release = threading.Event(), threading.Event()
+    returned = []
+
+    def slow_open(port, **kwargs):
+        entered.set()
+        release.wait(10.0)
+        returned.append(True)
+        raise serial.SerialException(16, "Device or resource busy")
+
+    source = SerialStp1Source("/dev/ttySLOW", serial_factory=slow_open, reconnect=False)
+    source.start()  # returns while the reader thread is still inside the open call
+    assert source.poll() is None
+    entered.wait(10.0)
+    assert entered.is_set() and not returned
+    release.set()
+    wait_for(lambda: bool(source.message), what="busy message")
+    source.close()
+    assert "busy" in source.message
+
+
+def test_stop_pauses_the_stream_and_start_resumes_it(fake):
+    source, port, _, _ = fake
+    wait_for(lambda: stp1.cmd_stream(True) in port.written, what="STREAM,1")
+    source.stop()
+    wait_for(lambda: stp1.cmd_stream(False) in port.written, what="STREAM,0")
+    source.start()
+    wait_for(lambda: port.written.count(stp1.cmd_stream(True)) == 2, what="STREAM,1 again")
