@@ -80,11 +80,11 @@ SIJ_HALF_WIDTH_MM = 8.3
 #: Joint space 1–2 mm (task brief); mean 1.5.
 SIJ_GAP_MM = 1.5
 #: Half of the interauricular distance (anatomy.md 108.7±11.0) at the joint vertex.
-SIJ_HALF_DISTANCE_MM = 53.0
+SIJ_HALF_DISTANCE_MM = 52.5
 #: Joint plane obliquity: the anterior joint line is lateral to the posterior one (20° to the
 #: sagittal plane in axial section) and the sacrum narrows caudally (15° in coronal section) (approx.).
-SIJ_AXIAL_OBLIQUITY_DEG = 20.0
-SIJ_CORONAL_OBLIQUITY_DEG = 15.0
+SIJ_AXIAL_OBLIQUITY_DEG = 16.0
+SIJ_CORONAL_OBLIQUITY_DEG = 12.0
 #: Ligament gap between sacrum and ilium outside the auricular surface (interosseous ligament).
 SIJ_LIGAMENT_GAP_MM = 5.0
 
@@ -389,6 +389,10 @@ def sacral_shape(params: PatientParameters) -> SacralShape:
         ant[0] = (16.0 * k, 11.0 * k)
     foramen_t = tuple(float(v) for v in np.array([0.30, 0.52, 0.70, 0.84]) * length)
     body_half_width = np.array([21.5, 18.0, 14.0, 11.0, 9.0, 7.0]) * width
+    # The lateral masses reach just past the joint vertex, so that the joint plane (not the profile)
+    # shapes the auricular surface whatever the joint's own variation.
+    joint_x = max(abs(j.vertex_ref[0]) for j in sacroiliac_joints(params).values())
+    lateral_top = joint_x + 3.5
     foramen_l = tuple(
         float(np.interp(t, knots, body_half_width) + ant[i][1] / 2 + 1.5)
         for i, t in enumerate(foramen_t)
@@ -403,7 +407,9 @@ def sacral_shape(params: PatientParameters) -> SacralShape:
         canal_half_depth=np.array([7.0, 5.5, 4.5, 3.5, 3.0, 2.5]) * depth,
         canal_half_width=np.array([14.0, 11.5, 9.0, 7.0, 6.0, 5.0]) * width,
         dorsal_wall=np.array([8.0, 7.0, 6.0, 5.0, 4.0, 3.0]) * depth,
-        lateral_half_width=np.array([54.0, 54.5, 54.0, 50.0, 30.0, 11.0]) * width,
+        lateral_half_width=np.array(
+            [lateral_top, lateral_top, lateral_top, 50.0 * width, 30.0 * width, 11.0 * width]
+        ),
         lateral_front=np.array([13.5, 11.0, 8.0, 6.0, 5.0, 4.0]) * depth,
         lateral_back=np.array([-42.0, -42.0, -36.0, -28.0, -18.0, -10.0]) * depth,
         ala_slope_deg=(12.0 + (25.0 if dysmorphic else 0.0)) * jitter(rng, 0.2),
