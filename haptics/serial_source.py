@@ -55,6 +55,10 @@ BUTTON_BITS: dict[int, str] = {0: "pedal", 1: "drill", 2: "tap", 3: "pedal_2"}
 READ_TIMEOUT_S = 0.01
 #: Shortest wait after the last pose line before the hold (STALE) begins, s.
 OVERDUE_MIN_S = 0.05
+#: A line arriving this much later than the device clock says it should is counted late, s.
+LATE_LINE_S = 0.05
+#: Clock drift allowed between device and host when judging lateness (200 ppm).
+LATE_DRIFT = 200e-6
 #: A connected port that yields no valid STP/1 line for this long gets a "no device answers" note.
 NO_ANSWER_S = 2.0
 
@@ -209,6 +213,8 @@ class SerialStp1Source(InstrumentSource):
         self._last_device_t_s: float | None = None
         self._last_pose_host_s: float | None = None
         self._last_published: TrackingStatus | None = None
+        self._lag_baseline_s = 0.0
+        self._lag_host_s = 0.0
         self.counters.update({"samples": 0, "lines_ok": 0, "disconnects": 0, "connects": 0})
 
     # -- InstrumentSource -----------------------------------------------------------------------
@@ -409,6 +415,16 @@ class SerialStp1Source(InstrumentSource):
         host_now = self.clock()
         if self._t_offset_s is None:
             self._t_offset_s = host_now - device_t_s
+            self._lag_baseline_s = host_now - device_t_s
+            self._lag_host_s = host_now
+        # late lines: arrival later than the earliest-seen (host − device) offset allows; the
+        # baseline may creep up by LATE_DRIFT (device crystal slower than the host's)
+        offset_s = host_now - device_t_s
+        creep_s = LATE_DRIFT * max(0.0, host_now - self._lag_host_s)
+        self._lag_baseline_s = min(self._lag_baseline_s + creep_s, offset_s)
+        self._lag_host_s = host_now
+        if offset_s - self._lag_baseline_s > LATE_LINE_S:
+            self.count("late_lines")
         t_s = device_t_s + self._t_offset_s
         self._last_device_t_s = t_s
         self._last_line_host_s = host_now

@@ -447,3 +447,20 @@ def test_stop_pauses_the_stream_and_start_resumes_it(fake):
     wait_for(lambda: stp1.cmd_stream(False) in port.written, what="STREAM,0")
     source.start()
     wait_for(lambda: port.written.count(stp1.cmd_stream(True)) == 2, what="STREAM,1 again")
+
+
+def test_late_lines_are_counted_against_the_device_clock(fake):
+    source, port, clock, recorded = fake
+
+    def deliver(lines: list[int]) -> None:
+        for seq in lines:
+            port.feed(gimb(seq, 10 * seq))
+        wait_for(lambda: len(recorded) == lines[-1] + 1, what=f"line {lines[-1]}")
+
+    for seq in range(5):  # on time: host clock advances with the device clock
+        deliver([seq])
+        clock.advance(0.01)
+    clock.advance(0.075)  # lines 5..12 are held up (USB hiccup) and arrive in one burst
+    deliver(list(range(5, 13)))  # lags 75, 65, 55, 45, … ms: three are later than 50 ms
+    assert source.counters["late_lines"] == 3
+    assert np.diff([r.t_s for r in recorded]) == pytest.approx([0.01] * 12)  # device timing kept
