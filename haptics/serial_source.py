@@ -295,7 +295,7 @@ class SerialStp1Source(InstrumentSource):
                 port = serial.serial_for_url(
                     target, baudrate=self.baudrate, timeout=READ_TIMEOUT_S, do_not_open=True
                 )
-                if not _is_url(target):
+                if not _is_url(target) and os.name == "posix":  # Windows ports are exclusive
                     port.exclusive = True
                 port.write_timeout = 0.5
                 port.open()
@@ -325,10 +325,16 @@ class SerialStp1Source(InstrumentSource):
                 self._session(port)
             except (serial.SerialException, OSError) as error:
                 self.count("disconnects")
+                then = "; reconnecting" if self.reconnect else ""
                 self._set_message(
-                    f"device on {self.connected_path} was disconnected ({error}); reconnecting"
+                    f"device on {self.connected_path} was disconnected ({error}){then}"
                 )
                 self._publish_disconnected()
+            except Exception as error:  # a bug must not kill tracking silently: say it, retry
+                self.count("reader_errors")
+                self._set_message(f"STP/1 reader error on {self.connected_path}: {error!r}")
+                self._publish_disconnected()
+                self._stop.wait(self.backoff_max_s)
             finally:
                 with contextlib.suppress(Exception):
                     port.close()

@@ -464,3 +464,18 @@ def test_late_lines_are_counted_against_the_device_clock(fake):
     deliver(list(range(5, 13)))  # lags 75, 65, 55, 45, … ms: three are later than 50 ms
     assert source.counters["late_lines"] == 3
     assert np.diff([r.t_s for r in recorded]) == pytest.approx([0.01] * 12)  # device timing kept
+
+
+def test_a_failing_rig_model_is_reported_not_silently_fatal():
+    class BrokenRig(GimbalRig):
+        def sample(self, message, buttons=frozenset(), t_s=None):
+            raise RuntimeError("rig exploded")
+
+    port = FakePort()
+    source = SerialStp1Source(
+        "/dev/fake1", rig=BrokenRig(), serial_factory=lambda *a, **k: port, reconnect=False
+    )
+    with source:
+        port.feed(gimb(0, 0))
+        wait_for(lambda: source.status == TrackingStatus.DISCONNECTED and source.message)
+    assert "rig exploded" in source.message and source.counters["reader_errors"] == 1
