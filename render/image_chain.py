@@ -188,11 +188,24 @@ def beer_lambert(line_integrals: NDArray[np.floating]) -> NDArray[np.float64]:
     return np.exp(-np.asarray(line_integrals, dtype=np.float64))
 
 
+#: Above this expected count the Poisson law is drawn as its normal limit N(λ, λ) (skewness
+#: 1/√λ ≤ 0.1): the same mean and variance, 4–5× faster than numpy's Poisson sampler.
+POISSON_NORMAL_LIMIT = 100.0
+
+
 def add_quantum_noise(
     expected_counts: NDArray[np.floating], rng: np.random.Generator
 ) -> NDArray[np.float64]:
-    """Poisson-distributed photon counts with the given expectations."""
-    return rng.poisson(np.clip(expected_counts, 0.0, None)).astype(np.float64)
+    """Photon counts with Poisson statistics (mean = variance = the expected count).
+
+    Exact Poisson draws below ``POISSON_NORMAL_LIMIT`` expected photons, the normal limit above.
+    """
+    expected = np.clip(np.asarray(expected_counts, dtype=np.float64), 0.0, None)
+    low = expected < POISSON_NORMAL_LIMIT
+    counts = expected + np.sqrt(expected) * rng.standard_normal(expected.shape, dtype=np.float32)
+    if low.any():
+        counts[low] = rng.poisson(expected[low])
+    return np.maximum(counts, 0.0)
 
 
 def blur(image: NDArray[np.floating], fwhm_mm: float, pixel_mm: float) -> NDArray[np.float64]:
@@ -205,19 +218,32 @@ def blur(image: NDArray[np.floating], fwhm_mm: float, pixel_mm: float) -> NDArra
     )
 
 
+@lru_cache(maxsize=8)
 def _radius_px(shape: tuple[int, int]) -> NDArray[np.float64]:
+    """Distance of every pixel centre from the image centre (px); cached, read-only."""
     height, width = shape
     y = np.arange(height) - (height - 1) / 2
     x = np.arange(width) - (width - 1) / 2
-    return np.hypot(x[None, :], y[:, None])
+    radius = np.hypot(x[None, :], y[:, None])
+    radius.setflags(write=False)
+    return radius
 
 
 def apply_vignetting(
     image: NDArray[np.floating], field_radius_px: float, strength: float
 ) -> NDArray[np.float64]:
     """Multiply by 1 − strength·(r/R)² (intensifier brightness fall-off toward the field edge)."""
-    ratio = _radius_px(image.shape[:2]) / field_radius_px
-    return np.asarray(image, dtype=np.float64) * (1.0 - strength * np.clip(ratio, 0, 1) ** 2)
+    height, width = image.shape[:2]
+    gain = _vignetting_gain(height, width, float(field_radius_px), float(strength))
+    return np.asarray(image, dtype=np.float64) * gain
+
+
+@lru_cache(maxsize=8)
+def _vignetting_gain(height: int, width: int, field_radius_px: float, strength: float) -> NDArray:
+    ratio = np.clip(_radius_px((height, width)) / field_radius_px, 0.0, 1.0)
+    gain = 1.0 - strength * ratio**2
+    gain.setflags(write=False)
+    return gain
 
 
 def pincushion_radius(radius_px: NDArray[np.floating] | float, field_radius_px: float, k: float):  # noqa: ANN201
@@ -276,12 +302,12 @@ def auto_window(
     values = np.asarray(log_signal, dtype=np.float64)[exposed]
     if values.size == 0:
         return 0.0, 1.0
-    if values.size > 65536:  # statistics from an even subsample are as good and faster
-        values = values[:: values.size // 65536]
+    if values.size > 16384:  # statistics from an even subsample are as good and faster
+        values = values[:: values.size // 16384]
     p_low, p_high = np.percentile(values, spread_percentiles)
     half_width = max(0.625 * float(p_high - p_low), min_half_width)
     low, high = float(values.min()) - half_width, float(values.max()) + half_width
-    for _ in range(40):  # displayed mean falls monotonically as the level rises
+    for _ in range(30):  # displayed mean falls monotonically as the level rises
         level = 0.5 * (low + high)
         grey = _grey(values, level, half_width)
         if grey.mean() > 127.5:
@@ -291,12 +317,15 @@ def auto_window(
     return 0.5 * (low + high), half_width
 
 
-def _grey(log_signal: NDArray[np.floating], level: float, half_width: float) -> NDArray[np.float64]:
+def _grey(
+    log_signal: NDArray[np.floating], level: float, half_width: float
+) -> NDArray[np.floating]:
     """The display curve: 127.5 + 127.5·tanh((s − level) / half_width), a soft-shouldered S.
 
     Unlike a hard clip it keeps metal over bone darker than the bone beside it.
     """
-    return 127.5 + 127.5 * np.tanh((np.asarray(log_signal, dtype=np.float64) - level) / half_width)
+    scaled = (np.asarray(log_signal, dtype=np.float32) - np.float32(level)) / np.float32(half_width)
+    return 127.5 + 127.5 * np.tanh(scaled)
 
 
 def to_display(

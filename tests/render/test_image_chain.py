@@ -40,17 +40,24 @@ def test_beer_lambert_is_exp_minus_line_integral():
     np.testing.assert_allclose(chain.beer_lambert(li), np.exp(-li.astype(np.float64)), rtol=1e-7)
 
 
-def test_quartering_the_dose_doubles_the_noise_std():
+@pytest.mark.parametrize("n0", [4000.0, 40.0])  # normal-limit and exact-Poisson regimes
+def test_quartering_the_dose_doubles_the_noise_std(n0):
     rng = np.random.default_rng(1)
     transmission = np.full((400, 400), 0.5)
     stds = {}
-    for n0 in (4000.0, 1000.0):
-        signal = chain.add_quantum_noise(n0 * transmission, rng) / n0
-        stds[n0] = signal.std()
+    for photons in (n0, n0 / 4):
+        signal = chain.add_quantum_noise(photons * transmission, rng) / photons
+        stds[photons] = signal.std()
         # Poisson: variance of the normalised signal is T / N0
-        assert signal.var() == pytest.approx(0.5 / n0, rel=0.03)
+        assert signal.var() == pytest.approx(0.5 / photons, rel=0.03)
         assert signal.mean() == pytest.approx(0.5, rel=0.01)
-    assert stds[1000.0] / stds[4000.0] == pytest.approx(2.0, rel=0.03)
+    assert stds[n0 / 4] / stds[n0] == pytest.approx(2.0, rel=0.03)
+
+
+def test_low_counts_are_whole_photons_and_never_negative():
+    counts = chain.add_quantum_noise(np.array([[0.0, 0.3, 3.0, 1e4]]), np.random.default_rng(2))
+    assert counts[0, 0] == 0 and np.all(counts >= 0)
+    assert np.all(counts[0, :3] == np.round(counts[0, :3]))
 
 
 def test_photon_counts_follow_the_dose_of_the_mode():
