@@ -26,7 +26,7 @@ from render.geometry import ProjectionGeometry
 
 @njit(cache=True, nogil=True)
 def _joseph_ray(
-    vol: NDArray[np.float32],
+    vol: NDArray,
     sb: float,
     sc: float,
     sa: float,
@@ -75,19 +75,20 @@ def _joseph_ray(
             continue
         fb = xb - ib
         fc = xc - ic
-        v00 = vol[ib, ic, k]
-        v10 = vol[ib + 1, ic, k]
-        v01 = vol[ib, ic + 1, k]
-        v11 = vol[ib + 1, ic + 1, k]
+        v00 = np.float32(vol[ib, ic, k])
+        v10 = np.float32(vol[ib + 1, ic, k])
+        v01 = np.float32(vol[ib, ic + 1, k])
+        v11 = np.float32(vol[ib + 1, ic + 1, k])
         total += (1.0 - fb) * ((1.0 - fc) * v00 + fc * v01) + fb * ((1.0 - fc) * v10 + fc * v11)
     return total * length_mm * abs(inv_da)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _joseph_image(
-    vol_i: NDArray[np.float32],
-    vol_j: NDArray[np.float32],
-    vol_k: NDArray[np.float32],
+    vol_i: NDArray,
+    vol_j: NDArray,
+    vol_k: NDArray,
+    scale: float,
     voxel_from_lps: NDArray[np.float64],
     source: NDArray[np.float64],
     origin: NDArray[np.float64],
@@ -119,28 +120,40 @@ def _joseph_image(
             ad1 = abs(d[1])
             ad2 = abs(d[2])
             if ad0 >= ad1 and ad0 >= ad2:
-                out[r, c] = _joseph_ray(vol_i, s[1], s[2], s[0], d[1], d[2], d[0], length)
+                value = _joseph_ray(vol_i, s[1], s[2], s[0], d[1], d[2], d[0], length)
             elif ad1 >= ad2:
-                out[r, c] = _joseph_ray(vol_j, s[0], s[2], s[1], d[0], d[2], d[1], length)
+                value = _joseph_ray(vol_j, s[0], s[2], s[1], d[0], d[2], d[1], length)
             else:
-                out[r, c] = _joseph_ray(vol_k, s[0], s[1], s[2], d[0], d[1], d[2], length)
+                value = _joseph_ray(vol_k, s[0], s[1], s[2], d[0], d[1], d[2], length)
+            out[r, c] = value * scale
     return out
 
 
-def _slice_ordered(mu: NDArray[np.float32], axis: int) -> NDArray[np.float32]:
+def _slice_ordered(mu: NDArray, axis: int) -> NDArray:
     """Copy with ``axis`` last (contiguous) and the other two axes zero-padded by one voxel."""
     others = [a for a in range(3) if a != axis]
     moved = np.transpose(mu, (*others, axis))
-    return np.ascontiguousarray(np.pad(moved, ((1, 1), (1, 1), (0, 0))), dtype=np.float32)
+    return np.ascontiguousarray(np.pad(moved, ((1, 1), (1, 1), (0, 0))))
+
+
+#: uint16 quantisation: μ step = max μ / 65535 (≈1.5e-6 mm⁻¹ for bone at 0.1 mm⁻¹, < 0.01 % of
+#: water), halving the memory each ray streams through compared with float32.
+QUANTISATION_LEVELS = 65535
 
 
 class FastDRR:
     """Joseph-method line integrals of one attenuation volume; thread-safe, GIL released."""
 
-    def __init__(self, volume: AttenuationVolume) -> None:
+    def __init__(self, volume: AttenuationVolume, quantise: bool = True) -> None:
         self.volume = volume
         self.voxel_from_lps = np.ascontiguousarray(np.linalg.inv(volume.lps_from_voxel)[:3, :])
-        self._copies = tuple(_slice_ordered(volume.mu, axis) for axis in range(3))
+        mu = volume.mu
+        self.scale = 1.0
+        if quantise:
+            top = float(mu.max()) if mu.size else 0.0
+            self.scale = top / QUANTISATION_LEVELS if top > 0 else 1.0
+            mu = np.rint(np.clip(mu, 0.0, None) / self.scale).astype(np.uint16)
+        self._copies = tuple(_slice_ordered(mu, axis) for axis in range(3))
 
     @property
     def nbytes(self) -> int:
@@ -153,6 +166,7 @@ class FastDRR:
             self._copies[0],
             self._copies[1],
             self._copies[2],
+            self.scale,
             self.voxel_from_lps,
             np.asarray(geometry.source_lps_mm, dtype=np.float64),
             np.asarray(geometry.detector_origin_lps_mm, dtype=np.float64),

@@ -48,6 +48,10 @@ except ImportError:
     _dose = None  # type: ignore[assignment]
 
 
+#: Anatomy pixels per voxel footprint on the detector (Nyquist-like margin over 1 px per voxel).
+ANATOMY_OVERSAMPLE = 1.5
+
+
 @dataclass
 class FluoroFrame:
     """One rendered fluoroscopy frame.
@@ -126,13 +130,13 @@ class FluoroRenderer:
         self.kvp = float(kvp)
         self.energy_kev = effective_energy_kev(self.kvp)
         self.display_px = int(display_px)
-        self.anatomy_px = int(anatomy_px or max(display_px // 2, 16))
         self.preview_px = int(preview_px)
         self.orientation = orientation or MonitorOrientation()
         self.home_isocenter_lps = home_isocenter_lps(patient)
         self.volume = volume or build_attenuation_volume(
             patient, kvp=self.kvp, downsample=downsample
         )
+        self.anatomy_px = int(anatomy_px or self.supported_px())
         self.drr = FastDRR(self.volume)
         self.field_mask = field_mask(self.model, self.display_px)
         self._cache: OrderedDict[tuple, tuple[ProjectionGeometry, NDArray[np.float32]]] = (
@@ -141,6 +145,17 @@ class FluoroRenderer:
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
         self._catalogue: dict | None = None
+
+    def supported_px(self, oversample: float = ANATOMY_OVERSAMPLE) -> int:
+        """Detector pixels the volume supports: field / (voxel × isocentre magnification).
+
+        Times ``oversample`` and rounded up to a multiple of 16, at most the display size; the
+        line integrals are then upsampled to the display (finer pixels add no anatomy detail).
+        """
+        voxel_mm = float(np.min(self.volume.spacing_mm))
+        footprint_mm = voxel_mm * self.model.magnification_at_isocenter
+        pixels = self.model.field_mm(self.mode) / footprint_mm * oversample
+        return int(min(self.display_px, max(16, 16 * np.ceil(pixels / 16))))
 
     # -- geometry ---------------------------------------------------------------------------
     def geometry(self, joints: CArmJoints, size_px: int | None = None) -> ProjectionGeometry:

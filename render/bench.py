@@ -1,0 +1,192 @@
+"""Benchmarks behind ``fluorosim bench``: the fast renderer beside the exact reference, one run.
+
+A registry of named benchmark functions: each returns a flat dict of figures merged into the JSON
+report. Other packages add theirs with :func:`register_benchmark` (the bench command imports the
+optional modules that do). Figures here (default patient, ii9, 512² display):
+
+* ``new_pose_ms`` — median wall time from a new C-arm pose to the displayed 512² frame (anatomy
+  DRR + upsampling + image chain), every pose a cache miss;
+* ``instrument_frame_ms`` — median for a still C-arm with a moving guide pin (cached anatomy +
+  analytic instrument projection + image chain);
+* ``preview_fps`` — drag previews per second (low-resolution, noiseless);
+* ``exact_ms`` — the exact Siddon reference for one 512² image, and ``exact_to_fast_ratio``;
+* ``ncc_vs_exact`` / ``mean_rel_diff_vs_exact`` — worst over AP, lateral, oblique, inlet and
+  outlet of the displayed line integrals against the exact ones (pixels where the exact line
+  integral exceeds 10 % of its maximum);
+* ``cpu_count``, ``load_average`` (the machine is shared: figures scale with the load), and
+  whether DiffDRR / ITK are installed for a third-party comparison.
+
+Never run from the test suite as an assertion (no timed tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+BenchmarkFn = Callable[[], dict[str, Any]]
+
+#: Registered benchmarks, in the order they run.
+BENCHMARKS: list[tuple[str, BenchmarkFn]] = []
+
+#: Targets (issue #4) on 2 cores at 512² display.
+TARGETS = {"new_pose_ms": 50.0, "instrument_frame_ms": 10.0, "preview_fps": 25.0}
+
+FIVE_VIEWS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("ap", {}),
+    ("lateral", {}),
+    ("oblique", {"side": "left", "level": "L4"}),
+    ("inlet", {}),
+    ("outlet", {}),
+)
+
+
+def register_benchmark(name: str, fn: BenchmarkFn) -> None:
+    """Add (or replace) a named benchmark whose dict of figures joins the report."""
+    for index, (existing, _) in enumerate(BENCHMARKS):
+        if existing == name:
+            BENCHMARKS[index] = (name, fn)
+            return
+    BENCHMARKS.append((name, fn))
+
+
+def run_benchmarks(names: list[str] | None = None) -> dict[str, Any]:
+    """Run the registered benchmarks (all, or those named) and merge their figures.
+
+    A benchmark that fails reports ``<name>_error`` with its message instead of stopping the run.
+    """
+    results: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    for name, fn in BENCHMARKS:
+        if names and name not in names:
+            continue
+        try:
+            results.update(fn())
+        except Exception as error:  # noqa: BLE001 - reported, never hidden
+            results[f"{name}_error"] = f"{type(error).__name__}: {error}"
+    return results
+
+
+def _median_ms(samples_s: list[float]) -> float:
+    return float(np.median(samples_s) * 1e3)
+
+
+def ncc(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two images."""
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def mean_relative_difference(approx: np.ndarray, exact: np.ndarray, floor: float = 0.1) -> float:
+    """Mean |approx − exact| / exact over pixels where exact > ``floor`` × its maximum."""
+    significant = exact > floor * float(exact.max())
+    return float(np.mean(np.abs(approx - exact)[significant] / exact[significant]))
+
+
+def third_party_status() -> dict[str, str]:
+    """Whether the DRR packages a reader might compare against are installed."""
+    return {
+        name: ("installed" if importlib.util.find_spec(module) else "not installed")
+        for name, module in (("diffdrr", "diffdrr"), ("itk", "itk"))
+    }
+
+
+def renderer_benchmark(
+    patient: Any = None,
+    display_px: int = 512,
+    poses: int = 12,
+    model: str = "ii9",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time the renderer and compare it with the exact Siddon reference (see module docstring)."""
+    from models.instruments import InstrumentPose
+    from render.carm import CArmJoints
+    from render.drr_exact import line_integrals_exact
+    from render.renderer import FluoroRenderer
+    from render.views import ideal_joints
+
+    if patient is None:
+        from models.phantom import load_or_build_patient  # type: ignore[attr-defined]
+
+        patient = load_or_build_patient()
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    renderer = FluoroRenderer(patient, model=model, display_px=display_px)
+    setup_s = time.perf_counter() - started
+    base = ideal_joints(patient, "ap")
+    # warm-up (numba compile/load) outside the timings
+    renderer.render_frame(base, rng=rng)
+    renderer.preview(base)
+
+    def pose(i: int) -> CArmJoints:
+        return base.moved(
+            orbital_deg=base.orbital_deg + float(rng.uniform(-30, 30)),
+            angular_deg=base.angular_deg + float(rng.uniform(-25, 25)),
+            table_longitudinal_mm=base.table_longitudinal_mm + float(rng.uniform(-40, 40)) + i,
+        )
+
+    new_pose = []
+    for i in range(poses):
+        joints = pose(i)
+        t0 = time.perf_counter()
+        renderer.render_frame(joints, rng=rng)
+        new_pose.append(time.perf_counter() - t0)
+
+    still = pose(poses + 1)
+    renderer.render_frame(still, rng=rng)
+    target = patient.landmark("L5_pedicle_center_right")
+    instrument = []
+    for i in range(poses):
+        tip = target + np.array([0.0, -2.0 * i, 0.5 * i])
+        pin = InstrumentPose("guide_pin", tip, np.array([0.1, -1.0, 0.05]))
+        t0 = time.perf_counter()
+        renderer.render_frame(still, [pin], rng=rng)
+        instrument.append(time.perf_counter() - t0)
+
+    preview = []
+    for i in range(poses):
+        joints = pose(i + 100)
+        t0 = time.perf_counter()
+        renderer.preview(joints)
+        preview.append(time.perf_counter() - t0)
+
+    worst_ncc, worst_rel, exact_times, per_view = 1.0, 0.0, [], {}
+    for view, kwargs in FIVE_VIEWS:
+        joints = ideal_joints(patient, view, **kwargs)
+        geometry, fast = renderer.anatomy_line_integrals(joints)
+        t0 = time.perf_counter()
+        exact = line_integrals_exact(renderer.volume, geometry)
+        exact_times.append(time.perf_counter() - t0)
+        view_ncc = ncc(fast, exact)
+        view_rel = mean_relative_difference(fast, exact)
+        per_view[view] = {"ncc": round(view_ncc, 6), "mean_rel_diff": round(view_rel, 5)}
+        worst_ncc, worst_rel = min(worst_ncc, view_ncc), max(worst_rel, view_rel)
+
+    new_pose_ms = _median_ms(new_pose)
+    exact_ms = _median_ms(exact_times)
+    result: dict[str, Any] = {
+        "new_pose_ms": round(new_pose_ms, 2),
+        "instrument_frame_ms": round(_median_ms(instrument), 2),
+        "preview_fps": round(1e3 / _median_ms(preview), 1),
+        "exact_ms": round(exact_ms, 1),
+        "exact_to_fast_ratio": round(exact_ms / new_pose_ms, 1),
+        "ncc_vs_exact": round(worst_ncc, 6),
+        "mean_rel_diff_vs_exact": round(worst_rel, 5),
+        "per_view_vs_exact": per_view,
+        "display_px": display_px,
+        "anatomy_px": renderer.anatomy_px,
+        "carm_model": model,
+        "volume_shape": list(renderer.volume.mu.shape),
+        "volume_mb": round(renderer.drr.nbytes / 1e6, 1),
+        "renderer_setup_s": round(setup_s, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "targets": TARGETS,
+    }
+    result.update({f"{k}_drr": v for k, v in third_party_status().items()})
+    return result
+
+
+register_benchmark("renderer", renderer_benchmark)
