@@ -146,3 +146,26 @@ def test_bad_landmarks_file_is_named(tmp_path, patient):
     assert import_ct(tmp_path / "ct.nii.gz", landmarks_path=tmp_path / "ok.mrk.json").landmarks
     with pytest.raises(PatientFileError, match="bad.mrk.json"):
         import_ct(tmp_path / "ct.nii.gz", landmarks_path=tmp_path / "bad.mrk.json")
+
+
+@pytest.mark.slow
+def test_generated_patient_round_trip_and_landmarks_land_on_their_labels(tmp_path):
+    """On the real default patient: what nibabel reads puts each landmark on its own structure."""
+    phantom = pytest.importorskip("models.phantom")
+    patient = phantom.load_or_build_patient()
+    export_patient(patient, tmp_path / "out", meshes=False)
+    image = nib.load(str(tmp_path / "out" / "labels.nii.gz"))
+    labels = np.asarray(image.dataobj)
+    ras_to_voxel = np.linalg.inv(image.affine)
+    for landmark, label in [
+        ("L4_body_center", "L4_body"),
+        ("disc_L4_L5_center", "disc_L4_L5"),
+        ("L5_pedicle_center_left", "L5_pedicle_left"),
+    ]:
+        x, y, z = patient.landmark(landmark)
+        i, j, k = np.rint(nib.affines.apply_affine(ras_to_voxel, [-x, -y, z])).astype(int)
+        assert labels[i, j, k] == patient.label_value(label), landmark
+    imported = import_ct(tmp_path / "out")
+    assert_same_patient(imported, patient)
+    record = json.loads((tmp_path / "out" / "patient.json").read_text())
+    assert record["generator_version"] == patient.parameters["generator_version"]
