@@ -255,6 +255,8 @@ def emulate(args: argparse.Namespace) -> int:
     print(f"STP/1 {kind} emulator; connect to the port below (Ctrl-C to stop)", flush=True)
     try:
         runner.run(args.seconds)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
     except OSError as error:
         return _fail(f"emulator stopped: {error}")
     print(f"injected: {json.dumps(runner.injected())}", flush=True)
@@ -284,6 +286,8 @@ def _emulate_ndi(args: argparse.Namespace) -> int:
         end = None if args.seconds is None else time.monotonic() + args.seconds
         while end is None or time.monotonic() < end:
             time.sleep(0.1)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
     finally:
         emulator.stop()
     return 0
