@@ -88,6 +88,9 @@ def patient_from_rig_at(
 class RigModel(ABC):
     """Turns one STP/1 pose message into a raw (unfiltered) :class:`ToolSample`, or None."""
 
+    #: The HELLO ``kind`` this rig reads (GIMB, POSE, IMUQ).
+    kind: str = ""
+
     @abstractmethod
     def sample(
         self, message: Message, buttons: frozenset[str] = frozenset(), t_s: float | None = None
@@ -103,6 +106,8 @@ class RigModel(ABC):
 
 class GimbalRig(RigModel):
     """A gimbal pivoted at the skin entry point (``GIMB``)."""
+
+    kind = "GIMB"
 
     def __init__(
         self,
@@ -152,6 +157,8 @@ class GimbalRig(RigModel):
 class PoseRig(RigModel):
     """A 6-DOF tracked tool (``POSE``): tracker pose, tip offset, registration."""
 
+    kind = "POSE"
+
     def __init__(
         self,
         patient_from_tracker: ArrayLike | None = None,
@@ -199,6 +206,8 @@ class PoseRig(RigModel):
 
 class ImuRig(RigModel):
     """An IMU orientation sensor on the tool plus a depth encoder (``IMUQ`` + depth)."""
+
+    kind = "IMUQ"
 
     def __init__(
         self,

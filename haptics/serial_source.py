@@ -442,6 +442,12 @@ class SerialStp1Source(InstrumentSource):
             self.name = f"STP/1 {message.dev} ({message.kind}) on {self.port}"
             if not self._rig_given:
                 self.rig = rig_for_kind(message.kind)
+            elif self.rig is not None and self.rig.kind and self.rig.kind != message.kind:
+                self.count("rig_mismatch")
+                self._set_message(
+                    f"{message.dev} on {self.port} sends {message.kind} lines but the calibrated "
+                    f"rig reads {self.rig.kind}: choose the calibration made for this device"
+                )
             return
         if isinstance(message, Ack | Nak | Err):
             self.replies.append(message)

@@ -479,3 +479,11 @@ def test_a_failing_rig_model_is_reported_not_silently_fatal():
         port.feed(gimb(0, 0))
         wait_for(lambda: source.status == TrackingStatus.DISCONNECTED and source.message)
     assert "rig exploded" in source.message and source.counters["reader_errors"] == 1
+
+
+def test_a_rig_calibrated_for_another_kind_of_device_is_named(tmp_path):
+    with make_emulator("imu", link_dir=tmp_path) as emu:
+        source = SerialStp1Source(emu.path, rig=GimbalRig(frames.identity()))
+        with source:
+            wait_for(lambda: source.counters.get("rig_mismatch", 0) == 1, what="mismatch")
+    assert "sends IMUQ lines but the calibrated rig reads GIMB" in source.message
