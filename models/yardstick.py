@@ -422,6 +422,15 @@ def format_table(comparisons: Sequence[VertebraComparison]) -> str:
     return "\n".join(lines)
 
 
+def _default_data_folder() -> Path:
+    """``$FLUOROSIM_SHARED_DATA/lumbar-mean-shape``, else ``../shared/data`` beside the checkout."""
+    import os
+
+    shared = os.environ.get("FLUOROSIM_SHARED_DATA")
+    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return base / "lumbar-mean-shape"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m models.yardstick [--seed N] [--data DIR]``: print the comparison table."""
     parser = argparse.ArgumentParser(
@@ -431,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--data",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "lumbar-mean-shape",
+        default=_default_data_folder(),
         help="folder with meanMesh_vertices.csv.gz and meanMesh_faces.csv.gz",
     )
     args = parser.parse_args(argv)

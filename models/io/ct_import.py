@@ -8,7 +8,8 @@
   label names, landmarks and parameters, all picked up automatically).
 
 An optional label map (NIfTI or NRRD, integer values 0–255, same grid as the CT) gives the labels;
-their names come from a JSON ``{name: value}`` beside it (``<stem>.json`` or ``labels.json``), else
+their names come from a JSON ``{name: value}`` beside it (``<stem>.json`` or ``labels.json``) or
+from a 3D Slicer ``.seg.nrrd`` header (``SegmentN_Name`` / ``SegmentN_LabelValue``), else
 ``label_<value>``. Without a label map every voxel is ``background`` (0). Landmarks come from a
 Slicer ``.mrk.json`` or a fluorosim ``landmarks.json``. Every problem raises
 :class:`PatientFileError` naming the file.
@@ -105,6 +106,10 @@ def _label_names(labels_path: Path, values: NDArray) -> dict[str, int]:
                 raise PatientFileError(candidate, "label names must map each name to a value 0–255")
             table.update({str(name): int(v) for name, v in named.items()})
             break
+    if _suffix(labels_path) in (".nrrd", ".nhdr"):
+        from models.io.nrrd import segment_names
+
+        table.update(segment_names(labels_path))
     known = set(table.values())
     for value in np.unique(values):
         if int(value) not in known:

@@ -27,6 +27,34 @@ LPS_FLIPS_BY_SPACE = {
 }
 
 
+def segment_names(path: str | Path) -> dict[str, int]:
+    """Label names of a 3D Slicer segmentation (``.seg.nrrd``): ``SegmentN_Name`` → ``_LabelValue``.
+
+    Empty for a plain NRRD. Slicer writes one ``SegmentN_*`` key group per segment; segments on a
+    layer other than 0 would need a 4-D file, which :func:`read_nrrd` refuses.
+    """
+    import nrrd
+
+    path = Path(path)
+    try:
+        header = nrrd.read_header(str(path))
+    except Exception as error:
+        raise PatientFileError(path, f"not a readable NRRD header ({error})") from None
+    names: dict[str, int] = {}
+    index = 0
+    while f"Segment{index}_Name" in header:
+        raw_value = header.get(f"Segment{index}_LabelValue", str(index + 1))
+        try:
+            value = int(str(raw_value).strip())
+        except ValueError:
+            raise PatientFileError(
+                path, f"Segment{index}_LabelValue '{raw_value}' is not a whole number"
+            ) from None
+        names[str(header[f"Segment{index}_Name"])] = value
+        index += 1
+    return names
+
+
 def write_nrrd(path: str | Path, volume: NDArray, lps_from_voxel: NDArray[np.float64]) -> Path:
     """Write ``volume[i, j, k]`` gzip-compressed with an LPS ``space`` header."""
     import nrrd

@@ -169,3 +169,25 @@ def test_generated_patient_round_trip_and_landmarks_land_on_their_labels(tmp_pat
     assert_same_patient(imported, patient)
     record = json.loads((tmp_path / "out" / "patient.json").read_text())
     assert record["generator_version"] == patient.parameters["generator_version"]
+
+
+def test_slicer_segmentation_names_are_read_from_the_seg_nrrd(tmp_path, patient):
+    import nrrd as pynrrd
+
+    write_nifti(tmp_path / "ct.nii.gz", patient.hu, patient.lps_from_voxel)
+    write_nrrd(tmp_path / "Segmentation.seg.nrrd", patient.labels, patient.lps_from_voxel)
+    data, header = pynrrd.read(str(tmp_path / "Segmentation.seg.nrrd"), index_order="F")
+    header.update(
+        {
+            "Segment0_Name": "vertebral body",
+            "Segment0_LabelValue": "2",
+            "Segment1_Name": "great vessel",
+            "Segment1_LabelValue": "6",
+        }
+    )
+    pynrrd.write(str(tmp_path / "Segmentation.seg.nrrd"), data, header, index_order="F")
+    assert ":=" in (tmp_path / "Segmentation.seg.nrrd").read_bytes()[:2000].decode("latin-1")
+    imported = import_ct(tmp_path / "ct.nii.gz", labels_path=tmp_path / "Segmentation.seg.nrrd")
+    assert imported.label_table["vertebral body"] == 2 and imported.label_table["great vessel"] == 6
+    assert imported.label_table["label_3"] == 3  # unnamed values keep a generic name
+    np.testing.assert_array_equal(imported.labels, patient.labels)
