@@ -1,0 +1,275 @@
+"""Great vessels in front of the lumbar spine and the SI joints, as tubes along smooth centrelines.
+
+Aorta (left of the midline, on the vertebral bodies) down to its bifurcation at L4; inferior vena
+cava on the right; common iliac arteries to their division in front of each sacroiliac joint;
+internal iliac arteries diving posteriorly toward the greater sciatic notch; external iliac
+arteries along the pelvic brim to the mid-inguinal point; common iliac veins behind the arteries,
+the left one crossing in front of L5 to the caval confluence (where it is compressed, ≈8.5 mm).
+
+Numbers (anatomy.md): bifurcation most often at L4; common iliac arteries 10–12 mm in diameter,
+≈41–44 mm long, dividing in front of the SI joints; left common iliac vein ≈8.5 mm; the right
+common iliac artery lies on average 7 mm from the L5 body. Aorta ≈20 mm, IVC ≈22 mm, internal
+iliac ≈7 mm, external iliac ≈8 mm (approx.). Unenhanced blood: +40…+60 HU.
+
+Positions come from the lumbar layout in ``anchors.extra`` (``L1_body_center``…``L5_body_center``,
+``L4_inferior_endplate_center``) when present, otherwise from a nominal spine stacked on the S1
+endplate; the iliac vessels use the pelvic frame and joints of :mod:`models.phantom.sacrum`.
+Tubes are painted by stamping balls of the local radius every 0.5 mm along a Catmull–Rom spline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.phantom.parts import (
+    PRIORITY_VESSEL,
+    Anchors,
+    Grid,
+    Painted,
+    PartResult,
+    PatientParameters,
+)
+from models.phantom.pelvis import HIP_CENTER
+from models.phantom.sacrum import PelvicFrame, jitter, sacroiliac_joints, size_scale
+
+BLOOD_HU = 50.0
+AORTA_DIAMETER_MM = 20.0
+IVC_DIAMETER_MM = 22.0
+COMMON_ILIAC_ARTERY_DIAMETER_MM = 11.0
+INTERNAL_ILIAC_ARTERY_DIAMETER_MM = 7.0
+EXTERNAL_ILIAC_ARTERY_DIAMETER_MM = 8.0
+COMMON_ILIAC_VEIN_DIAMETER_MM = {"left": 8.5, "right": 12.0}
+#: Gap between the right common iliac artery wall and the L5 body (anatomy.md: on average 7 mm).
+RIGHT_CIA_TO_L5_MM = 7.0
+#: Nominal L5 body half width / half depth (anatomy.md: L5 endplate depth 35.7; width ≈49) used to
+#: place the right common iliac artery when the lumbar part does not publish the body outline.
+L5_HALF_WIDTH_MM = 24.75
+L5_HALF_DEPTH_MM = 17.75
+#: Direction (from anterior, toward the right) at which the right CIA passes the L5 body: anterolateral,
+#: clear of the caval confluence in front of the body.
+RIGHT_CIA_PASS_DEG = 55.0
+LEVELS = ("L1", "L2", "L3", "L4", "L5")
+VEINS = frozenset({"vena_cava", "common_iliac_vein_left", "common_iliac_vein_right"})
+
+
+@dataclass(frozen=True)
+class Vessel:
+    """A labelled tube: control points (LPS mm) and the radius at each control point."""
+
+    label: str
+    points: NDArray[np.float64]
+    radii: NDArray[np.float64]
+
+    def centerline(self, step_mm: float = 0.5) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Points every ≈step_mm along the Catmull–Rom spline, with interpolated radii."""
+        return catmull_rom(self.points, self.radii, step_mm)
+
+
+def catmull_rom(points: NDArray, radii: NDArray, step_mm: float):
+    """A centripetal-free (uniform) Catmull–Rom spline through ``points``, sampled every step."""
+    p = np.asarray(points, dtype=np.float64)
+    r = np.asarray(radii, dtype=np.float64)
+    padded = np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])
+    out_p, out_r = [], []
+    for i in range(len(p) - 1):
+        p0, p1, p2, p3 = padded[i : i + 4]
+        n = max(2, int(math.ceil(np.linalg.norm(p2 - p1) / step_mm)))
+        t = np.linspace(0.0, 1.0, n, endpoint=False)[:, None]
+        seg = 0.5 * (
+            2 * p1
+            + (-p0 + p2) * t
+            + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+            + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3
+        )
+        out_p.append(seg)
+        out_r.append(r[i] + (r[i + 1] - r[i]) * t[:, 0])
+    out_p.append(p[-1:])
+    out_r.append(r[-1:])
+    return np.vstack(out_p), np.concatenate(out_r)
+
+
+def stamp_tube(grid: Grid, centers: NDArray, radii: NDArray):
+    """(box, mask) of the voxels within the local radius of a sampled centreline, or None."""
+    voxel = grid.voxel_mm
+    origin = np.array([grid.x_mm[0], grid.y_mm[0], grid.z_mm[0]])
+    shape = np.array(grid.shape)
+    reach = int(math.ceil(float(radii.max()) / voxel)) + 1
+    lo = np.floor((centers.min(axis=0) - origin) / voxel).astype(int) - reach
+    hi = np.ceil((centers.max(axis=0) - origin) / voxel).astype(int) + reach + 1
+    lo = np.clip(lo, 0, shape)
+    hi = np.clip(hi, 0, shape)
+    if np.any(hi <= lo):
+        return None
+    mask = np.zeros(tuple(hi - lo), dtype=bool)
+    g = np.arange(-reach, reach + 1)
+    offsets = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1).reshape(-1, 3)
+    for center, radius in zip(centers, radii, strict=True):
+        base = np.rint((center - origin) / voxel).astype(int)
+        idx = base + offsets
+        delta = origin + idx * voxel - center
+        inside = np.einsum("ij,ij->i", delta, delta) <= radius * radius
+        idx = idx[inside] - lo
+        ok = np.all((idx >= 0) & (idx < hi - lo), axis=1)
+        idx = idx[ok]
+        mask[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    if not mask.any():
+        return None
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    return box, mask
+
+
+def _spine_centres(anchors: Anchors) -> dict[str, NDArray[np.float64]]:
+    """Body centres L1–L5 from the lumbar anchors, or a nominal stack on the S1 endplate."""
+    extra = anchors.extra
+    if all(f"{lv}_body_center" in extra for lv in LEVELS):
+        return {lv: np.asarray(extra[f"{lv}_body_center"], dtype=np.float64) for lv in LEVELS}
+    origin = np.asarray(anchors.s1_endplate_center_mm, dtype=np.float64)
+    normal = np.asarray(anchors.s1_endplate_normal, dtype=np.float64)
+    normal = normal / np.linalg.norm(normal)
+    centres = {}
+    point = origin + 27.0 * normal  # L5-S1 disc 13 + half the L5 body 14 (anatomy.md)
+    axis = normal
+    for level in reversed(LEVELS):
+        centres[level] = point.copy()
+        # Each level up turns posteriorly by ≈10° (lordosis) and rises 42 mm (body + disc).
+        c, s = math.cos(math.radians(10.0)), math.sin(math.radians(10.0))
+        axis = np.array([0.0, c * axis[1] + s * axis[2], -s * axis[1] + c * axis[2]])
+        point = point + 42.0 * axis
+    return centres
+
+
+def _ellipse_radius(half_width: float, half_depth: float, angle_from_anterior_deg: float) -> float:
+    a = math.radians(angle_from_anterior_deg)
+    return 1.0 / math.sqrt((math.sin(a) / half_width) ** 2 + (math.cos(a) / half_depth) ** 2)
+
+
+def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vessel], dict]:
+    """The vessels' centrelines (LPS) and the landmarks they define."""
+    rng = params.rng("vessels")
+    k = size_scale(params)
+    frame = PelvicFrame.from_anchors(anchors)
+    joints = sacroiliac_joints(params)
+    centres = _spine_centres(anchors)
+    l4, l5 = centres["L4"], centres["L5"]
+    front = L5_HALF_DEPTH_MM * k
+
+    r_aorta = AORTA_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    r_ivc = IVC_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    r_cia = COMMON_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.05)
+    r_iia = INTERNAL_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    r_eia = EXTERNAL_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    gap = float(np.clip(RIGHT_CIA_TO_L5_MM + 1.5 * rng.standard_normal(), 4.0, 10.0))
+
+    # Aorta: anterior-left on the bodies, from above L1 to the bifurcation at lower L4.
+    def anterior_of(centre, x_mm, radius, extra_mm=2.0):
+        return centre + np.array([x_mm, -(front + extra_mm + radius), 0.0])
+
+    l4_low = anchors.extra.get("L4_inferior_endplate_center")
+    bif_z = (float(l4_low[2]) + 4.0) if l4_low is not None else float(l4[2]) - 10.0
+    bif_z += 4.0 * float(np.clip(rng.standard_normal(), -2, 2))
+    bifurcation = np.array([l4[0] + 4.0, l4[1] - (front + 2.0 + r_cia), bif_z])
+    aorta_points = [anterior_of(centres[lv], 12.0, r_aorta) for lv in ("L1", "L2", "L3")]
+    aorta_points.insert(0, aorta_points[0] + (aorta_points[0] - aorta_points[1]) * 0.7)
+    aorta_points.append(bifurcation + np.array([2.0, -(r_aorta - r_cia), 8.0]))
+    aorta_points.append(bifurcation)
+    vessels = [
+        Vessel("aorta", np.array(aorta_points), np.r_[[r_aorta] * 5, r_aorta * 0.85]),
+    ]
+
+    # Division points in front of each SI joint (anterior-superior margin of the joint, 16 mm
+    # anterior, 8 mm medial and 10 mm cranial of it), the internal iliac toward the sciatic notch, the external
+    # iliac along the brim to the mid-inguinal point.
+    landmarks: dict[str, NDArray[np.float64]] = {"aortic_bifurcation": bifurcation}
+    division = {}
+    for side, joint in joints.items():
+        sign = 1.0 if side == "left" else -1.0
+        corner = frame.lps_from_ref(joint.point_ref(joint.half_width_mm, joint.half_width_mm))
+        division[side] = corner + np.array([-sign * 8.0, -16.0 * k, 10.0])
+        # The internal iliac ends medial to the pelvic wall at the top of the sciatic notch.
+        notch = frame.lps_from_ref(np.array([sign * 40.0 * k, 14.0 * k, -74.0 * k]))
+        hip = np.array(HIP_CENTER) * k
+        inguinal = frame.lps_from_ref(
+            np.array([sign * (hip[0] - 20.0), hip[1] - 45.0, hip[2] + 5.0])
+        )
+        brim = frame.lps_from_ref(np.array([sign * (hip[0] - 38.0), hip[1] - 18.0, hip[2] + 45.0]))
+        internal = np.array([division[side], 0.5 * (division[side] + notch) + [0, 6.0, 4.0], notch])
+        vessels.append(
+            Vessel(
+                f"internal_iliac_artery_{side}",
+                internal,
+                np.array([r_iia * 1.1, r_iia, r_iia * 0.8]),
+            )
+        )
+        vessels.append(
+            Vessel(
+                f"external_iliac_artery_{side}",
+                np.array([division[side], brim, inguinal]),
+                np.array([r_eia, r_eia, r_eia * 0.95]),
+            )
+        )
+
+    # Common iliac arteries: the right one passes the L5 body at ``gap`` from its surface.
+    angle = RIGHT_CIA_PASS_DEG
+    reach = _ellipse_radius(L5_HALF_WIDTH_MM * k, L5_HALF_DEPTH_MM * k, angle) + gap + r_cia
+    a = math.radians(angle)
+    past_l5 = l5 + reach * np.array([-math.sin(a), -math.cos(a), 0.0])
+    vessels.append(
+        Vessel(
+            "common_iliac_artery_right",
+            np.array([bifurcation, past_l5, division["right"]]),
+            np.full(3, r_cia),
+        )
+    )
+    left_mid = 0.5 * (bifurcation + division["left"]) + np.array([4.0, -4.0, 0.0])
+    vessels.append(
+        Vessel(
+            "common_iliac_artery_left",
+            np.array([bifurcation, left_mid, division["left"]]),
+            np.full(3, r_cia),
+        )
+    )
+    landmarks["common_iliac_artery_right_at_L5"] = past_l5
+
+    # Veins: IVC right of the aorta; confluence at L5, to the right of the midline; the left
+    # common iliac vein crosses in front of lower L5, behind the right common iliac artery.
+    r_civ = {
+        s: COMMON_ILIAC_VEIN_DIAMETER_MM[s] / 2 * k * jitter(rng, 0.06) for s in ("left", "right")
+    }
+    confluence = np.array([l5[0] - 6.0, l5[1] - (front + 1.0 + r_ivc * 0.8), l5[2] - 12.0])
+    ivc_points = [anterior_of(centres[lv], -20.0, r_ivc, 1.0) for lv in ("L1", "L2", "L3", "L4")]
+    ivc_points.insert(0, ivc_points[0] + (ivc_points[0] - ivc_points[1]) * 0.7)
+    ivc_points.append(confluence)
+    vessels.append(Vessel("vena_cava", np.array(ivc_points), np.full(len(ivc_points), r_ivc)))
+    for side in ("left", "right"):
+        sign = 1.0 if side == "left" else -1.0
+        end = division[side] + np.array([-sign * 5.0, 12.0, -6.0])
+        if side == "left":
+            across = l5 + np.array([-2.0, -(front + 1.0 + r_civ[side]), -10.0])
+            points = np.array([confluence, across, 0.5 * (across + end) + [8.0, 0, 0], end])
+        else:
+            points = np.array([confluence, 0.5 * (confluence + end) + [0.0, -2.0, 0], end])
+        vessels.append(
+            Vessel(f"common_iliac_vein_{side}", points, np.full(len(points), r_civ[side]))
+        )
+    return vessels, landmarks
+
+
+def vessels_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
+    """Paint the aorta, vena cava and iliac vessels; landmark ``aortic_bifurcation``."""
+    vessels, landmarks = vessel_tree(params, anchors)
+    result = PartResult(landmarks={"aortic_bifurcation": landmarks["aortic_bifurcation"]})
+    for vessel in vessels:
+        centers, radii = vessel.centerline(0.5)
+        stamped = stamp_tube(grid, centers, radii)
+        if stamped is None:
+            continue
+        box, mask = stamped
+        # Arteries win over veins where they touch: the artery indents the vein (as the right
+        # common iliac artery compresses the left common iliac vein).
+        priority = PRIORITY_VESSEL if vessel.label in VEINS else PRIORITY_VESSEL + 1
+        result.pieces.append(Painted(vessel.label, box, mask, BLOOD_HU, priority))
+    return result
