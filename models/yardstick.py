@@ -50,6 +50,10 @@ ICP_ITERATIONS = 60
 MEASURE_VOXEL_MM = 0.5
 #: The anterior fraction of the antero-posterior length that is vertebral body only.
 BODY_FRACTION = 0.3
+#: Half-width (mm) of the midline band behind the canal counted as spinous process.
+SPINOUS_HALF_WIDTH_MM = 8.0
+#: Regions of the reference vertebra used to say where the shapes differ.
+REGIONS = ("body", "arch", "spinous")
 #: Smallest axial hole (mm²) taken as the canal rather than a gap between processes.
 MIN_CANAL_AREA_MM2 = 20.0
 #: Reference values (mean, range over L2–L5, mm), Clouthier et al. 2023 (reference/anatomy.md).
@@ -78,6 +82,20 @@ class VertebraDimensions:
 
 
 @dataclass(frozen=True)
+class RegionDistance:
+    """Distances within one region of the reference vertebra (mm).
+
+    ``mean_signed_mm`` > 0 means the generated surface lies outside the reference there (the
+    generated part is too big), < 0 inside (too small).
+    """
+
+    mean_mm: float
+    p95_mm: float
+    mean_signed_mm: float
+    fraction_of_area: float
+
+
+@dataclass(frozen=True)
 class VertebraComparison:
     """One level: surface distances after rigid alignment and the dimensions of both shapes."""
 
@@ -88,6 +106,7 @@ class VertebraComparison:
     generated: VertebraDimensions
     reference: VertebraDimensions
     reference_from_generated: NDArray[np.float64]
+    regions: dict[str, RegionDistance]
 
 
 # --------------------------------------------------------------------------- reference data
@@ -286,7 +305,14 @@ def _extent_mm(indices: NDArray) -> float:
 
 
 def measure_vertebra(mesh) -> VertebraDimensions:
-    """Dimensions (mm) measured from the surface alone, the same way for any vertebra.
+    """Dimensions of a vertebra mesh in LPS orientation (mm); see :func:`_measure`."""
+    return _measure(mesh)[0]
+
+
+def _measure(mesh) -> tuple[VertebraDimensions, NDArray[np.float64], float, float]:
+    """(dimensions, lps_from_anatomical, canal front p, canal back p); p in anatomical mm.
+
+    Dimensions (mm) measured from the surface alone, the same way for any vertebra.
 
     In the :func:`anatomical_frame`, on a 0.5 mm solid: the canal is, in each axial slice where it
     is enclosed (pedicle level), the hole crossing the midline behind the body; canal depth is its
@@ -299,7 +325,8 @@ def measure_vertebra(mesh) -> VertebraDimensions:
     """
     from scipy import ndimage
 
-    solid, low = _solid(mesh, anatomical_frame(mesh))
+    frame = anatomical_frame(mesh)
+    solid, low = _solid(mesh, frame)
     step = MEASURE_VOXEL_MM
     midline = int(round(-low[0] / step))
     occupied = np.flatnonzero(solid.any(axis=(0, 2)))
@@ -342,7 +369,7 @@ def measure_vertebra(mesh) -> VertebraDimensions:
     body_height = float(sagittal.sum() * step * step / max(body_depth, step))
     near_midline = solid[max(midline - int(5 / step), 0) : midline + int(5 / step) + 1]
     tip = np.flatnonzero(near_midline.any(axis=(0, 2))).max()
-    return VertebraDimensions(
+    dimensions = VertebraDimensions(
         body_width_mm=body_width,
         body_depth_mm=body_depth,
         body_height_mm=body_height,
@@ -350,6 +377,10 @@ def measure_vertebra(mesh) -> VertebraDimensions:
         canal_depth_mm=float(np.median(depths)),
         spinous_length_mm=float((tip - canal_back) * step),
     )
+    # canal walls as anatomical p coordinates (mm) of the voxel faces bounding the canal
+    front_mm = float(low[1] + (canal_front - 0.5) * step)
+    back_mm = float(low[1] + (canal_back + 0.5) * step)
+    return dimensions, frame, front_mm, back_mm
 
 
 # --------------------------------------------------------------------------- comparison
@@ -367,18 +398,48 @@ def compare_vertebra(
     aligned.points = _apply(reference_from_generated, np.asarray(generated.points))
     on_generated = sample_surface(aligned, DISTANCE_SAMPLES, rng)
     on_reference = sample_surface(reference, DISTANCE_SAMPLES, rng)
-    distances = np.concatenate(
-        [distances_to_surface(on_generated, reference), distances_to_surface(on_reference, aligned)]
+    # sign: + where the generated surface lies outside the reference (generated too big)
+    forward = distances_to_surface(on_generated, reference) * _outside_sign(on_generated, reference)
+    backward = distances_to_surface(on_reference, aligned) * -_outside_sign(on_reference, aligned)
+    signed = np.concatenate([forward, backward])
+    distances = np.abs(signed)
+    reference_dims, frame, front_mm, back_mm = _measure(reference)
+    anatomical = _apply(np.linalg.inv(frame), np.vstack([on_generated, on_reference]))
+    region = np.where(
+        anatomical[:, 1] < front_mm,
+        0,
+        np.where(
+            (anatomical[:, 1] > back_mm) & (np.abs(anatomical[:, 0]) < SPINOUS_HALF_WIDTH_MM), 2, 1
+        ),
     )
+    regions = {}
+    for index, name in enumerate(REGIONS):
+        chosen = region == index
+        if chosen.any():
+            regions[name] = RegionDistance(
+                mean_mm=float(distances[chosen].mean()),
+                p95_mm=float(np.percentile(distances[chosen], 95)),
+                mean_signed_mm=float(signed[chosen].mean()),
+                fraction_of_area=float(chosen.mean()),
+            )
     return VertebraComparison(
         level=level,
         mean_distance_mm=float(distances.mean()),
         p95_distance_mm=float(np.percentile(distances, 95)),
         max_distance_mm=float(distances.max()),
         generated=measure_vertebra(generated),
-        reference=measure_vertebra(reference),
+        reference=reference_dims,
         reference_from_generated=reference_from_generated,
+        regions=regions,
     )
+
+
+def _outside_sign(points: NDArray[np.float64], mesh) -> NDArray[np.float64]:
+    """+1 for points outside the closed ``mesh``, −1 inside (VTK implicit polydata distance)."""
+    import pyvista as pv
+
+    implicit = pv.PolyData(np.asarray(points)).compute_implicit_distance(mesh)
+    return np.where(np.asarray(implicit["implicit_distance"]) >= 0.0, 1.0, -1.0)
 
 
 def compare_patient(
@@ -406,6 +467,15 @@ def format_table(comparisons: Sequence[VertebraComparison]) -> str:
         lines.append(
             f"{c.level:<6}{c.mean_distance_mm:>9.2f}{c.p95_distance_mm:>9.2f}{c.max_distance_mm:>9.2f}"
         )
+    lines.append("")
+    lines.append("Where they differ: mean |d| / mean signed mm (+ = generated too big), per region")
+    lines.append(f"{'region':<10}" + "".join(f"{c.level:>16}" for c in comparisons))
+    for name in REGIONS:
+        row = f"{name:<10}"
+        for c in comparisons:
+            r = c.regions.get(name)
+            row += f"{r.mean_mm:>9.2f}/{r.mean_signed_mm:<+6.2f}" if r else f"{'—':>16}"
+        lines.append(row)
     lines.append("")
     header = f"{'dimension (mm)':<20}"
     header += "".join(f"{c.level + ' gen/ref':>16}" for c in comparisons)

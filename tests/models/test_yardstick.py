@@ -139,6 +139,21 @@ def test_alignment_recovers_a_moved_copy_and_tells_levels_apart(mean_shape):
 
 
 @pytest.mark.shared_data
+def test_a_bigger_copy_is_reported_as_too_big_in_every_region(mean_shape):
+    reference = mean_shape["L4"]
+    centre = reference.points.mean(axis=0)
+    bigger = reference.copy()
+    bigger.points = centre + 1.06 * (reference.points - centre)
+    result = compare_vertebra(bigger, reference, "L4", np.random.default_rng(2))
+    assert set(result.regions) == {"body", "arch", "spinous"}
+    assert sum(r.fraction_of_area for r in result.regions.values()) == pytest.approx(1.0)
+    for name, region in result.regions.items():
+        # a uniformly larger shape lies outside the reference nearly everywhere
+        assert region.mean_signed_mm > 0.6 * region.mean_mm > 0, name
+    assert result.generated.body_width_mm > result.reference.body_width_mm
+
+
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_generated_lumbar_spine_against_the_mean_shape(mean_shape, capsys):
     phantom = pytest.importorskip("models.phantom")
