@@ -69,11 +69,15 @@ def write_ct_series(
     uid_seed: str = "fluorosim",
     rescale_intercept: float = -1024.0,
     now: _dt.datetime | None = None,
+    patient_sex: str = "",
+    patient_age_years: float | None = None,
 ) -> list[Path]:
     """Write ``hu[i, j, k]`` as one CT Image Storage file per k slice; returns the file paths.
 
     UIDs derive from ``uid_seed`` so the same patient gives the same UIDs; all slices share one
     Study, Series and Frame of Reference UID. ``now`` (injected for exact tests) sets the dates.
+    ``patient_sex`` is "M", "F", "O" or "" (unknown); type 2 attributes without a value are written
+    empty, as PS3.3 requires.
     """
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
@@ -114,6 +118,15 @@ def write_ct_series(
         ds.Manufacturer = "fluorosim"
         ds.PatientName = patient_name
         ds.PatientID = patient_id
+        ds.PatientBirthDate = ""
+        ds.PatientSex = patient_sex
+        if patient_age_years is not None:
+            ds.PatientAge = f"{int(patient_age_years):03d}Y"
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.ReferringPhysicianName = ""
+        ds.AccessionNumber = ""
+        ds.PositionReferenceIndicator = ""
+        ds.AcquisitionNumber = 1
         ds.PatientPosition = "HFP"  # head first prone, as on the procedure table
         ds.StudyDate = ds.SeriesDate = ds.ContentDate = stamp.strftime("%Y%m%d")
         ds.StudyTime = ds.SeriesTime = ds.ContentTime = stamp.strftime("%H%M%S")

@@ -33,6 +33,8 @@ PATIENT_FORMAT_VERSION = 1
 VERTEBRA_PARTS = ("body", "pedicle_left", "pedicle_right", "posterior_elements")
 #: Bulk soft tissue: not meshed one by one (the body envelope mesh stands for them).
 BULK_TISSUES = frozenset({BACKGROUND_LABEL, "fat", "muscle", "skin", "bowel"})
+#: Patient parameter ``sex`` → DICOM PatientSex (PS3.3 C.7.1.1).
+DICOM_SEX = {"female": "F", "f": "F", "male": "M", "m": "M"}
 #: The body envelope is meshed at this voxel stride (it is large and needs no fine detail).
 BODY_STRIDE = 2
 
@@ -171,6 +173,8 @@ def export_patient(
                 patient.hu,
                 patient.lps_from_voxel,
                 patient_id=f"FLUOROSIM-{seed}",
+                patient_sex=DICOM_SEX.get(str(patient.parameters.get("sex", "")).lower(), ""),
+                patient_age_years=patient.parameters.get("age_years"),
                 uid_seed=f"fluorosim:{generator_version(patient)}:{seed}:{patient.source}",
             )
         )

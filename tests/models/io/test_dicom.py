@@ -38,6 +38,19 @@ def test_each_slice_is_a_ct_image_with_correct_geometry(series_dir, patient):
         # row r, column c is voxel (i=c, j=r)
         np.testing.assert_array_equal(hu, patient.hu[:, :, k].T)
     assert len(uids) == 1
+    assert ds.PatientPosition == "HFP" and ds.RescaleType == "HU" and ds.PatientSex == ""
+
+
+def test_patient_sex_and_age_are_written(tmp_path, patient):
+    (path, *_) = write_ct_series(
+        tmp_path,
+        patient.hu[:, :, :2],
+        patient.lps_from_voxel,
+        patient_sex="F",
+        patient_age_years=47.6,
+    )
+    ds = pydicom.dcmread(str(path))
+    assert ds.PatientSex == "F" and ds.PatientAge == "047Y"
 
 
 def test_series_round_trip(series_dir, patient):

@@ -6,6 +6,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import pyvista as pv
 
@@ -90,6 +91,8 @@ def test_mesh_groups_merge_vertebra_parts():
 def test_dicom_export_reimports_with_the_same_hu(tmp_path, patient):
     written = export_patient(patient, tmp_path / "out", dicom=True, meshes=False)
     assert sum(p.suffix == ".dcm" for p in written) == patient.shape[2]
+    first = pydicom.dcmread(str(tmp_path / "out" / "dicom" / "CT_0001.dcm"))
+    assert first.PatientID == "FLUOROSIM-7" and first.PatientSex == "F"
     imported = import_ct(
         tmp_path / "out" / "dicom",
         labels_path=tmp_path / "out" / "labels.nii.gz",
