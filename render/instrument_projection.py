@@ -267,7 +267,119 @@ def _rays_kernel(prims, origins, directions, out):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _footprint_chord(p, source, origin, u, v, pixel_mm, row, col, n_sub):  # noqa: ANN001, ANN202
+def _source_constants(p, source):  # noqa: ANN001, ANN202
+    """Per-primitive quantities shared by every ray from the focal spot (see _chord_from_source).
+
+    [0] ds = (S − B)·a, [1:4] m = (S − B) − ds·a, [4] m·m, [5:8] prism side offsets
+    (S − B)·N_i − r, [8:17] prism outward side normals N_i (row-major 3 × 3).
+    """
+    c = np.zeros(17)
+    rx, ry, rz = source[0] - p[1], source[1] - p[2], source[2] - p[3]
+    ds = rx * p[4] + ry * p[5] + rz * p[6]
+    mx, my, mz = rx - ds * p[4], ry - ds * p[5], rz - ds * p[6]
+    c[0], c[1], c[2], c[3], c[4] = ds, mx, my, mz, mx * mx + my * my + mz * mz
+    half_root3 = 0.8660254037844386
+    for i in range(3):
+        if i == 0:
+            ca, sa = -1.0, 0.0
+        elif i == 1:
+            ca, sa = 0.5, half_root3
+        else:
+            ca, sa = 0.5, -half_root3
+        nx = ca * p[12] + sa * p[15]
+        ny = ca * p[13] + sa * p[16]
+        nz = ca * p[14] + sa * p[17]
+        c[8 + 3 * i], c[9 + 3 * i], c[10 + 3 * i] = nx, ny, nz
+        c[5 + i] = rx * nx + ry * ny + rz * nz - p[9]
+    return c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _inside_quadric(a, b, c, lo, hi):  # noqa: ANN001, ANN202
+    """Length of {t ∈ [lo, hi] : a t² + b t + c ≤ 0} for a ≥ 0 (a ray in a cylinder)."""
+    if a < _EPS:
+        return hi - lo if c <= 0.0 else 0.0
+    disc = b * b - 4.0 * a * c
+    if disc <= 0.0:
+        return 0.0
+    root = np.sqrt(disc)
+    return max(0.0, min(hi, (-b + root) / (2.0 * a)) - max(lo, (-b - root) / (2.0 * a)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _chord_from_source(p, c, wx, wy, wz):  # noqa: ANN001, ANN202
+    """Exact chord of the ray source + t·w (unit w, t ≥ 0) through primitive p (fast path).
+
+    The same chord as :func:`_primitive_chord` with the ray origin fixed at the focal spot and
+    its per-primitive constants ``c`` from :func:`_source_constants` hoisted out of the loop.
+    """
+    ds = c[0]
+    dw = wx * p[4] + wy * p[5] + wz * p[6]
+    lo, hi = 0.0, _BIG
+    if abs(dw) < _EPS:
+        if ds < p[7] or ds > p[8]:
+            return 0.0
+    else:
+        ta = (p[7] - ds) / dw
+        tb = (p[8] - ds) / dw
+        if ta > tb:
+            ta, tb = tb, ta
+        lo, hi = max(lo, ta), tb
+    if hi <= lo:
+        return 0.0
+    mw = c[1] * wx + c[2] * wy + c[3] * wz
+    nn = max(0.0, 1.0 - dw * dw)
+    kind = p[0]
+    if kind == 1.0:  # cone: q(t) = k² s(t)² − |perp(t)|² ≥ 0 on the s ≥ 0 nappe (slab)
+        k2 = (p[9] / p[8]) ** 2
+        a = k2 * dw * dw - nn
+        b = 2.0 * (k2 * ds * dw - mw)
+        cc = k2 * ds * ds - c[4]
+        if abs(a) < _EPS:
+            if abs(b) < _EPS:
+                return hi - lo if cc >= 0.0 else 0.0
+            root = -cc / b
+            if b > 0.0:
+                return max(0.0, hi - max(lo, root))
+            return max(0.0, min(hi, root) - lo)
+        disc = b * b - 4.0 * a * cc
+        if a < 0.0:
+            if disc <= 0.0:
+                return 0.0
+            root = np.sqrt(disc)
+            return max(0.0, min(hi, (-b - root) / (2.0 * a)) - max(lo, (-b + root) / (2.0 * a)))
+        if disc <= 0.0:
+            return hi - lo
+        root = np.sqrt(disc)
+        t1 = (-b - root) / (2.0 * a)
+        t2 = (-b + root) / (2.0 * a)
+        return max(0.0, min(hi, t1) - lo) + max(0.0, hi - max(lo, t2))
+    if kind == 2.0:  # prism: clip by the three side planes
+        plo, phi = lo, hi
+        for i in range(3):
+            fw = wx * c[8 + 3 * i] + wy * c[9 + 3 * i] + wz * c[10 + 3 * i]
+            f0 = c[5 + i]
+            if abs(fw) < _EPS:
+                if f0 > 0.0:
+                    return 0.0
+                continue
+            t = -f0 / fw
+            if fw > 0.0:
+                phi = min(phi, t)
+            else:
+                plo = max(plo, t)
+            if phi <= plo:
+                return 0.0
+        outer = phi - plo
+    else:
+        outer = _inside_quadric(nn, 2.0 * mw, c[4] - p[9] * p[9], lo, hi)
+    if outer <= 0.0 or p[10] <= 0.0:
+        return outer
+    return max(0.0, outer - _inside_quadric(nn, 2.0 * mw, c[4] - p[10] * p[10], lo, hi))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _footprint_chord(p, c, source, origin, u, v, pixel_mm, row, col, n_sub):  # noqa: ANN001, ANN202
     """Mean chord over n_sub × n_sub sub-rays evenly covering pixel (row, col)."""
     acc = 0.0
     for i in range(n_sub):
@@ -277,16 +389,18 @@ def _footprint_chord(p, source, origin, u, v, pixel_mm, row, col, n_sub):  # noq
             px = origin[0] + cu * u[0] + rv * v[0] - source[0]
             py = origin[1] + cu * u[1] + rv * v[1] - source[1]
             pz = origin[2] + cu * u[2] + rv * v[2] - source[2]
-            norm = np.sqrt(px * px + py * py + pz * pz)
-            acc += _primitive_chord(
-                source[0], source[1], source[2], px / norm, py / norm, pz / norm, p
-            )
+            inv = 1.0 / np.sqrt(px * px + py * py + pz * pz)
+            acc += _chord_from_source(p, c, px * inv, py * inv, pz * inv)
     return acc / (n_sub * n_sub)
 
 
-@njit(cache=True, nogil=True)
-def _pixel_class(p, source, direction, margin):  # noqa: ANN001, ANN202
+@njit(cache=True, nogil=True, inline="always")
+def _pixel_class(p, c, source, direction, margin):  # noqa: ANN001, ANN202
     """0 = the pixel footprint misses p, 1 = smooth interior (2×2 is enough), 2 = has an edge.
+
+    An end cap counts as an edge when the centre ray, wherever it is within bounding radius +
+    ``margin`` of the axis, comes within ``margin`` of a cap plane: every sub-ray point lies
+    within ``margin`` of a centre-ray point, so otherwise no sub-ray's chord meets a cap.
 
     ``direction`` is the unit centre ray; ``margin`` bounds how far any sub-ray of the pixel
     passes from the centre ray at the primitive's depth. d is the centre ray's distance to the
@@ -299,12 +413,23 @@ def _pixel_class(p, source, direction, margin):  # noqa: ANN001, ANN202
     sine = np.sqrt(cx * cx + cy * cy + cz * cz)
     if sine < 0.05 or p[0] == 1.0:  # nearly end-on, or a tip cone: sample fully
         return 2
-    d = abs((source[0] - p[1]) * cx + (source[1] - p[2]) * cy + (source[2] - p[3]) * cz) / sine
+    signed = ((source[0] - p[1]) * cx + (source[1] - p[2]) * cy + (source[2] - p[3]) * cz) / sine
+    d = abs(signed)
     radius, inner = p[9], p[10]
-    if p[0] == 2.0:  # prism: sides lie between the inradius and the circumradius 2r
-        if d > 2.0 * radius + margin:
+    if p[0] == 2.0:
+        # prism: seen along the ray, its silhouette spans the extreme vertex offsets along the
+        # unit lateral direction (w × a)/|w × a|; the chord is linear in between (a kink at the
+        # middle vertex), so only pixels near the two silhouette lines are edges.
+        e1p = (p[12] * cx + p[13] * cy + p[14] * cz) / sine
+        e2p = (p[15] * cx + p[16] * cy + p[17] * cz) / sine
+        v0 = 2.0 * radius * e1p
+        v1 = 2.0 * radius * (-0.5 * e1p + 0.8660254037844386 * e2p)
+        v2 = 2.0 * radius * (-0.5 * e1p - 0.8660254037844386 * e2p)
+        low = min(v0, min(v1, v2))
+        high = max(v0, max(v1, v2))
+        if signed < low - margin or signed > high + margin:
             return 0
-        if d > radius - margin:
+        if abs(signed - low) <= margin or abs(signed - high) <= margin:
             return 2
     else:
         if d > radius + margin:
@@ -312,6 +437,21 @@ def _pixel_class(p, source, direction, margin):  # noqa: ANN001, ANN202
         if d > radius - margin:
             return 2
     if inner > 0.0 and abs(d - inner) <= margin:
+        return 2
+    bound = radius * (2.0 if p[0] == 2.0 else 1.0) + margin
+    dw = direction[0] * ax + direction[1] * ay + direction[2] * az
+    mw = c[1] * direction[0] + c[2] * direction[1] + c[3] * direction[2]
+    nn = max(0.0, 1.0 - dw * dw)
+    disc = mw * mw - nn * (c[4] - bound * bound)
+    if nn < _EPS or disc <= 0.0:
+        return 2
+    root = np.sqrt(disc)
+    s_a = c[0] + dw * (-mw - root) / nn
+    s_b = c[0] + dw * (-mw + root) / nn
+    s_low, s_high = min(s_a, s_b), max(s_a, s_b)
+    if s_high < p[7] - margin or s_low > p[8] + margin:
+        return 0  # passes the bounding cylinder beyond an end: no sub-ray meets the solid
+    if s_low < p[7] + margin or s_high > p[8] - margin:
         return 2
     return 1
 
@@ -329,9 +469,10 @@ def _image_kernel(prims, capsules, source, origin, u, v, pixel_mm, n_sub, out): 
     centre = np.empty(3)
     for q in range(prims.shape[0]):
         p = prims[q]
+        c = _source_constants(p, source)
         x0, y0, x1, y1 = capsules[q, 0], capsules[q, 1], capsules[q, 2], capsules[q, 3]
-        reach, end_reach, margin = capsules[q, 4], capsules[q, 5], capsules[q, 6]
-        n_fine, all_fine = int(capsules[q, 7]), capsules[q, 8] > 0.0
+        reach, margin = capsules[q, 4], capsules[q, 5]
+        n_fine, all_fine = int(capsules[q, 6]), capsules[q, 7] > 0.0
         if reach < 0.0:
             continue
         col_lo = max(0, int(np.floor(min(x0, x1) - reach)))
@@ -357,7 +498,7 @@ def _image_kernel(prims, capsules, source, origin, u, v, pixel_mm, n_sub, out): 
                 if ex * ex + ey * ey > reach * reach:
                     continue
                 if n_sub == 1:
-                    chord = _footprint_chord(p, source, origin, u, v, pixel_mm, row, col, 1)
+                    chord = _footprint_chord(p, c, source, origin, u, v, pixel_mm, row, col, 1)
                     out[row, col] += p[11] * chord
                     continue
                 for k in range(3):
@@ -367,14 +508,13 @@ def _image_kernel(prims, capsules, source, origin, u, v, pixel_mm, n_sub, out): 
                 norm = np.sqrt(centre[0] ** 2 + centre[1] ** 2 + centre[2] ** 2)
                 for k in range(3):
                     centre[k] /= norm
-                kind = _pixel_class(p, source, centre, margin)
+                kind = _pixel_class(p, c, source, centre, margin)
                 if kind == 0:
                     continue
-                near_end = min((col - x0) ** 2 + (row - y0) ** 2, (col - x1) ** 2 + (row - y1) ** 2)
-                if all_fine or kind == 2 or near_end <= end_reach * end_reach:
-                    chord = _footprint_chord(p, source, origin, u, v, pixel_mm, row, col, n_fine)
+                if all_fine or kind == 2:
+                    chord = _footprint_chord(p, c, source, origin, u, v, pixel_mm, row, col, n_fine)
                 else:
-                    chord = _footprint_chord(p, source, origin, u, v, pixel_mm, row, col, 2)
+                    chord = _footprint_chord(p, c, source, origin, u, v, pixel_mm, row, col, 2)
                 out[row, col] += p[11] * chord
 
 
@@ -385,12 +525,12 @@ def _capsules(
 
     reach = max distance of the 8 projected bounding-box corners from the projected axis segment
     + 1 px (the sub-ray footprint); −1 marks a primitive reaching behind the focal spot. Then the
-    reach (px) round each projected end point that covers its end cap, and the sub-ray margin
-    (mm at the primitive): half a pixel diagonal (+5 %) scaled back to the farthest depth; the
+    sub-ray margin (mm at the primitive): half a pixel diagonal (+5 %) scaled back to the
+    farthest depth; the
     edge sub-sampling n_fine ≥ subsamples (up to 8 for a width or tube wall under 3 px) and a flag
     for primitives narrower than 8 px, which are sampled finely everywhere.
     """
-    capsules = np.full((prims.shape[0], 9), -1.0)
+    capsules = np.full((prims.shape[0], 8), -1.0)
     normal = geometry.detector_normal_lps
     pixel_from_lps = geometry.pixel_from_lps
     sid_mm = geometry.sid_mm
@@ -415,10 +555,6 @@ def _capsules(
         rel = corner_px - end_px[0]
         f = np.clip(rel @ seg / seg2, 0.0, 1.0) if seg2 > 0 else np.zeros(len(rel))
         reach = float(np.max(np.linalg.norm(rel - f[:, None] * seg, axis=1))) + 1.0
-        # farthest projected cap corner from its own projected end point (+1 px footprint)
-        end_reach = float(
-            np.max(np.linalg.norm(corner_px.reshape(2, 4, 2) - end_px[:, None, :], axis=2))
-        )
         # how far a sub-ray passes from the pixel's centre ray at the primitive's far side
         depth_max = float(np.max((corners - geometry.source_lps_mm) @ normal))
         margin = 0.75 * geometry.pixel_mm * depth_max / sid_mm * 1.05
@@ -427,9 +563,9 @@ def _capsules(
         width_px = 2 * p[9] * sid_mm / depth_max / geometry.pixel_mm
         feature_mm = 2 * p[9] if p[10] <= 0 else min(2 * p[9], 2 * (p[9] - p[10]))  # tube wall
         feature_px = feature_mm * sid_mm / depth_max / geometry.pixel_mm
-        n_fine = int(np.clip(np.ceil(subsamples * 3.0 / feature_px), subsamples, 8))
+        n_fine = int(np.clip(np.ceil(subsamples * 2.0 / feature_px), subsamples, 6))
         all_fine = 1.0 if width_px < 8.0 else 0.0
-        capsules[q] = [*end_px[0], *end_px[1], reach, end_reach + 1.0, margin, n_fine, all_fine]
+        capsules[q] = [*end_px[0], *end_px[1], reach, margin, n_fine, all_fine]
     return capsules
 
 
