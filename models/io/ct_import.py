@@ -31,6 +31,8 @@ __all__ = ["PatientFileError", "import_ct", "read_volume"]
 #: A CT in HU always holds fat (−100 HU) or air (−1000 HU) somewhere; a volume whose lowest value
 #: is above this is not a CT in Hounsfield units (an MR, a mask, or raw unscaled CT numbers).
 MIN_PLAUSIBLE_LOWEST_HU = -50.0
+#: Direction cosines this close to ±1 count as exactly along an LPS axis (no resampling needed).
+AXIS_ALIGNED_TOLERANCE = 1e-4
 #: Largest distance (mm) between the CT and label-map grids' voxel centres still taken as "same".
 GRID_TOLERANCE_MM = 0.01
 
@@ -144,6 +146,79 @@ def _read_labels(
     return labels, _label_names(labels_path, labels)
 
 
+def to_lps_axes(
+    hu: NDArray[np.int16], labels: NDArray[np.uint8], lps_from_voxel: NDArray[np.float64]
+) -> tuple[NDArray[np.int16], NDArray[np.uint8], NDArray[np.float64], str]:
+    """The volume with i → Left, j → Posterior, k → Superior and a positive diagonal affine.
+
+    The DRR kernels need voxel axes along the LPS axes (as the generated patient has). A volume
+    whose axes are a permutation/flip of them (a RAS-oriented NIfTI, a sagittal series) is
+    transposed and flipped exactly; an oblique one (tilted acquisition) is resampled onto an
+    axis-aligned grid of the same voxel sizes (trilinear for HU, nearest for labels; outside
+    the scan is −1000 HU / background). Returns ``(hu, labels, lps_from_voxel, how)`` with
+    ``how`` in {"unchanged", "permuted", "resampled"}.
+    """
+    matrix = np.asarray(lps_from_voxel, dtype=np.float64)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    cosines = matrix[:3, :3] / spacing
+    target_axis = np.argmax(np.abs(cosines), axis=0)  # LPS axis each voxel axis runs along
+    aligned = sorted(target_axis.tolist()) == [0, 1, 2] and np.all(
+        np.abs(cosines[target_axis, [0, 1, 2]]) > 1.0 - AXIS_ALIGNED_TOLERANCE
+    )
+    if aligned:
+        order = [int(np.flatnonzero(target_axis == lps_axis)[0]) for lps_axis in range(3)]
+        hu, labels = np.transpose(hu, order), np.transpose(labels, order)
+        new = np.eye(4)
+        new[:3, :3] = np.diag(spacing[order])
+        new[:3, 3] = matrix[:3, 3]
+        flips = []
+        for axis in range(3):
+            column = matrix[:3, order[axis]]
+            if column[axis] < 0:
+                flips.append(axis)
+                new[:3, 3] += column * (hu.shape[axis] - 1)
+        if flips:
+            hu, labels = np.flip(hu, flips), np.flip(labels, flips)
+        how = "unchanged" if order == [0, 1, 2] and not flips else "permuted"
+        return np.ascontiguousarray(hu), np.ascontiguousarray(labels), new, how
+    from scipy import ndimage
+
+    shape = np.array(hu.shape)
+    corners = np.array(
+        [
+            [i, j, k, 1.0]
+            for i in (0, shape[0] - 1)
+            for j in (0, shape[1] - 1)
+            for k in (0, shape[2] - 1)
+        ]
+    )
+    corners_lps = corners @ matrix[:3].T
+    new_spacing = np.array([spacing[int(np.argmax(np.abs(cosines[axis])))] for axis in range(3)])
+    low, high = corners_lps.min(axis=0), corners_lps.max(axis=0)
+    new_shape = tuple(int(n) for n in np.floor((high - low) / new_spacing + 1e-6) + 1)
+    new = np.eye(4)
+    new[:3, :3] = np.diag(new_spacing)
+    new[:3, 3] = low
+    old_from_new = np.linalg.inv(matrix) @ new
+    resampled_hu = ndimage.affine_transform(
+        hu.astype(np.float32),
+        old_from_new[:3, :3],
+        old_from_new[:3, 3],
+        new_shape,
+        order=1,
+        cval=-1000.0,
+    )
+    resampled_labels = ndimage.affine_transform(
+        labels, old_from_new[:3, :3], old_from_new[:3, 3], new_shape, order=0, cval=0
+    )
+    return (
+        np.rint(resampled_hu).astype(np.int16),
+        resampled_labels.astype(np.uint8),
+        new,
+        "resampled",
+    )
+
+
 def _exported_folder(path: Path) -> dict:
     """Defaults when ``path`` is a folder written by ``export_patient``."""
     defaults: dict = {"volume": path / "hu.nii.gz", "parameters": {}}
@@ -165,8 +240,13 @@ def import_ct(
     path: str | Path,
     labels_path: str | Path | None = None,
     landmarks_path: str | Path | None = None,
+    lps_axes: bool = True,
 ) -> Patient:
-    """A :class:`Patient` from a CT (see the module docstring); PatientFileError on bad input."""
+    """A :class:`Patient` from a CT (see the module docstring); PatientFileError on bad input.
+
+    With ``lps_axes`` (default) the volume is brought to i → L, j → P, k → S with
+    :func:`to_lps_axes`, as the renderer needs; ``parameters["lps_axes"]`` says what was done.
+    """
     path = Path(path)
     parameters: dict = {}
     source = f"imported:{path}"
@@ -189,6 +269,9 @@ def import_ct(
         "imported_from": str(path),
         "import_format": file_format,
     }
+    if lps_axes:
+        hu, labels, lps_from_voxel, how = to_lps_axes(hu, labels, lps_from_voxel)
+        parameters["lps_axes"] = how
     return Patient(
         hu=hu,
         labels=labels,

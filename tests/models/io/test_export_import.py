@@ -194,3 +194,59 @@ def test_slicer_segmentation_names_are_read_from_the_seg_nrrd(tmp_path, patient)
     assert imported.label_table["vertebral body"] == 2 and imported.label_table["great vessel"] == 6
     assert imported.label_table["label_3"] == 3  # unnamed values keep a generic name
     np.testing.assert_array_equal(imported.labels, patient.labels)
+
+
+def _random_inside_points(patient, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    ijk = rng.uniform(0.5, np.array(patient.shape) - 1.5, size=(n, 3))
+    return ijk @ patient.lps_from_voxel[:3, :3].T + patient.lps_from_voxel[:3, 3]
+
+
+def test_ras_and_permuted_volumes_come_in_with_lps_axes(tmp_path, patient):
+    """A RAS-oriented and an axis-permuted file hold the same patient: import gives LPS axes."""
+    from models.frames import RAS_FROM_LPS
+
+    # i → Right, j → Anterior (flip i and j), then store the axes in (k, i, j) order
+    flipped = patient.hu[::-1, ::-1, :]
+    lps_from_flipped = patient.lps_from_voxel @ np.array(
+        [
+            [-1, 0, 0, patient.shape[0] - 1],
+            [0, -1, 0, patient.shape[1] - 1],
+            [0, 0, 1, 0],
+            [0, 0, 0, 1],
+        ]
+    )
+    permuted = np.transpose(flipped, (2, 0, 1))
+    lps_from_permuted = lps_from_flipped[:, [2, 0, 1, 3]]
+    nib.save(nib.Nifti1Image(permuted, RAS_FROM_LPS @ lps_from_permuted), str(tmp_path / "ras.nii"))
+    imported = import_ct(tmp_path / "ras.nii")
+    assert imported.parameters["lps_axes"] == "permuted"
+    np.testing.assert_array_equal(imported.hu, patient.hu)
+    np.testing.assert_allclose(imported.lps_from_voxel, patient.lps_from_voxel, atol=1e-6)
+    raw = import_ct(tmp_path / "ras.nii", lps_axes=False)
+    points = _random_inside_points(patient)
+    np.testing.assert_array_equal(raw.hu_at(points), imported.hu_at(points))
+
+
+def test_oblique_volume_is_resampled_onto_lps_axes(tmp_path, patient):
+    from models import frames
+
+    tilt = frames.rotation_transform([0, 0, 1], 8.0, patient.lps_from_voxel[:3, 3])
+    oblique = tilt @ patient.lps_from_voxel
+    write_nifti(tmp_path / "ct.nii.gz", patient.hu, oblique)
+    write_nifti(tmp_path / "seg.nii.gz", patient.labels, oblique)
+    imported = import_ct(tmp_path / "ct.nii.gz", labels_path=tmp_path / "seg.nii.gz")
+    assert imported.parameters["lps_axes"] == "resampled"
+    matrix = imported.lps_from_voxel[:3, :3]
+    assert np.allclose(matrix, np.diag(np.diag(matrix))) and np.all(np.diag(matrix) > 0)
+    original = import_ct(
+        tmp_path / "ct.nii.gz", labels_path=tmp_path / "seg.nii.gz", lps_axes=False
+    )
+    points = _random_inside_points(original, n=2000)
+    before, after = original.labels_at(points), imported.labels_at(points)
+    inside_body = before > 0
+    # nearest neighbour twice: disagreement only within a voxel of a boundary (measured 97 %)
+    assert np.mean(before[inside_body] == after[inside_body]) > 0.93
+    centre = patient.landmarks["L4_body_center"]
+    rotated_centre = frames.apply_to_points(tilt, centre)
+    assert imported.labels_at(rotated_centre[None])[0] == patient.label_value("L4_body")
