@@ -104,6 +104,13 @@ def stamp_tube(grid: Grid, centers: NDArray, radii: NDArray):
     hi = np.clip(hi, 0, shape)
     if np.any(hi <= lo):
         return None
+    # Balls closer than a quarter radius apart add nothing visible (scallops < 1.5 % of r).
+    keep = [0]
+    for i in range(1, len(centers)):
+        spacing = np.linalg.norm(centers[i] - centers[keep[-1]])
+        if spacing >= max(0.25 * radii[i], 0.5 * voxel) or i == len(centers) - 1:
+            keep.append(i)
+    centers, radii = centers[keep], radii[keep]
     mask = np.zeros(tuple(hi - lo), dtype=bool)
     g = np.arange(-reach, reach + 1)
     offsets = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1).reshape(-1, 3)

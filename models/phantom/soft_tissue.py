@@ -1,0 +1,258 @@
+"""Body outline and soft tissue: skin, subcutaneous fat, muscle wall, psoas, paraspinals and bowel.
+
+Layers, from outside in, per axial slice (LPS, painted in z-chunks so no full-volume float array is
+ever held):
+
+- ``skin``: the outer 2 mm of a superelliptic body outline whose size comes from the assembly's
+  body box (``anchors.extra["body_outline_low_mm"/"_high_mm"]``, which grows with BMI and
+  body_scale) or, standalone, from the same formula; the outline always encloses L1 to the coccyx
+  and both iliac crests with ≥ 20 mm margin;
+- ``fat``: subcutaneous fat between the skin and the lean body, thickness from BMI (approx.:
+  4 mm + 2.2 mm per BMI point above 18 posteriorly, ×1.2 laterally, ×1.4 over the abdomen);
+  visceral fat fills the abdominal/pelvic cavity between the bowel loops;
+- ``muscle``: the lean body outside the cavity (abdominal wall, quadratus lumborum, gluteals);
+- ``psoas_left/right``: tubes from L1 (r ≈ 9 mm) widening along the vertebral bodies to L5
+  (r ≈ 22 mm), over the pelvic brim to the groin;
+- ``paraspinal_left/right``: erector spinae + multifidus, an ellipse each side behind the laminae
+  from above L1 down over the sacral dorsum;
+- ``bowel``: loops filling ≈60 % of the cavity (a seeded sum of plane waves thresholded), fluid
+  +35 HU with gas pockets (−900 HU) — including the paracolic gutters anterolateral to the psoas,
+  which a too-lateral transforaminal needle meets.
+
+CT numbers (anatomy.md): fat −120…−50, muscle/soft tissue +40…+60, air −1000.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from models.phantom.parts import (
+    PRIORITY_FAT,
+    PRIORITY_MUSCLE,
+    PRIORITY_ORGAN,
+    PRIORITY_SKIN,
+    Anchors,
+    Grid,
+    Painted,
+    PartResult,
+    PatientParameters,
+)
+from models.phantom.pelvis import CREST_X, HIP_CENTER
+from models.phantom.sacrum import PelvicFrame, sacral_shape, size_scale
+from models.phantom.vessels import _spine_centres, catmull_rom, stamp_tube
+
+SKIN_MM = 2.0
+SKIN_HU = 40.0
+SUBCUTANEOUS_FAT_HU = -100.0
+VISCERAL_FAT_HU = -90.0
+MUSCLE_HU = 50.0
+BOWEL_FLUID_HU = 35.0
+BOWEL_GAS_HU = -900.0
+#: Abdominal wall muscle thickness (rectus/obliques, approx.).
+ABDOMINAL_WALL_MM = 12.0
+#: Superellipse exponent of the body outline (a rounded rectangle-ish trunk).
+OUTLINE_EXPONENT = 2.4
+CHUNK_SLICES = 24
+LEVELS = ("L1", "L2", "L3", "L4", "L5")
+
+
+def fat_thickness_mm(bmi: float) -> float:
+    """Posterior subcutaneous fat thickness (approx.): 4 mm + 2.2 mm per BMI point above 18."""
+    return float(np.clip(4.0 + 2.2 * (bmi - 18.0), 3.0, 70.0))
+
+
+def body_box_mm(params: PatientParameters, anchors: Anchors) -> tuple[NDArray, NDArray]:
+    """(low, high) LPS corners of the body outline including skin.
+
+    From the assembly when it published them, else the same rule (models.phantom.assembly:
+    ≈350 mm wide at BMI 25, depth 235·(BMI/25)^0.7, posterior skin 12 mm + 2.5 mm/BMI point above
+    18 behind the spinous tips). Widened if needed so that both iliac crests keep ≥ 20 mm margin.
+    """
+    k = size_scale(params)
+    if "body_outline_low_mm" in anchors.extra and "body_outline_high_mm" in anchors.extra:
+        low = np.asarray(anchors.extra["body_outline_low_mm"], dtype=np.float64).copy()
+        high = np.asarray(anchors.extra["body_outline_high_mm"], dtype=np.float64).copy()
+    else:
+        centres = _spine_centres(anchors)
+        spinous_y = max(c[1] for c in centres.values()) + 17.75 + 51.6 * k
+        top_z = centres["L1"][2] + 14.0 + 25.0
+        half_width = 175.0 * math.sqrt(params.bmi / 25.0) * params.body_scale
+        half_width *= 1.04 if params.sex == "female" else 1.0
+        posterior = spinous_y + 12.0 + 2.5 * (params.bmi - 18.0)
+        depth = 235.0 * (params.bmi / 25.0) ** 0.7 * params.body_scale
+        low = np.array([-half_width, posterior - depth, -170.0 * params.body_scale])
+        high = np.array([half_width, posterior, top_z])
+    crest = max(CREST_X) * k * 1.06 + 20.0
+    low[0], high[0] = min(low[0], -crest), max(high[0], crest)
+    return low, high
+
+
+def _spine_profile(params: PatientParameters, anchors: Anchors):
+    """(z, y) of the spinal column's body centres, L1 down the sacrum (for paraspinals/cavity)."""
+    frame = PelvicFrame.from_anchors(anchors)
+    shape = sacral_shape(params)
+    points = [_spine_centres(anchors)[lv] for lv in LEVELS]
+    points.append(frame.lps_from_ref(np.zeros(3)))
+    for t in (30.0, 60.0, 90.0, shape.length_mm + shape.coccyx_length_mm):
+        points.append(frame.lps_from_ref(shape.point_ref(0.0, 0.0, t)))
+    pts = np.array(points)
+    order = np.argsort(pts[:, 2])
+    return pts[order, 2], pts[order, 1]
+
+
+def _psoas_paths(params: PatientParameters, anchors: Anchors):
+    """Control points and radii of both psoas muscles (LPS)."""
+    k = size_scale(params)
+    frame = PelvicFrame.from_anchors(anchors)
+    centres = _spine_centres(anchors)
+    hip = np.array(HIP_CENTER) * k
+    paths = {}
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        up = centres["L1"] - centres["L2"]
+        points = [
+            centres["L1"] + np.array([sign * 22.0 * k, 4.0, 0.0]) + 0.6 * up,
+            centres["L1"] + np.array([sign * 24.0 * k, 4.0, 0.0]),
+            centres["L3"] + np.array([sign * 32.0 * k, 0.0, 0.0]),
+            centres["L5"] + np.array([sign * 42.0 * k, -6.0, 0.0]),
+            frame.lps_from_ref(np.array([sign * 60.0 * k, -34.0 * k, -45.0 * k])),
+            frame.lps_from_ref(np.array([sign * (hip[0] - 10.0), hip[1] - 40.0, hip[2] + 5.0])),
+        ]
+        radii = np.array([6.0, 9.0, 16.0, 21.0, 18.0, 13.0]) * k
+        paths[side] = (np.array(points), radii)
+    return paths
+
+
+def _outline_fields(x, y, box_low, box_high, z_weight, fat_mm):
+    """Outer and lean superellipse fields (< 1 inside) for one slab."""
+    half_width = 0.5 * (box_high[0] - box_low[0]) * z_weight
+    centre_y = 0.5 * (box_high[1] + box_low[1])
+    half_depth = 0.5 * (box_high[1] - box_low[1])
+    p = OUTLINE_EXPONENT
+    # ρ^p of the superellipse (< 1 inside); the root is not needed to compare with 1.
+    outer = np.abs(x / half_width) ** p + np.abs((y - centre_y) / half_depth) ** p
+    lean_back = box_high[1] - fat_mm
+    lean_front = box_low[1] + 1.4 * fat_mm
+    lean_hw = half_width - 1.2 * fat_mm
+    lean_c = 0.5 * (lean_back + lean_front)
+    lean_hd = 0.5 * (lean_back - lean_front)
+    lean = np.abs(x / lean_hw) ** p + np.abs((y - lean_c) / lean_hd) ** p
+    return outer, lean, lean_front, lean_hw
+
+
+def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, float]):
+    directions = rng.standard_normal((count, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    wavelengths = rng.uniform(*wavelength_mm, size=count)
+    phases = rng.uniform(0.0, 2 * math.pi, size=count)
+    return directions * (2 * math.pi / wavelengths)[:, None], phases
+
+
+def _wave_field(waves, x, y, z) -> NDArray[np.float32]:
+    """Sum of plane waves at points x, y, z (float32 arrays of one shape), unit variance."""
+    vectors, phases = waves
+    total = np.zeros(x.shape, dtype=np.float32)
+    for kv, phase in zip(vectors, phases, strict=True):
+        arg = float(kv[0]) * x + float(kv[1]) * y + float(kv[2]) * z + np.float32(phase)
+        total += np.cos(arg, dtype=np.float32)
+    return total / np.float32(math.sqrt(len(phases) / 2.0))
+
+
+def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
+    """Paint skin, fat, muscle, psoas, paraspinals and bowel (no landmarks)."""
+    k = size_scale(params)
+    low, high = body_box_mm(params, anchors)
+    fat_mm = fat_thickness_mm(params.bmi)
+    spine_z, spine_y = _spine_profile(params, anchors)
+    frame = PelvicFrame.from_anchors(anchors)
+    crest_z = float(frame.origin_lps[2]) + 40.0 * k
+    rng = params.rng("bowel")
+    loops = _waves(rng, 8, (40.0, 70.0))
+    gas = _waves(rng, 8, (22.0, 40.0))
+
+    result = PartResult()
+    box_all = grid.box(low, high)
+    x = grid.x_mm[box_all[0]].astype(np.float32)[:, None, None]
+    y = grid.y_mm[box_all[1]].astype(np.float32)[None, :, None]
+    skin_iterations = max(1, int(round(SKIN_MM / grid.voxel_mm)))
+    structure = np.zeros((3, 3, 1), dtype=bool)
+    structure[1, :, 0] = structure[:, 1, 0] = True
+    k_start, k_stop = box_all[2].start, box_all[2].stop
+    for k0 in range(k_start, k_stop, CHUNK_SLICES):
+        k1 = min(k0 + CHUNK_SLICES, k_stop)
+        box = (box_all[0], box_all[1], slice(k0, k1))
+        z = grid.z_mm[k0:k1].astype(np.float32)[None, None, :]
+        # Waist above the crests, hips below (approx. 0.85 → 1.0).
+        z_weight = 1.0 - 0.15 * np.clip((z - crest_z) / 60.0, 0.0, 1.0)
+        # Round off the ends of the trunk (top and bottom 30 mm) so the outline is closed.
+        end = np.clip(np.minimum(z - low[2], high[2] - z) / 30.0, 0.0, 1.0)
+        z_weight = z_weight * (0.7 + 0.3 * end)
+        outer, lean, lean_front, lean_hw = _outline_fields(x, y, low, high, z_weight, fat_mm)
+        body = outer <= 1.0
+        if not body.any():
+            continue
+        inner = ndimage.binary_erosion(body, structure=structure, iterations=skin_iterations)
+        result.pieces.append(Painted("skin", box, body & ~inner, SKIN_HU, PRIORITY_SKIN))
+        result.pieces.append(Painted("fat", box, inner, SUBCUTANEOUS_FAT_HU, PRIORITY_FAT))
+
+        # Cavity: inside the abdominal wall, in front of the spine (lateral gutters reach back
+        # beside the psoas); in the pelvis it narrows to the inlet in front of the sacrum.
+        lean_mask = (lean <= 1.0) & inner
+        spine_y_z = np.interp(z, spine_z, spine_y).astype(np.float32)
+        pelvic = np.clip((crest_z - z) / 100.0, 0.0, 1.0)  # 0 above the crests → 1 in the pelvis
+        cavity_hw = (lean_hw - ABDOMINAL_WALL_MM) * (1.0 - pelvic) + 58.0 * k * pelvic
+        lateral = np.clip((np.abs(x) - 40.0 * k) / 25.0, 0.0, 1.0)
+        back_abdomen = spine_y_z - 18.0 + lateral * 43.0
+        back_pelvis = spine_y_z + 30.0 - lateral * 45.0
+        cavity_back = back_abdomen * (1.0 - pelvic) + back_pelvis * pelvic
+        cavity_front = lean_front + ABDOMINAL_WALL_MM
+        cavity_c = 0.5 * (cavity_back + cavity_front)
+        cavity_hd = np.maximum(0.5 * (cavity_back - cavity_front), 1.0)
+        cavity = ((x / cavity_hw) ** 2 + ((y - cavity_c) / cavity_hd) ** 2 <= 1.0) & lean_mask
+        cavity &= (z > low[2] + 40.0) & (z < high[2] - 20.0)
+        result.pieces.append(
+            Painted("muscle", box, lean_mask & ~cavity, MUSCLE_HU, PRIORITY_MUSCLE)
+        )
+        if cavity.any():
+            idx = np.nonzero(cavity)
+            px, py, pz = (
+                grid.x_mm[box[0]][idx[0]],
+                grid.y_mm[box[1]][idx[1]],
+                grid.z_mm[k0:k1][idx[2]],
+            )
+            px, py, pz = (a.astype(np.float32) for a in (px, py, pz))
+            is_bowel = _wave_field(loops, px, py, pz) > -0.25
+            is_gas = is_bowel & (_wave_field(gas, px, py, pz) > 1.0)
+            bowel = np.zeros_like(cavity)
+            bowel[idx] = is_bowel
+            hu = np.full(cavity.shape, np.float32(BOWEL_FLUID_HU))
+            hu[tuple(a[is_gas] for a in idx)] = np.float32(BOWEL_GAS_HU)
+            result.pieces.append(Painted("bowel", box, bowel, hu, PRIORITY_ORGAN))
+            visceral = cavity & ~bowel
+            result.pieces.append(Painted("fat", box, visceral, VISCERAL_FAT_HU, PRIORITY_FAT + 1))
+
+        # Paraspinals: an ellipse each side behind the laminae, thinning over the sacrum.
+        sacral = np.clip((frame.origin_lps[2] - z) / 60.0, 0.0, 1.0)
+        para_y = spine_y_z + (55.0 - 10.0 * sacral) * k
+        rx = (30.0 - 10.0 * sacral) * k
+        ry = (22.0 - 10.0 * sacral) * k
+        present = (z < high[2] - 10.0) & (z > frame.origin_lps[2] - 75.0 * k)
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            ell = ((x - sign * 36.0 * k) / rx) ** 2 + ((y - para_y) / ry) ** 2 <= 1.0
+            mask = ell & present & inner
+            if mask.any():
+                result.pieces.append(
+                    Painted(f"paraspinal_{side}", box, mask, MUSCLE_HU, PRIORITY_ORGAN + 1)
+                )
+
+    for side, (points, radii) in _psoas_paths(params, anchors).items():
+        centers, r = catmull_rom(points, radii, 1.0)
+        stamped = stamp_tube(grid, centers, r)
+        if stamped is not None:
+            result.pieces.append(
+                Painted(f"psoas_{side}", stamped[0], stamped[1], MUSCLE_HU, PRIORITY_ORGAN + 1)
+            )
+    return result
