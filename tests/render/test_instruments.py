@@ -268,3 +268,35 @@ def test_adaptive_sampling_agrees_with_uniform_4x4_supersampling_everywhere():
         assert np.all(adaptive[uniform > 0] > 0), pose.spec_name  # no covered pixel dropped
         assert np.abs(adaptive - uniform).max() < 0.03 * uniform.max(), pose.spec_name
         assert adaptive.sum() == pytest.approx(uniform.sum(), rel=2e-3), pose.spec_name
+
+
+def test_cached_layers_follow_moving_instruments_and_geometry():
+    catalogue = load_catalogue()
+    geo = geometry(pixel_mm=2.0, size=150)
+    implant = InstrumentPose("sij_implant", np.array([-20.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.1]))
+    first = InstrumentPose("guide_pin", np.array([0.0, 0.0, 10.0]), np.array([0.0, 0.3, -1.0]))
+    moved = InstrumentPose("guide_pin", np.array([5.0, 0.0, 10.0]), np.array([0.0, 0.3, -1.0]))
+    a = instrument_line_integrals([implant, first], catalogue, geo, 60.0)
+    b = instrument_line_integrals([implant, moved], catalogue, geo, 60.0)
+    alone = instrument_line_integrals([moved], catalogue, geo, 60.0)
+    parked = instrument_line_integrals([implant], catalogue, geo, 60.0)
+    assert not np.array_equal(a, b)
+    np.testing.assert_allclose(b, alone + parked, atol=1e-6)  # line integrals add
+    np.testing.assert_array_equal(
+        instrument_line_integrals([implant, first], catalogue, geo, 60.0), a
+    )
+    shifted = geometry(pixel_mm=2.0, size=150)
+    shifted = ProjectionGeometry(
+        shifted.source_lps_mm + [10.0, 0.0, 0.0],
+        shifted.detector_origin_lps_mm,
+        shifted.detector_u_lps,
+        shifted.detector_v_lps,
+        shifted.pixel_mm,
+        shifted.width_px,
+        shifted.height_px,
+    )
+    assert not np.array_equal(
+        instrument_line_integrals([implant], catalogue, shifted, 60.0), parked
+    )
+    b[0, 0] = 99.0  # the caller owns the returned array: the cache is not touched
+    assert instrument_line_integrals([implant, moved], catalogue, geo, 60.0)[0, 0] != 99.0
