@@ -9,8 +9,9 @@ where ``ImageOrientationPatient`` = (row_direction, column_direction), all in LP
 
 Reading checks what a wrong folder looks like in practice and names the offending file: files that
 are not DICOM or are truncated, a modality other than CT, more than one series, slices whose
-orientation, size or pixel spacing differ, a gap in slice positions (a missing slice) and uneven
-slice spacing.
+orientation, size or pixel spacing differ, a gap in slice positions (a missing slice), uneven
+slice spacing and a slice shifted off the line of the others. A gantry-tilted series (positions
+drifting in-plane at a constant rate) is read with a sheared ``lps_from_voxel``.
 """
 
 from __future__ import annotations
@@ -292,12 +293,16 @@ def _assemble(folder: Path, series_uid: str, items: Sequence) -> DicomSeries:
             f"inconsistent slice spacing: {gap:.2f} mm after {before.name}, "
             f"{step:.2f} mm elsewhere",
         )
-    for _, position, path, _ in positioned:
-        offset = position - positioned[0][1]
-        in_plane = offset - (offset @ normal) * normal
-        if np.linalg.norm(in_plane) > max(0.5 * spacing.min(), POSITION_TOLERANCE_MM * 10):
+    first_position, last_position = positioned[0][1], positioned[-1][1]
+    step_vector = (last_position - first_position) / (len(positioned) - 1)
+    for k, (_, position, path, _) in enumerate(positioned):
+        # a gantry-tilted series drifts in-plane at a constant rate; a single shifted slice does not
+        drift = np.linalg.norm(position - (first_position + k * step_vector))
+        if drift > max(0.5 * spacing.min(), POSITION_TOLERANCE_MM * 10):
             raise PatientFileError(
-                path, "ImagePositionPatient is off the slice stack axis (tilted or shifted slice)"
+                path,
+                f"ImagePositionPatient is {drift:.2f} mm off the line through the other slices "
+                "(a shifted slice or a mixed series)",
             )
     volume = np.empty((columns, rows, len(positioned)), dtype=np.int16)
     for k, (_, _, path, ds) in enumerate(positioned):
@@ -318,7 +323,7 @@ def _assemble(folder: Path, series_uid: str, items: Sequence) -> DicomSeries:
     lps_from_voxel = np.eye(4)
     lps_from_voxel[:3, 0] = row_dir * spacing[1]
     lps_from_voxel[:3, 1] = col_dir * spacing[0]
-    lps_from_voxel[:3, 2] = (positioned[-1][1] - positioned[0][1]) / (len(positioned) - 1)
+    lps_from_voxel[:3, 2] = step_vector
     lps_from_voxel[:3, 3] = positioned[0][1]
     return DicomSeries(
         hu=volume,

@@ -138,3 +138,26 @@ def test_empty_folder_and_single_slice(tmp_path, series_dir):
         path.unlink()
     with pytest.raises(PatientFileError, match="single slice"):
         read_ct_series(series_dir)
+
+
+def _shift_slice(path, shift_lps):
+    ds = pydicom.dcmread(str(path))
+    ds.ImagePositionPatient = [
+        float(v) + d for v, d in zip(ds.ImagePositionPatient, shift_lps, strict=True)
+    ]
+    ds.save_as(str(path))
+
+
+def test_gantry_tilt_gives_a_sheared_volume(series_dir, patient):
+    for k, path in enumerate(sorted(series_dir.glob("*.dcm"))):
+        _shift_slice(path, [0.0, 0.3 * k, 0.0])  # 0.3 mm posterior per 2 mm slice: ~8.5° tilt
+    series = read_ct_series(series_dir)
+    np.testing.assert_allclose(series.lps_from_voxel[:3, 2], [0.0, 0.3, 2.0], atol=1e-6)
+    np.testing.assert_array_equal(series.hu, patient.hu)
+
+
+def test_a_single_shifted_slice_is_named(series_dir):
+    path = sorted(series_dir.glob("*.dcm"))[7]
+    _shift_slice(path, [3.0, 0.0, 0.0])
+    with pytest.raises(PatientFileError, match=rf"{path.name}.*off the line"):
+        read_ct_series(series_dir)
