@@ -2,8 +2,12 @@
 
 Entry point (called by render/renderer.py; keep this signature)::
 
-    apply_image_chain(line_integrals (H, W) float32, geometry, settings: ChainSettings,
-                      exposure: Exposure, rng: numpy.random.Generator) -> uint8 (H, W)
+    apply_image_chain(line_integrals (H, W) float32, geometry, settings: ChainSettings | None,
+                      exposure: Exposure | None, rng: numpy.random.Generator, model=None)
+        -> uint8 (H, W)
+
+(settings None → ``ChainSettings.for_model(model)``; exposure None → continuous fluoroscopy with
+the automatic dose-rate control's tube current for the field.)
 
 Each stage is a pure function (randomness only through the injected ``rng``), following
 reference/carm.md "Image chain":
@@ -16,7 +20,8 @@ reference/carm.md "Image chain":
    fluoroscopy image integrates ``display_integration_s`` of exposure (≈0.2 s, the eye's and the
    recursive filter's temporal integration; at least one pulse), so pulsed and low-dose modes,
    which deliver less dose per second, look noisier.
-3. ``add_quantum_noise``: Poisson counts; the normalised signal has variance T/N.
+3. ``add_quantum_noise``: Poisson counts (its normal limit above 100 expected photons); the
+   normalised signal has variance T/N.
 4. ``blur``: Gaussian of ``blur_fwhm_mm`` at the detector (focal spot + detector).
 5. Image intensifier only: ``apply_vignetting`` (brightness falls as 1 − v·(r/R)² to the edge of
    the field radius R) and ``pincushion_distort`` (a point at radius r is shown at
@@ -84,7 +89,7 @@ class ChainSettings:
     blur_fwhm_mm: float = 0.45
     vignetting: float = 0.25
     pincushion: float = 0.03
-    detector_efficiency: float = 0.65
+    detector_efficiency: float = 0.65  # quantum detection efficiency, CsI input ≈0.6–0.7 at 60 keV
     display_integration_s: float = 0.2
 
     def __post_init__(self) -> None:

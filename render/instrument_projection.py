@@ -20,9 +20,13 @@ cylinder when cannulated). Chords are exact; only the footprint average is sampl
 
 Speed: every primitive is processed only inside the pixel capsule that contains the projection of
 its bounding box (a convex hull of 8 projected corners lies inside the capsule round the projected
-axis through the farthest corner), so a 3.2 mm pin costs about the pixels it covers. Instruments
-whose bounding box reaches behind the focal spot are not drawn (cannot happen on a real C-arm).
-``inserted=False`` poses (instrument on the tray) are skipped.
+axis through the farthest corner). Inside it, each pixel's centre ray is classified exactly (miss,
+smooth interior → 2 × 2 sub-rays, or near a silhouette, lumen or end cap → ``subsamples``² or
+more), so a 3.2 mm pin costs about the pixels it covers: ≈1.3 ms for a 230 mm pin at 512², ≈3 ms
+for a 7.5 mm cannula (one core, numba, measured on the shared build machine). Each instrument's
+image is cached, so parked implants cost one addition per frame. Instruments whose bounding box
+reaches behind the focal spot are not drawn (cannot happen on a real C-arm). ``inserted=False``
+poses (instrument on the tray) are skipped.
 """
 
 from __future__ import annotations
