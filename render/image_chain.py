@@ -16,7 +16,7 @@ reference/carm.md "Image chain":
 2. ``photons_per_pixel``: unattenuated photons per pixel for one displayed image, from the air
    kerma of the exposure (render.dose) carried to the detector by inverse square, converted to
    fluence with the air mass energy-absorption coefficient (NIST, Hubbell & Seltzer) at the
-   effective energy, times the detector's quantum efficiency and the pixel area. A displayed
+   renderer's effective energy (render.attenuation.effective_energy_kev), times the detector's quantum efficiency and the pixel area. A displayed
    fluoroscopy image integrates ``display_integration_s`` of exposure (≈0.2 s, the eye's and the
    recursive filter's temporal integration; at least one pulse), so pulsed and low-dose modes,
    which deliver less dose per second, look noisier.
@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from render.attenuation import effective_energy_kev
 from render.dose import (
     DEFAULT_KVP,
     DoseRecord,
@@ -150,16 +151,6 @@ class ChainSettings:
         return dose_for_exposure(
             exposure, geometry, self.collimation, self.field_shape, self.receptor_field_mm(geometry)
         )
-
-
-def effective_energy_kev(kvp: float) -> float:
-    """Mean energy of the beam reaching the detector behind a patient (keV): kVp/2 + 15.
-
-    A linear teaching approximation of a patient-hardened diagnostic spectrum (70 kVp → 50 keV,
-    80 → 55, 120 → 75), not a spectrum calculation; used for photon counts and may be used for
-    the μ of metal.
-    """
-    return 0.5 * kvp + 15.0
 
 
 def photons_per_mm2_per_ugy(energy_kev: float) -> float:

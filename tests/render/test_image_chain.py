@@ -9,6 +9,7 @@ import pytest
 from models.instruments import InstrumentPose, load_catalogue
 from models.materials import mu_per_mm
 from render import image_chain as chain
+from render.attenuation import effective_energy_kev
 from render.exposure import Collimation, Exposure
 from render.geometry import ProjectionGeometry
 from render.instrument_projection import instrument_line_integrals
@@ -194,7 +195,7 @@ def test_automatic_brightness_keeps_the_exposed_field_at_mid_grey(thickness):
 def test_pin_over_slab_metal_black_bone_dark_and_saved_for_inspection(tmp_path):
     size, pixel_mm = 384, 0.6
     geo = geometry(size, pixel_mm)
-    energy = chain.effective_energy_kev(75.0)
+    energy = effective_energy_kev(75.0)
     li = np.full((size, size), 180 * mu_per_mm("water", energy), dtype=np.float32)
     li[:, 150:230] += 10 * mu_per_mm("cortical_bone", energy)  # a bone band
     pin = InstrumentPose("guide_pin", np.array([10.0, 0.0, -20.0]), np.array([0.7, 0.1, 0.7]))
