@@ -124,7 +124,7 @@ def _spec_problem(spec: InstrumentSpec) -> tuple[str, str] | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InstrumentPose:
     """Where an instrument is: tip point (LPS mm) and unit direction handle → tip.
 
@@ -147,6 +147,23 @@ class InstrumentPose:
         direction = frames.unit(self.direction_lps, f"InstrumentPose {self.spec_name!r} direction")
         object.__setattr__(self, "tip_lps_mm", tip)
         object.__setattr__(self, "direction_lps", direction)
+
+    def _key(self) -> tuple:
+        return (
+            self.spec_name,
+            tuple(self.tip_lps_mm.tolist()),
+            tuple(self.direction_lps.tolist()),
+            self.inserted,
+            float(self.roll_deg),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InstrumentPose):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def axis_point_lps(self, distance_behind_tip_mm: float) -> NDArray[np.float64]:
         """The point on the axis ``distance_behind_tip_mm`` back from the tip toward the handle."""

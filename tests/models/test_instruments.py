@@ -99,3 +99,11 @@ def test_cross_section_axes_are_orthonormal_and_roll():
         assert np.allclose(np.cross(axis, e1), e2)
         r1, _ = cross_section_axes(direction, 90.0)
         assert np.allclose(r1, e2)
+
+
+def test_poses_compare_and_hash_by_value():
+    a = InstrumentPose("guide_pin", np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 2.0]))
+    b = InstrumentPose("guide_pin", [1.0, 2.0, 3.0], [0.0, 0.0, 1.0])
+    c = InstrumentPose("guide_pin", [1.0, 2.0, 3.5], [0.0, 0.0, 1.0])
+    assert a == b and hash(a) == hash(b) and a != c
+    assert len({a, b, c}) == 2
