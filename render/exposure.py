@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -111,8 +112,11 @@ class Collimation:
             )
         for name in ("shutter_u_mm", "shutter_v_mm"):
             value = getattr(self, name)
-            if value is not None and not (len(value) == 2 and value[0] < value[1]):
+            if value is None:
+                continue
+            if not (len(value) == 2 and float(value[0]) < float(value[1])):
                 raise ExposureError(f"Collimation.{name}: expected (lower, upper), got {value!r}")
+            object.__setattr__(self, name, (float(value[0]), float(value[1])))
 
 
 def _inside_field(
@@ -142,26 +146,40 @@ def _inside_field(
     return inside
 
 
-def detector_offsets_mm(
-    geometry: ProjectionGeometry,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(x along u, y along v) in mm of every pixel centre from the detector centre, (H, W) each."""
-    x = (np.arange(geometry.width_px) - (geometry.width_px - 1) / 2) * geometry.pixel_mm
-    y = (np.arange(geometry.height_px) - (geometry.height_px - 1) / 2) * geometry.pixel_mm
-    return np.broadcast_to(x[None, :], (geometry.height_px, geometry.width_px)), np.broadcast_to(
-        y[:, None], (geometry.height_px, geometry.width_px)
-    )
-
-
 def exposed_field_mask(
     geometry: ProjectionGeometry,
     collimation: Collimation | None = None,
     field_shape: str = "square",
     field_mm: float | None = None,
 ) -> NDArray[np.bool_]:
-    """(H, W) True where the primary beam reaches the detector (receptor field ∩ iris ∩ shutters)."""
-    x, y = detector_offsets_mm(geometry)
-    return _inside_field(x, y, collimation or Collimation(), field_shape, field_mm)
+    """(H, W) True where the primary beam reaches the detector (receptor field ∩ iris ∩ shutters).
+
+    It depends only on the detector grid and the settings, not on the pose: cached, read-only.
+    """
+    return _cached_mask(
+        geometry.width_px,
+        geometry.height_px,
+        float(geometry.pixel_mm),
+        collimation or Collimation(),
+        field_shape,
+        field_mm,
+    )
+
+
+@lru_cache(maxsize=16)
+def _cached_mask(
+    width_px: int,
+    height_px: int,
+    pixel_mm: float,
+    collimation: Collimation,
+    field_shape: str,
+    field_mm: float | None,
+) -> NDArray[np.bool_]:
+    x = (np.arange(width_px) - (width_px - 1) / 2) * pixel_mm
+    y = (np.arange(height_px) - (height_px - 1) / 2) * pixel_mm
+    mask = _inside_field(x[None, :], y[:, None], collimation, field_shape, field_mm)
+    mask.setflags(write=False)
+    return mask
 
 
 def points_in_beam_mask(
