@@ -14,7 +14,7 @@ from models.io import PatientFileError
 from models.io.ct_import import import_ct
 from models.io.export import export_patient, mesh_groups
 from models.io.markups import read_markups, write_markups
-from models.io.meshes import is_watertight
+from models.io.meshes import is_watertight, structure_mesh
 from models.io.nifti import write_nifti
 from models.io.nrrd import write_nrrd
 
@@ -172,6 +172,17 @@ def test_generated_patient_round_trip_and_landmarks_land_on_their_labels(tmp_pat
     assert_same_patient(imported, patient)
     record = json.loads((tmp_path / "out" / "patient.json").read_text())
     assert record["generator_version"] == patient.parameters["generator_version"]
+    # the printable L4 is closed, holds its body and pedicle landmarks and has the voxel volume
+    parts = ["L4_body", "L4_pedicle_left", "L4_pedicle_right", "L4_posterior_elements"]
+    mesh = structure_mesh(patient, parts)
+    assert is_watertight(mesh)
+    inside_names = ["L4_body_center", "L4_pedicle_center_left", "L4_pedicle_center_right"]
+    points = pv.PolyData(np.array([patient.landmark(name) for name in inside_names]))
+    assert points.select_interior_points(mesh)["selected_points"].tolist() == [True] * 3
+    outside = pv.PolyData(np.array([patient.landmark("disc_L4_L5_center")]))
+    assert outside.select_interior_points(mesh)["selected_points"].tolist() == [False]
+    voxels = int(np.isin(patient.labels, [patient.label_value(n) for n in parts]).sum())
+    assert mesh.volume == pytest.approx(voxels * float(np.prod(patient.spacing_mm)), rel=0.03)
 
 
 def test_slicer_segmentation_names_are_read_from_the_seg_nrrd(tmp_path, patient):
