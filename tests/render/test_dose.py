@@ -180,3 +180,20 @@ def test_bad_exposures_are_refused_with_the_field_named():
     with pytest.raises(ExposureError, match="shutter_u_mm"):
         Collimation(shutter_u_mm=(50.0, -50.0))
     assert Exposure(75.0, 2.5, mode="low_dose").pulse_rate_pps == 7.5
+
+
+def test_renderer_entry_point_uses_the_receptor_shape_and_checks_kvp():
+    from types import SimpleNamespace
+
+    geo = geometry(size=600, pixel_mm=0.5)
+    exposure = Exposure(75.0, 2.5, duration_s=1.0)
+    round_field = dose.exposure_dose(
+        exposure, geo, SimpleNamespace(detector="image_intensifier"), 75.0
+    )
+    square_field = dose.exposure_dose(exposure, geo, SimpleNamespace(detector="flat_panel"))
+    assert round_field.field_area_cm2 / square_field.field_area_cm2 == pytest.approx(
+        math.pi / 4, rel=5e-3
+    )
+    assert round_field.air_kerma_mgy == square_field.air_kerma_mgy
+    with pytest.raises(ValueError, match="kVp"):
+        dose.exposure_dose(exposure, geo, None, 90.0)
