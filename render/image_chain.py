@@ -242,7 +242,9 @@ def _vignetting_gain(height: int, width: int, field_radius_px: float, strength: 
     return gain
 
 
-def pincushion_radius(radius_px: NDArray[np.floating] | float, field_radius_px: float, k: float):  # noqa: ANN201
+def pincushion_radius(
+    radius_px: NDArray[np.floating] | float, field_radius_px: float, k: float
+) -> NDArray[np.float64]:
     """Where a point at ``radius_px`` from the centre is displayed: r·(1 + k·(r/R)²)."""
     r = np.asarray(radius_px, dtype=np.float64)
     return r * (1.0 + k * (r / field_radius_px) ** 2)
