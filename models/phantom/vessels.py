@@ -149,9 +149,44 @@ def _spine_centres(anchors: Anchors) -> dict[str, NDArray[np.float64]]:
     return centres
 
 
-def _ellipse_radius(half_width: float, half_depth: float, angle_from_anterior_deg: float) -> float:
-    a = math.radians(angle_from_anterior_deg)
-    return 1.0 / math.sqrt((math.sin(a) / half_width) ** 2 + (math.cos(a) / half_depth) ** 2)
+#: Exponent of the anterior half of the lumbar body's superelliptic cross-section (lumbar.py).
+L5_OUTLINE_EXPONENT = 2.3
+
+
+def _superellipse_radius(half_width: float, half_depth: float, angle_deg: float) -> float:
+    """Radius of the body outline at ``angle_deg`` from anterior toward the side."""
+    a = math.radians(angle_deg)
+    p = L5_OUTLINE_EXPONENT
+    return (abs(math.sin(a) / half_width) ** p + abs(math.cos(a) / half_depth) ** p) ** (-1 / p)
+
+
+def l5_body_outline(params: PatientParameters, anchors: Anchors, centre: NDArray[np.float64]):
+    """(centre, left axis, posterior axis, half width, half depth) of the L5 body's cross-section.
+
+    The lumbar part's own layout when it is the one the anchors came from (same L5 centre),
+    otherwise the nominal L5 (anatomy.md) around ``centre`` on the anchors' L5 or S1 axis.
+    """
+    try:
+        from models.phantom.lumbar import lumbar_layout
+
+        layout = lumbar_layout(params)
+        frame, dims = layout.body_frames["L5"], layout.levels["L5"]
+        if np.linalg.norm(np.asarray(frame.origin) - centre) < 1.0:
+            return (
+                np.asarray(frame.origin, dtype=np.float64),
+                np.asarray(frame.eu, dtype=np.float64),
+                np.asarray(frame.ev, dtype=np.float64),
+                dims.body_width_mm / 2,
+                dims.body_depth_mm / 2,
+            )
+    except (ImportError, AttributeError, KeyError):
+        pass
+    axis = anchors.extra.get("L5_axis", anchors.s1_endplate_normal)
+    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    left = np.array([1.0, 0.0, 0.0])
+    posterior = np.cross(axis, left)
+    k = size_scale(params)
+    return centre, left, posterior, L5_HALF_WIDTH_MM * k, L5_HALF_DEPTH_MM * k
 
 
 def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vessel], dict]:
@@ -169,7 +204,7 @@ def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vesse
     r_cia = COMMON_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.05)
     r_iia = INTERNAL_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
     r_eia = EXTERNAL_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
-    gap = float(np.clip(RIGHT_CIA_TO_L5_MM + 1.5 * rng.standard_normal(), 4.0, 10.0))
+    gap = float(np.clip(RIGHT_CIA_TO_L5_MM + 1.0 * rng.standard_normal(), 5.0, 9.0))
 
     # Aorta: anterior-left on the bodies, from above L1 to the bifurcation at lower L4.
     def anterior_of(centre, x_mm, radius, extra_mm=2.0):
@@ -178,7 +213,7 @@ def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vesse
     l4_low = anchors.extra.get("L4_inferior_endplate_center")
     bif_z = (float(l4_low[2]) + 4.0) if l4_low is not None else float(l4[2]) - 10.0
     bif_z += 4.0 * float(np.clip(rng.standard_normal(), -2, 2))
-    bifurcation = np.array([l4[0] + 4.0, l4[1] - (front + 2.0 + r_cia), bif_z])
+    bifurcation = np.array([l4[0] + 4.0, l4[1] - (front + gap + r_cia), bif_z])
     aorta_points = [anterior_of(centres[lv], 12.0, r_aorta) for lv in ("L1", "L2", "L3")]
     aorta_points.insert(0, aorta_points[0] + (aorta_points[0] - aorta_points[1]) * 0.7)
     aorta_points.append(bifurcation + np.array([2.0, -(r_aorta - r_cia), 8.0]))
@@ -221,14 +256,32 @@ def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vesse
 
     # Common iliac arteries: the right one passes the L5 body at ``gap`` from its surface.
     angle = RIGHT_CIA_PASS_DEG
-    reach = _ellipse_radius(L5_HALF_WIDTH_MM * k, L5_HALF_DEPTH_MM * k, angle) + gap + r_cia
+    centre5, left5, posterior5, half_w5, half_d5 = l5_body_outline(params, anchors, l5)
+    # +1 mm: the spline between the pass points cuts ≈1 mm inside the convex body outline.
+    reach = _superellipse_radius(half_w5, half_d5, angle) + gap + r_cia + 1.0
     a = math.radians(angle)
-    past_l5 = l5 + reach * np.array([-math.sin(a), -math.cos(a), 0.0])
+    past_l5 = centre5 + reach * (-math.sin(a) * left5 - math.cos(a) * posterior5)
+    # …and keeps that gap over the top of L5 (the upper endplate rim bulges forward).
+    a_top = math.radians(20.0)
+    reach_top = _superellipse_radius(half_w5, half_d5, 20.0) + gap + r_cia + 1.0
+    axis5 = np.cross(left5, posterior5)
+    over_top = (
+        centre5
+        + 12.0 * k * axis5
+        + reach_top * (-math.sin(a_top) * left5 - math.cos(a_top) * posterior5)
+    )
+    a_mid = math.radians(0.5 * (20.0 + angle))
+    reach_mid = _superellipse_radius(half_w5, half_d5, math.degrees(a_mid)) + gap + r_cia + 1.5
+    between = (
+        centre5
+        + 6.0 * k * axis5
+        + reach_mid * (-math.sin(a_mid) * left5 - math.cos(a_mid) * posterior5)
+    )
     vessels.append(
         Vessel(
             "common_iliac_artery_right",
-            np.array([bifurcation, past_l5, division["right"]]),
-            np.full(3, r_cia),
+            np.array([bifurcation, over_top, between, past_l5, division["right"]]),
+            np.full(5, r_cia),
         )
     )
     left_mid = 0.5 * (bifurcation + division["left"]) + np.array([4.0, -4.0, 0.0])

@@ -30,9 +30,9 @@ def spine_anchors() -> Anchors:
     for level, centre in centres.items():
         anchors.extra[f"{level}_body_center"] = centre
     axis = centres["L4"] - centres["L5"]
-    anchors.extra["L4_inferior_endplate_center"] = centres["L4"] - 14.0 * axis / np.linalg.norm(
-        axis
-    )
+    axis /= np.linalg.norm(axis)
+    anchors.extra["L4_inferior_endplate_center"] = centres["L4"] - 14.0 * axis
+    anchors.extra["L5_axis"] = axis
     return anchors
 
 
@@ -58,12 +58,16 @@ def build(seed: int = 0) -> tuple[Painted, list]:
 
 
 def l5_body_points(anchors: Anchors, voxel_mm: float = 1.0) -> np.ndarray:
-    """A hand-made L5 body: an elliptic cylinder of the nominal L5 size around its centre."""
+    """A hand-made L5 body: the nominal cross-section (superellipse 2.3), 28 mm tall, on its axis."""
     centre = anchors.extra["L5_body_center"]
+    axis = anchors.extra["L5_axis"]
+    left = np.array([1.0, 0.0, 0.0])
+    posterior = np.cross(axis, left)
     g = np.arange(-30.0, 30.0 + voxel_mm, voxel_mm)
-    x, y, z = np.meshgrid(g, g, np.arange(-14.0, 14.0 + voxel_mm, voxel_mm), indexing="ij")
-    inside = (x / L5_HALF_WIDTH_MM) ** 2 + (y / L5_HALF_DEPTH_MM) ** 2 <= 1.0
-    return np.stack([x[inside], y[inside], z[inside]], axis=1) + centre
+    u, v, w = np.meshgrid(g, g, np.arange(-14.0, 14.0 + voxel_mm, voxel_mm), indexing="ij")
+    inside = np.abs(u / L5_HALF_WIDTH_MM) ** 2.3 + np.abs(v / L5_HALF_DEPTH_MM) ** 2.3 <= 1.0
+    u, v, w = u[inside], v[inside], w[inside]
+    return centre + u[:, None] * left + v[:, None] * posterior + w[:, None] * axis
 
 
 def equivalent_diameter_mm(painted: Painted, label: str, vessels: list) -> float:
