@@ -1,19 +1,152 @@
-"""``fluorosim replay``: score a recorded or scripted attempt headlessly and print the report"""
+"""``fluorosim replay``: score a recorded or scripted attempt headlessly and print the report.
+
+``fluorosim replay FILE`` reads either a recorded attempt (JSON lines, first line
+``{"format": "fluorosim-attempt", ...}``) or a scripted attempt (one JSON object
+``{"scenario", "patient", "steps"}``), runs it through the headless session on the patient it
+names, and prints the plain-words report (``--json``: the report as JSON). ``--make-script
+SCENARIO [--failure MODE]`` prints the expert (or failure-mode) scripted attempt for the default
+patient of a shipped scenario, to start from. Exit codes: 0 passed, 1 failed, 2 unusable input.
+"""
 
 from __future__ import annotations
 
 import argparse
-
-from app.commands.pending import not_available
+import json
+import sys
+from pathlib import Path
 
 HELP = "score a recorded or scripted attempt headlessly and print the report"
+
+EXIT_PASSED = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``fluorosim replay``."""
-    parser.add_argument("file", nargs="?", help="attempt file or scripted attempt (JSON)")
+    parser.add_argument("file", nargs="?", help="attempt file (.jsonl) or scripted attempt (.json)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--no-images",
+        action="store_true",
+        help="score without rendering images (dose still computed from the beam geometry)",
+    )
+    parser.add_argument(
+        "--make-script",
+        metavar="SCENARIO",
+        help="print the expert scripted attempt of a shipped scenario for its default patient",
+    )
+    parser.add_argument(
+        "--failure",
+        metavar="MODE",
+        help="with --make-script: the scripted attempt of one failure mode instead",
+    )
+
+
+def _is_recording(path: Path) -> bool:
+    with path.open("rb") as handle:
+        first = handle.readline(1_000_000)
+    try:
+        header = json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and header.get("format") == "fluorosim-attempt"
+
+
+def format_report(report) -> str:
+    """The report as text a trainee reads."""
+    data = report.as_json()
+    lines = [report.summary or f"{data['scenario']}: {data['score']:.0f} %", ""]
+    lines.append("What to work on:" if not report.passed else "Findings:")
+    lines.extend(f"  - {finding}" for finding in report.findings)
+    lines.append("")
+    lines.append("Metrics (value / reference / result):")
+    for name, metric in data["metrics"].items():
+        value = metric["value"]
+        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+        unit = f" {metric['unit']}" if metric["unit"] else ""
+        verdict = {True: "ok", False: "FAIL", None: "not measured"}[metric["passed"]]
+        lines.append(f"  {name}: {shown}{unit} / {metric['reference']} / {verdict}")
+    if data["breaches"]:
+        lines.append("")
+        lines.append("Breaches:")
+        for breach in data["breaches"]:
+            lines.append(
+                f"  {breach['structure']} ({breach['label']}): {breach['depth_mm']:.1f} mm at "
+                f"t = {breach['t_s']:.1f} s, shot {breach['shot']}"
+            )
+    return "\n".join(lines)
+
+
+def _make_script(args: argparse.Namespace) -> int:
+    from scenarios import patients, scripts
+    from scenarios.loader import ScenarioError, load_shipped
+
+    try:
+        scenario = load_shipped(args.make_script)
+        patient = patients.patient_for(scenario.patient)
+        if args.failure:
+            script = scripts.failure_script(scenario, patient, args.failure)
+        else:
+            script = scripts.expert_script(scenario, patient)
+    except (ScenarioError, scripts.ScriptError, patients.PatientSpecError) as exc:
+        print(f"fluorosim replay: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps(script, indent=1))
+    return EXIT_PASSED
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not yet available: explains which issue delivers it."""
-    return not_available("replay", 6, "scoring of recorded and scripted attempts")
+    """Score the attempt and print the report; exit 0 when it passed, 1 when it failed."""
+    if args.make_script:
+        return _make_script(args)
+    if not args.file:
+        print("fluorosim replay: give an attempt file (or --make-script SCENARIO)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    import numpy as np
+
+    from scenarios import patients, recording
+    from scenarios.commands import CommandError
+    from scenarios.loader import ScenarioError, load_shipped
+    from scenarios.scripted import ScriptFormatError, load_script, run_actions
+    from scenarios.session import Session
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"fluorosim replay: {path}: no such file", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def renderer_for(patient, model):
+        return None if args.no_images else recording.default_renderer(patient, model)
+
+    try:
+        if _is_recording(path):
+            report = recording.replay_attempt(path, renderer_factory=renderer_for)
+        else:
+            script = load_script(path)
+            scenario = load_shipped(script.scenario)
+            patient = patients.patient_for(scenario.patient, script.patient)
+            session = Session(
+                scenario,
+                patient,
+                renderer_for(patient, "ii9"),
+                None,
+                lambda: 0.0,
+                np.random.default_rng(0),
+                mode=script.mode,
+            )
+            report = run_actions(session, script.actions)
+    except (
+        ScriptFormatError,
+        ScenarioError,
+        CommandError,
+        recording.AttemptFileError,
+        patients.PatientSpecError,
+    ) as exc:
+        print(f"fluorosim replay: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(report.to_json_text())
+    else:
+        print(format_report(report))
+    return EXIT_PASSED if report.passed else EXIT_FAILED

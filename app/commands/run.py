@@ -1,10 +1,9 @@
-"""``fluorosim run``: start the simulator window on the built-in patient"""
+"""``fluorosim run``: start the simulator window on the built-in patient."""
 
 from __future__ import annotations
 
 import argparse
-
-from app.commands.pending import not_available
+import sys
 
 HELP = "start the simulator window on the built-in patient"
 
@@ -12,10 +11,41 @@ HELP = "start the simulator window on the built-in patient"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``fluorosim run``."""
     parser.add_argument(
-        "--mouse", action="store_true", help="use the mouse and keyboard instrument"
+        "--mouse", action="store_true", help="use the mouse and keyboard instrument (default)"
     )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="instrument URL: a serial port, ndi:PORT, igtl://host:port, a recording",
+    )
+    parser.add_argument(
+        "--scenario", help="start this scenario directly (skips sign-in with --trainee)"
+    )
+    parser.add_argument("--trainee", help="trainee name or ID (skips sign-in with --scenario)")
+    parser.add_argument(
+        "--exam", action="store_true", help="exam mode: no named views, hints or 3D view"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="patient seed")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not yet available: explains which issue delivers it."""
-    return not_available("run", 7, "the simulator window")
+    """Check the system can show a window, then start the GUI."""
+    from app import syscheck
+
+    problems = syscheck.missing_packages(gui=True)
+    display = syscheck.display_problem(gui=True)
+    if problems:
+        print(
+            f"fluorosim: missing system libraries for Qt; install them with: sudo apt-get install {' '.join(problems)}",
+            file=sys.stderr,
+        )
+        return 1
+    if display:
+        print(display, file=sys.stderr)
+        return 1
+    from app.gui import run_gui
+
+    device = "mouse" if args.mouse or not args.device else args.device
+    return run_gui(
+        device, args.scenario, args.trainee, "exam" if args.exam else "learning", args.seed
+    )

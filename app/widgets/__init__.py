@@ -1,0 +1,1 @@
+"""Qt widgets of the simulator window; each shows what the headless session emits."""

@@ -1,0 +1,132 @@
+"""A C-arm monitor: the fluoroscopy image with its overlay (shot, view, kV/mA, mode, time, dose).
+
+The image is a uint8 numpy array from the renderer; the widget scales it to fit, keeps its aspect,
+and paints at the screen's device pixel ratio so it stays sharp on high-DPI displays. An "X-RAY ON"
+indicator lights while the beam is on; when the pedal is released the last image stays (last-image
+hold) with "LIH" in the corner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt6.QtCore import QRectF, Qt
+from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+
+@dataclass
+class MonitorOverlay:
+    """The text shown over the image."""
+
+    title: str = "LIVE"
+    shot_number: int = 0
+    view_name: str = ""  # shown in learning mode only
+    kvp: float = 0.0
+    ma: float = 0.0
+    mode: str = ""
+    beam_on_s: float = 0.0
+    air_kerma_mgy: float = 0.0
+    kap_gycm2: float = 0.0
+    last_image_hold: bool = False
+
+
+class MonitorWidget(QWidget):
+    """One monitor of the C-arm cart."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.overlay = MonitorOverlay(title=title)
+        self.image: np.ndarray | None = None
+        self._qimage: QImage | None = None
+        self.xray_on = False
+        self.placeholder = "No image yet — press Space for fluoroscopy or F for a single shot."
+        self.setMinimumSize(320, 320)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setAccessibleName(f"{title} monitor")
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        """Show a uint8 (H, W) image (None clears the monitor)."""
+        if image is None:
+            self.image = None
+            self._qimage = None
+        else:
+            self.image = np.ascontiguousarray(image, dtype=np.uint8)
+            height, width = self.image.shape
+            self._qimage = QImage(
+                self.image.data, width, height, width, QImage.Format.Format_Grayscale8
+            ).copy()
+        self.update()
+
+    def set_overlay(self, **values: object) -> None:
+        """Update overlay fields by name."""
+        for key, value in values.items():
+            setattr(self.overlay, key, value)
+        self.update()
+
+    def set_xray_on(self, on: bool) -> None:
+        """Light or clear the X-RAY ON indicator."""
+        self.xray_on = on
+        self.update()
+
+    def overlay_lines(self) -> tuple[list[str], list[str]]:
+        """The overlay text (left column, right column), as painted — tests read this."""
+        o = self.overlay
+        left = [o.title]
+        if o.shot_number:
+            left.append(f"Shot {o.shot_number}")
+        if o.view_name:
+            left.append(o.view_name)
+        right = []
+        if o.kvp:
+            right.append(f"{o.kvp:.0f} kV  {o.ma:.1f} mA")
+        if o.mode:
+            right.append(o.mode)
+        right.append(f"Fluoro {int(o.beam_on_s // 60):02d}:{o.beam_on_s % 60:04.1f}")
+        right.append(f"{o.air_kerma_mgy:.2f} mGy  {o.kap_gycm2 * 10:.2f} dGy·cm²")
+        if o.last_image_hold:
+            right.append("LIH")
+        return left, right
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(0, 0, 0))
+        if self._qimage is not None:
+            side = min(self.width(), self.height())
+            target = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(target, self._qimage)
+        else:
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(
+                self.rect(),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self.placeholder,
+            )
+        font = QFont(self.font())
+        font.setPointSizeF(max(8.0, min(self.width(), self.height()) / 48))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        left, right = self.overlay_lines()
+        painter.setPen(QColor(255, 214, 0))
+        for index, line in enumerate(left):
+            painter.drawText(8, 8 + metrics.ascent() + index * metrics.height(), line)
+        for index, line in enumerate(right):
+            width = metrics.horizontalAdvance(line)
+            painter.drawText(
+                self.width() - width - 8, 8 + metrics.ascent() + index * metrics.height(), line
+            )
+        if self.xray_on:
+            label = "X-RAY ON"
+            box = QRectF(
+                8,
+                self.height() - metrics.height() - 16,
+                metrics.horizontalAdvance(label) + 16,
+                metrics.height() + 8,
+            )
+            painter.fillRect(box, QColor(200, 0, 0))
+            painter.setPen(QPen(QColor(255, 255, 255)))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+        painter.end()

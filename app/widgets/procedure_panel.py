@@ -1,0 +1,141 @@
+"""The procedure panel: the scenario's steps with the current one, live counters, and at the end
+the score report with each metric, pass/fail and the plain-words findings."""
+
+from __future__ import annotations
+
+import html
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+COUNTER_TITLES = {
+    "shots": ("Shots", "{:.0f}"),
+    "beam_on_s": ("Fluoro time", "{:.1f} s"),
+    "air_kerma_mgy": ("Air kerma", "{:.2f} mGy"),
+    "kap_gycm2": ("KAP", "{:.3f} Gy·cm²"),
+    "advances": ("Advances", "{:.0f}"),
+    "withdrawals": ("Withdrawals", "{:.0f}"),
+    "breaches": ("Breaches", "{:.0f}"),
+    "elapsed_s": ("Time", "{:.0f} s"),
+}
+
+
+class ProcedurePanel(QWidget):
+    """Steps, counters, report; buttons to move on, finish, replay or start again."""
+
+    next_step_requested = pyqtSignal()
+    place_implant_requested = pyqtSignal()
+    finish_requested = pyqtSignal()
+    replay_requested = pyqtSignal()
+    restart_requested = pyqtSignal(bool)  # True = new patient
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.title = QLabel("No attempt")
+        self.title.setWordWrap(True)
+        self.title.setStyleSheet("font-weight: bold")
+        layout.addWidget(self.title)
+        self.steps = QListWidget()
+        self.steps.setMaximumHeight(150)
+        layout.addWidget(self.steps)
+        self.hint = QLabel("")
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #2a6")
+        layout.addWidget(self.hint)
+        buttons = QHBoxLayout()
+        self.next_button = QPushButton("Next step")
+        self.implant_button = QPushButton("Place implant")
+        self.finish_button = QPushButton("Finish attempt")
+        self.next_button.clicked.connect(self.next_step_requested.emit)
+        self.implant_button.clicked.connect(self.place_implant_requested.emit)
+        self.finish_button.clicked.connect(self.finish_requested.emit)
+        for button in (self.next_button, self.implant_button, self.finish_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        counters_box = QGroupBox("Live counters")
+        grid = QGridLayout(counters_box)
+        self.counter_labels: dict[str, QLabel] = {}
+        for index, (key, (title, _)) in enumerate(COUNTER_TITLES.items()):
+            value = QLabel("—")
+            value.setAccessibleName(title)
+            grid.addWidget(QLabel(title), index // 2, (index % 2) * 2)
+            grid.addWidget(value, index // 2, (index % 2) * 2 + 1)
+            self.counter_labels[key] = value
+        layout.addWidget(counters_box)
+        self.report = QTextBrowser()
+        self.report.setPlaceholderText("The score report appears here when you finish the attempt.")
+        layout.addWidget(self.report, 1)
+        after = QHBoxLayout()
+        self.replay_button = QPushButton("Replay attempt")
+        self.same_button = QPushButton("Again, same patient")
+        self.new_button = QPushButton("Again, new patient")
+        self.replay_button.clicked.connect(self.replay_requested.emit)
+        self.same_button.clicked.connect(lambda: self.restart_requested.emit(False))
+        self.new_button.clicked.connect(lambda: self.restart_requested.emit(True))
+        for button in (self.replay_button, self.same_button, self.new_button):
+            button.setEnabled(False)
+            after.addWidget(button)
+        layout.addLayout(after)
+
+    def show_scenario(self, title: str, steps: list[str]) -> None:
+        """List the scenario's steps."""
+        self.title.setText(title)
+        self.steps.clear()
+        self.steps.addItems(steps)
+        self.report.clear()
+        for button in (self.replay_button, self.same_button, self.new_button):
+            button.setEnabled(False)
+        for button in (self.next_button, self.implant_button, self.finish_button):
+            button.setEnabled(True)
+
+    def show_current_step(self, index: int, hint: str = "") -> None:
+        """Highlight the current step (and a learning-mode hint)."""
+        if 0 <= index < self.steps.count():
+            self.steps.setCurrentRow(index)
+        self.hint.setText(hint)
+
+    def show_counters(self, counters: dict[str, float]) -> None:
+        """Update the live counters that are present."""
+        for key, (_, fmt) in COUNTER_TITLES.items():
+            if key in counters and counters[key] is not None:
+                self.counter_labels[key].setText(fmt.format(counters[key]))
+
+    def show_report(self, report: dict) -> None:
+        """Render the score report: headline, findings, then a table of metrics."""
+        passed = report.get("passed")
+        colour = "#1a7f37" if passed else "#b42318"
+        parts = [
+            f"<h2 style='color:{colour}'>Score {report.get('score', 0):.0f} / 100 — {'PASS' if passed else 'NOT YET'}</h2>"
+        ]
+        findings = report.get("findings") or []
+        if findings:
+            parts.append("<h3>What to work on</h3><ul>")
+            parts.extend(f"<li>{html.escape(str(f))}</li>" for f in findings)
+            parts.append("</ul>")
+        parts.append("<h3>Metrics</h3><table cellspacing='0' cellpadding='3' border='1'>")
+        parts.append("<tr><th>metric</th><th>value</th><th>reference</th><th></th></tr>")
+        for name, metric in (report.get("metrics") or {}).items():
+            value = metric.get("value")
+            shown = f"{value:.1f}" if isinstance(value, float) else html.escape(str(value))
+            mark = {True: "✔", False: "✘"}.get(metric.get("passed"), "")
+            parts.append(
+                f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{shown} {html.escape(str(metric.get('unit') or ''))}</td>"
+                f"<td>{html.escape(str(metric.get('reference') or ''))}</td><td>{mark}</td></tr>"
+            )
+        parts.append("</table>")
+        self.report.setHtml("".join(parts))
+        for button in (self.replay_button, self.same_button, self.new_button):
+            button.setEnabled(True)
+        for button in (self.next_button, self.implant_button, self.finish_button):
+            button.setEnabled(False)
