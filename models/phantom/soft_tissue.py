@@ -57,6 +57,9 @@ ABDOMINAL_WALL_MM = 12.0
 #: Superellipse exponent of the body outline (a rounded rectangle-ish trunk).
 OUTLINE_EXPONENT = 2.4
 CHUNK_SLICES = 24
+#: Gas pockets: where a second unit-variance wave field exceeds this (≈5 % of the bowel volume;
+#: enough to mottle the image as real bowel gas does without hiding the bones, approx.).
+GAS_THRESHOLD = 1.6
 LEVELS = ("L1", "L2", "L3", "L4", "L5")
 
 
@@ -171,7 +174,7 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
     crest_z = float(frame.origin_lps[2]) + 40.0 * k
     rng = params.rng("bowel")
     loops = _waves(rng, 8, (40.0, 70.0))
-    gas = _waves(rng, 8, (22.0, 40.0))
+    gas = _waves(rng, 8, (16.0, 30.0))
 
     result = PartResult()
     box_all = grid.box(low, high)
@@ -225,7 +228,7 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
             )
             px, py, pz = (a.astype(np.float32) for a in (px, py, pz))
             is_bowel = _wave_field(loops, px, py, pz) > -0.25
-            is_gas = is_bowel & (_wave_field(gas, px, py, pz) > 1.0)
+            is_gas = is_bowel & (_wave_field(gas, px, py, pz) > GAS_THRESHOLD)
             bowel = np.zeros_like(cavity)
             bowel[idx] = is_bowel
             hu = np.full(cavity.shape, np.float32(BOWEL_FLUID_HU))
