@@ -63,10 +63,12 @@ CHECK_DEFAULTS: dict[str, dict[str, float]] = {
     "view_drill": {},
 }
 
+#: models.phantom.PatientParameters fields a scenario may set.
 PATIENT_KEYS = {
     "seed",
     "sex",
-    "height_cm",
+    "body_scale",
+    "voxel_mm",
     "bmi",
     "age_years",
     "lordosis_scale",
@@ -405,14 +407,21 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(str(path), "", f"cannot be read ({exc.strerror or exc})") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError(
             source, "", "is not UTF-8 text (expected a TOML scenario file)"
         ) from None
+    return parse_scenario_text(text, source, path)
+
+
+def parse_scenario_text(text: str, source: str, path: Path | None = None) -> Scenario:
+    """Validate scenario TOML text (e.g. embedded in a recording); ``source`` names it."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "", f"is not valid TOML ({exc})") from None
-    return parse_scenario(data, source, path)
+    return parse_scenario(data, source, path, text)
 
 
 def shipped_scenarios() -> dict[str, Path]:

@@ -80,8 +80,13 @@ def load_script(path: str | Path) -> Script:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScriptFormatError(f"{path}: cannot be read as text ({exc})") from None
+    except UnicodeDecodeError:
+        raise ScriptFormatError(
+            f"{path.name}: not a text file (expected a scripted attempt in JSON "
+            "or an attempt recording)"
+        ) from None
+    except OSError as exc:
+        raise ScriptFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

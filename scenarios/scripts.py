@@ -28,12 +28,15 @@ from models.patient import Patient
 from render import views as render_views
 from scenarios import vocabulary
 from scenarios.points import landmark_point
+from scenarios.scoring.breaches import resolve_risks
 from scenarios.scoring.steps import step_geometry
 from scenarios.scoring.views import view_level, view_side
 from scenarios.spec import Scenario, Step
 
 SCRIPT_FORMAT = "fluorosim-script"
 ADVANCE_INCREMENT_MM = 20.0
+#: Clearance from every risk structure beyond which the expert prefers staying on the plan (mm).
+ENOUGH_CLEARANCE_MM = 4.0
 
 #: Failure mode → the scenario it is scripted on (procedures.md failure modes + issue #6 list).
 FAILURES: dict[str, str] = {
@@ -160,6 +163,125 @@ def insert(
                 b.shot()
 
 
+def _rotations(max_deg: float, step_deg: float) -> list[NDArray[np.float64]]:
+    """Small rotation matrices about x and z (pitch/yaw grid) within ±max_deg."""
+    angles = np.arange(-max_deg, max_deg + 1e-9, step_deg)
+    result = []
+    for a in angles:
+        for b in angles:
+            ca, sa = math.cos(math.radians(a)), math.sin(math.radians(a))
+            cb, sb = math.cos(math.radians(b)), math.sin(math.radians(b))
+            rx = np.array([[1, 0, 0], [0, ca, -sa], [0, sa, ca]])
+            rz = np.array([[cb, -sb, 0], [sb, cb, 0], [0, 0, 1]])
+            result.append(rz @ rx)
+    return result
+
+
+def safe_corridor(
+    scenario: Scenario,
+    patient: Patient,
+    step: Step,
+    target: NDArray[np.float64],
+    direction: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The expert's plan: the corridor within half the step's tolerances farthest from danger.
+
+    Candidates move the target by up to half ``tolerance_mm`` and turn the direction by up to
+    half ``angle_tolerance_deg``; a candidate is admissible when its shaft (tip → skin) enters no
+    risk structure, its tip lies in the step's safe labels and it crosses the labels it must
+    cross. Among admissible ones the largest clearance to the risk structures wins (exact EDT of
+    their union on a crop around the corridor) up to :data:`ENOUGH_CLEARANCE_MM`; beyond that
+    the candidate closest to the plan wins.
+    """
+    risks = resolve_risks(scenario, patient)
+    risk_values = sorted({v for r in risks for v in r.label_values})
+    safe = {
+        patient.label_table[n]
+        for pattern in step.end_labels
+        for n in vocabulary.matching_labels(
+            vocabulary.expand(pattern, scenario.side), set(patient.label_table)
+        )
+    }
+    cross = [
+        {
+            patient.label_table[n]
+            for n in vocabulary.matching_labels(
+                vocabulary.expand(c, scenario.side), set(patient.label_table)
+            )
+        }
+        for c in step.must_cross
+    ]
+    half_mm = step.tolerance_mm / 2.0
+    offsets = np.array([-half_mm, 0.0, half_mm])
+    rotations = _rotations(step.angle_tolerance_deg / 2.0, step.angle_tolerance_deg / 2.0)
+    entry = skin_point(patient, target, direction)
+    corridor = np.stack([target, entry])
+    distance_map, voxel_from_lps, shape = _risk_distance_map(patient, corridor, risk_values)
+    best = None
+    for dx in offsets:
+        for dy in offsets:
+            for dz in offsets:
+                t = target + np.array([dx, dy, dz])
+                for rotation in rotations:
+                    d = rotation @ direction
+                    points = _shaft(patient, t, d)
+                    labels = patient.labels_at(points)
+                    if risk_values and np.isin(labels, risk_values).any():
+                        continue
+                    if safe and int(labels[0]) not in safe:
+                        continue
+                    if any(not (values & set(labels.tolist())) for values in cross):
+                        continue
+                    clearance = _clearance(distance_map, voxel_from_lps, shape, points)
+                    moved = float(np.linalg.norm(t - target)) + 0.01 * float(
+                        np.linalg.norm(d - direction)
+                    )
+                    key = (round(min(clearance, ENOUGH_CLEARANCE_MM), 1), -moved)
+                    if best is None or key > best[0]:
+                        best = (key, t, d)
+    if best is None:
+        raise ScriptError(
+            f"no safe corridor for step {step.id!r} within its tolerances on this patient"
+        )
+    return best[1], best[2]
+
+
+def _shaft(
+    patient: Patient, tip: NDArray[np.float64], direction: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    distances = np.arange(0.0, 300.0, 0.5)
+    points = tip[None, :] - distances[:, None] * direction[None, :]
+    outside = np.nonzero(patient.labels_at(points) == 0)[0]
+    return points[: max(1, int(outside[0]))] if len(outside) else points
+
+
+def _risk_distance_map(patient: Patient, corridor: NDArray[np.float64], values: list[int]):
+    from scipy import ndimage
+
+    ijk = corridor @ patient.voxel_from_lps[:3, :3].T + patient.voxel_from_lps[:3, 3]
+    pad = np.ceil(40.0 / patient.spacing_mm).astype(int)
+    lo = np.maximum(np.floor(ijk.min(axis=0)).astype(int) - pad, 0)
+    hi = np.minimum(np.ceil(ijk.max(axis=0)).astype(int) + pad + 1, np.array(patient.shape))
+    crop = patient.labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    mask = np.isin(crop, values) if values else np.zeros(crop.shape, bool)
+    if not mask.any():
+        distance = np.full(crop.shape, 40.0)
+    else:
+        distance = ndimage.distance_transform_edt(~mask, sampling=patient.spacing_mm)
+    shift = np.eye(4)
+    shift[:3, 3] = -lo
+    return distance, shift @ patient.voxel_from_lps, np.array(crop.shape)
+
+
+def _clearance(distance, voxel_from_lps, shape, points) -> float:
+    ijk = np.rint(points @ voxel_from_lps[:3, :3].T + voxel_from_lps[:3, 3]).astype(int)
+    inside = np.all((ijk >= 0) & (ijk < shape), axis=1)
+    if not inside.any():
+        return 40.0
+    ijk = ijk[inside]
+    return float(min(40.0, distance[ijk[:, 0], ijk[:, 1], ijk[:, 2]].min()))
+
+
 def _view_joints(scenario: Scenario, patient: Patient, step: Step) -> dict[str, float]:
     joints = render_views.ideal_joints(
         patient,
@@ -181,16 +303,31 @@ def _script(scenario: Scenario, b: ScriptBuilder, mode: str = "learning") -> dic
     }
 
 
+def expert_plans(
+    scenario: Scenario, patient: Patient
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """Step id → (target, direction) the expert follows (the safe corridor of each step)."""
+    plans = {}
+    for step in scenario.steps:
+        if step.kind == "trajectory":
+            plan = step_geometry(patient, scenario, step)
+            plans[step.id] = safe_corridor(
+                scenario, patient, step, plan.target_lps_mm, plan.direction_lps
+            )
+    return plans
+
+
 def expert_script(scenario: Scenario, patient: Patient) -> dict[str, Any]:
     """The expert attempt of a scenario on this patient."""
     b = ScriptBuilder()
+    plans = expert_plans(scenario, patient)
     for step in scenario.steps:
         if step.kind == "view":
             b.add({"carm": _view_joints(scenario, patient, step)}, 5.0)
             b.shot()
             continue
-        plan = step_geometry(patient, scenario, step)
-        insert(b, scenario, patient, step, plan.target_lps_mm, plan.direction_lps)
+        target, direction = plans[step.id]
+        insert(b, scenario, patient, step, target, direction)
         if step.implant:
             b.add({"place_implant": step.implant}, 10.0)
     return _script(scenario, b)
@@ -216,9 +353,10 @@ def failure_script(scenario: Scenario, patient: Patient, failure: str) -> dict[s
         b.add({"carm": joints}, 3.0)
         b.shot()
         return _script(scenario, b)
+    expert = expert_plans(scenario, patient)
     for index, step in enumerate(scenario.steps):
         plan = plans[step.id]
-        target, direction = plan.target_lps_mm, plan.direction_lps
+        target, direction = expert[step.id]
         confirm = True
         first = index == 0
         if failure == "foraminal_breach" and index == 1:
@@ -238,9 +376,8 @@ def failure_script(scenario: Scenario, patient: Patient, failure: str) -> dict[s
             # stop 6 mm before the joint along the planned line
             target = target - (float(np.dot(target - joint, direction)) + 6.0) * direction
         elif failure == "implants_too_close" and index == 1:
-            first_plan = plans[scenario.steps[0].id]
-            direction = first_plan.direction_lps
-            target = first_plan.target_lps_mm + np.array([0.0, 0.0, -6.0])
+            target, direction = expert[scenario.steps[0].id]
+            target = target + np.array([0.0, 0.0, -6.0])
         elif failure == "no_confirming_view" and first:
             confirm = False
         elif failure == "root_contact" and step.instrument == "jamshidi_needle":

@@ -52,6 +52,8 @@ from scenarios.spec import Scenario, Step
 
 MODES = ("learning", "exam")
 DEFAULT_PULSE_RATE_PPS = 8.0
+#: Length of a single-shot exposure (s); approx., a last-image-hold spot of 0.05–0.2 s.
+SINGLE_SHOT_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class Session:
         self.catalogue = catalogue if catalogue is not None else load_catalogue()
         self.carm_model = carm_model
         self.pulse_rate_pps = float(pulse_rate_pps)
-        self._exposure_factory = exposure_factory or _default_exposure
+        self._exposure_factory = exposure_factory or self._default_exposure
         self.log = AttemptLog(scenario.id, mode)
         self._t_s = 0.0
         self._joints = CArmJoints()
@@ -209,6 +211,8 @@ class Session:
                 self._pulses_done += 1
                 self._expose("pulsed")
         self._t_s = target
+        if self.recorder is not None and hasattr(self.recorder, "tick"):
+            self.recorder.tick()
         if self.source is not None:
             sample = self.source.poll()
             if sample is not None and sample.has_pose and self._instrument is not None:
@@ -311,16 +315,22 @@ class Session:
     def _expose(self, mode: str) -> None:
         exposure = self._exposure_factory(mode, self.pulse_rate_pps)
         frame = None
+        geometry = None
         if self.renderer is not None:
             frame = self.renderer.render_frame(
                 self._joints, self._render_instruments(), exposure, rng=self.rng
             )
-        dose = getattr(frame, "dose", None)
+            geometry = getattr(frame, "geometry", None)
+        else:  # headless scoring without images: the beam geometry still gives dose and hands
+            geometry = carm.carm_geometry(
+                self._joints, self.carm_model, views.home_isocenter_lps(self.patient)
+            )
+        dose = self._frame_dose(frame, exposure, geometry)
         beam_on_s = float(getattr(dose, "beam_on_s", 0.0) or 0.0)
         kap = float(getattr(dose, "kap_gycm2", 0.0) or 0.0)
         kerma = float(getattr(dose, "air_kerma_mgy", 0.0) or 0.0)
         ident = image_id(frame.image) if frame is not None else ""
-        hand = self._hand_in_beam(getattr(frame, "geometry", None), mode)
+        hand = self._hand_in_beam(geometry, mode)
         self.last_frame = frame
         self.counters["frames"] += 1
         self.counters["beam_on_s"] += beam_on_s
@@ -377,6 +387,36 @@ class Session:
                 mode=mode,
                 hand_in_beam=hand,
             )
+
+    def _default_exposure(self, mode: str, pulse_rate_pps: float) -> Any:
+        """The render.exposure Exposure of a single shot or of one pulsed pedal frame.
+
+        Technique as the automatic dose-rate control picks it for the model's field
+        (render.dose.typical_tube_current_ma) at the renderer's kVp; a single shot lasts
+        :data:`SINGLE_SHOT_S`; a pulsed frame covers one pulse interval 1/pps of pedal-down time.
+        None when render.dose is not available (dose then reported as not measured).
+        """
+        try:
+            from render import dose
+            from render.exposure import Exposure
+        except ImportError:
+            return None
+        kvp = float(getattr(self.renderer, "kvp", dose.DEFAULT_KVP))
+        ma = dose.typical_tube_current_ma(carm.get_model(self.carm_model).field_mm(), kvp)
+        if mode == "single":
+            return Exposure(kvp, ma, "single_shot", None, SINGLE_SHOT_S)
+        return Exposure(kvp, ma, "pulsed", pulse_rate_pps, 1.0 / pulse_rate_pps)
+
+    def _frame_dose(self, frame: Any, exposure: Any, geometry: Any) -> Any:
+        """The frame's dose record, computed with render.dose when the renderer gave none."""
+        dose_record = getattr(frame, "dose", None)
+        if dose_record is not None or exposure is None or geometry is None:
+            return dose_record
+        try:
+            from render import dose
+        except ImportError:
+            return None
+        return dose.dose_for_exposure(exposure, geometry)
 
     def _hand_in_beam(self, geometry: Any, mode: str) -> bool:
         """Whether the instrument's handle (where the hand holds it) is inside the beam.
@@ -528,15 +568,3 @@ class Session:
         if self.recorder is not None:
             self.recorder.finish(self.report)
         return self.report
-
-
-def _default_exposure(mode: str, pulse_rate_pps: float) -> Any:
-    """The render.dose exposure for a single shot or a pulsed pedal frame (None without it)."""
-    try:
-        from render import dose  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    factory = getattr(dose, "exposure_for_mode", None)
-    if factory is None:
-        return None
-    return factory(mode, pulse_rate_pps)
