@@ -22,6 +22,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 
 from app.widgets.signin import SignInChoice
+from scenarios.records import journal
 
 TICK_MS = 33  # ≈30 Hz session steps
 STATUS_PERIOD_S = 0.25
@@ -128,6 +129,7 @@ class SessionWorker(QObject):
         self._breaches = 0
         self.attempt_path: Path | None = None
         self.recorder: Any = None
+        self.journal_entry: journal.JournalEntry | None = None
         self.started_utc = ""
 
     # -- helpers ---------------------------------------------------------------------------
@@ -231,6 +233,9 @@ class SessionWorker(QObject):
         safe_trainee = "".join(c if c.isalnum() or c in "-_" else "_" for c in choice.trainee_id)
         self.attempt_path = directory / f"{stamp}-{safe_trainee}-{choice.scenario_id}.jsonl"
         self.started_utc = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+        self.journal_entry = journal.begin(
+            self.attempt_path, choice.trainee_id, choice.scenario_id, choice.mode, self.started_utc
+        )
         return AttemptWriter(self.attempt_path, patient_parameters=parameters)
 
     def _open_source(self, url: str) -> Any:
@@ -419,6 +424,9 @@ class SessionWorker(QObject):
                 self.attempt_path,
                 mode=self.session.mode,
             )
+        if self.journal_entry is not None:
+            journal.end(self.journal_entry)
+            self.journal_entry = None
         if self.attempt_path is not None:
             self.attempt_saved.emit(str(self.attempt_path))
 
