@@ -69,7 +69,11 @@ POSTERIOR_ILIUM_HU = 210.0
 HIGH_CREST_RAISE_MM = 20.0
 #: Slope of the arcuate (ICD) line below the S1 endplate plane, in the sagittal projection.
 ICD_SLOPE_BELOW_ENDPLATE_DEG = 22.0
-ICD_LENGTH_MM = 45.0
+ICD_LENGTH_MM = 50.0
+#: Where the ICD line leaves the joint: on the upper edge of the superior limb, this far behind
+#: the vertex, so that on a true lateral it crosses the S1 body above the S1 foramen (the SIJ
+#: fusion safe zone lies caudal to it and cranial to the foramen, procedures.md).
+ICD_START_V1_MM = -15.0
 
 #: Outline of the ilium seen from the side (y, z), side-local PRF mm: ASIS → crest → PSIS → PIIS
 #: → greater sciatic notch → acetabular roof → AIIS.
@@ -137,10 +141,11 @@ class IliumShape:
         z_arc = self.arc_z(y)
         span = np.maximum(crest_z - z_arc, 10.0)
         h = np.clip((z - z_arc) / span, 0.0, 1.2)
-        # Softened fold at the arcuate line: the fossa leaves the wall tangentially within ≈4 mm.
-        eps = 4.0 / span
+        # At the arcuate line the fossa leaves the wall almost horizontally (x ∝ √h): that shelf,
+        # seen edge-on by a lateral beam, is the iliac cortical density line.
+        eps = 1.0 / span
         h = np.sqrt(h * h + eps * eps) - eps
-        return wall + (crest - wall) * np.power(np.maximum(h, 0.0), 0.8)
+        return wall + (crest - wall) * np.sqrt(np.maximum(h, 0.0))
 
     def point(self, y: float, z: float, x: float | None = None) -> NDArray[np.float64]:
         """A side-local point on the mid-surface at (y, z) (or at lateral ``x``), as PRF."""
@@ -185,8 +190,8 @@ def ilium_shape(params: PatientParameters, side: str, joint: SacroiliacJoint) ->
     outline[:, 1] += lift(outline[:, 1])
     crest_y = np.array(CREST_Y) * k
     crest_z = np.interp(crest_y, outline[:9, 0], outline[:9, 1])
-    # The arcuate line starts at the anterior-superior margin of the auricular surface.
-    start = joint.point_ref(2.0, joint.half_width_mm)
+    # The arcuate line starts on the upper margin of the auricular surface.
+    start = joint.point_ref(ICD_START_V1_MM, joint.half_width_mm)
     angle = math.radians(ICD_SLOPE_BELOW_ENDPLATE_DEG)
     direction = math.cos(angle) * E_A - math.sin(angle) * E_S
     wall_x = np.array(WALL_X) * k
@@ -254,8 +259,10 @@ def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel:
     xr = shape.sign * xl  # back to PRF x for the joint (defined in PRF)
     d, v1, v2 = joint.plane_coordinates(xr, y, z)
     gap = joint.half_gap(v1, v2)
-    block = np.maximum(gap - d, d - gap - 17.0 * k)
-    block = smooth_max(block, v1 - joint.half_width_mm - 5.0, 4.0)
+    # 17 mm thick behind the joint's anterior margin, tapering to nothing 8 mm in front of it.
+    taper = 1.0 - smoothstep(v1, joint.half_width_mm - 10.0, joint.half_width_mm + 8.0)
+    block = np.maximum(gap - d, d - gap - (2.0 + 15.0 * taper) * k)
+    block = np.maximum(block, v1 - joint.half_width_mm - 8.0)
     block = smooth_max(block, outline, 3.0)
     bone = smooth_min(wing, block, 5.0)
 

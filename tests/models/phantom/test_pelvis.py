@@ -206,3 +206,34 @@ def test_same_seed_identical_pelvis():
         assert pa.label == pb.label and np.array_equal(pa.mask, pb.mask)
         assert np.array_equal(np.asarray(pa.hu), np.asarray(pb.hu))
     assert all(np.array_equal(a.landmarks[n], b.landmarks[n]) for n in a.landmarks)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_true_lateral_shows_the_icd_line_above_the_s1_foramen(default, side):
+    """Projected left-right, the hip bone is densest along the ICD line (a ridge, not a step),
+    and the line passes cranial to the S1 foramen over the sacral body (the SIJ safe zone)."""
+    pts = default.points(f"ilium_{side}")
+    y0, z0 = pts[:, 1].min(), pts[:, 2].min()
+    iy = np.rint((pts[:, 1] - y0) / VOXEL_MM).astype(int)
+    iz = np.rint((pts[:, 2] - z0) / VOXEL_MM).astype(int)
+    thickness = np.zeros((iy.max() + 1, iz.max() + 1))
+    np.add.at(thickness, (iy, iz), VOXEL_MM)  # bone path length along the lateral beam
+    posterior = default.landmarks[f"icd_line_{side}_posterior"][1:]
+    anterior = default.landmarks[f"icd_line_{side}_anterior"][1:]
+    along = (anterior - posterior) / np.linalg.norm(anterior - posterior)
+    across = np.array([-along[1], along[0]])
+
+    def path_mm(point):
+        i, k = np.rint((point - [y0, z0]) / VOXEL_MM).astype(int)
+        return thickness[i - 1 : i + 2, k - 1 : k + 2].max()
+
+    ridges = 0
+    for t in (0.3, 0.5, 0.7):
+        centre = posterior + t * (anterior - posterior)
+        on_line = path_mm(centre)
+        beside = np.mean([path_mm(centre + s * across) for s in (-8.0, 8.0)])
+        ridges += on_line > 1.3 * beside
+    assert ridges >= 2
+    foramen = default.landmarks[f"S1_foramen_anterior_{side}"]
+    t = (foramen[1] - posterior[0]) / along[0]
+    assert posterior[1] + t * along[1] > foramen[2] + 5.0
