@@ -376,8 +376,10 @@ def failure_script(scenario: Scenario, patient: Patient, failure: str) -> dict[s
             # stop 6 mm before the joint along the planned line
             target = target - (float(np.dot(target - joint, direction)) + 6.0) * direction
         elif failure == "implants_too_close" and index == 1:
-            target, direction = expert[scenario.steps[0].id]
-            target = target + np.array([0.0, 0.0, -6.0])
+            first_target, first_direction = expert[scenario.steps[0].id]
+            # 6 mm from implant 1, toward where implant 2 should have gone, parallel to it
+            target = first_target + 6.0 * _unit(target - first_target)
+            direction = first_direction
         elif failure == "no_confirming_view" and first:
             confirm = False
         elif failure == "root_contact" and step.instrument == "jamshidi_needle":
