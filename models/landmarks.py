@@ -31,7 +31,7 @@ LANDMARK_PATTERNS: dict[str, str] = {
     "kambin_X_Y_side_base_lateral": "[neural] Kambin triangle: exiting root at the endplate",
     "kambin_X_Y_side_apex": "[neural] Kambin triangle: exiting root at the medial border",
     "kambin_X_Y_side_center": "[neural] Kambin triangle incentre (cannula target)",
-    "interlaminar_L5_S1_center": "[lumbar] centre of the L5-S1 interlaminar window (midline)",
+    "interlaminar_L5_S1_center": "[sacrum] centre of the L5-S1 interlaminar window (midline)",
     "S1_superior_endplate_center": "[sacrum] centre of the S1 superior endplate (the origin)",
     "S1_body_center": "[sacrum] centre of the S1 body",
     "S2_body_center": "[sacrum] centre of the S2 body",

@@ -18,7 +18,7 @@ import hashlib
 import importlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,6 +44,7 @@ EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (
     ("sacrum", "sacrum_part"),
     ("pelvis", "ilia_part"),
 )
+PART_NAMES: tuple[str, ...] = tuple(m for m, _ in EXTERNAL_PARTS) + ("lumbar", "neural")
 TRABECULAR_TEXTURE_HU = 35.0
 
 
@@ -122,9 +123,19 @@ def paint(
     return hu, labels
 
 
-def build_patient(params: PatientParameters | None = None) -> Patient:
-    """Generate the patient for ``params`` (same parameters and seed → the identical patient)."""
+def build_patient(
+    params: PatientParameters | None = None, *, parts: Collection[str] | None = None
+) -> Patient:
+    """Generate the patient for ``params`` (same parameters and seed → the identical patient).
+
+    ``parts`` restricts the build to some of ``PART_NAMES`` (e.g. ``("lumbar", "neural")`` for a
+    fast spine-only patient in tests); ``None`` builds everything.
+    """
     params = params or PatientParameters()
+    wanted = set(PART_NAMES if parts is None else parts)
+    unknown = wanted - set(PART_NAMES)
+    if unknown:
+        raise ValueError(f"build_patient: unknown parts {sorted(unknown)}; known: {PART_NAMES}")
     layout = lumbar_layout(params)
     anchors = Anchors(
         s1_endplate_center_mm=np.zeros(3),
@@ -148,6 +159,8 @@ def build_patient(params: PatientParameters | None = None) -> Patient:
     landmarks: dict[str, NDArray[np.float64]] = {}
     missing: list[str] = []
     for name, part in _external_parts():
+        if name.rsplit(".", 1)[-1] not in wanted:
+            continue
         if part is None:
             missing.append(name)
             continue
@@ -157,7 +170,9 @@ def build_patient(params: PatientParameters | None = None) -> Patient:
         anchors.extra.update(
             {k: np.asarray(v, dtype=np.float64) for k, v in result.landmarks.items()}
         )
-    for part in (lumbar_part, neural_part):
+    for part_name, part in (("lumbar", lumbar_part), ("neural", neural_part)):
+        if part_name not in wanted:
+            continue
         result = part(grid, params, anchors)
         pieces += result.pieces
         landmarks.update(result.landmarks)
@@ -169,6 +184,8 @@ def build_patient(params: PatientParameters | None = None) -> Patient:
     parameters = asdict(params)
     parameters["generator_version"] = generator_version()
     parameters["missing_parts"] = missing
+    if parts is not None:
+        parameters["parts"] = sorted(wanted)
     return Patient(
         hu=hu,
         labels=labels,

@@ -176,7 +176,7 @@ class LevelDims:
     @property
     def pedicle_center_w_mm(self) -> float:
         """Pedicle centre height above the body centre (pedicles sit on the upper half)."""
-        return self.body_height_mm / 2 - self.pedicle_height_mm / 2 - 1.5
+        return self.body_height_mm / 2 - self.pedicle_height_mm / 2 - 1.0
 
 
 @dataclass(frozen=True)
@@ -273,7 +273,8 @@ def lumbar_layout(params: PatientParameters) -> LumbarLayout:
         anterior, mid, posterior = DISC_HEIGHT_MM[n]
         lordosis = SEGMENTAL_LORDOSIS_DEG[n] * params.lordosis_scale
         wedge = max(1.0, lordosis - BODY_WEDGE_DEG[n])
-        mid_height = vary(mid, 0.05)
+        # plane-to-plane height: the published centre height includes both endplate concavities
+        mid_height = vary(mid - 2 * 0.8 * ENDPLATE_CONCAVITY_MM, 0.05)
         if params.variant == "transitional_l5" and lower == "S1":
             mid_height *= 0.55  # hypoplastic disc of a transitional segment
         if params.variant == "narrow_foramen" and upper in ("L4", "L5"):
@@ -418,6 +419,30 @@ def body_sdf(u: Array, v: Array, w: Array, d: LevelDims) -> Array:
     return np.maximum(radial, np.maximum(w - top, bottom - w))
 
 
+def pedicle_sdf(u: Array, v: Array, w: Array, d: LevelDims, side: str) -> Array:
+    """Pedicle: elliptic cylinder along (±sin α, cos α, 0) through the isthmus centre, flaring
+    into the body and the lamina (more in height than in width); vertebra-local coordinates."""
+    sign = 1.0 if side == "left" else -1.0
+    pw, ph = d.pedicle_width_mm / 2, d.pedicle_height_mm / 2
+    lp = d.pedicle_length_mm
+    alpha = math.radians(d.pedicle_angle_deg)
+    du = u - sign * d.pedicle_center_u_mm
+    dv = v - (d.body_depth_mm / 2 + lp / 2)
+    dw = w - d.pedicle_center_w_mm
+    s_axis = du * np.float32(sign * math.sin(alpha)) + dv * np.float32(math.cos(alpha))
+    q1 = du * np.float32(math.cos(alpha)) - dv * np.float32(sign * math.sin(alpha))
+    ends = np.clip(s_axis / (lp / 2), -1.0, 1.0) ** 2
+    a = pw * (1.0 + 0.1 * ends)
+    b = ph * (1.0 + np.where(s_axis > 0, 0.3, 0.12) * ends)
+    radial = np.sqrt((q1 / a) ** 2 + (dw / b) ** 2)
+    # first-order distance to the ellipse: (radial - 1) / |grad radial|
+    gradient = np.sqrt((q1 / a**2) ** 2 + (dw / b**2) ** 2) / np.maximum(radial, 1e-6)
+    distance = (radial - 1.0) / np.maximum(gradient, 1.0 / np.maximum(a, b))
+    return np.maximum(distance, np.maximum(-s_axis - (lp / 2 + 5.0), s_axis - lp / 2)).astype(
+        np.float32
+    )
+
+
 @dataclass
 class VertebraShapes:
     """SDFs of one vertebra's pieces on a box (local coordinates)."""
@@ -442,11 +467,10 @@ def vertebra_shapes(
     half_d = d.body_depth_mm / 2
     body = body_sdf(u, v, w, d)
 
-    pw, ph = d.pedicle_width_mm / 2, d.pedicle_height_mm / 2
+    ph = d.pedicle_height_mm / 2
     wp = d.pedicle_center_w_mm
     lp = d.pedicle_length_mm
     alpha = math.radians(d.pedicle_angle_deg)
-    v_mid = half_d + lp / 2
     pedicles: dict[str, Array] = {}
     posterior: Array | None = None
     frame = layout.body_frames[level]
@@ -458,18 +482,7 @@ def vertebra_shapes(
     disc_below = lower_disc.mid_height_mm
     for side in SIDES:
         sign = 1.0 if side == "left" else -1.0
-        # pedicle: elliptic cylinder along (sign sin α, cos α, 0) through the isthmus centre
-        du, dv, dw = u - sign * d.pedicle_center_u_mm, v - v_mid, w - wp
-        s_axis = du * np.float32(sign * math.sin(alpha)) + dv * np.float32(math.cos(alpha))
-        q1 = du * np.float32(math.cos(alpha)) - dv * np.float32(sign * math.sin(alpha))
-        # pedicles flare into the body and the lamina, more in height than in width
-        ends = np.clip(s_axis / (lp / 2), -1.0, 1.0) ** 2
-        radial = np.sqrt(
-            (q1 / (pw * (1.0 + 0.1 * ends))) ** 2 + (dw / (ph * (1.0 + 0.3 * ends))) ** 2
-        )
-        ped = np.maximum(
-            (radial - 1.0) * min(pw, ph), np.maximum(-s_axis - (lp / 2 + 5.0), s_axis - lp / 2)
-        )
+        ped = pedicle_sdf(u, v, w, d, side)
         pedicles[side] = ped.astype(np.float32)
 
         pedicle_back = (sign * (d.pedicle_center_u_mm + math.sin(alpha) * lp / 2), half_d + lp, wp)
@@ -535,7 +548,8 @@ def vertebra_shapes(
         side_union = smooth_union(side_union, iap, 2.5)
         # below the pedicle the lamina continues into the IAP: cut it by the joint plane too
         cut = np.maximum(side_union, FACET_GAP_MM / 2 + _plane_distance(world, center_b, normal_b))
-        side_union = np.where(w < wp - ph, cut, side_union)
+        near_joint = (w < wp - ph) & (_distance_to(world, center_b) < 14.0)
+        side_union = np.where(near_joint, cut, side_union)
         posterior = side_union if posterior is None else smooth_union(posterior, side_union, 1.0)
 
     # spinous process: plate sloping caudally to a bulbous tip
@@ -578,6 +592,11 @@ def _facet_plate_sdf(
         + (da / FACET_HALF_HEIGHT_MM) ** 2
     )
     return ((radial - 1.0) * half_thickness_mm).astype(np.float32)
+
+
+def _distance_to(world: tuple[Array, Array, Array], point: NDArray[np.float64]) -> Array:
+    x, y, z = world
+    return np.sqrt((x - point[0]) ** 2 + (y - point[1]) ** 2 + (z - point[2]) ** 2)
 
 
 def _plane_distance(
@@ -662,14 +681,6 @@ def lumbar_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
         for side in SIDES:
             result.landmarks[f"facet_{key}_{side}"] = layout.facets[f"{key}_{side}"][0].copy()
 
-    l5 = layout.levels["L5"]
-    l5_frame = layout.body_frames["L5"]
-    disc = layout.discs["L5_S1"]
-    result.landmarks["interlaminar_L5_S1_center"] = l5_frame.point(
-        0.0,
-        l5.body_depth_mm / 2 + l5.canal_depth_mm + 3.0,
-        -l5.body_height_mm / 2 - disc.mid_height_mm * 0.8,
-    )
     return result
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
-from models.phantom.lumbar import LocalFrame, LumbarLayout, lumbar_layout
+from models.phantom.lumbar import LocalFrame, LumbarLayout, lumbar_layout, pedicle_sdf
 from models.phantom.parts import (
     PRIORITY_NEURAL,
     PRIORITY_ORGAN,
@@ -37,8 +37,8 @@ ROOT_DISC_ANGLE_DEG = 50.0
 #: Target Kambin inscribed-circle DIAMETER L1-2…L5-S1 (procedures.md: 5.8 → 7.3–8.2 mm;
 #: L2-3, L3-4 interpolated, L5-S1 approx.).
 KAMBIN_INCIRCLE_DIAMETER_MM = (5.8, 6.4, 7.0, 7.7, 8.0)
-ROOT_RADIUS_MM = 2.6
-#: Kambin apex (root centre at the medial pedicle line) below the pedicle's lowest point.
+ROOT_RADIUS_MM = 2.4
+#: Smallest gap between an exiting root (with its ganglion) and the pedicle above it.
 ROOT_CLEARANCE_MM = 1.0
 GANGLION_RADIUS_MM = 3.8
 CSF_HU = 15.0
@@ -120,6 +120,11 @@ def _sacral_points(anchors: Anchors, frame: LocalFrame) -> dict[str, Point]:
     for name, value in fallback.items():
         given = anchors.extra.get(name)
         points[name] = np.asarray(given, dtype=np.float64) if given is not None else value
+    bodies = [anchors.extra.get(n) for n in ("S1_body_center", "S2_body_center")]
+    if "S2_spinal_canal_center" not in anchors.extra and all(b is not None for b in bodies):
+        # the canal lies dorsal to the S2 body as to the S1 body, a little shallower
+        offset = points["S1_spinal_canal_center"] - np.asarray(bodies[0])
+        points["S2_spinal_canal_center"] = np.asarray(bodies[1]) + 0.85 * offset
     if (
         "S2_foramen_posterior_left" not in anchors.extra
         and "S1_foramen_posterior_left" in anchors.extra
@@ -133,6 +138,55 @@ def _sacral_points(anchors: Anchors, frame: LocalFrame) -> dict[str, Point]:
 def _incenter(a: Point, b: Point, c: Point) -> Point:
     la, lb, lc = np.linalg.norm(b - c), np.linalg.norm(c - a), np.linalg.norm(a - b)
     return (la * a + lb * b + lc * c) / (la + lb + lc)
+
+
+def _root_geometry(
+    frame: LocalFrame,
+    sign: float,
+    canal_half: float,
+    v_k: float,
+    w_end: float,
+    height: float,
+    angle: float,
+    take_off: Point,
+) -> tuple[tuple[Point, Point, Point], list[Point], list[float]]:
+    """Kambin corners and the root centre line for a triangle of ``height``.
+
+    The triangle's hypotenuse is the root's lower-medial EDGE, so the centre line runs parallel
+    to it, offset away from the triangle by the root (or ganglion) radius plus 0.6 mm.
+    """
+    apex = frame.point(sign * canal_half, v_k, w_end + height)
+    base_medial = frame.point(sign * canal_half, v_k, w_end)
+    base_lateral = frame.point(sign * (canal_half + height / math.tan(angle)), v_k, w_end)
+    down = (base_lateral - apex) / np.linalg.norm(base_lateral - apex)
+    away = frame.vector(sign * math.sin(angle), 0.0, math.cos(angle))
+    behind = frame.vector(0.0, 1.0, 0.0)  # the root lies on, not in, the annulus
+    root_offset = away * (ROOT_RADIUS_MM + 0.3) + behind * 1.5
+    path = [
+        take_off,
+        apex + root_offset - down * 2.0,
+        apex + down * 6.0 + away * (GANGLION_RADIUS_MM + 0.3) + behind * 1.5,
+        base_lateral + root_offset,
+    ]
+    radii = [2.2, ROOT_RADIUS_MM, GANGLION_RADIUS_MM, ROOT_RADIUS_MM]
+    return (apex, base_medial, base_lateral), path, radii
+
+
+def _pedicle_clearance(
+    layout: LumbarLayout, level: str, side: str, path: list[Point], radii: list[float]
+) -> float:
+    """Smallest gap (mm) between a root tube and the pedicle of ``level``, sampled each 0.5 mm."""
+    frame, dims = layout.body_frames[level], layout.levels[level]
+    samples, sample_radii = [], []
+    for n in range(len(path) - 1):
+        steps = max(2, int(np.linalg.norm(path[n + 1] - path[n]) / 0.5))
+        t = np.linspace(0.0, 1.0, steps)[:, None]
+        samples.append(path[n] + t * (path[n + 1] - path[n]))
+        sample_radii.append(radii[n] + t[:, 0] * (radii[n + 1] - radii[n]))
+    points = np.concatenate(samples)
+    radius = np.concatenate(sample_radii)
+    u, v, w = frame.to_local(points[:, 0], points[:, 1], points[:, 2])
+    return float(np.min(pedicle_sdf(u, v, w, dims, side) - radius))
 
 
 def _lower_frame(layout: LumbarLayout, lower: str) -> tuple[LocalFrame, float, float, float]:
@@ -185,36 +239,35 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
     for n, (upper, lower) in enumerate(DISC_LEVELS):
         up_frame, up = layout.body_frames[upper], layout.levels[upper]
         frame, w_end, half_d, canal_half = _lower_frame(layout, lower)
-        pedicle_bottom_world = up_frame.point(
-            up.pedicle_center_u_mm,
-            up.body_depth_mm / 2 + 2.0,
-            up.pedicle_center_w_mm - up.pedicle_height_mm / 2 * 1.3,  # flared end
-        )
-        _, _, w_ped_bottom = frame.to_local(*pedicle_bottom_world)
+        # medial border (traversing root / SAP): just medial of the upper pedicle's medial wall
+        canal_half = min(canal_half, up.canal_width_mm / 2) - 1.0
         r_target = KAMBIN_INCIRCLE_DIAMETER_MM[n] / 2
         factor = (1.0 + 1.0 / math.tan(angle) - 1.0 / math.sin(angle)) / 2.0
-        h_max = float(w_ped_bottom) - w_end - ROOT_CLEARANCE_MM
-        height = float(np.clip(r_target / factor, 8.0, max(8.0, h_max)))
-        v_k = half_d - 1.0
+        v_k = half_d + 2.0  # on the posterolateral disc surface (its corners bulge 2.5 mm)
         for side in SIDES:
             sign = 1.0 if side == "left" else -1.0
-            apex = frame.point(sign * canal_half, v_k, w_end + height)
-            base_medial = frame.point(sign * canal_half, v_k, w_end)
-            base_lateral = frame.point(sign * (canal_half + height / math.tan(angle)), v_k, w_end)
+            take_off = up_frame.point(
+                sign * (up.canal_width_mm / 2 - 8.0),
+                up.body_depth_mm / 2 + up.canal_depth_mm / 2 - 1.0,
+                up.pedicle_center_w_mm - up.pedicle_height_mm / 2,
+            )
+            # the tallest triangle (up to the target) whose root clears the pedicle above
+            height = r_target / factor
+            while True:
+                corners, path, radii = _root_geometry(
+                    frame, sign, canal_half, v_k, w_end, height, angle, take_off
+                )
+                clearance = _pedicle_clearance(layout, upper, side, path, radii)
+                if clearance >= ROOT_CLEARANCE_MM or height <= 6.0:
+                    break
+                height -= 0.5
+            apex, base_medial, base_lateral = corners
             tag = f"kambin_{upper}_{lower}_{side}"
             result.landmarks[f"{tag}_apex"] = apex
             result.landmarks[f"{tag}_base_medial"] = base_medial
             result.landmarks[f"{tag}_base_lateral"] = base_lateral
             result.landmarks[f"{tag}_center"] = _incenter(apex, base_medial, base_lateral)
-            down = (base_lateral - apex) / np.linalg.norm(base_lateral - apex)
-            ganglion = apex + down * 5.0
-            take_off = up_frame.point(
-                sign * (up.canal_width_mm / 2 - 6.0),
-                up.body_depth_mm / 2 + up.canal_depth_mm / 2 - 1.0,
-                up.pedicle_center_w_mm - up.pedicle_height_mm / 2 - 1.0,
-            )
-            path = [take_off, apex, ganglion, base_lateral]
-            radii = [2.2, ROOT_RADIUS_MM + 0.4, GANGLION_RADIUS_MM, ROOT_RADIUS_MM]
+            path, radii = list(path), list(radii)
             if lower == "S1":
                 ala = sacral[f"ala_top_{side}"]
                 _, v_ala, w_ala = frame.to_local(*ala)
@@ -224,7 +277,7 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
                 path += [over_ala, frame.point(sign * 32.0, -26.0, -50.0)]
             else:
                 out = up_frame.vector(sign * 0.55, -0.55, -0.63)
-                path += [base_lateral + out * 30.0]
+                path += [path[-1] + out * 30.0]
             radii += [ROOT_RADIUS_MM + 0.3] * (len(path) - len(radii))
             result.pieces.append(
                 _tube_piece(

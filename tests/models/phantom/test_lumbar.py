@@ -1,0 +1,158 @@
+"""Lumbar spine MEASURED on the generated label volume against the published ranges (anatomy.md).
+
+Each check runs on the default patient and on a spread of seeds, so a shape that only happens to
+fit one patient fails. Ranges: Clouthier 2023 (CT, L2–L5 range), Zindrick 1987 (pedicles),
+Cook & Baker 2021 (L5), Jentzsch 2013 (facet angles), disc-height table of anatomy.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from models.labels import DISC_LEVELS, LUMBAR_LEVELS
+from models.phantom import measure
+from models.phantom.lumbar import SEGMENTAL_LORDOSIS_DEG, cancellous_hu
+from tests.models.phantom.spine_patients import SEEDS, default_patient, spine_patient
+
+ZINDRICK_PEDICLE_WIDTH_MM = dict(zip(LUMBAR_LEVELS, (8.7, 8.9, 10.3, 12.9, 18.0), strict=True))
+ZINDRICK_PEDICLE_HEIGHT_MM = dict(zip(LUMBAR_LEVELS, (15.4, 15.0, 14.9, 14.8, 14.0), strict=True))
+DISC_MID_MM = {"L1_L2": 10.0, "L2_L3": 11.6, "L3_L4": 12.5, "L4_L5": 13.8, "L5_S1": 13.0}
+JENTZSCH_FACET_DEG = {"L2_L3": 30.4, "L3_L4": 38.7, "L4_L5": 47.0}
+
+
+def patients():
+    return [("default", default_patient())] + [(f"seed{s}", spine_patient(s)) for s in SEEDS]
+
+
+@pytest.fixture(scope="module", params=["default", *[f"seed{s}" for s in SEEDS]])
+def patient(request):
+    if request.param == "default":
+        return default_patient()
+    return spine_patient(int(request.param.removeprefix("seed")))
+
+
+@pytest.mark.parametrize("level", ["L2", "L3", "L4", "L5"])
+def test_body_dimensions_within_clouthier_ranges(patient, level):
+    body = measure.body_dimensions(patient, level)
+    assert 39.4 <= body.width_mm <= 58.8
+    assert 29.5 <= body.depth_mm <= 42.0
+    assert 23.5 <= body.height_mm <= 32.3
+
+
+def test_l5_is_taller_anteriorly_as_cook_and_baker(patient):
+    body = measure.body_dimensions(patient, "L5")
+    # 30.3±1.9 anterior vs 26.3±1.9 posterior
+    assert body.height_anterior_mm - body.height_posterior_mm >= 1.5
+    assert 30.3 - 2 * 1.9 - 1.0 <= body.height_anterior_mm <= 30.3 + 2 * 1.9
+
+
+@pytest.mark.parametrize("level", LUMBAR_LEVELS)
+def test_pedicles_match_zindrick_within_tolerance(patient, level):
+    for side in ("left", "right"):
+        pedicle = measure.pedicle_dimensions(patient, level, side)
+        # ±30 % of the mean and at most one voxel of partial-volume loss more
+        width = ZINDRICK_PEDICLE_WIDTH_MM[level]
+        assert 0.7 * width - 1.0 <= pedicle.width_mm <= 1.3 * width
+        height = ZINDRICK_PEDICLE_HEIGHT_MM[level]
+        assert 0.8 * height <= pedicle.height_mm <= 1.2 * height + 1.0
+
+
+def test_pedicles_widen_caudally_and_l5_is_widest(patient):
+    widths = [measure.pedicle_dimensions(patient, lv, "left").width_mm for lv in LUMBAR_LEVELS]
+    assert widths[4] == max(widths)
+    assert widths[4] > widths[0] + 5.0
+    assert widths[3] > widths[1]
+
+
+@pytest.mark.parametrize("level", ["L2", "L3", "L4", "L5"])
+def test_canal_within_clouthier_ranges(patient, level):
+    canal = measure.canal_dimensions(patient, level)
+    # depth 16.7 (13.0–20.4), width 26.7 (21.5–31.8); one voxel of sampling tolerance
+    assert 13.0 - 1.0 <= canal.depth_mm <= 20.4 + 1.0
+    assert 21.5 - 1.0 <= canal.width_mm <= 31.8 + 1.0
+
+
+@pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
+def test_disc_heights_wedge_anteriorly_with_published_middle_height(patient, upper, lower):
+    disc = measure.disc_heights(patient, upper, lower)
+    assert disc.anterior_mm > disc.posterior_mm
+    mid = DISC_MID_MM[f"{upper}_{lower}"]
+    assert 0.7 * mid <= disc.middle_mm <= 1.35 * mid
+
+
+@pytest.mark.parametrize("joint", sorted(JENTZSCH_FACET_DEG))
+def test_facet_angles_match_jentzsch(patient, joint):
+    upper, lower = joint.split("_")
+    for side in ("left", "right"):
+        angle = measure.facet_angle_deg(patient, upper, lower, side)
+        assert abs(angle - JENTZSCH_FACET_DEG[joint]) <= 8.0, (side, angle)
+
+
+def test_facets_turn_coronal_caudally(patient):
+    angles = [measure.facet_angle_deg(patient, j[:2], j[3:], "left") for j in ("L2_L3", "L4_L5")]
+    assert angles[1] > angles[0] + 8.0
+
+
+def test_lordosis_between_l1_and_s1_is_the_scaled_segmental_sum():
+    p = default_patient()
+    axis_l1 = p.landmark("L1_superior_endplate_center") - p.landmark("L1_inferior_endplate_center")
+    s1_normal = np.array([0.0, -math.sin(math.radians(38.0)), math.cos(math.radians(38.0))])
+    angle = math.degrees(math.acos(axis_l1 @ s1_normal / np.linalg.norm(axis_l1)))
+    # L1 body axis sits half its wedge away from its superior endplate normal
+    expected = 0.74 * sum(SEGMENTAL_LORDOSIS_DEG) - (-3.0) / 2
+    assert abs(angle - expected) < 3.0
+
+
+def test_cortical_shell_over_textured_cancellous_core():
+    p = default_patient()
+    frame = measure.vertebra_frame(p, "L3")
+    offsets = np.arange(0.0, 25.0, 0.5)
+    line = frame.origin[None, :] - offsets[:, None] * frame.v[None, :]  # toward anterior
+    labels = p.labels_at(line)
+    hu = p.hu_at(line).astype(float)
+    inside = labels == p.label_value("L3_body")
+    last = np.nonzero(inside)[0].max()
+    assert hu[last] > 600  # cortical rim (anatomy.md: cortical +700 to +1900)
+    core = p.hu[p.labels == p.label_value("L3_body")].astype(float)
+    core = core[core < 500]
+    assert abs(np.median(core) - cancellous_hu(50.0)) < 25.0
+    assert core.std() > 15.0  # trabecular texture, not a flat fill
+
+
+def test_bone_density_falls_with_age_by_the_published_rate():
+    young = spine_patient(0, age_years=25.0)
+    old = spine_patient(0, age_years=80.0)
+
+    def core(p):
+        values = p.hu[p.labels == p.label_value("L2_body")].astype(float)
+        return float(np.median(values[values < 500]))
+
+    # −2.5 HU/year (anatomy.md): 226 at 25 y → ≈89 at 80 y
+    assert core(young) - core(old) == pytest.approx(2.5 * 55.0, abs=15.0)
+    assert core(young) == pytest.approx(226.0, abs=15.0)
+
+
+def test_transitional_l5_has_large_transverse_processes_and_a_thin_disc():
+    normal = spine_patient(0)
+    transitional = spine_patient(0, variant="transitional_l5")
+
+    def l5_span(p):
+        ijk = np.argwhere(p.labels == p.label_value("L5_posterior_elements"))
+        x = ijk[:, 0] * p.spacing_mm[0] + p.lps_from_voxel[0, 3]
+        return float(x.max() - x.min())
+
+    assert l5_span(transitional) > l5_span(normal) + 10.0
+    thin = measure.disc_heights(transitional, "L5", "S1").middle_mm
+    assert thin < 0.75 * measure.disc_heights(normal, "L5", "S1").middle_mm
+
+
+def test_narrow_foramen_variant_narrows_the_l4_l5_foramen():
+    normal = spine_patient(0)
+    narrow = spine_patient(0, variant="narrow_foramen")
+    for side in ("left", "right"):
+        before = measure.foramen_height_mm(normal, "L4", "L5", side)
+        after = measure.foramen_height_mm(narrow, "L4", "L5", side)
+        assert after < 0.88 * before

@@ -1,0 +1,126 @@
+"""Neural structures measured on the labels: sac L1→S2, roots under the pedicles at ≈50°, Kambin.
+
+References: anatomy.md (sac to S2; exiting root in the foramen, ≈51° to the disc plane; L5 root
+over the ala; S1/S2 roots through their foramina) and procedures.md (Kambin's triangle inscribed
+circle 5.8 mm at L1-2 → 7.3–8.2 mm at L4-5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.labels import DISC_LEVELS, SIDES
+from models.phantom import measure
+from tests.models.phantom.spine_patients import SEEDS, default_patient, spine_patient
+
+#: published inscribed-circle diameter ±1.5 mm (patients vary; the root must clear the pedicle)
+KAMBIN_DIAMETER_RANGE_MM = {
+    "L1_L2": (5.8 - 1.5, 5.8 + 1.5),
+    "L2_L3": (6.4 - 1.5, 6.4 + 1.5),
+    "L3_L4": (7.0 - 1.5, 7.0 + 1.5),
+    "L4_L5": (7.3 - 1.5, 8.2 + 1.5),
+    "L5_S1": (7.3 - 1.5, 8.2 + 1.5),  # not published separately: as L4-5
+}
+
+
+@pytest.fixture(scope="module", params=["default", *[f"seed{s}" for s in SEEDS]])
+def patient(request):
+    if request.param == "default":
+        return default_patient()
+    return spine_patient(int(request.param.removeprefix("seed")))
+
+
+def _voxels(p, name):
+    return measure._voxels(p, name)
+
+
+def test_thecal_sac_runs_from_above_l1_to_s2():
+    p = default_patient()
+    sac = _voxels(p, "thecal_sac")
+    assert sac[:, 2].max() > p.landmark("L1_body_center")[2]
+    # the dural sac ends at S2 (anatomy.md): measured along the S1 endplate normal, its lowest
+    # point is at the S2 body level, not beyond S3
+    normal = np.array([0.0, -np.sin(np.radians(38.0)), np.cos(np.radians(38.0))])
+    s2_level = float(p.landmark("S2_body_center") @ normal)
+    lowest = float((sac @ normal).min())
+    assert s2_level - 20.0 < lowest < s2_level + 6.0
+    # it stays in the midline canal
+    assert abs(np.median(sac[:, 0])) < 1.0
+
+
+def test_sac_lies_inside_the_canal_between_body_and_lamina(patient):
+    for level in ("L2", "L4"):
+        frame = measure.vertebra_frame(patient, level)
+        depth = measure.canal_dimensions(patient, level).depth_mm
+        sac = _voxels(patient, "thecal_sac")
+        rel = sac - frame.origin
+        at_level = np.abs(rel @ frame.w) < 2.0
+        v = rel[at_level] @ frame.v
+        body_back = measure.body_dimensions(patient, level).depth_mm / 2
+        assert v.min() > body_back - 1.0
+        assert v.max() < body_back + depth + 1.0
+
+
+@pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
+def test_exiting_root_passes_under_the_pedicle_without_touching_it(patient, upper, lower):
+    for side in SIDES:
+        gap = measure.root_pedicle_distance_mm(patient, upper, side)
+        assert 0.3 <= gap <= 6.0, (side, gap)
+        root = _voxels(patient, f"root_{upper}_{side}")
+        sign = 1.0 if side == "left" else -1.0
+        assert np.mean(sign * root[:, 0]) > 10.0  # on its own side
+        # the ganglion sits in the foramen
+        foramen = patient.landmark(f"foramen_{upper}_{lower}_{side}")
+        assert np.linalg.norm(root - foramen, axis=1).min() < 6.0
+        # and below the pedicle centre of its level
+        ped = patient.landmark(f"{upper}_pedicle_center_{side}")
+        assert np.linalg.norm(root - foramen, axis=1).argmin() is not None
+        assert foramen[2] < ped[2]
+
+
+@pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
+def test_root_crosses_the_disc_at_about_50_degrees(patient, upper, lower):
+    for side in SIDES:
+        angle = measure.root_disc_angle_deg(patient, upper, lower, side)
+        assert 42.0 <= angle <= 60.0, (side, angle)
+
+
+@pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
+def test_kambin_triangle_admits_the_published_cannula(patient, upper, lower):
+    lo, hi = KAMBIN_DIAMETER_RANGE_MM[f"{upper}_{lower}"]
+    for side in SIDES:
+        diameter = measure.kambin_incircle_diameter_mm(patient, upper, lower, side)
+        assert lo <= diameter <= hi
+        centre = patient.landmark(f"kambin_{upper}_{lower}_{side}_center")
+        name = patient.label_name(patient.labels_at(centre))
+        # the cannula target is free of nerve and bone
+        assert not name.startswith(("root_", "thecal")), name
+        assert not name.startswith(("L1", "L2", "L3", "L4", "L5")), name
+
+
+def test_kambin_triangle_grows_caudally(patient):
+    diameters = [
+        measure.kambin_incircle_diameter_mm(patient, u, lo, "left") for u, lo in DISC_LEVELS
+    ]
+    assert diameters[3] > diameters[0]
+
+
+def test_l5_root_runs_over_the_front_of_the_sacral_ala():
+    p = default_patient()
+    for side in SIDES:
+        ala = p.landmark(f"ala_top_{side}")
+        root = _voxels(p, f"root_L5_{side}")
+        low = root[root[:, 2] < ala[2] - 3.0]
+        assert len(low) > 50
+        # anterior (smaller y) to the ala top while it passes it
+        assert np.median(low[:, 1]) < ala[1]
+
+
+def test_sacral_roots_pass_through_their_anterior_foramina():
+    p = default_patient()
+    for level in ("S1", "S2"):
+        for side in SIDES:
+            foramen = p.landmark(f"{level}_foramen_anterior_{side}")
+            root = _voxels(p, f"root_{level}_{side}")
+            assert np.linalg.norm(root - foramen, axis=1).min() < 3.0
