@@ -61,6 +61,27 @@ def overview_surface(patient: Any, label_names: list[str], step_vox: int = 3) ->
     return surface.transform(lps_from_grid, inplace=False)
 
 
+class TappedSource:
+    """Forwards an instrument source to the session and shows each new sample to ``on_sample``.
+
+    The session consumes samples; the calibration wizard also needs the raw ones (tracker poses,
+    gimbal angles), including uncalibrated samples the session ignores.
+    """
+
+    def __init__(self, source: Any, on_sample: Any) -> None:
+        self.source = source
+        self.on_sample = on_sample
+
+    def poll(self) -> Any:
+        sample = self.source.poll()
+        if sample is not None:
+            self.on_sample(sample)
+        return sample
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+
 def attempts_directory() -> Path:
     """Where attempt files are written (per-user data directory)."""
     import os
@@ -127,9 +148,13 @@ class SessionWorker(QObject):
         self._frame_seen: Any = None
         self._pedal = False
         self._breaches = 0
+        self._last_raw_emit = 0.0
+        self._device_pedal: bool | None = None
         self.attempt_path: Path | None = None
         self.recorder: Any = None
         self.journal_entry: journal.JournalEntry | None = None
+        self._tool_from_tip: np.ndarray | None = None
+        self._patient_from_tracker: np.ndarray | None = None
         self.started_utc = ""
 
     # -- helpers ---------------------------------------------------------------------------
@@ -182,7 +207,7 @@ class SessionWorker(QObject):
             scenario,
             patient,
             self.renderer,
-            self.source,
+            TappedSource(self.source, self._on_sample),
             time.time,
             np.random.default_rng(seed),
             mode=choice.mode,
@@ -245,14 +270,58 @@ class SessionWorker(QObject):
             self.mouse = MouseInstrument(tissue_at=tissue_classifier(self.patient))
             source = MouseSource(self.mouse)
         else:
-            from haptics.urls import open_source
+            from haptics.urls import describe_url, open_source
 
             self.mouse = None
-            source = open_source(url)
+            kwargs: dict[str, Any] = {}
+            if describe_url(url) == "stp1":
+                kwargs["rig"] = self._gimbal_rig()
+            source = open_source(url, **kwargs)
         source.start()
         if source.message:
             self.problem.emit(source.message)
         return source
+
+    def _planned_corridor(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(skin entry, unit direction) of the first trajectory step's planned corridor."""
+        from scenarios.points import resolve_point
+
+        scenario = self.session.scenario if self.session is not None else None
+        if scenario is None:
+            from scenarios.loader import load_shipped
+
+            scenario = load_shipped(self.choice.scenario_id)
+        step = next(
+            (s for s in scenario.steps if s.kind == "trajectory" and s.entry and s.target), None
+        )
+        if step is None:
+            return None
+        entry = resolve_point(self.patient, step.entry, scenario.side)
+        target = resolve_point(self.patient, step.target, scenario.side)
+        return skin_entry(self.patient, entry, target), (target - entry) / np.linalg.norm(
+            target - entry
+        )
+
+    def _gimbal_rig(self) -> Any:
+        """An STP/1 gimbal mounted on the phantom at the planned skin entry, facing along the
+        planned approach (its yaw 0 / pitch 0 is the horizontal part of the planned direction).
+        6-DOF and IMU rigs report a kind mismatch until the wizard's registration is applied."""
+        from haptics.rig_models import GimbalRig, patient_from_rig_at
+        from models.frames import POSTERIOR
+
+        corridor = self._planned_corridor()
+        if corridor is None:
+            return GimbalRig()
+        skin, direction = corridor
+        horizontal = direction - np.dot(direction, POSTERIOR) * POSTERIOR
+        return GimbalRig(patient_from_rig_at(skin, horizontal, POSTERIOR))
+
+    def _on_sample(self, sample: Any) -> None:
+        self._device_pedal = "pedal" in sample.buttons
+        now = time.monotonic()
+        if now - self._last_raw_emit >= 0.1:  # the wizard needs the newest, not every one
+            self._last_raw_emit = now
+            self.raw_sample.emit(dict(sample.raw))
 
     def _close_source(self) -> None:
         if self.source is not None:
@@ -304,6 +373,12 @@ class SessionWorker(QObject):
         if self.session is None or self.session.finished:
             return
         self._guard("Simulation step", self.session.step, dt_s)
+        if (
+            self._device_pedal is not None
+            and self._device_pedal != self._pedal
+            and self.mouse is None
+        ):
+            self.set_pedal(self._device_pedal)  # the foot pedal of the tracked device
         if self.source is not None and now - self._last_status >= STATUS_PERIOD_S:
             self._last_status = now
             rate = float(getattr(self.source, "rate_hz", 0.0) or 0.0)
@@ -496,7 +571,7 @@ class SessionWorker(QObject):
             self._close_source()
             self.source = self._open_source(url)
             if self.session is not None:
-                self.session.source = self.source
+                self.session.source = TappedSource(self.source, self._on_sample)
                 self._place_mouse_at_entry()
 
         self.device_url = url
@@ -504,13 +579,39 @@ class SessionWorker(QObject):
 
     @pyqtSlot(object)
     def apply_calibration(self, calibration: Any) -> None:
-        apply = getattr(self.source, "apply_calibration", None)
-        if apply is None:
-            self.problem.emit(
-                f"{calibration.name} computed (error {calibration.error_mm:.2f} mm); this device does not take calibrations"
-            )
-            return
-        self._guard("Applying the calibration", apply, calibration)
+        self._guard("Applying the calibration", self._apply_calibration, calibration)
+
+    def _apply_calibration(self, calibration: Any) -> None:
+        """Give a wizard result to the device: a pivot sets tool_from_tip, a registration
+        patient_from_tracker (for an STP/1 6-DOF rig the rig is rebuilt with both); saved to disk."""
+        from haptics.calibration import save_calibration
+        from haptics.rig_models import PoseRig
+        from haptics.serial_source import SerialStp1Source
+
+        source = self.source
+        if calibration.kind == "pivot":
+            self._tool_from_tip = np.asarray(calibration.matrix)
+        elif calibration.kind in ("registration", "paired_point"):
+            self._patient_from_tracker = np.asarray(calibration.matrix)
+        saved = save_calibration(calibration)
+        if isinstance(source, SerialStp1Source) and calibration.kind != "gimbal":
+            if self._tool_from_tip is not None:
+                source.rig = PoseRig(self._patient_from_tracker, self._tool_from_tip)
+        elif calibration.kind == "gimbal" and isinstance(source, SerialStp1Source):
+            rig = self._gimbal_rig()
+            details = calibration.details
+            rig.yaw_zero_deg = float(details.get("zero_yaw_deg", 0.0))
+            rig.pitch_zero_deg = float(details.get("zero_pitch_deg", 0.0))
+            rig.depth_zero_mm = float(details.get("zero_depth", 0.0))
+            source.rig = rig
+        elif hasattr(source, "patient_from_tracker"):
+            if self._tool_from_tip is not None:
+                source.tool_from_tip = self._tool_from_tip
+            if self._patient_from_tracker is not None:
+                source.patient_from_tracker = self._patient_from_tracker
+        self.problem.emit(
+            f"{calibration.name} applied (error {calibration.error_mm:.2f} mm), saved to {saved}"
+        )
 
     @pyqtSlot()
     def next_step(self) -> None:

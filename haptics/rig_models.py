@@ -196,6 +196,7 @@ class PoseRig(RigModel):
         tracker_from_tool = frames.rigid(rotation, (message.x_mm, message.y_mm, message.z_mm))
         tip = frames.apply_to_points(tracker_from_tool @ self.tool_from_tip, np.zeros(3))
         d = frames.apply_to_vectors(tracker_from_tool, self.shaft_axis_tool)
+        raw["tracker_from_tool"] = tracker_from_tool  # what pivot calibration collects
         if self.patient_from_tracker is None:
             raw.update(tip_tracker_mm=tip, direction_tracker=d)
             return ToolSample(t_s, TrackingStatus.UNCALIBRATED, None, None, buttons, raw)

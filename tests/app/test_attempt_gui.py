@@ -119,3 +119,47 @@ def test_exam_mode_hides_views_and_3d(qtbot, window):
         "lateral"
     )  # e.g. a stale shortcut: the session refuses it in exam mode
     qtbot.waitUntil(lambda: any("Refused" in p for p in refused), timeout=10_000)
+
+
+def test_attempt_with_an_emulated_stp1_gimbal_unplugged_midway(qtbot, window):
+    """An STP/1 gimbal rig on a pty drives the pin; unplugging it shows DISCONNECTED at once and
+    the attempt carries on when it comes back (same path); nothing recorded is lost."""
+    from haptics.emulators import make_emulator
+
+    emulator = make_emulator(
+        "gimbal", faults="unplug", unplug_every_s=4.0, unplug_for_s=1.5, rate_hz=100
+    )
+    emulator.start()
+    try:
+        problems = start(qtbot, window)
+        statuses = []
+        window.controller.device_status.connect(
+            lambda name, status, rate, message, counters: statuses.append(status)
+        )
+        window.controller.open_device(emulator.path)
+        qtbot.waitUntil(lambda: "OK" in statuses and len(window.tips) >= 5, timeout=20_000)
+        first_tip = window.tips[-1]
+        qtbot.waitUntil(lambda: "DISCONNECTED" in statuses, timeout=20_000)
+        assert "DISCONNECTED" in window.instrument_panel.status.text() or "DISCONNECTED" in statuses
+        lost_at = len(statuses)
+        qtbot.waitUntil(lambda: "OK" in statuses[lost_at:], timeout=20_000)
+        tips_before = len(window.tips)
+        qtbot.waitUntil(lambda: len(window.tips) > tips_before + 5, timeout=20_000)
+        assert np.linalg.norm(window.tips[-1] - first_tip) > 0.5  # the sweep moves the pin again
+        with qtbot.waitSignal(window.controller.frame_ready, timeout=60_000):
+            qtbot.keyClick(window, Qt.Key.Key_F)
+        assert window.live_monitor.image.std() > 10
+        with qtbot.waitSignal(window.controller.attempt_saved, timeout=60_000) as saved:
+            window.controller.finish()
+        assert not [p for p in problems if "unexpectedly" in p], problems
+        from scenarios.recording import read_attempt
+
+        recorded = read_attempt(saved.args[0])
+        poses = [
+            command for _, command in recorded.actions if type(command).__name__ == "InstrumentPose"
+        ]
+        assert (
+            len(poses) >= tips_before
+        )  # every pose shown before the unplug is in the attempt file
+    finally:
+        emulator.stop()
