@@ -386,6 +386,7 @@ class Session:
                 joints=self._joints.as_dict(),
                 mode=mode,
                 hand_in_beam=hand,
+                exposure=_exposure_json(exposure),
             )
 
     def _default_exposure(self, mode: str, pulse_rate_pps: float) -> Any:
@@ -568,3 +569,13 @@ class Session:
         if self.recorder is not None:
             self.recorder.finish(self.report)
         return self.report
+
+
+def _exposure_json(exposure: Any) -> dict[str, Any] | None:
+    """The technique of a shot for the recording (kVp, mA, mode, pulse rate, duration)."""
+    if exposure is None:
+        return None
+    return {
+        name: getattr(exposure, name, None)
+        for name in ("kvp", "ma", "mode", "pulse_rate_pps", "duration_s")
+    }

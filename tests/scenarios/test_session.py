@@ -149,3 +149,19 @@ def test_selecting_a_later_instrument_moves_to_its_step(synthetic_patient, stand
     session.command(Finish())
     with pytest.raises(SessionError, match="finished"):
         session.command(Shot())
+
+
+def test_hand_on_the_handle_in_the_beam_during_live_fluoroscopy(
+    synthetic_patient, stand_in_renderer
+):
+    session = make(synthetic_patient, stand_in_renderer, scenario_id="ield-l5s1")
+    down = (0.0, -1.0, 0.0)  # posterior approach; the AP beam runs along the shaft
+    session.command(InstrumentPose("dilator", (6.0, 40.0, 8.0), down))
+    session.command(Shot())  # single shot: hands off
+    session.command(Pedal(True))
+    session.step(0.3)
+    session.command(Pedal(False))
+    report = session.command(Finish())
+    assert report.metrics["hands_in_beam"].value == 1
+    assert report.metrics["hands_in_beam"].passed is False
+    assert any("in the beam on shot 2" in f for f in report.findings)
