@@ -92,6 +92,9 @@ SIJ_LIGAMENT_GAP_MM = 5.0
 ANTERIOR_FORAMEN_MM = ((13.0, 12.2), (12.9, 13.1), (10.0, 10.0), (7.5, 7.5))
 POSTERIOR_FORAMEN_MM = ((10.4, 7.7), (7.1, 7.3), (6.0, 6.0), (5.0, 5.0))
 SACRAL_LEVELS = ("S1", "S2", "S3", "S4")
+#: (start, end, radius) of the L5 root's groove on each ala, curved sacral coordinates (l, u, t) mm
+#: (approx.: from the L5–S1 foramen exit over the medial ala to its anterior face).
+L5_ALAR_GROOVE = ((24.0, -22.0, -7.0), (27.0, 16.0, 15.0), 3.5)
 SIDES = ("left", "right")
 
 
@@ -461,6 +464,12 @@ def sacrum_fields(shape: SacralShape, x: Array, u: Array, t: Array):
     ) * 7.0
     sd = smooth_min(sd, sap, 3.0)
 
+    # Alar groove of the L5 root / lumbosacral trunk: from beside the L5–S1 disc over the medial
+    # ala and down its anterior face (the root crosses the ala anteriorly, anatomy.md).
+    for sign in (1.0, -1.0):
+        groove = _capsule_3(sign * x, u, t, *L5_ALAR_GROOVE)
+        sd = np.maximum(sd, -groove)
+
     # Canal: open above (continuous with the lumbar canal), open dorsally below the hiatus.
     canal_front = canal_center + canal_hd
     canal_back = np.where(t > shape.hiatus_t_mm, np.float32(-1e3), canal_center - canal_hd)
@@ -480,12 +489,13 @@ def sacrum_fields(shape: SacralShape, x: Array, u: Array, t: Array):
         centre_l = lf - 2.5 * frac
         ell = np.sqrt(((lat - centre_l) / rw) ** 2 + ((t - tf) / rh) ** 2)
         tunnel = (ell - 1.0) * np.minimum(rw, rh)
-        c_hd = float(np.interp(tf, shape.knots, shape.canal_half_depth))
-        c_center = -float(np.interp(tf, shape.knots, shape.body_half_depth)) - c_hd
-        link = np.maximum(
-            np.sqrt(((u - c_center) / 4.5) ** 2 + ((t - tf) / 4.5) ** 2) * 4.5 - 4.5,
-            lat - lf,
-        )
+        # The root's way out: an oblique channel from the canal 10 mm above the foramen (the
+        # lateral recess) down to the foramen's pelvic opening.
+        t_in = tf - 10.0
+        c_hd = float(np.interp(t_in, shape.knots, shape.canal_half_depth))
+        c_center = -float(np.interp(t_in, shape.knots, shape.body_half_depth)) - c_hd
+        link_r = 0.35 * min(ha, wa)
+        link = _capsule_3(lat, u, t, (6.0, c_center, t_in), (lf, f_front - link_r, tf), link_r)
         sd = np.maximum(sd, -np.minimum(tunnel, link))
 
     # Coccyx: a tapering rod continuing the curve after a 2 mm sacrococcygeal gap.
@@ -497,6 +507,14 @@ def sacrum_fields(shape: SacralShape, x: Array, u: Array, t: Array):
         np.maximum(tc0 - t, t - tc0 - shape.coccyx_length_mm),
     )
     return sd, coccyx, in_body
+
+
+def _capsule_3(lat, u, t, a, b, radius: float) -> NDArray:
+    """Signed distance to a capsule in (l, u, t) coordinates."""
+    ab = np.subtract(b, a)
+    wl, wu, wt = lat - a[0], u - a[1], t - a[2]
+    h = np.clip((wl * ab[0] + wu * ab[1] + wt * ab[2]) / float(ab @ ab), 0.0, 1.0)
+    return np.sqrt((wl - h * ab[0]) ** 2 + (wu - h * ab[1]) ** 2 + (wt - h * ab[2]) ** 2) - radius
 
 
 def sacrum_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
@@ -568,15 +586,20 @@ def sacral_landmarks(
                 ref[f"{level}_foramen_posterior_{side}"] = shape.point_ref(
                     sign * (lf - 2.5), back, tf
                 )
-    canal_t = 8.0
-    c_hd = float(np.interp(canal_t, shape.knots, shape.canal_half_depth))
-    c_center = -float(np.interp(canal_t, shape.knots, shape.body_half_depth)) - c_hd
-    ref["S1_spinal_canal_center"] = shape.point_ref(0.0, c_center, canal_t)
-    # Highest point of each ala, lateral to the body, at the posterior end of its slope.
+    # The canal centre of S1/S2 at the lateral recess that leads to the level's foramen.
+    for i, level in enumerate(("S1", "S2")):
+        canal_t = shape.foramen_t_mm[i] - 10.0
+        c_hd = float(np.interp(canal_t, shape.knots, shape.canal_half_depth))
+        c_center = -float(np.interp(canal_t, shape.knots, shape.body_half_depth)) - c_hd
+        ref[f"{level}_spinal_canal_center"] = shape.point_ref(0.0, c_center, canal_t)
+    # Top of each ala where the L5 root crosses it: lateral to the body, on the anterior part of
+    # its superior surface (before it rounds down into the pelvic surface).
     ala_l = float(shape.body_half_width[0]) + 14.0
+    ala_u = 3.0
+    tan_ala = math.tan(math.radians(shape.ala_slope_deg))
     for side, sign in (("left", 1.0), ("right", -1.0)):
-        ala_t = 1.0 + 0.08 * 14.0
-        ref[f"ala_top_{side}"] = shape.point_ref(sign * ala_l, -15.0, ala_t)
+        ala_t = 1.0 + 0.08 * 14.0 + tan_ala * (ala_u + 15.0)
+        ref[f"ala_top_{side}"] = shape.point_ref(sign * ala_l, ala_u, ala_t)
     landmarks = {name: frame.lps_from_ref(p) for name, p in ref.items()}
     # Interlaminar window L5–S1: midline, at the dorsal edge of the canal, between the L5 lamina
     # and the S1 lamina (halfway up the L5–S1 disc when the lumbar anchors are known).

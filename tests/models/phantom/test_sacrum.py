@@ -177,11 +177,11 @@ def test_coccyx_is_separate_below_the_apex(default):
 def alar_slope_deg(sacrum: Painted, side: str) -> float:
     """Angle to the axial plane of the ala's anterosuperior surface in the sagittal plane of the ala.
 
-    In the plane x = ala_top.x, take the highest sacrum voxel of each column from 4 to 20 mm in
-    front of the ala top and fit a line z(y).
+    In the plane x = ala_top.x, take the highest sacrum voxel of each column from 20 mm behind
+    to 4 mm in front of the ala top (where the L5 root crosses it) and fit a line z(y).
     """
     top = sacrum.landmarks[f"ala_top_{side}"]
-    ys = top[1] - np.arange(4.0, 20.0, 1.0)
+    ys = top[1] + np.arange(-4.0, 20.0, 1.0)
     zs = np.arange(top[2] - 60.0, top[2] + 20.0, 0.25)
     heights = []
     for y in ys:
@@ -190,7 +190,7 @@ def alar_slope_deg(sacrum: Painted, side: str) -> float:
         heights.append(zs[bone.max()] if bone.size else np.nan)
     heights = np.array(heights)
     ok = np.isfinite(heights)
-    assert ok.sum() >= 8, "the ala has no anterosuperior surface in front of its top"
+    assert ok.sum() >= 16, "the ala has no superior surface around its top"
     slope = np.polyfit(ys[ok], heights[ok], 1)[0]
     return math.degrees(math.atan(abs(slope)))
 
@@ -203,7 +203,7 @@ def test_alar_slope_within_published_range(default, side):
 
 def test_dysmorphic_upper_sacrum_has_steeper_ala_and_larger_s1_foramen(default):
     dysmorphic = build(PatientParameters(variant="transitional_l5"))
-    assert alar_slope_deg(dysmorphic, "left") > alar_slope_deg(default, "left") + 8.0
+    assert alar_slope_deg(dysmorphic, "left") > alar_slope_deg(default, "left") + 5.0
     h_dys, _ = foramen_size_mm(dysmorphic, "S1", "left")
     h_def, _ = foramen_size_mm(default, "S1", "left")
     assert h_dys > h_def + 1.5
@@ -245,8 +245,8 @@ def test_cancellous_hu_follows_the_reference_table_and_age(default):
     s2 = default.hu_at(default.landmarks["S2_body_center"])
     assert s1 == pytest.approx(S1_BODY_HU + shift, abs=1.0)
     assert s2 == pytest.approx(S2_BODY_HU + shift, abs=1.0)
-    # Inside the ala: 20 mm below the ala top.
-    ala = default.landmarks["ala_top_left"] + np.array([0.0, 0.0, -20.0])
+    # Inside the ala: 12 mm below and 10 mm behind the ala top.
+    ala = default.landmarks["ala_top_left"] + np.array([0.0, 10.0, -12.0])
     assert default.hu_at(ala) == pytest.approx(ALA_HU + shift, abs=1.0)
     old = build(PatientParameters(age_years=80.0))
     young = build(PatientParameters(age_years=30.0))
