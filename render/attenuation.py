@@ -151,11 +151,22 @@ def build_attenuation_volume(
     offset = np.array([s.start for s in box], dtype=np.float64)
     lps_from_voxel = patient.lps_from_voxel.copy()
     lps_from_voxel[:3, 3] = patient.lps_from_voxel[:3, :3] @ offset + patient.lps_from_voxel[:3, 3]
-    if downsample > 1:
-        mu = _block_average(mu, downsample)
-        scale = np.diag([downsample, downsample, downsample, 1.0]).astype(np.float64)
-        # new voxel 0 centre sits at old index (downsample − 1)/2
-        shift = np.eye(4)
-        shift[:3, 3] = (downsample - 1) / 2.0
-        lps_from_voxel = lps_from_voxel @ shift @ scale
-    return AttenuationVolume(mu=mu, lps_from_voxel=lps_from_voxel, energy_kev=energy)
+    volume = AttenuationVolume(mu=mu, lps_from_voxel=lps_from_voxel, energy_kev=energy)
+    return downsample_volume(volume, downsample)
+
+
+def downsample_volume(volume: AttenuationVolume, factor: int) -> AttenuationVolume:
+    """Block-average ``factor``³ voxels (keeps line integrals to first order); 1 returns it."""
+    if factor < 1:
+        raise ValueError(f"downsample factor must be ≥ 1, got {factor}")
+    if factor == 1:
+        return volume
+    scale = np.diag([factor, factor, factor, 1.0]).astype(np.float64)
+    # new voxel 0 centre sits at old index (factor − 1)/2
+    shift = np.eye(4)
+    shift[:3, 3] = (factor - 1) / 2.0
+    return AttenuationVolume(
+        mu=_block_average(volume.mu, factor),
+        lps_from_voxel=volume.lps_from_voxel @ shift @ scale,
+        energy_kev=volume.energy_kev,
+    )

@@ -8,8 +8,9 @@ successive samples of a ray are adjacent in memory.
 
 :class:`FastDRR` holds the three copies (each zero-padded by one voxel in the two in-slice axes so
 that bilinear reads never leave the array, and uint16-quantised), plus three copies whose slices
-are averaged in pairs along their slicing axis: rays within ``SLAB_MAX_DEG`` of their axis (every
-ray of an AP or lateral) step through those, half the samples for the same line integral. Rays
+are averaged in threes along their slicing axis: rays within ``SLAB_MAX_DEG`` of their axis
+(every ray of an AP or lateral) step through those, a third of the samples for nearly the same
+line integral (NCC 0.99993 against the exact integral on the generated patient's AP). Rays
 are rendered in parallel in small square tiles so each thread's voxel lines stay in cache.
 
 For display the renderer renders at the resolution the volume supports and upsamples bilinearly
@@ -214,7 +215,7 @@ class FastDRR:
         volume: AttenuationVolume,
         quantise: bool = True,
         interpolation: str = "linear",
-        slab_voxels: int = 2,
+        slab_voxels: int = 3,
         slab_max_deg: float = SLAB_MAX_DEG,
     ) -> None:
         if interpolation not in ("linear", "nearest"):
