@@ -1,19 +1,147 @@
-"""Start the simulator window: the QApplication, sign-in, the main window and the session controller.
+"""Start the simulator window: the QApplication, sign-in, the main window and the session controller;
+the offer to recover interrupted attempts at start; and the instructor's review mode on its own.
 
 Kept apart from :mod:`app.cli` so that every other subcommand runs without importing Qt.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from PyQt6.QtCore import QSettings
-from PyQt6.QtWidgets import QApplication, QDialog
+from PyQt6.QtCore import QSettings, pyqtSignal
+from PyQt6.QtWidgets import QApplication, QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app import __version__
-from app.controller import SessionController
+from app.controller import SessionController, attempts_directory
 from app.main_window import MainWindow
 from app.widgets.signin import SignInChoice, SignInDialog
+from scenarios.records import journal
+from scenarios.records.database import RecordsError, RecordStore, default_database_url
+
+
+class RecoveryOffer(QFrame):
+    """A non-modal banner: "N interrupted attempt(s) found — add them to the records as interrupted".
+
+    The attempts journaled in ``attempts_dir`` that never reached the records (a crash or a power
+    cut) are recovered on a worker thread, which opens its own connection to ``db_url`` (a database
+    connection belongs to the thread that opened it). Unreadable journal entries are listed and
+    left in place; nothing is deleted. ``replay(path) -> report dict`` scores an attempt (default:
+    :func:`scenarios.records.journal.recover`'s own replay without images).
+    """
+
+    recovered = pyqtSignal(object, object)  # ([(attempt file, attempt id)], [problem text])
+
+    def __init__(
+        self,
+        attempts_dir: Path,
+        db_url: str,
+        replay: Callable[[Path], dict] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.attempts_dir = Path(attempts_dir)
+        self.db_url = db_url
+        self.replay = replay
+        self.setStyleSheet("QFrame { background: #fff4e5; color: #7a4b00; border-radius: 4px; }")
+        row = QHBoxLayout(self)
+        self.label = QLabel("")
+        self.label.setWordWrap(True)
+        self.recover_button = QPushButton("Add them to the records as interrupted")
+        self.dismiss_button = QPushButton("Later")
+        row.addWidget(self.label, 1)
+        row.addWidget(self.recover_button)
+        row.addWidget(self.dismiss_button)
+        self.recover_button.clicked.connect(self.recover_all)
+        self.dismiss_button.clicked.connect(self.hide)
+        self.recovered.connect(self._show_result)
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="recovery"
+        )
+        self.entries: list[journal.JournalEntry] = []
+        self.problems: list[str] = []
+        self.scan()
+
+    def scan(self) -> bool:
+        """Look for interrupted attempts; shows the banner when there are any (or broken entries)."""
+        self.entries, self.problems = journal.interrupted_attempts(self.attempts_dir)
+        lines = []
+        if self.entries:
+            who = ", ".join(
+                f"{e.trainee_id} / {e.scenario_id} ({e.started_utc[:16]})" for e in self.entries
+            )
+            lines.append(
+                f"{len(self.entries)} interrupted attempt(s) found — add them to the records as "
+                f"interrupted: {who}."
+            )
+        if self.problems:
+            lines.append("Unreadable journal entries (left in place): " + "; ".join(self.problems))
+        self.label.setText("\n".join(lines))
+        self.recover_button.setVisible(bool(self.entries))
+        self.recover_button.setEnabled(bool(self.entries))
+        self.setVisible(bool(lines))
+        return bool(lines)
+
+    def recover_all(self) -> None:
+        """Record every interrupted attempt (off the GUI thread)."""
+        if not self.entries:
+            return
+        self.recover_button.setEnabled(False)
+        self.label.setText(f"Recovering {len(self.entries)} interrupted attempt(s)…")
+        entries = list(self.entries)
+        future = self.executor.submit(self._recover, entries)
+        future.add_done_callback(self._hand_over)
+
+    def _hand_over(self, future: concurrent.futures.Future) -> None:
+        """Worker thread: pass the result to the GUI thread (queued signal)."""
+        with contextlib.suppress(RuntimeError):  # the window was closed and deleted meanwhile
+            self.recovered.emit(*future.result())
+
+    def _recover(self, entries: list[journal.JournalEntry]) -> tuple[list, list[str]]:
+        done: list[tuple[str, int]] = []
+        problems: list[str] = []
+        try:
+            store = RecordStore.open(self.db_url)
+        except RecordsError as error:
+            return done, [str(error)]
+        try:
+            for entry in entries:
+                try:
+                    done.append(
+                        (entry.attempt_path.name, journal.recover(store, entry, self.replay))
+                    )
+                except Exception as error:  # one bad attempt must not stop the others
+                    problems.append(f"{entry.attempt_path.name}: not recovered ({error})")
+        finally:
+            store.close()
+        return done, problems
+
+    def _show_result(self, done: list[tuple[str, int]], problems: list[str]) -> None:
+        lines = []
+        if done:
+            ids = ", ".join(f"{name} → attempt {attempt_id}" for name, attempt_id in done)
+            lines.append(f"Recovered {len(done)} interrupted attempt(s) into the records: {ids}.")
+        lines += problems + self.problems
+        self.label.setText("\n".join(lines) or "Nothing to recover.")
+        self.recover_button.hide()
+        self.dismiss_button.setText("Close")
+        self.show()
+
+
+def offer_recovery(window: MainWindow, attempts_dir: Path, db_url: str) -> RecoveryOffer | None:
+    """Put the recovery banner at the top of the trainee window when anything was interrupted."""
+    central = window.centralWidget()
+    offer = RecoveryOffer(attempts_dir, db_url, parent=central)
+    if not (offer.entries or offer.problems):
+        offer.deleteLater()
+        return None
+    central.layout().insertWidget(0, offer)
+    window.recovery_offer = offer
+    return offer
 
 
 def shipped_scenario_titles() -> dict[str, str]:
@@ -57,6 +185,7 @@ def run_gui(
     controller = SessionController(device_url=device_url)
     window = MainWindow(controller, settings)
     window.show()
+    offer_recovery(window, attempts_directory(), default_database_url())
     titles = shipped_scenario_titles()
     if trainee and scenario_id:
         choice = SignInChoice(trainee, scenario_id, mode, seed, False)
@@ -75,3 +204,25 @@ def _sign_in_again(window: MainWindow, titles: dict[str, str], settings: QSettin
     dialog = SignInDialog(titles, last_choice(settings), window)
     if dialog.exec() == QDialog.DialogCode.Accepted:
         window.start_attempt(dialog.choice())
+
+
+def run_review(instructor_id: str, db_url: str | None = None) -> int:
+    """``fluorosim run --review``: the instructor's review window on the records database."""
+    from app.review_window import ReviewWindow, ensure_instructor
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("fluorosim")
+    app.setApplicationVersion(__version__)
+    try:
+        store = RecordStore.open(db_url)
+    except RecordsError as error:
+        print(f"fluorosim: {error}", file=sys.stderr)
+        return 1
+    actor = ensure_instructor(store, instructor_id)
+    if actor is None:
+        store.close()
+        print(f"fluorosim: '{instructor_id}' is not a registered instructor", file=sys.stderr)
+        return 1
+    window: Any = ReviewWindow(store, actor, owns_store=True)
+    window.show()
+    return app.exec()

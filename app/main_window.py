@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 
 from app import __version__
 from app.controller import SessionController
+from app.review_window import open_review
 from app.widgets.carm_panel import CArmPanel
 from app.widgets.instrument_panel import InstrumentPanel
 from app.widgets.monitor import MonitorWidget
@@ -179,6 +180,9 @@ class MainWindow(QMainWindow):
         self.new_attempt_action = QAction("New attempt…", self)
         self.new_attempt_action.setShortcut(QKeySequence.StandardKey.New)
         file_menu.addAction(self.new_attempt_action)
+        self.review_action = QAction("Instructor review…", self)
+        self.review_action.triggered.connect(lambda: open_review(self))
+        file_menu.addAction(self.review_action)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)

@@ -1,4 +1,4 @@
-"""``fluorosim run``: start the simulator window on the built-in patient."""
+"""``fluorosim run``: start the simulator window on the built-in patient, or the instructor review."""
 
 from __future__ import annotations
 
@@ -26,11 +26,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--exam", action="store_true", help="exam mode: no named views, hints or 3D view"
     )
     parser.add_argument("--seed", type=int, default=0, help="patient seed")
+    parser.add_argument(
+        "--review",
+        action="store_true",
+        help="instructor review mode: attempts, replay, learning curves, CUSUM, sign-off",
+    )
+    parser.add_argument(
+        "--instructor", help="instructor ID for --review (asked to register if new)"
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="records database URL for --review (sqlite:///path or postgresql://…; "
+        "default FLUOROSIM_DB_URL or the per-user SQLite file)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the system can show a window, then start the GUI."""
+    """Check the system can show a window, then start the GUI (or the review mode)."""
     from app import syscheck
+
+    if args.review and not (args.instructor or "").strip():
+        print("fluorosim: --review needs --instructor ID", file=sys.stderr)
+        return 2
 
     problems = syscheck.missing_packages(gui=True)
     display = syscheck.display_problem(gui=True)
@@ -43,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if display:
         print(display, file=sys.stderr)
         return 1
+    if args.review:
+        from app.gui import run_review
+
+        return run_review(args.instructor.strip(), args.db)
     from app.gui import run_gui
 
     device = "mouse" if args.mouse or not args.device else args.device
