@@ -216,23 +216,21 @@ def ilium_shape(params: PatientParameters, side: str, joint: SacroiliacJoint) ->
 
 
 def _capsule(x, y, z, a, b, radius: float) -> NDArray:
-    """Signed distance to a 3-D capsule from a to b."""
-    a = np.asarray(a, dtype=np.float64)
-    ab = np.asarray(b, dtype=np.float64) - a
-    length2 = float(ab @ ab)
-    wx, wy, wz = x - a[0], y - a[1], z - a[2]
-    h = np.clip((wx * ab[0] + wy * ab[1] + wz * ab[2]) / length2, 0.0, 1.0)
-    return np.sqrt((wx - h * ab[0]) ** 2 + (wy - h * ab[1]) ** 2 + (wz - h * ab[2]) ** 2) - radius
+    """Signed distance to a 3-D capsule from a to b (python floats keep float32 arrays float32)."""
+    a0, a1, a2 = (float(v) for v in a)
+    b0, b1, b2 = (float(v) - w for v, w in zip(b, (a0, a1, a2), strict=True))
+    length2 = b0 * b0 + b1 * b1 + b2 * b2
+    wx, wy, wz = x - a0, y - a1, z - a2
+    h = np.clip((wx * b0 + wy * b1 + wz * b2) / length2, 0.0, 1.0)
+    return np.sqrt((wx - h * b0) ** 2 + (wy - h * b1) ** 2 + (wz - h * b2) ** 2) - float(radius)
 
 
 def _ellipsoid(x, y, z, center, radii) -> NDArray:
     """Approximate signed distance to an axis-aligned ellipsoid."""
-    q = np.sqrt(
-        ((x - center[0]) / radii[0]) ** 2
-        + ((y - center[1]) / radii[1]) ** 2
-        + ((z - center[2]) / radii[2]) ** 2
-    )
-    return (q - 1.0) * min(radii)
+    c0, c1, c2 = (float(v) for v in center)
+    r0, r1, r2 = (float(v) for v in radii)
+    q = np.sqrt(((x - c0) / r0) ** 2 + ((y - c1) / r1) ** 2 + ((z - c2) / r2) ** 2)
+    return (q - 1.0) * min(r0, r1, r2)
 
 
 def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel: float):
@@ -243,7 +241,7 @@ def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel:
     mid = shape.mid_x(y, z).astype(np.float32)
     if mid.ndim == 3 and min(mid.shape[-2:]) > 1:
         gy, gz = np.gradient(mid[0], voxel)
-        slope = np.sqrt(1.0 + gy**2 + gz**2)[None]
+        slope = np.sqrt(1.0 + gy**2 + gz**2)[None].astype(np.float32)
     else:
         slope = 1.0
     z_arc = shape.arc_z(y)
@@ -253,6 +251,7 @@ def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel:
         + 5.0 * np.exp(-np.abs(z - z_arc) / 5.0)
         + 12.0 * smoothstep(-z, 55.0 * k, 85.0 * k)
     )
+    thickness = thickness.astype(np.float32)
     wing = smooth_max((np.abs(xl - mid) - thickness / 2) / slope, outline, 2.0)
 
     # Posterior block on the joint plane (auricular part and iliac tuberosity).
@@ -269,7 +268,8 @@ def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel:
     # Acetabulum: a thick cup around the hip centre.
     hc = shape.hip_center
     cup = _ellipsoid(xl, y, z, hc + np.array([-12.0, 0.0, 8.0]) * k, np.array([24, 30, 32]) * k)
-    socket = np.sqrt((xl - hc[0]) ** 2 + (y - hc[1]) ** 2 + (z - hc[2]) ** 2) - 25.0 * k
+    h0, h1, h2 = (float(v) for v in hc)
+    socket = np.sqrt((xl - h0) ** 2 + (y - h1) ** 2 + (z - h2) ** 2) - 25.0 * k
     cup = np.maximum(cup, -socket)
     bone = smooth_min(bone, cup, 6.0)
     # Ischium with its spine and tuberosity; pubic rami and body.
@@ -286,7 +286,7 @@ def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel:
         _capsule(xl, y, z, np.array([10, -66, -150]) * k, hc + np.array([-24, 34, -60]) * k, 7 * k),
     ]
     for part in parts:
-        bone = smooth_min(bone, part, 4.0)
+        bone = np.minimum(bone, part)
     bone = np.maximum(bone, -socket)  # keep the socket open
     bone = np.maximum(bone, 2.0 - xl)  # the pubic symphysis: a 4 mm gap at the midline
     return bone, (d, v1, v2)

@@ -120,8 +120,11 @@ def capsule_distance_2d(
     p1: NDArray, p2: NDArray, start: NDArray, direction: NDArray, length: float
 ) -> NDArray:
     """Distance from 2-D points (p1, p2) to the segment start + s·direction, s ∈ [0, length]."""
-    s = np.clip((p1 - start[0]) * direction[0] + (p2 - start[1]) * direction[1], 0.0, length)
-    return np.hypot(p1 - start[0] - s * direction[0], p2 - start[1] - s * direction[1])
+    s0, s1 = float(start[0]), float(start[1])
+    d0, d1 = float(direction[0]), float(direction[1])
+    q1, q2 = p1 - s0, p2 - s1
+    s = np.clip(q1 * d0 + q2 * d1, 0.0, float(length))
+    return np.hypot(q1 - s * d0, q2 - s * d1)
 
 
 def cancellous_shift_hu(age_years: float) -> float:
@@ -248,10 +251,12 @@ class SacroiliacJoint:
 
     def plane_coordinates(self, x: NDArray, y: NDArray, z: NDArray):
         """(d, v1, v2): signed distance to the plane (+ lateral) and in-plane coordinates."""
-        dx, dy, dz = x - self.vertex_ref[0], y - self.vertex_ref[1], z - self.vertex_ref[2]
-        d = self.normal[0] * dx + self.normal[1] * dy + self.normal[2] * dz
-        v1 = self.e1[0] * dx + self.e1[1] * dy + self.e1[2] * dz
-        v2 = self.e2[0] * dx + self.e2[1] * dy + self.e2[2] * dz
+        v = [float(c) for c in self.vertex_ref]
+        dx, dy, dz = x - v[0], y - v[1], z - v[2]
+        n, e1, e2 = ([float(c) for c in vec] for vec in (self.normal, self.e1, self.e2))
+        d = n[0] * dx + n[1] * dy + n[2] * dz
+        v1 = e1[0] * dx + e1[1] * dy + e1[2] * dz
+        v2 = e2[0] * dx + e2[1] * dy + e2[2] * dz
         return d, v1, v2
 
     def region_sdf(self, v1: NDArray, v2: NDArray) -> NDArray:
