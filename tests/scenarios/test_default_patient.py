@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scenarios.commands import Pedal
 from scenarios.loader import load_shipped, shipped_scenarios
 from scenarios.scripted import parse_script, run_actions
 from scenarios.scripts import FAILURES, expert_script, failure_script
@@ -66,3 +67,43 @@ def test_real_renderer_frames_and_dose(default_patient):
     assert report.metrics["kap_gycm2"].value == pytest.approx(session.counters["kap_gycm2"])
     assert session.counters["kap_gycm2"] > 0 and session.counters["air_kerma_mgy"] > 0
     assert report.metrics["beam_on_s"].value == pytest.approx(0.1 * len(shots))
+
+
+def test_recorded_attempt_replays_identically_through_the_cli(default_patient, tmp_path, capsys):
+    """Record with the product renderer, replay with `fluorosim replay --json`: same report,
+    same frames (image ids)."""
+    import json
+
+    from app import cli
+    from scenarios.recording import AttemptWriter, default_renderer, read_attempt
+
+    scenario = load_shipped("drill-ferguson-l5s1")
+    parsed = parse_script(expert_script(scenario, default_patient))
+    actions = parsed.actions[:-1] + [  # live fluoroscopy before finishing
+        (parsed.actions[-1][0], Pedal(True)),
+        (parsed.actions[-1][0] + 0.3, Pedal(False)),
+        (parsed.actions[-1][0] + 1.0, parsed.actions[-1][1]),
+    ]
+    path = tmp_path / "ferguson.jsonl"
+    writer = AttemptWriter(path, clock=lambda: 1.79e9)
+    session = Session(
+        scenario,
+        default_patient,
+        default_renderer(default_patient, "ii9"),
+        None,
+        lambda: 1.79e9,
+        np.random.default_rng(11),
+        recorder=writer,
+    )
+    original = run_actions(session, actions)
+    assert original.passed
+    recorded_ids = [
+        e["data"]["image_id"] for e in read_attempt(path).events if e["kind"] == "frame"
+    ]
+    assert len(recorded_ids) == 4  # one shot + three pulses at 8 pps over 0.3 s
+    assert cli.main(["replay", "--json", str(path)]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed == json.loads(original.to_json_text())
+    assert [
+        i for e in replayed["events"] if e["kind"] == "shot" for i in e["image_ids"]
+    ] == recorded_ids
