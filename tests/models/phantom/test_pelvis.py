@@ -241,3 +241,28 @@ def test_true_lateral_shows_the_icd_line_above_the_s1_foramen(default, side):
     foramen = default.landmarks[f"S1_foramen_anterior_{side}"]
     t = (foramen[1] - posterior[0]) / along[0]
     assert posterior[1] + t * along[1] > foramen[2] + 5.0
+
+
+def test_pelvis_turns_with_the_sacral_slope():
+    """A steeper sacrum carries the whole pelvis with it: the joint keeps its area and its place
+    relative to the sacrum, the ASIS moves down as the pelvis tilts forward (pelvic incidence is
+    a fixed trait of the patient)."""
+    grid = pelvis_grid(2.0)
+    params = PatientParameters()
+    results = {}
+    for slope in (30.0, 46.0):
+        anchors = reference_anchors(slope)
+        painted = Combined(
+            grid, sacrum_part(grid, params, anchors), ilia_part(grid, params, anchors)
+        ).painted
+        results[slope] = painted
+    flat, steep = results[30.0], results[46.0]
+    for side in SIDES:
+        a_flat = len(flat.points(f"sij_space_{side}"))
+        a_steep = len(steep.points(f"sij_space_{side}"))
+        assert abs(a_flat - a_steep) / a_flat < 0.2
+        d_flat = flat.landmarks[f"sij_center_{side}"] - flat.landmarks["sacral_promontory"]
+        d_steep = steep.landmarks[f"sij_center_{side}"] - steep.landmarks["sacral_promontory"]
+        assert np.linalg.norm(d_flat) == pytest.approx(np.linalg.norm(d_steep), abs=1e-6)
+        asis_flat, asis_steep = flat.landmarks[f"asis_{side}"], steep.landmarks[f"asis_{side}"]
+        assert asis_steep[2] < asis_flat[2] - 5.0
