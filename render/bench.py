@@ -16,6 +16,9 @@ optional modules that do). Figures here (default patient, ii9, 512² display):
   (trilinear) volume at every display pixel (relative difference over pixels where the exact line
   integral exceeds 10 % of its maximum); ``…_box`` the same against the box-voxel Siddon image,
   whose sub-voxel staircase edges no interpolating renderer reproduces;
+* ``new_pose_cpu_ms`` / ``instrument_frame_cpu_ms`` — process CPU time of the same frames (all
+  threads): on an otherwise idle machine the wall time is about the parallel DRR's CPU time over
+  the cores plus the serial image chain; under load the wall times above grow, these do not;
 * ``cpu_count``, ``load_average`` (the machine is shared: figures scale with the load), and
   whether DiffDRR / ITK are installed for a third-party comparison.
 
@@ -131,23 +134,25 @@ def renderer_benchmark(
             table_longitudinal_mm=base.table_longitudinal_mm + float(rng.uniform(-40, 40)) + i,
         )
 
-    new_pose = []
+    new_pose, new_pose_cpu = [], []
     for i in range(poses):
         joints = pose(i)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         renderer.render_frame(joints, rng=rng)
         new_pose.append(time.perf_counter() - t0)
+        new_pose_cpu.append(time.process_time() - c0)
 
     still = pose(poses + 1)
     renderer.render_frame(still, rng=rng)
     target = patient.landmark("L5_pedicle_center_right")
-    instrument = []
+    instrument, instrument_cpu = [], []
     for i in range(poses):
         tip = target + np.array([0.0, -2.0 * i, 0.5 * i])
         pin = InstrumentPose("guide_pin", tip, np.array([0.1, -1.0, 0.05]))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         renderer.render_frame(still, [pin], rng=rng)
         instrument.append(time.perf_counter() - t0)
+        instrument_cpu.append(time.process_time() - c0)
 
     preview = []
     for i in range(poses):
@@ -180,6 +185,8 @@ def renderer_benchmark(
     result: dict[str, Any] = {
         "new_pose_ms": round(new_pose_ms, 2),
         "instrument_frame_ms": round(_median_ms(instrument), 2),
+        "new_pose_cpu_ms": round(_median_ms(new_pose_cpu), 2),
+        "instrument_frame_cpu_ms": round(_median_ms(instrument_cpu), 2),
         "preview_fps": round(1e3 / _median_ms(preview), 1),
         "exact_ms": round(exact_ms, 1),
         "exact_trilinear_ms": round(_median_ms(exact_times["trilinear"]), 1),
