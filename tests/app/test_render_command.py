@@ -118,3 +118,14 @@ def test_bad_input_gives_a_clear_message_not_a_traceback(
     assert cli.main(["render", *arguments]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_bench_command_prints_json_of_the_chosen_benchmarks(capsys, monkeypatch):
+    from render import bench
+
+    monkeypatch.setattr(bench, "BENCHMARKS", [("fake", lambda: {"fake_ms": 3.0})])
+    assert cli.main(["bench", "--only", "fake", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["fake_ms"] == 3.0 and printed["cpu_count"] >= 1
+    assert cli.main(["bench", "--only", "nonesuch"]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err

@@ -101,3 +101,25 @@ def test_plain_display_maps_dense_to_dark():
     image = plain_display(li)
     assert image[0, 0] > image[0, -1]
     assert plain_display(li, invert=True)[0, 0] < plain_display(li, invert=True)[0, -1]
+
+
+def test_benchmark_registry_merges_figures_and_reports_failures(patient):
+    from render import bench
+
+    saved = list(bench.BENCHMARKS)
+    try:
+        bench.register_benchmark("fake", lambda: {"fake_ms": 1.5})
+        bench.register_benchmark("broken", lambda: 1 / 0)
+        bench.register_benchmark("fake", lambda: {"fake_ms": 2.5})  # replaces, keeps one entry
+        results = bench.run_benchmarks(["fake", "broken"])
+        assert results["fake_ms"] == 2.5 and "renderer" not in results
+        assert results["broken_error"].startswith("ZeroDivisionError")
+        assert [name for name, _ in bench.BENCHMARKS].count("fake") == 1
+    finally:
+        bench.BENCHMARKS[:] = saved
+    # the renderer benchmark itself, tiny: every contracted key is present and sane
+    figures = bench.renderer_benchmark(patient=patient, display_px=64, poses=2)
+    for key in ("new_pose_ms", "instrument_frame_ms", "preview_fps", "exact_ms", "ncc_vs_exact"):
+        assert figures[key] > 0
+    assert figures["ncc_vs_exact"] > 0.99
+    assert figures["diffdrr_drr"] in ("installed", "not installed")
