@@ -53,6 +53,9 @@ L5_HALF_DEPTH_MM = 17.75
 #: clear of the caval confluence in front of the body.
 RIGHT_CIA_PASS_DEG = 55.0
 LEVELS = ("L1", "L2", "L3", "L4", "L5")
+#: Height of the common iliac division above the joint's anterior-superior corner (in front of
+#: the upper SI joint; higher sends the internal iliac through the ala).
+DIVISION_ABOVE_JOINT_MM = 10.0
 VEINS = frozenset({"vena_cava", "common_iliac_vein_left", "common_iliac_vein_right"})
 
 
@@ -223,14 +226,14 @@ def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vesse
     ]
 
     # Division points in front of each SI joint (anterior-superior margin of the joint, 16 mm
-    # anterior, 8 mm medial and 10 mm cranial of it), the internal iliac toward the sciatic notch, the external
-    # iliac along the brim to the mid-inguinal point.
+    # anterior, 8 mm medial and DIVISION_ABOVE_JOINT_MM cranial of it), the internal iliac toward
+    # the sciatic notch, the external iliac along the brim to the mid-inguinal point.
     landmarks: dict[str, NDArray[np.float64]] = {"aortic_bifurcation": bifurcation}
     division = {}
     for side, joint in joints.items():
         sign = 1.0 if side == "left" else -1.0
         corner = frame.lps_from_ref(joint.point_ref(joint.half_width_mm, joint.half_width_mm))
-        division[side] = corner + np.array([-sign * 8.0, -16.0 * k, 10.0])
+        division[side] = corner + np.array([-sign * 8.0, -16.0 * k, DIVISION_ABOVE_JOINT_MM * k])
         # The internal iliac ends medial to the pelvic wall at the top of the sciatic notch.
         notch = frame.lps_from_ref(np.array([sign * 40.0 * k, 14.0 * k, -74.0 * k]))
         hip = np.array(HIP_CENTER) * k
