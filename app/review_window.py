@@ -75,10 +75,18 @@ class _FrameKeeper:
     def __init__(self, renderer: Any) -> None:
         self.renderer = renderer
         self.images: list[np.ndarray] = []
+        self.doses: list[tuple[float, float, float]] = []  # beam_on_s, air_kerma_mgy, kap_gycm2
 
     def render_frame(self, *args: Any, **kwargs: Any) -> Any:
         frame = self.renderer.render_frame(*args, **kwargs)
         self.images.append(np.asarray(frame.image))
+        dose = getattr(frame, "dose", None)
+        self.doses.append(
+            tuple(
+                float(getattr(dose, name, 0.0) or 0.0)
+                for name in ("beam_on_s", "air_kerma_mgy", "kap_gycm2")
+            )
+        )
         return frame
 
     def __getattr__(self, name: str) -> Any:
@@ -124,10 +132,17 @@ def replay_frames(
         if e.get("kind") == "shot"
     }
     images = keepers[0].images if keepers else []
+    doses = np.cumsum(keepers[0].doses, axis=0) if keepers and images else np.zeros((0, 3))
     result = ReplayResult()
-    for event, image in zip(frame_events, images, strict=False):
+    for event, image, dose in zip(frame_events, images, doses, strict=False):
         shot = event["data"].get("shot")
-        info = {"shot": shot, "view": shot_views.get(shot)}
+        info = {
+            "shot": shot,
+            "view": shot_views.get(shot),
+            "beam_on_s": float(dose[0]),  # cumulative up to and including this frame
+            "air_kerma_mgy": float(dose[1]),
+            "kap_gycm2": float(dose[2]),
+        }
         result.frames.append((float(event.get("t_s", 0.0)), image, info))
     if len(images) != len(frame_events):
         result.problem = (
@@ -171,7 +186,9 @@ def describe_event(kind: str, data: dict[str, Any]) -> str:
     if kind == "refused":
         return f"refused {data.get('command')}: {data.get('reason')}"
     if kind == "score":
-        return f"score {data.get('score')} ({'passed' if data.get('passed') else 'not passed'})"
+        score = data.get("score")
+        score_text = f"{score:.1f}" if isinstance(score, int | float) else str(score)
+        return f"score {score_text} ({'passed' if data.get('passed') else 'not passed'})"
     return str(data)
 
 
@@ -227,6 +244,8 @@ def series_png(curve: LearningCurve) -> bytes:
         values = [np.nan if v is None else v for v in curve.series.get(name, [])]
         axes.plot(numbers[: len(values)], values, "o-", color="#345", markersize=3, linewidth=1)
         axes.set_title(title, fontsize=8)
+        axes.set_xlim(0.5, max(1, curve.attempts) + 0.5)
+        axes.xaxis.get_major_locator().set_params(integer=True)
         axes.tick_params(labelsize=7)
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -344,7 +363,11 @@ class ReplayTimeline(QWidget):
         t_s, image, info = self.frames[max(0, min(index, len(self.frames) - 1))]
         self.monitor.set_image(image)
         self.monitor.set_overlay(
-            shot_number=int(info.get("shot") or 0), view_name=str(info.get("view") or "")
+            shot_number=int(info.get("shot") or 0),
+            view_name=str(info.get("view") or ""),
+            beam_on_s=float(info.get("beam_on_s", 0.0)),
+            air_kerma_mgy=float(info.get("air_kerma_mgy", 0.0)),
+            kap_gycm2=float(info.get("kap_gycm2", 0.0)),
         )
         self.time_label.setText(f"{t_s:6.1f} s  ({index + 1}/{len(self.frames)})")
 
@@ -419,6 +442,7 @@ class ReviewWindow(QMainWindow):
         self.pass_mark: PassMark | None = None
         self.replaying_attempt: int | None = None
         self.path_points = np.zeros((0, 3))
+        self.path_mesh: Any = None
         self.setWindowTitle(f"fluorosim review — {instructor.id} ({instructor.role})")
 
         splitter = QSplitter()
@@ -432,6 +456,7 @@ class ReviewWindow(QMainWindow):
         self.tabs.addTab(self.scene3d, "Instrument path (3D)")
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([520, 880])
         self.setCentralWidget(splitter)
         self.ledger_label = QLabel("")
         self.statusBar().addPermanentWidget(self.ledger_label)
@@ -804,28 +829,38 @@ class ReviewWindow(QMainWindow):
         self.show_path(result.surfaces)
 
     def show_path(self, surfaces: dict[str, tuple[Any, str]]) -> None:
-        """The patient surfaces and the instrument tip path (polyline) in the 3D tab."""
+        """The patient surfaces and the instrument tip path (polyline, end marked) in the 3D tab."""
         import pyvista as pv
 
-        self.scene3d.set_surfaces(surfaces)
-        plotter = self.scene3d.plotter
         points = self.path_points
-        if plotter is None:
-            return
-        plotter.remove_actor("path")
-        if len(points) >= 2:
-            plotter.add_mesh(
-                pv.lines_from_points(points), color="#f39c12", line_width=3, name="path"
-            )
-        if len(points):
-            plotter.add_points(
-                points[-1:],
-                color="#e74c3c",
-                point_size=10,
-                render_points_as_spheres=True,
-                name="path_end",
-            )
-        self.scene3d.set_beam(None, None)  # marks the scene changed and repaints it
+        self.path_mesh = pv.lines_from_points(points) if len(points) >= 2 else None
+        self.scene3d.set_surfaces(surfaces)
+        path_mesh = self.path_mesh
+
+        def change(plotter: Any) -> None:
+            for name in surfaces:  # see the path through the bone
+                actor = plotter.actors.get(name)
+                if actor is not None:
+                    actor.prop.opacity = min(actor.prop.opacity, 0.35)
+            plotter.remove_actor("path")
+            plotter.remove_actor("path_end")
+            if path_mesh is not None:
+                plotter.add_mesh(path_mesh.tube(radius=1.2), color="#f39c12", name="path")
+            if len(points):
+                plotter.add_points(
+                    points[-1:],
+                    color="#e74c3c",
+                    point_size=10,
+                    render_points_as_spheres=True,
+                    name="path_end",
+                )
+
+        render_thread = getattr(self.scene3d, "renderer", None)
+        if render_thread is not None and hasattr(render_thread, "post"):
+            render_thread.post(change)  # the 3D view renders on a thread of its own
+        elif getattr(self.scene3d, "plotter", None) is not None:
+            change(self.scene3d.plotter)
+            self.scene3d.set_beam(None, None)  # marks the scene changed and repaints it
 
     # -- sign-off, ledger, report -----------------------------------------------------------
     def sign(self, decision: str) -> None:

@@ -205,8 +205,8 @@ def test_pick_trainee_open_replay_and_sign_off(qtbot, review, records):
     breach_row = events.index("breach")
     assert "S1 nerve root" in review.events_table.item(breach_row, 2).text()
     assert float(review.events_table.item(breach_row, 0).text()) == pytest.approx(3.0)
-    assert "path" in review.scene3d.plotter.actors  # the pin's tip path in the 3D tab
-    assert len(review.path_points) == 2
+    assert len(review.path_points) == 2  # the pin's tip path in the 3D tab, with the surfaces
+    assert review.path_mesh.n_points == 2 and review.scene3d.surface_names
 
     review.comment.setText("Pin in the S1 foramen: repeat the inlet/outlet check.")
     qtbot.mouseClick(review.practice_button, Qt.MouseButton.LeftButton)
