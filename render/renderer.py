@@ -6,10 +6,12 @@ resolution the volume supports (``anatomy_px``, default half the display) and up
 display grid; the result is cached per pose, so a still C-arm with a moving instrument only adds
 the instruments' analytic line integrals and runs the image chain.
 
-Integration points with the instrument / image chain / dose modules (render/instrument_projection.py,
-render/image_chain.py, render/dose.py) are the three functions ``_instrument_line_integrals``,
-``_apply_chain`` and ``_exposure_dose`` below: each uses the other module when it is present and
-otherwise a clearly named stand-in (no instruments, :func:`plain_display`, no dose record).
+The instruments, the image chain and the dose come from render/instrument_projection.py,
+render/image_chain.py and render/dose.py (issue #4 part 2), called from the three integration
+methods ``_instrument_line_integrals``, ``_apply_chain`` and ``_exposure_dose``. Without an
+explicit exposure a frame is continuous fluoroscopy at the renderer's kVp with the tube current
+the dose model's automatic dose-rate control picks for the field, so every frame has a dose.
+:func:`plain_display` (noiseless) serves the drag preview.
 
 Threading: the DRR kernels release the GIL, so a GUI calls :meth:`render_frame` / :meth:`preview`
 from a worker thread (e.g. ``concurrent.futures.ThreadPoolExecutor``) and never blocks its own.
@@ -28,6 +30,9 @@ from numpy.typing import NDArray
 
 from models.patient import Patient
 from render import carm
+from render import dose as _dose
+from render import image_chain as _image_chain
+from render import instrument_projection as _instrument_projection
 from render.attenuation import (
     AttenuationVolume,
     build_attenuation_volume,
@@ -36,21 +41,12 @@ from render.attenuation import (
 )
 from render.carm import CArmJoints, CArmModel, MonitorOrientation
 from render.drr_fast import FastDRR, upsample
+from render.exposure import Exposure
 from render.geometry import ProjectionGeometry
 from render.views import home_isocenter_lps
 
-try:  # instruments (issue #4 part 2); absent → anatomy only
-    from render import instrument_projection as _instrument_projection
-except ImportError:  # pragma: no cover - depends on the other engineer's file
-    _instrument_projection = None  # type: ignore[assignment]
-try:
-    from render import image_chain as _image_chain  # type: ignore[attr-defined]
-except ImportError:
-    _image_chain = None  # type: ignore[assignment]
-try:
-    from render import dose as _dose  # type: ignore[attr-defined]
-except ImportError:
-    _dose = None  # type: ignore[assignment]
+#: Tube voltages the renderer accepts (the exposure model's range, render/exposure.py).
+KVP_RANGE = (40.0, 150.0)
 
 
 #: Anatomy pixels per voxel footprint on the detector (Nyquist-like margin over 1 px per voxel).
@@ -135,6 +131,10 @@ class FluoroRenderer:
         self.mode = mode or self.model.default_mode
         self.model.field_mm(self.mode)  # refuse an unknown mode now
         self.kvp = float(kvp)
+        if not KVP_RANGE[0] <= self.kvp <= KVP_RANGE[1]:
+            raise ValueError(
+                f"kVp {kvp!r} outside the tube's {KVP_RANGE[0]:g}–{KVP_RANGE[1]:g} kVp"
+            )
         self.energy_kev = effective_energy_kev(self.kvp)
         self.display_px = int(display_px)
         self.preview_px = int(preview_px)
@@ -215,6 +215,8 @@ class FluoroRenderer:
     ) -> FluoroFrame:
         """Anatomy (cached) + instruments → image chain → monitor image, with the dose record."""
         geometry, anatomy = self.anatomy_line_integrals(joints)
+        if exposure is None:
+            exposure = self.default_exposure()
         total = anatomy
         instrument_li = self._instrument_line_integrals(instruments, geometry)
         if instrument_li is not None:
@@ -229,9 +231,14 @@ class FluoroRenderer:
             kvp=self.kvp,
             energy_kev=self.energy_kev,
             orientation=self.orientation,
-            dose=self._exposure_dose(exposure, geometry),
+            dose=self._exposure_dose(exposure, geometry, chain_settings),
             extras=chain_extras,
         )
+
+    def default_exposure(self) -> Exposure:
+        """Continuous fluoroscopy at this kVp, tube current from the dose model for the field."""
+        field = self.model.field_mm(self.mode)
+        return Exposure(self.kvp, _dose.typical_tube_current_ma(field, self.kvp))
 
     # -- integration points (issue #4 part 2) ------------------------------------------------
     def _instrument_line_integrals(
@@ -240,8 +247,6 @@ class FluoroRenderer:
         """Σ μ·chord of the instruments on the display grid (render/instrument_projection.py)."""
         if not instruments:
             return None
-        if _instrument_projection is None:
-            raise RuntimeError("instrument projection (render/instrument_projection.py) is missing")
         if self._catalogue is None:
             from models.instruments import load_catalogue
 
@@ -258,28 +263,24 @@ class FluoroRenderer:
         chain_settings: Any,
         rng: np.random.Generator | None,
     ) -> tuple[NDArray[np.uint8], dict[str, Any]]:
-        """Line integrals → displayed uint8 image (render/image_chain.py when present)."""
-        apply = getattr(_image_chain, "apply_image_chain", None)
-        if apply is None:
-            return plain_display(line_integrals, self.field_mask), {"chain": "plain_display"}
-        result = apply(
+        """Line integrals → displayed uint8 image (render/image_chain.py)."""
+        image = _image_chain.apply_image_chain(
             line_integrals,
-            geometry=geometry,
-            model=self.model,
-            exposure=exposure,
+            geometry,
             settings=chain_settings,
+            exposure=exposure,
             rng=rng if rng is not None else np.random.default_rng(0),
+            model=self.model,
         )
-        if isinstance(result, np.ndarray):
-            return result, {"chain": "image_chain"}
-        image = getattr(result, "image", None)
-        if image is None:
-            raise TypeError("render.image_chain.apply_image_chain returned no image")
-        return image, {"chain": "image_chain", "chain_result": result}
+        return image, {"chain": "image_chain"}
 
-    def _exposure_dose(self, exposure: Any, geometry: ProjectionGeometry) -> Any:
-        """Dose record of this frame (render/dose.py when present and an exposure is given)."""
-        dose_fn = getattr(_dose, "exposure_dose", None)
-        if dose_fn is None or exposure is None:
+    def _exposure_dose(
+        self, exposure: Any, geometry: ProjectionGeometry, chain_settings: Any = None
+    ) -> Any:
+        """Dose record of this frame (render/dose.py), with the chain settings' collimation."""
+        if exposure is None:
             return None
-        return dose_fn(exposure, geometry=geometry, model=self.model, kvp=self.kvp)
+        collimation = getattr(chain_settings, "collimation", None)
+        return _dose.exposure_dose(
+            exposure, geometry, model=self.model, kvp=self.kvp, collimation=collimation
+        )

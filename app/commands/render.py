@@ -9,6 +9,7 @@ the LPS patient frame of ``fluorosim phantom export``) and the attenuation volum
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -200,9 +201,11 @@ def _render(args: argparse.Namespace) -> int:
                 instruments, geometry
             )
         image = renderer.orientation.apply(plain_display(line_integrals, renderer.field_mask))
+        dose = None
     else:
         frame = renderer.render_frame(joints, instruments, rng=np.random.default_rng(args.seed))
         geometry, line_integrals, image = frame.geometry, frame.line_integrals, frame.image
+        dose = frame.dose
     written = []
     if args.out:
         out = Path(args.out)
@@ -218,7 +221,10 @@ def _render(args: argparse.Namespace) -> int:
     if args.geometry:
         path = Path(args.geometry)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(geometry_record(renderer, geometry, joints), indent=2))
+        record = geometry_record(renderer, geometry, joints)
+        if dose is not None:
+            record["dose_per_frame"] = dataclasses.asdict(dose)
+        path.write_text(json.dumps(record, indent=2))
         written.append(str(path))
     if args.mu:
         from models.io.nifti import write_nifti
@@ -238,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _render(args)
-    except (RenderArgumentError, CArmLimitError, ViewSpecError, KeyError) as error:
+    except (RenderArgumentError, CArmLimitError, ViewSpecError, KeyError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
         print(f"fluorosim render: {message}", file=sys.stderr)
         return 2

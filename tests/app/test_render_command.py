@@ -109,6 +109,8 @@ def test_render_with_an_instrument_and_joint_values(tmp_path, patient):
         (["--instrument", "spoon:0,0,0:0,1,0", "--out", "x.png"], "unknown instrument 'spoon'"),
         (["--instrument", "guide_pin:0,0:0,1,0", "--out", "x.png"], "three numbers"),
         (["--view", "ap"], "nothing to write"),
+        (["--view", "ap", "--kvp", "200", "--out", "x.png"], "kVp 200"),
+        (["--view", "ap", "--model", "ii7", "--out", "x.png"], "unknown C-arm model 'ii7'"),
     ],
 )
 def test_bad_input_gives_a_clear_message_not_a_traceback(

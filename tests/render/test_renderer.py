@@ -94,6 +94,11 @@ def test_exposure_gives_a_dose_record(renderer, patient):
     )
     assert frame.dose is not None
     assert frame.dose.air_kerma_mgy > 0 and frame.dose.kap_gycm2 > 0
+    # without an exposure: continuous fluoroscopy at the renderer's kVp, still dosed
+    default = renderer.render_frame(ideal_joints(patient, "ap"), rng=np.random.default_rng(0))
+    assert default.dose.kvp == renderer.kvp and default.dose.mode == "continuous"
+    with pytest.raises(ValueError, match="kVp 200"):
+        FluoroRenderer(patient, kvp=200.0, volume=renderer.volume)
 
 
 def test_plain_display_maps_dense_to_dark():
