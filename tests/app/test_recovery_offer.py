@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PyQt6.QtCore import QSettings, Qt
-from PyQt6.QtWidgets import QWidget
+from PyQt6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
 from app.gui import RecoveryOffer, offer_recovery
 from scenarios.recording import read_attempt, replay_attempt
@@ -84,9 +84,12 @@ def test_nothing_interrupted_means_no_banner(qtbot, tmp_path):
     assert offer.isHidden() and offer.entries == [] and offer.problems == []
 
 
-def test_trainee_window_shows_the_banner_and_the_review_action(qtbot, crashed, tmp_path):
+def test_trainee_window_shows_the_banner_and_the_review_action(
+    qtbot, crashed, tmp_path, monkeypatch
+):
     from app.controller import SessionController
     from app.main_window import MainWindow
+    from app.review_window import ReviewWindow
 
     window = MainWindow(
         SessionController(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
@@ -99,4 +102,20 @@ def test_trainee_window_shows_the_banner_and_the_review_action(qtbot, crashed, t
     assert offer_recovery(window, Path(tmp_path / "empty"), "sqlite:///unused") is None
     file_menu = window.menuBar().actions()[0].menu()
     assert "Instructor review…" in [action.text() for action in file_menu.actions()]
+
+    url = f"sqlite:///{tmp_path / 'records.sqlite'}"
+    monkeypatch.setenv("FLUOROSIM_DB_URL", url)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("dr-menu", True))
+    asked = []
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes
+    )
+    window.review_action.trigger()
+    review = window.review_window
+    assert isinstance(review, ReviewWindow) and review.isVisible()
+    assert review.instructor.id == "dr-menu" and review.instructor.role == "instructor"
+    assert "dr-menu" in asked[0][2]  # the registration was confirmed, not silent
+    with RecordStore.open(url) as store:
+        assert store.query("SELECT name FROM instructors WHERE id = ?", ("dr-menu",))
+    review.close()
     window.close()
