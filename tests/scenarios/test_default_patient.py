@@ -69,11 +69,17 @@ def test_real_renderer_frames_and_dose(default_patient):
     assert report.metrics["beam_on_s"].value == pytest.approx(0.1 * len(shots))
 
 
-def test_recorded_attempt_replays_identically_through_the_cli(default_patient, tmp_path, capsys):
+def test_recorded_attempt_replays_identically_through_the_cli(
+    default_patient, tmp_path, capsys, monkeypatch
+):
     """Record with the product renderer, replay with `fluorosim replay --json`: same report,
-    same frames (image ids)."""
+    same frames (image ids). The replay gets the very patient object (so a phantom generator
+    edited between the two builds cannot make the comparison moot)."""
     import json
 
+    from scenarios import patients
+
+    monkeypatch.setattr(patients, "patient_for", lambda spec, overrides=None: default_patient)
     from app import cli
     from scenarios.recording import AttemptWriter, default_renderer, read_attempt
 
