@@ -266,3 +266,22 @@ def test_pelvis_turns_with_the_sacral_slope():
         assert np.linalg.norm(d_flat) == pytest.approx(np.linalg.norm(d_steep), abs=1e-6)
         asis_flat, asis_steep = flat.landmarks[f"asis_{side}"], steep.landmarks[f"asis_{side}"]
         assert asis_steep[2] < asis_flat[2] - 5.0
+
+
+def test_ilium_hu_cancellous_core_and_cortical_shell(default):
+    """Anterior ilium cancellous 230–254 HU (anatomy.md) less 2.5 HU/year past the reference age,
+    inside a cortical shell (+700…+1900); the sacral ala reads ≈150 HU lower than the ilium."""
+    from models.phantom.sacrum import REFERENCE_AGE_YEARS
+
+    shift = -2.5 * (PatientParameters().age_years - REFERENCE_AGE_YEARS)
+    for side in SIDES:
+        pts = default.points(f"ilium_{side}")
+        hu = default.hu_at(pts)
+        anterior_core = hu[(pts[:, 1] < -45.0) & (hu < 700.0)]
+        assert len(anterior_core) > 100
+        ilium = float(np.median(anterior_core))
+        assert 230.0 + shift <= ilium <= 254.0 + shift
+        assert 700.0 <= hu.max() <= 1900.0
+        assert 0.15 < np.mean(hu >= 700.0) < 0.6  # a shell, not solid cortex or bare cancellous
+        ala = default.hu_at(default.landmarks[f"ala_top_{side}"] + np.array([0.0, 10.0, -12.0]))
+        assert ilium - float(ala) == pytest.approx(150.0, abs=10.0)
