@@ -39,7 +39,9 @@ SURFACE_GROUPS = {
 }
 
 
-def overview_surface(patient: Any, label_names: list[str], step_vox: int = 3) -> Any:
+def overview_surface(
+    patient: Any, label_names: list[str], step_vox: int = 3, max_cells: int = 30_000
+) -> Any:
     """A coarse surface of some labels for the 3D overview (every ``step_vox``-th voxel, < 1 s).
 
     The printable, full-resolution meshes are :func:`models.io.meshes.structure_mesh`; the 3D view
@@ -56,6 +58,8 @@ def overview_surface(patient: Any, label_names: list[str], step_vox: int = 3) ->
     grid = pv.ImageData(dimensions=mask.shape, spacing=tuple(patient.spacing_mm * step_vox))
     grid.point_data["mask"] = mask.ravel(order="F")
     surface = grid.contour([0.5], scalars="mask").smooth(n_iter=15)
+    if surface.n_cells > max_cells:  # a software renderer draws 30k triangles in tens of ms
+        surface = surface.decimate(1.0 - max_cells / surface.n_cells)
     lps_from_grid = patient.lps_from_voxel.copy()
     lps_from_grid[:3, :3] = lps_from_grid[:3, :3] / patient.spacing_mm  # the grid is already in mm
     return surface.transform(lps_from_grid, inplace=False)

@@ -1,30 +1,32 @@
 """The learning-mode 3D view: the patient's surfaces, the C-arm's beam cone and the instrument.
 
-VTK renders off-screen (pyvista) into an image this widget paints, so the same code runs on a real
-display, under Xvfb and in offscreen Qt (OSMesa). Dragging rotates the camera; the wheel zooms.
-Rendering happens only when something changed. Hidden in exam mode.
+VTK renders off-screen (pyvista) on a thread of its own, which owns the plotter; the widget posts
+scene changes to it and paints the newest image it delivered. VTK releases the GIL while it renders,
+so even a software (OSMesa/llvmpipe) render of a second never stalls the GUI's event loop. The same
+code runs on a real display, under Xvfb and in offscreen Qt. Dragging rotates the camera; the wheel
+zooms. Hidden in exam mode.
 """
 
 from __future__ import annotations
 
-import time
+import queue
+import threading
+from collections.abc import Callable
 
 import numpy as np
 import pyvista as pv
-from PyQt6.QtCore import QPointF, QRectF, Qt, QTimer
+from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-#: Colours of surfaces by label-name prefix.
+#: Colours of surfaces by style.
 SURFACE_STYLE = {
     "bone": ("#e8dcc0", 1.0),
     "neural": ("#f2d21b", 1.0),
     "vessel": ("#c0392b", 1.0),
     "skin": ("#d9a38c", 0.12),
 }
-
-
-MIN_RENDER_INTERVAL_S = 0.1
+BACKGROUND = "#1e2226"
 
 
 def instrument_matrix(
@@ -44,66 +46,116 @@ def instrument_matrix(
     return matrix
 
 
+class SceneRenderThread:
+    """Owns the VTK plotter; applies queued scene changes and renders when something changed."""
+
+    def __init__(
+        self, deliver: Callable[[QImage], None], size: tuple[int, int] = (320, 240)
+    ) -> None:
+        self.deliver = deliver
+        self.size = size
+        self.changes: queue.Queue[Callable[[pv.Plotter], None] | None] = queue.Queue()
+        self.actors: dict[str, object] = {}
+        self.renders = 0
+        self.thread = threading.Thread(target=self._run, name="fluorosim-3d", daemon=True)
+        self.thread.start()
+
+    def post(self, change: Callable[[pv.Plotter], None]) -> None:
+        """Run ``change(plotter)`` on the render thread, then render."""
+        self.changes.put(change)
+
+    def stop(self) -> None:
+        self.changes.put(None)
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        plotter = pv.Plotter(off_screen=True, window_size=self.size)
+        plotter.set_background(BACKGROUND)
+        plotter.add_axes()
+        try:
+            while True:
+                change = self.changes.get()
+                batch = [change]
+                while not self.changes.empty():  # coalesce everything queued into one render
+                    batch.append(self.changes.get_nowait())
+                if None in batch:
+                    return
+                for item in batch:
+                    try:
+                        item(plotter)
+                    except Exception as error:  # a bad mesh must not kill the view
+                        print(f"fluorosim 3D view: {error}")
+                plotter.render()  # screenshot() alone returns the previous picture after changes
+                pixels = np.ascontiguousarray(plotter.screenshot(return_img=True))
+                height, width, _ = pixels.shape
+                self.renders += 1
+                self.deliver(
+                    QImage(
+                        pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888
+                    ).copy()
+                )
+        finally:
+            plotter.close()
+
+
 class Scene3DWidget(QWidget):
     """A small off-screen VTK scene shown as an image."""
+
+    image_ready = pyqtSignal(QImage)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(240, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.plotter: pv.Plotter | None = None
         self._image: QImage | None = None
-        self._dirty = True
         self._drag_from: QPointF | None = None
-        self._actors: dict[str, object] = {}
         self.surface_names: list[str] = []
-        self._last_render_s = 0.0
-        self._render_pending = False
+        self.image_ready.connect(self._show_image)
+        self.renderer = SceneRenderThread(self.image_ready.emit)
         self.setToolTip("3D view (learning mode): drag to rotate, wheel to zoom")
 
-    def _ensure_plotter(self) -> pv.Plotter:
-        if self.plotter is None:
-            self.plotter = pv.Plotter(
-                off_screen=True, window_size=(max(self.width(), 240), max(self.height(), 200))
-            )
-            self.plotter.set_background("#1e2226")
-            self.plotter.add_axes(labels_off=False)
-        return self.plotter
+    def _show_image(self, image: QImage) -> None:
+        self._image = image
+        self.update()
 
     def set_surfaces(self, surfaces: dict[str, tuple[pv.PolyData, str]]) -> None:
         """Replace the patient surfaces: name → (mesh in LPS mm, style key of SURFACE_STYLE)."""
-        plotter = self._ensure_plotter()
-        for name in self.surface_names:
-            plotter.remove_actor(self._actors.pop(name, None))
-        self.surface_names = []
-        for name, (mesh, style) in surfaces.items():
-            colour, opacity = SURFACE_STYLE.get(style, ("#cccccc", 1.0))
-            self._actors[name] = plotter.add_mesh(
-                mesh, color=colour, opacity=opacity, smooth_shading=True, name=name
-            )
-            self.surface_names.append(name)
-        plotter.view_vector((0.0, 1.0, 0.3), viewup=(0.0, 0.0, 1.0))
-        plotter.reset_camera()
-        self._dirty = True
-        self.update()
+        old_names = list(self.surface_names)
+        self.surface_names = list(surfaces)
+        actors = self.renderer.actors
+
+        def change(plotter: pv.Plotter) -> None:
+            for name in old_names:
+                plotter.remove_actor(actors.pop(name, None))
+            for name, (mesh, style) in surfaces.items():
+                colour, opacity = SURFACE_STYLE.get(style, ("#cccccc", 1.0))
+                actors[name] = plotter.add_mesh(
+                    mesh, color=colour, opacity=opacity, smooth_shading=True, name=name
+                )
+            plotter.view_vector((0.0, 1.0, 0.3), viewup=(0.0, 0.0, 1.0))
+            plotter.reset_camera()
+
+        self.renderer.post(change)
 
     def set_beam(
         self, source_lps_mm: np.ndarray | None, detector_corners_lps_mm: np.ndarray | None
     ) -> None:
         """Show the beam as a translucent pyramid from the focal spot to the detector corners."""
-        plotter = self._ensure_plotter()
-        if source_lps_mm is None or detector_corners_lps_mm is None:
-            plotter.remove_actor(self._actors.pop("beam", None))
-        else:
+        actors = self.renderer.actors
+
+        def change(plotter: pv.Plotter) -> None:
+            if source_lps_mm is None or detector_corners_lps_mm is None:
+                plotter.remove_actor(actors.pop("beam", None))
+                return
             points = np.vstack([source_lps_mm, detector_corners_lps_mm])
             faces = np.hstack(
                 [[3, 0, 1, 2], [3, 0, 2, 3], [3, 0, 3, 4], [3, 0, 4, 1], [4, 1, 2, 3, 4]]
             )
-            self._actors["beam"] = plotter.add_mesh(
+            actors["beam"] = plotter.add_mesh(
                 pv.PolyData(points, faces), color="#5dade2", opacity=0.15, name="beam"
             )
-        self._dirty = True
-        self.update()
+
+        self.renderer.post(change)
 
     def set_instrument(
         self,
@@ -112,66 +164,43 @@ class Scene3DWidget(QWidget):
         length_mm: float = 150.0,
         radius_mm: float = 1.6,
     ) -> None:
-        """Show the instrument shaft ending at its tip (None hides it).
-
-        The shaft actor is built once and moved by its transform: a tracked instrument updates
-        dozens of times a second and must not rebuild geometry each time.
-        """
-        plotter = self._ensure_plotter()
-        actor = self._actors.get("instrument")
-        if tip_lps_mm is None or direction_lps is None:
-            if actor is not None:
-                actor.SetVisibility(False)
-        else:
-            if actor is None:
-                # a unit-length shaft from z = −1 (handle) to z = 0 (tip), radius 1
-                shaft = pv.Cylinder(
-                    center=(0.0, 0.0, -0.5), direction=(0.0, 0.0, 1.0), radius=1.0, height=1.0
-                )
-                actor = plotter.add_mesh(shaft, color="#aab7b8", name="instrument")
-                self._actors["instrument"] = actor
-            actor.SetVisibility(True)
-            actor.user_matrix = instrument_matrix(
+        """Show the instrument shaft ending at its tip (None hides it); moved by its transform."""
+        actors = self.renderer.actors
+        matrix = (
+            None
+            if tip_lps_mm is None or direction_lps is None
+            else instrument_matrix(
                 np.asarray(tip_lps_mm, float),
                 np.asarray(direction_lps, float),
                 length_mm,
                 radius_mm,
             )
-        self._dirty = True
-        self.update()
+        )
 
-    def render_image(self) -> QImage:
-        """Render (if anything changed, at most ten times a second) and return the image."""
-        plotter = self._ensure_plotter()
-        now = time.monotonic()
-        if (
-            self._image is not None
-            and self._dirty
-            and now - self._last_render_s < MIN_RENDER_INTERVAL_S
-        ):
-            if not self._render_pending:
-                self._render_pending = True
-                QTimer.singleShot(int(1000 * MIN_RENDER_INTERVAL_S), self._render_later)
-            return self._image
-        if self._dirty or self._image is None:
-            self._last_render_s = now
-            width, height = max(self.width(), 240), max(self.height(), 200)
-            plotter.window_size = (width, height)
-            pixels = np.ascontiguousarray(plotter.screenshot(return_img=True))
-            h, w, _ = pixels.shape
-            self._image = QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-            self._dirty = False
-        return self._image
+        def change(plotter: pv.Plotter) -> None:
+            actor = actors.get("instrument")
+            if matrix is None:
+                if actor is not None:
+                    actor.SetVisibility(False)
+                return
+            if actor is None:
+                # a unit-length shaft from z = −1 (handle) to z = 0 (tip), radius 1
+                shaft = pv.Cylinder(
+                    center=(0.0, 0.0, -0.5), direction=(0.0, 0.0, 1.0), radius=1.0, height=1.0
+                )
+                actor = actors["instrument"] = plotter.add_mesh(
+                    shaft, color="#aab7b8", name="instrument"
+                )
+            actor.SetVisibility(True)
+            actor.user_matrix = matrix
 
-    def _render_later(self) -> None:
-        self._render_pending = False
-        self.update()
+        self.renderer.post(change)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("#1e2226"))
-        if self.isVisible() and self.plotter is not None:
-            painter.drawImage(QRectF(self.rect()), self.render_image())
+        painter.fillRect(self.rect(), QColor(BACKGROUND))
+        if self._image is not None:
+            painter.drawImage(QRectF(self.rect()), self._image)
         else:
             painter.setPen(QColor(160, 160, 160))
             painter.drawText(
@@ -180,33 +209,36 @@ class Scene3DWidget(QWidget):
         painter.end()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        self._dirty = True
+        size = (max(self.width(), 240), max(self.height(), 200))
+
+        def change(plotter: pv.Plotter) -> None:
+            plotter.window_size = size
+
+        self.renderer.post(change)
         super().resizeEvent(event)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._drag_from = event.position()
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self._drag_from is None or self.plotter is None:
+        if self._drag_from is None:
             return
         delta = event.position() - self._drag_from
         self._drag_from = event.position()
-        self.plotter.camera.azimuth -= delta.x() * 0.5
-        self.plotter.camera.elevation += delta.y() * 0.5
-        self._dirty = True
-        self.update()
+
+        def change(plotter: pv.Plotter) -> None:
+            plotter.camera.azimuth -= delta.x() * 0.5
+            plotter.camera.elevation += delta.y() * 0.5
+
+        self.renderer.post(change)
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._drag_from = None
 
     def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.plotter is not None:
-            self.plotter.camera.zoom(1.1 if event.angleDelta().y() > 0 else 1 / 1.1)
-            self._dirty = True
-            self.update()
+        factor = 1.1 if event.angleDelta().y() > 0 else 1 / 1.1
+        self.renderer.post(lambda plotter: plotter.camera.zoom(factor))
 
     def close_scene(self) -> None:
-        """Release the VTK window."""
-        if self.plotter is not None:
-            self.plotter.close()
-            self.plotter = None
+        """Stop the render thread and release the VTK window."""
+        self.renderer.stop()
