@@ -556,16 +556,25 @@ def vertebra_shapes(
     tip = (0.0, half_d + d.spinous_length_mm, junction[2] - 0.4 * d.spinous_height_mm)
     t = np.clip((v - junction[1]) / (tip[1] - junction[1]), 0.0, 1.0)
     w_center = junction[2] + (tip[2] - junction[2]) * t
-    half_height = d.spinous_height_mm / 2 * (1.0 - 0.15 * t)
+    half_height = d.spinous_height_mm / 2 * (1.0 - 0.2 * t)
     half_thick = 2.8 + 1.8 * t**4
-    spinous = np.maximum(
-        np.maximum(np.abs(u) - half_thick, np.abs(w - w_center) - half_height),
-        np.maximum(v - tip[1], junction[1] - 2.0 - v),
+    # rounded plate: edges in the sagittal profile rounded by 4 mm, the thin edges by 1.5 mm
+    profile = _rounded_max(
+        np.abs(w - w_center) - half_height, np.maximum(v - tip[1], junction[1] - 2.0 - v), 4.0
     )
+    spinous = _rounded_max(np.abs(u) - half_thick, profile, 1.5)
     spinous = smooth_union(spinous, segment_sdf(u, v, w, tip, tip, 4.5), 2.0)
     assert posterior is not None
     posterior = smooth_union(posterior, spinous.astype(np.float32), 3.0)
     return VertebraShapes(body=body, pedicles=pedicles, posterior=posterior)
+
+
+def _rounded_max(a: Array, b: Array, radius: float) -> Array:
+    """Intersection of two SDFs with the convex edge rounded by ``radius`` (a rounded box)."""
+    a = a + np.float32(radius)
+    b = b + np.float32(radius)
+    outside = np.sqrt(np.maximum(a, 0.0) ** 2 + np.maximum(b, 0.0) ** 2)
+    return (outside + np.minimum(np.maximum(a, b), 0.0) - np.float32(radius)).astype(np.float32)
 
 
 def _local(frame: LocalFrame, point: NDArray[np.float64]) -> tuple[float, float, float]:

@@ -45,6 +45,8 @@ CSF_HU = 15.0
 NERVE_HU = 40.0
 EPIDURAL_FAT_HU = -90.0
 PRIORITY_EPIDURAL_FAT = PRIORITY_ORGAN + 5
+#: Fat around an exiting root in and beyond its foramen.
+FORAMINAL_FAT_MM = 2.5
 
 Point = NDArray[np.float64]
 
@@ -274,7 +276,9 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
                 over_ala = frame.point(
                     sign * 27.0, float(min(v_ala, 0.0)) - 14.0, float(w_ala) - 10.0
                 )
-                path += [over_ala, frame.point(sign * 32.0, -26.0, -50.0)]
+                # then down in front of the sacrum to join S1 (lumbosacral trunk)
+                s1_front = sacral[f"S1_foramen_anterior_{side}"]
+                path += [over_ala, s1_front + np.array([sign * 14.0, -14.0, -14.0])]
             else:
                 out = up_frame.vector(sign * 0.55, -0.55, -0.63)
                 path += [path[-1] + out * 30.0]
@@ -288,6 +292,19 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
                     radii,
                     NERVE_HU,
                     PRIORITY_NEURAL + 1,
+                )
+            )
+            # foraminal fat around the root (bone and disc paint over it)
+            sheath = [r + FORAMINAL_FAT_MM for r in radii]
+            result.pieces.append(
+                _tube_piece(
+                    grid,
+                    "fat",
+                    np.array(path[1:]),
+                    sheath[1:],
+                    sheath[1:],
+                    EPIDURAL_FAT_HU,
+                    PRIORITY_EPIDURAL_FAT,
                 )
             )
             # foramen centre: between the pedicle above and the one below, behind the disc

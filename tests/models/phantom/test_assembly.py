@@ -82,3 +82,24 @@ def test_same_parameters_same_patient_different_seed_differs():
     assert all(np.array_equal(a.landmarks[k], b.landmarks[k]) for k in a.landmarks)
     assert not np.array_equal(a.labels, c.labels) if a.shape == c.shape else True
     assert not np.allclose(a.landmarks["L1_body_center"], c.landmarks["L1_body_center"])
+
+
+def test_every_part_is_present_and_every_agreed_label_painted(patient):
+    assert patient.parameters["missing_parts"] == []
+    present = set(np.unique(patient.labels).tolist())
+    missing = [name for name, value in LABEL_TABLE.items() if value not in present]
+    # every label of the table is painted by some part (coccyx included)
+    assert missing == []
+    for name in landmark_names():
+        assert name in patient.landmarks, name
+
+
+def test_generated_grid_covers_l1_to_coccyx_and_both_iliac_crests(patient):
+    low, high = patient.bounds_lps_mm()
+    assert high[2] > patient.landmark("L1_superior_endplate_center")[2] + 10.0
+    for side in ("left", "right"):
+        crest = patient.landmark(f"iliac_crest_top_{side}")
+        assert patient.inside(crest[None, :]).all()
+    # skin all round: the outermost voxels are air
+    assert patient.labels[0].max() == 0 and patient.labels[-1].max() == 0
+    assert patient.labels[:, 0].max() == 0 and patient.labels[:, -1].max() == 0
