@@ -285,3 +285,17 @@ def test_ilium_hu_cancellous_core_and_cortical_shell(default):
         assert 0.15 < np.mean(hu >= 700.0) < 0.6  # a shell, not solid cortex or bare cancellous
         ala = default.hu_at(default.landmarks[f"ala_top_{side}"] + np.array([0.0, 10.0, -12.0]))
         assert ilium - float(ala) == pytest.approx(150.0, abs=10.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bony_landmarks_lie_on_the_hip_bone(seed):
+    from scipy.spatial import cKDTree
+
+    pelvis = build(seed)
+    for side in SIDES:
+        bone = cKDTree(pelvis.points(f"ilium_{side}"))
+        for name in ("asis", "psis", "iliac_crest_top", "sciatic_notch"):
+            distance = bone.query(pelvis.landmarks[f"{name}_{side}"])[0]
+            assert distance <= 2.0, (name, side, distance)
+        top = pelvis.points(f"ilium_{side}")[:, 2].max()
+        assert pelvis.landmarks[f"iliac_crest_top_{side}"][2] == pytest.approx(top, abs=4.0)
