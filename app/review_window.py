@@ -472,6 +472,7 @@ class ReviewWindow(QMainWindow):
         self.programme.editingFinished.connect(self.load_cusum_settings)
         self.export_button.clicked.connect(self.export_report_dialog)
         self.refresh_button.clicked.connect(self.refresh)
+        self.events_table.cellDoubleClicked.connect(lambda row, _column: self.show_event(row))
         self.replay_finished.connect(self._replay_done)
         self.load_cusum_settings()
         self.load_cohorts()
@@ -553,7 +554,7 @@ class ReviewWindow(QMainWindow):
         layout = QVBoxLayout(detail)
         self.detail = QTextBrowser()
         layout.addWidget(self.detail, 2)
-        layout.addWidget(QLabel("Events over time"))
+        layout.addWidget(QLabel("Events over time (double-click: the replay at that moment)"))
         self.events_table = _table(["t (s)", "event", "detail"])
         layout.addWidget(self.events_table, 2)
         sign_row = QHBoxLayout()
@@ -775,6 +776,19 @@ class ReviewWindow(QMainWindow):
         """Worker thread: pass the finished replay to the GUI thread (queued signal)."""
         with contextlib.suppress(RuntimeError):  # the window was closed and deleted meanwhile
             self.replay_finished.emit(attempt_id, future)
+
+    def show_event(self, row: int) -> None:
+        """Double-clicked event: the replay at the first image taken at or after its time."""
+        item = self.events_table.item(row, 0)
+        if item is None or not self.replay.frames:
+            return
+        t_s = float(item.text())
+        index = next(
+            (i for i, (frame_t, _, _) in enumerate(self.replay.frames) if frame_t >= t_s - 1e-6),
+            len(self.replay.frames) - 1,
+        )
+        self.replay.slider.setValue(index)
+        self.tabs.setCurrentWidget(self.replay)
 
     def read_events(self, attempt: AttemptRow) -> list[dict[str, Any]] | None:
         """The events of the attempt file, or None (with the reason shown) when there is none."""

@@ -205,6 +205,9 @@ def test_pick_trainee_open_replay_and_sign_off(qtbot, review, records):
     breach_row = events.index("breach")
     assert "S1 nerve root" in review.events_table.item(breach_row, 2).text()
     assert float(review.events_table.item(breach_row, 0).text()) == pytest.approx(3.0)
+    review.show_event(breach_row)  # the breach at 3 s: the next image is shot 2 at 4 s
+    assert review.tabs.currentWidget() is review.replay
+    assert review.replay.slider.value() == 1 and review.replay.monitor.overlay.shot_number == 2
     assert len(review.path_points) == 2  # the pin's tip path in the 3D tab, with the surfaces
     assert review.path_mesh.n_points == 2 and review.scene3d.surface_names
 
