@@ -5,7 +5,7 @@ Detection is geometric against the LABEL volume: the shaft is sampled tip → sk
 path length of the shaft inside that structure (for a tip that stopped inside it, how far the tip
 went past its boundary; for a shaft that passed through, the chord). An episode starts at the first
 pose in the structure and ends when the shaft leaves it; its depth is the deepest pose. It was
-*visible* on the first shot taken while the episode lasted.
+*visible* on the first shot taken while the episode lasted whose field contained the tip.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.patient import Patient
+from render import carm, views
 from scenarios import vocabulary
 from scenarios.attempt import AttemptLog, ShotRecord
 from scenarios.scoring.geometry import SHAFT_STEP_MM, shaft_points
@@ -92,9 +93,39 @@ def depths_along_shaft(
     return depths
 
 
-def _visible_on(shots: list[ShotRecord], start: float, end: float | None) -> ShotRecord | None:
+def tip_in_field(
+    patient: Patient, shot: ShotRecord, point_lps: NDArray[np.float64], carm_model: str = "ii9"
+) -> bool:
+    """Whether a point projects inside the detector field of a shot (between source and detector)."""
+    geometry = carm.carm_geometry(
+        carm.CArmJoints.from_dict(shot.joints),
+        carm_model,
+        views.home_isocenter_lps(patient),
+        size_px=64,
+        enforce_limits=False,
+    )
+    col, row = geometry.project(np.asarray(point_lps, dtype=np.float64)[None, :])[0]
+    centre = (geometry.width_px - 1) / 2.0
+    radius = geometry.width_px / 2.0
+    if carm.get_model(carm_model).detector == "image_intensifier":  # round field
+        inside = (col - centre) ** 2 + (row - centre) ** 2 <= radius**2
+    else:  # flat panel: square field
+        inside = abs(col - centre) <= radius and abs(row - centre) <= radius
+    depth = float(np.dot(point_lps - geometry.source_lps_mm, geometry.detector_normal_lps))
+    return bool(inside and 0.0 < depth < geometry.sid_mm)
+
+
+def _visible_on(
+    patient: Patient,
+    shots: list[ShotRecord],
+    start: float,
+    end: float | None,
+    tip: NDArray[np.float64],
+    carm_model: str,
+) -> ShotRecord | None:
     for shot in shots:
-        if shot.t_s >= start and (end is None or shot.t_s < end):
+        during = shot.t_s >= start and (end is None or shot.t_s < end)
+        if during and tip_in_field(patient, shot, tip, carm_model):
             return shot
     return None
 
@@ -104,6 +135,7 @@ def breach_timeline(
     patient: Patient,
     log: AttemptLog,
     lengths_mm: dict[str, float],
+    carm_model: str = "ii9",
 ) -> list[Breach]:
     """Every breach episode of the attempt, in time order (implants included at placement)."""
     risks = resolve_risks(scenario, patient)
@@ -136,6 +168,7 @@ def breach_timeline(
                     "depth": depth,
                     "step": pose.step_id,
                     "instrument": pose.instrument,
+                    "tip": pose.tip_lps_mm,
                 }
     closed.extend(open_episodes.values())
     for implant in log.implants:
@@ -149,12 +182,15 @@ def breach_timeline(
                     "depth": depth,
                     "step": implant.step_id,
                     "instrument": implant.name,
+                    "tip": implant.tip_lps_mm,
                 }
             )
     breaches = []
     for episode in sorted(closed, key=lambda e: (e["start"], e["key"])):
         index, label = episode["key"]
-        shot = _visible_on(log.shots, episode["start"], episode["end"])
+        shot = _visible_on(
+            patient, log.shots, episode["start"], episode["end"], episode["tip"], carm_model
+        )
         breaches.append(
             Breach(
                 structure=risks[index].risk.name,

@@ -128,7 +128,7 @@ def score_attempt(
         metrics.extend(step_list)
         totals["advances"] += counts["advances"]
         totals["unconfirmed"] += counts["unconfirmed"]
-    breaches = breach_timeline(scenario, patient, log, lengths)
+    breaches = breach_timeline(scenario, patient, log, lengths, carm_model)
     major = [b for b in breaches if b.severity == "major"]
     minor = [b for b in breaches if b.severity == "minor"]
     if scenario.procedure != "view_drill":

@@ -27,9 +27,11 @@ def breach_sentence(scenario: Scenario, breach: Breach, shot_views: dict[int, Sh
     number = steps.index(breach.step_id) + 1 if breach.step_id in steps else 0
     title = scenario.steps[number - 1].title if number else breach.step_id
     what = breach.instrument.replace("_", " ")
+    label = breach.label.replace("_", " ")
+    named = breach.structure if label in breach.structure else f"{breach.structure} ({label})"
     text = (
-        f"Step {number} ({title}): the {what} entered the {breach.structure} "
-        f"({breach.label.replace('_', ' ')}) by {breach.depth_mm:.1f} mm at {clock(breach.t_s)}"
+        f"Step {number} ({title}): the {what} entered the {named} "
+        f"by {breach.depth_mm:.1f} mm at {clock(breach.t_s)}"
     )
     if breach.shot is not None:
         view = shot_views.get(breach.shot)

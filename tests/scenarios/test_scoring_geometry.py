@@ -94,3 +94,18 @@ def test_composite_is_the_weighted_mean_of_measured_credits():
         Metric("d", None, "", "", None, weight=5.0),  # not measured: left out
     ]
     assert composite_score(metrics) == pytest.approx(100.0 * (2.0 + 0.0 + 0.5) / 4.0)
+
+
+def test_a_breach_is_visible_only_on_shots_whose_field_holds_the_tip(synthetic_patient):
+    from scenarios.attempt import ShotRecord
+    from scenarios.scoring.breaches import tip_in_field
+
+    ap = ShotRecord(1, 0.0, {"orbital_deg": 0.0}, "ap", "single", "s")
+    lateral = ShotRecord(2, 0.0, {"orbital_deg": 90.0}, "lateral", "single", "s")
+    home = synthetic_patient.landmark("S1_superior_endplate_center")
+    assert tip_in_field(synthetic_patient, ap, home)
+    # 9" intensifier: ≈230 mm field at the detector, ≈1.8× magnification → ≈65 mm radius at the
+    # isocentre; 100 mm to the side is outside the AP field but inside the lateral's (along the beam)
+    aside = home + np.array([100.0, 0.0, 0.0])
+    assert not tip_in_field(synthetic_patient, ap, aside)
+    assert tip_in_field(synthetic_patient, lateral, aside)
