@@ -65,6 +65,8 @@ from models.phantom.sacrum import (
 SIJ_SPACE_HU = 80.0
 #: Posterior ilium, ischium and pubis cancellous HU (approx.; anterior ilium 230–254 anatomy.md).
 POSTERIOR_ILIUM_HU = 210.0
+#: Columns (along x) per slab when evaluating the shape fields.
+X_CHUNK = 24
 #: Raise of the crest for the ``high_iliac_crest`` variant (approx.: crest top at the L4 body).
 HIGH_CREST_RAISE_MM = 20.0
 #: Slope of the arcuate (ICD) line below the S1 endplate plane, in the sagittal projection.
@@ -315,35 +317,49 @@ def ilia_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartRe
         box = _side_box(frame, grid, shape)
         if any(s.stop <= s.start for s in box):
             continue
-        x, y, z = frame.coordinates(grid, box)
-        bone, (d, v1, v2) = _hip_bone_sdf(shape, shape.sign * x, y, z, voxel)
-        mask = bone <= 0
+        # Slabs of X_CHUNK columns bound the memory of the float32 fields (all but x are 2-D).
+        shape3 = tuple(sl.stop - sl.start for sl in box)
+        mask = np.zeros(shape3, dtype=bool)
+        slab = np.zeros(shape3, dtype=bool)
+        half = max(joint.gap_mm / 2.0, 0.55 * voxel)
+        for i0 in range(0, shape3[0], X_CHUNK):
+            sub = (slice(box[0].start + i0, min(box[0].start + i0 + X_CHUNK, box[0].stop)),)
+            sub = sub + box[1:]
+            x, y, z = frame.coordinates(grid, sub)
+            bone, (d, v1, v2) = _hip_bone_sdf(shape, shape.sign * x, y, z, voxel)
+            rows = slice(i0, i0 + bone.shape[0])
+            mask[rows] = bone <= 0
+            # Joint space: the slab between the auricular surfaces, where sacrum and ilium face.
+            slab[rows] = _joint_space(shape, sacrum, x, y, z, d, v1, v2, half, voxel)
+        y, z = frame.coordinates(grid, box)[1:]
         anterior = smoothstep(-y, 0.0, 40.0)
         cancellous = POSTERIOR_ILIUM_HU + (ANTERIOR_ILIUM_HU - POSTERIOR_ILIUM_HU) * anterior
-        hu = bone_hu(mask, (cancellous + shift).astype(np.float32), voxel)
+        cancellous = np.broadcast_to((cancellous + shift).astype(np.float32), shape3)
+        hu = bone_hu(mask, cancellous, voxel)
         result.pieces.append(Painted(f"ilium_{side}", box, mask, hu, PRIORITY_BONE))
-
-        # Joint space: the slab between the auricular surfaces, where sacrum and ilium face.
-        half = max(joint.gap_mm / 2.0, 0.55 * voxel)
-        slab = (np.abs(d) <= half) & (joint.region_sdf(v1, v2) < 0)
-        idx = np.nonzero(slab)
-        if idx[0].size:
-            xs = np.broadcast_to(x, slab.shape)[idx] - joint.normal[0] * (half + 1.0)
-            ys = np.broadcast_to(y, slab.shape)[idx] - joint.normal[1] * (half + 1.0)
-            zs = np.broadcast_to(z, slab.shape)[idx] - joint.normal[2] * (half + 1.0)
-            u, t = sacrum.curved(ys, zs)
-            sac_sd, _, _ = sacrum_fields(sacrum, xs.astype(np.float32), u, t)
-            xi = np.broadcast_to(x, slab.shape)[idx] + joint.normal[0] * (half + 1.0)
-            yi = np.broadcast_to(y, slab.shape)[idx] + joint.normal[1] * (half + 1.0)
-            zi = np.broadcast_to(z, slab.shape)[idx] + joint.normal[2] * (half + 1.0)
-            ili_sd, _ = _hip_bone_sdf(shape, shape.sign * xi, yi, zi, voxel)
-            keep = (sac_sd <= 0) & (ili_sd <= 0)
-            slab[idx] = keep
         if slab.any():
             result.pieces.append(
                 Painted(f"sij_space_{side}", box, slab, SIJ_SPACE_HU, PRIORITY_JOINT_SPACE)
             )
     return result
+
+
+def _joint_space(shape: IliumShape, sacrum, x, y, z, d, v1, v2, half: float, voxel: float):
+    """Voxels within ``half`` of the joint plane on the L-shaped surface with bone on both sides."""
+    joint = shape.joint
+    slab = (np.abs(d) <= half) & (joint.region_sdf(v1, v2) < 0)
+    idx = np.nonzero(slab)
+    if not idx[0].size:
+        return slab
+    n = joint.normal * (half + 1.0)
+    px = np.broadcast_to(x, slab.shape)[idx]
+    py = np.broadcast_to(y, slab.shape)[idx]
+    pz = np.broadcast_to(z, slab.shape)[idx]
+    u, t = sacrum.curved(py - n[1], pz - n[2])
+    sac_sd, _, _ = sacrum_fields(sacrum, (px - n[0]).astype(np.float32), u, t)
+    ili_sd, _ = _hip_bone_sdf(shape, shape.sign * (px + n[0]), py + n[1], pz + n[2], voxel)
+    slab[idx] = (sac_sd <= 0) & (ili_sd <= 0)
+    return slab
 
 
 def _landmarks(frame: PelvicFrame, shape: IliumShape) -> dict[str, NDArray[np.float64]]:

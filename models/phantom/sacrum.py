@@ -92,6 +92,8 @@ SIJ_LIGAMENT_GAP_MM = 5.0
 ANTERIOR_FORAMEN_MM = ((13.0, 12.2), (12.9, 13.1), (10.0, 10.0), (7.5, 7.5))
 POSTERIOR_FORAMEN_MM = ((10.4, 7.7), (7.1, 7.3), (6.0, 6.0), (5.0, 5.0))
 SACRAL_LEVELS = ("S1", "S2", "S3", "S4")
+#: Columns (along x) per slab when evaluating the shape fields.
+X_CHUNK = 24
 #: (start, end, radius) of the L5 root's groove on each ala, curved sacral coordinates (l, u, t) mm
 #: (approx.: from the L5–S1 foramen exit over the medial ala to its anterior face).
 L5_ALAR_GROOVE = ((24.0, -22.0, -7.0), (27.0, 16.0, 15.0), 3.5)
@@ -532,25 +534,35 @@ def sacrum_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
     result = PartResult(landmarks=sacral_landmarks(frame, shape, anchors))
     if any(s.stop <= s.start for s in box):
         return result
-    x, y, z = frame.coordinates(grid, box)
-    u, t = shape.curved(y, z)
-    sd, coccyx, in_body = sacrum_fields(shape, x, u, t)
-    for joint in joints.values():
-        d, v1, v2 = joint.plane_coordinates(x, y, z)
-        sd = np.maximum(sd, d + joint.half_gap(v1, v2))
-        coccyx = np.maximum(coccyx, d)
-    mask = sd <= 0
+    shape3 = tuple(sl.stop - sl.start for sl in box)
+    mask = np.zeros(shape3, dtype=bool)
+    coccyx_mask = np.zeros(shape3, dtype=bool)
+    cancellous = np.zeros(shape3, dtype=np.float32)
     shift = cancellous_shift_hu(params.age_years)
     s1_end = shape.foramen_t_mm[0]
     s2_end = 0.5 * (shape.foramen_t_mm[1] + shape.foramen_t_mm[2])
-    body_hu = np.where(t < s1_end, S1_BODY_HU, np.where(t < s2_end, S2_BODY_HU, LOWER_SACRUM_HU))
-    lateral_hu = np.where(t < s2_end, ALA_HU, LOWER_SACRUM_HU)
-    cancellous = (lateral_hu + (body_hu - lateral_hu) * in_body + shift).astype(np.float32)
+    # Slabs of X_CHUNK columns bound the memory of the float32 fields (u and t are 2-D).
+    for i0 in range(0, shape3[0], X_CHUNK):
+        sub = (slice(box[0].start + i0, min(box[0].start + i0 + X_CHUNK, box[0].stop)),)
+        x, y, z = frame.coordinates(grid, sub + box[1:])
+        u, t = shape.curved(y, z)
+        sd, coccyx, in_body = sacrum_fields(shape, x, u, t)
+        for joint in joints.values():
+            d, v1, v2 = joint.plane_coordinates(x, y, z)
+            sd = np.maximum(sd, d + joint.half_gap(v1, v2))
+            coccyx = np.maximum(coccyx, d)
+        rows = slice(i0, i0 + sd.shape[0])
+        mask[rows] = sd <= 0
+        coccyx_mask[rows] = coccyx <= 0
+        body_hu = np.where(
+            t < s1_end, S1_BODY_HU, np.where(t < s2_end, S2_BODY_HU, LOWER_SACRUM_HU)
+        )
+        lateral_hu = np.where(t < s2_end, ALA_HU, LOWER_SACRUM_HU)
+        cancellous[rows] = lateral_hu + (body_hu - lateral_hu) * in_body + shift
     voxel = grid.voxel_mm
     result.pieces.append(
         Painted("sacrum", box, mask, bone_hu(mask, cancellous, voxel), PRIORITY_BONE)
     )
-    coccyx_mask = coccyx <= 0
     if coccyx_mask.any():
         result.pieces.append(
             Painted(
