@@ -291,9 +291,15 @@ class Session:
             self._joints = joints
             self._view = command.view
         else:
+            changes = dict(command.joints or {})
+            known = set(self._joints.as_dict())
+            unknown = sorted(set(changes) - known)
+            if unknown:
+                self._refuse("move C-arm", f"unknown joint(s) {unknown}; known: {sorted(known)}")
+                return
             try:
-                joints = carm.check_limits(self._joints.moved(**(command.joints or {})))
-            except (CArmLimitError, TypeError) as exc:
+                joints = carm.check_limits(self._joints.moved(**changes))
+            except CArmLimitError as exc:
                 self._refuse("move C-arm", str(exc))
                 return
             self._joints = joints

@@ -66,6 +66,8 @@ def test_joint_limits_are_refused_with_the_joint_named(synthetic_patient, stand_
     session.command(MoveCArm(joints={"angular_deg": 80.0}))
     assert session.joints.angular_deg == 0.0
     assert "angular_deg" in session.log.refused[0][1]
+    session.command(MoveCArm(joints={"spin_deg": 3.0}))
+    assert "unknown joint(s) ['spin_deg']" in session.log.refused[1][1]
 
 
 def test_events_pose_tissue_breach_step_and_unsubscribe(synthetic_patient, stand_in_renderer):
