@@ -314,3 +314,22 @@ def test_interlaminar_window_uses_the_l5_anchor():
     height = float(np.dot(window, normal))
     assert 0.0 < height < 14.0 + 5.0
     assert not np.allclose(window, without["interlaminar_L5_S1_center"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_s1_body_width_within_published_range(seed):
+    """S1 body width 40.3 ± 7.0 (mean ± 2 SD): the left-right chord of bone 2 mm under the S1
+    endplate centre (the alae lie lower, so the chord is the body alone)."""
+    sacrum = default_or_build(seed)
+    anchors = reference_anchors()
+    centre = sacrum.landmarks["S1_superior_endplate_center"] - 2.0 * anchors.s1_endplate_normal
+    xs = np.arange(-45.0, 45.0, 0.25)
+    line = centre + xs[:, None] * np.array([1.0, 0.0, 0.0])
+    bone = sacrum.label_at(line) == sacrum.value("sacrum")
+    runs = np.flatnonzero(np.diff(np.r_[0, bone.astype(int), 0]))
+    starts, stops = runs[::2], runs[1::2]
+    middle = [(a, b) for a, b in zip(starts, stops, strict=True) if xs[a] <= 0.0 <= xs[b - 1]]
+    assert middle, "no bone under the endplate centre"
+    a, b = middle[0]
+    width = (b - a) * 0.25
+    assert 40.3 - 2 * 7.0 <= width <= 40.3 + 2 * 7.0, width
