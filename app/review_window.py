@@ -254,6 +254,39 @@ def series_png(curve: LearningCurve) -> bytes:
     return buffer.getvalue()
 
 
+def attempt_metrics_png(events: list[dict[str, Any]]) -> bytes:
+    """Shots and images taken so far against attempt time, with breaches (red) and step changes
+    (grey) marked: the attempt's metrics over time, from its recorded events."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.0, 2.2), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    end_s = max((float(e.get("t_s") or 0.0) for e in events), default=0.0)
+    for kind, colour, label in (("frame", "#5dade2", "images"), ("shot", "#345", "shots")):
+        times = [float(e.get("t_s") or 0.0) for e in events if e.get("kind") == kind]
+        axes.step(
+            [0.0, *times, end_s],
+            [0, *range(1, len(times) + 1), len(times)],
+            where="post",
+            color=colour,
+            label=label,
+        )
+    for e in events:
+        if e.get("kind") == "breach":
+            axes.axvline(float(e.get("t_s") or 0.0), color="#c33", linewidth=1.5)
+        elif e.get("kind") == "step":
+            axes.axvline(float(e.get("t_s") or 0.0), color="#999", linestyle="--", linewidth=1)
+    axes.set_xlabel("attempt time (s)  — red: breach, grey: step done", fontsize=8)
+    axes.set_ylabel("count so far", fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.legend(loc="upper left", fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()
+
+
 def ensure_instructor(
     store: RecordStore, instructor_id: str, parent: QWidget | None = None
 ) -> Actor | None:
@@ -556,6 +589,8 @@ class ReviewWindow(QMainWindow):
         self.detail = QTextBrowser()
         layout.addWidget(self.detail, 2)
         layout.addWidget(QLabel("Events over time (double-click: the replay at that moment)"))
+        self.metrics_image = QLabel()
+        layout.addWidget(self.metrics_image)
         self.events_table = _table(["t (s)", "event", "detail"])
         layout.addWidget(self.events_table, 2)
         sign_row = QHBoxLayout()
@@ -760,6 +795,7 @@ class ReviewWindow(QMainWindow):
             button.setEnabled(True)
         self.sign_result.setText("")
         self.events_table.setRowCount(0)
+        self.metrics_image.clear()
         self.replay.set_frames([])
         events = self.read_events(attempt)
         if events is not None:
@@ -767,6 +803,7 @@ class ReviewWindow(QMainWindow):
                 self.events_table,
                 [[f"{t:.2f}", kind, text] for t, kind, text in attempt_timeline(events)],
             )
+            self.metrics_image.setPixmap(png_pixmap(attempt_metrics_png(events)))
             self.path_points = instrument_path(events)
             self.replaying_attempt = attempt_id
             self.replay.status.setText(f"Replaying attempt {attempt_id}… (re-rendering its images)")

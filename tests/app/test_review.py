@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import QMessageBox
 
 from app.review_window import (
     ReviewWindow,
+    attempt_metrics_png,
     attempt_timeline,
     ensure_instructor,
     instrument_path,
@@ -205,6 +206,7 @@ def test_pick_trainee_open_replay_and_sign_off(qtbot, review, records):
     breach_row = events.index("breach")
     assert "S1 nerve root" in review.events_table.item(breach_row, 2).text()
     assert float(review.events_table.item(breach_row, 0).text()) == pytest.approx(3.0)
+    assert not review.metrics_image.pixmap().isNull()  # shots and images against time
     review.show_event(breach_row)  # the breach at 3 s: the next image is shot 2 at 4 s
     assert review.tabs.currentWidget() is review.replay
     assert review.replay.slider.value() == 1 and review.replay.monitor.overlay.shot_number == 2
@@ -320,6 +322,7 @@ def test_timeline_and_path_from_the_attempt_file(records):
     rows = attempt_timeline(events)
     assert [kind for _, kind, _ in rows if kind == "shot"] == ["shot"] * 3
     assert all(a[0] <= b[0] for a, b in zip(rows, rows[1:], strict=False))
+    assert attempt_metrics_png(events).startswith(b"\x89PNG")
     path = instrument_path(events)
     assert path.shape == (2, 3)
     assert path[0] - path[1] == pytest.approx([60.0, 0.0, 0.0])
