@@ -113,3 +113,29 @@ def test_recorded_attempt_replays_identically_through_the_cli(
     assert [
         i for e in replayed["events"] if e["kind"] == "shot" for i in e["image_ids"]
     ] == recorded_ids
+
+
+def test_scoring_without_images_gives_the_same_metrics(default_patient, tmp_path):
+    """The records journal re-scores recordings with no renderer: dose then comes from the beam
+    geometry alone and must equal what the rendered attempt measured."""
+    from scenarios.recording import AttemptWriter, default_renderer, replay_attempt
+
+    scenario = load_shipped("drill-true-lateral")
+    parsed = parse_script(expert_script(scenario, default_patient))
+    writer = AttemptWriter(tmp_path / "tl.jsonl", clock=lambda: 1.79e9)
+    session = Session(
+        scenario,
+        default_patient,
+        default_renderer(default_patient, "ii9"),
+        None,
+        lambda: 1.79e9,
+        np.random.default_rng(5),
+        recorder=writer,
+    )
+    original = run_actions(session, parsed.actions).as_json()
+    headless = replay_attempt(
+        tmp_path / "tl.jsonl", patient=default_patient, renderer_factory=lambda p, m: None
+    ).as_json()
+    assert headless["metrics"] == original["metrics"]
+    assert headless["score"] == original["score"] and headless["passed"] == original["passed"]
+    assert original["metrics"]["kap_gycm2"]["value"] > 0
