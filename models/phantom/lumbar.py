@@ -61,12 +61,14 @@ PEDICLE_LENGTH_MM = (12.0, 12.5, 13.0, 13.5, 13.5)
 #: Cook & Baker L5 28.2 / 15.6).
 CANAL_WIDTH_MM = (23.5, 24.5, 25.5, 26.5, 28.2)
 CANAL_DEPTH_MM = (17.5, 17.0, 16.8, 16.4, 15.6)
-#: Spinous process length from the posterior body wall to the tip / height (Clouthier 2023
-#: 51.6 (43–61) / 23.5 (16.6–31.0)).
-SPINOUS_LENGTH_MM = (50.0, 52.0, 53.0, 52.0, 48.0)
+#: Spinous process: posterior body wall → tip, set so that the vertebra's antero-posterior extent
+#: matches the population-mean shape (Clouthier 2023 mean mesh: 83–90 mm, L2–L5); height
+#: 23.5 (16.6–31.0) (Clouthier 2023).
+SPINOUS_LENGTH_MM = (43.5, 45.0, 45.5, 45.0, 41.5)
 SPINOUS_HEIGHT_MM = (23.0, 24.0, 24.5, 23.5, 21.0)
-#: Transverse process tip distance from the midline (approx.; L3 longest).
-TRANSVERSE_HALF_SPAN_MM = (36.0, 41.0, 46.0, 43.0, 44.0)
+#: Transverse process tip distance from the midline (tip-to-tip span of the mean mesh:
+#: 83, 93, 90, 95 mm for L2–L5, Clouthier 2023; L1 approx.).
+TRANSVERSE_HALF_SPAN_MM = (34.0, 37.5, 42.0, 41.0, 43.0)
 #: Facet angle to the sagittal plane L1/2…L5/S1 (Jentzsch 2013 L2/3…L5/S1; L1/2 approx.).
 FACET_ANGLE_DEG = (26.0, 30.4, 38.7, 47.0, 47.3)
 #: Disc heights anterior / middle / posterior L1/2…L5/S1 (anatomy.md table).
@@ -490,7 +492,7 @@ def vertebra_shapes(
         lam_top = wp + ph * 0.6
         lam_bottom = -d.body_height_mm / 2 - disc_below * 0.55
         lean = np.float32(math.tan(math.radians(18.0)))
-        v_shift = np.clip(lam_top - w, 0.0, None) * lean
+        v_shift = np.clip(wp - w, 0.0, None) * lean  # leans back below the pedicles
         plate2d = segment_sdf(
             u,
             v - v_shift,

@@ -156,3 +156,40 @@ def test_narrow_foramen_variant_narrows_the_l4_l5_foramen():
         before = measure.foramen_height_mm(normal, "L4", "L5", side)
         after = measure.foramen_height_mm(narrow, "L4", "L5", side)
         assert after < 0.88 * before
+
+
+def _mean_shape_vertebrae(shared_data):
+    """L2–L5 vertex sets of the population-mean mesh (Clouthier 2023; +x anterior, y lateral)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    folder = shared_data / "lumbar-mean-shape"
+    vertices = np.loadtxt(folder / "meanMesh_vertices.csv.gz", delimiter=",")
+    faces = np.loadtxt(folder / "meanMesh_faces.csv.gz", delimiter=",", dtype=int) - 1
+    n = len(vertices)
+    rows = np.r_[faces[:, 0], faces[:, 1], faces[:, 2]]
+    cols = np.r_[faces[:, 1], faces[:, 2], faces[:, 0]]
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    count, component = connected_components(graph, directed=False)
+    order = sorted(range(count), key=lambda c: -vertices[component == c][:, 2].mean())
+    return {
+        level: vertices[component == c]
+        for level, c in zip(("L2", "L3", "L4", "L5"), order, strict=True)
+    }
+
+
+@pytest.mark.shared_data
+def test_vertebra_extents_match_the_population_mean_shape(shared_data):
+    """Antero-posterior extent (body front → spinous tip) and transverse-process span within 8 %
+    of the mean CT shape of 87 patients; both are insensitive to the mesh's sagittal tilt."""
+    mean_shape = _mean_shape_vertebrae(shared_data)
+    p = default_patient()
+    for level, vertices in mean_shape.items():
+        frame = measure.vertebra_frame(p, level)
+        names = ("body", "pedicle_left", "pedicle_right", "posterior_elements")
+        points = np.concatenate([measure._voxels(p, f"{level}_{n}") for n in names])
+        rel = points - frame.origin
+        ap = float(np.ptp(rel @ frame.v)) + 1.0
+        span = float(np.ptp(rel @ frame.u)) + 1.0
+        assert ap == pytest.approx(float(np.ptp(vertices[:, 0])), rel=0.08), level
+        assert span == pytest.approx(float(np.ptp(vertices[:, 1])), rel=0.08), level
