@@ -86,6 +86,54 @@ class TappedSource:
         return getattr(self.source, name)
 
 
+def raw_pixel(
+    col: float, row: float, shown_shape: tuple[int, int], orientation: Any
+) -> tuple[float, float]:
+    """The raw detector position (col, row) shown at (col, row) of the oriented monitor image.
+
+    Continuous pixel coordinates with pixel i spanning [i, i + 1); flips and quarter turns move the
+    pixel (looked up exactly) and turn the offset within it (by the orientation's linear part).
+    """
+    height, width = shown_shape
+    if orientation.rotate_quarter_turns % 2:  # a quarter turn swaps the raw image's rows and columns
+        height, width = width, height
+    rows, cols = np.mgrid[0:height, 0:width]  # raw indices, shown as the monitor shows the image
+    raw_rows = orientation.apply(rows)
+    raw_cols = orientation.apply(cols)
+    r = int(np.clip(np.floor(row), 0, raw_rows.shape[0] - 1))
+    c = int(np.clip(np.floor(col), 0, raw_rows.shape[1] - 1))
+    # how one shown pixel step (right, down) moves in raw pixels
+    c2 = c + 1 if c + 1 < raw_rows.shape[1] else c - 1
+    r2 = r + 1 if r + 1 < raw_rows.shape[0] else r - 1
+    step_col = np.array([raw_cols[r, c2] - raw_cols[r, c], raw_rows[r, c2] - raw_rows[r, c]]) * (
+        1 if c2 > c else -1
+    )
+    step_row = np.array([raw_cols[r2, c] - raw_cols[r, c], raw_rows[r2, c] - raw_rows[r, c]]) * (
+        1 if r2 > r else -1
+    )
+    offset = (col - c - 0.5) * step_col + (row - r - 0.5) * step_row
+    return float(raw_cols[r, c] + 0.5 + offset[0]), float(raw_rows[r, c] + 0.5 + offset[1])
+
+
+def skin_point_on_ray(
+    patient: Any, source: np.ndarray, pixel_lps: np.ndarray, near: np.ndarray | None
+) -> np.ndarray | None:
+    """Where the ray source→pixel crosses the skin: the entry or exit nearer to ``near``."""
+    direction = (pixel_lps - source) / np.linalg.norm(pixel_lps - source)
+    steps = np.arange(0.0, float(np.linalg.norm(pixel_lps - source)), 1.0)
+    points = source[None, :] + steps[:, None] * direction[None, :]
+    inside = (patient.labels_at(points) != 0) & patient.inside(points)
+    if not inside.any():
+        return None
+    candidates = [
+        points[int(np.argmax(inside))],
+        points[len(inside) - 1 - int(np.argmax(inside[::-1]))],
+    ]
+    if near is None:
+        return candidates[0]
+    return min(candidates, key=lambda p: float(np.linalg.norm(p - near)))
+
+
 def attempts_directory() -> Path:
     """Where attempt files are written (per-user data directory)."""
     import os
@@ -560,6 +608,41 @@ class SessionWorker(QObject):
         if self.mouse is not None:
             self.mouse.aim(d_yaw_deg, d_pitch_deg)
 
+    @pyqtSlot(float, float)
+    def pick_entry(self, col: float, row: float) -> None:
+        """A click on the live monitor: put the mouse instrument's entry on the skin under it."""
+        self._guard("Picking the entry point", self._pick_entry, col, row)
+
+    def _pick_entry(self, col: float, row: float) -> None:
+        from render.carm import MonitorOrientation
+
+        if self.mouse is None or self.session is None or self.session.last_frame is None:
+            return
+        frame = self.session.last_frame
+        orientation = MonitorOrientation(
+            bool(self.image_settings.get("flip_horizontal")),
+            bool(self.image_settings.get("flip_vertical")),
+            int(self.image_settings.get("rotate_quarter_turns", 0)),
+        )
+        raw_col, raw_row = raw_pixel(col, row, np.asarray(frame.image).shape, orientation)
+        g = frame.geometry
+        pixel_lps = (
+            g.detector_origin_lps_mm
+            + raw_col * g.pixel_mm * g.detector_u_lps
+            + raw_row * g.pixel_mm * g.detector_v_lps
+        )
+        skin = skin_point_on_ray(self.patient, g.source_lps_mm, pixel_lps, self.mouse.entry_lps_mm)
+        if skin is None:
+            self.problem.emit("No skin under that point of the image: click on the patient.")
+            return
+        self.mouse.set_entry(skin)
+
+    @pyqtSlot(float, float)
+    def drag_aim(self, dx_px: float, dy_px: float) -> None:
+        """A drag on the live monitor tilts the instrument about its entry point."""
+        if self.mouse is not None:
+            self.mouse.drag(dx_px, dy_px)
+
     @pyqtSlot(str, bool)
     def set_button(self, name: str, pressed: bool) -> None:
         if self.mouse is not None:
@@ -664,6 +747,8 @@ class SessionController(QObject):
     _advance = pyqtSignal(float)
     _aim = pyqtSignal(float, float)
     _button = pyqtSignal(str, bool)
+    _pick = pyqtSignal(float, float)
+    _drag = pyqtSignal(float, float)
     _image_settings = pyqtSignal(dict)
     _device = pyqtSignal(str)
     _calibration = pyqtSignal(object)
@@ -707,6 +792,8 @@ class SessionController(QObject):
             (self._advance, w.advance),
             (self._aim, w.aim),
             (self._button, w.set_button),
+            (self._pick, w.pick_entry),
+            (self._drag, w.drag_aim),
             (self._image_settings, w.set_image_settings),
             (self._device, w.open_device),
             (self._calibration, w.apply_calibration),
@@ -742,6 +829,12 @@ class SessionController(QObject):
 
     def set_button(self, name: str, pressed: bool) -> None:
         self._button.emit(name, pressed)
+
+    def pick_entry(self, col: float, row: float) -> None:
+        self._pick.emit(col, row)
+
+    def drag_aim(self, dx_px: float, dy_px: float) -> None:
+        self._drag.emit(dx_px, dy_px)
 
     def set_image_settings(self, settings: dict) -> None:
         self._image_settings.emit(settings)

@@ -38,6 +38,8 @@ from app.widgets.signin import SignInChoice
 
 #: Keyboard map shown by the help overlay (key, what it does).
 SHORTCUTS = [
+    ("Click on the live image", "put the instrument's entry point on the skin under the click"),
+    ("Drag on the live image", "aim the instrument about its entry point"),
     ("Space (hold)", "fluoroscopy: beam on while held (the pedal)"),
     ("F", "single shot"),
     ("← / →", "orbital −/+ 2°"),
@@ -218,6 +220,8 @@ class MainWindow(QMainWindow):
         c.tool_changed.connect(self.scene3d.set_instrument)
         c.raw_sample.connect(self.instrument_panel.wizard.show_raw)
         c.landmarks_ready.connect(self.instrument_panel.wizard.set_landmarks)
+        self.live_monitor.clicked.connect(c.pick_entry)
+        self.live_monitor.dragged.connect(c.drag_aim)
         self.carm_panel.joint_change_requested.connect(c.set_joint)
         self.carm_panel.view_requested.connect(c.go_to_view)
         self.carm_panel.image_settings_changed.connect(self._image_settings_changed)

@@ -44,7 +44,7 @@ DEVICE_KINDS = [
 
 MOUSE_HELP = (
     "Mouse instrument: click on the monitor to pick the skin entry point; drag to aim about it; "
-    "wheel or W/S to advance or withdraw 0.5 mm (Shift: 0.1 mm); Q/E rotate the shaft; "
+    "wheel or W/S to advance or withdraw 0.5 mm (Shift: 0.1 mm); A/D and Z/X aim by 1°; "
     "hold T to tap/drill through cortical bone (the advance slows in cortex)."
 )
 

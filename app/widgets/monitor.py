@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import QRectF, Qt
+from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
@@ -33,7 +33,10 @@ class MonitorOverlay:
 
 
 class MonitorWidget(QWidget):
-    """One monitor of the C-arm cart."""
+    """One monitor of the C-arm cart; reports clicks and drags in image pixels (col, row)."""
+
+    clicked = pyqtSignal(float, float)  # image column, row of a click (no drag)
+    dragged = pyqtSignal(float, float)  # drag step in image pixels (right, down)
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +49,52 @@ class MonitorWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAccessibleName(f"{title} monitor")
+        self._press: QPointF | None = None
+        self._last: QPointF | None = None
+        self._dragging = False
+
+    def image_rect(self) -> QRectF:
+        """Where the image is drawn in the widget (square, centred)."""
+        side = min(self.width(), self.height())
+        return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+
+    def to_image(self, point: QPointF) -> tuple[float, float] | None:
+        """Image (col, row) under a widget point, or None outside the image."""
+        if self.image is None:
+            return None
+        rect = self.image_rect()
+        if not rect.contains(point):
+            return None
+        height, width = self.image.shape
+        return (
+            (point.x() - rect.x()) / rect.width() * width,
+            (point.y() - rect.y()) / rect.height() * height,
+        )
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self._press = self._last = event.position()
+        self._dragging = False
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._last is None or self.image is None:
+            return
+        position = event.position()
+        if (position - self._press).manhattanLength() > 4:
+            self._dragging = True
+        if self._dragging:
+            scale = self.image.shape[1] / max(1.0, self.image_rect().width())
+            self.dragged.emit(
+                (position.x() - self._last.x()) * scale, (position.y() - self._last.y()) * scale
+            )
+        self._last = position
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._press is not None and not self._dragging:
+            pixel = self.to_image(event.position())
+            if pixel is not None:
+                self.clicked.emit(*pixel)
+        self._press = self._last = None
+        self._dragging = False
 
     def set_image(self, image: np.ndarray | None) -> None:
         """Show a uint8 (H, W) image (None clears the monitor)."""
@@ -94,8 +143,7 @@ class MonitorWidget(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(0, 0, 0))
         if self._qimage is not None:
-            side = min(self.width(), self.height())
-            target = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+            target = self.image_rect()
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawImage(target, self._qimage)
         else:
