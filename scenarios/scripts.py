@@ -52,6 +52,9 @@ FAILURES: dict[str, str] = {
     "dural_breach": "ield-l5s1",
     "wrong_level": "ield-l5s1",
     "missed_joint": "sij-posterior",
+    "pin_past_midline": "sij-lateral",
+    "anterior_breach": "sij-posterior",
+    "too_cranial": "sij-posterior",
     "drill_excessive_shots": "drill-inlet",
 }
 
@@ -399,6 +402,17 @@ def failure_script(scenario: Scenario, patient: Patient, failure: str) -> dict[s
                 patient, "disc_L5_S1_center", side
             )
             target = target + shift
+        elif failure == "pin_past_midline" and first:
+            midline_x = float(landmark_point(patient, "S1_body_center", side)[0])
+            lateral_sign = 1.0 if side == "left" else -1.0
+            past = (lateral_sign * (float(target[0]) - midline_x) + 8.0) / abs(float(direction[0]))
+            target = target + past * direction  # 8 mm past the midline along the pin
+        elif failure == "anterior_breach":
+            target = target + 20.0 * direction  # through the anterior joint margin
+        elif failure == "too_cranial":
+            plan_entry = plan.entry_lps_mm
+            target = target + np.array([0.0, 0.0, 25.0])
+            direction = _unit(target - (plan_entry + np.array([0.0, 0.0, 25.0])))
         elif failure == "missed_joint":
             target = target + 12.0 * (
                 np.array([1.0, 0.0, 0.0]) if side == "left" else np.array([-1.0, 0.0, 0.0])

@@ -1,5 +1,5 @@
 """SI-joint fusion checks: joint crossing, implant spacing and depth, foraminal and ventral-ala
-clearance (lateral transiliac); joint entry, inferior third and depth short of the anterior margin
+clearance, tips short of the sacral midline (lateral transiliac); joint entry, inferior third and depth short of the anterior margin
 (posterior intra-articular). Rules and numbers: reference/procedures.md.
 
 Clearances are the exact Euclidean distance (voxel-centre accuracy) from the implant or final pin
@@ -13,7 +13,7 @@ import numpy as np
 from models.patient import Patient
 from scenarios import vocabulary
 from scenarios.attempt import AttemptLog
-from scenarios.points import joint_band
+from scenarios.points import joint_band, landmark_point
 from scenarios.scoring.geometry import SHAFT_STEP_MM, distance_to_labels_mm, segment_distance_mm
 from scenarios.scoring.report import Metric
 from scenarios.scoring.steps import graded_at_most
@@ -127,6 +127,29 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
                 f"space them at least {minimum:g} mm.",
             )
         )
+    midline_x = float(landmark_point(patient, "S1_body_center", side)[0])
+    lateral_sign = 1.0 if side == "left" else -1.0
+    tips = [(f"implant {i + 1}", imp.tip_lps_mm) for i, imp in enumerate(log.implants)]
+    for number, step in enumerate(scenario.steps, start=1):
+        final = log.final_pose(step.id)
+        if final is not None:
+            tips.append((f"pin {number}", final.tip_lps_mm))
+    if tips:
+        margins = [(lateral_sign * (float(tip[0]) - midline_x), name) for name, tip in tips]
+        margin, which = min(margins)
+        metrics.append(
+            Metric(
+                "midline_margin_mm",
+                margin,
+                "mm",
+                "> 0 (tips stay on the side of entry)",
+                margin > 0.0,
+                weight=2.0,
+                critical=True,
+                finding=f"The {which} tip crossed the sacral midline by {-margin:.1f} mm "
+                "(toward the canal and the opposite foramina).",
+            )
+        )
     all_points = [points for _, points in axes]
     for step in scenario.steps:
         final = log.final_pose(step.id)
@@ -229,8 +252,13 @@ def sij_posterior_metrics(scenario: Scenario, patient: Patient, log: AttemptLog)
             weight=2.0,
             critical=short < 0.0,
             credit=graded_at_most(error, tolerance),
-            finding=f"The tip stopped {short:.1f} mm short of the anterior joint margin "
-            f"(aim {wanted:g} ± {tolerance:g} mm; past the margin are the internal iliac vessels).",
+            finding=(
+                f"The tip stopped {short:.1f} mm short of the anterior joint margin "
+                if short >= 0
+                else f"The tip went {-short:.1f} mm past the anterior joint margin "
+            )
+            + f"(aim {wanted:g} ± {tolerance:g} mm short; past the margin are the internal iliac "
+            "vessels and the lumbosacral trunk).",
         )
     )
     return metrics

@@ -59,6 +59,9 @@ EXPECTED = {
     "wrong_level": ("Wrong level", "level", True),
     "missed_joint": ("missed the joint", "in_joint_mm", True),
     "drill_excessive_shots": ("shots to reach the view", "shots", False),
+    "pin_past_midline": ("crossed the sacral midline", "midline_margin_mm", True),
+    "anterior_breach": ("past the anterior joint margin", "short_of_anterior_margin_mm", True),
+    "too_cranial": ("of the joint height", "joint_height_fraction", False),
 }
 
 
