@@ -21,7 +21,8 @@ stamps the recording's start. Frames are rendered by the injected renderer when 
 and, while the pedal is down, at the pulse rate on a fixed schedule (pulse k at t_on + k/pps), so
 that a replay that issues the same commands at the same times renders the same frames with the same
 random numbers. Events (``Event.kind``): ``carm``, ``refused``, ``pedal``, ``frame``, ``shot``,
-``pose``, ``tissue``, ``breach``, ``implant``, ``step``, ``score``.
+``sample`` (every tracker sample with its status, also MISSING ones), ``pose``, ``tissue``,
+``breach``, ``implant``, ``step``, ``score``.
 
 Modes: ``learning`` allows going to a named view (when the scenario allows it) and hints;
 ``exam`` allows neither (the command is refused, recorded and reported).
@@ -215,6 +216,13 @@ class Session:
             self.recorder.tick()
         if self.source is not None:
             sample = self.source.poll()
+            if sample is not None:
+                self._emit(
+                    "sample",
+                    device_t_s=float(sample.t_s),
+                    status=sample.status.value,
+                    buttons=sorted(sample.buttons),
+                )
             if sample is not None and sample.has_pose and self._instrument is not None:
                 self.command(
                     cmd.InstrumentPose(

@@ -134,8 +134,12 @@ def test_instrument_source_samples_become_recorded_poses(synthetic_patient, stan
         ToolSample(0.3, TrackingStatus.STALE, np.array([110.0, 0.0, -20.0]), d),
     ]
     session = make(synthetic_patient, stand_in_renderer, source=ListSource(samples))
+    events = []
+    session.subscribe(events.append)
     for _ in range(3):
         session.step(0.1)
+    statuses = [e.data["status"] for e in events if e.kind == "sample"]
+    assert statuses == ["OK", "MISSING", "STALE"]  # tracking loss is recorded too
     tips = [p.tip_lps_mm[0] for p in session.log.poses]
     assert tips == [120.0, 110.0]  # the MISSING sample is not a pose
     assert session.log.poses[0].instrument == "guide_pin"
