@@ -40,7 +40,7 @@ KAMBIN_INCIRCLE_DIAMETER_MM = (5.8, 6.4, 7.0, 7.7, 8.0)
 ROOT_RADIUS_MM = 2.4
 #: Smallest gap between an exiting root (with its ganglion) and the pedicle above it.
 ROOT_CLEARANCE_MM = 1.0
-GANGLION_RADIUS_MM = 3.8
+GANGLION_RADIUS_MM = 3.3
 CSF_HU = 15.0
 NERVE_HU = 40.0
 EPIDURAL_FAT_HU = -90.0
@@ -167,7 +167,7 @@ def _root_geometry(
     path = [
         take_off,
         apex + root_offset - down * 2.0,
-        apex + down * 6.0 + away * (GANGLION_RADIUS_MM + 0.3) + behind * 1.5,
+        apex + down * 6.0 + away * (ROOT_RADIUS_MM + 0.3 + 0.5) + behind * 1.5,
         base_lateral + root_offset,
     ]
     radii = [2.2, ROOT_RADIUS_MM, GANGLION_RADIUS_MM, ROOT_RADIUS_MM]
