@@ -321,7 +321,16 @@ class MainWindow(QMainWindow):
             self.reference_monitor.set_overlay(
                 **{
                     k: getattr(self.live_monitor.overlay, k)
-                    for k in ("shot_number", "view_name", "kvp", "ma", "mode")
+                    for k in (
+                        "shot_number",
+                        "view_name",
+                        "kvp",
+                        "ma",
+                        "mode",
+                        "beam_on_s",
+                        "air_kerma_mgy",
+                        "kap_gycm2",
+                    )
                 }
             )
 
