@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench clean
 
+# extra arguments for `make run`, e.g. RUN_ARGS="--scenario sij-lateral --trainee me"
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -16,7 +18,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m app.syscheck --gui
-	$(VENV)/bin/fluorosim run --mouse
+	$(VENV)/bin/fluorosim run --mouse $(RUN_ARGS)
 
 test: $(STAMP)
 	$(PY) -m app.syscheck

@@ -175,8 +175,14 @@ def run_gui(
     trainee: str | None = None,
     mode: str = "learning",
     seed: int = 0,
+    quit_after_s: float | None = None,
 ) -> int:
-    """Show sign-in (unless trainee and scenario are given), then the window; returns the exit code."""
+    """Show sign-in (unless trainee and scenario are given), then the window; returns the exit code.
+
+    ``quit_after_s`` makes a smoke run (the README's ``make run`` is tested this way): when the
+    attempt has started it takes one single shot, prints what the live monitor shows, and quits
+    that many seconds later.
+    """
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("fluorosim")
     app.setApplicationVersion(__version__)
@@ -196,8 +202,36 @@ def run_gui(
             return 0
         choice = dialog.choice()
     window.new_attempt_action.triggered.connect(lambda: _sign_in_again(window, titles, settings))
+    if quit_after_s is not None:
+        _smoke_run(app, window, controller, quit_after_s)
     window.start_attempt(choice)
     return app.exec()
+
+
+def _smoke_run(
+    app: QApplication, window: MainWindow, controller: SessionController, quit_after_s: float
+) -> None:
+    """Take one shot once the attempt has started, report it, then quit (see run_gui)."""
+    from PyQt6.QtCore import QTimer
+
+    def started(info: dict) -> None:
+        print(
+            f"fluorosim: attempt started: {info.get('title')} ({info.get('mode')} mode)", flush=True
+        )
+        controller.single_shot()
+        QTimer.singleShot(int(quit_after_s * 1000), window.close)
+
+    def shown(image, info: dict) -> None:
+        print(
+            f"fluorosim: shot {info.get('shot')} shown, {image.shape[1]}x{image.shape[0]}, "
+            f"grey mean {float(image.mean()):.1f}, std {float(image.std()):.1f}",
+            flush=True,
+        )
+
+    controller.scenario_loaded.connect(started)
+    controller.frame_ready.connect(shown)
+    controller.problem.connect(lambda message: print(f"fluorosim: {message}", flush=True))
+    app.setQuitOnLastWindowClosed(True)
 
 
 def _sign_in_again(window: MainWindow, titles: dict[str, str], settings: QSettings) -> None:

@@ -35,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--instructor", help="instructor ID for --review (asked to register if new)"
     )
     parser.add_argument(
+        "--quit-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="smoke run: start the attempt (needs --scenario and --trainee), take one shot, print "
+        "what the monitor shows, and quit SECONDS later",
+    )
+    parser.add_argument(
         "--db",
         default=None,
         help="records database URL for --review (sqlite:///path or postgresql://…; "
@@ -67,7 +75,15 @@ def run(args: argparse.Namespace) -> int:
         return run_review(args.instructor.strip(), args.db)
     from app.gui import run_gui
 
+    if args.quit_after is not None and not (args.scenario and args.trainee):
+        print("fluorosim: --quit-after needs --scenario and --trainee", file=sys.stderr)
+        return 2
     device = "mouse" if args.mouse or not args.device else args.device
     return run_gui(
-        device, args.scenario, args.trainee, "exam" if args.exam else "learning", args.seed
+        device,
+        args.scenario,
+        args.trainee,
+        "exam" if args.exam else "learning",
+        args.seed,
+        quit_after_s=args.quit_after,
     )
