@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -148,6 +149,7 @@ class FluoroRenderer:
         #: drag previews read a 2×-coarser volume: 8× less memory to stream per frame
         self.preview_drr = FastDRR(downsample_volume(self.volume, PREVIEW_DOWNSAMPLE))
         self.field_mask = field_mask(self.model, self.display_px)
+        self._preview_mask = field_mask(self.model, self.preview_px)
         self._cache: OrderedDict[tuple, tuple[ProjectionGeometry, NDArray[np.float32]]] = (
             OrderedDict()
         )
@@ -201,8 +203,15 @@ class FluoroRenderer:
     def preview(self, joints: CArmJoints) -> NDArray[np.uint8]:
         """Fast low-resolution image for dragging the C-arm (noiseless, monitor orientation)."""
         geometry = self.geometry(joints).resized(self.preview_px, self.preview_px)
-        li = upsample(self.preview_drr.line_integrals(geometry), self.display_px, self.display_px)
-        return self.orientation.apply(plain_display(li, self.field_mask))
+        li = self.preview_drr.line_integrals(geometry)
+        # window at the preview's own resolution, then upsample the 8-bit image (the window's
+        # percentiles over 128² instead of 512² pixels; a linear window commutes with resizing)
+        small = plain_display(li, self._preview_mask)
+        image = cv2.resize(
+            small, (self.display_px, self.display_px), interpolation=cv2.INTER_LINEAR
+        )
+        image[~self.field_mask] = 0
+        return self.orientation.apply(image)
 
     # -- full frame -------------------------------------------------------------------------
     def render_frame(

@@ -1,0 +1,95 @@
+"""The fused image chain equals the stage-by-stage pure functions; the noise draws are Poisson."""
+
+import math
+
+import numpy as np
+import pytest
+
+from render import image_chain as chain
+from render.exposure import Collimation, Exposure
+from tests.render.test_image_chain import SIZE, geometry
+
+
+def anatomy_like_line_integrals(seed: int = 0) -> np.ndarray:
+    """Smooth body, a dense block ("bone") and a thin metal line: low and high photon counts."""
+    y, x = np.mgrid[0:SIZE, 0:SIZE]
+    li = 2.0 + 2.5 * np.exp(-(((x - 128) / 90.0) ** 2)) + 0.2 * np.sin(y / 9.0)
+    li[90:150, 70:190] += 2.0
+    li[:, 140:143] += 9.0  # metal: a handful of photons or none
+    li += np.random.default_rng(seed).normal(0.0, 0.01, li.shape)
+    return li.astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        chain.ChainSettings(detector_kind="ii"),
+        chain.ChainSettings(
+            detector_kind="ii", invert=True, collimation=Collimation(iris_diameter_mm=150.0)
+        ),
+        chain.ChainSettings(detector_kind="fpd"),
+    ],
+)
+@pytest.mark.parametrize("exposure", [Exposure(75.0, 2.5), Exposure(75.0, 0.2, "low_dose", 4.0)])
+def test_fused_chain_equals_the_stage_by_stage_chain(settings, exposure):
+    li = anatomy_like_line_integrals()
+    fused = chain.apply_image_chain(li, geometry(), settings, exposure, np.random.default_rng(7))
+    staged = chain.apply_image_chain(
+        li, geometry(), settings, exposure, np.random.default_rng(7), fused=False
+    )
+    difference = np.abs(fused.astype(int) - staged.astype(int))
+    # float32 vs float64 rounding only: at most one grey level, on almost no pixels
+    assert difference.max() <= 1
+    assert np.count_nonzero(difference) <= 0.002 * difference.size
+    # and it is a real image: the metal line is darker than the body beside it
+    assert fused[60:80, 140:143].mean() < fused[60:80, 100:120].mean() or settings.invert
+
+
+def test_fused_chain_draws_fresh_noise_per_frame():
+    li = anatomy_like_line_integrals()
+    rng = np.random.default_rng(3)
+    first = chain.apply_image_chain(li, geometry(), None, Exposure(75.0, 0.5), rng)
+    second = chain.apply_image_chain(li, geometry(), None, Exposure(75.0, 0.5), rng)
+    assert np.count_nonzero(first != second) > 0.1 * first.size
+
+
+def central_moments(counts: np.ndarray) -> tuple[float, float, float]:
+    mean = counts.mean()
+    return float(mean), float(counts.var()), float(np.mean((counts - mean) ** 3))
+
+
+@pytest.mark.parametrize("expected", [20.0, 60.0, 400.0])  # the normal-approximation regime
+def test_approximate_counts_match_poisson_mean_variance_and_skewness(expected):
+    n = 400_000
+    counts = chain.add_quantum_noise(np.full(n, expected), np.random.default_rng(11))
+    exact = np.random.default_rng(12).poisson(expected, n).astype(float)
+    mean, var, third = central_moments(counts)
+    exact_mean, exact_var, exact_third = central_moments(exact)
+    assert mean == pytest.approx(expected, rel=2e-3) and exact_mean == pytest.approx(
+        expected, rel=2e-3
+    )
+    assert var == pytest.approx(expected, rel=0.01)
+    assert var == pytest.approx(exact_var, rel=0.015)
+    # Poisson's third central moment is λ; a plain normal would give 0
+    assert third == pytest.approx(expected, rel=0.2)
+    assert third == pytest.approx(exact_third, rel=0.3)
+
+
+@pytest.mark.parametrize("expected", [0.5, 3.0, 12.0])  # the exact-inversion regime
+def test_low_counts_follow_the_poisson_probabilities(expected):
+    n = 200_000
+    counts = chain.add_quantum_noise(np.full(n, expected), np.random.default_rng(5))
+    assert np.all(counts == np.round(counts))
+    observed = np.bincount(counts.astype(int)) / n
+    for k in range(int(expected + 3 * math.sqrt(expected)) + 1):
+        pmf = math.exp(-expected) * expected**k / math.factorial(k)
+        assert observed[k] == pytest.approx(pmf, abs=4 * math.sqrt(pmf / n) + 1e-4)
+
+
+def test_box_muller_deviates_are_standard_normal():
+    z = chain.standard_normal_deviates(np.random.default_rng(1), (501, 401))
+    assert z.shape == (501, 401) and z.dtype == np.float32
+    assert abs(z.mean()) < 0.01
+    assert z.var() == pytest.approx(1.0, rel=0.01)
+    assert np.mean(z.astype(float) ** 4) == pytest.approx(3.0, rel=0.03)  # normal kurtosis
+    assert np.mean(np.abs(z) < 1.0) == pytest.approx(0.6827, abs=0.004)
