@@ -4,7 +4,9 @@ Composite = 100 × Σ(weight × credit) / Σ(weight) over the measured metrics (
 continuous metrics). The attempt passes when the composite reaches the scenario's pass mark
 (procedures.md: contrasting-groups method, Pedersen 2014 — novices 30 %, experienced 76 % of the
 maximum, pass mark 58 %) AND no critical metric failed (a major breach, an implant not crossing the
-joint, the wrong level, a final position never confirmed on the required views). The number of
+joint, the wrong level, a final position never confirmed on the required views); a critical failure
+caps the composite 10 points below the pass mark (the weighted mean is kept in the summary). A step
+never done weighs what a completed step would, at zero credit. The number of
 shots has a small weight: alone it did not separate novices from experts (procedures.md).
 """
 
@@ -31,6 +33,19 @@ PROCEDURE_METRICS = {
     "teld": teld_metrics,
     "ield": ield_metrics,
 }
+
+
+#: How far below the pass mark a critical failure caps the composite (percentage points).
+CRITICAL_CAP_BELOW_PASS_MARK = 10.0
+
+
+def capped_score(weighted_mean: float, pass_mark_pct: float, critical_failed: bool) -> float:
+    """The composite shown: a failed critical check (a major breach, an implant not crossing the
+    joint, the wrong level…) caps it below the pass mark, so the number never reads as a pass on an
+    attempt that failed; the weighted mean itself is kept in the summary."""
+    if critical_failed:
+        return min(weighted_mean, max(0.0, pass_mark_pct - CRITICAL_CAP_BELOW_PASS_MARK))
+    return weighted_mean
 
 
 def composite_score(metrics: list[Metric]) -> float:
@@ -175,12 +190,13 @@ def score_attempt(
         metrics.extend(procedure(scenario, patient, log))
     metrics.extend(dose_metrics(scenario, log, totals["advances"], totals["unconfirmed"]))
     by_name = {m.name: m for m in metrics}
-    score = composite_score(metrics)
+    weighted_mean = composite_score(metrics)
     critical_failures = [m for m in metrics if m.critical and m.passed is False]
+    score = capped_score(weighted_mean, scenario.pass_mark_pct, bool(critical_failures))
     passed = score >= scenario.pass_mark_pct and not critical_failures
     events = _events(log, breaches, shot_views)
     findings = report_text.findings(scenario, log, metrics, breaches, shot_views)
-    summary = report_text.summary(scenario, score, passed, critical_failures)
+    summary = report_text.summary(scenario, score, passed, critical_failures, weighted_mean)
     return Report(
         scenario=scenario.id,
         score=score,

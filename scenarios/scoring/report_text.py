@@ -65,12 +65,20 @@ def findings(
     return lines
 
 
-def summary(scenario: Scenario, score: float, passed: bool, critical: list[Metric]) -> str:
+def summary(
+    scenario: Scenario,
+    score: float,
+    passed: bool,
+    critical: list[Metric],
+    weighted_mean: float | None = None,
+) -> str:
     """One line: score, pass mark and, if failed, why."""
     verdict = "PASSED" if passed else "FAILED"
     text = f"{scenario.title}: {score:.0f} % (pass mark {scenario.pass_mark_pct:g} %) — {verdict}"
     if critical:
         text += "; critical: " + ", ".join(m.name for m in critical)
+        if weighted_mean is not None and weighted_mean > score + 0.5:
+            text += f" (capped from {weighted_mean:.0f} %)"
     elif not passed:
         text += "; below the pass mark"
     return text

@@ -147,6 +147,28 @@ def advances_and_confirmation(
     return advances, unconfirmed, len(shots)
 
 
+#: Weights of a trajectory step's metrics in the composite. An undone step weighs their sum, so
+#: skipping a step costs exactly what doing it badly in every respect would.
+W_TIP_TO_TARGET = 2.0
+W_TRAJECTORY_ANGLE = 1.0  # each of axial and sagittal
+W_FINAL_POSITION = 3.0
+W_CROSSING = 2.0  # each label the shaft must cross
+W_WITHDRAWALS = 0.5
+W_REDIRECTIONS = 0.5
+W_PATH_IN_TISSUE = 0.5
+W_CONFIRMING_VIEWS = 1.5
+
+
+def completed_step_weight(step: Step) -> float:
+    """The total composite weight of a completed trajectory step's metrics."""
+    weight = W_TIP_TO_TARGET + 2 * W_TRAJECTORY_ANGLE + W_FINAL_POSITION
+    weight += W_WITHDRAWALS + W_REDIRECTIONS + W_PATH_IN_TISSUE
+    weight += W_CROSSING * len(step.must_cross)
+    if step.confirm_views:
+        weight += W_CONFIRMING_VIEWS
+    return weight
+
+
 def step_metrics(
     scenario: Scenario,
     patient: Patient,
@@ -168,7 +190,7 @@ def step_metrics(
                 "",
                 "instrument placed",
                 False,
-                weight=3.0,
+                weight=completed_step_weight(step),
                 critical=True,
                 finding=f"{label} was not done: the {pretty(step.instrument or '')} never entered.",
             )
@@ -184,7 +206,7 @@ def step_metrics(
             "mm",
             f"≤ {step.tolerance_mm:g}",
             distance <= step.tolerance_mm,
-            weight=2.0,
+            weight=W_TIP_TO_TARGET,
             credit=graded_at_most(distance, step.tolerance_mm),
             finding=f"{label}: the tip ended {distance:.1f} mm from the target "
             f"(allowed {step.tolerance_mm:g} mm).",
@@ -199,6 +221,7 @@ def step_metrics(
                 "deg",
                 f"≤ {step.angle_tolerance_deg:g}",
                 value <= step.angle_tolerance_deg,
+                weight=W_TRAJECTORY_ANGLE,
                 credit=graded_at_most(value, step.angle_tolerance_deg),
                 finding=f"{label}: the trajectory was {value:.1f}° off the planned corridor in "
                 f"the {plane} plane (allowed {step.angle_tolerance_deg:g}°).",
@@ -240,7 +263,7 @@ def step_metrics(
             "safe zone: "
             + (", ".join(sorted(safe_labels)) if safe_labels else "no risk structure"),
             passed,
-            weight=3.0,
+            weight=W_FINAL_POSITION,
             critical=critical,
             finding=finding,
         )
@@ -260,7 +283,7 @@ def step_metrics(
                 "",
                 "crossed",
                 crossed,
-                weight=2.0,
+                weight=W_CROSSING,
                 critical=True,
                 finding=None
                 if crossed
@@ -276,7 +299,7 @@ def step_metrics(
             "",
             "≤ 1",
             withdrawals <= 1,
-            weight=0.5,
+            weight=W_WITHDRAWALS,
             credit=graded_at_most(withdrawals, 1.0),
             finding=f"{label}: withdrawn {withdrawals} times; plan the corridor before advancing.",
         )
@@ -288,7 +311,7 @@ def step_metrics(
             "",
             "≤ 1",
             redirections <= 1,
-            weight=0.5,
+            weight=W_REDIRECTIONS,
             credit=graded_at_most(redirections, 1.0),
             finding=f"{label}: redirected {redirections} times inside tissue.",
         )
@@ -306,7 +329,7 @@ def step_metrics(
             "mm",
             f"≤ {reference_path:.0f} (1.5 × final depth)",
             travelled <= reference_path,
-            weight=0.5,
+            weight=W_PATH_IN_TISSUE,
             credit=graded_at_most(travelled, reference_path),
             finding=f"{label}: the tip travelled {travelled:.0f} mm in tissue for a "
             f"{final_depth:.0f} mm deep trajectory.",
@@ -323,7 +346,7 @@ def step_metrics(
                 "",
                 "all of: " + ", ".join(step.confirm_views),
                 not missing,
-                weight=1.5,
+                weight=W_CONFIRMING_VIEWS,
                 critical=True,
                 finding=None
                 if not missing
