@@ -22,6 +22,8 @@ SELF_REGISTERING: tuple[str, ...] = ("app.bench",)
 #: name → (module, function returning a dict); registered with keys prefixed "<name>_".
 FUNCTIONS: dict[str, tuple[str, str]] = {
     "serial_input": ("haptics.bench", "benchmark_serial_latency"),
+    # the window driven offscreen through an attempt; longest event-loop stall (target ≤ 50 ms)
+    "gui": ("app.bench_gui", "benchmark_event_loop"),
 }
 
 
