@@ -33,6 +33,7 @@ from render.geometry import ProjectionGeometry
 @njit(cache=True, nogil=True)
 def _joseph_ray(
     vol: NDArray,
+    boxes: NDArray[np.int32],
     sb: float,
     sc: float,
     sa: float,
@@ -43,7 +44,12 @@ def _joseph_ray(
     nearest: bool,
     slab: int,
 ) -> float:
-    """One ray through a slice-ordered copy ``vol[b + 1, c + 1, a]`` (padded by 1 in b and c)."""
+    """One ray through a slice-ordered copy ``vol[b + 1, c + 1, a]`` (padded by 1 in b and c).
+
+    ``boxes[k]`` = (b_min, b_max, c_min, c_max), the padded indices bounding slice k's non-zero
+    voxels: the ray's first and last slices are advanced to where it meets that box (samples
+    outside read only zeros), so air around the body costs no memory reads.
+    """
     nb = vol.shape[0] - 2
     nc = vol.shape[1] - 2
     na = vol.shape[2]
@@ -74,11 +80,29 @@ def _joseph_ray(
     if k_last < k_first:
         return 0.0
     inv_da = 1.0 / da
+    step_b = slab * db * inv_da  # in-slice displacement per slice
+    step_c = slab * dc * inv_da
+    base_b = sb + (half - sa) * inv_da * db + 1.0  # padded in-slice position at slice k = 0
+    base_c = sc + (half - sa) * inv_da * dc + 1.0
+    # empty-space skipping: trim slices whose bilinear footprint misses the non-zero box
+    while k_first <= k_last:
+        xb = base_b + k_first * step_b
+        xc = base_c + k_first * step_c
+        box = boxes[k_first]
+        if box[0] - 1 <= xb <= box[1] + 1 and box[2] - 1 <= xc <= box[3] + 1:
+            break
+        k_first += 1
+    while k_last >= k_first:
+        xb = base_b + k_last * step_b
+        xc = base_c + k_last * step_c
+        box = boxes[k_last]
+        if box[0] - 1 <= xb <= box[1] + 1 and box[2] - 1 <= xc <= box[3] + 1:
+            break
+        k_last -= 1
     total = 0.0
     for k in range(k_first, k_last + 1):
-        t = (slab * k + half - sa) * inv_da
-        xb = sb + t * db + 1.0
-        xc = sc + t * dc + 1.0
+        xb = base_b + k * step_b
+        xc = base_c + k * step_c
         if nearest:  # the voxel whose centre is closest in this slice (box model, like Siddon)
             ib = int(xb + 0.5)
             ic = int(xc + 0.5)
@@ -112,6 +136,12 @@ def _joseph_image(
     thick_i: NDArray,
     thick_j: NDArray,
     thick_k: NDArray,
+    boxes_i: NDArray[np.int32],
+    boxes_j: NDArray[np.int32],
+    boxes_k: NDArray[np.int32],
+    thick_boxes_i: NDArray[np.int32],
+    thick_boxes_j: NDArray[np.int32],
+    thick_boxes_k: NDArray[np.int32],
     thick_slope: float,
     scale: float,
     voxel_from_lps: NDArray[np.float64],
@@ -157,28 +187,58 @@ def _joseph_image(
                 if ad0 >= ad1 and ad0 >= ad2:
                     if max(ad1, ad2) < thick_slope * ad0:
                         value = _joseph_ray(
-                            thick_i, s[1], s[2], s[0], d[1], d[2], d[0], length, nearest, slab
+                            thick_i,
+                            thick_boxes_i,
+                            s[1],
+                            s[2],
+                            s[0],
+                            d[1],
+                            d[2],
+                            d[0],
+                            length,
+                            nearest,
+                            slab,
                         )
                     else:
                         value = _joseph_ray(
-                            vol_i, s[1], s[2], s[0], d[1], d[2], d[0], length, nearest, 1
+                            vol_i, boxes_i, s[1], s[2], s[0], d[1], d[2], d[0], length, nearest, 1
                         )
                 elif ad1 >= ad2:
                     if max(ad0, ad2) < thick_slope * ad1:
                         value = _joseph_ray(
-                            thick_j, s[0], s[2], s[1], d[0], d[2], d[1], length, nearest, slab
+                            thick_j,
+                            thick_boxes_j,
+                            s[0],
+                            s[2],
+                            s[1],
+                            d[0],
+                            d[2],
+                            d[1],
+                            length,
+                            nearest,
+                            slab,
                         )
                     else:
                         value = _joseph_ray(
-                            vol_j, s[0], s[2], s[1], d[0], d[2], d[1], length, nearest, 1
+                            vol_j, boxes_j, s[0], s[2], s[1], d[0], d[2], d[1], length, nearest, 1
                         )
                 elif max(ad0, ad1) < thick_slope * ad2:
                     value = _joseph_ray(
-                        thick_k, s[0], s[1], s[2], d[0], d[1], d[2], length, nearest, slab
+                        thick_k,
+                        thick_boxes_k,
+                        s[0],
+                        s[1],
+                        s[2],
+                        d[0],
+                        d[1],
+                        d[2],
+                        length,
+                        nearest,
+                        slab,
                     )
                 else:
                     value = _joseph_ray(
-                        vol_k, s[0], s[1], s[2], d[0], d[1], d[2], length, nearest, 1
+                        vol_k, boxes_k, s[0], s[1], s[2], d[0], d[1], d[2], length, nearest, 1
                     )
                 out[r, c] = value * scale
     return out
@@ -194,6 +254,25 @@ def _slice_ordered(mu: NDArray[np.float32], axis: int, slab: int = 1) -> NDArray
         moved = np.pad(moved, ((0, 0), (0, 0), (0, pad)))
         moved = moved.reshape(moved.shape[0], moved.shape[1], -1, slab).mean(axis=3)
     return np.ascontiguousarray(np.pad(moved, ((1, 1), (1, 1), (0, 0))), dtype=np.float32)
+
+
+def slice_boxes(copy: NDArray) -> NDArray[np.int32]:
+    """(n_slices, 4) int32: per slice along the last axis, the first and last index along axes 0
+    and 1 holding a non-zero voxel (b_min, b_max, c_min, c_max); an empty slice gets an empty
+    box (min > max) that no ray meets."""
+    nonzero = copy != 0
+    along_b = nonzero.any(axis=1)  # (nb, na)
+    along_c = nonzero.any(axis=0)  # (nc, na)
+    boxes = np.empty((copy.shape[2], 4), np.int32)
+    for bounds, (column, axis_len) in zip(  # noqa: B905
+        (boxes[:, 0:2], boxes[:, 2:4]), ((along_b, copy.shape[0]), (along_c, copy.shape[1]))
+    ):
+        present = column.any(axis=0)
+        first = np.argmax(column, axis=0)
+        last = axis_len - 1 - np.argmax(column[::-1], axis=0)
+        bounds[:, 0] = np.where(present, first, 1 << 20)
+        bounds[:, 1] = np.where(present, last, -(1 << 20))
+    return boxes
 
 
 #: Rays within this angle of their slicing axis read the slab-averaged copies: averaging
@@ -238,6 +317,7 @@ class FastDRR:
         if self.slab == 1:
             copies += copies  # never used (slope 0), keeps one kernel signature
         self._copies = tuple(copies)
+        self._boxes = tuple(slice_boxes(c) for c in copies)
 
     @property
     def nbytes(self) -> int:
@@ -253,6 +333,7 @@ class FastDRR:
             self._copies[3],
             self._copies[4],
             self._copies[5],
+            *self._boxes,
             self.slab_slope,
             self.scale,
             self.voxel_from_lps,
