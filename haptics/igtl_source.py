@@ -18,7 +18,6 @@ to the injected host clock when a sender leaves them at zero.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from haptics.calibration import tip_and_direction
-from haptics.source import InstrumentSource, ToolSample, TrackingStatus
+from haptics.source import ReaderThreadSource, ToolSample, TrackingStatus
 
 DEFAULT_PORT = 18944
 
@@ -38,8 +37,10 @@ def _default_client_factory(host: str, port: int) -> Any:
     return pyigtl.OpenIGTLinkClient(host=host, port=port, start_now=True)
 
 
-class IgtlSource(InstrumentSource):
+class IgtlSource(ReaderThreadSource):
     """One tool's TRANSFORM stream from an OpenIGTLink server."""
+
+    thread_name = "igtl-supervisor"
 
     def __init__(
         self,
@@ -67,35 +68,13 @@ class IgtlSource(InstrumentSource):
         self.name = f"OpenIGTLink {host}:{port}" + (f" ({tool_name})" if tool_name else "")
         self._client_factory = client_factory
         self._client: Any = None
-        self._lock = threading.Lock()
-        self._newest: ToolSample | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._first_timestamp: float | None = None
         self._last_heard: float | None = None
 
-    def start(self) -> None:
-        """Connect (in the background) and start receiving."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self.message = ""
-        self._thread = threading.Thread(target=self._run, name="igtl-supervisor", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
         """Stop receiving and drop the connection."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._stop_reader()
         self.status = TrackingStatus.DISCONNECTED
-
-    def poll(self) -> ToolSample | None:
-        """The newest sample since the last poll (None when nothing new)."""
-        with self._lock:
-            sample, self._newest = self._newest, None
-        return sample
 
     # -- supervisor thread -------------------------------------------------------------------
 
@@ -117,8 +96,7 @@ class IgtlSource(InstrumentSource):
 
     def _publish(self, sample: ToolSample) -> None:
         self.status = sample.status
-        with self._lock:
-            self._newest = sample
+        super()._publish(sample)
 
     def _take_message(self) -> Any:
         client = self._client

@@ -25,7 +25,6 @@ reference that parses the emulator's TX and BX replies.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +44,7 @@ from haptics.ndi_protocol import (
     parse_reply,
     parse_tx_reply,
 )
-from haptics.source import InstrumentSource, ToolSample, TrackingStatus
+from haptics.source import ReaderThreadSource, ToolSample, TrackingStatus
 from models.frames import quaternion_to_matrix
 
 POLARIS_RATE_HZ = 60.0
@@ -125,8 +124,10 @@ class FrameClock:
         return (frame_number + self._wraps * FRAME_MODULUS - self._first) / self.rate_hz
 
 
-class NdiSource(InstrumentSource):
+class NdiSource(ReaderThreadSource):
     """One tool of an NDI tracker as an :class:`InstrumentSource` (reader thread, newest sample)."""
+
+    thread_name = "ndi-reader"
 
     def __init__(
         self,
@@ -167,38 +168,17 @@ class NdiSource(InstrumentSource):
             serial_factory = serial.serial_for_url
         self._serial_factory = serial_factory
         self._port: Any = None
-        self._lock = threading.Lock()
-        self._newest: ToolSample | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._frame_clock: FrameClock | None = None
         self._last_frame: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Open the port and bring the device up on the reader thread (returns at once)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self.message = ""
-        self._thread = threading.Thread(target=self._run, name="ndi-reader", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
         """Stop tracking (TSTOP) and release the port."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=3.0 * self.timeout_s + 1.0)
-            self._thread = None
+        self.join_timeout_s = 3.0 * self.timeout_s + 1.0
+        self._stop_reader()
         self._close_port()
         self.status = TrackingStatus.DISCONNECTED
-
-    def poll(self) -> ToolSample | None:
-        """The newest sample since the last poll (None when nothing new)."""
-        with self._lock:
-            sample, self._newest = self._newest, None
-        return sample
 
     def wait_until_tracking(self, timeout_s: float = 5.0) -> bool:
         """Block until bring-up finished (tracking) or failed; for scripts and tests."""

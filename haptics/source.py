@@ -13,6 +13,7 @@ is not yet registered reports ``UNCALIBRATED`` with the pose in its own tracker 
 from __future__ import annotations
 
 import enum
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,3 +91,56 @@ class InstrumentSource(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class ReaderThreadSource(InstrumentSource):
+    """A source whose device is read on a thread of its own; ``poll`` hands over the newest sample.
+
+    Subclasses implement ``_run`` (the reader loop: it returns when ``_stop`` is set) and call
+    ``_publish`` for each sample; ``stop`` joins the thread within ``join_timeout_s``.
+    """
+
+    thread_name = "instrument-reader"
+    join_timeout_s = 5.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._newest: ToolSample | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @abstractmethod
+    def _run(self) -> None:
+        """The reader loop, on its own thread."""
+
+    def start(self) -> None:
+        """Start the reader thread (returns at once; a user-caused failure sets ``message``)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self.message = ""
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def _stop_reader(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.join_timeout_s)
+            self._thread = None
+
+    def stop(self) -> None:
+        """Stop the reader thread."""
+        self._stop_reader()
+        self.status = TrackingStatus.DISCONNECTED
+
+    def poll(self) -> ToolSample | None:
+        """The newest sample since the last poll (None when nothing new)."""
+        with self._lock:
+            sample, self._newest = self._newest, None
+        return sample
+
+    def _publish(self, sample: ToolSample) -> None:
+        """Make ``sample`` the newest (called on the reader thread)."""
+        with self._lock:
+            self._newest = sample

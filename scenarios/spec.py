@@ -12,19 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from render import views
+
 #: Procedures the scoring knows; each selects its procedure-specific checks.
 PROCEDURES = ("sij_lateral", "sij_posterior", "teld", "ield", "view_drill")
-#: Named C-arm views (render.views).
-VIEW_NAMES = (
-    "ap",
-    "lateral",
-    "true_lateral_sacrum",
-    "inlet",
-    "outlet",
-    "oblique",
-    "ferguson",
-    "contralateral_oblique",
-)
+#: Named C-arm views: the renderer's list, so a view it can compute is a view a scenario may name.
+VIEW_NAMES = views.VIEWS
 SEVERITIES = ("major", "minor")
 STEP_KINDS = ("trajectory", "view")
 
