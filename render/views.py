@@ -17,12 +17,22 @@ How each view is defined (procedures and radiographic practice, reference/carm.m
   notches and the two ends of the iliac cortical density (ICD) lines, so that both superimpose.
   Target: S1 body centre.
 * ``inlet`` — caudally tilted beam parallel to the anterior S1 cortex (promontory →
-  ``S1_anterior_cortex_midline``), so the anterior cortices of the upper sacrum superimpose.
-* ``outlet`` — cranially tilted beam along the axis of the first sacral foramina (anterior →
-  posterior foramen centre, mean of both sides), so S1 foramina appear as round holes.
+  ``S1_anterior_cortex_midline``), so the promontory and the anterior S1 cortex superimpose and
+  the S1 body is seen as a ring (Eastman & Routt 2015: intra-operative mean 24.9°, 12–38; Ricci et
+  al., JBJS Am 2010: 21° on supine CT to profile the anterior S1 body; Rotter et al. 2014: 26.7°).
+* ``outlet`` — cranially tilted beam from the superior border of the pubic symphysis
+  (``pubic_symphysis_superior``) through the S2 body centre: the clinical end point of the outlet
+  ("symphysis over S2", Rotter et al. 2014: 43.7°; Eastman & Routt 2015: 42.4°, 29–52). The beam
+  perpendicular to the S1 body would be ≈20° steeper (Ricci 2010: 63°), beyond what a C-arm
+  reaches over the table; the symphysis end point is the one surgeons use and gives the S1
+  foramina end-on enough to judge a pin's cranio-caudal position. A patient without the symphysis
+  point falls back to the S1 foramina axis (anterior → posterior foramen centre, mean of sides).
   Inlet and outlet keep only their sagittal-plane component (no wig-wag).
 * ``oblique`` (ipsilateral, needs side and level) — the "Scotty dog": the beam rotated toward the
-  side until the ipsilateral pedicle (the dog's eye) projects onto the vertebral body centre.
+  side until the dog's ear, the superior articular process (the facet joint centre
+  ``facet_<upper>_<lower>_<side>`` of the level's lower vertebra), projects over the middle of the
+  target (disc or body centre): the end point for a transforaminal approach (procedures.md 25–35°).
+  Without facet landmarks: the ipsilateral pedicle (the eye) over the body centre.
 * ``ferguson`` (needs a disc level) — AP tilted until the beam lies in the disc's mid-plane
   (perpendicular to the line joining the adjacent endplate centres), so the endplates are seen
   edge-on, parallel to the beam.
@@ -59,6 +69,8 @@ SIDES: tuple[str, ...] = ("left", "right")
 DEFAULT_LEVEL = "L5_S1"
 #: Landmark at which the C-arm's isocentre sits with every translation at zero.
 HOME_LANDMARK = "S1_superior_endplate_center"
+#: Outlet: the beam runs from the top of the pubic symphysis through the S2 body.
+OUTLET_ANTERIOR_LANDMARK = "pubic_symphysis_superior"
 
 
 class ViewSpecError(ValueError):
@@ -153,6 +165,33 @@ def _sagittal(direction: NDArray[np.float64], left_axis: NDArray[np.float64]) ->
     return direction - np.dot(direction, left_axis) * left_axis
 
 
+def _facet_for(level: str, side: str) -> str | None:
+    """The facet joint holding the superior articular process of the level's lower vertebra."""
+    if level in DISC_LEVELS:
+        return f"facet_{level}_{side}"
+    index = LEVELS.index(level)
+    return f"facet_{LEVELS[index - 1]}_{level}_{side}" if index > 0 else None
+
+
+def _inlet_beam(patient: Patient) -> NDArray[np.float64]:
+    """Along the anterior S1 cortex (promontory → mid-S1 anterior cortex), sagittal part."""
+    cortex = _lm(patient, "S1_anterior_cortex_midline") - _lm(patient, "sacral_promontory")
+    return _anterior_to_posterior(_sagittal(cortex, _lr_axis(patient, "S1")))
+
+
+def _outlet_beam(patient: Patient) -> NDArray[np.float64]:
+    """Symphysis top → S2 body centre (sagittal part), else along the S1 foramina."""
+    if OUTLET_ANTERIOR_LANDMARK in patient.landmarks:
+        axis = _lm(patient, "S2_body_center") - _lm(patient, OUTLET_ANTERIOR_LANDMARK)
+    else:
+        axes = [
+            _lm(patient, f"S1_foramen_posterior_{s}") - _lm(patient, f"S1_foramen_anterior_{s}")
+            for s in SIDES
+        ]
+        axis = np.mean([frames.unit(a) for a in axes], axis=0)
+    return _anterior_to_posterior(_sagittal(axis, _lr_axis(patient, "S1")))
+
+
 def view_spec(
     patient: Patient, view: str, side: str | None = None, level: str | None = None
 ) -> ViewSpec:
@@ -178,27 +217,24 @@ def view_spec(
             beam = beam - 2 * beam[1] * carm.AXIS_P
         return ViewSpec(view, _lm(patient, "S1_body_center"), beam)
     if view == "inlet":
-        cortex = _lm(patient, "S1_anterior_cortex_midline") - _lm(patient, "sacral_promontory")
-        beam = _anterior_to_posterior(_sagittal(cortex, _lr_axis(patient, "S1")))
-        return ViewSpec(view, _lm(patient, "S1_body_center"), beam)
+        return ViewSpec(view, _lm(patient, "S1_body_center"), _inlet_beam(patient))
     if view == "outlet":
-        axes = [
-            _lm(patient, f"S1_foramen_posterior_{s}") - _lm(patient, f"S1_foramen_anterior_{s}")
-            for s in SIDES
-        ]
-        axis = np.mean([frames.unit(a) for a in axes], axis=0)
-        beam = _anterior_to_posterior(_sagittal(axis, _lr_axis(patient, "S1")))
         target = 0.5 * (_lm(patient, "S1_body_center") + _lm(patient, "S2_body_center"))
-        return ViewSpec(view, target, beam)
+        return ViewSpec(view, target, _outlet_beam(patient))
     if view == "oblique":
         side = _check_side(view, side)
         level = _check_level(level)
-        vertebra = _vertebra_for(level)
-        body = _lm(patient, f"{vertebra}_body_center")
-        pedicle = _lm(patient, f"{vertebra}_pedicle_center_{side}")
-        beam = pedicle - body
+        target = _target_for(patient, level)
+        facet = _facet_for(level, side)
+        if facet is not None and facet in patient.landmarks:
+            beam = _lm(patient, facet) - target
+        else:
+            vertebra = _vertebra_for(level)
+            beam = _lm(patient, f"{vertebra}_pedicle_center_{side}") - _lm(
+                patient, f"{vertebra}_body_center"
+            )
         beam[2] = 0.0  # rotate about the long axis only
-        return ViewSpec(view, _target_for(patient, level), _anterior_to_posterior(beam))
+        return ViewSpec(view, target, _anterior_to_posterior(beam))
     if view == "ferguson":
         level = _check_level(level, allow_vertebra=False)
         upper, lower = level.split("_")

@@ -105,6 +105,11 @@ CREST_X = (117.0, 130.0, 133.0, 124.0, 92.0, 62.0, 45.0)
 WALL_Y = (-90.0, -50.0, -25.0, 0.0, 40.0)
 WALL_X = (50.0, 62.0, 64.0, 60.0, 54.0)
 HIP_CENTER = (85.0, -28.0, -100.0)
+#: Pubic body beside the symphysis (side-local PRF centre and semi-axes, approx.): its top, the
+#: superior border of the symphysis, lies ≈120 mm from the promontory along a pelvic brim inclined
+#: ≈60° to the S1 axis' horizontal (standing pelvic inclination ≈60°).
+PUBIC_BODY_CENTER = (9.0, -72.0, -133.0)
+PUBIC_BODY_RADII = (7.0, 11.0, 19.0)
 PSIS_YZ = (62.0, -26.0)
 NOTCH_YZ = (26.0, -78.0)
 CREST_TOP_YZ = (-5.0, 42.0)
@@ -284,7 +289,7 @@ def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel:
             xl, y, z, hc + np.array([-15, 36, -10]) * k, hc + np.array([-33, 62, -20]) * k, 4.5 * k
         ),
         _capsule(xl, y, z, hc + np.array([-17, -20, 2]) * k, np.array([14, -70, -128]) * k, 9 * k),
-        _ellipsoid(xl, y, z, np.array([9, -72, -133]) * k, np.array([7, 11, 19]) * k),
+        _ellipsoid(xl, y, z, np.array(PUBIC_BODY_CENTER) * k, np.array(PUBIC_BODY_RADII) * k),
         _capsule(xl, y, z, np.array([10, -66, -150]) * k, hc + np.array([-24, 34, -60]) * k, 7 * k),
     ]
     for part in parts:
@@ -311,9 +316,13 @@ def ilia_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartRe
     result = PartResult()
     shift = cancellous_shift_hu(params.age_years)
     voxel = grid.voxel_mm
+    symphysis = []
     for side, joint in joints.items():
         shape = ilium_shape(params, side, joint)
         result.landmarks.update(_landmarks(frame, shape))
+        symphysis.append(frame.lps_from_ref(symphysis_superior_ref(shape.scale)))
+        if len(symphysis) == len(joints):
+            result.landmarks["pubic_symphysis_superior"] = np.mean(symphysis, axis=0)
         box = _side_box(frame, grid, shape)
         if any(s.stop <= s.start for s in box):
             continue
@@ -382,6 +391,12 @@ def _landmarks(frame: PelvicFrame, shape: IliumShape) -> dict[str, NDArray[np.fl
     out[f"sij_surface_{side}"] = frame.lps_from_ref(samples)
     out[f"sij_center_{side}"] = frame.lps_from_ref(samples.mean(axis=0))
     return out
+
+
+def symphysis_superior_ref(scale: float) -> NDArray[np.float64]:
+    """PRF point of the superior border of the pubic symphysis (midline top of the pubic body)."""
+    c, r = np.array(PUBIC_BODY_CENTER) * scale, np.array(PUBIC_BODY_RADII) * scale
+    return np.array([0.0, c[1], c[2] + r[2]])
 
 
 def _on_edge(shape: IliumShape, yz: NDArray, x_offset: float) -> NDArray[np.float64]:

@@ -88,6 +88,20 @@ SIJ_CORONAL_OBLIQUITY_DEG = 12.0
 #: Ligament gap between sacrum and ilium outside the auricular surface (interosseous ligament).
 SIJ_LIGAMENT_GAP_MM = 5.0
 
+#: The upper sacrum's pelvic surface is not parallel to the S1 endplate normal: below the
+#: projecting promontory the anterior cortices of S1 and S2 run back (the S1 body is wedged, deeper
+#: at the endplate than at the S1–S2 junction, and the upper sacrum is already kyphotic). Clinical
+#: geometry fixes how far: the ideal inlet view, parallel to the anterior S1 (and S2) cortex, is
+#: 21° caudal on supine CT (Ricci et al., JBJS Am 2010;92:1947; 24.2° S1 / 27.9° S2 Park et al.,
+#: JKOA 2012) and 24.9° (12–38) intra-operatively (Eastman & Routt 2015, procedures.md), i.e. the
+#: cortex lies ≈20–25° from the endplate normal at a sacral slope of ≈35–40°, and close to
+#: perpendicular to the pelvic brim (pelvic inlet inclination ≈60°). A body column symmetric about
+#: the kyphotic axis gave 49° (issue #3). Recess of the midline pelvic surface behind u = half depth
+#: from S1 mid-height down (rising linearly from 0 at the promontory), mm (approx., chosen so that
+#: the promontory → mid-S1 cortex line lies ≈20° from the endplate normal; S1 body depth 35 mm at
+#: the endplate, ≈25 at S1–S2), and the fraction of it left at the apex.
+ANTERIOR_RECESS_MM = 5.0
+ANTERIOR_RECESS_APEX = 0.6
 #: Anterior / posterior foramen (h × w) S1..S4 (Saluja 2018 for S1, S2; S3, S4 approx.).
 ANTERIOR_FORAMEN_MM = ((13.0, 12.2), (12.9, 13.1), (10.0, 10.0), (7.5, 7.5))
 POSTERIOR_FORAMEN_MM = ((10.4, 7.7), (7.1, 7.3), (6.0, 6.0), (5.0, 5.0))
@@ -344,6 +358,7 @@ class SacralShape:
     coccyx_length_mm: float
     knots: NDArray[np.float64]  # t values of the profiles
     body_half_depth: NDArray[np.float64]
+    anterior_recess_mm: float  # how far the midline pelvic surface lies behind u = half depth
     body_half_width: NDArray[np.float64]
     canal_half_depth: NDArray[np.float64]
     canal_half_width: NDArray[np.float64]
@@ -361,6 +376,18 @@ class SacralShape:
     def profile(self, name: str, t: NDArray) -> NDArray:
         """A profile interpolated at arc lengths t."""
         return np.interp(t, self.knots, getattr(self, name)).astype(np.float32)
+
+    def recess(self, t: NDArray) -> NDArray:
+        """Recess of the midline pelvic surface at arc lengths t: full from S1 mid-height down."""
+        ramp = 0.5 * self.foramen_t_mm[0]
+        knots = (0.0, ramp, self.length_mm)
+        values = (0.0, self.anterior_recess_mm, ANTERIOR_RECESS_APEX * self.anterior_recess_mm)
+        return np.interp(t, knots, values).astype(np.float32)
+
+    def body_front(self, t_mm: float) -> float:
+        """u of the midline pelvic (anterior) surface of the sacral bodies at arc length t."""
+        depth = float(np.interp(t_mm, self.knots, self.body_half_depth))
+        return depth - float(self.recess(np.array(t_mm)))
 
     def point_ref(self, l_mm: float, u_mm: float, t_mm: float) -> NDArray[np.float64]:
         """PRF point of curved sacral coordinates (l, u, t)."""
@@ -413,6 +440,7 @@ def sacral_shape(params: PatientParameters) -> SacralShape:
         coccyx_length_mm=28.0 * k * jitter(rng, 0.1),
         knots=knots,
         body_half_depth=np.array([17.5, 15.0, 11.5, 8.5, 6.5, 5.0]) * depth,
+        anterior_recess_mm=ANTERIOR_RECESS_MM * depth,
         body_half_width=body_half_width,
         canal_half_depth=np.array([7.0, 5.5, 4.5, 3.5, 3.0, 2.5]) * depth,
         canal_half_width=np.array([14.0, 11.5, 9.0, 7.0, 6.0, 5.0]) * width,
@@ -445,8 +473,9 @@ def sacrum_fields(shape: SacralShape, x: Array, u: Array, t: Array):
     front_lat = shape.profile("lateral_front", tc)
     back_lat = shape.profile("lateral_back", tc)
 
+    body_front = body_hd - shape.recess(tc)
     in_body = 1.0 - smoothstep(lat - body_hw, -3.0, 6.0)  # 1 in the body column, 0 laterally
-    front = front_lat + (body_hd - front_lat) * in_body
+    front = front_lat + (body_front - front_lat) * in_body
     canal_center = -(body_hd + canal_hd)
     back_mid = canal_center - canal_hd - wall - 3.0  # median crest
     near_mid = 1.0 - smoothstep(lat - canal_hw, 0.0, 10.0)
@@ -590,9 +619,7 @@ def sacral_landmarks(
         "sacral_promontory": shape.point_ref(0.0, hd0, 0.0),
     }
     t_mid = 0.5 * shape.foramen_t_mm[0]
-    ref["S1_anterior_cortex_midline"] = shape.point_ref(
-        0.0, float(np.interp(t_mid, shape.knots, shape.body_half_depth)), t_mid
-    )
+    ref["S1_anterior_cortex_midline"] = shape.point_ref(0.0, shape.body_front(t_mid), t_mid)
     for i, level in enumerate(SACRAL_LEVELS):
         tf, lf = shape.foramen_t_mm[i], shape.foramen_l_mm[i]
         front = float(np.interp(tf, shape.knots, shape.lateral_front))

@@ -117,12 +117,6 @@ def test_views_refuse_missing_or_unknown_choices(patient):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="phantom sacrum ≈20° steeper than clinical inlet/outlet studies: anterior S1 cortex "
-    "48.6° caudal of AP (ideal inlet ≈25°), S1 foramina axis 26° cranial (ideal outlet ≈40°); "
-    "remove this marker when the phantom's sacral orientation is fixed",
-)
 def test_ideal_views_of_the_generated_patient_are_plausible():
     if not phantom_available():
         pytest.skip("models.phantom.load_or_build_patient not available yet")
