@@ -6,8 +6,8 @@ export, GUI) looks labels up by NAME through ``Patient.label_value`` — never b
 
 Naming: vertebral pieces ``L1_body``, ``L1_pedicle_left``, ``L1_posterior_elements`` (lamina,
 spinous, transverse and articular processes); discs ``disc_L1_L2`` … ``disc_L5_S1``; exiting nerve
-roots ``root_L1_left`` … ``root_S2_right`` (root with its dorsal root ganglion); sides are the
-patient's left and right.
+roots ``root_L1_left`` … ``root_S2_right`` (root with its dorsal root ganglion); proximal femora
+``femur_left``/``femur_right`` (appended last); sides are the patient's left and right.
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ LABELS: tuple[tuple[str, str], ...] = tuple(
         ("sij_space_right", "right sacroiliac joint space"),
         ("thecal_sac", "dural sac with CSF, L1 to S2"),
         *_root_rows(),
+        # Appended (values above stay fixed): proximal femora, head to the grid's lower edge.
+        ("femur_left", "left proximal femur: head, neck, greater/lesser trochanter, shaft"),
+        ("femur_right", "right proximal femur: head, neck, greater/lesser trochanter, shaft"),
     ]
 )
 
@@ -101,7 +104,7 @@ LABEL_DESCRIPTIONS: dict[str, str] = dict(LABELS)
 #: Labels that are bone (used for trabecular texture and bone-density scaling).
 BONE_LABELS: frozenset[str] = frozenset(
     [name for name in LABEL_TABLE if name.startswith(LUMBAR_LEVELS)]
-    + ["sacrum", "coccyx", "ilium_left", "ilium_right"]
+    + ["sacrum", "coccyx", "ilium_left", "ilium_right", "femur_left", "femur_right"]
 )
 
 if len(LABEL_TABLE) != len(LABELS) or len(LABELS) > 256:

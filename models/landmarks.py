@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
 
-#: name pattern → meaning. Provider in brackets: [lumbar], [neural], [sacrum], [pelvis], [vessels].
+#: name pattern → meaning. Provider in brackets: [lumbar], [neural], [sacrum], [pelvis], [vessels],
+#: [femur].
 LANDMARK_PATTERNS: dict[str, str] = {
     "X_body_center": "[lumbar] centre of the vertebral body (midpoint of the endplate centres)",
     "X_superior_endplate_center": "[lumbar] centre of the superior endplate",
@@ -51,6 +52,8 @@ LANDMARK_PATTERNS: dict[str, str] = {
     "sciatic_notch_side": "[pelvis] apex of the greater sciatic notch",
     "ala_top_side": "[sacrum] top of the sacral ala",
     "aortic_bifurcation": "[vessels] aortic bifurcation",
+    "femoral_head_center_side": "[femur] centre of the femoral head (the hip joint centre)",
+    "greater_trochanter_tip_side": "[femur] superior tip of the greater trochanter",
 }
 
 

@@ -2,9 +2,9 @@
 
 Order: (1) the lumbar layout is computed first from the parameters (disc heights, body heights,
 segmental lordosis, sacral slope) and published in :class:`Anchors` so every part can use it;
-(2) the grid is chosen to cover L1 to the coccyx, both iliac crests and the whole body outline
-including skin; (3) parts run — soft tissue, vessels, sacrum, ilia (another engineer's modules,
-imported by name), lumbar spine and neural structures — the neural part after the sacrum so it
+(2) the grid is chosen to cover L1 to the lesser trochanters, both iliac crests and the whole body
+outline including skin; (3) parts run — soft tissue, vessels, sacrum, ilia, proximal femora (other
+modules, imported by name), lumbar spine and neural structures — the neural part after the sacrum so it
 can route the sacral roots through the sacrum's foramina; (4) pieces are painted in ascending
 priority into int16 HU and uint8 labels (values from :data:`models.labels.LABEL_TABLE`);
 (5) bone pieces painted with a single HU get a seeded trabecular texture.
@@ -43,9 +43,13 @@ EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (
     ("vessels", "vessels_part"),
     ("sacrum", "sacrum_part"),
     ("pelvis", "ilia_part"),
+    ("femur", "femur_part"),
 )
 PART_NAMES: tuple[str, ...] = tuple(m for m, _ in EXTERNAL_PARTS) + ("lumbar", "neural")
 TRABECULAR_TEXTURE_HU = 35.0
+#: Caudal end of the volume below the S1 endplate: the coccyx, ischial tuberosities and the femora
+#: down past the lesser trochanters (≈185 mm below S1 in the average adult; models/phantom/femur.py).
+BODY_BOTTOM_MM = 200.0
 
 
 def generator_version() -> str:
@@ -61,6 +65,7 @@ def generator_version() -> str:
 def body_outline_mm(params: PatientParameters, layout_top_z_mm: float, spinous_y_mm: float):
     """(low, high) LPS box of the body outline including skin (mm).
 
+    Caudally it reaches ``BODY_BOTTOM_MM`` below the S1 endplate (past the lesser trochanters).
     Width and depth grow with BMI (approx.: a BMI-25 adult is ≈350 mm wide at the iliac crests
     and ≈240 mm deep at L4); the posterior skin lies 12 mm + 2.5 mm per BMI point above 18
     behind the spinous tips.
@@ -69,7 +74,7 @@ def body_outline_mm(params: PatientParameters, layout_top_z_mm: float, spinous_y
     half_width = 175.0 * bmi_factor * params.body_scale * (1.04 if params.sex == "female" else 1.0)
     posterior = spinous_y_mm + 12.0 + 2.5 * (params.bmi - 18.0)
     depth = 235.0 * (params.bmi / 25.0) ** 0.7 * params.body_scale
-    low = np.array([-half_width, posterior - depth, -170.0 * params.body_scale])
+    low = np.array([-half_width, posterior - depth, -BODY_BOTTOM_MM * params.body_scale])
     high = np.array([half_width, posterior, layout_top_z_mm + 25.0])
     return low, high
 

@@ -45,6 +45,16 @@ def test_values_are_stable_for_existing_names():
     assert LABEL_TABLE["disc_L5_S1"] == 43
 
 
+def test_femora_are_appended_last_and_are_bone():
+    # appended after the last label that existed before them (the roots), never renumbering
+    assert LABEL_TABLE["femur_left"] == LABEL_TABLE["root_S2_right"] + 1
+    assert LABEL_TABLE["femur_right"] == LABEL_TABLE["femur_left"] + 1
+    assert {"femur_left", "femur_right"} <= BONE_LABELS
+    assert {"femoral_head_center_left", "greater_trochanter_tip_right"} <= set(
+        landmark_names("femur")
+    )
+
+
 def test_bone_labels_are_the_skeleton():
     assert {
         "sacrum",
