@@ -13,7 +13,7 @@ are averaged in threes along their slicing axis: rays within ``SLAB_MAX_DEG`` of
 line integral (NCC 0.99993 against the exact integral on the generated patient's AP). Rays
 are rendered in parallel in small square tiles so each thread's voxel lines stay in cache.
 
-For display the renderer renders at the resolution the volume supports and upsamples bilinearly
+For display the renderer renders at the resolution the volume supports and upsamples bicubically
 (:func:`upsample`), the pixel centres of both grids covering the same detector area
 (:meth:`ProjectionGeometry.resized`). ``interpolation="nearest"`` reads the nearest voxel per slice
 instead (the box model of Siddon's exact caster; used to check the projector against it).
@@ -350,11 +350,18 @@ class FastDRR:
 
 
 def upsample(image: NDArray[np.float32], width_px: int, height_px: int) -> NDArray[np.float32]:
-    """Bilinear resize with pixel centres covering the same area (matches ``geometry.resized``)."""
+    """Bicubic resize with pixel centres covering the same area (matches ``geometry.resized``).
+
+    Bicubic (Keys 1981, a = −0.75 as OpenCV) rather than bilinear: against the exact integral at
+    every 512² display pixel it raises the NCC of a 208² AP from 0.99921 to 0.99943 and of a
+    176² oblique from 0.99974 to 0.99983, for the same ~0.5 ms. Its overshoot at the body's
+    edge is clipped: a line integral is never negative.
+    """
     if image.shape == (height_px, width_px):
         return image
-    return cv2.resize(
+    out = cv2.resize(
         np.ascontiguousarray(image, dtype=np.float32),
         (width_px, height_px),
-        interpolation=cv2.INTER_LINEAR,
+        interpolation=cv2.INTER_CUBIC,
     )
+    return np.maximum(out, 0.0, out=out)
