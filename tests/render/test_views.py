@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,41 @@ def test_views_follow_the_landmarks_of_the_synthetic_patient(patient):
     assert abs(np.dot(beam_direction(co_left), normal / np.linalg.norm(normal))) < 1e-6
 
 
+def with_landmarks(patient, **extra):
+    """A copy of the synthetic patient with extra landmarks (same volume)."""
+    landmarks = dict(patient.landmarks)
+    landmarks.update({name: np.asarray(p, dtype=np.float64) for name, p in extra.items()})
+    return dataclasses.replace(patient, landmarks=landmarks)
+
+
+def test_outlet_puts_the_symphysis_top_over_s2(patient):
+    """Outlet end point (Rotter 2014; Eastman & Routt 2015): symphysis over the S2 body."""
+    s2 = patient.landmark("S2_body_center")
+    # 90 mm anterior and 75 mm caudal of S2: the beam must run 39.8° cranial (atan 75/90)
+    symphysis = s2 + np.array([0.0, -90.0, -75.0])
+    moved = with_landmarks(patient, pubic_symphysis_superior=symphysis)
+    joints = ideal_joints(moved, "outlet")
+    assert joints.angular_deg == pytest.approx(np.degrees(np.arctan2(75.0, 90.0)), abs=1e-6)
+    assert joints.orbital_deg == pytest.approx(0.0, abs=1e-9)
+    # the central ray is parallel to symphysis → S2 (they superimpose along it)
+    line = (s2 - symphysis) / np.linalg.norm(s2 - symphysis)
+    assert np.allclose(beam_direction(joints), line, atol=1e-9)
+
+
+def test_scotty_dog_puts_the_superior_articular_process_over_the_target(patient):
+    """With facet landmarks the dog's ear (the lower vertebra's SAP) projects on the target."""
+    disc = patient.landmark("disc_L4_L5_center")
+    facet = disc + np.array([25.0, 30.0, 4.0])  # 25 mm lateral, 30 mm posterior: 39.8°
+    moved = with_landmarks(patient, facet_L4_L5_left=facet, facet_L4_L5_right=facet * [-1, 1, 1])
+    left = ideal_joints(moved, "oblique", side="left", level="L4_L5")
+    right = ideal_joints(moved, "oblique", side="right", level="L4_L5")
+    assert left.orbital_deg == pytest.approx(-np.degrees(np.arctan2(25.0, 30.0)), abs=1e-6)
+    assert right.orbital_deg == pytest.approx(-left.orbital_deg, abs=1e-6)
+    geometry = carm_geometry(left, "ii9", home_isocenter_lps(moved), size_px=65)
+    ear, target = geometry.project(facet), geometry.project(disc)
+    assert abs(ear[0] - target[0]) < 1e-6  # same image column: the ear over the body's middle
+
+
 def test_views_refuse_missing_or_unknown_choices(patient):
     with pytest.raises(ViewSpecError, match="needs --side"):
         ideal_joints(patient, "oblique", level="L4")
@@ -127,5 +164,8 @@ def test_ideal_views_of_the_generated_patient_are_plausible():
     assert -38.0 <= inlet.angular_deg <= -12.0, f"inlet tilt {inlet.angular_deg:.1f}°"
     assert 29.0 <= outlet.angular_deg <= 52.0, f"outlet tilt {outlet.angular_deg:.1f}°"
     assert abs(lateral.orbital_deg - 90.0) < 5.0
-    oblique = ideal_joints(patient, "oblique", side="right", level="L4_L5")
-    assert 15.0 <= oblique.orbital_deg <= 50.0
+    # Scotty dog for a transforaminal approach: procedures.md 25–35° (±5° for patient variation)
+    for level in ("L3_L4", "L4_L5"):
+        for side, sign in (("left", -1.0), ("right", 1.0)):
+            oblique = ideal_joints(patient, "oblique", side=side, level=level)
+            assert 20.0 <= sign * oblique.orbital_deg <= 40.0, (level, side, oblique.orbital_deg)

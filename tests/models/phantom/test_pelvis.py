@@ -315,3 +315,22 @@ def test_slab_by_slab_evaluation_matches_one_pass(monkeypatch):
         for pa, pb in zip(a.pieces, b.pieces, strict=True):
             assert pa.label == pb.label and np.array_equal(pa.mask, pb.mask)
             assert np.array_equal(np.asarray(pa.hu), np.asarray(pb.hu))
+
+
+def test_symphysis_landmark_sits_on_top_of_the_pubic_bodies(default):
+    """``pubic_symphysis_superior`` (outlet end point: symphysis over S2) is the pubic bodies' top."""
+    top = default.landmarks["pubic_symphysis_superior"]
+    assert top[0] == pytest.approx(0.0, abs=1e-9)
+    ilia = [default.value(f"ilium_{side}") for side in SIDES]
+    for side, sign in zip(SIDES, (1.0, -1.0), strict=True):
+        dz = np.arange(15.0, -15.0, -0.5)
+        column = top + np.stack([np.full_like(dz, sign * 9.0), np.zeros_like(dz), dz], axis=1)
+        bone = np.isin(default.label_at(column), ilia)
+        assert bone.any(), f"no pubic bone beside the symphysis on the {side}"
+        highest = float(dz[np.argmax(bone)])
+        assert -VOXEL_MM - 0.5 <= highest <= VOXEL_MM, (side, highest)
+    # in front of and below the promontory: the pelvic brim, inclined ≈60° at the reference slope
+    promontory = default.landmarks["sacral_promontory"]
+    brim = promontory - top
+    assert 100.0 <= np.linalg.norm(brim) <= 140.0
+    assert 50.0 <= math.degrees(math.atan2(brim[2], brim[1])) <= 70.0

@@ -333,3 +333,38 @@ def test_s1_body_width_within_published_range(seed):
     a, b = middle[0]
     width = (b - a) * 0.25
     assert 40.3 - 2 * 7.0 <= width <= 40.3 + 2 * 7.0, width
+
+
+def anterior_cortex_u_mm(sacrum: Painted, depth_mm: float, slope_deg: float = 38.0) -> float:
+    """Midline: how far anterior of the S1 axis the first sacral voxel lies, depth_mm below the
+    endplate (scanning from the front, in the reference frame of ``reference_anchors``)."""
+    slope = math.radians(slope_deg)
+    normal = np.array([0.0, -math.sin(slope), math.cos(slope)])
+    anterior = np.array([0.0, -math.cos(slope), -math.sin(slope)])
+    u = np.arange(40.0, -10.0, -0.25)
+    points = -depth_mm * normal + u[:, None] * anterior
+    bone = sacrum.label_at(points) == sacrum.value("sacrum")
+    assert bone.any(), f"no sacrum {depth_mm} mm below the endplate"
+    return float(u[np.argmax(bone)])
+
+
+def test_anterior_s1_cortex_runs_back_below_the_promontory(default):
+    """The S1 body's pelvic surface lies ≈20° from the endplate normal (labels, midline).
+
+    Inlet views parallel to it are 21° (Ricci 2010, CT), 24.9° (12–38, Eastman & Routt 2015) caudal
+    at sacral slopes ≈35–40°: the cortex lies ≈15–25° behind the normal, not along it (issue #3).
+    """
+    upper, lower = 3.0, 18.0
+    u_upper = anterior_cortex_u_mm(default, upper)
+    u_lower = anterior_cortex_u_mm(default, lower)
+    angle = math.degrees(math.atan2(u_upper - u_lower, lower - upper))
+    assert 10.0 <= angle <= 30.0, angle
+    # the landmark agrees with the painted cortex (one voxel)
+    promontory = default.landmarks["sacral_promontory"]
+    cortex = default.landmarks["S1_anterior_cortex_midline"]
+    normal = np.array([0.0, -math.sin(math.radians(38.0)), math.cos(math.radians(38.0))])
+    landmark_angle = math.degrees(
+        math.acos(np.dot(promontory - cortex, normal) / np.linalg.norm(promontory - cortex))
+    )
+    assert 12.0 <= landmark_angle <= 30.0, landmark_angle
+    assert default.label_at(cortex - 1.5 * np.cross([1.0, 0, 0], normal)) == default.value("sacrum")
