@@ -35,7 +35,9 @@ How each view is defined (procedures and radiographic practice, reference/carm.m
   Without facet landmarks: the ipsilateral pedicle (the eye) over the body centre.
 * ``ferguson`` (needs a disc level) — AP tilted until the beam lies in the disc's mid-plane
   (perpendicular to the line joining the adjacent endplate centres), so the endplates are seen
-  edge-on, parallel to the beam.
+  edge-on, parallel to the beam. For L5-S1 this follows the sacral base: the radiographic Ferguson
+  view of the lumbosacral junction is 30–35° cephalad (Spine Secrets), and the sacral base angle is
+  the same upright and lying (35.6±7.8° vs 36.5±7.9°, Domínguez-Gasca et al., Acta Med 2015).
 * ``contralateral_oblique`` (needs side) — for the SI joint: the beam tangent to the posterior
   half of the joint surface (a plane fitted to ``sij_surface_<side>``), the most AP-like direction
   lying in that plane. Target: ``sij_center_<side>``.

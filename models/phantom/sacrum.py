@@ -11,7 +11,10 @@ fields are computed on 2-D (y, z) arrays and broadcast along x, which keeps ever
 The sacrum is written in *curved sacral coordinates* (l, u, t): l = PRF x (left), t = arc length
 down the kyphotic sacral axis from the S1 endplate, u = distance anterior to that axis. The axis is a
 circular arc of radius ``kyphosis_radius_mm`` starting along the S1 body axis, curving anteriorly.
-Cross-sections (body, lateral masses/alae, canal, dorsal wall) are given as profiles in t; the four
+Cross-sections (body, lateral masses/alae, canal, dorsal wall) are given as profiles in t; below
+the projecting promontory the midline pelvic surface of the bodies runs back from u = half depth
+(``ANTERIOR_RECESS_MM``), so the anterior S1 cortex lies ≈15–20° behind the endplate normal and an
+inlet view parallel to it is ≈25–35° caudal as in patients (not ≈49°, issue #3); the four
 pairs of foramina are elliptic tunnels whose size goes from the published anterior size at the
 pelvic surface to the posterior size at the dorsal surface (Saluja et al. 2018). The lateral faces
 are cut by the sacroiliac joint planes defined here (:func:`sacroiliac_joints`) so that the sacral
@@ -172,7 +175,13 @@ def size_scale(params: PatientParameters) -> float:
 # --- the pelvic reference frame ----------------------------------------------------------------
 @dataclass(frozen=True)
 class PelvicFrame:
-    """PRF ↔ LPS: a rotation about the left–right axis through the S1 endplate centre."""
+    """PRF ↔ LPS: a rotation about the left–right axis through the S1 endplate centre.
+
+    No posture correction is applied for the prone patient: the sacral base angle is the same
+    upright and lying (35.6±7.8° vs 36.5±7.9°, Domínguez-Gasca et al., Acta Med 2015), and a flatter
+    recumbent lordosis (anatomy.md) would lower the slope, steepening the inlet rather than
+    bringing it toward the clinical 25°; the inlet gap was the shape of the S1 body (issue #3).
+    """
 
     origin_lps: NDArray[np.float64]
     cos_d: float
