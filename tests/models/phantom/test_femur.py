@@ -137,17 +137,20 @@ def test_lesser_trochanter_is_a_posteromedial_bump(hips, side):
     centre = hips.landmarks[f"femoral_head_center_{side}"]
     shape = femur_shapes(PatientParameters(), reference_anchors())[side]
     distal = shaft_axis(points, centre[2] - 125.0, centre[2] - 85.0)
-    # Width of the femur across the shaft, measured posteromedially, per axial slice.
+    # Reach of the femur from the shaft axis, posteromedially and anteromedially, per axial slice.
     medial = np.array([-1.0 if side == "left" else 1.0, 0.0, 0.0])
     post_med = (medial + np.array([0.0, 1.0, 0.0])) / math.sqrt(2.0)
+    ant_med = (medial - np.array([0.0, 1.0, 0.0])) / math.sqrt(2.0)
 
-    def reach(z: float) -> float:
+    def reach(z: float, direction: np.ndarray) -> float:
         slab = points[np.abs(points[:, 2] - z) < 0.5]
         axis_point = shape.junction + distal * (z - shape.junction[2]) / distal[2]
-        return float(np.max((slab - axis_point) @ post_med))
+        return float(np.max((slab - axis_point) @ direction))
 
     at = float(shape.lesser_trochanter_center[2])
-    assert reach(at) > reach(at - 30.0) + 6.0, "no lesser trochanter on the posteromedial shaft"
+    bump = reach(at, post_med)
+    assert bump > reach(at, ant_med) + 5.0, "no lesser trochanter: the shaft is round there"
+    assert bump > reach(at - 30.0, post_med) + 6.0, "no lesser trochanter above the diaphysis"
 
 
 def test_left_and_right_are_mirror_images(hips):
@@ -165,6 +168,18 @@ def test_true_lateral_superimposes_the_trochanters(hips):
         left = hips.landmarks[f"{name}_left"]
         right = hips.landmarks[f"{name}_right"]
         assert np.linalg.norm(left[1:] - right[1:]) < 6.0, name
+    # On labels: the (y, z) silhouettes of both greater trochanters, seen along x, overlap.
+    footprints = []
+    for side in SIDES:
+        points = femur_points(hips, side)
+        centre = hips.landmarks[f"femoral_head_center_{side}"]
+        lateral = 1.0 if side == "left" else -1.0
+        region = points[
+            ((points[:, 0] - centre[0]) * lateral > 40.0) & (points[:, 2] > centre[2] - 25.0)
+        ]
+        footprints.append({(round(y), round(z)) for y, z in region[:, 1:]})
+    overlap = len(footprints[0] & footprints[1]) / len(footprints[0] | footprints[1])
+    assert overlap > 0.7, f"trochanter silhouettes overlap {overlap:.2f} on a true lateral"
 
 
 def test_hu_cortical_shell_cancellous_head_and_marrow_canal(hips):
@@ -177,6 +192,7 @@ def test_hu_cortical_shell_cancellous_head_and_marrow_canal(hips):
         shape = femur_shapes(PatientParameters(), reference_anchors())[side]
         canal = shape.junction - 110.0 * shape.shaft_up
         assert float(hips.hu_at(canal)) == pytest.approx(MARROW_HU)
+        assert float(hips.hu_at(canal)) < 100.0  # marrow, not cancellous bone
         wall = canal + 12.0 * shape.lateral
         assert float(hips.hu_at(wall)) == pytest.approx(CORTICAL_HU)
 
