@@ -2,9 +2,12 @@
 
 :class:`FluoroRenderer` owns one patient's attenuation volume at the beam's effective energy and a
 :class:`~render.drr_fast.FastDRR` over it. For a pose it renders the anatomy's line integrals at the
-resolution the volume supports (``anatomy_px``, default half the display) and upsamples them to the
-display grid; the result is cached per pose, so a still C-arm with a moving instrument only adds
-the instruments' analytic line integrals and runs the image chain.
+resolution the volume supports (``anatomy_px``: 1.5 px per voxel footprint, 208² for 1 mm voxels on
+the ii9; ``oblique_anatomy_px``, 1.25 px per voxel, for poses more than 20° off every volume axis)
+and upsamples them bicubically to the display grid; the result is cached per pose, so a still
+C-arm with a moving instrument only adds the instruments' analytic line integrals and runs the
+image chain. The drag preview windows a 128² image of a 2×-coarser volume and resizes the 8-bit
+result.
 
 The instruments, the image chain and the dose come from render/instrument_projection.py,
 render/image_chain.py and render/dose.py (issue #4 part 2), called from the three integration
