@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from haptics.source import InstrumentSource, ToolSample, TrackingStatus
+from models.labels import BONE_LABELS
 
 TISSUES = ("cortical_bone", "cancellous_bone", "disc", "soft_tissue", "air")
 #: Largest advance per step: finer than the ~1 mm a trainee can judge on a fluoro image.
@@ -311,7 +312,7 @@ def tissue_classifier(
 ) -> Callable[[NDArray[np.float64]], str]:
     """A ``tissue_at`` callback for a :class:`models.patient.Patient` (labels + HU).
 
-    Bone labels (vertebral bodies, pedicles, posterior elements, sacrum, ilium) at ≥ ``cortical_hu``
+    Bone labels (models.labels.BONE_LABELS: vertebrae, sacrum, ilia, femora…) at ≥ ``cortical_hu``
     are cortical bone, below it cancellous; ``disc_*`` is disc; background is air; anything else
     soft tissue. 600 HU sits between lumbar cancellous bone (~100–250 HU in adults: Schreiber,
     Anderson & Hsu, J Bone Joint Surg Am 2011;93:1057) and cortical bone (> 1000 HU).
@@ -326,13 +327,7 @@ def tissue_classifier(
             return "air"
         if label.startswith("disc_"):
             return "disc"
-        bone = (
-            label.endswith("_body")
-            or "_pedicle_" in label
-            or label.endswith("_posterior_elements")
-            or label in ("sacrum", "ilium_left", "ilium_right")
-        )
-        if bone:
+        if label in BONE_LABELS:
             hu = float(np.asarray(patient.hu_at(point)).reshape(-1)[0])
             return "cortical_bone" if hu >= cortical_hu else "cancellous_bone"
         return "soft_tissue"
