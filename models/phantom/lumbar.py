@@ -83,6 +83,26 @@ DISC_HEIGHT_MM = (
 SEGMENTAL_LORDOSIS_DEG = (1.2, 5.9, 9.1, 12.7, 21.6)
 
 CORTICAL_SHELL_MM = 1.0
+#: Ring apophysis: the cortical rim of the endplate, thicker than the 1 mm wall (approx. 2–3 mm
+#: wide rim of the endplate in adults).
+RING_APOPHYSIS_MM = 2.5
+#: Waist: mid-height cross-section smaller than the endplates by this fraction (approx. 8–12 %;
+#: the concave anterior and lateral walls).
+BODY_WAIST = 0.11
+#: Superellipse exponents of the axial outline (rounded, kidney-shaped body).
+BODY_EXPONENT_ANTERIOR = 2.5
+BODY_EXPONENT_POSTERIOR = 3.0
+#: Radius rounding the edge between endplate and wall (the rounded endplate rim).
+ENDPLATE_RIM_RADIUS_MM = 3.5
+#: Medial step of the lamina's lateral border between pedicle and inferior articular process,
+#: leaving a narrow pars interarticularis (approx.; pars ≈ 8–10 mm wide).
+PARS_NOTCH_MM = 3.5
+#: Caudal drop of the spinous tip below the lamina junction, as a fraction of the process height
+#: (sloping caudally, yet leaving a gap to the next process on AP; approx.).
+SPINOUS_TIP_DROP = 0.32
+#: Cortical fraction of a 1 mm voxel holding the thin (≈0.4–0.6 mm, approx.) body wall: its HU
+#: is the partial-volume mix, so the wall is not a full-density outline on projections.
+WALL_CORTICAL_FRACTION = 0.65
 FACET_GAP_MM = 1.5
 #: Articular facet plate: half thickness, half width, half height (facets ≈14 × 17 mm, approx.).
 FACET_HALF_THICKNESS_MM = 3.5
@@ -396,17 +416,28 @@ def superellipse_radius(u: Array, v: Array, a: Array | float, b: Array | float, 
 # --- the vertebra ------------------------------------------------------------------------------
 
 
+def _body_waist(w: Array, d: LevelDims) -> Array:
+    """Scale of the axial outline at height ``w``: 1 at the endplates, 1 − BODY_WAIST at mid height
+    (parabolic profile: the concave anterior and lateral walls of a real body)."""
+    half_h = d.body_height_mm / 2
+    return (1.0 - BODY_WAIST * np.clip(1.0 - (w / half_h) ** 2, 0.0, 1.0)).astype(np.float32)
+
+
 def _body_surfaces(u: Array, v: Array, w: Array, d: LevelDims) -> tuple[Array, Array, Array]:
     """(radial SDF, top surface w, bottom surface w) of a vertebral body in its local frame."""
     half_h = d.body_height_mm / 2
-    waist = 1.0 - 0.06 * np.clip(1.0 - (w / half_h) ** 2, 0.0, 1.0)
+    waist = _body_waist(w, d)
     a = d.body_width_mm / 2 * waist
     # concave posterior wall: the midline keeps the nominal (midsagittal) depth, the
-    # posterolateral corners bulge 2.5 mm behind it (kidney shape)
+    # posterolateral corners bulge 2.5 mm behind it (kidney shape); the posterior wall is
+    # nearly straight in height (a third of the anterior waist)
     bulge = 2.5 * (1.0 - np.clip(1.0 - (u / (0.55 * d.body_width_mm / 2)) ** 2, 0.0, 1.0))
-    b = np.where(v > 0, d.body_depth_mm / 2 + bulge, d.body_depth_mm / 2) * waist
+    back_waist = 1.0 - (1.0 - waist) / 3.0
+    b = np.where(v > 0, (d.body_depth_mm / 2 + bulge) * back_waist, d.body_depth_mm / 2 * waist)
     r = np.where(
-        v > 0, superellipse_radius(u, v, a, b, 3.2), superellipse_radius(u, v, a, b, 2.3)
+        v > 0,
+        superellipse_radius(u, v, a, b, BODY_EXPONENT_POSTERIOR),
+        superellipse_radius(u, v, a, b, BODY_EXPONENT_ANTERIOR),
     ).astype(np.float32)
     radial = (r - 1.0) * np.minimum(a, b)
     tan_e = math.tan(math.radians(d.body_wedge_deg / 2))
@@ -417,8 +448,27 @@ def _body_surfaces(u: Array, v: Array, w: Array, d: LevelDims) -> tuple[Array, A
 
 
 def body_sdf(u: Array, v: Array, w: Array, d: LevelDims) -> Array:
+    """Body SDF: kidney-shaped waisted cylinder between concave endplates, rims rounded."""
     radial, top, bottom = _body_surfaces(u, v, w, d)
-    return np.maximum(radial, np.maximum(w - top, bottom - w))
+    return _rounded_max(radial, np.maximum(w - top, bottom - w), ENDPLATE_RIM_RADIUS_MM)
+
+
+def body_cortex(u: Array, v: Array, w: Array, d: LevelDims) -> tuple[Array, Array]:
+    """(shell thickness mm, cortical fraction) of the body's cortex at each point.
+
+    The shell is CORTICAL_SHELL_MM on the waist and the endplate centre, growing to
+    RING_APOPHYSIS_MM at the endplate rim (ring apophysis: full within 2 mm of each endplate,
+    fading out 6 mm from it). A
+    thin wall only partly fills its 1 mm voxel: its HU is the cancellous value plus
+    WALL_CORTICAL_FRACTION of the cortical excess, rising to the full cortical value at the rim.
+    """
+    radial, top, bottom = _body_surfaces(u, v, w, d)
+    near_endplate = np.clip((6.0 - np.minimum(top - w, w - bottom)) / 4.0, 0.0, 1.0)
+    near_rim = np.clip(1.0 + radial / 6.0, 0.0, 1.0)  # 1 on the outer wall, 0 at 6 mm inside
+    ring = near_endplate * near_rim
+    thickness = CORTICAL_SHELL_MM + (RING_APOPHYSIS_MM - CORTICAL_SHELL_MM) * ring
+    fraction = WALL_CORTICAL_FRACTION + (1.0 - WALL_CORTICAL_FRACTION) * ring
+    return thickness.astype(np.float32), fraction.astype(np.float32)
 
 
 def pedicle_sdf(u: Array, v: Array, w: Array, d: LevelDims, side: str) -> Array:
@@ -502,10 +552,19 @@ def vertebra_shapes(
             lamina_t / 2,
         )
         lamina = np.maximum(plate2d, np.maximum(w - lam_top, lam_bottom - w))
+        # pars interarticularis: between the pedicle and the inferior articular process the
+        # lamina's lateral border steps PARS_NOTCH_MM medially (the Scotty dog's neck)
+        pars_top, pars_bottom = wp - ph - 1.0, lam_bottom + 9.0
+        in_band = np.clip(np.minimum(pars_top - w, w - pars_bottom) / 2.5, 0.0, 1.0)
+        lateral_limit = abs(pedicle_back[0]) + lamina_t / 2 + 1.0 - (PARS_NOTCH_MM + 1.0) * in_band
+        lamina = _rounded_max(lamina, sign * u - lateral_limit, 1.5)
         # transverse process: flattened capsule laterally from the pedicle-lamina junction
         tp_root = (sign * (d.pedicle_center_u_mm + 2.0), half_d + lp * 0.55, wp - 1.0)
         tp_tip = (sign * d.transverse_half_span_mm, half_d + lp * 0.55 + 3.0, wp + 2.0 - n * 0.5)
-        tp_radius = (5.5, 4.0)
+        # tapering laterally: the tip radius shrinks, the tip moves out by the same amount so
+        # the tip-to-tip span (TRANSVERSE_HALF_SPAN_MM + 4 mm) is unchanged
+        tp_tip = (tp_tip[0] + sign * 1.4, tp_tip[1], tp_tip[2])
+        tp_radius = (6.0, 2.6)
         if params.variant == "transitional_l5" and level == "L5":
             tp_tip = (sign * d.transverse_half_span_mm, half_d + 2.0, -d.body_height_mm / 2 - 4.0)
             tp_radius = (9.0, 10.0)
@@ -555,11 +614,14 @@ def vertebra_shapes(
         posterior = side_union if posterior is None else smooth_union(posterior, side_union, 1.0)
 
     # spinous process: plate sloping caudally to a bulbous tip
-    tip = (0.0, half_d + d.spinous_length_mm, junction[2] - 0.4 * d.spinous_height_mm)
+    tip = (0.0, half_d + d.spinous_length_mm, junction[2] - SPINOUS_TIP_DROP * d.spinous_height_mm)
     t = np.clip((v - junction[1]) / (tip[1] - junction[1]), 0.0, 1.0)
     w_center = junction[2] + (tip[2] - junction[2]) * t
     half_height = d.spinous_height_mm / 2 * (1.0 - 0.2 * t)
-    half_thick = 2.8 + 1.8 * t**4
+    # tear-drop cross-section: a thin superior border thickening to the inferior border, the
+    # whole process thickening toward its bulbous tip (on AP a tear-drop over the lower body)
+    below_top = np.clip((w_center + half_height - w) / (2 * half_height), 0.0, 1.0)
+    half_thick = 1.2 + 2.2 * below_top**1.5 + 1.5 * t**4
     # rounded plate: edges in the sagittal profile rounded by 4 mm, the thin edges by 1.5 mm
     profile = _rounded_max(
         np.abs(w - w_center) - half_height, np.maximum(v - tip[1], junction[1] - 2.0 - v), 4.0
@@ -666,9 +728,11 @@ def lumbar_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
         shapes = vertebra_shapes(u, v, w, level, layout, params, world)
         texture = _texture(rng, shape, 40.0)
         body_mask = shapes.body <= 0
-        body_hu = np.where(
-            shapes.body > -CORTICAL_SHELL_MM, hu_cortical, hu_cancellous + texture
-        ).astype(np.float32)
+        cortex_mm, cortex_fraction = body_cortex(u, v, w, d)
+        shell_hu = hu_cancellous + (hu_cortical - hu_cancellous) * cortex_fraction
+        body_hu = np.where(shapes.body > -cortex_mm, shell_hu, hu_cancellous + texture).astype(
+            np.float32
+        )
         result.pieces.append(Painted(f"{level}_body", box, body_mask, body_hu, PRIORITY_BONE))
         for side, ped in shapes.pedicles.items():
             mask = (ped <= 0) & ~body_mask & (v >= d.body_depth_mm / 2 - 4.0)
@@ -706,7 +770,7 @@ def _level_landmarks(layout: LumbarLayout, level: str) -> dict[str, NDArray[np.f
         f"{level}_spinous_tip": frame.point(
             0.0,
             d.body_depth_mm / 2 + d.spinous_length_mm + 4.5,
-            junction_w - 0.4 * d.spinous_height_mm,
+            junction_w - SPINOUS_TIP_DROP * d.spinous_height_mm,
         ),
     }
     for side in SIDES:
@@ -742,14 +806,18 @@ def _disc_piece(grid: Grid, layout: LumbarLayout, upper: str, lower: str) -> Pai
     inside = r <= 1.0
     fu, fv, fw = layout.body_frames[upper].to_local(x, y, z)
     _, _, bottom_upper = _body_surfaces(fu, fv, fw, up)
-    below_upper = fw <= bottom_upper
+    # the annulus fills the rounded endplate rims up to the bone
+    rim = np.float32(ENDPLATE_RIM_RADIUS_MM)
+    below_upper = (fw <= bottom_upper) | (
+        (fw <= bottom_upper + rim) & (body_sdf(fu, fv, fw, up) > 0)
+    )
     if lower == "S1":
         sx, sy, sz = layout.s1_frame.to_local(x, y, z)
         above_lower = sz > 0
     else:
         lu, lv, lw = layout.body_frames[lower].to_local(x, y, z)
         _, top_lower, _ = _body_surfaces(lu, lv, lw, lo)
-        above_lower = lw > top_lower
+        above_lower = (lw > top_lower) | ((lw > top_lower - rim) & (body_sdf(lu, lv, lw, lo) > 0))
     mask = inside & below_upper & above_lower & (np.abs(w) < reach)
     nucleus = superellipse_radius(u * 1.0, v - 2.0, width / 2 * 0.5, depth / 2 * 0.45, 2.0) <= 1.0
     hu = np.where(nucleus, DISC_HU_NUCLEUS, DISC_HU_ANNULUS).astype(np.float32)

@@ -335,6 +335,101 @@ def root_disc_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> 
     return math.degrees(math.asin(min(1.0, abs(float(vt[0] @ f.w)))))
 
 
+@dataclass(frozen=True)
+class BodyShapeMeasure:
+    """Outline of a body: waist and rounded rims (mm)."""
+
+    #: widest left–right chord near the endplates (1–5 mm inside either) / at mid height
+    width_endplate_mm: float
+    width_mid_mm: float
+    #: midsagittal antero-posterior chord near the endplates (largest) / at mid height
+    depth_endplate_mm: float
+    depth_mid_mm: float
+    #: body centre → anterior wall, near the endplates (largest) / at mid height
+    front_endplate_mm: float
+    front_mid_mm: float
+    #: height of the anterior wall on its outermost 1 mm vs 6 mm inside (rim rounding shortens it)
+    height_at_edge_mm: float
+    height_inside_mm: float
+
+    @property
+    def waist_fraction(self) -> float:
+        """Relative shrinkage of the mid-height cross-section (width × depth) against the
+        outline near the endplates."""
+        return 1.0 - (self.width_mid_mm * self.depth_mid_mm) / (
+            self.width_endplate_mm * self.depth_endplate_mm
+        )
+
+
+def body_shape(patient: Patient, level: str) -> BodyShapeMeasure:
+    """Waist and rim rounding of body ``level`` measured on its label (chords along u, v, w)."""
+    f = vertebra_frame(patient, level)
+    body = {_value(patient, f"{level}_body")}
+    half_h = 0.5 * body_dimensions(patient, level).height_center_mm
+
+    def width(w: float) -> float:
+        return max(chord_mm(patient, f.point(0, v, w), f.u, 40, body) for v in range(-12, 9, 2))
+
+    def front(w: float) -> float:
+        offsets = np.arange(0.0, 30.0, STEP_MM)
+        points = f.point(0, 0, w)[None, :] - offsets[:, None] * f.v[None, :]
+        inside = np.isin(patient.labels_at(points), list(body))
+        return float(offsets[np.nonzero(inside)[0].max()]) if inside.any() else 0.0
+
+    near = [s * (half_h - k) for s in (1.0, -1.0) for k in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    front_end = max(front(w) for w in near)
+    wall = front(0.0)
+    return BodyShapeMeasure(
+        width_endplate_mm=max(width(w) for w in near),
+        width_mid_mm=width(0.0),
+        depth_endplate_mm=max(chord_mm(patient, f.point(0, 0, w), f.v, 35, body) for w in near),
+        depth_mid_mm=chord_mm(patient, f.point(0, 0, 0), f.v, 35, body),
+        front_endplate_mm=front_end,
+        front_mid_mm=wall,
+        height_at_edge_mm=chord_mm(patient, f.point(0, -(front_end - 0.5), 0), f.w, 25, body),
+        height_inside_mm=chord_mm(patient, f.point(0, -(wall - 6.0), 0), f.w, 25, body),
+    )
+
+
+def spinous_extent_mm(patient: Patient, level: str) -> tuple[float, float]:
+    """(lowest, highest) LPS z of the spinous process of ``level``: its posterior-element voxels
+    in the midline band (|u| < 5 mm) more than 16 mm behind the canal (past the laminae, whose
+    midline junction sits ≈3–12 mm behind it), i.e. the process's shadow on an AP image."""
+    f = vertebra_frame(patient, level)
+    points = _voxels(patient, f"{level}_posterior_elements")
+    rel = points - f.origin
+    depth = body_dimensions(patient, level).depth_mm
+    canal = canal_dimensions(patient, level).depth_mm
+    keep = (np.abs(rel @ f.u) < 5.0) & (rel @ f.v > depth / 2 + canal + 16.0)
+    z = points[keep][:, 2]
+    return (float(z.min()), float(z.max())) if z.size else (math.nan, math.nan)
+
+
+def spinous_gap_mm(patient: Patient, upper: str, lower: str) -> float:
+    """Cranio-caudal gap on an AP projection between the spinous processes of two levels."""
+    return spinous_extent_mm(patient, upper)[0] - spinous_extent_mm(patient, lower)[1]
+
+
+def body_cortex_hu(patient: Patient, level: str) -> tuple[float, float]:
+    """(ring apophysis HU, waist wall HU): the densest HU on the outermost 3 mm of the anterior
+    wall 2 mm below the superior endplate, and at mid height."""
+    f = vertebra_frame(patient, level)
+    body = _value(patient, f"{level}_body")
+    half_h = 0.5 * body_dimensions(patient, level).height_center_mm
+
+    def outer_max(w: float) -> float:
+        offsets = np.arange(0.0, 30.0, STEP_MM)
+        points = f.point(0, 0, w)[None, :] - offsets[:, None] * f.v[None, :]
+        inside = patient.labels_at(points) == body
+        if not inside.any():
+            return math.nan
+        last = int(np.nonzero(inside)[0].max())
+        window = slice(max(0, last - int(3.0 / STEP_MM)), last + 1)
+        return float(patient.hu_at(points[window]).max())
+
+    return outer_max(half_h - 2.0), outer_max(0.0)
+
+
 def measure_all(patient: Patient) -> dict[str, dict[str, float]]:
     """Every measurement per level / disc / side (for ``fluorosim phantom show`` and tests)."""
     table: dict[str, dict[str, float]] = {}

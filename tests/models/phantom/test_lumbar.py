@@ -193,3 +193,64 @@ def test_vertebra_extents_match_the_population_mean_shape(shared_data):
         span = float(np.ptp(rel @ frame.u)) + 1.0
         assert ap == pytest.approx(float(np.ptp(vertices[:, 0])), rel=0.08), level
         assert span == pytest.approx(float(np.ptp(vertices[:, 1])), rel=0.08), level
+
+
+# --- shape realism (issue #3): what makes the bodies and arches read as bone on fluoroscopy ----
+
+
+@pytest.mark.parametrize("level", LUMBAR_LEVELS)
+def test_bodies_have_a_waist_and_rounded_rims(patient, level):
+    shape = measure.body_shape(patient, level)
+    # mid-height cross-section (width × depth) 8–12 % smaller than the outline near the
+    # endplates (concave walls); the 1 mm voxel outline moves each chord by up to 1 mm
+    assert 0.05 <= shape.waist_fraction <= 0.18, shape
+    # concave anterior wall: mid height at least 1 mm behind the endplate rim
+    assert shape.front_mid_mm <= shape.front_endplate_mm - 1.0, shape
+    # the anterior wall's outermost half millimetre is shorter than the wall 6 mm inside
+    assert shape.height_at_edge_mm < shape.height_inside_mm - 2.0, shape
+
+
+def test_mean_waist_is_eight_to_twelve_percent():
+    fractions = [
+        measure.body_shape(p, level).waist_fraction
+        for _, p in patients()
+        for level in LUMBAR_LEVELS
+    ]
+    assert 0.08 <= float(np.mean(fractions)) <= 0.12
+
+
+def test_ring_apophysis_denser_than_the_waist_wall():
+    p = default_patient()
+    for level in LUMBAR_LEVELS:
+        ring, waist = measure.body_cortex_hu(p, level)
+        assert ring > waist + 150.0, (level, ring, waist)
+        assert waist > 600.0  # still a cortical wall (partial volume of a thin shell)
+
+
+@pytest.mark.parametrize(
+    ("upper", "lower"), [("L1", "L2"), ("L2", "L3"), ("L3", "L4"), ("L4", "L5")]
+)
+def test_spinous_processes_are_separate_on_ap(patient, upper, lower):
+    """Each spinous process is its own tear-drop: a gap between neighbours, not a midline bar."""
+    assert measure.spinous_gap_mm(patient, upper, lower) >= 2.0
+
+
+def test_spinous_process_is_thin_above_and_thick_below():
+    """Tear-drop cross-section: thin superior border, thicker inferior border (AP tear-drop)."""
+    p = default_patient()
+    for level in ("L2", "L3", "L4"):
+        f = measure.vertebra_frame(p, level)
+        low, high = measure.spinous_extent_mm(p, level)
+        points = measure._voxels(p, f"{level}_posterior_elements")
+        rel = points - f.origin
+        mid_v = float(np.median(rel[np.abs(rel @ f.u) < 5.0] @ f.v))
+        band = (np.abs(rel @ f.v - mid_v) < 3.0) & (np.abs(rel @ f.u) < 8.0)
+
+        def thickness(z0, z1, rel=rel, band=band, points=points, f=f):
+            sel = band & (points[:, 2] >= z0) & (points[:, 2] <= z1)
+            return float(np.ptp(rel[sel] @ f.u)) + 1.0 if sel.any() else 0.0
+
+        span = high - low
+        top = thickness(high - 0.3 * span, high)
+        bottom = thickness(low + 0.15 * span, low + 0.45 * span)
+        assert bottom >= top + 2.0, (level, top, bottom)
