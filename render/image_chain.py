@@ -475,9 +475,11 @@ def apply_image_chain(
 
 def _window_mask(geometry: ProjectionGeometry, settings: ChainSettings) -> NDArray[np.bool_]:
     """Exposed field eroded by 2 px (statistics away from blurred collimator edges); cached."""
-    return _cached_window_mask(
-        geometry.height_px, geometry.width_px, float(geometry.pixel_mm), settings
-    )
+    grid = (geometry.height_px, geometry.width_px, float(geometry.pixel_mm), settings)
+    try:
+        return _cached_window_mask(*grid)
+    except TypeError:  # settings holding an unhashable value (e.g. a list): compute, uncached
+        return _cached_window_mask.__wrapped__(*grid)
 
 
 @lru_cache(maxsize=16)
@@ -571,9 +573,11 @@ def _fused_chain(
     rng: np.random.Generator,
 ) -> NDArray[np.uint8]:
     """The stages of :func:`apply_image_chain` fused (see there)."""
-    exposed, window, gain, distortion = _fused_constants(
-        geometry.height_px, geometry.width_px, float(geometry.pixel_mm), settings
-    )
+    grid = (geometry.height_px, geometry.width_px, float(geometry.pixel_mm), settings)
+    try:
+        exposed, window, gain, distortion = _fused_constants(*grid)
+    except TypeError:  # settings holding an unhashable value (e.g. a list): compute, uncached
+        exposed, window, gain, distortion = _fused_constants.__wrapped__(*grid)
     z = standard_normal_deviates(rng, integrals.shape)  # as add_quantum_noise draws
     transmission = np.exp(-np.asarray(integrals, dtype=np.float32))
     signal = _fused_signal(transmission, exposed, z, float(n0))

@@ -93,3 +93,18 @@ def test_box_muller_deviates_are_standard_normal():
     assert z.var() == pytest.approx(1.0, rel=0.01)
     assert np.mean(z.astype(float) ** 4) == pytest.approx(3.0, rel=0.03)  # normal kurtosis
     assert np.mean(np.abs(z) < 1.0) == pytest.approx(0.6827, abs=0.004)
+
+
+def test_settings_with_an_unhashable_collimation_still_render():
+    shutters = chain.ChainSettings(
+        detector_kind="fpd", collimation=Collimation(shutter_u_mm=[-60.0, 60.0])
+    )
+    li = anatomy_like_line_integrals()
+    fused = chain.apply_image_chain(
+        li, geometry(), shutters, Exposure(75.0, 2.5), np.random.default_rng(1)
+    )
+    staged = chain.apply_image_chain(
+        li, geometry(), shutters, Exposure(75.0, 2.5), np.random.default_rng(1), fused=False
+    )
+    assert np.abs(fused.astype(int) - staged).max() <= 1
+    assert fused[:, :40].max() == 0 and fused[:, 100:150].max() > 0  # shutters dark
