@@ -95,7 +95,8 @@ def raw_pixel(
     pixel (looked up exactly) and turn the offset within it (by the orientation's linear part).
     """
     height, width = shown_shape
-    if orientation.rotate_quarter_turns % 2:  # a quarter turn swaps the raw image's rows and columns
+    # a quarter turn swaps the raw image's rows and columns
+    if orientation.rotate_quarter_turns % 2:
         height, width = width, height
     rows, cols = np.mgrid[0:height, 0:width]  # raw indices, shown as the monitor shows the image
     raw_rows = orientation.apply(rows)
