@@ -78,6 +78,13 @@ def test_ruff_clean():
     assert result.returncode == 0, result.stdout
 
 
+def test_ruff_formatted():
+    result = subprocess.run(
+        [str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
+
+
 def test_every_module_has_a_docstring():
     missing = []
     for package in PACKAGES:
