@@ -50,6 +50,7 @@ LANDMARK_PATTERNS: dict[str, str] = {
     "asis_side": "[pelvis] anterior superior iliac spine",
     "iliac_crest_top_side": "[pelvis] most cranial point of the iliac crest",
     "sciatic_notch_side": "[pelvis] apex of the greater sciatic notch",
+    "pubic_symphysis_superior": "[pelvis] midline top of the pubic bodies (outlet view: symphysis over S2)",
     "ala_top_side": "[sacrum] top of the sacral ala",
     "aortic_bifurcation": "[vessels] aortic bifurcation",
     "femoral_head_center_side": "[femur] centre of the femoral head (the hip joint centre)",
