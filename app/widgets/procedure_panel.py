@@ -23,8 +23,6 @@ COUNTER_TITLES = {
     "beam_on_s": ("Fluoro time", "{:.1f} s"),
     "air_kerma_mgy": ("Air kerma", "{:.2f} mGy"),
     "kap_gycm2": ("KAP", "{:.3f} Gy·cm²"),
-    "advances": ("Advances", "{:.0f}"),
-    "withdrawals": ("Withdrawals", "{:.0f}"),
     "breaches": ("Breaches", "{:.0f}"),
     "elapsed_s": ("Time", "{:.0f} s"),
 }

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyvista as pv
+import pyvista.plotting  # noqa: F401 - load it here: two render threads importing it lazily can race
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter
 from PyQt6.QtWidgets import QSizePolicy, QWidget
