@@ -27,22 +27,18 @@ from render.geometry import ProjectionGeometry
 
 
 @njit(cache=True, nogil=True)
-def _siddon_ray(
-    mu: NDArray[np.float32],
-    start: NDArray[np.float64],
-    end: NDArray[np.float64],
-    length_mm: float,
-) -> float:
-    """∫μ dl along the segment start → end (voxel-index coordinates), times ``length_mm``."""
+def _clip_to_box(
+    start: NDArray[np.float64], d: NDArray[np.float64], low: float, shape: tuple, high_offset: float
+) -> tuple[float, float]:
+    """Parameters [t_min, t_max] ⊂ [0, 1] of start + t·d inside the box low ≤ x_a ≤ shape[a] +
+    high_offset on every axis (an empty interval, t_min ≥ t_max, when the segment misses it)."""
     t_min = 0.0
     t_max = 1.0
-    d = end - start
     for a in range(3):
-        low = -0.5
-        high = mu.shape[a] - 0.5
+        high = shape[a] + high_offset
         if abs(d[a]) < 1e-12:
             if start[a] <= low or start[a] >= high:
-                return 0.0
+                return 1.0, 0.0
         else:
             t0 = (low - start[a]) / d[a]
             t1 = (high - start[a]) / d[a]
@@ -50,6 +46,19 @@ def _siddon_ray(
                 t0, t1 = t1, t0
             t_min = max(t_min, t0)
             t_max = min(t_max, t1)
+    return t_min, t_max
+
+
+@njit(cache=True, nogil=True)
+def _siddon_ray(
+    mu: NDArray[np.float32],
+    start: NDArray[np.float64],
+    end: NDArray[np.float64],
+    length_mm: float,
+) -> float:
+    """∫μ dl along the segment start → end (voxel-index coordinates), times ``length_mm``."""
+    d = end - start
+    t_min, t_max = _clip_to_box(start, d, -0.5, mu.shape, -0.5)
     if t_min >= t_max:
         return 0.0
     idx = np.empty(3, np.int64)
@@ -134,22 +143,8 @@ def _siddon_trilinear_ray(
     Siddon's traversal of the dual grid (cells between voxel centres): inside a cell the
     interpolant is a cubic polynomial of the ray parameter, so Simpson's rule is exact per segment.
     """
-    t_min = 0.0
-    t_max = 1.0
     d = end - start
-    for a in range(3):
-        low = -1.0
-        high = float(mu.shape[a])
-        if abs(d[a]) < 1e-12:
-            if start[a] <= low or start[a] >= high:
-                return 0.0
-        else:
-            t0 = (low - start[a]) / d[a]
-            t1 = (high - start[a]) / d[a]
-            if t0 > t1:
-                t0, t1 = t1, t0
-            t_min = max(t_min, t0)
-            t_max = min(t_max, t1)
+    t_min, t_max = _clip_to_box(start, d, -1.0, mu.shape, 0.0)
     if t_min >= t_max:
         return 0.0
     cell = np.empty(3, np.int64)
