@@ -135,6 +135,31 @@ def skin_point_on_ray(
     return min(candidates, key=lambda p: float(np.linalg.norm(p - near)))
 
 
+MAGNIFICATION_LEVELS = {"normal": 0, "mag 1": 1, "mag 2": 2}
+
+
+def technique_from_settings(settings: dict[str, Any]) -> Any:
+    """The session's Technique for the C-arm panel's image settings (None: nothing to set yet)."""
+    from scenarios.commands import Technique
+
+    if not settings:
+        return None
+    pulse_mode = str(settings.get("pulse_mode", "pulsed 7.5 pps"))
+    if pulse_mode == "continuous":
+        fluoro, rate = "continuous", 7.5
+    elif pulse_mode.startswith("pulsed"):
+        fluoro, rate = "pulsed", float(pulse_mode.split()[1])
+    else:  # low dose, and the pedal's fluoroscopy in single-shot mode is never used
+        fluoro, rate = "low_dose", 7.5
+    return Technique(
+        fluoro,
+        rate,
+        MAGNIFICATION_LEVELS.get(str(settings.get("magnification", "normal")), 0),
+        float(settings.get("iris_fraction", 1.0)),
+        float(settings.get("shutter_fraction", 1.0)),
+    )
+
+
 def attempts_directory() -> Path:
     """Where attempt files are written (per-user data directory)."""
     import os
@@ -268,6 +293,7 @@ class SessionWorker(QObject):
         )
         self._breaches = 0
         self.session.subscribe(self._on_event)
+        self._apply_technique()
         self._place_mouse_at_entry()
         self.scenario_loaded.emit(
             {
@@ -505,7 +531,9 @@ class SessionWorker(QObject):
                 "view": (shot.view or "").replace("_", " ") if shot else "",
                 "kvp": float(frame.kvp),
                 "ma": float(getattr(dose, "ma", 0.0) or 0.0),
-                "mode": "pulsed" if self._pedal else "single shot",
+                "mode": str(self.image_settings.get("pulse_mode", "pulsed"))
+                if self._pedal
+                else "single shot",
                 "hold": hold,
             },
         )
@@ -573,6 +601,10 @@ class SessionWorker(QObject):
     def set_pedal(self, on: bool) -> None:
         from scenarios.commands import Pedal
 
+        if self.image_settings.get("pulse_mode") == "single shot":
+            if on:  # in single-shot mode the pedal takes one exposure
+                self.single_shot()
+            return
         self._pedal = on
         self._command("Fluoroscopy pedal", Pedal(on))
 
@@ -652,6 +684,15 @@ class SessionWorker(QObject):
     @pyqtSlot(dict)
     def set_image_settings(self, settings: dict) -> None:
         self.image_settings = dict(settings)
+        self._apply_technique()
+
+    def _apply_technique(self) -> None:
+        """Send the panel's technique to the session when it differs (recorded for replay)."""
+        if self.session is None or self.session.finished:
+            return
+        technique = self._guard("C-arm technique", technique_from_settings, self.image_settings)
+        if technique is not None and technique != self.session.technique:
+            self._command("C-arm technique", technique)
 
     @pyqtSlot(str)
     def open_device(self, url: str) -> None:

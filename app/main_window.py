@@ -225,6 +225,9 @@ class MainWindow(QMainWindow):
         self.carm_panel.joint_change_requested.connect(c.set_joint)
         self.carm_panel.view_requested.connect(c.go_to_view)
         self.carm_panel.image_settings_changed.connect(self._image_settings_changed)
+        c.set_image_settings(
+            self.carm_panel.image_settings()
+        )  # the panel's defaults apply from the start
         self.instrument_panel.device_requested.connect(c.open_device)
         self.instrument_panel.wizard.calibration_done.connect(c.apply_calibration)
         self.procedure_panel.next_step_requested.connect(c.next_step)

@@ -75,6 +75,54 @@ class PlaceImplant:
     name: str
 
 
+#: Fluoroscopy modes of the C-arm panel (the pedal's beam); single shots are the Shot command.
+FLUORO_MODES = ("continuous", "pulsed", "low_dose")
+#: Frame rate of continuous fluoroscopy (frames per second on the monitor).
+CONTINUOUS_FRAME_RATE = 25.0
+
+
+@dataclass(frozen=True)
+class Technique:
+    """The C-arm technique set on the panel: fluoroscopy mode and pulse rate, magnification level
+    (0 = the full field, 1 and 2 = the model's magnification modes), and collimation as fractions
+    of the field (iris diameter; shutter opening along the detector columns)."""
+
+    fluoro_mode: str = "pulsed"
+    pulse_rate_pps: float = 7.5
+    magnification: int = 0
+    iris_fraction: float = 1.0
+    shutter_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.fluoro_mode not in FLUORO_MODES:
+            raise CommandError(
+                f"technique.fluoro_mode: expected one of {FLUORO_MODES}, got {self.fluoro_mode!r}"
+            )
+        if not 0.5 <= float(self.pulse_rate_pps) <= 30.0:
+            raise CommandError(
+                f"technique.pulse_rate_pps: expected 0.5–30 pps, got {self.pulse_rate_pps!r}"
+            )
+        if self.magnification not in (0, 1, 2):
+            raise CommandError(
+                f"technique.magnification: expected 0, 1 or 2, got {self.magnification!r}"
+            )
+        for name in ("iris_fraction", "shutter_fraction"):
+            value = getattr(self, name)
+            if not 0.2 <= float(value) <= 1.0:
+                raise CommandError(
+                    f"technique.{name}: expected a fraction 0.2–1 of the field, got {value!r}"
+                )
+
+    @property
+    def frame_rate_pps(self) -> float:
+        """Frames per second while the pedal is down."""
+        return (
+            CONTINUOUS_FRAME_RATE
+            if self.fluoro_mode == "continuous"
+            else float(self.pulse_rate_pps)
+        )
+
+
 @dataclass(frozen=True)
 class NextStep:
     """Declare the current step done."""
@@ -96,6 +144,7 @@ Command = (
     | PlaceImplant
     | NextStep
     | Finish
+    | Technique
 )
 
 
@@ -144,6 +193,16 @@ def command_to_json(command: Command) -> dict[str, Any]:
         return {"next_step": True}
     if isinstance(command, Finish):
         return {"finish": True}
+    if isinstance(command, Technique):
+        return {
+            "technique": {
+                "fluoro_mode": command.fluoro_mode,
+                "pulse_rate_pps": command.pulse_rate_pps,
+                "magnification": command.magnification,
+                "iris_fraction": command.iris_fraction,
+                "shutter_fraction": command.shutter_fraction,
+            }
+        }
     raise CommandError(f"not a command: {command!r}")
 
 
@@ -207,7 +266,26 @@ def command_from_json(action: Any, where: str = "action") -> Command:
         return Advance(float(value))
     if key == "aim":
         return Aim(_unit(value, f"{where}.aim"))
+    if key == "technique":
+        if not isinstance(value, dict):
+            raise CommandError(f"{where}.technique: expected an object, got {value!r}")
+        known = {
+            "fluoro_mode",
+            "pulse_rate_pps",
+            "magnification",
+            "iris_fraction",
+            "shutter_fraction",
+        }
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise CommandError(
+                f"{where}.technique: unknown field(s) {unknown}; expected {sorted(known)}"
+            )
+        try:
+            return Technique(**value)
+        except (TypeError, ValueError) as error:
+            raise CommandError(f"{where}.{error}") from None
     raise CommandError(
         f"{where}: unknown action {key!r} (expected carm, pedal, shot, instrument, "
-        "place_implant, finish, advance_mm, aim, select, next_step)"
+        "place_implant, finish, advance_mm, aim, select, next_step, technique)"
     )

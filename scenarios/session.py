@@ -109,6 +109,8 @@ class Session:
         self.catalogue = catalogue if catalogue is not None else load_catalogue()
         self.carm_model = carm_model
         self.pulse_rate_pps = float(pulse_rate_pps)
+        #: The panel's technique (fluoroscopy mode and rate, magnification, collimation).
+        self.technique = cmd.Technique(pulse_rate_pps=min(max(self.pulse_rate_pps, 0.5), 30.0))
         self._exposure_factory = exposure_factory or self._default_exposure
         self.log = AttemptLog(scenario.id, mode)
         self._t_s = 0.0
@@ -264,6 +266,8 @@ class Session:
             self._next_step()
         elif isinstance(command, cmd.Finish):
             return self._finish()
+        elif isinstance(command, cmd.Technique):
+            self._set_technique(command)
         else:
             raise SessionError(f"unknown command {command!r}")
         return None
@@ -326,18 +330,70 @@ class Session:
             self._pedal_shot = None
             self._emit("pedal", on=False)
 
+    # -- technique -----------------------------------------------------------------------------
+    def _set_technique(self, technique: cmd.Technique) -> None:
+        """Apply the panel's technique: the pedal's frame rate and exposure mode, the
+        magnification mode (field size) and the collimation of the following frames."""
+        self.technique = technique
+        self.pulse_rate_pps = technique.frame_rate_pps
+        if self._pedal_on_t is not None:  # the pulse schedule restarts at the new rate
+            self._pedal_on_t = self._t_s
+            self._pulses_done = 1
+        if self.renderer is not None and hasattr(self.renderer, "mode"):
+            self.renderer.mode = self.magnification_mode
+        self._emit(
+            "technique",
+            fluoro_mode=technique.fluoro_mode,
+            pulse_rate_pps=technique.pulse_rate_pps,
+            magnification_mode=self.magnification_mode,
+            iris_fraction=technique.iris_fraction,
+            shutter_fraction=technique.shutter_fraction,
+        )
+
+    @property
+    def magnification_mode(self) -> str:
+        """The C-arm model's mode for the technique's magnification level (largest field first)."""
+        model = carm.get_model(self.carm_model)
+        names = sorted(model.modes, key=lambda name: -model.modes[name])
+        return names[min(self.technique.magnification, len(names) - 1)]
+
+    def chain_settings(self) -> Any:
+        """The image chain's settings for the technique: magnification mode and collimation
+        (iris diameter and the shutter opening along the detector columns, mm at the detector)."""
+        from render.exposure import Collimation
+        from render.image_chain import ChainSettings
+
+        model = carm.get_model(self.carm_model)
+        field_mm = model.field_mm(self.magnification_mode)
+        t = self.technique
+        iris = t.iris_fraction * field_mm if t.iris_fraction < 1.0 else None
+        half = t.shutter_fraction * field_mm / 2.0
+        shutters = (-half, half) if t.shutter_fraction < 1.0 else None
+        return ChainSettings.for_model(
+            model,
+            magnification_mode=self.magnification_mode,
+            collimation=Collimation(iris, shutters, None),
+        )
+
     def _expose(self, mode: str) -> None:
         exposure = self._exposure_factory(mode, self.pulse_rate_pps)
         frame = None
         geometry = None
         if self.renderer is not None:
             frame = self.renderer.render_frame(
-                self._joints, self._render_instruments(), exposure, rng=self.rng
+                self._joints,
+                self._render_instruments(),
+                exposure,
+                chain_settings=self.chain_settings(),
+                rng=self.rng,
             )
             geometry = getattr(frame, "geometry", None)
         else:  # headless scoring without images: the beam geometry still gives dose and hands
             geometry = carm.carm_geometry(
-                self._joints, self.carm_model, views.home_isocenter_lps(self.patient)
+                self._joints,
+                self.carm_model,
+                views.home_isocenter_lps(self.patient),
+                mode=self.magnification_mode,
             )
         dose = self._frame_dose(frame, exposure, geometry)
         beam_on_s = float(getattr(dose, "beam_on_s", 0.0) or 0.0)
@@ -417,10 +473,14 @@ class Session:
         except ImportError:
             return None
         kvp = float(getattr(self.renderer, "kvp", dose.DEFAULT_KVP))
-        ma = dose.typical_tube_current_ma(carm.get_model(self.carm_model).field_mm(), kvp)
+        field_mm = carm.get_model(self.carm_model).field_mm(self.magnification_mode)
+        ma = dose.typical_tube_current_ma(field_mm, kvp)
         if mode == "single":
             return Exposure(kvp, ma, "single_shot", None, SINGLE_SHOT_S)
-        return Exposure(kvp, ma, "pulsed", pulse_rate_pps, 1.0 / pulse_rate_pps)
+        fluoro = self.technique.fluoro_mode
+        if fluoro == "continuous":
+            return Exposure(kvp, ma, "continuous", None, 1.0 / cmd.CONTINUOUS_FRAME_RATE)
+        return Exposure(kvp, ma, fluoro, pulse_rate_pps, 1.0 / pulse_rate_pps)
 
     def _frame_dose(self, frame: Any, exposure: Any, geometry: Any) -> Any:
         """The frame's dose record, computed with render.dose when the renderer gave none."""
@@ -432,7 +492,12 @@ class Session:
         except ImportError:
             return None
         if hasattr(dose, "exposure_dose"):  # the renderer's own entry point (round II field)
-            return dose.exposure_dose(exposure, geometry, model=carm.get_model(self.carm_model))
+            return dose.exposure_dose(
+                exposure,
+                geometry,
+                model=carm.get_model(self.carm_model),
+                collimation=self.chain_settings().collimation,
+            )
         return dose.dose_for_exposure(exposure, geometry)
 
     def _hand_in_beam(self, geometry: Any, mode: str) -> bool:

@@ -91,11 +91,18 @@ def test_whole_attempt_with_the_mouse(qtbot, window, tmp_path):
     advanced_mm = np.linalg.norm(tips[-1] - start_tip)
     assert advanced_mm <= 12 * 0.5 + 1e-6  # never more than 0.5 mm a key press
 
+    window.carm_panel.pulse_mode.setCurrentText(
+        "pulsed 15 pps"
+    )  # the panel's technique reaches the session
+    qtbot.waitUntil(
+        lambda: window.controller.worker.session.technique.pulse_rate_pps == 15.0, timeout=10_000
+    )
     with qtbot.waitSignal(window.controller.xray_changed, timeout=10_000) as on:
         qtbot.keyPress(window, Qt.Key.Key_Space)
     assert on.args == [True]
     assert window.xray_indicator.text() == "X-RAY ON"
     qtbot.wait(800)
+    assert window.live_monitor.overlay.mode == "pulsed 15 pps"
     with qtbot.waitSignal(window.controller.xray_changed, timeout=10_000):
         qtbot.keyRelease(window, Qt.Key.Key_Space)
     assert window.xray_indicator.text() == "X-RAY OFF"
