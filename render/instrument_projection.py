@@ -165,6 +165,31 @@ def _cylinder_chord(ox, oy, oz, wx, wy, wz, p, radius, lo, hi):  # noqa: ANN001,
 
 
 @njit(cache=True, nogil=True)
+def _cone_interval(a: float, b: float, c: float, lo: float, hi: float) -> float:
+    """Length of {t in [lo, hi] : a t² + b t + c ≥ 0}: the part of a ray inside a double cone,
+    the slab [lo, hi] keeping the nappe s ≥ 0 (shared by the single-ray and the image kernels)."""
+    if abs(a) < _EPS:
+        if abs(b) < _EPS:
+            return hi - lo if c >= 0.0 else 0.0
+        root = -c / b
+        if b > 0.0:
+            return max(0.0, hi - max(lo, root))
+        return max(0.0, min(hi, root) - lo)
+    disc = b * b - 4.0 * a * c
+    if a < 0.0:
+        if disc <= 0.0:
+            return 0.0
+        root = np.sqrt(disc)
+        return max(0.0, min(hi, (-b - root) / (2.0 * a)) - max(lo, (-b + root) / (2.0 * a)))
+    if disc <= 0.0:
+        return hi - lo
+    root = np.sqrt(disc)
+    t1 = (-b - root) / (2.0 * a)
+    t2 = (-b + root) / (2.0 * a)
+    return max(0.0, min(hi, t1) - lo) + max(0.0, hi - max(lo, t2))
+
+
+@njit(cache=True, nogil=True)
 def _cone_chord(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
     """Length inside the cone with apex at the base point, radius k·s for 0 ≤ s ≤ s1, in [lo, hi]."""
     if hi <= lo:
@@ -180,28 +205,7 @@ def _cone_chord(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
     a = k2 * dw * dw - (nx * nx + ny * ny + nz * nz)
     b = 2.0 * (k2 * ds * dw - (mx * nx + my * ny + mz * nz))
     c = k2 * ds * ds - (mx * mx + my * my + mz * mz)
-    # q(t) = a t² + b t + c ≥ 0 inside the double cone; the slab [lo, hi] keeps the s ≥ 0 nappe
-    if abs(a) < _EPS:
-        if abs(b) < _EPS:
-            return hi - lo if c >= 0.0 else 0.0
-        root = -c / b
-        if b > 0.0:
-            return max(0.0, hi - max(lo, root))
-        return max(0.0, min(hi, root) - lo)
-    disc = b * b - 4.0 * a * c
-    if a < 0.0:
-        if disc <= 0.0:
-            return 0.0
-        root = np.sqrt(disc)
-        t1 = (-b + root) / (2.0 * a)
-        t2 = (-b - root) / (2.0 * a)
-        return max(0.0, min(hi, t2) - max(lo, t1))
-    if disc <= 0.0:
-        return hi - lo
-    root = np.sqrt(disc)
-    t1 = (-b - root) / (2.0 * a)
-    t2 = (-b + root) / (2.0 * a)
-    return max(0.0, min(hi, t1) - lo) + max(0.0, hi - max(lo, t2))
+    return _cone_interval(a, b, c, lo, hi)
 
 
 @njit(cache=True, nogil=True)
@@ -338,28 +342,9 @@ def _chord_from_source(p, c, wx, wy, wz):  # noqa: ANN001, ANN202
     kind = p[0]
     if kind == 1.0:  # cone: q(t) = k² s(t)² − |perp(t)|² ≥ 0 on the s ≥ 0 nappe (slab)
         k2 = (p[9] / p[8]) ** 2
-        a = k2 * dw * dw - nn
-        b = 2.0 * (k2 * ds * dw - mw)
-        cc = k2 * ds * ds - c[4]
-        if abs(a) < _EPS:
-            if abs(b) < _EPS:
-                return hi - lo if cc >= 0.0 else 0.0
-            root = -cc / b
-            if b > 0.0:
-                return max(0.0, hi - max(lo, root))
-            return max(0.0, min(hi, root) - lo)
-        disc = b * b - 4.0 * a * cc
-        if a < 0.0:
-            if disc <= 0.0:
-                return 0.0
-            root = np.sqrt(disc)
-            return max(0.0, min(hi, (-b - root) / (2.0 * a)) - max(lo, (-b + root) / (2.0 * a)))
-        if disc <= 0.0:
-            return hi - lo
-        root = np.sqrt(disc)
-        t1 = (-b - root) / (2.0 * a)
-        t2 = (-b + root) / (2.0 * a)
-        return max(0.0, min(hi, t1) - lo) + max(0.0, hi - max(lo, t2))
+        return _cone_interval(
+            k2 * dw * dw - nn, 2.0 * (k2 * ds * dw - mw), k2 * ds * ds - c[4], lo, hi
+        )
     if kind == 2.0:  # prism: clip by the three side planes
         plo, phi = lo, hi
         for i in range(3):
