@@ -1,6 +1,6 @@
 """STP/1, the fluorosim serial tracking protocol: pure bytes → messages and messages → bytes.
 
-Spec: /work/shared/reference/tracking.md ("STP/1"). Every line is ``$BODY*CS\\r\\n``, at most
+Spec: ``haptics/STP1.md`` beside this module (the document a lab builds its rig from). Every line is ``$BODY*CS\\r\\n``, at most
 120 bytes, ``CS`` = XOR of the bytes between ``$`` and ``*`` as two uppercase hex digits (NMEA 0183
 style); fields are comma separated plain decimals (no exponents, no NaN/inf).
 
@@ -46,6 +46,18 @@ MAX_POSITION_MM = 5000.0
 #: Default depth travel of a gimbal/IMU rig's encoder, mm (a 250 mm needle/guide pin stroke plus
 #: a margin behind the entry point).
 DEFAULT_DEPTH_RANGE_MM = (-20.0, 300.0)
+#: Every reason a line can be dropped for (the keys of :attr:`Stp1Parser.dropped`).
+DROP_REASONS: tuple[str, ...] = (
+    "too_long",
+    "non_printable",
+    "truncated",
+    "malformed",
+    "checksum",
+    "unknown_type",
+    "field_count",
+    "bad_number",
+    "out_of_range",
+)
 #: Host-settable streaming rate limits, Hz.
 RATE_RANGE_HZ = (1, 1000)
 

@@ -1,4 +1,4 @@
-"""Frames, rigid transforms and units: the conventions of ARCHITECTURE.md in code.
+"""Frames, rigid transforms and units: the conventions of the README's "Development" section in code.
 
 Patient frame (``patient``/``world``): DICOM LPS, millimetres.
     origin  the phantom's origin as stated by the phantom (for the generated patient, the centre of

@@ -1,7 +1,7 @@
 """Linear attenuation coefficients of the tissues and instrument materials the simulator renders.
 
-The table is the NIST XCOM table quoted in /work/shared/reference/anatomy.md ("Linear attenuation
-(cm⁻¹), from NIST XCOM"; Berger et al., XCOM: Photon Cross Sections Database, NIST SRD 8), at
+The table is the NIST XCOM table (Berger et al., XCOM: Photon Cross Sections Database, NIST SRD 8;
+linear attenuation in cm⁻¹), at
 50, 60, 70 and 80 keV, for the densities listed there. Between tabulated energies (and a little
 beyond them, 30–150 keV) μ is interpolated linearly in log(μ)–log(E): photo-electric and Compton
 attenuation are close to power laws there, and none of these materials has an absorption edge in
