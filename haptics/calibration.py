@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models.frames import FrameError, rotation_about_axis, validate_rigid
+from models.frames import FrameError, rigid_fit, rotation_about_axis, validate_rigid
 
 SCHEMA_VERSION = 1
 
@@ -247,21 +247,6 @@ def _check_point_set(points: NDArray[np.float64], label: str) -> None:
             f"(RMS distance from their line {line_offset_rms:.2f} mm < "
             f"{MIN_LANDMARK_LINE_OFFSET_MM} mm); pick landmarks spread over the phantom"
         )
-
-
-def rigid_fit(source: ArrayLike, target: ArrayLike) -> NDArray[np.float64]:
-    """Least-squares rigid ``target_from_source`` (Arun/Horn SVD with the reflection fix)."""
-    src = np.asarray(source, dtype=np.float64)
-    dst = np.asarray(target, dtype=np.float64)
-    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
-    covariance = (src - src_mean).T @ (dst - dst_mean)
-    u, _, vt = np.linalg.svd(covariance)
-    sign = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    rotation = vt.T @ np.diag([1.0, 1.0, sign]) @ u.T
-    matrix = np.eye(4)
-    matrix[:3, :3] = rotation
-    matrix[:3, 3] = dst_mean - rotation @ src_mean
-    return matrix
 
 
 def register_paired_points(

@@ -141,6 +141,31 @@ def compose(*transforms: ArrayLike) -> Matrix4:
     return result
 
 
+def rigid_fit(source_points: ArrayLike, target_points: ArrayLike) -> Matrix4:
+    """Least-squares rigid ``target_from_source`` taking paired points onto each other.
+
+    Arun, Huang & Blostein 1987 / Horn 1987 (SVD of the cross-covariance) with Umeyama's 1991
+    reflection fix, so the result is always a proper rotation (det +1). The one rigid fit of the
+    project: tracker registration, the anatomy yardstick and the template registration use it.
+    """
+    source = np.asarray(source_points, dtype=np.float64)
+    target = np.asarray(target_points, dtype=np.float64)
+    if source.shape != target.shape or source.ndim != 2 or source.shape[1] != 3:
+        raise ValueError(
+            f"rigid_fit needs two (N, 3) point arrays of the same shape, got {source.shape} "
+            f"and {target.shape}"
+        )
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    covariance = (source - source_mean).T @ (target - target_mean)
+    u, _, vt = np.linalg.svd(covariance)
+    sign = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    rotation = vt.T @ np.diag([1.0, 1.0, sign]) @ u.T
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation
+    matrix[:3, 3] = target_mean - rotation @ source_mean
+    return matrix
+
+
 def invert_rigid(b_from_a: ArrayLike, name: str = "transform") -> Matrix4:
     """Exact inverse ``a_from_b`` of a rigid transform (Rᵀ, −Rᵀt), after validating it."""
     matrix = validate_rigid(b_from_a, name)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from models import frames
 from models.patient import Patient
 
 LEVELS = ("L2", "L3", "L4", "L5")
@@ -176,19 +177,6 @@ def distances_to_surface(points: NDArray[np.float64], mesh) -> NDArray[np.float6
     return np.linalg.norm(np.asarray(points) - closest, axis=1)
 
 
-def kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Least-squares rigid transform (4x4, det +1) taking ``source`` points onto ``target``."""
-    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
-    covariance = (source - source_mean).T @ (target - target_mean)
-    u, _, vt = np.linalg.svd(covariance)
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    transform = np.eye(4)
-    transform[:3, :3] = rotation
-    transform[:3, 3] = target_mean - rotation @ source_mean
-    return transform
-
-
 def _apply(transform: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
     return points @ transform[:3, :3].T + transform[:3, 3]
 
@@ -212,7 +200,7 @@ def icp(
         d_backward, to_moving = cKDTree(moved).query(fixed)
         source = np.vstack([moved, moved[to_moving]])
         target = np.vstack([fixed[to_fixed], fixed])
-        transform = kabsch(source, target) @ transform
+        transform = frames.rigid_fit(source, target) @ transform
         rms = float(np.sqrt(np.mean(np.concatenate([d_forward, d_backward]) ** 2)))
         if previous - rms < 1e-4:
             break

@@ -13,7 +13,6 @@ from models.yardstick import (
     LITERATURE_MM,
     compare_vertebra,
     format_table,
-    kabsch,
     load_mean_shape,
     measure_vertebra,
     vertebra_surface,
@@ -83,7 +82,7 @@ def test_kabsch_recovers_a_rigid_motion():
     motion = frames.rotation_transform([1, 2, 3], 40.0, [5, 0, 0])
     motion[:3, 3] += [3, -7, 11]
     np.testing.assert_allclose(
-        kabsch(source, frames.apply_to_points(motion, source)), motion, atol=1e-9
+        frames.rigid_fit(source, frames.apply_to_points(motion, source)), motion, atol=1e-9
     )
 
 
