@@ -37,9 +37,10 @@ reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image 
 8. Image intensifier only: ``apply_vignetting`` (brightness falls as 1 − v·(r/R)² to the edge of
    the field radius R) and ``pincushion_distort`` (a point at radius r is shown at
    r·(1 + k·(r/R)²): outward by k·R at the edge). A flat panel has neither.
-9. ``auto_window``: automatic brightness control in the log domain, from the exposed field only:
-   its mean displayed grey is held at mid-grey and its robust spread sets the contrast, so a
-   lateral or an obese patient is not simply dark.
+9. ``auto_window``: automatic brightness control in the log domain, from the central measuring
+   field of the exposed area, air (direct exposure) left out: its mean displayed grey is held at
+   mid-grey and its robust spread sets the contrast, so a lateral or an obese patient is not
+   simply dark, and air beside the body burns out white.
 10. ``to_display``: the monitor's characteristic S-curve of log exposure (toe: bone dark and metal
     black; straight part: soft tissue grey; shoulder: air white), gamma-encoded for a γ 2.2
     monitor; ``invert`` makes bone white. Outside an intensifier's circle the monitor is black in
@@ -98,6 +99,13 @@ class ChainSettings:
     ``vignetting``: fractional brightness loss at the II field edge; ``pincushion``: fractional
     outward displacement at the II field edge (both ignored for a flat panel; typical-order
     teaching values, not measured on a specific device).
+    ``scatter``: the render.scatter.ScatterModel (None: no scatter, a DRR-like chain);
+    ``glare_fraction``: veiling glare fraction (None: the detector's, render.glare) with its
+    kernel ``glare_sigmas_mm`` / ``glare_weights``; ``display_gamma``: the monitor gamma the
+    display curve is encoded for; ``shutter_masking``: show the unexposed area black (False:
+    the dim scatter and glare glow there); ``metering_fraction``: the automatic brightness
+    measures the central disc of this fraction of the receptor field radius (an intensifier's
+    brightness sensor and a panel's dose-measuring field look at the middle of the image).
     """
 
     detector_kind: str = "ii"
@@ -116,6 +124,7 @@ class ChainSettings:
     glare_weights: tuple[float, ...] = GLARE_WEIGHTS
     display_gamma: float = 2.2
     shutter_masking: bool = True
+    metering_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if self.detector_kind not in DETECTOR_KINDS:
@@ -134,6 +143,7 @@ class ChainSettings:
             and sum(self.glare_weights) > 0,
             "glare_sigmas_mm": all(s > 0 for s in self.glare_sigmas_mm),
             "display_gamma": 0.5 <= self.display_gamma <= 4,
+            "metering_fraction": 0 < self.metering_fraction <= 1.5,
         }
         for name, ok in checks.items():
             if not ok:
@@ -597,7 +607,9 @@ def water_mu_per_mm(kvp: float) -> float:
 
 
 def _window_mask(geometry: ProjectionGeometry, settings: ChainSettings) -> NDArray[np.bool_]:
-    """Exposed field eroded by 2 px (statistics away from blurred collimator edges); cached."""
+    """The automatic brightness's measuring field: the exposed field eroded by 2 px (away from
+    the blurred collimator edges) within ``metering_fraction`` of the receptor field radius
+    (unless the collimation leaves less than a tenth of the field there); cached."""
     grid = (geometry.height_px, geometry.width_px, float(geometry.pixel_mm), settings)
     try:
         return _cached_window_mask(*grid)
@@ -613,6 +625,10 @@ def _cached_window_mask(
     exposed = settings.exposed_mask(geometry)
     core = cv2.erode(exposed.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     mask = core if core.any() else exposed
+    metering_radius_px = settings.metering_fraction * settings.field_radius_px(geometry)
+    metered = mask & (_radius_px((height, width)) <= metering_radius_px)
+    if np.count_nonzero(metered) >= 0.1 * np.count_nonzero(mask):
+        mask = metered
     mask.setflags(write=False)
     return mask
 
