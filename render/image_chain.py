@@ -698,25 +698,23 @@ def _fused_signal(
     return out
 
 
-def _display_curve(
-    log_signal: NDArray[np.float32],
-    level: float,
-    half_width: float,
-    invert: bool,
-    gamma: float = DISPLAY_GAMMA,
+def _display_curve_linear(
+    signal: NDArray[np.float32], level: float, half_width: float, gamma: float
 ) -> NDArray[np.uint8]:
-    """:func:`to_display` in float32 with fewer temporaries."""
-    grey = np.subtract(log_signal, np.float32(level), dtype=np.float32)
-    grey *= np.float32(1.0 / half_width)
-    np.tanh(grey, out=grey)
-    grey *= np.float32(0.5)
-    grey += np.float32(0.5)
-    if gamma != 1.0:
-        np.power(grey, np.float32(1.0 / gamma), out=grey)
-    grey *= np.float32(255.0)
-    np.rint(grey, out=grey)
-    display = np.clip(grey, 0, 255).astype(np.uint8)
-    return 255 - display if invert else display
+    """:func:`to_display` (not inverted) of log(signal), computed on the signal itself.
+
+    With s = signal, k = 2 / half_width: (1 + tanh((ln s − level)/half_width)) / 2 =
+    1 / (1 + (e^level / s)^k), so grey = 255 · (1 + (e^level / s)^k)^(−1/γ): two powers instead
+    of log, tanh and a power (an overflow to inf for metal gives grey 0, as it should).
+    """
+    ratio = np.divide(np.float32(math.exp(level)), signal, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        np.power(ratio, np.float32(2.0 / half_width), out=ratio)
+    ratio += np.float32(1.0)
+    np.power(ratio, np.float32(-1.0 / gamma), out=ratio)
+    ratio *= np.float32(255.0)
+    np.rint(ratio, out=ratio)
+    return ratio.astype(np.uint8)  # within [0, 255] by construction
 
 
 def _fused_chain(
@@ -753,12 +751,13 @@ def _fused_chain(
         settings.glare_weights,
     )
     # vignetting and shutter masking (gain 1 without either)
-    log_signal = np.multiply(signal, gain, dtype=np.float32)
-    np.maximum(log_signal, np.float32(0.5 / n0), out=log_signal)
-    np.log(log_signal, out=log_signal)
+    shown = np.multiply(signal, gain, dtype=np.float32)
+    np.maximum(shown, np.float32(0.5 / n0), out=shown)
     gamma = settings.display_gamma
-    level, half_width = _window_from_values(log_signal.ravel()[window], gamma=gamma)
-    display = _display_curve(log_signal, level, half_width, invert=False, gamma=gamma)
+    # the window needs the log only at its sample pixels; the display curve is then evaluated
+    # on the linear signal (see _display_curve_linear): no full-image log or tanh
+    level, half_width = _window_from_values(np.log(shown.ravel()[window]), gamma=gamma)
+    display = _display_curve_linear(shown, level, half_width, gamma)
     if distortion is not None:
         maps, outside = distortion
         if maps is not None:
