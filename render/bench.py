@@ -9,6 +9,8 @@ optional modules that do). Figures here (default patient, ii9, 512² display):
 * ``instrument_frame_ms`` — median for a still C-arm with a moving guide pin (cached anatomy +
   analytic instrument projection + image chain);
 * ``preview_fps`` — drag previews per second (low-resolution, noiseless);
+* ``image_chain_cpu_ms`` — CPU time of the image chain alone (scatter, noise, blur, glare,
+  intensifier, automatic brightness, display) on a 512² frame, part of both figures above;
 * ``exact_ms`` — the exact Siddon reference (voxels as boxes) for one 512² image, with
   ``exact_to_fast_ratio``; ``exact_trilinear_ms`` the exact integral of the trilinear interpolant;
 * ``ncc_vs_exact`` / ``mean_rel_diff_vs_exact`` — worst over AP, lateral, oblique, inlet and
@@ -159,6 +161,13 @@ def renderer_benchmark(
         instrument.append(time.perf_counter() - t0)
         instrument_cpu.append(time.process_time() - c0)
 
+    still_geometry, still_integrals = renderer.anatomy_line_integrals(still)
+    chain_cpu = []
+    for _ in range(poses):
+        c0 = time.process_time()
+        renderer._apply_chain(still_integrals, still_geometry, None, None, rng)
+        chain_cpu.append(time.process_time() - c0)
+
     preview, preview_cpu = [], []
     for i in range(poses):
         joints = pose(i + 100)
@@ -193,6 +202,7 @@ def renderer_benchmark(
         "instrument_frame_ms": round(_median_ms(instrument), 2),
         "new_pose_cpu_ms": round(_median_ms(new_pose_cpu), 2),
         "instrument_frame_cpu_ms": round(_median_ms(instrument_cpu), 2),
+        "image_chain_cpu_ms": round(_median_ms(chain_cpu), 2),
         "preview_fps": round(1e3 / _median_ms(preview), 1),
         "new_pose_p90_ms": round(_p90_ms(new_pose), 2),
         "new_pose_cpu_p90_ms": round(_p90_ms(new_pose_cpu), 2),

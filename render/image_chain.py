@@ -1,4 +1,5 @@
-"""The fluoroscopy image chain: line integrals → photons → noise → blur → intensifier → display.
+"""The fluoroscopy image chain: line integrals → photons (+ scatter) → noise → blur → glare →
+intensifier → display.
 
 Entry point (called by render/renderer.py; keep this signature)::
 
@@ -10,29 +11,43 @@ Entry point (called by render/renderer.py; keep this signature)::
 the automatic dose-rate control's tube current for the field.)
 
 Each stage is a pure function (randomness only through the injected ``rng``), following
-reference/carm.md "Image chain":
+reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image intensifier":
 
-1. ``beer_lambert``: transmission T = exp(−∫μ dl) (line integrals of anatomy and metal add).
-2. ``photons_per_pixel``: unattenuated photons per pixel for one displayed image, from the air
+1. ``beer_lambert``: primary transmission T = exp(−∫μ dl) (line integrals of anatomy and metal
+   add); no primary outside the collimated field.
+2. ``render.scatter.scatter_fraction``: scatter S = K ⊛ (SPR(t)·T), the scatter-to-primary ratio
+   of the water-equivalent thickness t traversed (behind the anti-scatter grid: ≈0.3 through
+   10 cm, ≈0.8 through 20 cm, ≈2.4 through 40 cm), spread by a broad kernel (σ 25 and 70 mm),
+   so the contrast of a detail falls by 1/(1 + SPR) and a thick pelvis or a lateral is greyer.
+3. ``photons_per_pixel``: unattenuated photons per pixel for one displayed image, from the air
    kerma of the exposure (render.dose) carried to the detector by inverse square, converted to
    fluence with the air mass energy-absorption coefficient (NIST, Hubbell & Seltzer) at the
-   renderer's effective energy (render.attenuation.effective_energy_kev), times the detector's quantum efficiency and the pixel area. A displayed
-   fluoroscopy image integrates ``display_integration_s`` of exposure (≈0.2 s, the eye's and the
-   recursive filter's temporal integration; at least one pulse), so pulsed and low-dose modes,
-   which deliver less dose per second, look noisier.
-3. ``add_quantum_noise``: Poisson counts (its normal limit above 100 expected photons); the
-   normalised signal has variance T/N.
-4. ``blur``: Gaussian of ``blur_fwhm_mm`` at the detector (focal spot + detector).
-5. Image intensifier only: ``apply_vignetting`` (brightness falls as 1 − v·(r/R)² to the edge of
+   renderer's effective energy (render.attenuation.effective_energy_kev), times the detector's
+   quantum efficiency and the pixel area. A displayed fluoroscopy image integrates
+   ``display_integration_s`` of exposure (≈0.2 s, the eye's and the recursive filter's temporal
+   integration; at least one pulse), so pulsed and low-dose modes, which deliver less dose per
+   second, look noisier.
+4. ``add_quantum_noise``: Poisson counts of primary + scatter quanta at the input phosphor (its
+   normal limit above ``POISSON_NORMAL_LIMIT`` expected photons): scatter adds quanta, and noise.
+5. ``blur``: Gaussian of ``blur_fwhm_mm`` at the detector (focal spot + detector).
+6. ``render.glare.apply_veiling_glare``: a fraction g of the light spread by a long-range kernel
+   (image intensifier g ≈ 7 %, flat panel 1 %); it conserves the signal.
+7. Collimation shown dark: the monitor masks the unexposed area (``shutter_masking``; without it
+   the scatter and glare glow under the shutters shows as a dim grey).
+8. Image intensifier only: ``apply_vignetting`` (brightness falls as 1 − v·(r/R)² to the edge of
    the field radius R) and ``pincushion_distort`` (a point at radius r is shown at
    r·(1 + k·(r/R)²): outward by k·R at the edge). A flat panel has neither.
-6. Collimation: outside the receptor field (II circle / FPD square), iris and shutters there is no
-   primary beam (zero photons), so the shutters show as dark edges.
-7. ``auto_window``: automatic brightness control in the log domain, from the exposed field only:
-   its mean displayed grey is held at mid-grey and its robust spread sets the contrast, so a
-   lateral or an obese patient is not simply dark.
-8. ``to_display``: dense structures dark, metal black; ``invert`` makes bone white. Outside an
-   intensifier's circle the monitor is black in both. ``LastImageHold`` keeps the last frame.
+9. ``auto_window``: automatic brightness control in the log domain, from the central measuring
+   field of the exposed area, air (direct exposure) left out: its mean displayed grey is held at
+   mid-grey and its robust spread sets the contrast, so a lateral or an obese patient is not
+   simply dark, and air beside the body burns out white.
+10. ``to_display``: the monitor's characteristic S-curve of log exposure (toe: bone dark and metal
+    black; straight part: soft tissue grey; shoulder: air white), gamma-encoded for a γ 2.2
+    monitor; ``invert`` makes bone white. Outside an intensifier's circle the monitor is black in
+    both. ``LastImageHold`` keeps the last frame.
+
+``detector_signal`` runs stages 1–8 (before the log) one by one; the default fused path does the
+same in float32 with the per-geometry masks and maps cached.
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from models.materials import mu_per_mm
 from render.attenuation import effective_energy_kev
 from render.dose import (
     DEFAULT_KVP,
@@ -58,6 +74,8 @@ from render.dose import (
 )
 from render.exposure import Collimation, Exposure, exposed_field_mask
 from render.geometry import ProjectionGeometry
+from render.glare import GLARE_FRACTION, GLARE_SIGMAS_MM, GLARE_WEIGHTS, apply_veiling_glare
+from render.scatter import ScatterModel, scatter_fraction
 
 DETECTOR_KINDS = ("ii", "fpd")
 #: Air mass energy-absorption coefficient μen/ρ (cm²/g), NIST (Hubbell & Seltzer, NISTIR 5632).
@@ -81,6 +99,13 @@ class ChainSettings:
     ``vignetting``: fractional brightness loss at the II field edge; ``pincushion``: fractional
     outward displacement at the II field edge (both ignored for a flat panel; typical-order
     teaching values, not measured on a specific device).
+    ``scatter``: the render.scatter.ScatterModel (None: no scatter, a DRR-like chain);
+    ``glare_fraction``: veiling glare fraction (None: the detector's, render.glare) with its
+    kernel ``glare_sigmas_mm`` / ``glare_weights``; ``display_gamma``: the monitor gamma the
+    display curve is encoded for; ``shutter_masking``: show the unexposed area black (False:
+    the dim scatter and glare glow there); ``metering_fraction``: the automatic brightness
+    measures the central disc of this fraction of the receptor field radius (an intensifier's
+    brightness sensor and a panel's dose-measuring field look at the middle of the image).
     """
 
     detector_kind: str = "ii"
@@ -93,6 +118,13 @@ class ChainSettings:
     pincushion: float = 0.03
     detector_efficiency: float = 0.65  # quantum detection efficiency, CsI input ≈0.6–0.7 at 60 keV
     display_integration_s: float = 0.2
+    scatter: ScatterModel | None = field(default_factory=ScatterModel)
+    glare_fraction: float | None = None
+    glare_sigmas_mm: tuple[float, ...] = GLARE_SIGMAS_MM
+    glare_weights: tuple[float, ...] = GLARE_WEIGHTS
+    display_gamma: float = 2.2
+    shutter_masking: bool = True
+    metering_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if self.detector_kind not in DETECTOR_KINDS:
@@ -106,6 +138,12 @@ class ChainSettings:
             "detector_efficiency": 0 < self.detector_efficiency <= 1,
             "display_integration_s": self.display_integration_s > 0,
             "field_mm": self.field_mm is None or self.field_mm > 0,
+            "glare_fraction": self.glare_fraction is None or 0 <= self.glare_fraction < 0.5,
+            "glare_weights": len(self.glare_weights) == len(self.glare_sigmas_mm)
+            and sum(self.glare_weights) > 0,
+            "glare_sigmas_mm": all(s > 0 for s in self.glare_sigmas_mm),
+            "display_gamma": 0.5 <= self.display_gamma <= 4,
+            "metering_fraction": 0 < self.metering_fraction <= 1.5,
         }
         for name, ok in checks.items():
             if not ok:
@@ -125,6 +163,13 @@ class ChainSettings:
         )
         overrides.setdefault("detector_kind", kind)
         return cls(**overrides)
+
+    @property
+    def effective_glare_fraction(self) -> float:
+        """``glare_fraction``, or the detector's typical value (render.glare.GLARE_FRACTION)."""
+        if self.glare_fraction is not None:
+            return float(self.glare_fraction)
+        return GLARE_FRACTION[self.detector_kind]
 
     @property
     def field_shape(self) -> str:
@@ -349,23 +394,38 @@ def pincushion_distort(
     )
 
 
+#: Signal (fraction of the unattenuated beam) above which a pixel counts as direct exposure (air:
+#: less than ≈3 cm of water in the way) and is left out of the automatic window's statistics.
+DIRECT_EXPOSURE_FRACTION = 0.5
+#: ... unless less than this fraction of the field is body.
+MIN_BODY_FRACTION = 0.1
+#: Gamma of the monitor the display curve is encoded for (sRGB / a CRT: ≈2.2, IEC 61966-2-1).
+DISPLAY_GAMMA = 2.2
+
+
 def auto_window(
     log_signal: NDArray[np.floating],
     exposed: NDArray[np.bool_],
     spread_percentiles: tuple[float, float] = (5.0, 95.0),
     min_half_width: float = 0.2,
+    gamma: float = DISPLAY_GAMMA,
 ) -> tuple[float, float]:
     """(level, half_width) in the log domain from the exposed field (automatic brightness).
 
-    The half width is 0.625 × the distance between the field's 5th and 95th percentiles (shown
-    through the tanh display curve of :func:`to_display`), so metal covering a few per cent of the field does not flatten the
-    anatomy, but is at least ``min_half_width`` so a featureless field does not turn into
-    amplified noise. The level is then found by bisection
-    so that the mean displayed grey of the exposed field is mid-grey (127.5), as a brightness
-    feedback loop settles; metal far below the level goes black.
+    Pixels of direct exposure — signal above ``DIRECT_EXPOSURE_FRACTION`` of the unattenuated
+    beam, i.e. air beside the body — are left out of the statistics when the body fills at least
+    ``MIN_BODY_FRACTION`` of the field (the histogram segmentation of digital radiography, as for
+    the exposure index of IEC 62494-1): the window is set on the anatomy and the air burns out
+    white, as on a C-arm monitor, instead of the air–body step eating the contrast.
+    The half width is 0.625 × the distance between the remaining values' 5th and 95th
+    percentiles (shown through the S-curve of :func:`to_display`), so metal covering a few per
+    cent of the field does not flatten the anatomy, but is at least ``min_half_width`` so a
+    featureless field does not turn into amplified noise. The level is then found by bisection
+    so that their mean displayed grey is mid-grey (127.5), as a brightness feedback loop
+    settles; metal far below the level goes black.
     """
     values = np.asarray(log_signal).ravel()[_window_sample(exposed)]
-    return _window_from_values(values, spread_percentiles, min_half_width)
+    return _window_from_values(values, spread_percentiles, min_half_width, gamma)
 
 
 def _window_sample(exposed: NDArray[np.bool_]) -> NDArray[np.intp]:
@@ -381,18 +441,30 @@ def _window_from_values(
     values: NDArray[np.floating],
     spread_percentiles: tuple[float, float] = (5.0, 95.0),
     min_half_width: float = 0.2,
+    gamma: float = DISPLAY_GAMMA,
 ) -> tuple[float, float]:
     """:func:`auto_window` on the sampled exposed values."""
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return 0.0, 1.0
+    body = values[values < math.log(DIRECT_EXPOSURE_FRACTION)]
+    if body.size >= MIN_BODY_FRACTION * values.size:
+        values = body
     p_low, p_high = np.percentile(values, spread_percentiles)
     half_width = max(0.625 * float(p_high - p_low), min_half_width)
-    low, high = float(values.min()) - half_width, float(values.max()) + half_width
+    smallest, largest = float(values.min()), float(values.max())
+    # the mean grey over a 1024-bin histogram of the values (bins ≤ 1/1000 of the range: the
+    # mean moves by far less than a grey level) makes each bisection step cheap
+    span = max(largest - smallest, 1e-9)
+    bins = np.minimum(((values - smallest) * (1024 / span)).astype(np.intp), 1023)
+    counts = np.bincount(bins, minlength=1024).astype(np.float64)
+    weights = counts / counts.sum()
+    centres = smallest + (np.arange(1024) + 0.5) * (span / 1024)
+    low, high = smallest - half_width, largest + half_width
     for _ in range(30):  # displayed mean falls monotonically as the level rises
         level = 0.5 * (low + high)
-        grey = _grey(values, level, half_width)
-        if grey.mean() > 127.5:
+        grey = _grey(centres, level, half_width, gamma)
+        if float(grey @ weights) > 127.5:
             low = level
         else:
             high = level
@@ -400,22 +472,38 @@ def _window_from_values(
 
 
 def _grey(
-    log_signal: NDArray[np.floating], level: float, half_width: float
+    log_signal: NDArray[np.floating],
+    level: float,
+    half_width: float,
+    gamma: float = DISPLAY_GAMMA,
 ) -> NDArray[np.floating]:
-    """The display curve: 127.5 + 127.5·tanh((s − level) / half_width), a soft-shouldered S.
+    """The display curve: 255 · Y^(1/γ), Y = (1 + tanh((s − level) / half_width)) / 2.
 
-    Unlike a hard clip it keeps metal over bone darker than the bone beside it.
+    Y is the monitor's luminance (0 black … 1 peak white) as a characteristic S-curve of the log
+    exposure s, like a film's or a fluoroscopy LUT's: a toe (dense bone, metal), a straight part
+    (soft tissue) and a shoulder (air burns out white). Unlike a hard clip it keeps metal over
+    bone darker than the bone beside it. The pixel value is Y gamma-encoded for a monitor of
+    gamma γ (:data:`DISPLAY_GAMMA`), so the light the monitor emits follows the S-curve: its toe
+    is long in pixel values (bone keeps its grey gradations), its shoulder short (air saturates).
+    γ = 1 is the plain 127.5 + 127.5·tanh curve.
     """
     scaled = (np.asarray(log_signal, dtype=np.float32) - np.float32(level)) / np.float32(half_width)
-    return 127.5 + 127.5 * np.tanh(scaled)
+    luminance = 0.5 + 0.5 * np.tanh(scaled)
+    if gamma == 1.0:
+        return 255.0 * luminance
+    return 255.0 * np.power(luminance, np.float32(1.0 / gamma))
 
 
 def to_display(
-    log_signal: NDArray[np.floating], level: float, half_width: float, invert: bool = False
+    log_signal: NDArray[np.floating],
+    level: float,
+    half_width: float,
+    invert: bool = False,
+    gamma: float = DISPLAY_GAMMA,
 ) -> NDArray[np.uint8]:
     """Map the log signal through the display curve (low signal = dense = dark); invert makes
     dense structures white."""
-    grey = np.clip(np.rint(_grey(log_signal, level, half_width)), 0, 255).astype(np.uint8)
+    grey = np.clip(np.rint(_grey(log_signal, level, half_width, gamma)), 0, 255).astype(np.uint8)
     return 255 - grey if invert else grey
 
 
@@ -453,19 +541,18 @@ def apply_image_chain(
             f"({geometry.height_px}, {geometry.width_px})"
         )
     n0 = photons_per_pixel(exposure, geometry, settings)
+    mu_water = water_mu_per_mm(float(exposure.kvp))
     if fused:
-        return _fused_chain(integrals, geometry, settings, n0, rng)
-    exposed = settings.exposed_mask(geometry)
-    counts = add_quantum_noise(n0 * beer_lambert(integrals) * exposed, rng)
-    signal = blur(counts / n0, settings.blur_fwhm_mm, geometry.pixel_mm)
+        return _fused_chain(integrals, geometry, settings, n0, mu_water, rng)
+    signal = detector_signal(integrals, geometry, settings, n0, mu_water, rng)
     intensifier = settings.detector_kind == "ii"
     radius_px = settings.field_radius_px(geometry)
-    if intensifier and settings.vignetting > 0:
-        signal = apply_vignetting(signal, radius_px, settings.vignetting)
     log_signal = np.log(np.maximum(signal, 0.5 / n0))
     # statistics away from the blurred collimator edges
-    level, half_width = auto_window(log_signal, _window_mask(geometry, settings))
-    display = to_display(log_signal, level, half_width, settings.invert)
+    level, half_width = auto_window(
+        log_signal, _window_mask(geometry, settings), gamma=settings.display_gamma
+    )
+    display = to_display(log_signal, level, half_width, settings.invert, settings.display_gamma)
     if intensifier:
         display = pincushion_distort(display, radius_px, settings.pincushion)
         outside = _radius_px(display.shape) > radius_px
@@ -473,8 +560,56 @@ def apply_image_chain(
     return display
 
 
+def detector_signal(
+    line_integrals: NDArray[np.floating],
+    geometry: ProjectionGeometry,
+    settings: ChainSettings,
+    n0: float,
+    mu_water_per_mm: float,
+    rng: np.random.Generator | None,
+) -> NDArray[np.float64]:
+    """Stages 1–6 one by one (float64): the receptor's output in units of the unattenuated
+    primary, before the log and the display.
+
+    Primary exp(−∫μ dl) inside the exposed field + scatter (render.scatter) → Poisson counts of
+    both (the quanta absorbed at the input phosphor; ``rng`` None: the noiseless expectation) →
+    blur → veiling glare (render.glare) → shutter masking → vignetting.
+    """
+    exposed = settings.exposed_mask(geometry)
+    transmission = beer_lambert(line_integrals)
+    expected = transmission * exposed  # primary: none outside the collimated field
+    if settings.scatter is not None:
+        expected += scatter_fraction(
+            transmission, exposed, geometry.pixel_mm, mu_water_per_mm, settings.scatter
+        )
+    if rng is not None:
+        expected = add_quantum_noise(n0 * expected, rng) / n0  # quanta at the input phosphor
+    signal = blur(expected, settings.blur_fwhm_mm, geometry.pixel_mm)
+    signal = apply_veiling_glare(
+        signal,
+        settings.effective_glare_fraction,
+        geometry.pixel_mm,
+        settings.glare_sigmas_mm,
+        settings.glare_weights,
+    )
+    if settings.shutter_masking:
+        signal = signal * exposed
+    if settings.detector_kind == "ii" and settings.vignetting > 0:
+        radius_px = settings.field_radius_px(geometry)
+        signal = apply_vignetting(signal, radius_px, settings.vignetting)
+    return signal
+
+
+@lru_cache(maxsize=16)
+def water_mu_per_mm(kvp: float) -> float:
+    """μ of water at the beam's effective energy (the scatter model's water equivalence)."""
+    return mu_per_mm("water", effective_energy_kev(kvp))
+
+
 def _window_mask(geometry: ProjectionGeometry, settings: ChainSettings) -> NDArray[np.bool_]:
-    """Exposed field eroded by 2 px (statistics away from blurred collimator edges); cached."""
+    """The automatic brightness's measuring field: the exposed field eroded by 2 px (away from
+    the blurred collimator edges) within ``metering_fraction`` of the receptor field radius
+    (unless the collimation leaves less than a tenth of the field there); cached."""
     grid = (geometry.height_px, geometry.width_px, float(geometry.pixel_mm), settings)
     try:
         return _cached_window_mask(*grid)
@@ -490,6 +625,10 @@ def _cached_window_mask(
     exposed = settings.exposed_mask(geometry)
     core = cv2.erode(exposed.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     mask = core if core.any() else exposed
+    metering_radius_px = settings.metering_fraction * settings.field_radius_px(geometry)
+    metered = mask & (_radius_px((height, width)) <= metering_radius_px)
+    if np.count_nonzero(metered) >= 0.1 * np.count_nonzero(mask):
+        mask = metered
     mask.setflags(write=False)
     return mask
 
@@ -511,8 +650,9 @@ def _grid_only(height: int, width: int, pixel_mm: float) -> ProjectionGeometry:
 def _fused_constants(
     height: int, width: int, pixel_mm: float, settings: ChainSettings
 ) -> tuple[NDArray, NDArray, NDArray, tuple | None]:
-    """Per detector grid and settings: exposed mask, auto-window sample indices, vignetting gain,
-    (pincushion remap maps, outside-the-circle mask) for an intensifier."""
+    """Per detector grid and settings: exposed mask, auto-window sample indices, vignetting gain
+    (× the exposed mask with shutter masking), (pincushion remap maps, outside-the-circle mask)
+    for an intensifier."""
     geometry = _grid_only(height, width, pixel_mm)
     exposed = np.ascontiguousarray(settings.exposed_mask(geometry))
     window = _window_sample(_window_mask(geometry, settings))
@@ -520,9 +660,12 @@ def _fused_constants(
     intensifier = settings.detector_kind == "ii"
     if intensifier and settings.vignetting > 0:
         gain = _vignetting_gain(height, width, float(radius_px), float(settings.vignetting))
-        gain = np.ascontiguousarray(gain, dtype=np.float32)
+        gain = np.array(gain, dtype=np.float32)
     else:
         gain = np.ones((height, width), np.float32)
+    if settings.shutter_masking:
+        gain *= exposed
+    gain.setflags(write=False)
     distortion = None
     if intensifier:
         maps = None
@@ -534,35 +677,44 @@ def _fused_constants(
 
 @njit(cache=True, nogil=True)
 def _fused_signal(
-    transmission: NDArray[np.float32], exposed: NDArray, z: NDArray[np.float32], n0: float
+    transmission: NDArray[np.float32],
+    exposed: NDArray,
+    scatter: NDArray[np.float32],
+    z: NDArray[np.float32],
+    n0: float,
 ) -> NDArray[np.float32]:
-    """Normalised noisy signal counts / N0 from the transmission: collimation and Poisson noise
-    in one pass (numpy computes the exponential: its SIMD exp is far faster than numba's)."""
+    """Normalised noisy signal counts / N0 from the transmission and the scatter: collimation
+    and Poisson noise of primary + scatter quanta in one pass (numpy computes the exponential:
+    its SIMD exp is far faster than numba's)."""
     height, width = transmission.shape
     out = np.empty((height, width), np.float32)
     inv_n0 = 1.0 / n0
     for r in range(height):  # serial: a ~1 ms pass is not worth waking the thread pool
         for c in range(width):
+            fraction = float(scatter[r, c])
             if exposed[r, c]:
-                expected = n0 * float(transmission[r, c])
-                out[r, c] = _count_from_normal(expected, float(z[r, c])) * inv_n0
-            else:
-                out[r, c] = 0.0
+                fraction += float(transmission[r, c])
+            out[r, c] = _count_from_normal(n0 * fraction, float(z[r, c])) * inv_n0
     return out
 
 
-def _display_curve(
-    log_signal: NDArray[np.float32], level: float, half_width: float, invert: bool
+def _display_curve_linear(
+    signal: NDArray[np.float32], level: float, half_width: float, gamma: float
 ) -> NDArray[np.uint8]:
-    """:func:`to_display` in float32 with fewer temporaries."""
-    grey = np.subtract(log_signal, np.float32(level), dtype=np.float32)
-    grey *= np.float32(1.0 / half_width)
-    np.tanh(grey, out=grey)
-    grey *= np.float32(127.5)
-    grey += np.float32(127.5)
-    np.rint(grey, out=grey)
-    display = np.clip(grey, 0, 255).astype(np.uint8)
-    return 255 - display if invert else display
+    """:func:`to_display` (not inverted) of log(signal), computed on the signal itself.
+
+    With s = signal, k = 2 / half_width: (1 + tanh((ln s − level)/half_width)) / 2 =
+    1 / (1 + (e^level / s)^k), so grey = 255 · (1 + (e^level / s)^k)^(−1/γ): two powers instead
+    of log, tanh and a power (an overflow to inf for metal gives grey 0, as it should).
+    """
+    ratio = np.divide(np.float32(math.exp(level)), signal, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        np.power(ratio, np.float32(2.0 / half_width), out=ratio)
+    ratio += np.float32(1.0)
+    np.power(ratio, np.float32(-1.0 / gamma), out=ratio)
+    ratio *= np.float32(255.0)
+    np.rint(ratio, out=ratio)
+    return ratio.astype(np.uint8)  # within [0, 255] by construction
 
 
 def _fused_chain(
@@ -570,6 +722,7 @@ def _fused_chain(
     geometry: ProjectionGeometry,
     settings: ChainSettings,
     n0: float,
+    mu_water_per_mm: float,
     rng: np.random.Generator,
 ) -> NDArray[np.uint8]:
     """The stages of :func:`apply_image_chain` fused (see there)."""
@@ -580,15 +733,31 @@ def _fused_chain(
         exposed, window, gain, distortion = _fused_constants.__wrapped__(*grid)
     z = standard_normal_deviates(rng, integrals.shape)  # as add_quantum_noise draws
     transmission = np.exp(-np.asarray(integrals, dtype=np.float32))
-    signal = _fused_signal(transmission, exposed, z, float(n0))
+    if settings.scatter is not None:
+        scatter = scatter_fraction(
+            transmission, exposed, geometry.pixel_mm, mu_water_per_mm, settings.scatter
+        )
+    else:
+        scatter = _zeros_float32(transmission.shape)
+    signal = _fused_signal(transmission, exposed, scatter, z, float(n0))
     if settings.blur_fwhm_mm > 0:
         sigma_px = settings.blur_fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / geometry.pixel_mm
         signal = cv2.GaussianBlur(signal, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
-    log_signal = np.multiply(signal, gain, dtype=np.float32)  # vignetting (gain 1 without)
-    np.maximum(log_signal, np.float32(0.5 / n0), out=log_signal)
-    np.log(log_signal, out=log_signal)
-    level, half_width = _window_from_values(log_signal.ravel()[window])
-    display = _display_curve(log_signal, level, half_width, invert=False)
+    signal = apply_veiling_glare(
+        signal,
+        settings.effective_glare_fraction,
+        geometry.pixel_mm,
+        settings.glare_sigmas_mm,
+        settings.glare_weights,
+    )
+    # vignetting and shutter masking (gain 1 without either)
+    shown = np.multiply(signal, gain, dtype=np.float32)
+    np.maximum(shown, np.float32(0.5 / n0), out=shown)
+    gamma = settings.display_gamma
+    # the window needs the log only at its sample pixels; the display curve is then evaluated
+    # on the linear signal (see _display_curve_linear): no full-image log or tanh
+    level, half_width = _window_from_values(np.log(shown.ravel()[window]), gamma=gamma)
+    display = _display_curve_linear(shown, level, half_width, gamma)
     if distortion is not None:
         maps, outside = distortion
         if maps is not None:
@@ -600,6 +769,14 @@ def _fused_chain(
     if distortion is not None:
         display[distortion[1]] = 0
     return display
+
+
+@lru_cache(maxsize=4)
+def _zeros_float32(shape: tuple[int, int]) -> NDArray[np.float32]:
+    """A read-only zero scatter field (chain without scatter)."""
+    zeros = np.zeros(shape, np.float32)
+    zeros.setflags(write=False)
+    return zeros
 
 
 @dataclass

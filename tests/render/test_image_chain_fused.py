@@ -1,4 +1,5 @@
-"""The fused image chain equals the stage-by-stage pure functions; the noise draws are Poisson."""
+"""The fused image chain (scatter, glare, display curve included) equals the stage-by-stage pure
+functions; the noise draws are Poisson."""
 
 import math
 
@@ -28,6 +29,13 @@ def anatomy_like_line_integrals(seed: int = 0) -> np.ndarray:
             detector_kind="ii", invert=True, collimation=Collimation(iris_diameter_mm=150.0)
         ),
         chain.ChainSettings(detector_kind="fpd"),
+        chain.ChainSettings(detector_kind="ii", scatter=None, glare_fraction=0.0, display_gamma=1),
+        chain.ChainSettings(
+            detector_kind="fpd",
+            shutter_masking=False,
+            collimation=Collimation(shutter_u_mm=(-70.0, 60.0)),
+            glare_fraction=0.1,
+        ),
     ],
 )
 @pytest.mark.parametrize("exposure", [Exposure(75.0, 2.5), Exposure(75.0, 0.2, "low_dose", 4.0)])
