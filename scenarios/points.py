@@ -4,6 +4,9 @@ A :class:`scenarios.spec.PointSpec` becomes an LPS point in mm for one patient a
 Offsets are anatomical: ``lateral_mm`` away from the midline toward the scenario's side (LPS +x for
 the left, −x for the right), ``anterior_mm`` toward −P, ``cranial_mm`` toward +S.
 
+The ``through`` form continues the step's corridor (entry → landmark) ``past_mm`` beyond the
+landmark: "through the incentre of Kambin's triangle, 10 mm on into the disc".
+
 The ``surface`` form picks a point on a joint surface given as an (N, 3) landmark (the SI joint,
 ``sij_surface_left``): the samples in a cranio-caudal band at ``height_fraction`` of the joint's
 height (0 = caudal end), then the point ``from_anterior_mm`` behind the anterior joint margin along
@@ -60,10 +63,24 @@ def joint_band(
     return anterior, posterior
 
 
-def resolve_point(patient: Patient, spec: PointSpec, side: str | None) -> NDArray[np.float64]:
-    """The LPS point (mm) of ``spec`` on ``patient``; PointError naming a missing landmark."""
+def resolve_point(
+    patient: Patient,
+    spec: PointSpec,
+    side: str | None,
+    entry_lps: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """The LPS point (mm) of ``spec`` on ``patient``; PointError naming a missing landmark.
+
+    ``entry_lps`` is the step's resolved entry, needed by the ``through`` form (without it the
+    ``through`` landmark itself is returned: it lies on the same corridor).
+    """
     if spec.landmark is not None:
         base = landmark_point(patient, spec.landmark, side)
+    elif spec.through is not None:
+        base = landmark_point(patient, spec.through, side)
+        if entry_lps is not None and spec.past_mm:
+            line = base - np.asarray(entry_lps, dtype=np.float64)
+            base = base + spec.past_mm * line / max(float(np.linalg.norm(line)), 1e-9)
     elif spec.between is not None:
         a = landmark_point(patient, spec.between[0], side)
         b = landmark_point(patient, spec.between[1], side)
