@@ -75,10 +75,14 @@ class _Reader:
 def _point(r: _Reader, value: str | schema.PointTable, field: str) -> PointSpec:
     if isinstance(value, str):
         return PointSpec(landmark=r.landmark(value, field))
-    offsets = {
+    offsets: dict[str, Any] = {
         "lateral_mm": value.lateral_mm,
         "anterior_mm": value.anterior_mm,
         "cranial_mm": value.cranial_mm,
+        "clearance_mm": value.clearance_mm,
+        "dorsal_to": None
+        if value.dorsal_to is None
+        else r.label(value.dorsal_to, f"{field}.dorsal_to"),
     }
     if value.surface is not None:
         return PointSpec(

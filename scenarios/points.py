@@ -7,6 +7,10 @@ the left, −x for the right), ``anterior_mm`` toward −P, ``cranial_mm`` towar
 The ``through`` form continues the step's corridor (entry → landmark) ``past_mm`` beyond the
 landmark: "through the incentre of Kambin's triangle, 10 mm on into the disc".
 
+``dorsal_to`` (with any form) then moves the point straight back until it leaves a label, plus
+``clearance_mm``: "dorsal to the dura" places the interlaminar cannula at the ligamentum flavum on
+every patient, wherever the dura lies relative to the window's landmark.
+
 The ``surface`` form picks a point on a joint surface given as an (N, 3) landmark (the SI joint,
 ``sij_surface_left``): the samples in a cranio-caudal band at ``height_fraction`` of the joint's
 height (0 = caudal end), then the point ``from_anterior_mm`` behind the anterior joint margin along
@@ -98,9 +102,27 @@ def resolve_point(
         base = anterior + spec.from_anterior_mm * direction
     else:
         base = np.mean([landmark_point(patient, n, side) for n in spec.mean], axis=0)
-    return (
+    point = (
         base
         + spec.lateral_mm * lateral_lps(side)
         + spec.anterior_mm * ANTERIOR_LPS
         + spec.cranial_mm * CRANIAL_LPS
     )
+    if spec.dorsal_to is not None:
+        point = dorsal_to(patient, point, vocabulary.expand(spec.dorsal_to, side))
+        point = point - spec.clearance_mm * ANTERIOR_LPS
+    return point
+
+
+def dorsal_to(
+    patient: Patient, point: NDArray[np.float64], label_pattern: str, step_mm: float = 0.5
+) -> NDArray[np.float64]:
+    """The first point straight behind ``point`` (toward +P) outside the labels (at most 60 mm)."""
+    values = [
+        patient.label_table[n]
+        for n in vocabulary.matching_labels(label_pattern, set(patient.label_table))
+    ]
+    distances = np.arange(0.0, 60.0, step_mm)
+    line = point[None, :] - distances[:, None] * ANTERIOR_LPS[None, :]
+    outside = np.nonzero(~np.isin(patient.labels_at(line), values))[0]
+    return line[int(outside[0])] if len(outside) else line[-1]

@@ -50,6 +50,8 @@ class PointTable(_Table):
     surface: Name | None = None
     through: Name | None = None
     past_mm: Annotated[float, Field(ge=0.0, le=200.0)] = 0.0
+    dorsal_to: Name | None = None
+    clearance_mm: Annotated[float, Field(ge=0.0, le=50.0)] = 0.0
     height_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     from_anterior_mm: Mm = 0.0
     lateral_mm: Mm = 0.0
@@ -80,10 +82,13 @@ class MetricTable(_Table):
     weight: Annotated[float, Field(ge=0.0, le=10.0)]
     critical: bool = False
     fail_beyond: Annotated[float, Field(ge=0.0, le=1e6)] | None = None
+    critical_beyond: Annotated[float, Field(ge=0.0, le=1e6)] | None = None
 
     @model_validator(mode="after")
     def _limit_beyond_tolerance(self) -> MetricTable:
         check_curve(self.curve, self.tolerance, self.fail_beyond, self.limit)
+        if self.critical_beyond is not None and not self.critical:
+            raise ValueError("critical_beyond needs critical = true")
         return self
 
 
@@ -105,6 +110,7 @@ class MetricOverride(_Table):
 
     tolerance: Annotated[float, Field(ge=0.0, le=1e6)] | None = None
     fail_beyond: Annotated[float, Field(ge=0.0, le=1e6)] | None = None
+    critical_beyond: Annotated[float, Field(ge=0.0, le=1e6)] | None = None
     limit: Annotated[float, Field(gt=0.0, le=1e6)] | None = None
     weight: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
 
@@ -152,7 +158,7 @@ class RiskTable(_Table):
     @model_validator(mode="after")
     def _exit_fields(self) -> RiskTable:
         if self.kind == "enter" and (self.toward is not None or self.allowed):
-            raise ValueError("'toward' and 'allowed' belong to kind = 'exit' risks only")
+            raise ValueError("expected 'toward' and 'allowed' only with kind = 'exit'")
         return self
 
 

@@ -42,6 +42,8 @@ class PointSpec:
     surface: str | None = None  # an (N, 3) joint-surface landmark, e.g. "sij_surface_{side}"
     through: str | None = None  # the step's corridor through this landmark, ``past_mm`` beyond it
     past_mm: float = 0.0
+    dorsal_to: str | None = None  # then moved straight back until out of this label (the dura)…
+    clearance_mm: float = 0.0  # …and this much further
     height_fraction: float = 0.5  # surface form: 0 = caudal end of the joint, 1 = cranial end
     from_anterior_mm: float = 0.0  # surface form: distance behind the anterior joint margin
     lateral_mm: float = 0.0

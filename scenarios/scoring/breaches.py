@@ -9,10 +9,10 @@ pose in the structure and ends when the shaft leaves it; its depth is the deepes
 
 An *exit* risk (``kind = "exit"``: the anterior sacral cortex, the pelvis's inner table) is a
 cortex rather than a structure: the shaft, followed from the skin toward the tip, leaves the bone
-``label`` heading ``toward`` the stated direction (the shaft direction's component that way at
-least :data:`EXIT_COSINE`) into anything but the bone itself or the ``allowed`` labels (the SI joint
-and the sacrum beyond the ilium); its depth is how far the shaft runs on outside the bone, and the
-label reported is the tissue the tip went into.
+``label`` through a cortex facing ``toward`` the stated direction (its outward normal, estimated
+from the bone around the exit point, within 60° of it: :data:`EXIT_COSINE`) into anything but the
+bone itself or the ``allowed`` labels (the SI joint and the sacrum beyond the ilium); its depth is
+how far the shaft runs on outside the bone, and the label reported is the tissue it went into.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from scenarios.spec import RiskStructure, Scenario
 
 #: Depth below which a contact is not counted (one voxel of a 1 mm phantom, half a sample).
 MIN_BREACH_MM = 1.0
-#: An exit counts when the shaft heads the risk's way at least this much (cos 60°).
+#: An exit counts when the cortex it goes through faces the risk's way at least this much (cos 60°).
 EXIT_COSINE = 0.5
 #: LPS unit vectors of the exit directions (medial/lateral need the side: see _toward_lps).
 _DIRECTIONS_LPS = {
@@ -117,16 +117,33 @@ def resolve_risks(scenario: Scenario, patient: Patient) -> list[ResolvedRisk]:
     return resolved
 
 
+#: Offsets (mm) around an exit point sampled to find which way the cortex faces there.
+_NORMAL_OFFSETS = np.stack(
+    np.meshgrid(*[np.arange(-3.0, 3.01, 1.5)] * 3, indexing="ij"), axis=-1
+).reshape(-1, 3)
+
+
+def outward_normal(
+    patient: Patient, point: NDArray[np.float64], values: tuple[int, ...]
+) -> NDArray[np.float64]:
+    """Unit vector from the bone's nearby mass toward ``point`` (the cortex's outward normal)."""
+    samples = point[None, :] + _NORMAL_OFFSETS
+    inside = np.isin(patient.labels_at(samples), values)
+    if not inside.any() or inside.all():
+        return np.zeros(3)
+    normal = samples[~inside].mean(axis=0) - samples[inside].mean(axis=0)
+    norm = float(np.linalg.norm(normal))
+    return normal / norm if norm > 0 else normal
+
+
 def exit_depth_mm(
     labels_skin_to_tip: NDArray[np.integer],
-    direction_lps: NDArray[np.float64],
+    points_skin_to_tip: NDArray[np.float64],
+    patient: Patient,
     resolved: ResolvedRisk,
 ) -> tuple[float, int]:
     """(depth in mm past the cortex, label value the tip went into) of an exit risk; (0, 0) if
-    the shaft did not leave the bone that way."""
-    toward = resolved.toward_lps
-    if toward is not None and float(np.dot(direction_lps, toward)) < EXIT_COSINE:
-        return 0.0, 0
+    the shaft did not leave the bone through the cortex facing the risk's direction."""
     bone = np.isin(labels_skin_to_tip, resolved.label_values)
     if not bone.any():
         return 0.0, 0
@@ -138,6 +155,12 @@ def exit_depth_mm(
     start = first_bone + int(beyond[0])
     if not bone[start - 1]:  # left an allowed neighbour (the joint), not this bone's cortex
         return 0.0, 0
+    toward = resolved.toward_lps
+    if toward is not None:
+        exit_point = 0.5 * (points_skin_to_tip[start - 1] + points_skin_to_tip[start])
+        normal = outward_normal(patient, exit_point, resolved.label_values)
+        if float(np.dot(normal, toward)) < EXIT_COSINE:
+            return 0.0, 0
     run = int(np.argmax(fine[start:])) if fine[start:].any() else len(fine) - start
     return run * SHAFT_STEP_MM, int(labels_skin_to_tip[start + run - 1])
 
@@ -152,12 +175,9 @@ def depths_along_shaft(
     """
     labels = patient.labels_at(points)
     depths: dict[tuple[int, str], float] = {}
-    direction = points[0] - points[1] if len(points) > 1 else np.zeros(3)
-    norm = float(np.linalg.norm(direction))
-    direction = direction / norm if norm > 0 else direction
     for index, resolved in enumerate(risks):
         if resolved.risk.kind == "exit":
-            depth, value = exit_depth_mm(labels[::-1], direction, resolved)
+            depth, value = exit_depth_mm(labels[::-1], points[::-1], patient, resolved)
             if depth >= MIN_BREACH_MM:
                 depths[(index, patient.label_name(value))] = depth
             continue

@@ -138,7 +138,15 @@ def score_attempt(
     major = [b for b in breaches if b.severity == "major"]
     minor = [b for b in breaches if b.severity == "minor"]
     if scenario.procedure != "view_drill":
-        metrics.append(scored(scenario.metric("breaches_major"), len(major), None))
+        deepest = max((b.depth_mm for b in major), default=0.0)
+        metrics.append(
+            scored(
+                scenario.metric("breaches_major"),
+                deepest,
+                None,  # each breach has its own finding
+                shown=f"{len(major)} (deepest {deepest:.1f} mm)" if major else "0",
+            )
+        )
         metrics.append(scored(scenario.metric("breaches_minor"), len(minor), None))
         if shot_views:
             mean_angle = sum(v.angle_deg for v in shot_views.values()) / len(shot_views)

@@ -14,8 +14,9 @@ Deviation by sense: ``at_most`` (distances, errors, counts) value − reference;
 (clearances, depth, spacing) reference − value; ``near`` (a depth to hit) |value − reference|.
 Negative deviations are on the good side and count as zero. A metric *passes* while its deviation
 is within ``fail_beyond`` (default: the tolerance), so a metric can lose credit gradually before it
-is marked failed (tip to target: full credit within 1 mm, failed beyond 5 mm, no credit at 15 mm);
-a failing ``critical`` metric fails the whole attempt.
+is marked failed (tip to target: full credit within 1 mm, failed beyond 5 mm, no credit at 30 mm);
+a failing ``critical`` metric fails the whole attempt — from ``critical_beyond`` on when that is
+given (tip to target: a tip 15 mm or more from the target has missed it grossly).
 
 The names every procedure must define, with the unit the code measures them in, are listed in
 :data:`STEP_METRICS`, :data:`VIEW_STEP_METRICS`, :data:`ATTEMPT_METRICS` and
@@ -55,7 +56,7 @@ VIEW_STEP_METRICS: dict[str, str] = {
 }
 #: Metrics of the whole attempt (instrument procedures; drills use the exposure ones only).
 ATTEMPT_METRICS: dict[str, str] = {
-    "breaches_major": "count",
+    "breaches_major": "mm",
     "breaches_minor": "count",
     "view_quality_deg": "deg",
     "shots_per_advance": "shots",
@@ -97,7 +98,7 @@ PROCEDURE_METRICS: dict[str, dict[str, str]] = {
     "view_drill": {},
 }
 #: Step metrics whose tolerance, fail_beyond, limit and weight a step may override.
-STEP_OVERRIDABLE = ("tolerance", "fail_beyond", "limit", "weight")
+STEP_OVERRIDABLE = ("tolerance", "fail_beyond", "critical_beyond", "limit", "weight")
 
 
 def required_metrics(procedure: str, step_kinds: set[str]) -> dict[str, str]:
@@ -128,6 +129,15 @@ class MetricDef:
     weight: float = 1.0
     critical: bool = False
     fail_beyond: float | None = None  # None: the tolerance
+    critical_beyond: float | None = None  # None: a critical metric fails the attempt once failed
+
+    def critical_at(self, value: float | bool) -> bool:
+        """Whether this value fails the whole attempt."""
+        if not self.critical or self.passes(value):
+            return False
+        if self.curve == "pass_fail" or self.critical_beyond is None:
+            return True
+        return self.deviation(float(value)) > self.critical_beyond
 
     @property
     def pass_deviation(self) -> float:
@@ -214,6 +224,6 @@ def scored(
         passed,
         weight=definition.weight,
         credit=definition.credit(value),
-        critical=definition.critical,
+        critical=definition.critical_at(value),
         finding=finding,
     )

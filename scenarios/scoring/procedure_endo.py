@@ -17,6 +17,7 @@ from scenarios.points import landmark_point
 from scenarios.scoring.credit import scored
 from scenarios.scoring.geometry import distance_to_labels_mm
 from scenarios.scoring.report import Metric
+from scenarios.scoring.steps import nearby_labels
 from scenarios.spec import Scenario
 
 
@@ -119,12 +120,17 @@ def ield_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[
     axial_offset = abs(float(final.tip_lps_mm[2] - window[2]))
     direction = "cranial" if final.tip_lps_mm[2] > window[2] else "caudal"
     definition = scenario.metric("level_offset_mm")
+    tip = final.tip_lps_mm
+    tip_label = patient.label_name(int(patient.labels_at(tip[None, :])[0]))
+    near = [vocabulary.plain_label(n) for n in nearby_labels(patient, tip, {tip_label}, 8.0)[:3]]
     metrics.append(
         scored(
             definition,
             axial_offset,
             f"Wrong level: the cannula is {axial_offset:.0f} mm {direction} to the L5-S1 "
-            f"interlaminar window (allowed {definition.allowed():g} mm).",
+            f"interlaminar window (allowed {definition.allowed():g} mm); its tip is in the "
+            f"{vocabulary.plain_label(tip_label)}"
+            + (f" near the {', '.join(near)}." if near else "."),
         )
     )
     axis = _final_axis(log, last.id, 40.0)

@@ -83,9 +83,10 @@ def summary(
     verdict = "PASSED" if passed else "FAILED"
     text = f"{scenario.title}: {score:.0f} % (pass mark {scenario.pass_mark_pct:g} %) — {verdict}"
     if critical:
-        text += "; critical: " + ", ".join(m.name for m in critical)
+        names = (m.name.replace(".", " ").replace("_", " ") for m in critical)
+        text += "; critical: " + ", ".join(dict.fromkeys(names))
         if weighted_mean is not None and weighted_mean > score + 0.5:
-            text += f" (capped from {weighted_mean:.0f} %)"
+            text += f" (scaled down from {weighted_mean:.0f} %)"
     elif not passed:
         text += "; below the pass mark"
     return text

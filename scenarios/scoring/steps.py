@@ -208,11 +208,14 @@ def final_position_metric(
     final: PoseSample,
     lengths: dict[str, float],
     label: str,
+    distance_mm: float = 0.0,
 ) -> Metric:
     """Where the tip ended against the structure the step aims at (critical: the wrong target).
 
     The tip must finish in one of the step's ``end_labels`` (the intended structure), on the
-    scenario's side, and not inside a risk structure. Otherwise the finding names where it ended
+    scenario's side, not so far from the target that tip to target fails critically (a gross miss
+    into the same kind of tissue elsewhere: the next level's window), and not inside a risk
+    structure. Otherwise the finding names where it ended
     instead, by structure (the label at the tip) and what lies around it.
     """
     definition = step.metric("final_position")
@@ -234,7 +237,7 @@ def final_position_metric(
     depths_now = depths_along_shaft(patient, shaft, risks)
     across = wrong_side(scenario, patient, tip)
     where = vocabulary.plain_label(tip_label)
-    nearby = [vocabulary.plain_label(n) for n in nearby_labels(patient, tip, {tip_label})[:3]]
+    nearby = [vocabulary.plain_label(n) for n in nearby_labels(patient, tip, {tip_label}, 6.0)[:3]]
     near_text = f" (near the {', '.join(nearby)})" if nearby else ""
     what = pretty(step.instrument or "instrument")
     if across > WRONG_SIDE_MM:
@@ -251,6 +254,15 @@ def final_position_metric(
         finding = (
             f"{label}: wrong target — the {what} ended in the {where}{near_text} instead of "
             f"the {intended}."
+        )
+    elif (gross := step.metric("tip_to_target_mm").critical_beyond) is not None and (
+        distance_mm > gross
+    ):
+        classification = f"far from the target (in the {where})"
+        ok = False
+        finding = (
+            f"{label}: wrong target — the {what} ended {distance_mm:.0f} mm from the target, in "
+            f"the {where}{near_text}, instead of the {intended or 'target'}."
         )
     elif depths_now:
         (index, name), depth = max(depths_now.items(), key=lambda kv: kv[1])
@@ -320,7 +332,7 @@ def step_metrics(
                 name=f"{prefix}.trajectory_{plane}_deg",
             )
         )
-    metrics.append(final_position_metric(scenario, patient, step, final, lengths, label))
+    metrics.append(final_position_metric(scenario, patient, step, final, lengths, label, distance))
     length = lengths.get(final.instrument, 250.0)
     shaft = shaft_points(patient, final.tip_lps_mm, final.direction_lps, length)
     shaft_labels = set(patient.labels_at(shaft).tolist())
