@@ -145,24 +145,19 @@ def exit_depth_mm(
     """(depth in mm past the cortex, label value the tip went into) of an exit risk; (0, 0) if
     the shaft did not leave the bone through the cortex facing the risk's direction."""
     bone = np.isin(labels_skin_to_tip, resolved.label_values)
-    if not bone.any():
-        return 0.0, 0
     fine = bone | np.isin(labels_skin_to_tip, resolved.allowed_values)
-    first_bone = int(np.argmax(bone))
-    beyond = np.nonzero(~fine[first_bone:])[0]
-    if len(beyond) == 0:
-        return 0.0, 0
-    start = first_bone + int(beyond[0])
-    if not bone[start - 1]:  # left an allowed neighbour (the joint), not this bone's cortex
-        return 0.0, 0
-    toward = resolved.toward_lps
-    if toward is not None:
-        exit_point = 0.5 * (points_skin_to_tip[start - 1] + points_skin_to_tip[start])
-        normal = outward_normal(patient, exit_point, resolved.label_values)
-        if float(np.dot(normal, toward)) < EXIT_COSINE:
-            return 0.0, 0
-    run = int(np.argmax(fine[start:])) if fine[start:].any() else len(fine) - start
-    return run * SHAFT_STEP_MM, int(labels_skin_to_tip[start + run - 1])
+    # every place where the shaft steps from the bone itself into tissue that is not fine
+    exits = np.nonzero(bone[:-1] & ~fine[1:])[0] + 1
+    for start in exits.tolist():
+        toward = resolved.toward_lps
+        if toward is not None:
+            exit_point = 0.5 * (points_skin_to_tip[start - 1] + points_skin_to_tip[start])
+            normal = outward_normal(patient, exit_point, resolved.label_values)
+            if float(np.dot(normal, toward)) < EXIT_COSINE:
+                continue  # a cortex facing another way (e.g. the posterior one between bones)
+        run = int(np.argmax(fine[start:])) if fine[start:].any() else len(fine) - start
+        return run * SHAFT_STEP_MM, int(labels_skin_to_tip[start + run - 1])
+    return 0.0, 0
 
 
 def depths_along_shaft(

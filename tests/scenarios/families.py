@@ -4,8 +4,8 @@ The plans here are NOT read from the scenario's target points: each is the proce
 computed with numpy from the exported landmarks and the label volume, the way an independent
 reviewer would script it —
 
-* TELD: skin entry 90 mm lateral, 56 mm posterior and 24 mm caudal of the incentre of Kambin's
-  triangle (≈105 mm from the midline at ≈32° to the horizontal); the needle and wire go through the
+* TELD: skin entry 90 mm lateral, 60 mm posterior and 24 mm caudal of the incentre of Kambin's
+  triangle (≈105 mm from the midline at ≈34° to the horizontal); the needle and wire go through the
   incentre and 10 mm on into the disc, the dilator and cannula dock 1 mm past it on the annulus;
 * IELD: straight posterior → anterior onto the lateral part of the L5-S1 interlaminar window
   (6 mm lateral and 3 mm caudal of its centre), 3 mm behind the dura's label there;
@@ -54,7 +54,7 @@ def expert_plans(scenario: Scenario, patient) -> dict[str, tuple[np.ndarray, np.
     if scenario.procedure == "teld":
         disc = scenario.level or "L4_L5"
         incentre = landmark(patient, f"kambin_{disc}_{side}_center")
-        entry = incentre + 90.0 * lat + 56.0 * POSTERIOR - 24.0 * CRANIAL
+        entry = incentre + 90.0 * lat + 60.0 * POSTERIOR - 24.0 * CRANIAL
         direction = unit(incentre - entry)
         for step in scenario.steps:
             past = 10.0 if step.instrument in ("jamshidi_needle", "nitinol_wire") else 1.0
@@ -110,8 +110,9 @@ def miss_direction(scenario: Scenario, patient, direction: np.ndarray) -> np.nda
 
 def turn_axis(scenario: Scenario, direction: np.ndarray) -> np.ndarray:
     """The axis a turned attempt rotates about: cranio-caudal (an axial error) for lateral and
-    oblique approaches, left-right (a sagittal error) for the straight posterior IELD."""
-    axis = np.array([1.0, 0.0, 0.0]) if scenario.procedure == "ield" else CRANIAL
+    oblique approaches — for TELD the way that brings the shaft nearer the exiting root, the error
+    that matters there — left-right (a sagittal error) for the straight posterior IELD."""
+    axis = {"ield": np.array([1.0, 0.0, 0.0]), "teld": -CRANIAL}.get(scenario.procedure, CRANIAL)
     return unit(axis - np.dot(axis, direction) * direction)
 
 

@@ -139,9 +139,10 @@ def _wrong_targets(patient):
         patient, "disc_L5_S1_center"
     )
 
-    def onto_lamina(target, direction):
-        lamina = _nearest(patient, "L5_posterior_elements", target)
-        return lamina + 1.0 * direction, direction
+    def onto_lamina(target, direction):  # docked on the L5 lamina just above the window
+        return _nearest(
+            patient, "L5_posterior_elements", target + 8.0 * families.CRANIAL
+        ), direction
 
     def outside_kambin(target, direction):
         return target + 12.0 * families.lateral("left") + 6.0 * families.POSTERIOR, direction
