@@ -35,7 +35,8 @@ def breach_sentence(scenario: Scenario, breach: Breach, shot_views: dict[int, Sh
             f"{label}, {breach.depth_mm:.1f} mm beyond it, at {clock(breach.t_s)}"
         )
     else:
-        named = breach.structure if label in breach.structure else f"{breach.structure} ({label})"
+        core = label.split(" (")[0]
+        named = breach.structure if core in breach.structure else f"{breach.structure} ({label})"
         text = (
             f"Step {number} ({title}): the {what} entered the {named} "
             f"by {breach.depth_mm:.1f} mm at {clock(breach.t_s)}"
