@@ -12,70 +12,20 @@ documented in ``scenarios/data/README.md`` and versioned by ``format``/``version
 
 from __future__ import annotations
 
-import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from scenarios import vocabulary
-from scenarios.spec import (
-    PROCEDURES,
-    SEVERITIES,
-    STEP_KINDS,
-    VIEW_NAMES,
-    DoseReference,
-    PatientSpec,
-    PointSpec,
-    RiskStructure,
-    Scenario,
-    Step,
-)
+from scenarios import schema, vocabulary
+from scenarios.scoring import credit
+from scenarios.scoring.credit import MetricDef
+from scenarios.spec import VIEW_NAMES, PatientSpec, PointSpec, RiskStructure, Scenario, Step
 
 #: Value of the ``format`` key every scenario file starts with.
-FORMAT = "fluorosim-scenario"
+FORMAT = schema.FORMAT
 #: Scenario format versions this build reads.
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = schema.SUPPORTED_VERSIONS
 DATA_DIR = Path(__file__).resolve().parent / "data"
-
-#: Procedure-specific checks and their defaults (a file may override any of them in [checks]).
-CHECK_DEFAULTS: dict[str, dict[str, float]] = {
-    "sij_lateral": {
-        "implant_spacing_min_mm": 15.0,  # procedures.md: spaced 15–22 mm
-        "implant_depth_past_joint_min_mm": 10.0,
-        "foraminal_clearance_min_mm": 2.0,
-        "ventral_clearance_min_mm": 2.0,
-    },
-    "sij_posterior": {
-        "short_of_anterior_margin_mm": 10.0,  # procedures.md: depth ≈1 cm short of the margin
-        "short_of_anterior_margin_tolerance_mm": 5.0,
-        "joint_distance_max_mm": 3.0,
-        "inferior_fraction_max": 0.34,  # inferior third of the joint
-    },
-    "teld": {
-        "kambin_tolerance_mm": 4.0,  # L4-5 inscribed circle 7.3–8.2 mm (radius ≈4)
-        "root_clearance_min_mm": 1.5,
-        "dura_clearance_min_mm": 1.5,
-    },
-    "ield": {
-        "dura_clearance_min_mm": 1.0,
-        "level_tolerance_mm": 12.0,
-    },
-    "view_drill": {},
-}
-
-#: models.phantom.PatientParameters fields a scenario may set.
-PATIENT_KEYS = {
-    "seed",
-    "sex",
-    "body_scale",
-    "voxel_mm",
-    "bmi",
-    "age_years",
-    "lordosis_scale",
-    "sacral_slope_deg",
-    "variant",
-}
-PATIENT_VARIANTS = ("high_iliac_crest", "transitional_l5", "narrow_foramen")
 
 
 class ScenarioError(ValueError):
@@ -97,65 +47,6 @@ class _Reader:
 
     def fail(self, field: str, problem: str) -> ScenarioError:
         return ScenarioError(self.source, field, problem)
-
-    def table(self, data: dict[str, Any], key: str, prefix: str, required: bool = True) -> dict:
-        value = data.get(key)
-        if value is None and not required:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(f"{prefix}{key}", f"expected a table, got {_show(value)}")
-        return value
-
-    def string(
-        self,
-        data: dict[str, Any],
-        key: str,
-        prefix: str,
-        required: bool = True,
-        choices: tuple[str, ...] | None = None,
-        default: str | None = None,
-    ) -> str | None:
-        value = data.get(key)
-        if value is None:
-            if required:
-                raise self.fail(f"{prefix}{key}", "is missing (expected a string)")
-            return default
-        if not isinstance(value, str) or not value:
-            raise self.fail(f"{prefix}{key}", f"expected a non-empty string, got {_show(value)}")
-        if choices is not None and value not in choices:
-            raise self.fail(f"{prefix}{key}", f"expected one of {list(choices)}, got {value!r}")
-        return value
-
-    def number(
-        self,
-        data: dict[str, Any],
-        key: str,
-        prefix: str,
-        default: float | None = None,
-        positive: bool = False,
-        unit: str = "",
-    ) -> float:
-        value = data.get(key)
-        what = f"a {'positive ' if positive else ''}number{f' ({unit})' if unit else ''}"
-        if value is None:
-            if default is None:
-                raise self.fail(f"{prefix}{key}", f"is missing (expected {what})")
-            return default
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise self.fail(f"{prefix}{key}", f"expected {what}, got {_show(value)}")
-        if positive and value <= 0:
-            raise self.fail(f"{prefix}{key}", f"expected {what}, got {value}")
-        return float(value)
-
-    def strings(self, data: dict[str, Any], key: str, prefix: str) -> tuple[str, ...]:
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(f"{prefix}{key}", f"expected a list of strings, got {_show(value)}")
-        return tuple(value)
 
     def landmark(self, name: str, field: str) -> str:
         expanded = vocabulary.expand(name, self.side)
@@ -181,218 +72,172 @@ class _Reader:
         return name
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _point(r: _Reader, value: Any, field: str) -> PointSpec:
+def _point(r: _Reader, value: str | schema.PointTable, field: str) -> PointSpec:
     if isinstance(value, str):
         return PointSpec(landmark=r.landmark(value, field))
-    if not isinstance(value, dict):
-        raise r.fail(field, f"expected a landmark name or a table, got {_show(value)}")
-    offsets = {
-        key: r.number(value, key, f"{field}.", default=0.0, unit="mm")
-        for key in ("lateral_mm", "anterior_mm", "cranial_mm")
+    offsets: dict[str, Any] = {
+        "lateral_mm": value.lateral_mm,
+        "anterior_mm": value.anterior_mm,
+        "cranial_mm": value.cranial_mm,
+        "clearance_mm": value.clearance_mm,
+        "dorsal_to": None
+        if value.dorsal_to is None
+        else r.label(value.dorsal_to, f"{field}.dorsal_to"),
     }
-    unknown = set(value) - {
-        "landmark",
-        "between",
-        "fraction",
-        "mean",
-        "surface",
-        "height_fraction",
-        "from_anterior_mm",
-        *offsets,
-    }
-    if unknown:
-        raise r.fail(
-            f"{field}.{sorted(unknown)[0]}",
-            "unknown key (expected landmark, between, fraction, mean, surface, height_fraction, "
-            "from_anterior_mm, lateral_mm, anterior_mm, cranial_mm)",
-        )
-    forms = [k for k in ("landmark", "between", "mean", "surface") if k in value]
-    if len(forms) != 1:
-        raise r.fail(field, "expected exactly one of 'landmark', 'between', 'mean' or 'surface'")
-    if "surface" in value:
-        name = r.string(value, "surface", f"{field}.")
-        height = r.number(value, "height_fraction", f"{field}.", default=0.5)
-        if not 0.0 <= height <= 1.0:
-            raise r.fail(f"{field}.height_fraction", f"expected a number in 0…1, got {height}")
+    if value.surface is not None:
         return PointSpec(
-            surface=r.landmark(name, f"{field}.surface"),
-            height_fraction=height,
-            from_anterior_mm=r.number(value, "from_anterior_mm", f"{field}.", default=0.0),
+            surface=r.landmark(value.surface, f"{field}.surface"),
+            height_fraction=value.height_fraction,
+            from_anterior_mm=value.from_anterior_mm,
             **offsets,
         )
-    if "landmark" in value:
-        name = r.string(value, "landmark", f"{field}.")
-        return PointSpec(landmark=r.landmark(name, f"{field}.landmark"), **offsets)
-    if "between" in value:
-        names = r.strings(value, "between", f"{field}.")
-        if len(names) != 2:
-            raise r.fail(f"{field}.between", f"expected two landmark names, got {len(names)}")
-        fraction = r.number(value, "fraction", f"{field}.", default=0.5)
-        if not 0.0 <= fraction <= 2.0:
-            raise r.fail(f"{field}.fraction", f"expected a number in 0…2, got {fraction}")
-        pair = tuple(r.landmark(n, f"{field}.between") for n in names)
-        return PointSpec(between=pair, fraction=fraction, **offsets)  # type: ignore[arg-type]
-    names = r.strings(value, "mean", f"{field}.")
-    if not names:
-        raise r.fail(f"{field}.mean", "expected at least one landmark name")
-    return PointSpec(mean=tuple(r.landmark(n, f"{field}.mean") for n in names), **offsets)
-
-
-def _step(r: _Reader, data: Any, index: int, kit: tuple[str, ...]) -> Step:
-    prefix = f"steps[{index}]."
-    if not isinstance(data, dict):
-        raise r.fail(f"steps[{index}]", f"expected a table, got {_show(data)}")
-    step_id = r.string(data, "id", prefix)
-    kind = r.string(data, "kind", prefix, choices=STEP_KINDS)
-    title = r.string(data, "title", prefix)
-    common = {
-        "id": step_id,
-        "title": title,
-        "kind": kind,
-        "confirm_views": tuple(
-            r.view(v, f"{prefix}confirm_views") for v in r.strings(data, "confirm_views", prefix)
-        ),
-        "max_shots": None,
-    }
-    if "max_shots" in data:
-        common["max_shots"] = int(r.number(data, "max_shots", prefix, positive=True))
-    if kind == "view":
-        view = r.view(r.string(data, "view", prefix), f"{prefix}view")
-        return Step(
-            **common,
-            view=view,
-            view_level=r.string(data, "view_level", prefix, required=False),
-            view_tolerance_deg=r.number(data, "view_tolerance_deg", prefix, 3.0, True, "deg"),
-            view_tolerance_mm=r.number(data, "view_tolerance_mm", prefix, 10.0, True, "mm"),
+    if value.landmark is not None:
+        return PointSpec(landmark=r.landmark(value.landmark, f"{field}.landmark"), **offsets)
+    if value.through is not None:
+        if field.endswith(".entry"):
+            raise r.fail(f"{field}.through", "an entry cannot lie on its own corridor")
+        return PointSpec(
+            through=r.landmark(value.through, f"{field}.through"), past_mm=value.past_mm, **offsets
         )
-    instrument = r.string(data, "instrument", prefix)
-    if instrument not in kit:
+    if value.between is not None:
+        a, b = (r.landmark(n, f"{field}.between") for n in value.between)
+        return PointSpec(between=(a, b), fraction=value.fraction, **offsets)
+    assert value.mean is not None
+    return PointSpec(mean=tuple(r.landmark(n, f"{field}.mean") for n in value.mean), **offsets)
+
+
+def _metric_defs(r: _Reader, doc: schema.ScenarioDocument, kinds: set[str]) -> dict[str, MetricDef]:
+    required = credit.required_metrics(doc.procedure, kinds)
+    for name in doc.metrics:
+        if name not in required:
+            raise r.fail(
+                f"metrics.{name}",
+                f"unknown metric for {doc.procedure} (expected one of {sorted(required)})",
+            )
+    defs = {}
+    for name, unit in required.items():
+        table = doc.metrics.get(name)
+        if table is None:
+            raise r.fail(
+                f"metrics.{name}",
+                f"is missing (every {doc.procedure} scenario defines how this metric is scored)",
+            )
+        if table.unit != unit:
+            raise r.fail(f"metrics.{name}.unit", f"expected {unit!r}, got {table.unit!r}")
+        defs[name] = MetricDef(name=name, **table.model_dump())
+    return defs
+
+
+def _step(
+    r: _Reader, data: schema.StepTable, index: int, kit: tuple[str, ...], defs: dict[str, MetricDef]
+) -> Step:
+    prefix = f"steps[{index}]."
+    own = credit.STEP_METRICS if data.kind == "trajectory" else credit.VIEW_STEP_METRICS
+    metrics = {name: defs[name] for name in own}
+    for name, override in data.metrics.items():
+        if name not in own:
+            raise r.fail(
+                f"{prefix}metrics.{name}",
+                f"not a metric of a {data.kind} step (expected one of {sorted(own)})",
+            )
+        changed = metrics[name].with_overrides(**override.model_dump())
+        try:
+            schema.check_curve(changed.curve, changed.tolerance, changed.fail_beyond, changed.limit)
+        except ValueError as exc:
+            raise r.fail(f"{prefix}metrics.{name}", str(exc)) from None
+        metrics[name] = changed
+    common = {
+        "id": data.id,
+        "title": data.title,
+        "kind": data.kind,
+        "confirm_views": tuple(r.view(v, f"{prefix}confirm_views") for v in data.confirm_views),
+        "metrics": metrics,
+    }
+    if data.kind == "view":
+        assert data.view is not None
+        return Step(**common, view=r.view(data.view, f"{prefix}view"), view_level=data.view_level)
+    if data.instrument not in kit:
         raise r.fail(
             f"{prefix}instrument",
-            f"expected an instrument of the kit {list(kit)}, got {instrument!r}",
+            f"expected an instrument of the kit {list(kit)}, got {data.instrument!r}",
         )
-    implant = r.string(data, "implant", prefix, required=False)
-    if implant is not None and implant not in kit:
+    if data.implant is not None and data.implant not in kit:
         raise r.fail(
-            f"{prefix}implant", f"expected an implant of the kit {list(kit)}, got {implant!r}"
+            f"{prefix}implant", f"expected an implant of the kit {list(kit)}, got {data.implant!r}"
         )
-    for key in ("entry", "target"):
-        if key not in data:
-            raise r.fail(f"{prefix}{key}", "is missing (expected a landmark name or a table)")
+    assert data.entry is not None and data.target is not None
     return Step(
         **common,
-        instrument=instrument,
-        entry=_point(r, data["entry"], f"{prefix}entry"),
-        target=_point(r, data["target"], f"{prefix}target"),
-        tolerance_mm=r.number(data, "tolerance_mm", prefix, 5.0, True, "mm"),
-        angle_tolerance_deg=r.number(data, "angle_tolerance_deg", prefix, 10.0, True, "deg"),
-        end_labels=tuple(
-            r.label(n, f"{prefix}end_labels") for n in r.strings(data, "end_labels", prefix)
-        ),
-        must_cross=tuple(
-            r.label(n, f"{prefix}must_cross") for n in r.strings(data, "must_cross", prefix)
-        ),
-        implant=implant,
+        instrument=data.instrument,
+        entry=_point(r, data.entry, f"{prefix}entry"),
+        target=_point(r, data.target, f"{prefix}target"),
+        end_labels=tuple(r.label(n, f"{prefix}end_labels") for n in data.end_labels),
+        end_name=data.end_name,
+        must_cross=tuple(r.label(n, f"{prefix}must_cross") for n in data.must_cross),
+        implant=data.implant,
     )
+
+
+def _patient(r: _Reader, table: schema.PatientTable) -> PatientSpec:
+    values = {k: v for k, v in table.model_dump().items() if v is not None}
+    ct = values.pop("ct", None)
+    try:
+        from models.phantom import PatientParameters
+
+        PatientParameters(**values)
+    except (TypeError, ValueError) as exc:
+        message = str(exc).removeprefix("PatientParameters: ")
+        key = next((k for k in values if message.startswith(k)), "")
+        raise r.fail(f"patient.{key}" if key else "patient", message) from None
+    return PatientSpec(parameters=values, ct=ct)
 
 
 def parse_scenario(
     data: dict[str, Any], source: str, path: Path | None = None, text: str = ""
 ) -> Scenario:
     """Validate a parsed TOML document; ``source`` names the file in messages."""
-    r = _Reader(source)
-    fmt = data.get("format")
-    if fmt != FORMAT:
-        raise r.fail("format", f"expected {FORMAT!r}, got {_show(fmt)}")
-    version = data.get("version")
-    if version not in SUPPORTED_VERSIONS:
-        raise r.fail("version", f"expected one of {list(SUPPORTED_VERSIONS)}, got {_show(version)}")
-    scenario_id = r.string(data, "id", "")
-    procedure = r.string(data, "procedure", "", choices=PROCEDURES)
-    side = r.string(data, "side", "", required=False, choices=vocabulary.SIDES)
-    r.side = side
-    level = r.string(data, "level", "", required=False)
-    patient_data = r.table(data, "patient", "", required=False)
-    for key in patient_data:
-        if key not in PATIENT_KEYS | {"ct"}:
-            raise r.fail(
-                f"patient.{key}", f"unknown key (expected one of {sorted(PATIENT_KEYS | {'ct'})})"
-            )
-    if "variant" in patient_data:
-        r.string(patient_data, "variant", "patient.", choices=PATIENT_VARIANTS)
-    ct = r.string(patient_data, "ct", "patient.", required=False)
-    parameters = {k: v for k, v in patient_data.items() if k != "ct"}
-    kit_data = r.table(data, "kit", "")
-    kit = r.strings(kit_data, "instruments", "kit.")
-    if not kit and procedure != "view_drill":
+    try:
+        doc = schema.validate_document(data)
+    except schema.SchemaError as exc:
+        raise ScenarioError(source, exc.field, exc.problem) from None
+    r = _Reader(source, doc.side)
+    kit = tuple(doc.kit.instruments)
+    if not kit and doc.procedure != "view_drill":
         raise r.fail("kit.instruments", "expected at least one instrument name")
-    steps_data = data.get("steps")
-    if not isinstance(steps_data, list) or not steps_data:
-        raise r.fail(
-            "steps", f"expected a non-empty array of tables [[steps]], got {_show(steps_data)}"
-        )
-    steps = tuple(_step(r, s, i, kit) for i, s in enumerate(steps_data))
+    defs = _metric_defs(r, doc, {s.kind for s in doc.steps})
+    steps = tuple(_step(r, s, i, kit, defs) for i, s in enumerate(doc.steps))
     ids = [s.id for s in steps]
     if len(set(ids)) != len(ids):
         raise r.fail("steps", f"step ids must be unique, got {ids}")
     risks = []
-    for i, item in enumerate(data.get("risks", [])):
+    for i, item in enumerate(doc.risks):
         prefix = f"risks[{i}]."
-        if not isinstance(item, dict):
-            raise r.fail(f"risks[{i}]", f"expected a table, got {_show(item)}")
-        label = r.label(r.string(item, "label", prefix), f"{prefix}label")
-        severity = r.string(item, "severity", prefix, choices=SEVERITIES)
-        risks.append(RiskStructure(label, severity, r.string(item, "name", prefix)))
-    dose_data = r.table(data, "dose", "")
-    dose = DoseReference(
-        shots=int(r.number(dose_data, "shots", "dose.", positive=True)),
-        beam_on_s=r.number(dose_data, "beam_on_s", "dose.", positive=True, unit="s"),
-        kap_gycm2=r.number(dose_data, "kap_gycm2", "dose.", positive=True, unit="Gy·cm²"),
-        air_kerma_mgy=r.number(dose_data, "air_kerma_mgy", "dose.", positive=True, unit="mGy"),
-    )
-    pass_data = r.table(data, "pass", "")
-    pass_mark = r.number(pass_data, "composite_pct", "pass.", positive=True, unit="%")
-    if pass_mark > 100:
-        raise r.fail("pass.composite_pct", f"expected a percentage 0–100, got {pass_mark}")
-    allow_named = pass_data.get("allow_named_views", True)
-    if not isinstance(allow_named, bool):
-        raise r.fail("pass.allow_named_views", f"expected true or false, got {_show(allow_named)}")
-    default_limit = 300.0 if procedure == "view_drill" else 1800.0
-    time_limit = r.number(pass_data, "time_limit_s", "pass.", default_limit, True, "s")
-    views = tuple(r.view(v, "views") for v in r.strings(data, "views", ""))
-    checks_data = r.table(data, "checks", "", required=False)
-    checks = dict(CHECK_DEFAULTS[procedure])
-    for key in checks_data:
-        if key not in checks:
-            raise r.fail(
-                f"checks.{key}", f"unknown check for {procedure} (expected one of {sorted(checks)})"
+        risks.append(
+            RiskStructure(
+                r.label(item.label, f"{prefix}label"),
+                item.severity,
+                item.name,
+                kind=item.kind,
+                toward=item.toward,
+                allowed=tuple(r.label(n, f"{prefix}allowed") for n in item.allowed),
             )
-        checks[key] = r.number(checks_data, key, "checks.")
+        )
     return Scenario(
-        id=scenario_id,
-        version=int(version),
-        title=r.string(data, "title", ""),
-        description=r.string(data, "description", "", required=False, default=""),
-        procedure=procedure,
-        side=side,
-        level=level,
-        patient=PatientSpec(parameters=parameters, ct=ct),
+        id=doc.id,
+        version=doc.version,
+        title=doc.title,
+        description=doc.description,
+        procedure=doc.procedure,
+        side=doc.side,
+        level=doc.level,
+        patient=_patient(r, doc.patient),
         kit=kit,
         steps=steps,
         risks=tuple(risks),
-        dose=dose,
-        pass_mark_pct=pass_mark,
-        allow_named_views=allow_named,
-        views=views,
-        checks=checks,
-        time_limit_s=time_limit,
+        pass_mark_pct=doc.pass_.composite_pct,
+        allow_named_views=doc.pass_.allow_named_views,
+        views=tuple(r.view(v, "views") for v in doc.views),
+        metrics=defs,
         path=path,
         text=text,
     )
@@ -421,6 +266,10 @@ def parse_scenario_text(text: str, source: str, path: Path | None = None) -> Sce
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, "", f"is not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ScenarioError(
+            source, "", f"nests tables/arrays deeper than {schema.MAX_DEPTH} levels"
+        ) from None
     return parse_scenario(data, source, path, text)
 
 

@@ -4,6 +4,13 @@ A :class:`scenarios.spec.PointSpec` becomes an LPS point in mm for one patient a
 Offsets are anatomical: ``lateral_mm`` away from the midline toward the scenario's side (LPS +x for
 the left, −x for the right), ``anterior_mm`` toward −P, ``cranial_mm`` toward +S.
 
+The ``through`` form continues the step's corridor (entry → landmark) ``past_mm`` beyond the
+landmark: "through the incentre of Kambin's triangle, 10 mm on into the disc".
+
+``dorsal_to`` (with any form) then moves the point straight back until it leaves a label, plus
+``clearance_mm``: "dorsal to the dura" places the interlaminar cannula at the ligamentum flavum on
+every patient, wherever the dura lies relative to the window's landmark.
+
 The ``surface`` form picks a point on a joint surface given as an (N, 3) landmark (the SI joint,
 ``sij_surface_left``): the samples in a cranio-caudal band at ``height_fraction`` of the joint's
 height (0 = caudal end), then the point ``from_anterior_mm`` behind the anterior joint margin along
@@ -60,10 +67,24 @@ def joint_band(
     return anterior, posterior
 
 
-def resolve_point(patient: Patient, spec: PointSpec, side: str | None) -> NDArray[np.float64]:
-    """The LPS point (mm) of ``spec`` on ``patient``; PointError naming a missing landmark."""
+def resolve_point(
+    patient: Patient,
+    spec: PointSpec,
+    side: str | None,
+    entry_lps: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """The LPS point (mm) of ``spec`` on ``patient``; PointError naming a missing landmark.
+
+    ``entry_lps`` is the step's resolved entry, needed by the ``through`` form (without it the
+    ``through`` landmark itself is returned: it lies on the same corridor).
+    """
     if spec.landmark is not None:
         base = landmark_point(patient, spec.landmark, side)
+    elif spec.through is not None:
+        base = landmark_point(patient, spec.through, side)
+        if entry_lps is not None and spec.past_mm:
+            line = base - np.asarray(entry_lps, dtype=np.float64)
+            base = base + spec.past_mm * line / max(float(np.linalg.norm(line)), 1e-9)
     elif spec.between is not None:
         a = landmark_point(patient, spec.between[0], side)
         b = landmark_point(patient, spec.between[1], side)
@@ -81,9 +102,27 @@ def resolve_point(patient: Patient, spec: PointSpec, side: str | None) -> NDArra
         base = anterior + spec.from_anterior_mm * direction
     else:
         base = np.mean([landmark_point(patient, n, side) for n in spec.mean], axis=0)
-    return (
+    point = (
         base
         + spec.lateral_mm * lateral_lps(side)
         + spec.anterior_mm * ANTERIOR_LPS
         + spec.cranial_mm * CRANIAL_LPS
     )
+    if spec.dorsal_to is not None:
+        point = dorsal_to(patient, point, vocabulary.expand(spec.dorsal_to, side))
+        point = point - spec.clearance_mm * ANTERIOR_LPS
+    return point
+
+
+def dorsal_to(
+    patient: Patient, point: NDArray[np.float64], label_pattern: str, step_mm: float = 0.5
+) -> NDArray[np.float64]:
+    """The first point straight behind ``point`` (toward +P) outside the labels (at most 60 mm)."""
+    values = [
+        patient.label_table[n]
+        for n in vocabulary.matching_labels(label_pattern, set(patient.label_table))
+    ]
+    distances = np.arange(0.0, 60.0, step_mm)
+    line = point[None, :] - distances[:, None] * ANTERIOR_LPS[None, :]
+    outside = np.nonzero(~np.isin(patient.labels_at(line), values))[0]
+    return line[int(outside[0])] if len(outside) else line[-1]

@@ -28,7 +28,7 @@ from models.patient import Patient
 from render import views as render_views
 from scenarios import vocabulary
 from scenarios.points import landmark_point
-from scenarios.scoring.breaches import resolve_risks
+from scenarios.scoring.breaches import depths_along_shaft, resolve_risks
 from scenarios.scoring.steps import step_geometry
 from scenarios.scoring.views import view_level, view_side
 from scenarios.spec import Scenario, Step
@@ -197,7 +197,8 @@ def safe_corridor(
     the candidate closest to the plan wins.
     """
     risks = resolve_risks(scenario, patient)
-    risk_values = sorted({v for r in risks for v in r.label_values})
+    # structures to keep clear of (exit risks are cortices: checked along the shaft below)
+    risk_values = sorted({v for r in risks if r.risk.kind == "enter" for v in r.label_values})
     safe = {
         patient.label_table[n]
         for pattern in step.end_labels
@@ -214,9 +215,10 @@ def safe_corridor(
         }
         for c in step.must_cross
     ]
-    half_mm = step.tolerance_mm / 2.0
+    half_mm = step.metric("tip_to_target_mm").allowed() / 2.0
     offsets = np.array([-half_mm, 0.0, half_mm])
-    rotations = _rotations(step.angle_tolerance_deg / 2.0, step.angle_tolerance_deg / 2.0)
+    half_deg = step.metric("trajectory_axial_deg").allowed() / 2.0
+    rotations = _rotations(half_deg, half_deg)
     entry = skin_point(patient, target, direction)
     corridor = np.stack([target, entry])
     distance_map, voxel_from_lps, shape = _risk_distance_map(patient, corridor, risk_values)
@@ -230,6 +232,8 @@ def safe_corridor(
                     points = _shaft(patient, t, d)
                     labels = patient.labels_at(points)
                     if risk_values and np.isin(labels, risk_values).any():
+                        continue
+                    if depths_along_shaft(patient, points, risks):
                         continue
                     if safe and int(labels[0]) not in safe:
                         continue

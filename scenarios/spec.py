@@ -1,9 +1,11 @@
 """Typed scenario model: what a procedure scenario file (TOML) says once it has been validated.
 
 A scenario names its patient, side and level, the instrument kit, the steps, the targets and
-corridors (by landmark and label names, see :mod:`scenarios.vocabulary`), tolerances, risk
-structures with severity, required confirming views, dose reference levels and the pass criteria.
-Files are read by :func:`scenarios.loader.load_scenario`; this module only holds the result.
+corridors (by landmark and label names, see :mod:`scenarios.vocabulary`), risk structures with
+severity, required confirming views, the definition of every scored metric (tolerance, credit
+curve, weight, critical or not: :class:`scenarios.scoring.credit.MetricDef`) and the pass mark.
+Files are read by :func:`scenarios.loader.load_scenario` (schema: :mod:`scenarios.schema`); this
+module only holds the result.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from render import views
+from scenarios.scoring.credit import MetricDef
 
 #: Procedures the scoring knows; each selects its procedure-specific checks.
 PROCEDURES = ("sij_lateral", "sij_posterior", "teld", "ield", "view_drill")
@@ -24,7 +27,9 @@ STEP_KINDS = ("trajectory", "view")
 
 @dataclass(frozen=True)
 class PointSpec:
-    """A point defined from landmarks: one landmark, a fraction between two, a mean, or a surface.
+    """A point defined from landmarks: one landmark, a fraction between two, a mean, a surface,
+    or ``through``: on the line from the step's entry through a landmark, ``past_mm`` beyond it
+    (a needle through the incentre of Kambin's triangle and on into the disc).
 
     ``lateral_mm`` moves away from the midline toward the scenario's side, ``anterior_mm`` toward
     the front (−P), ``cranial_mm`` toward the head (+S). Names may contain ``{side}``/``{contra}``.
@@ -35,6 +40,10 @@ class PointSpec:
     fraction: float = 0.5
     mean: tuple[str, ...] = ()
     surface: str | None = None  # an (N, 3) joint-surface landmark, e.g. "sij_surface_{side}"
+    through: str | None = None  # the step's corridor through this landmark, ``past_mm`` beyond it
+    past_mm: float = 0.0
+    dorsal_to: str | None = None  # then moved straight back until out of this label (the dura)…
+    clearance_mm: float = 0.0  # …and this much further
     height_fraction: float = 0.5  # surface form: 0 = caudal end of the joint, 1 = cranial end
     from_anterior_mm: float = 0.0  # surface form: distance behind the anterior joint margin
     lateral_mm: float = 0.0
@@ -49,16 +58,26 @@ class PointSpec:
             return self.between
         if self.surface is not None:
             return (self.surface,)
+        if self.through is not None:
+            return (self.through,)
         return self.mean
 
 
 @dataclass(frozen=True)
 class RiskStructure:
-    """A labelled structure that must not be entered; ``label`` may hold ``*`` and ``{side}``."""
+    """A labelled structure that must not be entered; ``label`` may hold ``*`` and ``{side}``.
+
+    ``kind = "exit"``: the risk is leaving the bone ``label`` through its cortex heading
+    ``toward`` a direction (anterior sacral cortex, the pelvis's inner table) into anything but
+    the ``allowed`` labels; the depth is how far the shaft went on beyond that cortex.
+    """
 
     label: str
     severity: str  # "major" (vessel, root, thecal sac, bowel) | "minor" (wrong bone, cortex)
     name: str  # plain words for the report: "S1 nerve root"
+    kind: str = "enter"
+    toward: str | None = None
+    allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,27 +90,35 @@ class Step:
     instrument: str | None = None
     entry: PointSpec | None = None  # a point on the planned corridor before the target
     target: PointSpec | None = None
-    tolerance_mm: float = 5.0  # tip-to-target
-    angle_tolerance_deg: float = 10.0  # axial and sagittal trajectory errors
     confirm_views: tuple[str, ...] = ()  # views that must show the final tip before moving on
-    end_labels: tuple[str, ...] = ()  # the safe zone: labels the tip may finish in
+    end_labels: tuple[str, ...] = ()  # the intended structure: labels the tip must finish in
+    end_name: str | None = None  # that structure in plain words ("L5-S1 interlaminar window")
     must_cross: tuple[str, ...] = ()  # labels the shaft must cross (e.g. the SI joint)
     implant: str | None = None  # implant placed over this trajectory at the end of the step
     view: str | None = None  # for "view" steps: the named view to obtain
     view_level: str | None = None
-    view_tolerance_deg: float = 3.0
-    view_tolerance_mm: float = 10.0
-    max_shots: int | None = None
+    #: this step's metric definitions (the scenario's, with the step's own overrides)
+    metrics: dict[str, MetricDef] = field(default_factory=dict)
 
+    def metric(self, name: str) -> MetricDef:
+        """The definition of one of this step's metrics."""
+        return self.metrics[name]
 
-@dataclass(frozen=True)
-class DoseReference:
-    """Dose reference levels for the whole attempt (carm.md, procedures.md)."""
+    @property
+    def tolerance_mm(self) -> float:
+        """Tip-to-target distance with full credit."""
+        return self.metrics["tip_to_target_mm"].tolerance
 
-    shots: int
-    beam_on_s: float
-    kap_gycm2: float
-    air_kerma_mgy: float
+    @property
+    def angle_tolerance_deg(self) -> float:
+        """Trajectory angle error (axial, sagittal) with full credit."""
+        return self.metrics["trajectory_axial_deg"].tolerance
+
+    @property
+    def max_shots(self) -> int | None:
+        """Shots to obtain a view with full credit (view steps)."""
+        metric = self.metrics.get("shots_to_view")
+        return int(metric.allowed()) if metric is not None else None
 
 
 @dataclass(frozen=True)
@@ -117,14 +144,18 @@ class Scenario:
     kit: tuple[str, ...]
     steps: tuple[Step, ...]
     risks: tuple[RiskStructure, ...]
-    dose: DoseReference
     pass_mark_pct: float
     allow_named_views: bool
     views: tuple[str, ...]  # named views used to classify each shot
-    checks: dict[str, float]
-    time_limit_s: float = 1800.0
+    metrics: dict[str, MetricDef]  # every scored metric's definition (scenario-wide)
     path: Path | None = None
     text: str = ""  # the file's TOML text (embedded in recordings so replays do not drift)
+
+    def metric(self, name: str) -> MetricDef:
+        """The scenario-wide definition of a metric (KeyError naming the known ones)."""
+        if name not in self.metrics:
+            raise KeyError(f"scenario {self.id} defines no metric '{name}'")
+        return self.metrics[name]
 
     def step(self, step_id: str) -> Step:
         """A step by id (KeyError naming the known steps)."""

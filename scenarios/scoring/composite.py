@@ -4,10 +4,12 @@ Composite = 100 × Σ(weight × credit) / Σ(weight) over the measured metrics (
 continuous metrics). The attempt passes when the composite reaches the scenario's pass mark
 (procedures.md: contrasting-groups method, Pedersen 2014 — novices 30 %, experienced 76 % of the
 maximum, pass mark 58 %) AND no critical metric failed (a major breach, an implant not crossing the
-joint, the wrong level, a final position never confirmed on the required views); a critical failure
-caps the composite 10 points below the pass mark (the weighted mean is kept in the summary). A step
-never done weighs what a completed step would, at zero credit. The number of
-shots has a small weight: alone it did not separate novices from experts (procedures.md).
+joint, the wrong level or structure, a final position never confirmed on the required views); a
+critical failure scales the composite into 0 … pass mark − 10 (the weighted mean is kept in the
+summary). Every metric's weight, tolerance and credit curve comes from the scenario file
+(:mod:`scenarios.scoring.credit`). A step never done weighs what a completed step would, at zero
+credit. The number of shots has a small weight: alone it did not separate novices from experts
+(procedures.md).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from models.patient import Patient
 from scenarios.attempt import AttemptLog
 from scenarios.scoring import report_text
 from scenarios.scoring.breaches import breach_timeline
+from scenarios.scoring.credit import scored
 from scenarios.scoring.dose_metrics import dose_metrics
 from scenarios.scoring.procedure_endo import ield_metrics, teld_metrics
 from scenarios.scoring.procedure_sij import sij_lateral_metrics, sij_posterior_metrics
 from scenarios.scoring.report import Metric, Report
-from scenarios.scoring.steps import graded_at_most, step_metrics
-from scenarios.scoring.views import VIEW_QUALITY_REFERENCE_DEG, ShotView, classify_shots, pose_error
+from scenarios.scoring.steps import step_metrics
+from scenarios.scoring.views import ShotView, classify_shots, pose_error
 from scenarios.spec import Scenario
 
 PROCEDURE_METRICS = {
@@ -35,16 +38,18 @@ PROCEDURE_METRICS = {
 }
 
 
-#: How far below the pass mark a critical failure caps the composite (percentage points).
+#: How far below the pass mark a critical failure keeps the composite (percentage points).
 CRITICAL_CAP_BELOW_PASS_MARK = 10.0
 
 
 def capped_score(weighted_mean: float, pass_mark_pct: float, critical_failed: bool) -> float:
-    """The composite shown: a failed critical check (a major breach, an implant not crossing the
-    joint, the wrong level…) caps it below the pass mark, so the number never reads as a pass on an
-    attempt that failed; the weighted mean itself is kept in the summary."""
+    """The composite shown: a failed critical check (a major breach, the wrong target, an implant
+    not crossing the joint…) scales it into 0 … pass mark − 10, so the number never reads as a pass
+    on an attempt that failed yet still ranks a better failed attempt above a worse one (a cap
+    would score every failed attempt alike); the weighted mean itself is kept in the summary."""
     if critical_failed:
-        return min(weighted_mean, max(0.0, pass_mark_pct - CRITICAL_CAP_BELOW_PASS_MARK))
+        ceiling = max(0.0, pass_mark_pct - CRITICAL_CAP_BELOW_PASS_MARK)
+        return weighted_mean * ceiling / 100.0
     return weighted_mean
 
 
@@ -65,6 +70,7 @@ def _view_step_metrics(
 ) -> list[Metric]:
     shots = log.shots_in_step(step.id)
     label = f"Step {number} ({step.title})"
+    angle_def = step.metric("view_angle_deg")
     if not shots:
         return [
             Metric(
@@ -73,52 +79,37 @@ def _view_step_metrics(
                 "",
                 "a shot in the view",
                 False,
-                weight=3.0,
+                weight=sum(d.weight for d in step.metrics.values()),
                 critical=True,
                 finding=f"{label}: no shot was taken.",
             )
         ]
     final = shots[-1]
     angle, position = pose_error(patient, scenario, step, final.joints, step.view)
-    ok = angle <= step.view_tolerance_deg and position <= step.view_tolerance_mm
-    metrics = [
-        Metric(
-            f"{step.id}.view_angle_deg",
+    position_def = step.metric("view_position_mm")
+    shots_def = step.metric("shots_to_view")
+    return [
+        scored(
+            angle_def,
             angle,
-            "deg",
-            f"≤ {step.view_tolerance_deg:g}",
-            angle <= step.view_tolerance_deg,
-            weight=3.0,
-            critical=True,
-            credit=graded_at_most(angle, step.view_tolerance_deg),
-            finding=f"{label}: the last shot was {angle:.1f}° from the ideal "
-            f"{step.view.replace('_', ' ')} for this patient (allowed {step.view_tolerance_deg:g}°).",
+            f"{label}: the last shot was {angle:.1f}° from the ideal "
+            f"{step.view.replace('_', ' ')} for this patient (allowed {angle_def.allowed():g}°).",
+            name=f"{step.id}.view_angle_deg",
         ),
-        Metric(
-            f"{step.id}.view_position_mm",
+        scored(
+            position_def,
             position,
-            "mm",
-            f"≤ {step.view_tolerance_mm:g}",
-            position <= step.view_tolerance_mm,
-            weight=1.0,
-            credit=graded_at_most(position, step.view_tolerance_mm),
-            finding=f"{label}: the target was {position:.0f} mm off the centre of the beam.",
+            f"{label}: the target was {position:.0f} mm off the centre of the beam "
+            f"(allowed {position_def.allowed():g} mm).",
+            name=f"{step.id}.view_position_mm",
+        ),
+        scored(
+            shots_def,
+            len(shots),
+            f"{label}: {len(shots)} shots to reach the view (aim for ≤ {shots_def.allowed():g}).",
+            name=f"{step.id}.shots_to_view",
         ),
     ]
-    if step.max_shots is not None:
-        metrics.append(
-            Metric(
-                f"{step.id}.shots_to_view",
-                len(shots),
-                "",
-                f"≤ {step.max_shots}",
-                len(shots) <= step.max_shots and ok,
-                weight=1.0,
-                credit=graded_at_most(len(shots), step.max_shots),
-                finding=f"{label}: {len(shots)} shots to reach the view (aim for ≤ {step.max_shots}).",
-            )
-        )
-    return metrics
 
 
 def score_attempt(
@@ -147,42 +138,23 @@ def score_attempt(
     major = [b for b in breaches if b.severity == "major"]
     minor = [b for b in breaches if b.severity == "minor"]
     if scenario.procedure != "view_drill":
+        deepest = max((b.depth_mm for b in major), default=0.0)
         metrics.append(
-            Metric(
-                "breaches_major",
-                len(major),
-                "",
-                "0",
-                not major,
-                weight=3.0,
-                critical=True,
-                finding=None,
+            scored(
+                scenario.metric("breaches_major"),
+                deepest,
+                None,  # each breach has its own finding
+                shown=f"{len(major)} (deepest {deepest:.1f} mm)" if major else "0",
             )
         )
-        metrics.append(
-            Metric(
-                "breaches_minor",
-                len(minor),
-                "",
-                "0",
-                not minor,
-                weight=1.0,
-                credit=graded_at_most(len(minor) + 1, 1.0),
-                finding=None,
-            )
-        )
+        metrics.append(scored(scenario.metric("breaches_minor"), len(minor), None))
         if shot_views:
             mean_angle = sum(v.angle_deg for v in shot_views.values()) / len(shot_views)
             metrics.append(
-                Metric(
-                    "view_quality_deg",
+                scored(
+                    scenario.metric("view_quality_deg"),
                     mean_angle,
-                    "deg",
-                    f"≤ {VIEW_QUALITY_REFERENCE_DEG:g} (mean, each shot vs its nearest named view)",
-                    mean_angle <= VIEW_QUALITY_REFERENCE_DEG,
-                    weight=1.0,
-                    credit=graded_at_most(mean_angle, VIEW_QUALITY_REFERENCE_DEG),
-                    finding=f"On average a shot was {mean_angle:.1f}° from the nearest ideal view.",
+                    f"On average a shot was {mean_angle:.1f}° from the nearest ideal view.",
                 )
             )
     procedure = PROCEDURE_METRICS.get(scenario.procedure)

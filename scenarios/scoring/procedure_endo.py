@@ -14,9 +14,10 @@ from models.patient import Patient
 from scenarios import vocabulary
 from scenarios.attempt import AttemptLog
 from scenarios.points import landmark_point
+from scenarios.scoring.credit import scored
 from scenarios.scoring.geometry import distance_to_labels_mm
 from scenarios.scoring.report import Metric
-from scenarios.scoring.steps import graded_at_most
+from scenarios.scoring.steps import nearby_labels
 from scenarios.spec import Scenario
 
 
@@ -64,7 +65,6 @@ def axis_to_triangle_mm(
 
 def teld_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
     """Kambin position of the working cannula, root and dural clearance of every instrument."""
-    checks = scenario.checks
     side = scenario.side or "left"
     disc = scenario.level or "L4_L5"
     upper = disc.split("_")[0]
@@ -77,46 +77,33 @@ def teld_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[
             for corner in ("apex", "base_medial", "base_lateral")
         ]
         offset = axis_to_triangle_mm(axis[0], axis[-1], *triangle)
-        tolerance = checks["kambin_tolerance_mm"]
+        definition = scenario.metric("cannula_kambin_offset_mm")
+        tip = axis[0]
+        tip_label = patient.label_name(int(patient.labels_at(tip[None, :])[0]))
         metrics.append(
-            Metric(
-                "cannula_kambin_offset_mm",
+            scored(
+                definition,
                 offset,
-                "mm",
-                f"≤ {tolerance:g} from Kambin's triangle",
-                offset <= tolerance,
-                weight=2.0,
-                credit=graded_at_most(offset, tolerance),
-                finding=f"The working cannula passes {offset:.1f} mm outside Kambin's triangle "
-                f"(allowed {tolerance:g} mm).",
+                f"Outside Kambin's triangle: the working cannula passes {offset:.1f} mm outside "
+                f"the {disc.replace('_', '-')} triangle (allowed {definition.allowed():g} mm); "
+                f"its tip is in the {vocabulary.plain_label(tip_label)}.",
             )
         )
     axes = [a for a in (_final_axis(log, s.id, 60.0) for s in scenario.steps) if a is not None]
     if axes:
         points = np.concatenate(axes)
-        for name, pattern, key, words in (
-            (
-                "exiting_root_clearance_mm",
-                f"root_{upper}_{side}",
-                "root_clearance_min_mm",
-                f"exiting {upper} root",
-            ),
-            ("dura_clearance_mm", "thecal_sac", "dura_clearance_min_mm", "dura"),
+        for name, pattern, words in (
+            ("exiting_root_clearance_mm", f"root_{upper}_{side}", f"exiting {upper} root"),
+            ("dura_clearance_mm", "thecal_sac", "dura"),
         ):
             clearance = distance_to_labels_mm(patient, points, _values(patient, pattern))
-            minimum = checks[key]
+            definition = scenario.metric(name)
             metrics.append(
-                Metric(
-                    name,
+                scored(
+                    definition,
                     clearance,
-                    "mm",
-                    f"≥ {minimum:g}",
-                    clearance >= minimum,
-                    weight=2.0,
-                    critical=clearance <= 0.0,
-                    credit=min(1.0, clearance / minimum) if minimum > 0 else 1.0,
-                    finding=f"The instruments came within {clearance:.1f} mm of the {words} "
-                    f"(keep ≥ {minimum:g} mm).",
+                    f"The instruments came within {clearance:.1f} mm of the {words} "
+                    f"(keep ≥ {definition.allowed():g} mm).",
                 )
             )
     return metrics
@@ -124,7 +111,6 @@ def teld_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[
 
 def ield_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
     """Right level and dural clearance of the interlaminar approach."""
-    checks = scenario.checks
     metrics: list[Metric] = []
     last = scenario.steps[-1]
     final = log.final_pose(last.id)
@@ -132,40 +118,31 @@ def ield_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[
         return metrics
     window = landmark_point(patient, "interlaminar_L5_S1_center", scenario.side)
     axial_offset = abs(float(final.tip_lps_mm[2] - window[2]))
-    tolerance = checks["level_tolerance_mm"]
-    right_level = axial_offset <= tolerance
+    direction = "cranial" if final.tip_lps_mm[2] > window[2] else "caudal"
+    definition = scenario.metric("level_offset_mm")
+    tip = final.tip_lps_mm
+    tip_label = patient.label_name(int(patient.labels_at(tip[None, :])[0]))
+    near = [vocabulary.plain_label(n) for n in nearby_labels(patient, tip, {tip_label}, 8.0)[:3]]
     metrics.append(
-        Metric(
-            "level",
-            "L5-S1" if right_level else "wrong level",
-            "",
-            f"L5-S1 interlaminar window (±{tolerance:g} mm cranio-caudal)",
-            right_level,
-            weight=3.0,
-            critical=True,
-            finding=None
-            if right_level
-            else f"Wrong level: the cannula is {axial_offset:.0f} mm "
-            f"{'cranial' if final.tip_lps_mm[2] > window[2] else 'caudal'} to the L5-S1 "
-            "interlaminar window.",
+        scored(
+            definition,
+            axial_offset,
+            f"Wrong level: the cannula is {axial_offset:.0f} mm {direction} to the L5-S1 "
+            f"interlaminar window (allowed {definition.allowed():g} mm); its tip is in the "
+            f"{vocabulary.plain_label(tip_label)}"
+            + (f" near the {', '.join(near)}." if near else "."),
         )
     )
     axis = _final_axis(log, last.id, 40.0)
     assert axis is not None
     clearance = distance_to_labels_mm(patient, axis, _values(patient, "thecal_sac"))
-    minimum = checks["dura_clearance_min_mm"]
+    definition = scenario.metric("dura_clearance_mm")
     metrics.append(
-        Metric(
-            "dura_clearance_mm",
+        scored(
+            definition,
             clearance,
-            "mm",
-            f"≥ {minimum:g}",
-            clearance >= minimum,
-            weight=2.0,
-            critical=clearance <= 0.0,
-            credit=min(1.0, clearance / minimum) if minimum > 0 else 1.0,
-            finding=f"The cannula tip came within {clearance:.1f} mm of the dura "
-            f"(keep ≥ {minimum:g} mm; stop at the ligamentum flavum).",
+            f"The cannula tip came within {clearance:.1f} mm of the dura "
+            f"(keep ≥ {definition.allowed():g} mm; stop at the ligamentum flavum).",
         )
     )
     return metrics

@@ -14,9 +14,9 @@ from models.patient import Patient
 from scenarios import vocabulary
 from scenarios.attempt import AttemptLog
 from scenarios.points import joint_band, landmark_point
+from scenarios.scoring.credit import scored
 from scenarios.scoring.geometry import SHAFT_STEP_MM, distance_to_labels_mm, segment_distance_mm
 from scenarios.scoring.report import Metric
-from scenarios.scoring.steps import graded_at_most
 from scenarios.spec import Scenario
 
 
@@ -42,22 +42,16 @@ def _implant_axes(log: AttemptLog) -> list[tuple[str, np.ndarray]]:
 
 def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
     """Implant-level checks of the lateral transiliac fusion."""
-    checks = scenario.checks
     side = scenario.side or "left"
     joint = _values(patient, f"sij_space_{side}")
     metrics: list[Metric] = []
     expected = sum(1 for s in scenario.steps if s.implant)
     placed = len(log.implants)
     metrics.append(
-        Metric(
-            "implants_placed",
+        scored(
+            scenario.metric("implants_placed").with_overrides(reference=expected),
             placed,
-            "",
-            f"= {expected}",
-            placed == expected,
-            weight=2.0,
-            credit=min(placed, expected) / expected if expected else 1.0,
-            finding=f"{placed} of {expected} implants were placed.",
+            f"{placed} of {expected} implants were placed.",
         )
     )
     axes = _implant_axes(log)
@@ -68,31 +62,21 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
         depth_past = float(in_joint.min() * SHAFT_STEP_MM) if crossed else 0.0
         number = name.split()[-1]
         metrics.append(
-            Metric(
-                f"implant_{number}.crosses_joint",
+            scored(
+                scenario.metric("implant_crosses_joint"),
                 crossed,
-                "",
-                "crosses the SI joint",
-                crossed,
-                weight=2.0,
-                critical=True,
-                finding=None
-                if crossed
-                else f"Implant {number} does not cross the {side} SI joint.",
+                None if crossed else f"Implant {number} does not cross the {side} SI joint.",
+                name=f"implant_{number}.crosses_joint",
             )
         )
-        minimum = checks["implant_depth_past_joint_min_mm"]
+        depth_def = scenario.metric("implant_depth_past_joint_mm")
         metrics.append(
-            Metric(
-                f"implant_{number}.depth_past_joint_mm",
+            scored(
+                depth_def,
                 depth_past,
-                "mm",
-                f"≥ {minimum:g}",
-                depth_past >= minimum,
-                weight=1.0,
-                credit=min(1.0, depth_past / minimum) if minimum > 0 else 1.0,
-                finding=f"Implant {number} reaches only {depth_past:.1f} mm into the sacrum past the "
-                f"joint (at least {minimum:g} mm).",
+                f"Implant {number} reaches only {depth_past:.1f} mm into the sacrum past the "
+                f"joint (at least {depth_def.allowed():g} mm).",
+                name=f"implant_{number}.depth_past_joint_mm",
             )
         )
     if len(log.implants) >= 2:
@@ -113,18 +97,13 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
                     )
                 )
         spacing, i, j = min(spacings)
-        minimum = checks["implant_spacing_min_mm"]
+        spacing_def = scenario.metric("implant_spacing_mm")
         metrics.append(
-            Metric(
-                "implant_spacing_mm",
+            scored(
+                spacing_def,
                 spacing,
-                "mm",
-                f"≥ {minimum:g} (15–22 mm, 22 more stable)",
-                spacing >= minimum,
-                weight=2.0,
-                credit=min(1.0, spacing / minimum),
-                finding=f"Implants {i} and {j} are only {spacing:.1f} mm apart (axis to axis); "
-                f"space them at least {minimum:g} mm.",
+                f"Implants {i} and {j} are only {spacing:.1f} mm apart (axis to axis); "
+                f"space them at least {spacing_def.allowed():g} mm (15–22 mm, 22 more stable).",
             )
         )
     midline_x = float(landmark_point(patient, "S1_body_center", side)[0])
@@ -138,15 +117,10 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
         margins = [(lateral_sign * (float(tip[0]) - midline_x), name) for name, tip in tips]
         margin, which = min(margins)
         metrics.append(
-            Metric(
-                "midline_margin_mm",
+            scored(
+                scenario.metric("midline_margin_mm"),
                 margin,
-                "mm",
-                "> 0 (tips stay on the side of entry)",
-                margin > 0.0,
-                weight=2.0,
-                critical=True,
-                finding=f"The {which} tip crossed the sacral midline by {-margin:.1f} mm "
+                f"The {which} tip crossed the sacral midline by {-margin:.1f} mm "
                 "(toward the canal and the opposite foramina).",
             )
         )
@@ -157,35 +131,19 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
             all_points.append(_axis_points(final.tip_lps_mm, final.direction_lps, 60.0))
     if all_points:
         points = np.concatenate(all_points)
-        for name, pattern, key, words in (
-            (
-                "foraminal_clearance_mm",
-                f"root_S1_{side}|root_S2_{side}",
-                "foraminal_clearance_min_mm",
-                "S1/S2 foramen roots",
-            ),
-            (
-                "ventral_clearance_mm",
-                f"root_L5_{side}",
-                "ventral_clearance_min_mm",
-                "L5 root on the ventral ala",
-            ),
+        for name, pattern, words in (
+            ("foraminal_clearance_mm", f"root_S1_{side}|root_S2_{side}", "S1/S2 foramen roots"),
+            ("ventral_clearance_mm", f"root_L5_{side}", "L5 root on the ventral ala"),
         ):
             values = [v for part in pattern.split("|") for v in _values(patient, part)]
             clearance = distance_to_labels_mm(patient, points, values)
-            minimum = checks[key]
+            definition = scenario.metric(name)
             metrics.append(
-                Metric(
-                    name,
+                scored(
+                    definition,
                     clearance,
-                    "mm",
-                    f"≥ {minimum:g}",
-                    clearance >= minimum,
-                    weight=2.0,
-                    credit=min(1.0, clearance / minimum) if minimum > 0 else 1.0,
-                    critical=clearance <= 0.0,
-                    finding=f"Closest pin/implant came {clearance:.1f} mm from the {words} "
-                    f"(keep ≥ {minimum:g} mm).",
+                    f"The closest pin or implant came {clearance:.1f} mm from the {words} "
+                    f"(keep ≥ {definition.allowed():g} mm).",
                 )
             )
     return metrics
@@ -193,7 +151,6 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
 
 def sij_posterior_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -> list[Metric]:
     """Joint entry, inferior third and depth of the posterior intra-articular approach."""
-    checks = scenario.checks
     side = scenario.side or "left"
     step = next(s for s in scenario.steps if s.kind == "trajectory")
     final = log.final_pose(step.id)
@@ -203,35 +160,23 @@ def sij_posterior_metrics(scenario: Scenario, patient: Patient, log: AttemptLog)
     joint_distance = distance_to_labels_mm(
         patient, tip[None, :], _values(patient, f"sij_space_{side}")
     )
-    limit = checks["joint_distance_max_mm"]
+    tip_label = patient.label_name(int(patient.labels_at(tip[None, :])[0]))
     metrics = [
-        Metric(
-            "in_joint_mm",
+        scored(
+            scenario.metric("in_joint_mm"),
             joint_distance,
-            "mm",
-            f"≤ {limit:g} from the joint space",
-            joint_distance <= limit,
-            weight=3.0,
-            critical=True,
-            credit=graded_at_most(joint_distance, limit),
-            finding=f"The dowel missed the joint: its tip is {joint_distance:.1f} mm from the "
-            f"{side} SI joint space (in ilium or sacrum only).",
+            f"The dowel missed the joint: its tip is {joint_distance:.1f} mm from the {side} SI "
+            f"joint space, in the {vocabulary.plain_label(tip_label)}.",
         )
     ]
     surface = np.asarray(patient.landmark(f"sij_surface_{side}"), dtype=np.float64).reshape(-1, 3)
     z = surface[:, 2]
     fraction = float((tip[2] - z.min()) / max(z.max() - z.min(), 1e-6))
-    limit = checks["inferior_fraction_max"]
     metrics.append(
-        Metric(
-            "joint_height_fraction",
+        scored(
+            scenario.metric("joint_height_fraction"),
             fraction,
-            "of joint height from caudal",
-            f"≤ {limit:g} (inferior third)",
-            0.0 <= fraction <= limit,
-            weight=2.0,
-            credit=graded_at_most(max(fraction, 0.0), limit),
-            finding=f"The dowel sits at {fraction * 100:.0f} % of the joint height; the target is "
+            f"The dowel sits at {fraction * 100:.0f} % of the joint height; the target is "
             "the inferior third (too cranial risks the L5-S1 facet).",
         )
     )
@@ -239,26 +184,18 @@ def sij_posterior_metrics(scenario: Scenario, patient: Patient, log: AttemptLog)
     line = posterior - anterior
     line /= max(float(np.linalg.norm(line)), 1e-9)
     short = float(np.dot(tip - anterior, line))
-    wanted = checks["short_of_anterior_margin_mm"]
-    tolerance = checks["short_of_anterior_margin_tolerance_mm"]
-    error = abs(short - wanted)
+    definition = scenario.metric("short_of_anterior_margin_mm")
     metrics.append(
-        Metric(
-            "short_of_anterior_margin_mm",
+        scored(
+            definition,
             short,
-            "mm",
-            f"{wanted:g} ± {tolerance:g}",
-            error <= tolerance,
-            weight=2.0,
-            critical=short < 0.0,
-            credit=graded_at_most(error, tolerance),
-            finding=(
+            (
                 f"The tip stopped {short:.1f} mm short of the anterior joint margin "
                 if short >= 0
                 else f"The tip went {-short:.1f} mm past the anterior joint margin "
             )
-            + f"(aim {wanted:g} ± {tolerance:g} mm short; past the margin are the internal iliac "
-            "vessels and the lumbosacral trunk).",
+            + f"(aim {definition.reference:g} ± {definition.pass_deviation:g} mm short; past the "
+            "margin are the internal iliac vessels and the lumbosacral trunk).",
         )
     )
     return metrics

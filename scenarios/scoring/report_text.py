@@ -13,6 +13,7 @@ from scenarios.scoring.breaches import Breach
 from scenarios.scoring.report import Metric
 from scenarios.scoring.views import ShotView
 from scenarios.spec import Scenario
+from scenarios.vocabulary import plain_label
 
 
 def clock(t_s: float) -> str:
@@ -27,12 +28,19 @@ def breach_sentence(scenario: Scenario, breach: Breach, shot_views: dict[int, Sh
     number = steps.index(breach.step_id) + 1 if breach.step_id in steps else 0
     title = scenario.steps[number - 1].title if number else breach.step_id
     what = breach.instrument.replace("_", " ")
-    label = breach.label.replace("_", " ")
-    named = breach.structure if label in breach.structure else f"{breach.structure} ({label})"
-    text = (
-        f"Step {number} ({title}): the {what} entered the {named} "
-        f"by {breach.depth_mm:.1f} mm at {clock(breach.t_s)}"
-    )
+    label = plain_label(breach.label)
+    if breach.kind == "exit":
+        text = (
+            f"Step {number} ({title}): the {what} went through the {breach.structure} into the "
+            f"{label}, {breach.depth_mm:.1f} mm beyond it, at {clock(breach.t_s)}"
+        )
+    else:
+        core = label.split(" (")[0]
+        named = breach.structure if core in breach.structure else f"{breach.structure} ({label})"
+        text = (
+            f"Step {number} ({title}): the {what} entered the {named} "
+            f"by {breach.depth_mm:.1f} mm at {clock(breach.t_s)}"
+        )
     if breach.shot is not None:
         view = shot_views.get(breach.shot)
         name = (view.view if view and view.view else None) or breach.shot_view
@@ -76,9 +84,10 @@ def summary(
     verdict = "PASSED" if passed else "FAILED"
     text = f"{scenario.title}: {score:.0f} % (pass mark {scenario.pass_mark_pct:g} %) — {verdict}"
     if critical:
-        text += "; critical: " + ", ".join(m.name for m in critical)
+        names = (m.name.replace(".", " ").replace("_", " ") for m in critical)
+        text += "; critical: " + ", ".join(dict.fromkeys(names))
         if weighted_mean is not None and weighted_mean > score + 0.5:
-            text += f" (capped from {weighted_mean:.0f} %)"
+            text += f" (scaled down from {weighted_mean:.0f} %)"
     elif not passed:
         text += "; below the pass mark"
     return text

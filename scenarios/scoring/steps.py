@@ -26,6 +26,7 @@ from scenarios import vocabulary
 from scenarios.attempt import AttemptLog, PoseSample
 from scenarios.points import resolve_point
 from scenarios.scoring.breaches import depths_along_shaft, resolve_risks
+from scenarios.scoring.credit import scored
 from scenarios.scoring.geometry import (
     path_in_tissue_mm,
     shaft_points,
@@ -39,13 +40,6 @@ from scenarios.spec import Scenario, Step
 WITHDRAW_MM = 3.0
 REDIRECT_DEG = 5.0
 ADVANCE_MM = 3.0
-
-
-def graded_at_most(value: float, reference: float) -> float:
-    """Credit 1 up to the reference, falling linearly to 0 at three times it."""
-    if value <= reference:
-        return 1.0
-    return max(0.0, 1.0 - (value - reference) / (2.0 * reference))
 
 
 def pretty(name: str) -> str:
@@ -70,10 +64,8 @@ class StepGeometry:
 def step_geometry(patient: Patient, scenario: Scenario, step: Step) -> StepGeometry:
     """Resolve a trajectory step's entry and target on this patient."""
     assert step.entry is not None and step.target is not None
-    return StepGeometry(
-        resolve_point(patient, step.entry, scenario.side),
-        resolve_point(patient, step.target, scenario.side),
-    )
+    entry = resolve_point(patient, step.entry, scenario.side)
+    return StepGeometry(entry, resolve_point(patient, step.target, scenario.side, entry))
 
 
 def _depths(patient: Patient, poses: list[PoseSample], lengths: dict[str, float]) -> list[float]:
@@ -147,26 +139,145 @@ def advances_and_confirmation(
     return advances, unconfirmed, len(shots)
 
 
-#: Weights of a trajectory step's metrics in the composite. An undone step weighs their sum, so
-#: skipping a step costs exactly what doing it badly in every respect would.
-W_TIP_TO_TARGET = 2.0
-W_TRAJECTORY_ANGLE = 1.0  # each of axial and sagittal
-W_FINAL_POSITION = 3.0
-W_CROSSING = 2.0  # each label the shaft must cross
-W_WITHDRAWALS = 0.5
-W_REDIRECTIONS = 0.5
-W_PATH_IN_TISSUE = 0.5
-W_CONFIRMING_VIEWS = 1.5
+#: Distance around the tip searched for the structures named beside the one it ended in (mm).
+NEARBY_MM = 4.0
 
 
 def completed_step_weight(step: Step) -> float:
-    """The total composite weight of a completed trajectory step's metrics."""
-    weight = W_TIP_TO_TARGET + 2 * W_TRAJECTORY_ANGLE + W_FINAL_POSITION
-    weight += W_WITHDRAWALS + W_REDIRECTIONS + W_PATH_IN_TISSUE
-    weight += W_CROSSING * len(step.must_cross)
-    if step.confirm_views:
-        weight += W_CONFIRMING_VIEWS
+    """The total composite weight of a completed trajectory step's metrics (from its definitions).
+
+    An undone step weighs this much at zero credit, so skipping a step costs exactly what doing it
+    badly in every respect would.
+    """
+    weight = 0.0
+    for name, definition in step.metrics.items():
+        if name == "crosses":
+            weight += definition.weight * len(step.must_cross)
+        elif name == "confirming_views":
+            weight += definition.weight if step.confirm_views else 0.0
+        else:
+            weight += definition.weight
     return weight
+
+
+def nearby_labels(
+    patient: Patient, point: np.ndarray, exclude: set[str], radius_mm: float = NEARBY_MM
+) -> list[str]:
+    """Label names within ``radius_mm`` of a point (nearest first), bulk soft tissue left out."""
+    offsets = np.array(
+        [
+            (x, y, z)
+            for x in (-1, 0, 1)
+            for y in (-1, 0, 1)
+            for z in (-1, 0, 1)
+            if (x, y, z) != (0, 0, 0)
+        ],
+        dtype=np.float64,
+    )
+    offsets /= np.linalg.norm(offsets, axis=1)[:, None]
+    found: dict[str, float] = {}
+    for r in (radius_mm / 2.0, radius_mm):
+        labels = patient.labels_at(point[None, :] + r * offsets)
+        for value in labels.tolist():
+            name = patient.label_name(int(value))
+            if name not in exclude and name not in ("background", "skin", "fat", "muscle"):
+                found.setdefault(name, r)
+    return sorted(found, key=lambda n: (found[n], n))
+
+
+def wrong_side(scenario: Scenario, patient: Patient, tip: np.ndarray) -> float:
+    """How far (mm) the tip lies across the midline from the scenario's side (≤ 0: right side)."""
+    if scenario.side is None:
+        return 0.0
+    try:
+        midline_x = float(patient.landmark("S1_body_center").reshape(-1, 3)[0][0])
+    except KeyError:
+        return 0.0
+    sign = 1.0 if scenario.side == "left" else -1.0
+    return -sign * (float(tip[0]) - midline_x)
+
+
+#: A tip this far (mm) across the midline from the scenario's side is on the wrong side.
+WRONG_SIDE_MM = 3.0
+
+
+def final_position_metric(
+    scenario: Scenario,
+    patient: Patient,
+    step: Step,
+    final: PoseSample,
+    lengths: dict[str, float],
+    label: str,
+    distance_mm: float = 0.0,
+) -> Metric:
+    """Where the tip ended against the structure the step aims at (critical: the wrong target).
+
+    The tip must finish in one of the step's ``end_labels`` (the intended structure), on the
+    scenario's side, not so far from the target that tip to target fails critically (a gross miss
+    into the same kind of tissue elsewhere: the next level's window), and not inside a risk
+    structure. Otherwise the finding names where it ended
+    instead, by structure (the label at the tip) and what lies around it.
+    """
+    definition = step.metric("final_position")
+    tip = final.tip_lps_mm
+    tip_label = patient.label_name(int(patient.labels_at(tip[None, :])[0]))
+    safe_labels = {
+        n
+        for pattern in step.end_labels
+        for n in vocabulary.matching_labels(
+            vocabulary.expand(pattern, scenario.side), set(patient.label_table)
+        )
+    }
+    intended = vocabulary.expand(step.end_name or "", scenario.side) or " or ".join(
+        vocabulary.plain_label(s) for s in sorted(safe_labels)
+    )
+    length = lengths.get(final.instrument, 250.0)
+    shaft = shaft_points(patient, tip, final.direction_lps, length)
+    risks = resolve_risks(scenario, patient)
+    depths_now = depths_along_shaft(patient, shaft, risks)
+    across = wrong_side(scenario, patient, tip)
+    where = vocabulary.plain_label(tip_label)
+    nearby = [vocabulary.plain_label(n) for n in nearby_labels(patient, tip, {tip_label}, 6.0)[:3]]
+    near_text = f" (near the {', '.join(nearby)})" if nearby else ""
+    what = pretty(step.instrument or "instrument")
+    if across > WRONG_SIDE_MM:
+        classification = f"wrong side (in the {where})"
+        ok = False
+        finding = (
+            f"{label}: wrong side — the {what} ended {across:.0f} mm across the midline on the "
+            f"{vocabulary.contra(scenario.side or 'left')} side, in the {where}{near_text}, "
+            f"instead of the {intended or 'target'}."
+        )
+    elif safe_labels and tip_label not in safe_labels:
+        classification = f"wrong structure (in the {where})"
+        ok = False
+        finding = (
+            f"{label}: wrong target — the {what} ended in the {where}{near_text} instead of "
+            f"the {intended}."
+        )
+    elif (gross := step.metric("tip_to_target_mm").critical_beyond) is not None and (
+        distance_mm > gross
+    ):
+        classification = f"far from the target (in the {where})"
+        ok = False
+        finding = (
+            f"{label}: wrong target — the {what} ended {distance_mm:.0f} mm from the target, in "
+            f"the {where}{near_text}, instead of the {intended or 'target'}."
+        )
+    elif depths_now:
+        (index, name), depth = max(depths_now.items(), key=lambda kv: kv[1])
+        risk = risks[index].risk
+        classification = f"in a risk structure: {risk.name}"
+        ok = False
+        finding = (
+            f"{label}: the {what} ended in the {risk.name} ({vocabulary.plain_label(name)}) "
+            f"by {depth:.1f} mm."
+        )
+    else:
+        classification = f"on target (in the {where})"
+        ok = True
+        finding = None
+    return scored(definition, ok, finding, name=f"{step.id}.final_position", shown=classification)
 
 
 def step_metrics(
@@ -199,75 +310,31 @@ def step_metrics(
     final = poses[-1]
     metrics: list[Metric] = []
     distance = tip_to_target_mm(final.tip_lps_mm, plan.target_lps_mm)
+    tip_def = step.metric("tip_to_target_mm")
     metrics.append(
-        Metric(
-            f"{prefix}.tip_to_target_mm",
+        scored(
+            tip_def,
             distance,
-            "mm",
-            f"≤ {step.tolerance_mm:g}",
-            distance <= step.tolerance_mm,
-            weight=W_TIP_TO_TARGET,
-            credit=graded_at_most(distance, step.tolerance_mm),
-            finding=f"{label}: the tip ended {distance:.1f} mm from the target "
-            f"(allowed {step.tolerance_mm:g} mm).",
+            f"{label}: the tip ended {distance:.1f} mm from the target "
+            f"(allowed {tip_def.allowed():g} mm).",
+            name=f"{prefix}.tip_to_target_mm",
         )
     )
     axial, sagittal = trajectory_errors_deg(final.direction_lps, plan.direction_lps)
     for plane, value in (("axial", axial), ("sagittal", sagittal)):
+        definition = step.metric(f"trajectory_{plane}_deg")
         metrics.append(
-            Metric(
-                f"{prefix}.trajectory_{plane}_deg",
+            scored(
+                definition,
                 value,
-                "deg",
-                f"≤ {step.angle_tolerance_deg:g}",
-                value <= step.angle_tolerance_deg,
-                weight=W_TRAJECTORY_ANGLE,
-                credit=graded_at_most(value, step.angle_tolerance_deg),
-                finding=f"{label}: the trajectory was {value:.1f}° off the planned corridor in "
-                f"the {plane} plane (allowed {step.angle_tolerance_deg:g}°).",
+                f"{label}: the trajectory was {value:.1f}° off the planned corridor in "
+                f"the {plane} plane (allowed {definition.allowed():g}°).",
+                name=f"{prefix}.trajectory_{plane}_deg",
             )
         )
+    metrics.append(final_position_metric(scenario, patient, step, final, lengths, label, distance))
     length = lengths.get(final.instrument, 250.0)
     shaft = shaft_points(patient, final.tip_lps_mm, final.direction_lps, length)
-    risks = resolve_risks(scenario, patient)
-    depths_now = depths_along_shaft(patient, shaft, risks)
-    tip_label = patient.label_name(int(patient.labels_at(final.tip_lps_mm[None, :])[0]))
-    safe_labels = {vocabulary.expand(n, scenario.side) for n in step.end_labels}
-    if depths_now:
-        (index, name), depth = max(depths_now.items(), key=lambda kv: kv[1])
-        risk = risks[index].risk
-        classification = f"breach: {risk.name} by {depth:.1f} mm"
-        passed = False
-        critical = risk.severity == "major"
-        finding = (
-            f"{label}: the final position is in the {risk.name} ({pretty(name)}) by {depth:.1f} mm."
-        )
-    elif safe_labels and tip_label not in safe_labels:
-        classification = f"outside the safe zone (in {pretty(tip_label)})"
-        passed = False
-        critical = False
-        finding = (
-            f"{label}: the tip finished in the {pretty(tip_label)}, not in the "
-            f"{' or '.join(pretty(s) for s in sorted(safe_labels))}."
-        )
-    else:
-        classification = f"safe zone ({pretty(tip_label)})"
-        passed = True
-        critical = False
-        finding = None
-    metrics.append(
-        Metric(
-            f"{prefix}.final_position",
-            classification,
-            "",
-            "safe zone: "
-            + (", ".join(sorted(safe_labels)) if safe_labels else "no risk structure"),
-            passed,
-            weight=W_FINAL_POSITION,
-            critical=critical,
-            finding=finding,
-        )
-    )
     shaft_labels = set(patient.labels_at(shaft).tolist())
     for pattern in step.must_cross:
         name = vocabulary.expand(pattern, scenario.side)
@@ -277,43 +344,32 @@ def step_metrics(
         }
         crossed = bool(values & shaft_labels)
         metrics.append(
-            Metric(
-                f"{prefix}.crosses_{name}",
+            scored(
+                step.metric("crosses"),
                 crossed,
-                "",
-                "crossed",
-                crossed,
-                weight=W_CROSSING,
-                critical=True,
-                finding=None
+                None
                 if crossed
-                else f"{label}: the {pretty(step.instrument or '')} did not cross the {pretty(name)}.",
+                else f"{label}: the {pretty(step.instrument or '')} did not cross the "
+                f"{vocabulary.plain_label(name)}.",
+                name=f"{prefix}.crosses_{name}",
             )
         )
     pose_depths = _depths(patient, poses, lengths)
     withdrawals, redirections = count_withdrawals_and_redirections(poses, pose_depths)
     metrics.append(
-        Metric(
-            f"{prefix}.withdrawals",
+        scored(
+            step.metric("withdrawals"),
             withdrawals,
-            "",
-            "≤ 1",
-            withdrawals <= 1,
-            weight=W_WITHDRAWALS,
-            credit=graded_at_most(withdrawals, 1.0),
-            finding=f"{label}: withdrawn {withdrawals} times; plan the corridor before advancing.",
+            f"{label}: withdrawn {withdrawals} times; plan the corridor before advancing.",
+            name=f"{prefix}.withdrawals",
         )
     )
     metrics.append(
-        Metric(
-            f"{prefix}.redirections",
+        scored(
+            step.metric("redirections"),
             redirections,
-            "",
-            "≤ 1",
-            redirections <= 1,
-            weight=W_REDIRECTIONS,
-            credit=graded_at_most(redirections, 1.0),
-            finding=f"{label}: redirected {redirections} times inside tissue.",
+            f"{label}: redirected {redirections} times inside tissue.",
+            name=f"{prefix}.redirections",
         )
     )
     travelled = 0.0
@@ -321,18 +377,14 @@ def step_metrics(
         if da > 0 and db > 0:
             travelled += float(np.linalg.norm(b.tip_lps_mm - a.tip_lps_mm))
     final_depth = pose_depths[-1]
-    reference_path = max(final_depth, 1.0) * 1.5
+    ratio = travelled / max(final_depth, 1.0)
     metrics.append(
-        Metric(
-            f"{prefix}.path_in_tissue_mm",
-            travelled,
-            "mm",
-            f"≤ {reference_path:.0f} (1.5 × final depth)",
-            travelled <= reference_path,
-            weight=W_PATH_IN_TISSUE,
-            credit=graded_at_most(travelled, reference_path),
-            finding=f"{label}: the tip travelled {travelled:.0f} mm in tissue for a "
+        scored(
+            step.metric("path_in_tissue_ratio"),
+            ratio,
+            f"{label}: the tip travelled {travelled:.0f} mm in tissue for a "
             f"{final_depth:.0f} mm deep trajectory.",
+            name=f"{prefix}.path_in_tissue_ratio",
         )
     )
     if step.confirm_views:
@@ -340,19 +392,16 @@ def step_metrics(
         seen = {shot_views[s.index].view for s in after if s.index in shot_views}
         missing = [v for v in step.confirm_views if v not in seen]
         metrics.append(
-            Metric(
-                f"{prefix}.confirming_views",
-                ", ".join(sorted(v for v in seen if v)) or "none",
-                "",
-                "all of: " + ", ".join(step.confirm_views),
+            scored(
+                step.metric("confirming_views"),
                 not missing,
-                weight=W_CONFIRMING_VIEWS,
-                critical=True,
-                finding=None
+                None
                 if not missing
                 else f"{label}: the final position was not confirmed on the "
                 f"{' and '.join(pretty(v) for v in missing)} view"
                 f"{'s' if len(missing) > 1 else ''} before moving on.",
+                name=f"{prefix}.confirming_views",
+                shown=", ".join(sorted(v for v in seen if v)) or "none",
             )
         )
     advances, unconfirmed, _ = advances_and_confirmation(log, step, pose_depths, shot_views)

@@ -22,8 +22,9 @@ LEVELS = {"L3": (92.0, 120.0), "L4": (52.0, 80.0), "L5": (12.0, 40.0)}
 DISCS = {"L3_L4": (80.0, 92.0), "L4_L5": (40.0, 52.0), "L5_S1": (0.0, 12.0)}
 
 
-def _grid():
-    axes = [ORIGIN[a] + SPACING_MM * np.arange(SHAPE[a]) for a in range(3)]
+def _grid(shift: np.ndarray, scale: float):
+    """Voxel-centre coordinates mapped back to the canonical layout (x = shift + scale·canonical)."""
+    axes = [(ORIGIN[a] + SPACING_MM * np.arange(SHAPE[a]) - shift[a]) / scale for a in range(3)]
     return np.meshgrid(*axes, indexing="ij")
 
 
@@ -44,11 +45,21 @@ def _box(x, y, z, xr, yr, zr):
     return (x >= xr[0]) & (x <= xr[1]) & (y >= yr[0]) & (y <= yr[1]) & (z >= zr[0]) & (z <= zr[1])
 
 
-def build_synthetic_patient() -> Patient:
-    """The test patient; every label of the contract is in its table (most are painted)."""
+def build_synthetic_patient(seed: int | None = None) -> Patient:
+    """The test patient; every label of the contract is in its table (most are painted).
+
+    ``seed`` None gives the canonical layout; a seed gives another patient: the whole layout moved
+    by up to ±4 mm along each axis and scaled by 0.93–1.07 (so structures fall differently on the
+    2 mm voxels and every distance changes), landmarks moved with it.
+    """
+    if seed is None:
+        shift, scale = np.zeros(3), 1.0
+    else:
+        rng = np.random.default_rng(seed)
+        shift, scale = rng.uniform(-4.0, 4.0, 3), float(rng.uniform(0.93, 1.07))
     table = {name: i + 1 for i, name in enumerate(sorted(LABEL_NAMES - {"background"}))}
     table["background"] = 0
-    x, y, z = _grid()
+    x, y, z = _grid(shift, scale)
     labels = np.zeros(SHAPE, dtype=np.uint8)
 
     def paint(mask, name):
@@ -186,4 +197,6 @@ def build_synthetic_patient() -> Patient:
             "aortic_bifurcation": np.array([8.0, -45.0, 60.0]),
         }
     )
-    return Patient(hu, labels, lps_from_voxel, table, landmarks, {"synthetic": True}, "synthetic")
+    landmarks = {name: shift + scale * np.asarray(v) for name, v in landmarks.items()}
+    parameters = {"synthetic": True, "seed": seed}
+    return Patient(hu, labels, lps_from_voxel, table, landmarks, parameters, "synthetic")

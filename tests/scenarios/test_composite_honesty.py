@@ -4,6 +4,7 @@ shows a passing number."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scenarios.loader import load_shipped
 from scenarios.scoring.composite import CRITICAL_CAP_BELOW_PASS_MARK, capped_score
@@ -61,6 +62,8 @@ def test_a_critical_failure_caps_the_score_below_the_pass_mark(
     )
     assert not report.passed
     assert report.score <= scenario.pass_mark_pct - CRITICAL_CAP_BELOW_PASS_MARK + 1e-9
-    assert capped_score(80.0, 58.0, True) == 48.0
-    assert capped_score(40.0, 58.0, True) == 40.0
+    # scaled into 0 … pass mark − 10, so a better failed attempt still ranks above a worse one
+    assert capped_score(100.0, 58.0, True) == pytest.approx(48.0)
+    assert capped_score(80.0, 58.0, True) == pytest.approx(38.4)
+    assert capped_score(40.0, 58.0, True) == pytest.approx(19.2)
     assert capped_score(80.0, 58.0, False) == 80.0

@@ -56,7 +56,7 @@ EXPECTED = {
     "root_contact": ("exiting L4 root", "exiting_root_clearance_mm", True),
     "bowel": ("bowel", "breaches_major", True),
     "dural_breach": ("dura", "dura_clearance_mm", True),
-    "wrong_level": ("Wrong level", "level", True),
+    "wrong_level": ("Wrong level", "level_offset_mm", True),
     "missed_joint": ("missed the joint", "in_joint_mm", True),
     "drill_excessive_shots": ("shots to reach the view", "shots", False),
     "pin_past_midline": ("crossed the sacral midline", "midline_margin_mm", True),
@@ -99,5 +99,5 @@ def test_breach_is_reported_with_time_depth_and_the_shot_that_showed_it(
     assert breach["shot"] is not None
     shot_times = {e["shot"]: e["t_s"] for e in report.events if e["kind"] == "shot"}
     assert shot_times[breach["shot"]] >= breach["t_s"]
-    sentence = next(f for f in report.findings if "root S1 left" in f)
+    sentence = next(f for f in report.findings if "left S1 nerve root" in f)
     assert f"at shot {breach['shot']}" in sentence and "mm at 0" in sentence
