@@ -131,12 +131,15 @@ def parse_instrument(spec: str) -> Any:
     return InstrumentPose(name, tip, direction)
 
 
-def load_patient(seed: int, patient: str | None = None) -> Any:
-    """The ``--patient`` (stored name or CT path), else the generated patient of this seed."""
-    if patient:
-        from models.io.store import load_patient as load_stored
+def load_named_patient(reference: str) -> Any:
+    """The ``--patient`` patient: a stored name or a CT / exported-folder path."""
+    from models.io.store import load_patient as load_stored
 
-        return load_stored(patient)
+    return load_stored(reference)
+
+
+def load_patient(seed: int) -> Any:
+    """The generated patient of this seed (cached on disk by models.phantom)."""
     from models.phantom import PatientParameters, load_or_build_patient
 
     return load_or_build_patient(PatientParameters(seed=seed))
@@ -198,7 +201,7 @@ def _render(args: argparse.Namespace) -> int:
     if not 16 <= args.size <= 4096:
         raise RenderArgumentError(f"--size {args.size}: expected 16–4096 pixels")
     instruments = [parse_instrument(spec) for spec in args.instrument]
-    patient = load_patient(args.seed, getattr(args, "patient", None))
+    patient = load_named_patient(args.patient) if args.patient else load_patient(args.seed)
     joints = resolve_joints(args, patient)
     renderer = FluoroRenderer(
         patient, model=args.model, kvp=args.kvp, display_px=args.size, mode=args.mode

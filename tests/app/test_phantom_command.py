@@ -52,3 +52,74 @@ def test_export_writes_the_patient_files(tmp_path, cache_args, capsys):
     assert (out_dir / "hu.nii.gz").is_file()
     assert (out_dir / "labels.nii.gz").is_file()
     assert "exported patient seed 0" in capsys.readouterr().out
+
+
+@pytest.fixture
+def stored_ct(tmp_path, monkeypatch, shared_data, capsys):
+    """The real CT imported with ``phantom import`` into a temporary patient store."""
+    folder = shared_data / "real-anatomy" / "totalsegmentator-example"
+    if not (folder / "example_ct.nii.gz").is_file():
+        pytest.skip(f"{folder} not found")
+    monkeypatch.setenv("FLUOROSIM_PATIENTS_DIR", str(tmp_path / "patients"))
+    ct, masks = str(folder / "example_ct.nii.gz"), str(folder / "masks")
+    assert main(["phantom", "import", ct, "--labels", masks, "--name", "ts"]) == 0
+    return capsys.readouterr().out
+
+
+def test_import_stores_the_ct_and_says_what_it_can_be_used_for(stored_ct, tmp_path, capsys):
+    out = stored_ct
+    assert "as patient 'ts'" in out and "ct-sha256:" in out
+    assert "vertebrae_L4 → L4_body: whole L4 vertebra" in out
+    assert "approximated — " in out and "S1_foramen_anterior_side" in out
+    for drill in ("drill-inlet", "drill-outlet", "drill-true-lateral", "drill-ferguson-l5s1"):
+        assert f"  {drill}: ready" in out
+    teld = next(line for line in out.splitlines() if line.startswith("  teld-l4l5:"))
+    assert "not available" in teld and "root_L4_left" in teld and "kambin_L4_L5_left_apex" in teld
+    assert (tmp_path / "patients" / "ts" / "patient.json").is_file()
+    assert main(["phantom", "list"]) == 0 and capsys.readouterr().out.strip() == "ts"
+
+
+@pytest.mark.parametrize(
+    "drill", ["drill-inlet", "drill-outlet", "drill-true-lateral", "drill-ferguson-l5s1"]
+)
+def test_drills_run_headless_on_the_real_ct(stored_ct, drill, tmp_path, capsys):
+    """The expert attempt computed for the CT passes with no view error; the default patient's
+    pose, replayed on the CT, is scored against the CT's own view (a non-zero angle error)."""
+    import json
+
+    assert main(["replay", "--make-script", drill, "--patient", "ts"]) == 0
+    script = json.loads(capsys.readouterr().out)
+    assert script["patient"] == {"ct": "ts"}
+    path = tmp_path / "expert.json"
+    path.write_text(json.dumps(script))
+    code = main(["replay", "--no-images", "--json", str(path)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["passed"], report["findings"]
+    angles = [m["value"] for name, m in report["metrics"].items() if name.endswith("angle_deg")]
+    assert angles and max(angles) < 0.01
+    assert main(["replay", "--make-script", drill]) == 0
+    default = json.loads(capsys.readouterr().out)
+    path.write_text(json.dumps(default))
+    main(["replay", "--no-images", "--json", "--patient", "ts", str(path)])
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    view = drill.removeprefix("drill-").replace("-l5s1", "").replace("-", "_")
+    view = "true_lateral_sacrum" if view == "true_lateral" else view
+    assert metrics[f"{view}.view_angle_deg"]["value"] > 0.5
+
+
+def test_scenario_needing_roots_says_which_up_front(stored_ct, capsys):
+    assert main(["replay", "--make-script", "teld-l4l5", "--patient", "ts"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "teld-l4l5 needs structures root_L4_left" in err and "thecal_sac" in err
+    assert "kambin_L4_L5_left_center" in err and "patient ts" in err
+
+
+def test_import_problems_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLUOROSIM_PATIENTS_DIR", str(tmp_path / "patients"))
+    assert main(["phantom", "import", str(tmp_path / "none.nii.gz"), "--name", "x"]) == 2
+    assert "none.nii.gz: file or folder not found" in capsys.readouterr().err
+    assert main(["phantom", "import", str(tmp_path), "--name", "bad/name"]) == 2
+    assert "patient name 'bad/name'" in capsys.readouterr().err
+    assert main(["phantom", "import", "--name", "x"]) == 2
+    assert "give the CT" in capsys.readouterr().err
