@@ -347,9 +347,37 @@ def _exported_folder(path: Path) -> dict:
             record = json.loads(record_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise PatientFileError(record_path, f"not valid JSON ({error})") from None
+        if not isinstance(record, dict) or record.get("format", "fluorosim-patient") != (
+            "fluorosim-patient"
+        ):
+            found = record.get("format") if isinstance(record, dict) else type(record).__name__
+            raise PatientFileError(
+                record_path, f"format is {found!r}, expected 'fluorosim-patient'"
+            )
         defaults["parameters"] = dict(record.get("parameters") or {})
         defaults["parameters"]["exported_source"] = str(record.get("source", ""))
     return defaults
+
+
+def _check_landmarks_inside(
+    path: Path,
+    landmarks: dict[str, NDArray[np.float64]],
+    shape: tuple[int, ...],
+    lps_from_voxel: NDArray[np.float64],
+) -> None:
+    """Refuse a landmark file most of whose points lie outside the CT (another patient's file,
+    or RAS coordinates read as LPS): the views would aim at empty space."""
+    points = np.concatenate([np.reshape(v, (-1, 3)) for v in landmarks.values()])
+    ijk = (np.linalg.inv(lps_from_voxel) @ np.column_stack([points, np.ones(len(points))]).T)[:3]
+    margin = 0.5 + 10.0 / np.linalg.norm(lps_from_voxel[:3, :3], axis=0)[:, None]  # 10 mm
+    inside = np.all((ijk >= -margin) & (ijk <= np.array(shape)[:, None] - 1 + margin), axis=0)
+    outside = int(np.count_nonzero(~inside))
+    if outside > len(points) / 2:
+        raise PatientFileError(
+            path,
+            f"{outside} of {len(points)} landmark points lie outside the CT volume; is it another "
+            "patient's file, or RAS coordinates in a file that says LPS?",
+        )
 
 
 def volume_digest(hu: NDArray, labels: NDArray, lps_from_voxel: NDArray[np.float64]) -> str:
@@ -412,6 +440,8 @@ def import_ct(
     else:
         labels, label_table = np.zeros(hu.shape, np.uint8), {BACKGROUND_LABEL: 0}
     landmarks = markups.read_landmarks(landmarks_path) if landmarks_path is not None else {}
+    if landmarks:
+        _check_landmarks_inside(Path(landmarks_path), landmarks, hu.shape, lps_from_voxel)
     parameters = {
         **parameters,
         "imported_from": str(path),

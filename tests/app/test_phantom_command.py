@@ -123,3 +123,124 @@ def test_import_problems_are_one_line(tmp_path, monkeypatch, capsys):
     assert "patient name 'bad/name'" in capsys.readouterr().err
     assert main(["phantom", "import", "--name", "x"]) == 2
     assert "give the CT" in capsys.readouterr().err
+
+
+def _bad_inputs(folder):
+    """(CT, labels, landmarks, expected file, expected words) for each corrupt or foreign file."""
+    import json
+
+    import numpy as np
+
+    from models.io.nifti import write_nifti
+    from tests.models.io.conftest import make_patient
+
+    patient = make_patient()
+    ct = write_nifti(folder / "ct.nii.gz", patient.hu, patient.lps_from_voxel)
+    labels = patient.labels
+    affine = patient.lps_from_voxel
+    cases = {}
+
+    def nifti(name, data, matrix=affine):
+        return write_nifti(folder / name, data, matrix)
+
+    cases["mr"] = (
+        nifti("t1.nii.gz", np.full(labels.shape, 300, np.int16)),
+        None,
+        None,
+        "t1.nii.gz",
+        "not look like a CT",
+    )
+    cases["mask as ct"] = (
+        nifti("mask.nii.gz", labels),
+        None,
+        None,
+        "mask.nii.gz",
+        "not look like a CT",
+    )
+    (folder / "garbage.nii.gz").write_bytes(b"\x1f\x8b\x08 not really gzip" * 4)
+    cases["garbage ct"] = (folder / "garbage.nii.gz", None, None, "garbage.nii.gz", "")
+    raw = ct.read_bytes()
+    (folder / "cut.nii.gz").write_bytes(raw[: len(raw) // 3])
+    cases["truncated ct"] = (folder / "cut.nii.gz", None, None, "cut.nii.gz", "")
+    (folder / "scan.mha").write_bytes(b"ObjectType = Image\n")
+    cases["foreign format"] = (folder / "scan.mha", None, None, "scan.mha", "unknown volume format")
+    moved = affine.copy()
+    moved[0, 3] += 6.0
+    cases["labels elsewhere"] = (
+        ct,
+        nifti("seg.nii.gz", labels, moved),
+        None,
+        "seg.nii.gz",
+        "6.000 mm away",
+    )
+    cases["labels 300"] = (
+        ct,
+        nifti("big.nii.gz", labels.astype(np.int16) * 100),
+        None,
+        "big.nii.gz",
+        "outside 0–255",
+    )
+    cases["labels fractional"] = (
+        ct,
+        nifti("frac.nii.gz", labels * 0.5),
+        None,
+        "frac.nii.gz",
+        "whole numbers",
+    )
+    nifti("seg_names.nii.gz", labels)
+    (folder / "seg_names.json").write_text("{broken")
+    cases["label names"] = (
+        ct,
+        folder / "seg_names.nii.gz",
+        None,
+        "seg_names.json",
+        "not valid JSON",
+    )
+    (folder / "empty").mkdir()
+    cases["empty mask folder"] = (ct, folder / "empty", None, "empty", "no mask files")
+    (folder / "nanmasks").mkdir()
+    write_nifti(
+        folder / "nanmasks" / "sacrum.nii.gz", np.full(labels.shape, np.nan, np.float32), affine
+    )
+    cases["nan mask"] = (ct, folder / "nanmasks", None, "sacrum.nii.gz", "finite")
+    (folder / "lm.json").write_text("{not json")
+    cases["landmarks json"] = (ct, None, folder / "lm.json", "lm.json", "")
+    (folder / "far.json").write_text(
+        json.dumps(
+            {"landmarks": {"a": [900, 9, 9], "b": [0, 900, 40], "c": [[0, 0, 40], [0, 0, -500]]}}
+        )
+    )
+    cases["foreign landmarks"] = (
+        ct,
+        None,
+        folder / "far.json",
+        "far.json",
+        "outside the CT volume",
+    )
+    exported = folder / "exported"
+    exported.mkdir()
+    write_nifti(exported / "hu.nii.gz", patient.hu, affine)
+    (exported / "patient.json").write_text(json.dumps({"format": "someone-else"}))
+    cases["foreign export"] = (exported, None, None, "patient.json", "expected 'fluorosim-patient'")
+    return cases
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "mr", "mask as ct", "garbage ct", "truncated ct", "foreign format", "labels elsewhere",
+        "labels 300", "labels fractional", "label names", "empty mask folder", "nan mask",
+        "landmarks json", "foreign landmarks", "foreign export",
+    ],
+)  # fmt: skip
+def test_corrupt_or_foreign_files_are_one_line_naming_the_file(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLUOROSIM_PATIENTS_DIR", str(tmp_path / "patients"))
+    ct, labels, landmarks, filename, words = _bad_inputs(tmp_path)[case]
+    args = ["phantom", "import", str(ct), "--name", "x"]
+    args += ["--labels", str(labels)] if labels else []
+    args += ["--landmarks", str(landmarks)] if landmarks else []
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err
+    assert filename in err and words in err, err
+    assert not (tmp_path / "patients" / "x").exists()  # nothing half-stored
