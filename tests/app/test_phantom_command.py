@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.cli import main
@@ -244,3 +246,44 @@ def test_corrupt_or_foreign_files_are_one_line_naming_the_file(case, tmp_path, m
     assert err.count("\n") == 0 and "Traceback" not in err
     assert filename in err and words in err, err
     assert not (tmp_path / "patients" / "x").exists()  # nothing half-stored
+
+
+def test_run_refuses_an_unusable_patient_before_opening_a_window(stored_ct, capsys):
+    assert main(["run", "--patient", "nobody", "--scenario", "drill-inlet", "--trainee", "t"]) == 2
+    assert "--patient nobody: no stored patient" in capsys.readouterr().err
+    assert main(["run", "--patient", "ts", "--scenario", "teld-l4l5", "--trainee", "t"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "root_L4_left" in err and "patient ts" in err
+
+
+def test_run_trains_on_the_stored_ct_and_records_it_by_name_and_digest(stored_ct, tmp_path):
+    """A smoke run of the window (offscreen) on the imported CT: one shot is shown and the
+    attempt file names the patient and its volume digest, so it replays on the same CT."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        FLUOROSIM_DB_URL=f"sqlite:///{tmp_path / 'records.sqlite'}",
+        FLUOROSIM_ATTEMPTS_DIR=str(tmp_path / "attempts"),
+        HOME=str(tmp_path),
+    )
+    args = ["run", "--scenario", "drill-inlet", "--trainee", "t1", "--patient", "ts"]
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args, "--quit-after", "0.5"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    assert "shot 1 shown, 512x512" in output, output[-2000:]
+    attempt = next((tmp_path / "attempts").glob("*.jsonl"))
+    header = json.loads(attempt.read_text().splitlines()[0])
+    digest = next(line for line in stored_ct.splitlines() if "ct-sha256:" in line)
+    assert header["patient"] == {"ct": "ts"} and header["patient_version"] in digest
