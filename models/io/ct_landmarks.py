@@ -6,16 +6,17 @@ bone masks allow, from the masks alone (never from the generator), in the LPS fr
 
 - per lumbar vertebra (``L1_body`` … ``L5_body``; a whole-vertebra mask is split into the body — a
   morphological opening keeps the thick body and drops the thin arch — and the arch): the
-  superior/inferior endplate centres (the body's extent along its thinnest principal axis, in a
-  central cylinder), the body centre (their midpoint), the spinous tip (the arch voxel farthest
-  behind the body near the midline), the pedicle centres (the narrowest cross-section of each
-  side of the arch between the body and the lamina) and the disc centres;
+  superior/inferior endplate centres (the body surfaces facing the neighbouring bodies across the
+  discs; for L1's upper plate the top of the body's central columns), the body centre (their
+  midpoint), the spinous tip (the arch voxel farthest behind the body near the midline), the
+  pedicle centres (the arch just behind the body, lateral to the canal, within the body's width)
+  and the disc centres;
 - facet joints (where the arches of adjacent vertebrae, or L5 and the sacrum, come closest on each
   side);
-- sacrum: S1 superior endplate centre (the sacrum's upper surface under L5, plane-fitted),
-  sacral promontory (its anterior edge in the midline), S1/S2 body centres and the anterior S1
-  cortex (along the midline body centre line marched down the sacrum), the S1 canal centre, the
-  ala tops, and the S1 anterior/posterior foramina (APPROXIMATED — see below);
+- sacrum: S1 superior endplate centre (the sacrum's surface facing L5's body, its normal from a
+  plane fit), sacral promontory (the endplate's anterior edge in the midline), S1/S2 body centres
+  and the anterior S1 cortex (along the endplate normal), the S1 canal centre, the ala tops, and
+  the S1 anterior/posterior foramina (APPROXIMATED — see below);
 - pelvis (``ilium_left``/``ilium_right``, whole hip bones): SIJ surface samples and centre (where
   sacrum and hip bone come closest), iliac crest tops, ASIS, PSIS, the sciatic notch apex, the
   ends of the iliac cortical density (ICD) line and the top of the pubic symphysis;
@@ -44,8 +45,8 @@ Points = NDArray[np.float64]
 
 #: Landmark (or pattern) → how it is approximated from a mask.
 APPROXIMATIONS: dict[str, str] = {
-    "X_pedicle_center_side": "centre of the narrowest cross-section of the arch between body and "
-    "lamina (the isthmus, to about a voxel)",
+    "X_pedicle_center_side": "centroid of the arch between the body's back wall and 12 mm behind "
+    "it, 8 mm from the midline to the body's half-width, within the body's height",
     "S1_body_center": "on the S1 endplate's normal, half an L5 body height below its centre "
     "(the S1/S2 junction is fused and not in the mask)",
     "S2_body_center": "on the S1 endplate's normal 1.5 L5 body heights below its centre, snapped "
@@ -72,6 +73,9 @@ S1_FORAMEN_HALF_DISTANCE_MM = 27.0
 SIJ_CONTACT_MM = 6.0
 #: Length of the iliac cortical density line (mm), as the generator's pelvis.
 ICD_LENGTH_MM = 30.0
+#: Pedicle search box behind the body (mm): lateral to the canal, up to the articular processes.
+PEDICLE_MEDIAL_MM = 8.0
+PEDICLE_LENGTH_MM = 12.0
 #: Body-shell voxels up to this far beyond the closest ones to the next body form an endplate
 #: (mm): a lumbar disc is ≈ 7 mm high behind and ≈ 12–15 mm in front.
 PLATE_DEPTH_MM = 10.0
@@ -221,34 +225,26 @@ class _Vertebra:
         return float(np.percentile(loc[central if central.any() else slice(None), 1], 98))
 
     def pedicle(self, side: str, voxel_mm: float) -> Points | None:
-        """Centre of the narrowest AP cross-section of the arch on one side."""
+        """Centre of one pedicle: the centroid of the arch between the body's back wall and 12 mm
+        behind it, lateral to the canal (> 8 mm from the midline), within the body's width (the
+        transverse process reaches beyond it) and the body's cranio-caudal extent."""
         if not len(self.arch_points):
             return None
         sign = 1.0 if side == "left" else -1.0
         loc = self.local(self.arch_points)
         back = self.body_back_mm()
+        body = self.local(self.body_points)
+        half_width = float(np.percentile(np.abs(body[:, 0]), 95))
         keep = (
-            (sign * loc[:, 0] >= 5.0)
+            (sign * loc[:, 0] >= PEDICLE_MEDIAL_MM)
+            & (sign * loc[:, 0] <= half_width)
             & (loc[:, 1] >= back - voxel_mm)
-            & (loc[:, 1] <= back + 25.0)
+            & (loc[:, 1] <= back + PEDICLE_LENGTH_MM)
             & (np.abs(loc[:, 2]) <= self.height_mm / 2.0)
         )
         if keep.sum() < 4:
             return None
-        pts, loc = self.arch_points[keep], loc[keep]
-        bins = np.floor((loc[:, 1] - back) / voxel_mm).astype(int)
-        best: tuple[int, int] | None = None
-        for b in np.unique(bins):
-            in_bin = bins == b
-            # the isthmus: a section that does not reach the midline (no lamina yet)
-            if np.min(np.abs(loc[in_bin, 0])) < 8.0:
-                continue
-            count = int(in_bin.sum())
-            if best is None or count < best[0]:
-                best = (count, int(b))
-        if best is None:
-            return None
-        return pts[bins == best[1]].mean(axis=0)
+        return self.arch_points[keep].mean(axis=0)
 
 
 def _closest_pairs(
