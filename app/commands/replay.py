@@ -4,9 +4,9 @@
 ``{"format": "fluorosim-attempt", ...}``) or a scripted attempt (one JSON object
 ``{"scenario", "patient", "steps"}``), runs it through the headless session on the patient it
 names (``--patient NAME|PATH``: on that stored patient or CT instead), and prints the plain-words
-report (``--json``: the report as JSON, with a ``patient_check`` field). A recording made on
-another generator version or another CT than the one it is replayed on starts with a warning line
-naming both versions. ``--make-script
+report (``--json``: the report as JSON). A recording made on another generator version or another
+CT than the one it is replayed on (or before versions were recorded) starts with a warning line
+naming both versions, and ``--json`` then adds a ``patient_check`` field. ``--make-script
 SCENARIO [--failure MODE]`` prints the expert (or failure-mode) scripted attempt for the default
 patient of a shipped scenario, to start from. Exit codes: 0 passed, 1 failed, 2 unusable input.
 """
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"fluorosim replay: {check.message}", file=sys.stderr)
     if args.json:
         data = report.as_json()
-        if check is not None:
+        if check is not None and not check.same:  # only when there is something to say
             data["patient_check"] = check.as_json()
         print(json.dumps(data, sort_keys=True, indent=2))
     else:
