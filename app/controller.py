@@ -210,9 +210,11 @@ class SessionWorker(QObject):
     progress = pyqtSignal(str, float)
     attempt_saved = pyqtSignal(str)
 
-    def __init__(self, device_url: str = "mouse") -> None:
+    def __init__(self, device_url: str = "mouse", patient_ref: str | None = None) -> None:
         super().__init__()
         self.device_url = device_url
+        #: ``fluorosim run --patient``: a stored patient's name or a CT path, used for every attempt
+        self.patient_ref = patient_ref
         self.session: Any = None
         self.patient: Any = None
         self.renderer: Any = None
@@ -270,10 +272,22 @@ class SessionWorker(QObject):
             else choice.seed
         )
         parameters["seed"] = seed
-        self.progress.emit(
-            "Building the patient (the first time takes up to a minute; then it is cached)…", 10
-        )
-        patient = load_or_build_patient(PatientParameters(**parameters))
+        if self.patient_ref:
+            from models.io.store import load_patient
+            from scenarios.patients import describe_missing
+
+            self.progress.emit(f"Loading the patient {self.patient_ref}…", 10)
+            patient = load_patient(self.patient_ref)
+            missing = describe_missing(scenario, patient)
+            if missing:  # before anything is recorded
+                raise ValueError(missing)
+            parameters = {"ct": self.patient_ref}
+        else:
+            self.progress.emit(
+                "Building the patient (the first time takes up to a minute; then it is cached)…",
+                10,
+            )
+            patient = load_or_build_patient(PatientParameters(**parameters))
         self.patient = patient
         self.progress.emit("Warming up the renderer…", 60)
         self.renderer = FluoroRenderer(patient)
@@ -799,11 +813,11 @@ class SessionController(QObject):
     _finish = pyqtSignal()
     _shutdown = pyqtSignal()
 
-    def __init__(self, device_url: str = "mouse") -> None:
+    def __init__(self, device_url: str = "mouse", patient_ref: str | None = None) -> None:
         super().__init__()
         self.thread = QThread()
         self.thread.setObjectName("fluorosim-session")
-        self.worker = SessionWorker(device_url)
+        self.worker = SessionWorker(device_url, patient_ref)
         self.worker.moveToThread(self.thread)
         for name in (
             "frame_ready",

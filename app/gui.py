@@ -176,6 +176,7 @@ def run_gui(
     mode: str = "learning",
     seed: int = 0,
     quit_after_s: float | None = None,
+    patient_ref: str | None = None,
 ) -> int:
     """Show sign-in (unless trainee and scenario are given), then the window; returns the exit code.
 
@@ -188,7 +189,7 @@ def run_gui(
     app.setApplicationVersion(__version__)
     app.setOrganizationName("fluorosim")
     settings = QSettings("fluorosim", "fluorosim")
-    controller = SessionController(device_url=device_url)
+    controller = SessionController(device_url=device_url, patient_ref=patient_ref)
     window = MainWindow(controller, settings)
     window.show()
     offer_recovery(window, attempts_directory(), default_database_url())

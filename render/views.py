@@ -12,7 +12,8 @@ How each view is defined (procedures and radiographic practice, reference/carm.m
   spinous tip) projected onto the axial plane, so that the spinous process sits midway between the
   pedicles; no cranio-caudal tilt. Target: the level's body (or disc) centre; default L5-S1 disc.
 * ``lateral`` — beam along the level's pedicle line (left → right), so the two pedicles and the
-  posterior body walls superimpose. Target as for ``ap``.
+  posterior body walls superimpose (made horizontal when a rotated vertebra would need the beam
+  to run posterior → anterior, which the C-arm cannot). Target as for ``ap``.
 * ``true_lateral_sacrum`` — beam along the mean of the lines joining the left and right sciatic
   notches and the two ends of the iliac cortical density (ICD) lines, so that both superimpose.
   Target: S1 body centre.
@@ -206,6 +207,11 @@ def view_spec(
         target = _target_for(patient, level)
         # lateral: source on the patient's left, beam toward the right
         beam = _ap_beam(patient, vertebra) if view == "ap" else -_lr_axis(patient, vertebra)
+        if view == "lateral" and beam[1] < 0.0:
+            # a vertebra rotated so that its pedicle line points posterior → anterior (a real
+            # patient lying rotated on the CT table): the nearest beam the C-arm reaches from
+            # under the table is the horizontal one
+            beam[1] = 0.0
         return ViewSpec(view, target, frames.unit(beam))
     if view == "true_lateral_sacrum":
         pairs = [

@@ -4,8 +4,10 @@ Format (``format = "fluorosim-attempt"``, ``version = 1``), one JSON object per 
 
 1. header: ``{"format", "version", "scenario", "scenario_toml" (the scenario file's text, so a
    replay does not drift when shipped files change), "patient" (generator parameters or
-   ``{"ct": path}``), "mode", "started" (ISO 8601 UTC from the injected clock), "rng_state" (the
-   numpy bit-generator state before the first draw), "carm_model", "pulse_rate_pps"}``;
+   ``{"ct": stored name or path}``), "patient_version" (the generator version, or the imported
+   CT's volume digest: :func:`scenarios.patients.patient_version`), "mode", "started" (ISO 8601
+   UTC from the injected clock), "rng_state" (the numpy bit-generator state before the first
+   draw), "carm_model", "pulse_rate_pps"}``;
 2. ``{"t_s", "type": "command", "command": {...}}`` — every command, in the scripted-attempt action
    syntax (instrument samples from a tracker become ``instrument`` commands);
 3. ``{"t_s", "type": "event", "kind", "data": {...}}`` — every event (frame with its image id,
@@ -16,7 +18,10 @@ Format (``format = "fluorosim-attempt"``, ``version = 1``), one JSON object per 
 fsyncs on every step change and at the end, so a crash loses at most about a second.
 :func:`read_attempt` tolerates a truncated last line (the attempt is reported "interrupted");
 anything else that is wrong names the file and the line. :func:`replay_attempt` re-issues the
-commands at their times on a fresh session with the recorded random state and returns the report.
+commands at their times on a fresh session with the recorded random state and returns the report;
+:func:`check_patient` compares the recorded patient version with the patient it is replayed on
+(a recording made before versions were recorded says so too), so a replay on another generator or
+another CT is reported, not silently shown on a different patient.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 
 from scenarios import commands as cmd
 from scenarios.loader import parse_scenario_text
+from scenarios.patients import patient_version
 from scenarios.scoring.report import Report
 
 FORMAT = "fluorosim-attempt"
@@ -57,7 +63,8 @@ def _patient_parameters(patient: Any) -> dict[str, Any]:
     params = dict(getattr(patient, "parameters", {}) or {})
     source = str(getattr(patient, "source", ""))
     if source.startswith("imported:"):
-        return {"ct": params.get("imported_from", source.split(":", 1)[1])}
+        name = params.get("patient_name") or params.get("imported_from")
+        return {"ct": str(name or source.split(":", 1)[1])}
     try:
         from models.phantom import PatientParameters
 
@@ -124,6 +131,7 @@ class AttemptWriter:
                 "scenario": session.scenario.id,
                 "scenario_toml": session.scenario.text,
                 "patient": params,
+                "patient_version": patient_version(session.patient),
                 "mode": session.mode,
                 "started": started.isoformat(),
                 "rng_state": session.rng.bit_generator.state,
@@ -236,6 +244,46 @@ def rng_from_state(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+@dataclass(frozen=True)
+class PatientCheck:
+    """Whether an attempt is replayed on the patient it was recorded on."""
+
+    recorded_version: str | None  # None: recorded before fluorosim stored the version
+    replay_version: str
+    same: bool
+    message: str  # "" when the same; else one plain line naming both versions
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``patient_check`` field of ``fluorosim replay --json``."""
+        return {
+            "recorded_version": self.recorded_version,
+            "replay_version": self.replay_version,
+            "same_patient": self.same,
+            "warning": self.message or None,
+        }
+
+
+def check_patient(header: dict[str, Any], patient: Any) -> PatientCheck:
+    """Compare the header's ``patient_version`` with the patient the attempt is replayed on."""
+    recorded = header.get("patient_version")
+    current = patient_version(patient)
+    if recorded is not None and str(recorded) == current:
+        return PatientCheck(str(recorded), current, True, "")
+    if recorded is None:
+        message = (
+            "warning: this attempt was recorded without a patient version (an older fluorosim); "
+            f"it is replayed on patient version {current}, which may not be the patient the "
+            "trainee saw"
+        )
+    else:
+        message = (
+            f"warning: this attempt was recorded on patient version {recorded} but is replayed "
+            f"on {current}: the patient differs from the one the trainee saw, so images, "
+            "breaches and scores may differ"
+        )
+    return PatientCheck(None if recorded is None else str(recorded), current, False, message)
+
+
 def replay_attempt(
     path: str | Path,
     patient: Any = None,
@@ -248,8 +296,20 @@ def replay_attempt(
     ``patient``/``renderer`` may be given (tests, the GUI that already has them); otherwise the
     patient is rebuilt from the header and ``renderer_factory(patient, carm_model)`` (default:
     render.renderer.FluoroRenderer) renders the frames again. An interrupted attempt is scored as
-    it stood at its last recorded command.
+    it stood at its last recorded command. :func:`replay_attempt_checked` also says whether the
+    patient is the recorded one.
     """
+    return replay_attempt_checked(path, patient, renderer, renderer_factory, catalogue)[0]
+
+
+def replay_attempt_checked(
+    path: str | Path,
+    patient: Any = None,
+    renderer: Any = None,
+    renderer_factory: Callable[[Any, str], Any] | None = None,
+    catalogue: dict | None = None,
+) -> tuple[Report, PatientCheck]:
+    """:func:`replay_attempt` and the :class:`PatientCheck` of the patient it ran on."""
     from scenarios.patients import patient_for
     from scenarios.session import Session
 
@@ -282,7 +342,7 @@ def replay_attempt(
     report = run_actions(session, actions)
     if attempt.interrupted:
         report.findings.append(f"This attempt was {attempt.note}; scored as it stood.")
-    return report
+    return report, check_patient(header, patient)
 
 
 def default_renderer(patient: Any, carm_model: str) -> Any:

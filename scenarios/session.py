@@ -70,6 +70,14 @@ class SessionError(RuntimeError):
     """A command that cannot run now (no instrument, attempt finished…); message says why."""
 
 
+class MissingStructuresError(ValueError):
+    """The patient lacks labels or landmarks the scenario needs (an imported CT without roots…)."""
+
+    def __init__(self, message: str, missing: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
 def image_id(image: np.ndarray) -> str:
     """Stable id of a displayed image (SHA-1 of its bytes and shape, 16 hex digits)."""
     digest = hashlib.sha1(np.ascontiguousarray(image).tobytes())
@@ -98,6 +106,13 @@ class Session:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        from scenarios.patients import describe_missing, missing_structures
+
+        # Up front: a scenario the patient cannot support would otherwise drop its risks silently
+        # or fail at the first view or score.
+        message = describe_missing(scenario, patient)
+        if message:
+            raise MissingStructuresError(message, missing_structures(scenario, patient))
         self.scenario = scenario
         self.patient = patient
         self.renderer = renderer

@@ -5,6 +5,13 @@
 the published reference values; ``export OUT_DIR`` writes NIfTI volumes, labels, landmarks and
 meshes (``--dicom`` adds a DICOM CT series). ``--random`` draws a new seed and prints it so the
 same patient can be generated again with ``--seed``.
+
+``import CT [--labels MAP] [--landmarks FILE] --name NAME`` imports a real CT (NIfTI, NRRD or a
+DICOM folder; the label map may be a folder of per-structure masks such as TotalSegmentator's),
+computes the landmarks its bone labels allow, and stores it under NAME in the user data folder
+(:mod:`models.io.store`) for ``--patient NAME`` on ``run``, ``render`` and ``replay``; it prints
+what was mapped, which landmarks were computed (and approximated) and which shipped scenarios the
+patient cannot support and why. ``list`` prints the stored patients.
 """
 
 from __future__ import annotations
@@ -23,8 +30,29 @@ VARIANTS = ("high_iliac_crest", "transitional_l5", "narrow_foramen")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``fluorosim phantom``."""
-    parser.add_argument("action", nargs="?", choices=["build", "show", "export"], default="show")
-    parser.add_argument("out_dir", nargs="?", help="folder to write (export only)")
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=["build", "show", "export", "import", "list"],
+        default="show",
+    )
+    parser.add_argument(
+        "out_dir",
+        nargs="?",
+        help="export: the folder to write; import: the CT (NIfTI/NRRD file or DICOM folder)",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="MAP",
+        help="import: label map on the CT's grid, or a folder of per-structure masks",
+    )
+    parser.add_argument(
+        "--landmarks", metavar="FILE", help="import: landmarks (Slicer .mrk.json or landmarks.json)"
+    )
+    parser.add_argument("--name", help="import: the name to store the patient under")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="import: replace a stored patient of that name"
+    )
     parser.add_argument("--seed", type=int, default=0, help="patient seed (default 0)")
     parser.add_argument("--random", action="store_true", help="draw a new seed and print it")
     parser.add_argument("--sex", choices=["female", "male"], default="male")
@@ -103,8 +131,70 @@ def _print_measurements(patient) -> None:
         )
 
 
+def _import(args: argparse.Namespace) -> int:
+    """``phantom import``: import, compute landmarks, store under ``--name`` and summarise."""
+    from models.io import PatientFileError
+    from models.io.ct_import import import_ct
+    from models.io.store import PatientStoreError, check_name, load_patient, save_patient
+    from scenarios.loader import load_shipped, shipped_scenarios
+    from scenarios.patients import describe_missing
+
+    if not args.out_dir:
+        print(
+            "fluorosim phantom import: give the CT, e.g. ct.nii.gz or a DICOM folder",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        check_name(args.name or "")
+        patient = import_ct(args.out_dir, args.labels, args.landmarks, compute_landmarks=True)
+        folder = save_patient(patient, args.name, overwrite=args.overwrite)
+        stored = load_patient(args.name)
+    except (PatientFileError, PatientStoreError) as error:
+        print(f"fluorosim phantom import: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"fluorosim phantom import: cannot store the patient: {error}", file=sys.stderr)
+        return 2
+    params = stored.parameters
+    bones = sorted(n for n in stored.label_table if n != "background")
+    print(
+        f"imported {args.out_dir} as patient {args.name!r}: {stored.shape[0]}×{stored.shape[1]}×"
+        f"{stored.shape[2]} voxels of {', '.join(f'{v:.2f}' for v in stored.spacing_mm)} mm, "
+        f"version {params.get('ct_digest')}; stored in {folder}"
+    )
+    for note in params.get("label_notes") or []:
+        print(f"  label {note}")
+    computed = params.get("computed_landmarks") or []
+    print(f"  {len(stored.landmarks)} landmarks ({len(computed)} computed from the labels)")
+    for note in params.get("landmark_notes") or []:
+        print(f"  approximated — {note}")
+    if not bones:
+        print("  warning: no labels (give --labels): views and scenarios need bone labels")
+    for scenario_id in shipped_scenarios():
+        message = describe_missing(load_shipped(scenario_id), stored)
+        print(f"  {scenario_id}: " + ("ready" if message is None else f"not available — {message}"))
+    print(f"use it with: fluorosim render --patient {args.name} --view ap --out ap.png")
+    return 0
+
+
+def _list() -> int:
+    from models.io.store import patients_dir, stored_names
+
+    names = stored_names()
+    if not names:
+        print(f"no stored patients in {patients_dir()} (fluorosim phantom import CT --name NAME)")
+    for name in names:
+        print(name)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Build, show or export the patient; a clear message and exit code 2 on bad input."""
+    if args.action == "import":
+        return _import(args)
+    if args.action == "list":
+        return _list()
     from models.phantom import load_or_build_patient
     from models.phantom.cache import cache_key, default_cache_dir
 

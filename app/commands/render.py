@@ -54,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "replace the view's values for the joints named",
     )
     parser.add_argument("--seed", type=int, default=0, help="patient generator seed (default 0)")
+    parser.add_argument(
+        "--patient",
+        metavar="NAME|PATH",
+        help="render this patient instead of the generated one: a stored name "
+        "(fluorosim phantom import) or a CT file / DICOM folder / exported patient folder",
+    )
     parser.add_argument("--size", type=int, default=512, help="image size in pixels (default 512)")
     parser.add_argument("--kvp", type=float, default=75.0, help="tube voltage (default 75 kVp)")
     parser.add_argument("--model", default="ii9", help="C-arm preset: ii9, ii12, fpd30")
@@ -125,6 +131,13 @@ def parse_instrument(spec: str) -> Any:
     return InstrumentPose(name, tip, direction)
 
 
+def load_named_patient(reference: str) -> Any:
+    """The ``--patient`` patient: a stored name or a CT / exported-folder path."""
+    from models.io.store import load_patient as load_stored
+
+    return load_stored(reference)
+
+
 def load_patient(seed: int) -> Any:
     """The generated patient of this seed (cached on disk by models.phantom)."""
     from models.phantom import PatientParameters, load_or_build_patient
@@ -188,7 +201,7 @@ def _render(args: argparse.Namespace) -> int:
     if not 16 <= args.size <= 4096:
         raise RenderArgumentError(f"--size {args.size}: expected 16–4096 pixels")
     instruments = [parse_instrument(spec) for spec in args.instrument]
-    patient = load_patient(args.seed)
+    patient = load_named_patient(args.patient) if args.patient else load_patient(args.seed)
     joints = resolve_joints(args, patient)
     renderer = FluoroRenderer(
         patient, model=args.model, kvp=args.kvp, display_px=args.size, mode=args.mode

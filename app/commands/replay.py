@@ -3,7 +3,10 @@
 ``fluorosim replay FILE`` reads either a recorded attempt (JSON lines, first line
 ``{"format": "fluorosim-attempt", ...}``) or a scripted attempt (one JSON object
 ``{"scenario", "patient", "steps"}``), runs it through the headless session on the patient it
-names, and prints the plain-words report (``--json``: the report as JSON). ``--make-script
+names (``--patient NAME|PATH``: on that stored patient or CT instead), and prints the plain-words
+report (``--json``: the report as JSON). A recording made on another generator version or another
+CT than the one it is replayed on (or before versions were recorded) starts with a warning line
+naming both versions, and ``--json`` then adds a ``patient_check`` field. ``--make-script
 SCENARIO [--failure MODE]`` prints the expert (or failure-mode) scripted attempt for the default
 patient of a shipped scenario, to start from. Exit codes: 0 passed, 1 failed, 2 unusable input.
 """
@@ -30,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-images",
         action="store_true",
         help="score without rendering images (dose still computed from the beam geometry)",
+    )
+    parser.add_argument(
+        "--patient",
+        metavar="NAME|PATH",
+        help="replay on this patient: a stored name (fluorosim phantom import) or a CT / "
+        "exported patient folder, instead of the one the attempt names",
     )
     parser.add_argument(
         "--make-script",
@@ -81,15 +90,27 @@ def format_report(report) -> str:
 def _make_script(args: argparse.Namespace) -> int:
     from scenarios import patients, scripts
     from scenarios.loader import ScenarioError, load_shipped
+    from scenarios.session import MissingStructuresError
 
     try:
         scenario = load_shipped(args.make_script)
-        patient = patients.patient_for(scenario.patient)
+        overrides = {"ct": args.patient} if args.patient else None
+        patient = patients.patient_for(scenario.patient, overrides)
+        message = patients.describe_missing(scenario, patient)
+        if message:
+            raise MissingStructuresError(message, {})
         if args.failure:
             script = scripts.failure_script(scenario, patient, args.failure)
         else:
             script = scripts.expert_script(scenario, patient)
-    except (ScenarioError, scripts.ScriptError, patients.PatientSpecError) as exc:
+        if overrides:
+            script["patient"] = overrides
+    except (
+        ScenarioError,
+        scripts.ScriptError,
+        patients.PatientSpecError,
+        MissingStructuresError,
+    ) as exc:
         print(f"fluorosim replay: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(json.dumps(script, indent=1))
@@ -119,13 +140,23 @@ def run(args: argparse.Namespace) -> int:
     def renderer_for(patient, model):
         return None if args.no_images else recording.default_renderer(patient, model)
 
+    from scenarios.session import MissingStructuresError
+
+    check = None
     try:
+        chosen = None
+        if args.patient:
+            from scenarios.spec import PatientSpec
+
+            chosen = patients.patient_for(PatientSpec(), {"ct": args.patient})
         if _is_recording(path):
-            report = recording.replay_attempt(path, renderer_factory=renderer_for)
+            report, check = recording.replay_attempt_checked(
+                path, patient=chosen, renderer_factory=renderer_for
+            )
         else:
             script = load_script(path)
             scenario = load_shipped(script.scenario)
-            patient = patients.patient_for(scenario.patient, script.patient)
+            patient = chosen or patients.patient_for(scenario.patient, script.patient)
             session = Session(
                 scenario,
                 patient,
@@ -142,11 +173,19 @@ def run(args: argparse.Namespace) -> int:
         CommandError,
         recording.AttemptFileError,
         patients.PatientSpecError,
+        MissingStructuresError,
     ) as exc:
         print(f"fluorosim replay: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if check is not None and not check.same and args.json:
+        print(f"fluorosim replay: {check.message}", file=sys.stderr)
     if args.json:
-        print(report.to_json_text())
+        data = report.as_json()
+        if check is not None and not check.same:  # only when there is something to say
+            data["patient_check"] = check.as_json()
+        print(json.dumps(data, sort_keys=True, indent=2))
     else:
+        if check is not None and not check.same:
+            print(check.message.replace("warning:", "WARNING:", 1) + "\n")
         print(format_report(report))
     return EXIT_PASSED if report.passed else EXIT_FAILED

@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="patient seed")
     parser.add_argument(
+        "--patient",
+        metavar="NAME|PATH",
+        help="train on this patient instead of the generated one: a stored name "
+        "(fluorosim phantom import) or a CT / exported patient folder",
+    )
+    parser.add_argument(
         "--review",
         action="store_true",
         help="instructor review mode: attempts, replay, learning curves, CUSUM, sign-off",
@@ -78,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quit_after is not None and not (args.scenario and args.trainee):
         print("fluorosim: --quit-after needs --scenario and --trainee", file=sys.stderr)
         return 2
+    if args.patient and _patient_problem(args.patient, args.scenario):
+        return 2
     device = "mouse" if args.mouse or not args.device else args.device
     return run_gui(
         device,
@@ -86,4 +94,29 @@ def run(args: argparse.Namespace) -> int:
         "exam" if args.exam else "learning",
         args.seed,
         quit_after_s=args.quit_after,
+        patient_ref=args.patient,
     )
+
+
+def _patient_problem(reference: str, scenario_id: str | None) -> bool:
+    """Print why ``--patient`` cannot be used (unknown, unreadable, lacks what the scenario needs)."""
+    from models.io import PatientFileError
+    from models.io.store import PatientStoreError, load_patient
+
+    try:
+        patient = load_patient(reference)
+    except (PatientFileError, PatientStoreError) as error:
+        print(f"fluorosim run: {error}", file=sys.stderr)
+        return True
+    if scenario_id:
+        from scenarios.loader import ScenarioError, load_shipped
+        from scenarios.patients import describe_missing
+
+        try:
+            message = describe_missing(load_shipped(scenario_id), patient)
+        except ScenarioError as error:
+            message = str(error)
+        if message:
+            print(f"fluorosim run: {message}", file=sys.stderr)
+            return True
+    return False

@@ -10,9 +10,15 @@
 An optional label map (NIfTI or NRRD, integer values 0–255, same grid as the CT) gives the labels;
 their names come from a JSON ``{name: value}`` beside it (``<stem>.json`` or ``labels.json``) or
 from a 3D Slicer ``.seg.nrrd`` header (``SegmentN_Name`` / ``SegmentN_LabelValue``), else
-``label_<value>``. Without a label map every voxel is ``background`` (0). Landmarks come from a
-Slicer ``.mrk.json`` or a fluorosim ``landmarks.json``. Every problem raises
-:class:`PatientFileError` naming the file.
+``label_<value>``. The label map may instead be a FOLDER of binary masks, one structure per file
+(``vertebrae_L4.nii.gz``, ``hip_left.nii.gz``…, as TotalSegmentator writes them;
+:func:`read_mask_folder`): TotalSegmentator names become fluorosim label names through
+:data:`TOTALSEGMENTATOR_LABELS` (what each mapping approximates is recorded in
+``parameters["label_notes"]``), other names are kept as they are. Without a label map every voxel
+is ``background`` (0). Landmarks come from a Slicer ``.mrk.json`` or a fluorosim
+``landmarks.json``; with ``compute_landmarks`` the landmarks the bone labels allow are
+computed as well (:mod:`models.io.ct_landmarks`; a landmark file's points win). Every problem
+raises :class:`PatientFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from numpy.typing import NDArray
 from models.io import PatientFileError, markups
 from models.patient import BACKGROUND_LABEL, Patient
 
-__all__ = ["PatientFileError", "import_ct", "read_volume"]
+__all__ = ["PatientFileError", "import_ct", "read_mask_folder", "read_volume", "volume_digest"]
 
 #: A CT in HU always holds fat (−100 HU) or air (−1000 HU) somewhere; a volume whose lowest value
 #: is above this is not a CT in Hounsfield units (an MR, a mask, or raw unscaled CT numbers).
@@ -35,6 +41,43 @@ MIN_PLAUSIBLE_LOWEST_HU = -50.0
 AXIS_ALIGNED_TOLERANCE = 1e-4
 #: Largest distance (mm) between the CT and label-map grids' voxel centres still taken as "same".
 GRID_TOLERANCE_MM = 0.01
+#: Suffixes of the per-structure mask files read from a mask folder.
+MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr")
+
+#: TotalSegmentator structure name → (fluorosim label, what the mapping means). TotalSegmentator
+#: segments each vertebra and each hip bone whole; fluorosim splits a vertebra into body, pedicles
+#: and posterior elements and calls the hip bone "ilium", so those mappings are approximations.
+TOTALSEGMENTATOR_LABELS: dict[str, tuple[str, str]] = {
+    **{
+        f"vertebrae_{level}": (
+            f"{level}_body",
+            f"whole {level} vertebra (body, pedicles and posterior elements in one label)",
+        )
+        for level in ("L1", "L2", "L3", "L4", "L5")
+    },
+    "sacrum": ("sacrum", "sacrum"),
+    "vertebrae_S1": ("sacrum", "S1 vertebra, counted as sacrum"),
+    "hip_left": ("ilium_left", "whole left hip bone (ilium, ischium and pubis)"),
+    "hip_right": ("ilium_right", "whole right hip bone (ilium, ischium and pubis)"),
+    "femur_left": ("femur_left", "left femur (the part inside the scan)"),
+    "femur_right": ("femur_right", "right femur (the part inside the scan)"),
+    "aorta": ("aorta", "aorta"),
+    "inferior_vena_cava": ("vena_cava", "inferior vena cava"),
+    "iliac_artery_left": ("common_iliac_artery_left", "left iliac artery (common and external)"),
+    "iliac_artery_right": (
+        "common_iliac_artery_right",
+        "right iliac artery (common and external)",
+    ),
+    "iliac_vena_left": ("common_iliac_vein_left", "left iliac vein"),
+    "iliac_vena_right": ("common_iliac_vein_right", "right iliac vein"),
+    "iliopsoas_left": ("psoas_left", "left iliopsoas (psoas and iliacus)"),
+    "iliopsoas_right": ("psoas_right", "right iliopsoas (psoas and iliacus)"),
+    "autochthon_left": ("paraspinal_left", "left autochthonous back muscles"),
+    "autochthon_right": ("paraspinal_right", "right autochthonous back muscles"),
+    "small_bowel": ("bowel", "small bowel"),
+    "duodenum": ("bowel", "duodenum, counted as bowel"),
+    "colon": ("bowel", "colon, counted as bowel"),
+}
 
 
 def _suffix(path: Path) -> str:
@@ -119,20 +162,93 @@ def _label_names(labels_path: Path, values: NDArray) -> dict[str, int]:
     return table
 
 
+def _check_grid(
+    path: Path,
+    data: NDArray,
+    affine: NDArray[np.float64],
+    shape: tuple[int, ...],
+    lps_from_voxel: NDArray[np.float64],
+    what: str = "label map",
+) -> None:
+    if data.shape != shape:
+        raise PatientFileError(path, f"{what} shape {data.shape} differs from the CT's {shape}")
+    corners = np.array([[0, 0, 0, 1], [shape[0] - 1, shape[1] - 1, shape[2] - 1, 1]], float).T
+    offset = np.abs(affine @ corners - lps_from_voxel @ corners).max()
+    if offset > GRID_TOLERANCE_MM:
+        raise PatientFileError(
+            path, f"{what} grid is {offset:.3f} mm away from the CT's; resample it first"
+        )
+
+
+def _mask_name(path: Path) -> str | None:
+    lower = path.name.lower()
+    for suffix in MASK_SUFFIXES:
+        if lower.endswith(suffix):
+            return path.name[: -len(suffix)]
+    return None
+
+
+def read_mask_folder(
+    folder: str | Path, shape: tuple[int, ...], lps_from_voxel: NDArray[np.float64]
+) -> tuple[NDArray[np.uint8], dict[str, int], list[str]]:
+    """``(labels, label table, notes)`` from a folder of binary masks on the CT's grid.
+
+    Each ``<name>.nii.gz`` (or .nii/.nrrd) holds one structure (non-zero inside, 0 outside). A
+    TotalSegmentator name is mapped through :data:`TOTALSEGMENTATOR_LABELS` (a fluorosim label
+    keeps its value from :data:`models.labels.LABEL_TABLE`); another name is kept as its own
+    label. Bone is painted over soft tissue where masks overlap. ``notes`` says, per mask, what
+    the label stands for (and which masks were empty).
+    """
+    from models.labels import LABEL_TABLE
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and _mask_name(p))
+    if not files:
+        raise PatientFileError(folder, "no mask files (.nii.gz, .nii, .nrrd) in this label folder")
+    masks: list[tuple[str, NDArray[np.bool_]]] = []
+    notes: list[str] = []
+    for path in files:
+        data, affine, _ = read_volume(path)
+        _check_grid(path, data, affine, shape, lps_from_voxel, what="mask")
+        values = np.asarray(data)
+        if values.dtype.kind not in "iufb" or (
+            values.dtype.kind == "f" and not np.all(np.isfinite(values))
+        ):
+            raise PatientFileError(path, "mask values must be finite numbers (0 outside)")
+        stem = _mask_name(path) or path.name
+        label, meaning = TOTALSEGMENTATOR_LABELS.get(stem, (stem, stem))
+        inside = values != 0
+        if not inside.any():
+            notes.append(f"{stem}: empty mask, skipped")
+            continue
+        masks.append((label, inside))
+        notes.append(f"{stem} → {label}: {meaning}")
+    table = {BACKGROUND_LABEL: 0}
+    next_free = max(LABEL_TABLE.values()) + 1
+    for label, _ in masks:
+        if label in table:
+            continue
+        if label in LABEL_TABLE:
+            table[label] = LABEL_TABLE[label]
+        else:
+            while next_free in table.values():
+                next_free += 1
+            if next_free > 255:
+                raise PatientFileError(folder, "more than 255 structures: they do not fit uint8")
+            table[label] = next_free
+    from models.labels import BONE_LABELS
+
+    labels = np.zeros(shape, np.uint8)
+    for label, inside in sorted(masks, key=lambda m: m[0] in BONE_LABELS):
+        labels[inside] = table[label]
+    return labels, table, notes
+
+
 def _read_labels(
     labels_path: Path, shape: tuple[int, ...], lps_from_voxel: NDArray[np.float64]
 ) -> tuple[NDArray[np.uint8], dict[str, int]]:
     data, label_affine, _ = read_volume(labels_path)
-    if data.shape != shape:
-        raise PatientFileError(
-            labels_path, f"label map shape {data.shape} differs from the CT's {shape}"
-        )
-    corners = np.array([[0, 0, 0, 1], [shape[0] - 1, shape[1] - 1, shape[2] - 1, 1]], float).T
-    offset = np.abs(label_affine @ corners - lps_from_voxel @ corners).max()
-    if offset > GRID_TOLERANCE_MM:
-        raise PatientFileError(
-            labels_path, f"label map grid is {offset:.3f} mm away from the CT's; resample it first"
-        )
+    _check_grid(labels_path, data, label_affine, shape, lps_from_voxel)
     values = np.asarray(data)
     if values.dtype.kind == "f" and (
         not np.all(np.isfinite(values)) or np.any(values != np.rint(values))
@@ -231,9 +347,56 @@ def _exported_folder(path: Path) -> dict:
             record = json.loads(record_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise PatientFileError(record_path, f"not valid JSON ({error})") from None
+        if not isinstance(record, dict) or record.get("format", "fluorosim-patient") != (
+            "fluorosim-patient"
+        ):
+            found = record.get("format") if isinstance(record, dict) else type(record).__name__
+            raise PatientFileError(
+                record_path, f"format is {found!r}, expected 'fluorosim-patient'"
+            )
         defaults["parameters"] = dict(record.get("parameters") or {})
         defaults["parameters"]["exported_source"] = str(record.get("source", ""))
     return defaults
+
+
+def _check_landmarks_inside(
+    path: Path,
+    landmarks: dict[str, NDArray[np.float64]],
+    shape: tuple[int, ...],
+    lps_from_voxel: NDArray[np.float64],
+) -> None:
+    """Refuse a landmark file most of whose points lie outside the CT (another patient's file,
+    or RAS coordinates read as LPS): the views would aim at empty space."""
+    points = np.concatenate([np.reshape(v, (-1, 3)) for v in landmarks.values()])
+    ijk = (np.linalg.inv(lps_from_voxel) @ np.column_stack([points, np.ones(len(points))]).T)[:3]
+    margin = 0.5 + 10.0 / np.linalg.norm(lps_from_voxel[:3, :3], axis=0)[:, None]  # 10 mm
+    inside = np.all((ijk >= -margin) & (ijk <= np.array(shape)[:, None] - 1 + margin), axis=0)
+    outside = int(np.count_nonzero(~inside))
+    if outside > len(points) / 2:
+        raise PatientFileError(
+            path,
+            f"{outside} of {len(points)} landmark points lie outside the CT volume; is it another "
+            "patient's file, or RAS coordinates in a file that says LPS?",
+        )
+
+
+def volume_digest(hu: NDArray, labels: NDArray, lps_from_voxel: NDArray[np.float64]) -> str:
+    """Content digest of an imported volume: SHA-256 of its HU, labels and grid (16 hex digits).
+
+    Two imports of the same CT with the same label map give the same digest wherever the files
+    live; any change to a voxel, a label or the voxel → LPS transform gives another.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (
+        np.ascontiguousarray(hu, dtype="<i2"),
+        np.ascontiguousarray(labels, dtype=np.uint8),
+        np.ascontiguousarray(np.round(np.asarray(lps_from_voxel, float), 6), dtype="<f8"),
+    ):
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    return f"ct-sha256:{digest.hexdigest()[:16]}"
 
 
 def import_ct(
@@ -241,38 +404,56 @@ def import_ct(
     labels_path: str | Path | None = None,
     landmarks_path: str | Path | None = None,
     lps_axes: bool = True,
+    compute_landmarks: bool = False,
 ) -> Patient:
     """A :class:`Patient` from a CT (see the module docstring); PatientFileError on bad input.
 
     With ``lps_axes`` (default) the volume is brought to i → L, j → P, k → S with
     :func:`to_lps_axes`, as the renderer needs; ``parameters["lps_axes"]`` says what was done.
+    ``parameters["ct_digest"]`` is :func:`volume_digest` of the result (the patient's version in
+    recordings). With ``compute_landmarks`` the landmarks the labels allow are added
+    (:func:`models.io.ct_landmarks.landmarks_from_labels`; names in
+    ``parameters["computed_landmarks"]``, approximations in ``parameters["landmark_notes"]``);
+    points read from a landmark file or an exported folder are kept as they are.
     """
     path = Path(path)
     parameters: dict = {}
     source = f"imported:{path}"
     volume_path = path
+    exported = False
     if path.is_dir() and (path / "hu.nii.gz").is_file():
         defaults = _exported_folder(path)
         volume_path = defaults["volume"]
         labels_path = labels_path or defaults.get("labels")
         landmarks_path = landmarks_path or defaults.get("landmarks")
         parameters = defaults["parameters"]
+        exported = True
     data, lps_from_voxel, file_format = read_volume(volume_path)
     hu = _as_hu(volume_path, data)
-    if labels_path is not None:
+    label_notes: list[str] = []
+    if labels_path is not None and Path(labels_path).is_dir():
+        labels, label_table, label_notes = read_mask_folder(
+            Path(labels_path), hu.shape, lps_from_voxel
+        )
+    elif labels_path is not None:
         labels, label_table = _read_labels(Path(labels_path), hu.shape, lps_from_voxel)
     else:
         labels, label_table = np.zeros(hu.shape, np.uint8), {BACKGROUND_LABEL: 0}
     landmarks = markups.read_landmarks(landmarks_path) if landmarks_path is not None else {}
+    if landmarks:
+        _check_landmarks_inside(Path(landmarks_path), landmarks, hu.shape, lps_from_voxel)
     parameters = {
         **parameters,
         "imported_from": str(path),
         "import_format": file_format,
     }
+    if label_notes:
+        parameters["label_notes"] = label_notes
     if lps_axes:
         hu, labels, lps_from_voxel, how = to_lps_axes(hu, labels, lps_from_voxel)
         parameters["lps_axes"] = how
-    return Patient(
+    parameters["ct_digest"] = volume_digest(hu, labels, lps_from_voxel)
+    patient = Patient(
         hu=hu,
         labels=labels,
         lps_from_voxel=lps_from_voxel,
@@ -281,3 +462,12 @@ def import_ct(
         parameters=parameters,
         source=source,
     )
+    if compute_landmarks and not exported and lps_axes:
+        from models.io.ct_landmarks import landmarks_from_labels
+
+        computed, notes = landmarks_from_labels(patient)
+        added = sorted(name for name in computed if name not in patient.landmarks)
+        patient.landmarks.update({name: computed[name] for name in added})
+        parameters["computed_landmarks"] = added
+        parameters["landmark_notes"] = notes
+    return patient

@@ -131,3 +131,56 @@ def test_bench_command_prints_json_of_the_chosen_benchmarks(capsys, monkeypatch)
     assert printed["fake_ms"] == 3.0 and printed["cpu_count"] >= 1
     assert cli.main(["bench", "--only", "nonesuch"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_unknown_patient_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLUOROSIM_PATIENTS_DIR", str(tmp_path / "patients"))
+    out = str(tmp_path / "x.png")
+    assert cli.main(["render", "--patient", "nobody", "--view", "ap", "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--patient nobody: no stored patient" in err
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(b"not a nifti")
+    assert cli.main(["render", "--patient", str(bad), "--view", "ap", "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad.nii.gz" in err
+
+
+def test_real_ct_renders_at_every_named_view(tmp_path, monkeypatch, shared_data, capsys):
+    """The stored real CT (phantom import) renders each named view: the C-arm sits on that view's
+    target for THIS patient, and the picture is a fluoroscopy image (bone darker than the
+    background, a circular field), not blank."""
+    folder = shared_data / "real-anatomy" / "totalsegmentator-example"
+    if not (folder / "example_ct.nii.gz").is_file():
+        pytest.skip(f"{folder} not found")
+    monkeypatch.setenv("FLUOROSIM_PATIENTS_DIR", str(tmp_path / "patients"))
+    ct, masks = str(folder / "example_ct.nii.gz"), str(folder / "masks")
+    assert cli.main(["phantom", "import", ct, "--labels", masks, "--name", "ts"]) == 0
+    capsys.readouterr()
+    from models.io.store import load_patient
+    from render.views import view_spec
+
+    patient = load_patient("ts")
+    for view, extra in (
+        ("ap", []),
+        ("lateral", []),
+        ("true_lateral_sacrum", []),
+        ("inlet", []),
+        ("outlet", []),
+        ("oblique", ["--side", "left", "--level", "L4_L5"]),
+        ("ferguson", ["--level", "L5_S1"]),
+        ("contralateral_oblique", ["--side", "left"]),
+    ):
+        png, geometry = tmp_path / f"{view}.png", tmp_path / f"{view}.json"
+        args = ["render", "--patient", "ts", "--view", view, *extra, "--size", "96"]
+        assert cli.main([*args, "--out", str(png), "--geometry", str(geometry)]) == 0, view
+        image = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+        inside = image[40:56, 40:56].astype(float)
+        assert image[0, 0] == 0 and inside.std() > 1.0 and 5.0 < inside.mean() < 250.0, view
+        record = json.loads(geometry.read_text())
+        options = dict(zip(extra[::2], extra[1::2], strict=True))
+        spec = view_spec(patient, view, side=options.get("--side"), level=options.get("--level"))
+        # the target projects onto the image centre (the view is centred on this patient)
+        projected = np.array(record["pixel_from_lps"]) @ np.append(spec.target_lps_mm, 1.0)
+        centre = (record["width_px"] - 1) / 2.0
+        assert np.allclose(projected[:2] / projected[2], centre, atol=2.0), view

@@ -13,6 +13,7 @@ import pytest
 from app import cli
 from scenarios import patients, recording
 from scenarios.loader import load_shipped
+from scenarios.patients import patient_version
 from scenarios.scripts import expert_script, failure_script
 from tests.scenarios.conftest import StandInRenderer
 from tests.scenarios.synthetic import build_synthetic_patient
@@ -132,3 +133,66 @@ def test_make_script_prints_a_runnable_script(tmp_path, injected, capsys):
     code = cli.main(["replay", str(write(tmp_path, "s.json", script))])
     assert code == 1
     assert "Wrong level" in capsys.readouterr().out
+
+
+def _recorded(tmp_path, patient, edit=None):
+    """A recorded drill attempt on ``patient``; ``edit(header)`` changes its header line."""
+    from scenarios.scripted import parse_script, run_actions
+    from scenarios.session import Session
+
+    scenario = load_shipped("drill-inlet")
+    parsed = parse_script(expert_script(scenario, patient))
+    path = tmp_path / "a.jsonl"
+    writer = recording.AttemptWriter(path, clock=lambda: 1.79e9)
+    session = Session(
+        scenario,
+        patient,
+        StandInRenderer(patient),
+        None,
+        lambda: 1.79e9,
+        np.random.default_rng(3),
+        recorder=writer,
+    )
+    run_actions(session, parsed.actions)
+    if edit is not None:
+        lines = path.read_text().splitlines()
+        header = json.loads(lines[0])
+        edit(header)
+        path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    return path
+
+
+def test_replay_on_another_patient_version_says_so_with_both_versions(tmp_path, injected, capsys):
+    current = patient_version(injected)
+    path = _recorded(tmp_path, injected, lambda h: h.update(patient_version="2.0+0123456789ab"))
+    assert cli.main(["replay", str(path)]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith(
+        "WARNING: this attempt was recorded on patient version 2.0+0123456789ab"
+    )
+    assert f"replayed on {current}" in first
+    assert cli.main(["replay", "--json", str(path)]) == 0
+    captured = capsys.readouterr()
+    check = json.loads(captured.out)["patient_check"]
+    assert check == {
+        "recorded_version": "2.0+0123456789ab",
+        "replay_version": current,
+        "same_patient": False,
+        "warning": check["warning"],
+    }
+    assert "2.0+0123456789ab" in check["warning"] and "2.0+0123456789ab" in captured.err
+
+
+def test_replay_of_a_recording_without_a_version_warns(tmp_path, injected, capsys):
+    path = _recorded(tmp_path, injected, lambda h: h.pop("patient_version"))
+    assert cli.main(["replay", str(path)]) == 0
+    assert "recorded without a patient version" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_same_version_replays_without_a_warning(tmp_path, injected, capsys):
+    path = _recorded(tmp_path, injected)
+    header = json.loads(path.read_text().splitlines()[0])
+    assert header["patient_version"] == patient_version(injected)
+    assert cli.main(["replay", str(path)]) == 0
+    assert "WARNING" not in capsys.readouterr().out

@@ -160,3 +160,71 @@ def test_damaged_files_name_the_file_and_line(tmp_path, synthetic_patient):
     empty.write_text("")
     with pytest.raises(AttemptFileError, match="empty file"):
         read_attempt(empty)
+
+
+def _copy(patient, **changes):
+    """The same volume as another Patient with other parameters/source."""
+    from models.patient import Patient
+
+    return Patient(
+        patient.hu,
+        patient.labels,
+        patient.lps_from_voxel,
+        dict(patient.label_table),
+        dict(patient.landmarks),
+        parameters=changes.get("parameters", {}),
+        source=changes.get("source", "generated"),
+    )
+
+
+def test_header_records_the_generator_version_and_replay_checks_it(tmp_path, synthetic_patient):
+    from scenarios.recording import check_patient, replay_attempt_checked
+
+    generated = _copy(synthetic_patient, parameters={"seed": 0, "generator_version": "3.1+aaaa"})
+    script = expert_script(load_shipped("drill-inlet"), generated)
+    path, report, _, _ = record(tmp_path, generated, script)
+    header = read_attempt(path).header
+    assert header["patient_version"] == "3.1+aaaa"
+    replayed, check = replay_attempt_checked(
+        path, patient=generated, renderer=StandInRenderer(generated)
+    )
+    assert check.same and check.message == "" and replayed.to_json_text() == report.to_json_text()
+    newer = _copy(synthetic_patient, parameters={"seed": 0, "generator_version": "3.2+bbbb"})
+    check = check_patient(header, newer)
+    assert not check.same and check.recorded_version == "3.1+aaaa"
+    assert "recorded on patient version 3.1+aaaa but is replayed on 3.2+bbbb" in check.message
+
+
+def test_an_imported_ct_is_recorded_by_name_and_volume_digest(tmp_path, synthetic_patient):
+    from models.io.ct_import import volume_digest
+    from scenarios.recording import check_patient
+
+    digest = volume_digest(
+        synthetic_patient.hu, synthetic_patient.labels, synthetic_patient.lps_from_voxel
+    )
+    imported = _copy(
+        synthetic_patient,
+        parameters={"patient_name": "lab-ct-3", "ct_digest": digest, "imported_from": "/x"},
+        source="imported:/x",
+    )
+    script = expert_script(load_shipped("drill-inlet"), imported)
+    parsed = parse_script(script)
+    writer = AttemptWriter(tmp_path / "ct.jsonl", clock=FakeClock())
+    session = Session(
+        load_shipped("drill-inlet"),
+        imported,
+        StandInRenderer(imported),
+        None,
+        FakeClock(),
+        np.random.default_rng(1),
+        recorder=writer,
+    )
+    run_actions(session, parsed.actions)
+    header = read_attempt(tmp_path / "ct.jsonl").header
+    assert header["patient"] == {"ct": "lab-ct-3"} and header["patient_version"] == digest
+    edited = synthetic_patient.hu.copy()
+    edited[0, 0, 0] += 1  # one voxel changed: another CT
+    other = _copy(imported, parameters={}, source="imported:/y")
+    other.hu = edited
+    check = check_patient(header, other)
+    assert not check.same and digest in check.message and check.replay_version != digest
