@@ -47,12 +47,12 @@ def dock_column_width(window_width_px: int, window_height_px: int) -> int:
 
 
 def scrolling(widget: QWidget) -> QScrollArea:
-    """``widget`` in a frameless vertical scroll area, so a short dock never squeezes its form."""
+    """``widget`` in a frameless scroll area, so a small dock never squeezes or cuts its form."""
     area = QScrollArea()
     area.setWidget(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
     return area
 
 

@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
+    QSizePolicy,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -75,8 +76,8 @@ class ProcedurePanel(QWidget):
         for index, (key, (title, _)) in enumerate(COUNTER_TITLES.items()):
             value = QLabel("—")
             value.setAccessibleName(title)
-            grid.addWidget(QLabel(title), index // 2, (index % 2) * 2)
-            grid.addWidget(value, index // 2, (index % 2) * 2 + 1)
+            grid.addWidget(QLabel(title), index, 0)  # one counter a row: narrow beside the steps
+            grid.addWidget(value, index, 1)
             self.counter_labels[key] = value
         self.parts.addWidget(counters_box)
         report_part = QVBoxLayout()
@@ -85,9 +86,9 @@ class ProcedurePanel(QWidget):
         self.report.setMinimumHeight(60)
         report_part.addWidget(self.report, 1)
         after = QHBoxLayout()
-        self.replay_button = QPushButton("Replay attempt")
-        self.same_button = QPushButton("Again, same patient")
-        self.new_button = QPushButton("Again, new patient")
+        self.replay_button = QPushButton("Replay")
+        self.same_button = QPushButton("Again: same patient")
+        self.new_button = QPushButton("Again: new patient")
         self.replay_button.clicked.connect(self.replay_requested.emit)
         self.same_button.clicked.connect(lambda: self.restart_requested.emit(False))
         self.new_button.clicked.connect(lambda: self.restart_requested.emit(True))
@@ -104,12 +105,17 @@ class ProcedurePanel(QWidget):
             QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
         )
         for label in (self.title, self.hint):  # wrapped text would ask the low strip for height
-            label.setWordWrap(not wide)
+            label.setWordWrap(not wide)  # and in a row a long line is cut, not widening the strip
+            label.setSizePolicy(
+                QSizePolicy.Policy.Ignored if wide else QSizePolicy.Policy.Preferred,
+                QSizePolicy.Policy.Preferred,
+            )
         super().resizeEvent(event)
 
     def show_scenario(self, title: str, steps: list[str]) -> None:
         """List the scenario's steps."""
         self.title.setText(title)
+        self.title.setToolTip(title)  # the whole title when a row layout cuts it
         self.steps.clear()
         self.steps.addItems(steps)
         self.report.clear()
@@ -123,6 +129,7 @@ class ProcedurePanel(QWidget):
         if 0 <= index < self.steps.count():
             self.steps.setCurrentRow(index)
         self.hint.setText(hint)
+        self.hint.setToolTip(hint)
 
     def show_counters(self, counters: dict[str, float]) -> None:
         """Update the live counters that are present."""
