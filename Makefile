@@ -1,10 +1,14 @@
 # fluorosim: `make run` starts the simulator, `make test` runs the whole test suite headless.
-# Both create .venv and install fluorosim with its dependencies first (once; again when
-# pyproject.toml changes).
+# Each first checks the system packages with the system Python (app/syscheck.py needs only the
+# standard library) and stops at once with one `apt-get install` line when any is missing; then it
+# creates .venv and installs fluorosim with its dependencies (once; again when pyproject.toml
+# changes).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# extra arguments for the system check, e.g. SYSCHECK_ARGS="--library-path /opt/lib"
+SYSCHECK_ARGS ?=
 
 .PHONY: run test lint bench clean
 
@@ -16,13 +20,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(PY) -m app.syscheck --gui
+run:
+	@$(PYTHON) -m app.syscheck --gui $(SYSCHECK_ARGS)
+	@$(MAKE) --no-print-directory $(STAMP)
 	$(VENV)/bin/fluorosim run --mouse $(RUN_ARGS)
 
-test: $(STAMP)
-	$(PY) -m app.syscheck
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+test:
+	@$(PYTHON) -m app.syscheck $(SYSCHECK_ARGS)
+	@$(MAKE) --no-print-directory $(STAMP)
+	QT_QPA_PLATFORM=offscreen VTK_DEFAULT_OPENGL_WINDOW=vtkOSOpenGLRenderWindow $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

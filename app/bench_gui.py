@@ -42,6 +42,7 @@ def benchmark_event_loop(
     window = MainWindow(
         controller, QSettings(f"{scratch}/settings.ini", QSettings.Format.IniFormat)
     )
+    window.ask_to_leave = lambda: True  # closing the scratch attempt keeps it as interrupted
     window.show()
 
     def wait(seconds_: float) -> None:

@@ -13,6 +13,7 @@ will not open, a corrupt file) and turns them into a ``problem`` message; the at
 from __future__ import annotations
 
 import math
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -190,6 +191,10 @@ def skin_entry(patient: Any, entry: np.ndarray, target: np.ndarray) -> np.ndarra
     return points[index]
 
 
+class StartCancelledError(Exception):
+    """The trainee cancelled while the attempt was being prepared."""
+
+
 class SessionWorker(QObject):
     """Owns the session on the worker thread."""
 
@@ -209,6 +214,7 @@ class SessionWorker(QObject):
     landmarks_ready = pyqtSignal(dict)
     progress = pyqtSignal(str, float)
     attempt_saved = pyqtSignal(str)
+    start_cancelled = pyqtSignal()
 
     def __init__(self, device_url: str = "mouse", patient_ref: str | None = None) -> None:
         super().__init__()
@@ -236,12 +242,15 @@ class SessionWorker(QObject):
         self._tool_from_tip: np.ndarray | None = None
         self._patient_from_tracker: np.ndarray | None = None
         self.started_utc = ""
+        self.cancel_start = threading.Event()  # set from the GUI thread: stop preparing
 
     # -- helpers ---------------------------------------------------------------------------
     def _guard(self, action: str, function, *args) -> Any:
         """Run ``function``; turn a user-caused error into a problem message."""
         try:
             return function(*args)
+        except StartCancelledError:
+            raise
         except (ValueError, KeyError, OSError, RuntimeError) as error:
             self.problem.emit(f"{action}: {error}")
         except Exception as error:  # never let a slot kill the worker thread
@@ -252,7 +261,17 @@ class SessionWorker(QObject):
     # -- attempt lifecycle -------------------------------------------------------------------
     @pyqtSlot(object)
     def start_attempt(self, choice: SignInChoice) -> None:
-        self._guard("Starting the attempt", self._start_attempt, choice)
+        try:
+            self._guard("Starting the attempt", self._start_attempt, choice)
+        except StartCancelledError:
+            self.session = None
+            self.start_cancelled.emit()
+
+    def _stage(self, text: str, percent: float) -> None:
+        """Report progress; stop here when the trainee cancelled (raises StartCancelledError)."""
+        if self.cancel_start.is_set():
+            raise StartCancelledError
+        self.progress.emit(text, percent)
 
     def _start_attempt(self, choice: SignInChoice) -> None:
         from models.phantom import PatientParameters, load_or_build_patient
@@ -263,7 +282,7 @@ class SessionWorker(QObject):
         self._stop_timer()
         self._close_source()
         self.choice = choice
-        self.progress.emit("Loading the scenario…", 5)
+        self._stage("Loading the scenario…", 5)
         scenario = load_shipped(choice.scenario_id)
         parameters = dict(scenario.patient.parameters)
         seed = (
@@ -276,23 +295,23 @@ class SessionWorker(QObject):
             from models.io.store import load_patient
             from scenarios.patients import describe_missing
 
-            self.progress.emit(f"Loading the patient {self.patient_ref}…", 10)
+            self._stage(f"Loading the patient {self.patient_ref}…", 10)
             patient = load_patient(self.patient_ref)
             missing = describe_missing(scenario, patient)
             if missing:  # before anything is recorded
                 raise ValueError(missing)
             parameters = {"ct": self.patient_ref}
         else:
-            self.progress.emit(
+            self._stage(
                 "Building the patient (the first time takes up to a minute; then it is cached)…",
                 10,
             )
             patient = load_or_build_patient(PatientParameters(**parameters))
         self.patient = patient
-        self.progress.emit("Warming up the renderer…", 60)
+        self._stage("Warming up the renderer…", 60)
         self.renderer = FluoroRenderer(patient)
         self._warm_up_renderer(patient)
-        self.progress.emit("Connecting the instrument…", 85)
+        self._stage("Connecting the instrument…", 85)
         self.source = self._open_source(self.device_url)
         self.recorder = self._make_recorder(choice, parameters)
         self.session = Session(
@@ -785,6 +804,25 @@ class SessionWorker(QObject):
             self._finished()
 
     @pyqtSlot()
+    def interrupt(self) -> None:
+        """The trainee leaves mid-attempt: close its file and record it as interrupted."""
+        self._stop_timer()
+        if self.session is None or self.session.finished or self.journal_entry is None:
+            return
+        self._guard("Closing the attempt file", self.recorder.close)
+        self._guard("Recording the interrupted attempt", self._record_interrupted)
+
+    def _record_interrupted(self) -> None:
+        from scenarios.records.database import RecordStore
+
+        with RecordStore.open() as store:
+            journal.recover(store, self.journal_entry)  # scored as it stood, status interrupted
+        self.journal_entry = None
+        self.session = None
+        if self.attempt_path is not None:
+            self.attempt_saved.emit(str(self.attempt_path))
+
+    @pyqtSlot()
     def shutdown(self) -> None:
         self._stop_timer()
         self._close_source()
@@ -812,6 +850,7 @@ class SessionController(QObject):
     _implant = pyqtSignal()
     _finish = pyqtSignal()
     _shutdown = pyqtSignal()
+    _interrupt = pyqtSignal()
 
     def __init__(self, device_url: str = "mouse", patient_ref: str | None = None) -> None:
         super().__init__()
@@ -836,6 +875,7 @@ class SessionController(QObject):
             "landmarks_ready",
             "progress",
             "attempt_saved",
+            "start_cancelled",
         ):
             setattr(self, name, getattr(self.worker, name))
         w = self.worker
@@ -860,10 +900,26 @@ class SessionController(QObject):
             signal.connect(slot)
         # shutdown waits for the worker, which stops its timer and closes the device on its own thread
         self._shutdown.connect(w.shutdown, Qt.ConnectionType.BlockingQueuedConnection)
+        self._interrupt.connect(w.interrupt, Qt.ConnectionType.BlockingQueuedConnection)
         self.thread.start()
 
     def start_attempt(self, choice: SignInChoice) -> None:
+        self.worker.cancel_start.clear()
         self._start.emit(choice)
+
+    def cancel_start(self) -> None:
+        """Stop preparing the attempt at the next stage (the patient build finishes and is cached)."""
+        self.worker.cancel_start.set()
+
+    def attempt_in_progress(self) -> bool:
+        """An attempt has started and is not finished."""
+        session = self.worker.session
+        return session is not None and not session.finished
+
+    def interrupt(self) -> None:
+        """Record the attempt in progress as interrupted (waits for the worker)."""
+        if self.thread.isRunning():
+            self._interrupt.emit()
 
     def set_pedal(self, on: bool) -> None:
         self._pedal.emit(on)

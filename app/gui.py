@@ -23,6 +23,9 @@ from app.widgets.signin import SignInChoice, SignInDialog
 from scenarios.records import journal
 from scenarios.records.database import RecordsError, RecordStore, default_database_url
 
+#: The ``procedure`` of the C-arm positioning drills (listed after the procedures at sign-in).
+DRILL_PROCEDURE = "view_drill"
+
 
 class RecoveryOffer(QFrame):
     """A non-modal banner: "N interrupted attempt(s) found — add them to the records as interrupted".
@@ -144,17 +147,24 @@ def offer_recovery(window: MainWindow, attempts_dir: Path, db_url: str) -> Recov
     return offer
 
 
-def shipped_scenario_titles() -> dict[str, str]:
-    """Scenario id → title of every shipped scenario (for the sign-in list)."""
+def shipped_scenario_titles() -> tuple[dict[str, str], set[str]]:
+    """Scenario id → title of every shipped scenario, procedures before drills (for the sign-in
+    list), and the ids of the C-arm drills."""
     from scenarios.loader import load_shipped, shipped_scenarios
 
-    titles = {}
+    titles: dict[str, str] = {}
+    drills: set[str] = set()
     for scenario_id in shipped_scenarios():
         try:
-            titles[scenario_id] = load_shipped(scenario_id).title
+            scenario = load_shipped(scenario_id)
         except Exception as error:  # a broken shipped file must not keep the others from the list
             print(f"fluorosim: skipping scenario {scenario_id}: {error}", file=sys.stderr)
-    return titles
+            continue
+        titles[scenario_id] = scenario.title
+        if scenario.procedure == DRILL_PROCEDURE:
+            drills.add(scenario_id)
+    ordered = sorted(titles, key=lambda i: (i in drills, i))
+    return {i: titles[i] for i in ordered}, drills
 
 
 def last_choice(settings: QSettings) -> SignInChoice | None:
@@ -191,18 +201,20 @@ def run_gui(
     settings = QSettings("fluorosim", "fluorosim")
     controller = SessionController(device_url=device_url, patient_ref=patient_ref)
     window = MainWindow(controller, settings)
-    window.show()
+    window.show()  # maximised the first time; later as it was left (MainWindow._restore_layout)
     offer_recovery(window, attempts_directory(), default_database_url())
-    titles = shipped_scenario_titles()
+    titles, drills = shipped_scenario_titles()
     if trainee and scenario_id:
         choice = SignInChoice(trainee, scenario_id, mode, seed, False)
     else:
-        dialog = SignInDialog(titles, last_choice(settings), window)
+        dialog = SignInDialog(titles, last_choice(settings), window, drills)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             window.close()
             return 0
         choice = dialog.choice()
-    window.new_attempt_action.triggered.connect(lambda: _sign_in_again(window, titles, settings))
+    window.new_attempt_action.triggered.connect(
+        lambda: _sign_in_again(window, titles, drills, settings)
+    )
     if quit_after_s is not None:
         _smoke_run(app, window, controller, quit_after_s)
     window.start_attempt(choice)
@@ -229,14 +241,17 @@ def _smoke_run(
             flush=True,
         )
 
+    window.ask_to_leave = lambda: True  # quitting the smoke run keeps its attempt as interrupted
     controller.scenario_loaded.connect(started)
     controller.frame_ready.connect(shown)
     controller.problem.connect(lambda message: print(f"fluorosim: {message}", flush=True))
     app.setQuitOnLastWindowClosed(True)
 
 
-def _sign_in_again(window: MainWindow, titles: dict[str, str], settings: QSettings) -> None:
-    dialog = SignInDialog(titles, last_choice(settings), window)
+def _sign_in_again(
+    window: MainWindow, titles: dict[str, str], drills: set[str], settings: QSettings
+) -> None:
+    dialog = SignInDialog(titles, last_choice(settings), window, drills)
     if dialog.exec() == QDialog.DialogCode.Accepted:
         window.start_attempt(dialog.choice())
 

@@ -1,5 +1,8 @@
-"""The simulator window: two C-arm monitors, the C-arm panel, the instrument and procedure panels,
-the learning-mode 3D view, keyboard control with a help overlay, and a status bar with device and dose.
+"""The simulator window, laid out like a C-arm cart: the live and reference monitors side by side
+and as large as the screen allows, the C-arm, procedure and instrument panels and the learning-mode
+3D view as dock widgets beside them (arrangement and geometry remembered), keyboard control that
+acts wherever focus is (:mod:`app.widgets.keyboard`) with a help card on F1, and a status bar with
+device and dose.
 
 The window owns no simulation state: it sends the trainee's commands to the
 :class:`app.controller.SessionController` and shows what it emits. Rendering and device I/O run on
@@ -11,18 +14,18 @@ from __future__ import annotations
 import platform
 
 import numpy as np
-from PyQt6.QtCore import QSettings, Qt, QTimer
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtCore import QEvent, QSettings, Qt, QTimer
+from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
 from PyQt6.QtWidgets import (
-    QDockWidget,
-    QHBoxLayout,
+    QAbstractButton,
+    QAbstractSlider,
+    QApplication,
+    QComboBox,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressDialog,
-    QPushButton,
-    QTabWidget,
-    QVBoxLayout,
+    QTextBrowser,
     QWidget,
 )
 
@@ -30,68 +33,22 @@ from app import __version__
 from app.controller import SessionController
 from app.review_window import open_review
 from app.widgets.carm_panel import CArmPanel
+from app.widgets.cart_layout import (
+    LAYOUT_VERSION,
+    apply_default_layout,
+    default_monitor_side,
+    make_dock,
+    scrolling,
+)
 from app.widgets.instrument_panel import InstrumentPanel
-from app.widgets.monitor import MonitorWidget
+from app.widgets.keyboard import HelpOverlay, TraineeActions, TraineeKeys
+from app.widgets.monitor_cart import MonitorCart
 from app.widgets.procedure_panel import ProcedurePanel
 from app.widgets.scene3d import Scene3DWidget
 from app.widgets.signin import SignInChoice
 
-#: Keyboard map shown by the help overlay (key, what it does).
-SHORTCUTS = [
-    ("Click on the live image", "put the instrument's entry point on the skin under the click"),
-    ("Drag on the live image", "aim the instrument about its entry point"),
-    ("Space (hold)", "fluoroscopy: beam on while held (the pedal)"),
-    ("F", "single shot"),
-    ("← / →", "orbital −/+ 2°"),
-    ("↑ / ↓", "angular (tilt) cranial/caudal 2°"),
-    ("Page Up / Page Down", "table longitudinal ±10 mm"),
-    ("W / S, mouse wheel", "advance / withdraw the instrument 0.5 mm (Shift: 0.1 mm)"),
-    ("A / D, Z / X", "aim the instrument left/right, up/down 1° about the entry point"),
-    ("T (hold)", "tap/drill: pass cortical bone"),
-    ("P", "pin the live image as the reference image"),
-    ("I", "place the implant over the current trajectory"),
-    ("N", "next step"),
-    ("Ctrl+Return", "finish the attempt"),
-    ("F1", "show/hide this help"),
-]
-
-KEY_JOINT_NUDGES = {
-    Qt.Key.Key_Left: ("orbital_deg", -2.0),
-    Qt.Key.Key_Right: ("orbital_deg", 2.0),
-    Qt.Key.Key_Up: ("angular_deg", 2.0),
-    Qt.Key.Key_Down: ("angular_deg", -2.0),
-    Qt.Key.Key_PageUp: ("table_longitudinal_mm", 10.0),
-    Qt.Key.Key_PageDown: ("table_longitudinal_mm", -10.0),
-}
-KEY_AIM = {
-    Qt.Key.Key_A: (-1.0, 0.0),
-    Qt.Key.Key_D: (1.0, 0.0),
-    Qt.Key.Key_Z: (0.0, 1.0),
-    Qt.Key.Key_X: (0.0, -1.0),
-}
-
-
-class HelpOverlay(QLabel):
-    """A translucent keyboard-shortcut card over the window (F1)."""
-
-    def __init__(self, parent: QWidget) -> None:
-        rows = "".join(f"<tr><td><b>{key}</b></td><td>{what}</td></tr>" for key, what in SHORTCUTS)
-        super().__init__(
-            f"<h3>Keyboard</h3><table cellpadding='3'>{rows}</table><p>Press F1 to close.</p>",
-            parent,
-        )
-        self.setStyleSheet(
-            "background: rgba(20, 24, 28, 230); color: white; padding: 16px; border-radius: 8px;"
-        )
-        self.setTextFormat(Qt.TextFormat.RichText)
-        self.hide()
-
-    def toggle(self) -> None:
-        self.adjustSize()
-        parent = self.parentWidget()
-        self.move((parent.width() - self.width()) // 2, (parent.height() - self.height()) // 2)
-        self.setVisible(not self.isVisible())
-        self.raise_()
+#: After the first show, the default layout follows the window's size for this long (ms).
+SETTLE_MS = 1500
 
 
 class MainWindow(QMainWindow):
@@ -104,60 +61,25 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("fluorosim")
         self.learning_mode = True
         self.last_frame: np.ndarray | None = None
-        self._space_down = False
-
-        central = QWidget()
-        column = QVBoxLayout(central)
-        self.banner = QLabel("")
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet(
-            "background: #fdecea; color: #b42318; padding: 6px; border-radius: 4px;"
-        )
-        self.banner.hide()
-        column.addWidget(self.banner)
-        monitors = QHBoxLayout()
-        self.live_monitor = MonitorWidget("LIVE")
-        self.reference_monitor = MonitorWidget("REFERENCE")
-        self.reference_monitor.placeholder = (
-            "Reference monitor — press P to pin the live image here."
-        )
-        monitors.addWidget(self.live_monitor, 1)
-        monitors.addWidget(self.reference_monitor, 1)
-        column.addLayout(monitors, 1)
-        controls = QHBoxLayout()
-        self.pedal_button = QPushButton("Fluoro (hold Space)")
-        self.pedal_button.setToolTip("Hold for fluoroscopy; the beam stays on while pressed")
-        self.pedal_button.pressed.connect(lambda: self.controller.set_pedal(True))
-        self.pedal_button.released.connect(lambda: self.controller.set_pedal(False))
-        self.shot_button = QPushButton("Single shot (F)")
-        self.shot_button.clicked.connect(self.controller.single_shot)
-        self.pin_button = QPushButton("Pin as reference (P)")
-        self.pin_button.clicked.connect(self.pin_reference)
-        self.xray_indicator = QLabel("X-RAY OFF")
-        self.xray_indicator.setAccessibleName("X-ray indicator")
-        self._show_xray(False)
-        for widget in (self.pedal_button, self.shot_button, self.pin_button):
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        controls.addWidget(self.xray_indicator)
-        column.addLayout(controls)
-        self.setCentralWidget(central)
+        self.progress_dialog: QProgressDialog | None = None
+        self.restored_layout = False
 
         self.carm_panel = CArmPanel()
         self.instrument_panel = InstrumentPanel()
         self.procedure_panel = ProcedurePanel()
         self.scene3d = Scene3DWidget()
-        self.carm_dock = self._dock("C-arm", self.carm_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        tabs = QTabWidget()
-        tabs.addTab(self.procedure_panel, "Procedure")
-        tabs.addTab(self.instrument_panel, "Instrument")
-        self.side_tabs = tabs
-        self.procedure_dock = self._dock(
-            "Procedure and instrument", tabs, Qt.DockWidgetArea.RightDockWidgetArea
+        self.carm_dock = make_dock(self, "C-arm", "carm", scrolling(self.carm_panel))
+        self.procedure_dock = make_dock(
+            self, "Procedure", "procedure", scrolling(self.procedure_panel)
         )
-        self.scene_dock = self._dock(
-            "3D view (learning mode)", self.scene3d, Qt.DockWidgetArea.RightDockWidgetArea
+        self.instrument_dock = make_dock(
+            self, "Instrument", "instrument", scrolling(self.instrument_panel)
         )
+        self.scene_dock = make_dock(self, "3D view (learning mode)", "scene3d", self.scene3d)
+        self.panel_docks = [self.carm_dock, self.procedure_dock, self.instrument_dock]
+        self.report_view = QTextBrowser()
+        self.report_view.setAccessibleName("Score report")
+        self.setCentralWidget(self._build_central())
 
         self.help_overlay = HelpOverlay(self)
         self.status_device = QLabel("device: —")
@@ -167,15 +89,46 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
         self._build_menus()
         self._connect()
+        self._keep_keyboard_focus_off_buttons()
+        self.keys = TraineeKeys(self, self._trainee_actions())
+        QApplication.instance().installEventFilter(self.keys)
         self._restore_layout()
 
     # -- construction -----------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(title)
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
+    def _build_central(self) -> QWidget:
+        cart = MonitorCart(self.scene_dock)
+        for name in (
+            "banner",
+            "live_monitor",
+            "reference_monitor",
+            "reference_slot",
+            "monitors",
+            "pedal_button",
+            "shot_button",
+            "pin_button",
+            "swap_button",
+            "help_button",
+            "xray_indicator",
+        ):
+            setattr(self, name, getattr(cart, name))
+        self.pedal_button.pressed.connect(lambda: self.controller.set_pedal(True))
+        self.pedal_button.released.connect(lambda: self.controller.set_pedal(False))
+        self.shot_button.clicked.connect(self.controller.single_shot)
+        self.pin_button.clicked.connect(self.pin_reference)
+        self.swap_button.clicked.connect(self.swap_reference_and_3d)
+        self.help_button.clicked.connect(lambda: self.help_overlay.toggle())
+        self.cart = cart
+        return cart
+
+    def _keep_keyboard_focus_off_buttons(self) -> None:
+        """Buttons, boxes and sliders work with the mouse but never take keyboard focus, so a
+        clicked "−" cannot catch the pedal; the monitors take focus back when clicked."""
+        for kind in (QAbstractButton, QComboBox, QAbstractSlider):
+            for widget in self.findChildren(kind):
+                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        for monitor in (self.live_monitor, self.reference_monitor):
+            monitor.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.scene3d.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -190,13 +143,18 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu("&View")
-        for dock in (self.carm_dock, self.procedure_dock, self.scene_dock):
+        for dock in (*self.panel_docks, self.scene_dock):
             view_menu.addAction(dock.toggleViewAction())
+        default_layout = QAction("Default layout", self)
+        default_layout.triggered.connect(self.default_layout)
+        view_menu.addAction(default_layout)
         help_menu = self.menuBar().addMenu("&Help")
-        help_action = QAction("Keyboard shortcuts", self)
-        help_action.setShortcut(QKeySequence("F1"))
-        help_action.triggered.connect(self.help_overlay.toggle)
-        help_menu.addAction(help_action)
+        self.help_action = QAction("Keyboard shortcuts", self)
+        self.help_action.setShortcut(QKeySequence("F1"))
+        self.help_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.help_action.triggered.connect(self.help_overlay.toggle)
+        help_menu.addAction(self.help_action)
+        self.addAction(self.help_action)  # F1 works even with the menu bar hidden
         about_action = QAction("About fluorosim", self)
         about_action.triggered.connect(self.show_about)
         help_menu.addAction(about_action)
@@ -206,14 +164,13 @@ class MainWindow(QMainWindow):
         c.frame_ready.connect(self.show_frame)
         c.joints_changed.connect(self.carm_panel.show_joints)
         c.counters_changed.connect(self.show_counters)
-        c.xray_changed.connect(self._show_xray)
+        c.xray_changed.connect(self.cart.show_xray)
         c.device_status.connect(self.show_device_status)
         c.step_changed.connect(self.procedure_panel.show_current_step)
         c.scenario_loaded.connect(self.show_scenario)
         c.report_ready.connect(self.procedure_panel.show_report)
-        c.report_ready.connect(
-            lambda _report: self.side_tabs.setCurrentWidget(self.procedure_panel)
-        )
+        c.report_ready.connect(self._show_report_large)
+        c.start_cancelled.connect(self._start_cancelled)
         c.problem.connect(self.show_problem)
         c.surfaces_ready.connect(self.scene3d.set_surfaces)
         c.beam_changed.connect(self.scene3d.set_beam)
@@ -237,14 +194,43 @@ class MainWindow(QMainWindow):
         self.procedure_panel.restart_requested.connect(c.restart)
 
     def _restore_layout(self) -> None:
+        """Geometry and dock arrangement from the last run (else the default, maximised)."""
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1500, 900)
-        if state is not None:
-            self.restoreState(state)
+        else:  # maximised; the geometry too, for an X server without a window manager (Xvfb)
+            screen = QGuiApplication.primaryScreen()
+            if screen is not None:
+                self.setGeometry(screen.availableGeometry())
+            self.setWindowState(Qt.WindowState.WindowMaximized)
+        self.restored_layout = state is not None and self.restoreState(state, LAYOUT_VERSION)
+        self._settling = False
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self.restored_layout:
+            self.restored_layout = True
+            # the window manager maximises after show: lay out again while the size settles
+            self._settling = True
+            QTimer.singleShot(0, self.default_layout)
+            QTimer.singleShot(SETTLE_MS, lambda: setattr(self, "_settling", False))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self._settling:
+            QTimer.singleShot(0, self.default_layout)
+
+    def default_layout(self) -> None:
+        """Monitors as large as the screen allows; panels in one column (View → Default layout)."""
+        self.scene_dock.setVisible(self.learning_mode and not self.reference_slot.swapped)
+        apply_default_layout(
+            self,
+            [self.carm_dock, self.instrument_dock],
+            self.procedure_dock,
+            self.scene_dock,
+            default_monitor_side(self.width(), self.height()),
+        )
 
     # -- what the session emits -------------------------------------------------------------
     def show_scenario(self, info: dict) -> None:
@@ -254,7 +240,10 @@ class MainWindow(QMainWindow):
             f"{info.get('title', '')} — {info.get('mode', '')} mode", info.get("steps", [])
         )
         self.carm_panel.set_learning_mode(self.learning_mode)
-        self.scene_dock.setVisible(self.learning_mode)
+        if not (self.reference_slot.swapped and self.learning_mode):
+            self.reference_slot.show_reference()
+        self.scene_dock.setVisible(self.learning_mode and not self.reference_slot.swapped)
+        self.swap_button.setVisible(self.learning_mode)
         self.live_monitor.set_image(None)
         self.reference_monitor.set_image(None)
         self.banner.hide()
@@ -287,6 +276,13 @@ class MainWindow(QMainWindow):
             f"{counters.get('air_kerma_mgy', 0.0):.2f} mGy · {counters.get('kap_gycm2', 0.0):.3f} Gy·cm²"
         )
 
+    def _show_report_large(self, _report: dict) -> None:
+        """The score report, as the procedure panel shows it, in the reference monitor's place."""
+        self.report_view.setHtml(self.procedure_panel.report.toHtml())
+        self.reference_slot.show_page(self.report_view)
+        self.scene_dock.setVisible(self.learning_mode)
+        self.procedure_dock.raise_()
+
     def show_device_status(
         self, name: str, status: str, rate_hz: float, message: str, counters: dict
     ) -> None:
@@ -303,84 +299,46 @@ class MainWindow(QMainWindow):
         if message:
             self.statusBar().showMessage(message, 10_000)
 
-    def _show_xray(self, on: bool) -> None:
-        self.xray_indicator.setText("X-RAY ON" if on else "X-RAY OFF")
-        self.xray_indicator.setStyleSheet(
-            "background: #c00; color: white; font-weight: bold; padding: 4px 10px;"
-            if on
-            else "background: #444; color: #bbb; padding: 4px 10px;"
-        )
-        self.live_monitor.set_xray_on(on)
-
     def _image_settings_changed(self, settings: dict) -> None:
         self.controller.set_image_settings(settings)
         self.status_orientation.setText(self.carm_panel.orientation_label.text())
 
     # -- trainee actions --------------------------------------------------------------------
     def pin_reference(self) -> None:
-        """Copy the live image to the reference monitor."""
+        """Copy the live image to the reference monitor (and show it, if the report was there)."""
+        if self.reference_slot.currentWidget() is self.report_view:
+            self.reference_slot.show_reference()
         if self.last_frame is not None:
-            self.reference_monitor.set_image(self.last_frame.copy())
-            self.reference_monitor.set_overlay(
-                **{
-                    k: getattr(self.live_monitor.overlay, k)
-                    for k in (
-                        "shot_number",
-                        "view_name",
-                        "kvp",
-                        "ma",
-                        "mode",
-                        "beam_on_s",
-                        "air_kerma_mgy",
-                        "kap_gycm2",
-                    )
-                }
-            )
+            self.reference_monitor.pin_from(self.live_monitor, self.last_frame)
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
-        key = event.key()
-        fine = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        if key == Qt.Key.Key_Space:
-            if not event.isAutoRepeat() and not self._space_down:
-                self._space_down = True
-                self.controller.set_pedal(True)
-        elif key == Qt.Key.Key_F and not event.isAutoRepeat():
-            self.controller.single_shot()
-        elif key in KEY_JOINT_NUDGES:
-            name, delta = KEY_JOINT_NUDGES[key]
-            self.carm_panel.nudge(name, delta)
-        elif key in (Qt.Key.Key_W, Qt.Key.Key_S):
-            step = 0.1 if fine else 0.5
-            self.controller.advance(step if key == Qt.Key.Key_W else -step)
-        elif key in KEY_AIM:
-            yaw, pitch = KEY_AIM[key]
-            self.controller.aim(yaw, pitch)
-        elif key == Qt.Key.Key_T and not event.isAutoRepeat():
-            self.controller.set_button("tap", True)
-        elif key == Qt.Key.Key_P:
-            self.pin_reference()
-        elif key == Qt.Key.Key_I:
-            self.controller.place_implant()
-        elif key == Qt.Key.Key_N:
-            self.controller.next_step()
-        elif (
-            key in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        ):
-            self.controller.finish()
-        else:
-            super().keyPressEvent(event)
+    # -- the trainee's keys -------------------------------------------------------------------
+    def _trainee_actions(self) -> TraineeActions:
+        c = self.controller
+        return TraineeActions(
+            set_pedal=c.set_pedal,
+            single_shot=c.single_shot,
+            nudge_joint=self.carm_panel.nudge,
+            advance=c.advance,
+            aim=c.aim,
+            set_tap=lambda on: c.set_button("tap", on),
+            pin_reference=self.pin_reference,
+            place_implant=c.place_implant,
+            next_step=c.next_step,
+            swap_reference_and_3d=self.swap_reference_and_3d,
+            finish=c.finish,
+        )
 
-    def keyReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if event.isAutoRepeat():
+    def swap_reference_and_3d(self) -> None:
+        """Learning mode: the 3D view takes the reference monitor's place, or gives it back."""
+        if not self.learning_mode:
             return
-        if event.key() == Qt.Key.Key_Space and self._space_down:
-            self._space_down = False
-            self.controller.set_pedal(False)
-        elif event.key() == Qt.Key.Key_T:
-            self.controller.set_button("tap", False)
-        else:
-            super().keyReleaseEvent(event)
+        self.reference_slot.swap()
+        self.scene_dock.setVisible(not self.reference_slot.swapped)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.ActivationChange and not self.isActiveWindow():
+            self.keys.release_held()  # a key released in another window must not leave the beam on
+        super().changeEvent(event)
 
     def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
         fine = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
@@ -403,19 +361,47 @@ class MainWindow(QMainWindow):
                 choice.random_patient,
             ],
         )
-        progress = QProgressDialog("Preparing the patient and the renderer…", None, 0, 100, self)
+        progress = QProgressDialog(
+            "Preparing the patient and the renderer…", "Cancel", 0, 100, self
+        )
         progress.setWindowTitle("fluorosim — preparing")
         progress.setMinimumDuration(300)
         progress.setAutoClose(True)
+        progress.setAutoReset(True)
+        progress.canceled.connect(self.controller.cancel_start)
         self.controller.progress.connect(
             lambda text, pct: (progress.setLabelText(text), progress.setValue(int(pct)))
         )
+        self.progress_dialog = progress
         self.controller.start_attempt(choice)
         return progress
 
+    def _start_cancelled(self) -> None:
+        if self.progress_dialog is not None:
+            self.progress_dialog.reset()
+        self.show_problem("Start cancelled. File → New attempt… (Ctrl+N) starts again.")
+
+    def ask_to_leave(self) -> bool:
+        """Closing during an attempt: ask; the attempt is kept in the records as interrupted."""
+        answer = QMessageBox.question(
+            self,
+            "Leave the attempt?",
+            "An attempt is in progress. If you close now it is kept in your records as "
+            "interrupted (scored as it stands, not as a pass or a fail).",
+            QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Close
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.controller.attempt_in_progress():
+            if not self.ask_to_leave():
+                event.ignore()
+                return
+            self.controller.interrupt()
+        self.keys.release_held()
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         self.controller.shutdown()
         self.scene3d.close_scene()
         QTimer.singleShot(0, lambda: None)

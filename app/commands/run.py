@@ -64,16 +64,10 @@ def run(args: argparse.Namespace) -> int:
         print("fluorosim: --review needs --instructor ID", file=sys.stderr)
         return 2
 
-    problems = syscheck.missing_packages(gui=True)
-    display = syscheck.display_problem(gui=True)
+    problems = syscheck.problems(gui=True)
+    for problem in problems:
+        print(problem, file=sys.stderr)
     if problems:
-        print(
-            f"fluorosim: missing system libraries for Qt; install them with: sudo apt-get install {' '.join(problems)}",
-            file=sys.stderr,
-        )
-        return 1
-    if display:
-        print(display, file=sys.stderr)
         return 1
     if args.review:
         from app.gui import run_review

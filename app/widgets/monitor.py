@@ -1,7 +1,11 @@
 """A C-arm monitor: the fluoroscopy image with its overlay (shot, view, kV/mA, mode, time, dose).
 
 The image is a uint8 numpy array from the renderer; the widget scales it to fit, keeps its aspect,
-and paints at the screen's device pixel ratio so it stays sharp on high-DPI displays. An "X-RAY ON"
+and paints at the screen's device pixel ratio so it stays sharp on high-DPI displays. The overlay
+text is sized in logical pixels from the monitor's size (1/36 of its side, never under 13 px), so it
+keeps its proportion on a small laptop and a large monitor, and its physical size on a high-DPI
+screen (Qt scales logical pixels by the device pixel ratio); it sits on a dark band so it stays
+readable over bright bone. An "X-RAY ON"
 indicator lights while the beam is on; when the pedal is released the last image stays (last-image
 hold) with "LIH" in the corner.
 """
@@ -14,6 +18,11 @@ import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+MIN_OVERLAY_PX = 13
+#: Overlay fields a pinned reference image keeps from the live monitor.
+PINNED_FIELDS = ("shot_number", "view_name", "kvp", "ma", "mode", "beam_on_s")
+PINNED_FIELDS += ("air_kerma_mgy", "kap_gycm2")
 
 
 @dataclass
@@ -115,6 +124,11 @@ class MonitorWidget(QWidget):
             setattr(self.overlay, key, value)
         self.update()
 
+    def pin_from(self, live: MonitorWidget, image: np.ndarray) -> None:
+        """Show a copy of ``image`` with the live monitor's overlay (all but its title and LIH)."""
+        self.set_image(image.copy())
+        self.set_overlay(**{k: getattr(live.overlay, k) for k in PINNED_FIELDS})
+
     def set_xray_on(self, on: bool) -> None:
         """Light or clear the X-RAY ON indicator."""
         self.xray_on = on
@@ -139,6 +153,12 @@ class MonitorWidget(QWidget):
             right.append("LIH")
         return left, right
 
+    def overlay_font(self) -> QFont:
+        """The overlay's font: 1/36 of the monitor's side in logical pixels, at least 13 px."""
+        font = QFont(self.font())
+        font.setPixelSize(max(MIN_OVERLAY_PX, round(min(self.width(), self.height()) / 36)))
+        return font
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(0, 0, 0))
@@ -153,11 +173,14 @@ class MonitorWidget(QWidget):
                 Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                 self.placeholder,
             )
-        font = QFont(self.font())
-        font.setPointSizeF(max(8.0, min(self.width(), self.height()) / 48))
-        painter.setFont(font)
+        painter.setFont(self.overlay_font())
         metrics = painter.fontMetrics()
         left, right = self.overlay_lines()
+        band = QColor(0, 0, 0, 150)
+        for lines, at_right in ((left, False), (right, True)):
+            width = max((metrics.horizontalAdvance(line) for line in lines), default=0) + 12
+            x = self.width() - width - 2 if at_right else 2
+            painter.fillRect(QRectF(x, 2, width, len(lines) * metrics.height() + 12), band)
         painter.setPen(QColor(255, 214, 0))
         for index, line in enumerate(left):
             painter.drawText(8, 8 + metrics.ascent() + index * metrics.height(), line)

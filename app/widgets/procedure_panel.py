@@ -1,5 +1,9 @@
 """The procedure panel: the scenario's steps with the current one, live counters, and at the end
-the score report with each metric, pass/fail and the plain-words findings."""
+the score report with each metric, pass/fail and the plain-words findings.
+
+It lays its three parts (steps, counters, report) out in a column when it is tall and in a row
+when it is wide, as in the strip under the monitors of the default window layout.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ import html
 
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
+    QBoxLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QPushButton,
+    QSizePolicy,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -39,18 +45,20 @@ class ProcedurePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QVBoxLayout(self)
+        self.parts = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
+        steps_part = QVBoxLayout()
         self.title = QLabel("No attempt")
         self.title.setWordWrap(True)
         self.title.setStyleSheet("font-weight: bold")
-        layout.addWidget(self.title)
+        steps_part.addWidget(self.title)
         self.steps = QListWidget()
         self.steps.setMaximumHeight(150)
-        layout.addWidget(self.steps)
+        self.steps.setMinimumHeight(40)  # the strip under the monitors is low on small screens
+        steps_part.addWidget(self.steps)
         self.hint = QLabel("")
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #2a6")
-        layout.addWidget(self.hint)
+        steps_part.addWidget(self.hint)
         buttons = QHBoxLayout()
         self.next_button = QPushButton("Next step")
         self.implant_button = QPushButton("Place implant")
@@ -60,35 +68,54 @@ class ProcedurePanel(QWidget):
         self.finish_button.clicked.connect(self.finish_requested.emit)
         for button in (self.next_button, self.implant_button, self.finish_button):
             buttons.addWidget(button)
-        layout.addLayout(buttons)
+        steps_part.addLayout(buttons)
+        self.parts.addLayout(steps_part)
         counters_box = QGroupBox("Live counters")
         grid = QGridLayout(counters_box)
         self.counter_labels: dict[str, QLabel] = {}
         for index, (key, (title, _)) in enumerate(COUNTER_TITLES.items()):
             value = QLabel("—")
             value.setAccessibleName(title)
-            grid.addWidget(QLabel(title), index // 2, (index % 2) * 2)
-            grid.addWidget(value, index // 2, (index % 2) * 2 + 1)
+            grid.addWidget(QLabel(title), index, 0)  # one counter a row: narrow beside the steps
+            grid.addWidget(value, index, 1)
             self.counter_labels[key] = value
-        layout.addWidget(counters_box)
+        self.parts.addWidget(counters_box)
+        report_part = QVBoxLayout()
         self.report = QTextBrowser()
         self.report.setPlaceholderText("The score report appears here when you finish the attempt.")
-        layout.addWidget(self.report, 1)
+        self.report.setMinimumHeight(60)
+        report_part.addWidget(self.report, 1)
         after = QHBoxLayout()
-        self.replay_button = QPushButton("Replay attempt")
-        self.same_button = QPushButton("Again, same patient")
-        self.new_button = QPushButton("Again, new patient")
+        self.replay_button = QPushButton("Replay")
+        self.same_button = QPushButton("Again: same patient")
+        self.new_button = QPushButton("Again: new patient")
         self.replay_button.clicked.connect(self.replay_requested.emit)
         self.same_button.clicked.connect(lambda: self.restart_requested.emit(False))
         self.new_button.clicked.connect(lambda: self.restart_requested.emit(True))
         for button in (self.replay_button, self.same_button, self.new_button):
             button.setEnabled(False)
             after.addWidget(button)
-        layout.addLayout(after)
+        report_part.addLayout(after)
+        self.parts.addLayout(report_part, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        room = self.parentWidget() or self  # the scroll area's viewport when in a dock
+        wide = room.width() > 2 * room.height()
+        self.parts.setDirection(
+            QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        )
+        for label in (self.title, self.hint):  # wrapped text would ask the low strip for height
+            label.setWordWrap(not wide)  # and in a row a long line is cut, not widening the strip
+            label.setSizePolicy(
+                QSizePolicy.Policy.Ignored if wide else QSizePolicy.Policy.Preferred,
+                QSizePolicy.Policy.Preferred,
+            )
+        super().resizeEvent(event)
 
     def show_scenario(self, title: str, steps: list[str]) -> None:
         """List the scenario's steps."""
         self.title.setText(title)
+        self.title.setToolTip(title)  # the whole title when a row layout cuts it
         self.steps.clear()
         self.steps.addItems(steps)
         self.report.clear()
@@ -102,6 +129,7 @@ class ProcedurePanel(QWidget):
         if 0 <= index < self.steps.count():
             self.steps.setCurrentRow(index)
         self.hint.setText(hint)
+        self.hint.setToolTip(hint)
 
     def show_counters(self, counters: dict[str, float]) -> None:
         """Update the live counters that are present."""

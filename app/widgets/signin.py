@@ -1,7 +1,13 @@
-"""Sign in: the trainee's name or ID, the scenario, the mode (learning or exam), and the patient."""
+"""Sign in: the trainee's name or ID, the scenario, the mode (learning or exam), and the patient.
+
+The procedures come first in the scenario list and the C-arm drills after them, and a first sign-in
+starts on the first procedure: that is what a trainee came for. Later sign-ins start from the last
+trainee, scenario, mode and patient (kept in QSettings by the main window).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from PyQt6.QtWidgets import (
@@ -36,6 +42,7 @@ class SignInDialog(QDialog):
         scenarios: dict[str, str],
         last: SignInChoice | None = None,
         parent: QWidget | None = None,
+        drills: Collection[str] = (),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("fluorosim — sign in")
@@ -48,10 +55,17 @@ class SignInDialog(QDialog):
         self.trainee = QLineEdit(last.trainee_id if last else "")
         self.trainee.setPlaceholderText("your name or trainee ID")
         self.scenario = QComboBox()
-        for scenario_id, title in scenarios.items():
-            self.scenario.addItem(f"{title} ({scenario_id})", scenario_id)
-        if last and last.scenario_id in scenarios:
-            self.scenario.setCurrentIndex(list(scenarios).index(last.scenario_id))
+        procedures = [i for i in scenarios if i not in drills]
+        drill_ids = [i for i in scenarios if i in drills]
+        for scenario_id in procedures:
+            self.scenario.addItem(f"{scenarios[scenario_id]} ({scenario_id})", scenario_id)
+        if procedures and drill_ids:
+            self.scenario.insertSeparator(self.scenario.count())
+        for scenario_id in drill_ids:
+            self.scenario.addItem(f"{scenarios[scenario_id]} ({scenario_id})", scenario_id)
+        wanted = last.scenario_id if last and last.scenario_id in scenarios else None
+        index = self.scenario.findData(wanted) if wanted else 0
+        self.scenario.setCurrentIndex(max(0, index))
         self.mode = QComboBox()
         self.mode.addItem("Learning — named views, hints and the 3D view", "learning")
         self.mode.addItem("Exam — no hints, no 3D view", "exam")

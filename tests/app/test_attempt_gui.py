@@ -30,6 +30,7 @@ def window(qtbot, tmp_path, monkeypatch):
         controller, QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     )
     qtbot.addWidget(main)
+    main.ask_to_leave = lambda: True  # closing mid-attempt keeps it as interrupted, unasked
     main.show()
     yield main
     main.close()
@@ -187,3 +188,33 @@ def test_attempt_with_an_emulated_stp1_gimbal_unplugged_midway(qtbot, window):
         )  # every pose shown before the unplug is in the attempt file
     finally:
         emulator.stop()
+
+
+def test_closing_mid_attempt_keeps_it_as_interrupted(qtbot, window, tmp_path):
+    start(qtbot, window)
+    with qtbot.waitSignal(window.controller.frame_ready, timeout=60_000):
+        qtbot.keyClick(window, Qt.Key.Key_F)
+    asked = []
+    window.ask_to_leave = lambda: asked.append(True) or True
+    window.close()
+    assert asked == [True]
+    with RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}") as store:
+        attempts = store.attempts("t-gui")
+        assert len(attempts) == 1 and attempts[0].status == "interrupted"
+        assert attempts[0].attempt_file  # the attempt file is kept with it
+    from scenarios.records import journal
+
+    assert journal.interrupted_attempts(tmp_path / "attempts")[0] == []  # not offered again
+
+
+def test_preparing_the_attempt_can_be_cancelled(qtbot, window):
+    cancelled = []
+    window.controller.start_cancelled.connect(lambda: cancelled.append(True))
+    progress = window.start_attempt(SignInChoice("t-gui", "sij-lateral", "learning", 0, False))
+    from PyQt6.QtWidgets import QPushButton
+
+    cancel = next(b for b in progress.findChildren(QPushButton) if b.text() == "Cancel")
+    cancel.click()
+    qtbot.waitUntil(lambda: cancelled == [True], timeout=LOAD_TIMEOUT_MS)
+    assert not window.controller.attempt_in_progress()
+    assert "cancelled" in window.banner.text()
