@@ -50,7 +50,13 @@ from PyQt6.QtWidgets import (
 from app.widgets.monitor import MonitorWidget
 from app.widgets.scene3d import Scene3DWidget
 from scenarios.records.cusum import CusumParameters
-from scenarios.records.database import Actor, AttemptRow, RecordsError, RecordStore
+from scenarios.records.database import (
+    Actor,
+    AttemptRow,
+    RecordsError,
+    RecordStore,
+    SignedInInstructor,
+)
 from scenarios.records.learning import CURVE_METRICS, LearningCurve, cohort_summary, learning_curve
 from scenarios.records.passmark import PassMark, contrasting_groups
 
@@ -934,6 +940,12 @@ class ReviewWindow(QMainWindow):
         attempt = self.attempt_row(attempt_id)
         comment = self.comment.text().strip()
         confirmed = False
+        if not isinstance(self.instructor, SignedInInstructor):
+            self.sign_result.setText(
+                f"Not signed: only an instructor signed in with their passphrase can sign off "
+                f"({self.instructor.id} is a {self.instructor.role})."
+            )
+            return
         if decision == "approved" and attempt is not None and attempt.passed is False:
             if not comment:
                 self.sign_result.setText(
