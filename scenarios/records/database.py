@@ -66,8 +66,8 @@ PORTABLE_ATTEMPT_FIELDS = (
 
 SIGNOFF_DECISIONS = ("approved", "needs_practice", "comment")
 
-#: IDs of trainees and instructors: letters, digits and . _ @ -, up to 64 characters.
-PERSON_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+#: IDs of trainees and instructors: up to 64 printable characters, no leading or trailing space.
+PERSON_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?")
 
 
 class RecordsError(Exception):
@@ -232,10 +232,11 @@ def new_uid() -> str:
 
 
 def check_person_id(person_id: str, role: str) -> None:
-    """Refuse IDs that are empty or carry spaces or odd characters (they end up in file names)."""
+    """Refuse IDs that are empty, padded with spaces, too long or carry control characters."""
     if not PERSON_ID_PATTERN.fullmatch(person_id or ""):
         raise RecordsError(
-            f"'{person_id}' is not a valid {role} ID (letters, digits and . _ @ -, up to 64 characters)"
+            f"{person_id!r} is not a valid {role} ID (1–64 printable characters, no leading or "
+            "trailing spaces)"
         )
 
 
@@ -394,7 +395,8 @@ class RecordStore:
 
         An instructor's ID is refused: nobody can act both as a trainee and as an instructor.
         """
-        check_person_id(trainee_id, "trainee")
+        if not self.is_trainee(trainee_id):
+            check_person_id(trainee_id, "trainee")
         if self.is_instructor(trainee_id):
             raise RecordsError(
                 f"'{trainee_id}' is an instructor in these records; an instructor's ID cannot be "
