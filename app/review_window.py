@@ -3,8 +3,10 @@ CUSUM, the pass mark, the replay of one attempt (timeline with scrub, play and j
 instrument path in 3D, events over time), sign-off and the credentialing report.
 
 It reads the records database and attempt files; it writes only sign-offs, comments and programme
-settings (CUSUM p0/p1/α/β), which the records store attributes to the instructor and appends to the
-ledger. Replaying an attempt re-renders every image, which takes seconds: it runs on a worker thread
+settings (CUSUM p0/p1/α/β). The instructor signs in with their passphrase (a trainee's ID is
+refused); every sign-off and setting is signed with their own key and appended to the ledger.
+Approving a failed attempt needs a comment and a confirmation; a new decision supersedes the
+attempt's current one, and both stay listed. Replaying an attempt re-renders every image, which takes seconds: it runs on a worker thread
 and the result comes back to the GUI thread through a queued signal.
 """
 
@@ -48,7 +50,13 @@ from PyQt6.QtWidgets import (
 from app.widgets.monitor import MonitorWidget
 from app.widgets.scene3d import Scene3DWidget
 from scenarios.records.cusum import CusumParameters
-from scenarios.records.database import Actor, AttemptRow, RecordsError, RecordStore
+from scenarios.records.database import (
+    Actor,
+    AttemptRow,
+    RecordsError,
+    RecordStore,
+    SignedInInstructor,
+)
 from scenarios.records.learning import CURVE_METRICS, LearningCurve, cohort_summary, learning_curve
 from scenarios.records.passmark import PassMark, contrasting_groups
 
@@ -288,26 +296,30 @@ def attempt_metrics_png(events: list[dict[str, Any]]) -> bytes:
 
 
 def ensure_instructor(
-    store: RecordStore, instructor_id: str, parent: QWidget | None = None
+    store: RecordStore,
+    instructor_id: str,
+    parent: QWidget | None = None,
+    passphrase: str | None = None,
 ) -> Actor | None:
-    """The instructor's Actor; an ID not in the records is registered only after confirmation."""
+    """The instructor, signed in with their passphrase (asked for here when not given); None when
+    the ID is not an instructor account (a trainee's ID never is) or the passphrase is wrong."""
     instructor_id = instructor_id.strip()
     if not instructor_id:
         return None
-    if not store.query("SELECT 1 FROM instructors WHERE id = ?", (instructor_id,)):
-        answer = QMessageBox.question(
+    if passphrase is None:
+        passphrase, ok = QInputDialog.getText(
             parent,
-            "Register instructor?",
-            f"'{instructor_id}' is not an instructor in these records.\n\n"
-            f"Register '{instructor_id}' as an instructor? Sign-offs and programme settings made "
-            "in this review are recorded in the ledger under this ID.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
+            "Instructor review",
+            f"Passphrase of instructor {instructor_id}:",
+            QLineEdit.EchoMode.Password,
         )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ok:
             return None
-        store.add_instructor(instructor_id, instructor_id)
-    return Actor(instructor_id, "instructor")
+    try:
+        return store.sign_in(instructor_id, passphrase)
+    except RecordsError as error:
+        QMessageBox.warning(parent, "Instructor review", f"Not signed in: {error}.")
+        return None
 
 
 def open_review(parent: QWidget, url: str | None = None) -> ReviewWindow | None:
@@ -858,8 +870,10 @@ class ReviewWindow(QMainWindow):
         ]
         lines.append("</ul><h4>Sign-offs</h4><ul>")
         lines += [
-            f"<li>{s['decision'].replace('_', ' ')} by {s['instructor_id']} at {s['t_utc']}: "
-            f"{s['comment']}</li>"
+            f"<li>{'<s>' if s.get('superseded_by') else ''}{s['decision'].replace('_', ' ')} by "
+            f"{s.get('instructor_name') or s['instructor_id']} ({s['instructor_id']}) at {s['t_utc']}: "
+            f"{s['comment']}{'</s> (superseded)' if s.get('superseded_by') else ''}"
+            f"{'' if s.get('signed', True) else ' (unsigned)'}</li>"
             for s in attempt.signoffs
         ] or ["<li>none yet</li>"]
         lines.append("</ul>")
@@ -916,11 +930,40 @@ class ReviewWindow(QMainWindow):
 
     # -- sign-off, ledger, report -----------------------------------------------------------
     def sign(self, decision: str) -> None:
+        """Sign the selected attempt; a new decision supersedes the attempt's current one.
+
+        Approving a failed attempt needs a comment and an explicit confirmation.
+        """
         if self.selected_attempt is None:
             return
         attempt_id = self.selected_attempt
+        attempt = self.attempt_row(attempt_id)
+        comment = self.comment.text().strip()
+        confirmed = False
+        if not isinstance(self.instructor, SignedInInstructor):
+            self.sign_result.setText(
+                f"Not signed: only an instructor signed in with their passphrase can sign off "
+                f"({self.instructor.id} is a {self.instructor.role})."
+            )
+            return
+        if decision == "approved" and attempt is not None and attempt.passed is False:
+            if not comment:
+                self.sign_result.setText(
+                    f"Not signed: attempt {attempt_id} failed; approving it needs a comment saying why."
+                )
+                return
+            confirmed = self.confirm_failed_approval(attempt)
+            if not confirmed:
+                self.sign_result.setText(
+                    f"Not signed: approval of failed attempt {attempt_id} cancelled."
+                )
+                return
+        current = attempt.current_decision() if attempt is not None else None
+        supersedes = current["id"] if current is not None and decision != "comment" else None
         try:
-            self.store.sign_off(attempt_id, self.instructor, decision, self.comment.text().strip())
+            self.store.sign_off(
+                attempt_id, self.instructor, decision, comment, confirmed, supersedes
+            )
         except RecordsError as error:
             self.sign_result.setText(f"Not signed: {error}.")
             return
@@ -929,14 +972,29 @@ class ReviewWindow(QMainWindow):
         if attempt is not None:
             self.show_detail(attempt)
         self.sign_result.setText(
-            f"Attempt {attempt_id}: {decision.replace('_', ' ')} recorded by {self.instructor.id}."
+            f"Attempt {attempt_id}: {decision.replace('_', ' ')} recorded by {self.instructor.id}"
+            + (f", superseding the sign-off of {current['t_utc']}." if supersedes else ".")
         )
         self.refresh_ledger()
+
+    def confirm_failed_approval(self, attempt: AttemptRow) -> bool:
+        """Ask the instructor to confirm approving an attempt that failed."""
+        score = "—" if attempt.score is None else f"{attempt.score:.1f}"
+        answer = QMessageBox.question(
+            self,
+            "Approve a failed attempt?",
+            f"Attempt {attempt.id} of {attempt.trainee_id} FAILED (score {score}).\n\n"
+            "Approve it anyway? Your signed approval and comment go into the ledger and the "
+            "credentialing report.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def refresh_ledger(self) -> None:
         result = self.store.verify()
         self.ledger_label.setText(
-            f"ledger verified ({result.records_checked} records)"
+            f"ledger verified ({result.records_checked} records, head {result.head_hash[:16]}…)"
             if result.ok
             else f"LEDGER FAILED: {result.problem}"
         )

@@ -8,7 +8,9 @@ report (``--json``: the report as JSON). A recording made on another generator v
 CT than the one it is replayed on (or before versions were recorded) starts with a warning line
 naming both versions, and ``--json`` then adds a ``patient_check`` field. ``--make-script
 SCENARIO [--failure MODE]`` prints the expert (or failure-mode) scripted attempt for the default
-patient of a shipped scenario, to start from. Exit codes: 0 passed, 1 failed, 2 unusable input.
+patient of a shipped scenario, to start from. ``--record --trainee ID [--db URL]`` also enters the
+scored attempt in the records (and their ledger), so attempts made on a laptop or at another station
+reach the lab's records. Exit codes: 0 passed, 1 failed, 2 unusable input.
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODE",
         help="with --make-script: the scripted attempt of one failure mode instead",
     )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="enter the scored attempt in the records (needs --trainee)",
+    )
+    parser.add_argument("--trainee", help="with --record: whose attempt it is")
+    parser.add_argument("--db", help="with --record: records database URL (default as for report)")
 
 
 def _is_recording(path: Path) -> bool:
@@ -124,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.file:
         print("fluorosim replay: give an attempt file (or --make-script SCENARIO)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if getattr(args, "record", False) and not args.trainee:
+        print("fluorosim replay: --record needs --trainee ID", file=sys.stderr)
+        return EXIT_BAD_INPUT
     import numpy as np
 
     from scenarios import patients, recording
@@ -143,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from scenarios.session import MissingStructuresError
 
     check = None
+    started_utc, mode = None, "learning"
     try:
         chosen = None
         if args.patient:
@@ -153,8 +166,11 @@ def run(args: argparse.Namespace) -> int:
             report, check = recording.replay_attempt_checked(
                 path, patient=chosen, renderer_factory=renderer_for
             )
+            header = recording.read_attempt(path).header
+            started_utc, mode = header.get("started"), str(header.get("mode", "learning"))
         else:
             script = load_script(path)
+            mode = script.mode
             scenario = load_shipped(script.scenario)
             patient = chosen or patients.patient_for(scenario.patient, script.patient)
             session = Session(
@@ -188,4 +204,37 @@ def run(args: argparse.Namespace) -> int:
         if check is not None and not check.same:
             print(check.message.replace("warning:", "WARNING:", 1) + "\n")
         print(format_report(report))
+    if getattr(args, "record", False) and not _record(args, path, report, started_utc, mode):
+        return EXIT_BAD_INPUT
     return EXIT_PASSED if report.passed else EXIT_FAILED
+
+
+def _record(
+    args: argparse.Namespace, path: Path, report, started_utc: str | None, mode: str
+) -> bool:
+    """Enter the scored attempt in the records; False (with a message) when the records refuse."""
+    from scenarios.records.database import RecordsError, RecordStore, utc_now
+
+    data = report.as_json()
+    try:
+        with RecordStore.open(args.db) as store:
+            store.add_trainee(args.trainee, args.trainee)
+            attempt_id = store.record_attempt(
+                args.trainee,
+                data["scenario"],
+                data,
+                str(started_utc or utc_now()),
+                utc_now(),
+                path.resolve(),
+                mode=mode,
+            )
+            head = store.ledger_head()
+            count = len(store.ledger_entries())
+    except RecordsError as error:
+        print(f"fluorosim replay: not recorded: {error}", file=sys.stderr)
+        return False
+    print(
+        f"recorded as attempt {attempt_id} of {args.trainee}; ledger head {head} ({count} records)",
+        file=sys.stderr if args.json else sys.stdout,
+    )
+    return True

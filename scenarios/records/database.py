@@ -5,9 +5,13 @@ database shared by several lab stations, chosen by a URL (``sqlite:///path``, a 
 ``postgresql://user:pass@host/db``). The same code runs on both.
 
 Who may do what: anyone records a finished attempt (the simulator does, on the trainee's behalf);
-only an instructor signs off or comments, and every such action is attributed and appended to the
-hash-chained ledger (:mod:`scenarios.records.ledger`). There is no API to change a score; any edit
-made behind the application's back is found by :meth:`RecordStore.verify`.
+only an instructor who has signed in with their passphrase (:meth:`RecordStore.sign_in`) signs off,
+comments or changes programme settings, and each such action is signed with the instructor's own
+Ed25519 key (:mod:`scenarios.records.identity`) and appended to the hash-chained ledger
+(:mod:`scenarios.records.ledger`). Instructor accounts are created at first set-up or by an existing
+instructor; a trainee ID can never be an instructor and vice versa. There is no API to change a
+score; any edit made behind the application's back is found by :meth:`RecordStore.verify`
+(:mod:`scenarios.records.verification`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,9 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scenarios.records import ledger, schema
+from scenarios.records import identity, ledger, schema
 
-#: Fields of an attempt row whose content the ledger vouches for.
+#: Fields of an attempt row whose content the ledger vouches for (each ledger entry also lists the
+#: fields it hashed, so entries written before ``mode`` and ``uid`` existed still verify).
 ATTEMPT_HASHED_FIELDS = (
     "id",
     "trainee_id",
@@ -37,7 +44,30 @@ ATTEMPT_HASHED_FIELDS = (
     "passed",
     "report_json",
     "attempt_sha256",
+    "mode",
+    "uid",
 )
+
+#: Fields of an attempt that are the same in every store it travels to (no local ID or file path):
+#: what a sign-off's signature covers, and what an export bundle carries.
+PORTABLE_ATTEMPT_FIELDS = (
+    "uid",
+    "trainee_id",
+    "scenario_id",
+    "started_utc",
+    "finished_utc",
+    "status",
+    "score",
+    "passed",
+    "mode",
+    "report_json",
+    "attempt_sha256",
+)
+
+SIGNOFF_DECISIONS = ("approved", "needs_practice", "comment")
+
+#: IDs of trainees and instructors: up to 64 printable characters, no leading or trailing space.
+PERSON_ID_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\s\x00-\x1f\x7f])?")
 
 
 class RecordsError(Exception):
@@ -50,6 +80,19 @@ class Actor:
 
     id: str
     role: str  # "trainee" | "instructor" | "system"
+
+
+@dataclass(frozen=True)
+class SignedInInstructor(Actor):
+    """An instructor who gave their passphrase: holds their unsealed signing key in memory only."""
+
+    name: str = ""
+    public_key: str = ""
+    private_key: Any = field(default=None, repr=False, compare=False)
+
+    def sign(self, message: Any) -> str:
+        """This instructor's Ed25519 signature over ``message`` (canonical JSON)."""
+        return identity.sign(self.private_key, message)
 
 
 @dataclass
@@ -70,16 +113,103 @@ class AttemptRow:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
     signoffs: list[dict[str, Any]] = field(default_factory=list)
+    uid: str | None = None
+
+    def current_decision(self) -> dict[str, Any] | None:
+        """The newest approve/needs-practice sign-off that no later one supersedes."""
+        live = [
+            s for s in self.signoffs if s["decision"] != "comment" and not s.get("superseded_by")
+        ]
+        return live[-1] if live else None
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    """The outcome of a ledger check."""
+def _portable_number(value: Any) -> Any:
+    """Numbers as both SQLite (double) and PostgreSQL REAL (single precision) give them back."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(f"{float(value):.6g}")
+    return value
 
-    ok: bool
-    problem: str | None
-    records_checked: int
-    head_hash: str
+
+def portable_attempt_sha256(
+    content: dict[str, Any], metric_rows: Sequence[Sequence[Any]], finding_rows: Sequence[Any]
+) -> str:
+    """SHA-256 of an attempt's portable content (what sign-off signatures and bundles cover)."""
+    body = {name: _portable_number(content.get(name)) for name in PORTABLE_ATTEMPT_FIELDS}
+    body["passed"] = None if content.get("passed") is None else bool(content.get("passed"))
+    body["metrics"] = [
+        [r[0], _portable_number(r[1]), r[2], r[3], None if r[4] is None else bool(r[4])]
+        for r in metric_rows
+    ]
+    body["findings"] = [[int(r[0]), str(r[1])] for r in finding_rows]
+    return ledger.content_sha256(body)
+
+
+def signoff_message(
+    signoff_uid: str,
+    attempt_uid: str,
+    attempt_sha256: str,
+    trainee_id: str,
+    instructor_id: str,
+    decision: str,
+    comment: str,
+    t_utc: str,
+    supersedes_uid: str | None,
+    confirmed_failed: bool,
+) -> dict[str, Any]:
+    """What an instructor's signature on a sign-off covers: the decision and the attempt's content."""
+    return {
+        "kind": "fluorosim-signoff/1",
+        "signoff_uid": signoff_uid,
+        "attempt_uid": attempt_uid,
+        "attempt_sha256": attempt_sha256,
+        "trainee_id": trainee_id,
+        "instructor_id": instructor_id,
+        "decision": decision,
+        "comment": comment,
+        "t_utc": t_utc,
+        "supersedes_uid": supersedes_uid,
+        "confirmed_failed": bool(confirmed_failed),
+    }
+
+
+def instructor_key_message(instructor_id: str, name: str, public_key: str) -> dict[str, Any]:
+    """What a new instructor's own key signs: that this key belongs to this ID and name."""
+    return {
+        "kind": "fluorosim-instructor-key/1",
+        "instructor_id": instructor_id,
+        "name": name,
+        "public_key": public_key,
+    }
+
+
+def instructor_added_message(
+    instructor_id: str, name: str, public_key: str, created_utc: str, created_by: str | None
+) -> dict[str, Any]:
+    """What the instructor who adds (or vouches for) an account signs."""
+    return {
+        "kind": "fluorosim-instructor-added/1",
+        "instructor_id": instructor_id,
+        "name": name,
+        "public_key": public_key,
+        "created_utc": created_utc,
+        "created_by": created_by,
+    }
+
+
+def setting_message(
+    programme: str, key: str, value: Any, t_utc: str, instructor_id: str
+) -> dict[str, Any]:
+    """What an instructor's signature on a programme setting covers."""
+    return {
+        "kind": "fluorosim-setting/1",
+        "programme": programme,
+        "key": key,
+        "value": value,
+        "t_utc": t_utc,
+        "instructor_id": instructor_id,
+    }
 
 
 def utc_now() -> str:
@@ -94,6 +224,20 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def new_uid() -> str:
+    """A random, store-independent ID for an attempt, a sign-off or a store."""
+    return uuid.uuid4().hex
+
+
+def check_person_id(person_id: str, role: str) -> None:
+    """Refuse IDs that are empty, padded with spaces, too long or carry control characters."""
+    if not PERSON_ID_PATTERN.fullmatch(person_id or ""):
+        raise RecordsError(
+            f"{person_id!r} is not a valid {role} ID (1–64 printable characters, no leading or "
+            "trailing spaces)"
+        )
 
 
 def default_database_url() -> str:
@@ -204,7 +348,38 @@ class RecordStore:
                 for statement in schema.migration_statements(version, self.dialect):
                     self.execute(statement)
                 self.execute("UPDATE schema_version SET version = ?", (version + 1,))
+                if version + 1 == 3:
+                    self._after_migration_to_3()
         return target
+
+    def _after_migration_to_3(self) -> None:
+        """Give existing attempts and sign-offs their uids, the store its ID, and mark the ledger.
+
+        The marker entry tells :meth:`verify` that every sign-off and setting after it is signed;
+        unsigned sign-offs before it (made by earlier versions) are checked as they were then.
+        """
+        for table in ("attempts", "signoffs"):
+            for (row_id,) in self.query(f"SELECT id FROM {table} WHERE uid IS NULL"):
+                self.execute(f"UPDATE {table} SET uid = ? WHERE id = ?", (new_uid(), row_id))
+        for statement in schema.SCHEMA_V3_INDEXES:
+            self.execute(statement)
+        store_id = new_uid()
+        self.execute("INSERT INTO store_info (key, value) VALUES ('store_id', ?)", (store_id,))
+        self._append_ledger(
+            "schema",
+            "schema 3",
+            Actor("fluorosim", "system"),
+            {
+                "version": 3,
+                "store_id": store_id,
+                "note": "from here on every sign-off and programme setting is signed by its instructor",
+            },
+        )
+
+    def store_id(self) -> str:
+        """This store's own random ID (written into its ledger and into every anchor)."""
+        rows = self.query("SELECT value FROM store_info WHERE key = 'store_id'")
+        return str(rows[0][0]) if rows else ""
 
     # -- people and scenarios ---------------------------------------------------------------
     def add_cohort(self, cohort_id: str, name: str) -> None:
@@ -216,7 +391,17 @@ class RecordStore:
     def add_trainee(
         self, trainee_id: str, name: str, cohort_id: str | None = None, is_expert: bool = False
     ) -> None:
-        """Create a trainee (idempotent; an expert's attempts feed the contrasting-groups pass mark)."""
+        """Create a trainee (idempotent; an expert's attempts feed the contrasting-groups pass mark).
+
+        An instructor's ID is refused: nobody can act both as a trainee and as an instructor.
+        """
+        if not self.is_trainee(trainee_id):
+            check_person_id(trainee_id, "trainee")
+        if self.is_instructor(trainee_id):
+            raise RecordsError(
+                f"'{trainee_id}' is an instructor in these records; an instructor's ID cannot be "
+                "used as a trainee ID"
+            )
         with self.transaction():
             if not self.query("SELECT 1 FROM trainees WHERE id = ?", (trainee_id,)):
                 self.execute(
@@ -224,14 +409,185 @@ class RecordStore:
                     (trainee_id, name, cohort_id, utc_now(), int(is_expert)),
                 )
 
-    def add_instructor(self, instructor_id: str, name: str) -> None:
-        """Create an instructor (idempotent)."""
+    def is_trainee(self, person_id: str) -> bool:
+        """Whether ``person_id`` is a trainee in these records."""
+        return bool(self.query("SELECT 1 FROM trainees WHERE id = ?", (person_id,)))
+
+    def is_instructor(self, person_id: str) -> bool:
+        """Whether ``person_id`` is an instructor in these records (with or without a key)."""
+        return bool(self.query("SELECT 1 FROM instructors WHERE id = ?", (person_id,)))
+
+    def instructors(self) -> list[dict[str, Any]]:
+        """Instructor accounts: ID, name, key fingerprint (None: no passphrase set), who added them."""
+        return [
+            {
+                "id": r[0],
+                "name": r[1],
+                "fingerprint": identity.fingerprint(r[2]) if r[2] else None,
+                "can_sign_here": bool(r[3]),
+                "created_by": r[4],
+                "created_utc": r[5],
+            }
+            for r in self.query(
+                "SELECT id, name, public_key, sealed_key, created_by, created_utc FROM instructors ORDER BY id"
+            )
+        ]
+
+    def create_instructor(
+        self,
+        instructor_id: str,
+        name: str,
+        passphrase: str,
+        created_by: SignedInInstructor | None = None,
+    ) -> SignedInInstructor:
+        """Create an instructor account with a passphrase; returns it signed in.
+
+        Only at first set-up (no instructor with a passphrase yet) may ``created_by`` be None;
+        afterwards an existing instructor, signed in, adds accounts and signs the ledger entry. An
+        account of an earlier version without a passphrase gets one the same way. A trainee's ID is
+        refused.
+        """
+        check_person_id(instructor_id, "instructor")
+        name = name.strip()
+        if not name:
+            raise RecordsError("an instructor account needs the instructor's full name")
+        if self.is_trainee(instructor_id):
+            raise RecordsError(
+                f"'{instructor_id}' is a trainee in these records; a trainee can never act as an "
+                "instructor"
+            )
+        rows = self.query("SELECT public_key FROM instructors WHERE id = ?", (instructor_id,))
+        if rows and rows[0][0]:
+            raise RecordsError(f"instructor '{instructor_id}' already has an account")
+        keyed = self.query("SELECT id FROM instructors WHERE public_key IS NOT NULL")
+        if created_by is None and keyed:
+            raise RecordsError(
+                "only an existing instructor can add instructors: sign in as one "
+                f"(e.g. --by {keyed[0][0]})"
+            )
+        if created_by is not None:
+            self._require_signed_in(created_by, "add instructors")
+        try:
+            passphrase_hash, public_key, sealed = identity.new_account_secrets(
+                passphrase, instructor_id
+            )
+            private_key = identity.open_account(passphrase, passphrase_hash, sealed, instructor_id)
+        except identity.IdentityError as error:
+            raise RecordsError(str(error)) from error
+        account = SignedInInstructor(instructor_id, "instructor", name, public_key, private_key)
+        created_utc = utc_now()
+        creator = created_by.id if created_by else None
         with self.transaction():
-            if not self.query("SELECT 1 FROM instructors WHERE id = ?", (instructor_id,)):
+            if rows:
                 self.execute(
-                    "INSERT INTO instructors (id, name, created_utc) VALUES (?, ?, ?)",
-                    (instructor_id, name, utc_now()),
+                    "UPDATE instructors SET name = ?, passphrase_hash = ?, public_key = ?, sealed_key = ?, "
+                    "created_by = ? WHERE id = ?",
+                    (name, passphrase_hash, public_key, sealed, creator, instructor_id),
                 )
+            else:
+                self.execute(
+                    "INSERT INTO instructors (id, name, created_utc, passphrase_hash, public_key, sealed_key, "
+                    "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        instructor_id,
+                        name,
+                        created_utc,
+                        passphrase_hash,
+                        public_key,
+                        sealed,
+                        creator,
+                    ),
+                )
+            self._append_instructor_entry(
+                instructor_id,
+                name,
+                public_key,
+                account.sign(instructor_key_message(instructor_id, name, public_key)),
+                created_utc,
+                created_by,
+            )
+        return account
+
+    def _append_instructor_entry(
+        self,
+        instructor_id: str,
+        name: str,
+        public_key: str,
+        key_signature: str,
+        created_utc: str,
+        created_by: SignedInInstructor | None,
+        imported_from: str | None = None,
+    ) -> None:
+        creator = created_by.id if created_by else None
+        payload = {
+            "instructor_id": instructor_id,
+            "name": name,
+            "public_key": public_key,
+            "key_signature": key_signature,
+            "created_utc": created_utc,
+            "created_by": creator,
+            "creator_signature": created_by.sign(
+                instructor_added_message(instructor_id, name, public_key, created_utc, creator)
+            )
+            if created_by
+            else None,
+        }
+        if imported_from:
+            payload["imported_from"] = imported_from
+        actor = created_by or Actor("first-setup", "system")
+        self._append_ledger("instructor", instructor_id, actor, payload)
+
+    def sign_in(self, instructor_id: str, passphrase: str) -> SignedInInstructor:
+        """The instructor, signed in with their passphrase; RecordsError names what is wrong."""
+        instructor_id = instructor_id.strip()
+        if self.is_trainee(instructor_id):
+            raise RecordsError(
+                f"'{instructor_id}' is a trainee in these records; a trainee can never act as an "
+                "instructor"
+            )
+        rows = self.query(
+            "SELECT name, passphrase_hash, public_key, sealed_key FROM instructors WHERE id = ?",
+            (instructor_id,),
+        )
+        if not rows:
+            raise RecordsError(
+                f"'{instructor_id}' is not an instructor in these records (an instructor adds "
+                "accounts with: fluorosim report instructor add ID --name NAME --by THEIR-ID)"
+            )
+        name, passphrase_hash, public_key, sealed = rows[0]
+        if not public_key:
+            raise RecordsError(
+                f"instructor '{instructor_id}' has no passphrase yet (set one with: fluorosim report "
+                f"instructor add {instructor_id} --name NAME)"
+            )
+        if not passphrase_hash or not sealed:
+            raise RecordsError(
+                f"instructor '{instructor_id}' has an account in another store only (their key came "
+                "with imported sign-offs); they cannot sign in here"
+            )
+        try:
+            private_key = identity.open_account(passphrase, passphrase_hash, sealed, instructor_id)
+        except identity.IdentityError as error:
+            if str(error) == "wrong passphrase":
+                raise RecordsError(f"wrong passphrase for instructor '{instructor_id}'") from error
+            raise RecordsError(f"instructor '{instructor_id}': {error}") from error
+        if identity.public_key_hex(private_key) != public_key:
+            raise RecordsError(
+                f"instructor '{instructor_id}': the sealed key does not match the account's public key"
+            )
+        return SignedInInstructor(instructor_id, "instructor", name, public_key, private_key)
+
+    def _require_signed_in(self, actor: Actor, what: str) -> SignedInInstructor:
+        if actor.role != "instructor":
+            raise RecordsError(f"only an instructor can {what} ({actor.id} is a {actor.role})")
+        if not isinstance(actor, SignedInInstructor) or actor.private_key is None:
+            raise RecordsError(
+                f"instructor '{actor.id}' must sign in with their passphrase to {what}"
+            )
+        rows = self.query("SELECT public_key FROM instructors WHERE id = ?", (actor.id,))
+        if not rows or rows[0][0] != actor.public_key:
+            raise RecordsError(f"unknown instructor '{actor.id}'")
+        return actor
 
     def ensure_scenario(self, scenario_id: str, title: str = "", version: str = "1") -> None:
         """Register a scenario id (idempotent)."""
@@ -283,60 +639,128 @@ class RecordStore:
         )
         score = report.get("score")
         passed = report.get("passed")
+        content = {
+            "uid": new_uid(),
+            "trainee_id": trainee_id,
+            "scenario_id": scenario_id,
+            "started_utc": started_utc,
+            "finished_utc": finished_utc,
+            "status": status,
+            "score": None if score is None else float(score),
+            "passed": None if passed is None else int(bool(passed)),
+            "mode": mode,
+            "report_json": ledger.canonical_json(report),
+            "attempt_sha256": attempt_sha,
+        }
+        metric_rows = []
+        for name, metric in (report.get("metrics") or {}).items():
+            value = metric.get("value")
+            metric_rows.append(
+                [
+                    name,
+                    float(value)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool)
+                    else None,
+                    str(metric.get("unit", "")),
+                    json.dumps(metric.get("reference")),
+                    None if metric.get("passed") is None else int(bool(metric.get("passed"))),
+                ]
+            )
+        finding_rows = [[seq, str(text)] for seq, text in enumerate(report.get("findings") or [])]
         with self.transaction():
-            cursor = self.execute(
-                "INSERT INTO attempts (trainee_id, scenario_id, started_utc, finished_utc, status, score, "
-                "passed, report_json, attempt_file, attempt_sha256, mode) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    trainee_id,
-                    scenario_id,
-                    started_utc,
-                    finished_utc,
-                    status,
-                    None if score is None else float(score),
-                    None if passed is None else int(bool(passed)),
-                    ledger.canonical_json(report),
-                    None if attempt_file is None else str(attempt_file),
-                    attempt_sha,
-                    mode,
-                ),
+            return self.insert_attempt(content, metric_rows, finding_rows, attempt_file)
+
+    def insert_attempt(
+        self,
+        content: dict[str, Any],
+        metric_rows: Sequence[Sequence[Any]],
+        finding_rows: Sequence[Sequence[Any]],
+        attempt_file: str | Path | None,
+        imported_from: dict[str, Any] | None = None,
+    ) -> int:
+        """Insert one attempt (portable fields in ``content``) and its ledger entry; no commit.
+
+        Used by :meth:`record_attempt` and by the import of a bundle (``imported_from`` then says
+        from which store and bundle the attempt came).
+        """
+        cursor = self.execute(
+            "INSERT INTO attempts (uid, trainee_id, scenario_id, started_utc, finished_utc, status, score, "
+            "passed, report_json, attempt_file, attempt_sha256, mode) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                content["uid"],
+                content["trainee_id"],
+                content["scenario_id"],
+                content["started_utc"],
+                content["finished_utc"],
+                content["status"],
+                content["score"],
+                content["passed"],
+                content["report_json"],
+                None if attempt_file is None else str(attempt_file),
+                content["attempt_sha256"],
+                content["mode"],
+            ),
+        )
+        attempt_id = int(cursor.fetchone()[0])
+        for row in metric_rows:
+            self.execute(
+                "INSERT INTO metrics (attempt_id, name, value, unit, reference, passed) VALUES (?, ?, ?, ?, ?, ?)",
+                (attempt_id, *row),
             )
-            attempt_id = int(cursor.fetchone()[0])
-            for name, metric in (report.get("metrics") or {}).items():
-                value = metric.get("value")
-                self.execute(
-                    "INSERT INTO metrics (attempt_id, name, value, unit, reference, passed) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        attempt_id,
-                        name,
-                        float(value)
-                        if isinstance(value, (int, float)) and not isinstance(value, bool)
-                        else None,
-                        str(metric.get("unit", "")),
-                        json.dumps(metric.get("reference")),
-                        None if metric.get("passed") is None else int(bool(metric.get("passed"))),
-                    ),
-                )
-            for seq, text in enumerate(report.get("findings") or []):
-                self.execute(
-                    "INSERT INTO findings (attempt_id, seq, text) VALUES (?, ?, ?)",
-                    (attempt_id, seq, str(text)),
-                )
-            payload = {
-                "attempt_id": attempt_id,
-                "trainee_id": trainee_id,
-                "scenario_id": scenario_id,
-                "status": status,
-                "score": score,
-                "passed": passed,
-                "content_sha256": self._attempt_content_hash(attempt_id),
-                "fields": list(ATTEMPT_HASHED_FIELDS),
-            }
-            self._append_ledger(
-                "attempt", f"attempt {attempt_id}", Actor("fluorosim", "system"), payload
+        for seq, text in finding_rows:
+            self.execute(
+                "INSERT INTO findings (attempt_id, seq, text) VALUES (?, ?, ?)",
+                (attempt_id, int(seq), str(text)),
             )
+        payload = {
+            "attempt_id": attempt_id,
+            "uid": content["uid"],
+            "trainee_id": content["trainee_id"],
+            "scenario_id": content["scenario_id"],
+            "status": content["status"],
+            "score": content["score"],
+            "passed": None if content["passed"] is None else bool(content["passed"]),
+            "content_sha256": self._attempt_content_hash(attempt_id),
+            "portable_sha256": self.attempt_portable_sha256(attempt_id),
+            "fields": list(ATTEMPT_HASHED_FIELDS),
+        }
+        if imported_from:
+            payload["imported_from"] = imported_from
+        self._append_ledger(
+            "attempt", f"attempt {attempt_id}", Actor("fluorosim", "system"), payload
+        )
         return attempt_id
+
+    def attempt_portable_content(
+        self, attempt_id: int
+    ) -> tuple[dict[str, Any], list[list[Any]], list[list[Any]]] | None:
+        """(portable fields, metric rows, finding rows) of an attempt as stored, or None."""
+        rows = self.query(
+            f"SELECT {', '.join(PORTABLE_ATTEMPT_FIELDS)} FROM attempts WHERE id = ?", (attempt_id,)
+        )
+        if not rows:
+            return None
+        content = dict(zip(PORTABLE_ATTEMPT_FIELDS, rows[0], strict=True))
+        metric_rows = [
+            list(r)
+            for r in self.query(
+                "SELECT name, value, unit, reference, passed FROM metrics WHERE attempt_id = ? ORDER BY name",
+                (attempt_id,),
+            )
+        ]
+        finding_rows = [
+            list(r)
+            for r in self.query(
+                "SELECT seq, text FROM findings WHERE attempt_id = ? ORDER BY seq", (attempt_id,)
+            )
+        ]
+        return content, metric_rows, finding_rows
+
+    def attempt_portable_sha256(self, attempt_id: int) -> str | None:
+        """The portable content hash of an attempt as stored now (None: no such attempt)."""
+        portable = self.attempt_portable_content(attempt_id)
+        return None if portable is None else portable_attempt_sha256(*portable)
 
     def _attempt_content_hash(
         self, attempt_id: int, fields: Sequence[str] = ATTEMPT_HASHED_FIELDS
@@ -365,7 +789,8 @@ class RecordStore:
         """Attempts in the order they were recorded, filtered by trainee, scenario or cohort."""
         sql = (
             "SELECT a.id, a.trainee_id, a.scenario_id, a.started_utc, a.finished_utc, a.status, a.score, "
-            "a.passed, a.mode, a.report_json, a.attempt_file FROM attempts a JOIN trainees t ON t.id = a.trainee_id"
+            "a.passed, a.mode, a.report_json, a.attempt_file, a.uid FROM attempts a "
+            "JOIN trainees t ON t.id = a.trainee_id"
         )
         where, params = [], []
         for column, value in (
@@ -392,6 +817,7 @@ class RecordStore:
                 mode=r[8],
                 report=json.loads(r[9]) if r[9] else {},
                 attempt_file=r[10],
+                uid=r[11],
             )
             for m in self.query(
                 "SELECT name, value, unit, reference, passed FROM metrics WHERE attempt_id = ? ORDER BY name",
@@ -409,50 +835,178 @@ class RecordStore:
                     "SELECT text FROM findings WHERE attempt_id = ? ORDER BY seq", (row.id,)
                 )
             ]
-            row.signoffs = [
-                {"instructor_id": s[0], "decision": s[1], "comment": s[2], "t_utc": s[3]}
-                for s in self.query(
-                    "SELECT instructor_id, decision, comment, t_utc FROM signoffs WHERE attempt_id = ? ORDER BY id",
-                    (row.id,),
-                )
-            ]
+            row.signoffs = self.signoffs(row.id)
             rows.append(row)
         return rows
 
+    def signoffs(self, attempt_id: int) -> list[dict[str, Any]]:
+        """An attempt's sign-offs in order, each with ``superseded_by`` (the later one's id) if any."""
+        result = [
+            {
+                "id": int(r[0]),
+                "uid": r[1],
+                "instructor_id": r[2],
+                "instructor_name": r[3] or r[2],
+                "decision": r[4],
+                "comment": r[5],
+                "t_utc": r[6],
+                "supersedes_uid": r[7],
+                "confirmed_failed": bool(r[8]),
+                "signed": bool(r[9]),
+                "supersedes": None,
+                "superseded_by": None,
+            }
+            for r in self.query(
+                "SELECT s.id, s.uid, s.instructor_id, i.name, s.decision, s.comment, s.t_utc, s.supersedes_uid, "
+                "s.confirmed_failed, s.signature FROM signoffs s LEFT JOIN instructors i ON i.id = s.instructor_id "
+                "WHERE s.attempt_id = ? ORDER BY s.id",
+                (attempt_id,),
+            )
+        ]
+        by_uid = {s["uid"]: s for s in result}
+        for signoff in result:
+            earlier = by_uid.get(signoff["supersedes_uid"])
+            if earlier is not None:
+                earlier["superseded_by"] = signoff["id"]
+                signoff["supersedes"] = earlier["id"]
+        return result
+
     # -- instructor actions -----------------------------------------------------------------
-    def sign_off(self, attempt_id: int, actor: Actor, decision: str, comment: str = "") -> None:
-        """An instructor's decision on an attempt ("approved", "needs_practice" or "comment")."""
+    def sign_off(
+        self,
+        attempt_id: int,
+        actor: Actor,
+        decision: str,
+        comment: str = "",
+        confirm_failed: bool = False,
+        supersedes: int | None = None,
+    ) -> int:
+        """An instructor's signed decision on an attempt; returns the sign-off's id.
+
+        ``decision`` is "approved", "needs_practice" or "comment". Approving an attempt that failed
+        needs a comment saying why and ``confirm_failed=True``. ``supersedes`` is the id of an
+        earlier sign-off of the same attempt that this one replaces; both stay in the records.
+        """
         if actor.role != "instructor":
             raise RecordsError(
                 f"only an instructor can sign off attempts ({actor.id} is a {actor.role})"
             )
-        if decision not in ("approved", "needs_practice", "comment"):
+        if decision not in SIGNOFF_DECISIONS:
             raise RecordsError(
                 f"unknown sign-off decision '{decision}' (approved, needs_practice or comment)"
             )
-        if not self.query("SELECT 1 FROM instructors WHERE id = ?", (actor.id,)):
-            raise RecordsError(f"unknown instructor '{actor.id}'")
-        if not self.query("SELECT 1 FROM attempts WHERE id = ?", (attempt_id,)):
+        instructor = self._require_signed_in(actor, "sign off attempts")
+        rows = self.query(
+            "SELECT uid, trainee_id, passed FROM attempts WHERE id = ?", (attempt_id,)
+        )
+        if not rows:
             raise RecordsError(f"no attempt {attempt_id}")
+        attempt_uid, trainee_id, passed = rows[0]
+        comment = comment.strip()
+        failed = passed is not None and not bool(passed)
+        if decision == "approved" and failed:
+            if not comment:
+                raise RecordsError(
+                    f"attempt {attempt_id} failed: approving it needs a comment saying why"
+                )
+            if not confirm_failed:
+                raise RecordsError(
+                    f"attempt {attempt_id} failed: approving it needs an explicit confirmation"
+                )
+        supersedes_uid = None
+        if supersedes is not None:
+            earlier = {s["id"]: s for s in self.signoffs(attempt_id)}.get(supersedes)
+            if earlier is None:
+                raise RecordsError(
+                    f"sign-off {supersedes} is not a sign-off of attempt {attempt_id}"
+                )
+            if earlier["superseded_by"] is not None:
+                raise RecordsError(
+                    f"sign-off {supersedes} was already superseded by sign-off {earlier['superseded_by']}"
+                )
+            supersedes_uid = earlier["uid"]
+        signoff_uid = new_uid()
         t_utc = utc_now()
-        with self.transaction():
-            self.execute(
-                "INSERT INTO signoffs (attempt_id, instructor_id, decision, comment, t_utc) VALUES (?, ?, ?, ?, ?)",
-                (attempt_id, actor.id, decision, comment, t_utc),
+        attempt_sha = self.attempt_portable_sha256(attempt_id)
+        confirmed = bool(confirm_failed and decision == "approved" and failed)
+        signature = instructor.sign(
+            signoff_message(
+                signoff_uid,
+                attempt_uid,
+                str(attempt_sha),
+                trainee_id,
+                instructor.id,
+                decision,
+                comment,
+                t_utc,
+                supersedes_uid,
+                confirmed,
             )
-            payload = {
-                "attempt_id": attempt_id,
-                "decision": decision,
-                "comment": comment,
-                "t_utc": t_utc,
-            }
-            self._append_ledger("signoff", f"attempt {attempt_id}", actor, payload)
+        )
+        with self.transaction():
+            return self.insert_signoff(
+                attempt_id,
+                {
+                    "uid": signoff_uid,
+                    "attempt_uid": attempt_uid,
+                    "instructor_id": instructor.id,
+                    "decision": decision,
+                    "comment": comment,
+                    "t_utc": t_utc,
+                    "supersedes_uid": supersedes_uid,
+                    "confirmed_failed": confirmed,
+                    "attempt_sha256": attempt_sha,
+                    "signature": signature,
+                },
+            )
+
+    def insert_signoff(self, attempt_id: int, signoff: dict[str, Any]) -> int:
+        """Insert a signed sign-off and its ledger entry (no commit); also used by bundle import."""
+        cursor = self.execute(
+            "INSERT INTO signoffs (attempt_id, instructor_id, decision, comment, t_utc, uid, supersedes_uid, "
+            "confirmed_failed, attempt_sha256, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                attempt_id,
+                signoff["instructor_id"],
+                signoff["decision"],
+                signoff["comment"],
+                signoff["t_utc"],
+                signoff["uid"],
+                signoff["supersedes_uid"],
+                int(bool(signoff["confirmed_failed"])),
+                signoff["attempt_sha256"],
+                signoff["signature"],
+            ),
+        )
+        signoff_id = int(cursor.fetchone()[0])
+        payload = {"attempt_id": attempt_id, "signoff_id": signoff_id} | {
+            key: signoff[key]
+            for key in (
+                "uid",
+                "attempt_uid",
+                "decision",
+                "comment",
+                "t_utc",
+                "supersedes_uid",
+                "confirmed_failed",
+                "attempt_sha256",
+                "signature",
+            )
+        }
+        self._append_ledger(
+            "signoff",
+            f"attempt {attempt_id}",
+            Actor(signoff["instructor_id"], "instructor"),
+            payload,
+        )
+        return signoff_id
 
     # -- programme settings -----------------------------------------------------------------
     def set_programme_setting(self, programme: str, key: str, value: Any, actor: Actor) -> None:
-        """Set a programme's setting (e.g. CUSUM p0); instructors only, logged in the ledger."""
-        if actor.role != "instructor":
-            raise RecordsError("only an instructor can change programme settings")
+        """Set a programme's setting (e.g. CUSUM p0); signed-in instructors only, signed, in the ledger."""
+        instructor = self._require_signed_in(actor, "change programme settings")
+        t_utc = utc_now()
+        signature = instructor.sign(setting_message(programme, key, value, t_utc, instructor.id))
         with self.transaction():
             self.execute(
                 "DELETE FROM programme_settings WHERE programme = ? AND key = ?", (programme, key)
@@ -461,7 +1015,12 @@ class RecordStore:
                 "INSERT INTO programme_settings (programme, key, value) VALUES (?, ?, ?)",
                 (programme, key, json.dumps(value)),
             )
-            self._append_ledger("setting", f"{programme}.{key}", actor, {"value": value})
+            self._append_ledger(
+                "setting",
+                f"{programme}.{key}",
+                instructor,
+                {"value": value, "t_utc": t_utc, "signature": signature},
+            )
 
     def programme_settings(self, programme: str) -> dict[str, Any]:
         """All settings of a programme."""
@@ -508,91 +1067,15 @@ class RecordStore:
         )
         return entry
 
-    def verify(self, check_files: bool = True) -> VerifyResult:
-        """Check the chain, then every attempt and sign-off against what the ledger recorded.
+    def verify(self, check_files: bool = True, anchors: Sequence[Any] = ()) -> Any:
+        """Check the ledger, every record against it, every signature, and the given anchors.
 
-        Names the first record that was altered or removed; ``ok`` is False when anything is off.
+        Returns a :class:`scenarios.records.verification.VerificationResult` naming the first bad
+        record; ``anchors`` are :class:`scenarios.records.anchor.Anchor` heads recorded earlier.
         """
-        entries = self.ledger_entries()
-        head = entries[-1].hash if entries else ledger.GENESIS_HASH
-        problem = ledger.first_chain_problem(entries)
-        if problem:
-            return VerifyResult(False, problem, len(entries), head)
-        ledgered_attempts: set[int] = set()
-        signoff_counts: dict[int, int] = {}
-        for entry in entries:
-            payload = json.loads(entry.payload)
-            if entry.kind == "attempt":
-                attempt_id = int(payload["attempt_id"])
-                ledgered_attempts.add(attempt_id)
-                current = self._attempt_content_hash(
-                    attempt_id, payload.get("fields", ATTEMPT_HASHED_FIELDS)
-                )
-                if current is None:
-                    return VerifyResult(
-                        False,
-                        f"attempt {attempt_id} ({entry.describe()}) was removed from the records",
-                        len(entries),
-                        head,
-                    )
-                if current != payload["content_sha256"]:
-                    return VerifyResult(
-                        False,
-                        f"attempt {attempt_id} was altered after it was recorded ({entry.describe()})",
-                        len(entries),
-                        head,
-                    )
-            elif entry.kind == "signoff":
-                attempt_id = int(payload["attempt_id"])
-                signoff_counts[attempt_id] = signoff_counts.get(attempt_id, 0) + 1
-                instructor = entry.actor.split(":", 1)[1]
-                match = self.query(
-                    "SELECT 1 FROM signoffs WHERE attempt_id = ? AND instructor_id = ? AND decision = ? AND comment = ? AND t_utc = ?",
-                    (
-                        attempt_id,
-                        instructor,
-                        payload["decision"],
-                        payload["comment"],
-                        payload["t_utc"],
-                    ),
-                )
-                if not match:
-                    return VerifyResult(
-                        False,
-                        f"the sign-off in {entry.describe()} was altered or removed",
-                        len(entries),
-                        head,
-                    )
-        for (attempt_id,) in self.query("SELECT id FROM attempts ORDER BY id"):
-            if int(attempt_id) not in ledgered_attempts:
-                return VerifyResult(
-                    False,
-                    f"attempt {attempt_id} is not in the ledger (added outside fluorosim)",
-                    len(entries),
-                    head,
-                )
-        for attempt_id, count in self.query(
-            "SELECT attempt_id, COUNT(*) FROM signoffs GROUP BY attempt_id"
-        ):
-            if int(count) != signoff_counts.get(int(attempt_id), 0):
-                return VerifyResult(
-                    False,
-                    f"sign-offs of attempt {attempt_id} do not match the ledger",
-                    len(entries),
-                    head,
-                )
-        if check_files:
-            for attempt_id, path, sha in self.query(
-                "SELECT id, attempt_file, attempt_sha256 FROM attempts WHERE attempt_sha256 IS NOT NULL"
-            ):
-                if path and Path(path).is_file() and file_sha256(path) != sha:
-                    return VerifyResult(
-                        False,
-                        f"the attempt file of attempt {attempt_id} ({path}) was altered",
-                        len(entries),
-                        head,
-                    )
-        return VerifyResult(True, None, len(entries), head)
+        from scenarios.records.verification import verify_store
+
+        return verify_store(self, check_files=check_files, anchors=anchors)
 
 
 def redact(url: str) -> str:

@@ -19,6 +19,7 @@ from scenarios.records.cusum import CusumParameters
 from scenarios.records.database import RecordStore
 from scenarios.records.learning import learning_curve
 from scenarios.records.plots import cusum_png, learning_curve_png
+from scenarios.records.verification import VerificationResult
 
 REPORT_SECTIONS = (
     "Trainee",
@@ -44,16 +45,23 @@ def cusum_parameters_for(store: RecordStore, programme: str = "default") -> Cusu
 
 
 def build_trainee_report(
-    store: RecordStore, trainee_id: str, scenario_id: str | None = None, programme: str = "default"
+    store: RecordStore,
+    trainee_id: str,
+    scenario_id: str | None = None,
+    programme: str = "default",
+    verification: VerificationResult | None = None,
 ) -> dict[str, Any]:
-    """Everything the report shows, as plain data (this is also the JSON format)."""
+    """Everything the report shows, as plain data (this is also the JSON format).
+
+    ``verification`` is the store's check (with any anchors the caller had); made here when None.
+    """
     trainees = {t["id"]: t for t in store.trainees()}
     if trainee_id not in trainees:
         raise KeyError(f"unknown trainee '{trainee_id}'")
     params = cusum_parameters_for(store, programme)
     rows = store.attempts(trainee_id, scenario_id)
     curve = learning_curve(rows, trainee_id, scenario_id, params)
-    verification = store.verify()
+    verification = verification or store.verify()
     chart = curve.cusum
     return {
         "generated_utc": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -96,12 +104,7 @@ def build_trainee_report(
             }
             for r in rows
         ],
-        "ledger": {
-            "ok": verification.ok,
-            "problem": verification.problem,
-            "records_checked": verification.records_checked,
-            "head_hash": verification.head_hash,
-        },
+        "ledger": verification.as_json(),
     }
 
 
@@ -175,6 +178,14 @@ def write_pdf(report: dict[str, Any], out: Path, store: RecordStore) -> None:
         )
     )
     story.append(Paragraph(f"Generated {report['generated_utc']}", styles["Normal"]))
+    head = report["ledger"]
+    story.append(
+        Paragraph(
+            f"Ledger head {head['head_hash']} ({head['records_checked']} records): "
+            + ("verified" if head["ok"] else f"<b>VERIFICATION FAILED</b>: {head['problem']}"),
+            styles["Normal"],
+        )
+    )
 
     def section(title: str) -> None:
         story.append(Spacer(1, 4 * mm))
@@ -272,11 +283,19 @@ def write_pdf(report: dict[str, Any], out: Path, store: RecordStore) -> None:
     signoffs = [(a["id"], s) for a in report["attempts"] for s in a["signoffs"]]
     if not signoffs:
         story.append(Paragraph("No attempt has been signed off yet.", styles["Normal"]))
+    later_time = {s.get("id"): s["t_utc"] for _, s in signoffs}
     for attempt_id, signoff in signoffs:
         story.append(
             Paragraph(
-                f"Attempt {attempt_id}: {signoff['decision']} by {signoff['instructor_id']} at {signoff['t_utc']} — "
-                f"{signoff['comment'] or 'no comment'}",
+                f"Attempt {attempt_id}: {signoff['decision']} by "
+                f"{signoff.get('instructor_name') or signoff['instructor_id']} ({signoff['instructor_id']}) "
+                f"at {signoff['t_utc']} — {signoff['comment'] or 'no comment'}"
+                + (" [signed]" if signoff.get("signed") else " [unsigned, from an earlier version]")
+                + (
+                    f" [superseded by the sign-off of {later_time.get(signoff['superseded_by'], '?')}]"
+                    if signoff.get("superseded_by")
+                    else ""
+                ),
                 styles["Normal"],
             )
         )
@@ -304,10 +323,15 @@ def write_pdf(report: dict[str, Any], out: Path, store: RecordStore) -> None:
 
 
 def write_report(
-    store: RecordStore, trainee_id: str, fmt: str, out: Path, scenario_id: str | None = None
+    store: RecordStore,
+    trainee_id: str,
+    fmt: str,
+    out: Path,
+    scenario_id: str | None = None,
+    verification: VerificationResult | None = None,
 ) -> dict[str, Any]:
     """Build and write a report in ``fmt`` (pdf, csv or json); returns the report data."""
-    report = build_trainee_report(store, trainee_id, scenario_id)
+    report = build_trainee_report(store, trainee_id, scenario_id, verification=verification)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         write_json(report, out)

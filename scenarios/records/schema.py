@@ -54,7 +54,31 @@ SCHEMA_V2 = [
         PRIMARY KEY (programme, key))""",
 ]
 
-MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2]
+#: Version 3: instructor accounts (scrypt passphrase hash, Ed25519 public key, private key sealed by
+#: the passphrase), signed sign-offs that can supersede earlier ones, stable IDs (``uid``) for
+#: attempts and sign-offs so they can travel between stores, and the store's own ID. Existing rows
+#: get their uids and the store its ID right after (``RecordStore._after_migration``).
+SCHEMA_V3 = [
+    "ALTER TABLE instructors ADD COLUMN passphrase_hash TEXT",
+    "ALTER TABLE instructors ADD COLUMN public_key TEXT",
+    "ALTER TABLE instructors ADD COLUMN sealed_key TEXT",
+    "ALTER TABLE instructors ADD COLUMN created_by TEXT",
+    "ALTER TABLE attempts ADD COLUMN uid TEXT",
+    "ALTER TABLE signoffs ADD COLUMN uid TEXT",
+    "ALTER TABLE signoffs ADD COLUMN supersedes_uid TEXT",
+    "ALTER TABLE signoffs ADD COLUMN confirmed_failed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE signoffs ADD COLUMN attempt_sha256 TEXT",
+    "ALTER TABLE signoffs ADD COLUMN signature TEXT",
+    "CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+
+#: Statements run after the rows have their uids (unique indexes need them filled first).
+SCHEMA_V3_INDEXES = [
+    "CREATE UNIQUE INDEX attempts_by_uid ON attempts (uid)",
+    "CREATE UNIQUE INDEX signoffs_by_uid ON signoffs (uid)",
+]
+
+MIGRATIONS: list[list[str]] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
 LATEST_VERSION = len(MIGRATIONS)
 
 

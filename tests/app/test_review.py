@@ -1,6 +1,7 @@
 """The instructor's review window driven by qtbot: pick a trainee, open an attempt, replay it on the
-timeline (jump to a shot, play), read its events and instrument path, sign off, change the CUSUM
-settings, see the pass mark (or the method's refusal) and write the credentialing report.
+timeline (jump to a shot, play), read its events and instrument path, sign in with a passphrase,
+sign off (a failed attempt only with a comment and a confirmation; a later decision supersedes),
+change the CUSUM settings, see the pass mark (or the method's refusal) and write the credentialing report.
 
 Attempt files are real: short scripted attempts run through the headless Session with an
 AttemptWriter. Most tests use the small synthetic patient and the scenario tests' stand-in renderer;
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import QMessageBox
+from PyQt6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
 from app.review_window import (
     ReviewWindow,
@@ -26,8 +27,9 @@ from app.review_window import (
 )
 from scenarios.loader import load_shipped
 from scenarios.recording import AttemptWriter, read_attempt
+from scenarios.records import identity
 from scenarios.records.cusum import CusumParameters
-from scenarios.records.database import Actor, RecordStore
+from scenarios.records.database import Actor, RecordStore, SignedInInstructor
 from scenarios.scripted import parse_script, run_actions
 from scenarios.session import Session
 from tests.scenarios.conftest import StandInRenderer
@@ -35,6 +37,14 @@ from tests.scenarios.synthetic import build_synthetic_patient
 
 START_S = 1_790_000_000.0
 INSTRUCTOR = Actor("dr-ward", "instructor")
+PASSPHRASE = "inlet-outlet-lateral"
+
+
+@pytest.fixture(autouse=True)
+def quick_scrypt(monkeypatch):
+    """Cheaper scrypt for the accounts made here (its parameters are stored with each hash)."""
+    monkeypatch.setattr(identity, "SCRYPT_LOG2_N", 10)
+    monkeypatch.setattr(identity, "SCRYPT_P", 1)
 
 
 def script(tip: np.ndarray) -> dict:
@@ -129,7 +139,7 @@ def records(tmp_path, synthetic):
     store.add_cohort("c1", "Spring cohort")
     store.add_trainee("t-1", "Ada Trainee", "c1")
     store.add_trainee("t-2", "Ben Trainee", "c1")
-    store.add_instructor(INSTRUCTOR.id, "Dr Ward")
+    store.instructor = store.create_instructor(INSTRUCTOR.id, "Dr Ward", PASSPHRASE)
     files = []
     for name, tip in (
         ("near", synthetic.landmark("sij_center_left")),
@@ -154,7 +164,7 @@ def records(tmp_path, synthetic):
 
 @pytest.fixture
 def review(qtbot, records, synthetic):
-    window = ReviewWindow(records, INSTRUCTOR, replayer=stand_in_replayer(synthetic))
+    window = ReviewWindow(records, records.instructor, replayer=stand_in_replayer(synthetic))
     qtbot.addWidget(window)
     window.show()
     yield window
@@ -233,7 +243,10 @@ def test_trainee_cannot_sign_off(qtbot, records, synthetic):
     open_row(qtbot, window, 0)
     window.comment.setText("I approve myself")
     qtbot.mouseClick(window.approve_button, Qt.MouseButton.LeftButton)
-    assert "only an instructor can sign off" in window.sign_result.text()
+    assert (
+        "only an instructor signed in with their passphrase can sign off"
+        in window.sign_result.text()
+    )
     assert records.attempts("t-1")[0].signoffs == []
     window.close()
 
@@ -306,15 +319,69 @@ def test_unreadable_attempt_file_is_named_not_raised(qtbot, review, records, tmp
     assert review.replay.frames == [] and not review.replay.play_button.isEnabled()
 
 
-def test_unknown_instructor_is_registered_only_when_confirmed(qtbot, records, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
-    assert ensure_instructor(records, "dr-new") is None
+def test_sign_in_needs_an_instructor_account_and_its_passphrase(qtbot, records, monkeypatch):
+    """Issue #17: no more "register this ID as instructor?"; a trainee ID, an unknown ID and a wrong
+    passphrase are refused with a message; the right passphrase signs in (asked without echo)."""
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    assert ensure_instructor(records, "t-1", passphrase=PASSPHRASE) is None
+    assert "'t-1' is a trainee" in warnings[-1] and "never act as an instructor" in warnings[-1]
+    assert ensure_instructor(records, "dr-new", passphrase="anything-long") is None
+    assert "'dr-new' is not an instructor" in warnings[-1]
     assert not records.query("SELECT 1 FROM instructors WHERE id = ?", ("dr-new",))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    assert ensure_instructor(records, "dr-new") == Actor("dr-new", "instructor")
-    assert records.query("SELECT 1 FROM instructors WHERE id = ?", ("dr-new",))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("asked twice"))
-    assert ensure_instructor(records, INSTRUCTOR.id) == INSTRUCTOR
+    assert ensure_instructor(records, INSTRUCTOR.id, passphrase="not-the-passphrase") is None
+    assert "wrong passphrase for instructor 'dr-ward'" in warnings[-1]
+    asked = []
+
+    def get_text(parent, title, label, echo):
+        asked.append((label, echo))
+        return PASSPHRASE, True
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    actor = ensure_instructor(records, INSTRUCTOR.id)
+    assert isinstance(actor, SignedInInstructor) and actor.id == INSTRUCTOR.id
+    assert asked == [("Passphrase of instructor dr-ward:", QLineEdit.EchoMode.Password)]
+    assert len(warnings) == 3
+
+
+def test_failed_attempt_needs_comment_and_confirmation_and_a_later_decision_supersedes(
+    qtbot, review, records, monkeypatch
+):
+    select_trainee(review, "t-1")
+    failed = records.attempts("t-1")[1]
+    assert failed.passed is False  # the pin in the S1 root
+    open_row(qtbot, review, 1)
+    qtbot.mouseClick(review.approve_button, Qt.MouseButton.LeftButton)
+    assert "needs a comment" in review.sign_result.text()
+    review.comment.setText("Root contact was a sensor glitch; confirmed on the cadaver lab.")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    qtbot.mouseClick(review.approve_button, Qt.MouseButton.LeftButton)
+    assert "cancelled" in review.sign_result.text()
+    assert records.attempts("t-1")[1].signoffs == []
+    asked: list[str] = []
+
+    def confirm(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", confirm)
+    qtbot.mouseClick(review.approve_button, Qt.MouseButton.LeftButton)
+    assert "FAILED" in asked[0] and f"Attempt {failed.id}" in asked[0]
+    assert "approved recorded by dr-ward" in review.sign_result.text()
+    review.comment.setText("On reflection: repeat under supervision.")
+    qtbot.mouseClick(review.practice_button, Qt.MouseButton.LeftButton)
+    assert "superseding the sign-off" in review.sign_result.text()
+    signoffs = records.attempts("t-1")[1].signoffs
+    assert [(s["decision"], s["confirmed_failed"]) for s in signoffs] == [
+        ("approved", True),
+        ("needs_practice", False),
+    ]
+    assert signoffs[0]["superseded_by"] == signoffs[1]["id"]
+    assert records.attempts("t-1")[1].current_decision()["decision"] == "needs_practice"
+    assert "(superseded)" in review.detail.toPlainText()
+    assert "On reflection" in review.detail.toPlainText()
+    result = records.verify()
+    assert result.ok and result.signatures_checked == 3  # account + two sign-offs
 
 
 def test_timeline_and_path_from_the_attempt_file(records):
@@ -354,12 +421,12 @@ def test_replay_with_the_real_renderer_shows_the_shot(qtbot, tmp_path):
     )
     with RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}") as store:
         store.add_trainee("t-real", "Real Patient")
-        store.add_instructor(INSTRUCTOR.id, "Dr Ward")
+        instructor = store.create_instructor(INSTRUCTOR.id, "Dr Ward", PASSPHRASE)
         store.record_attempt(
             "t-real", "sij-lateral", report, "2026-01-01T10:00:00+00:00", None, path
         )
         window = ReviewWindow(
-            store, INSTRUCTOR
+            store, instructor
         )  # default replayer: the header's patient, real renderer
         qtbot.addWidget(window)
         window.show()

@@ -47,3 +47,20 @@ def store(request, tmp_path):
         yield opened
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f"DROP SCHEMA {schema_name} CASCADE")
+
+
+@pytest.fixture(autouse=True)
+def quick_scrypt(monkeypatch):
+    """Cheaper scrypt for new accounts in tests (N is stored with each hash, so checks still work);
+    test_identity checks the shipped parameters themselves."""
+    from scenarios.records import identity
+
+    monkeypatch.setattr(identity, "SCRYPT_LOG2_N", 10)
+    monkeypatch.setattr(identity, "SCRYPT_P", 1)
+
+
+def make_instructor(
+    store: RecordStore, instructor_id: str = "dr-lee", name: str = "Dr Lee", by=None
+):
+    """An instructor account (first set-up, or added by ``by``), signed in."""
+    return store.create_instructor(instructor_id, name, f"pass-{instructor_id}", by)

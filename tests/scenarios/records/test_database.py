@@ -8,15 +8,13 @@ import pytest
 
 from scenarios.records import schema
 from scenarios.records.database import Actor, RecordsError, RecordStore
-from tests.scenarios.records.conftest import sample_report
-
-INSTRUCTOR = Actor("dr-lee", "instructor")
+from tests.scenarios.records.conftest import make_instructor, sample_report
 
 
 def populate(store: RecordStore, attempt_file=None) -> list[int]:
     store.add_cohort("2026-fall", "Fall 2026 cohort")
     store.add_trainee("t-001", "A. Trainee", "2026-fall")
-    store.add_instructor("dr-lee", "Dr Lee")
+    instructor = make_instructor(store)
     ids = [
         store.record_attempt(
             "t-001",
@@ -34,7 +32,7 @@ def populate(store: RecordStore, attempt_file=None) -> list[int]:
             "2026-11-02T10:18:00+00:00",
         ),
     ]
-    store.sign_off(ids[1], INSTRUCTOR, "approved", "Clean S1 pin, good outlet views.")
+    store.sign_off(ids[1], instructor, "approved", "Clean S1 pin, good outlet views.")
     return ids
 
 
@@ -51,7 +49,8 @@ def test_round_trip(store):
     assert store.attempts(cohort_id="2026-fall") and not store.attempts(cohort_id="other")
     result = store.verify()
     assert result.ok, result.problem
-    assert result.records_checked == 3
+    # schema marker, instructor account, two attempts, one sign-off
+    assert result.records_checked == 5 and result.signatures_checked == 2
 
 
 def test_trainee_cannot_sign_off_or_change_settings(store):
@@ -64,7 +63,9 @@ def test_trainee_cannot_sign_off_or_change_settings(store):
         store.record_attempt(
             "nobody", "sij-lateral", sample_report(1, False), "2026-11-01T10:00:00+00:00"
         )
-    store.set_programme_setting("spine", "cusum_p0", 0.05, INSTRUCTOR)
+    with pytest.raises(RecordsError, match="must sign in with their passphrase"):
+        store.set_programme_setting("spine", "cusum_p0", 0.05, Actor("dr-lee", "instructor"))
+    store.set_programme_setting("spine", "cusum_p0", 0.05, store.sign_in("dr-lee", "pass-dr-lee"))
     assert store.programme_settings("spine") == {"cusum_p0": 0.05}
     assert store.ledger_entries()[-1].actor == "instructor:dr-lee"
 

@@ -10,10 +10,10 @@ import subprocess
 import pytest
 
 from app import cli
-from scenarios.records.database import Actor, RecordStore
+from scenarios.records.database import RecordStore
 from scenarios.records.learning import cohort_summary, learning_curve
 from scenarios.records.report import REPORT_SECTIONS, build_trainee_report
-from tests.scenarios.records.conftest import sample_report
+from tests.scenarios.records.conftest import make_instructor, sample_report
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def db_url(tmp_path):
         store.add_cohort("c1", "Cohort 1")
         store.add_trainee("t-1", "Sam Trainee", "c1")
         store.add_trainee("t-2", "Kim Trainee", "c1")
-        store.add_instructor("dr-lee", "Dr Lee")
+        instructor = make_instructor(store)
         for index, (score, passed) in enumerate([(30, False), (48, False), (61, True), (70, True)]):
             store.record_attempt(
                 "t-1",
@@ -39,7 +39,7 @@ def db_url(tmp_path):
             "2026-11-05T10:00:00+00:00",
             "2026-11-05T10:10:00+00:00",
         )
-        store.sign_off(3, Actor("dr-lee", "instructor"), "approved", "Ready for supervised cases.")
+        store.sign_off(3, instructor, "approved", "Ready for supervised cases.")
     return url
 
 
