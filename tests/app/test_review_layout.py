@@ -28,7 +28,7 @@ def press(window, key, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
 
 
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
-def test_every_attempt_column_is_on_screen(qtbot, review, size):
+def test_every_attempt_column_is_on_screen(qtbot, review, size):  # noqa: F811
     review.resize(*size)
     select_trainee(review, "t-1")
     qtbot.waitUntil(lambda: review.attempts.rowCount() == 2)
@@ -43,7 +43,7 @@ def test_every_attempt_column_is_on_screen(qtbot, review, size):
     assert score.text() == f"{review.store.attempts('t-1')[1].score:.1f}"
 
 
-def test_attempt_keys_work_wherever_focus_is(qtbot, review):
+def test_attempt_keys_work_wherever_focus_is(qtbot, review):  # noqa: F811
     select_trainee(review, "t-1")
     qtbot.waitUntil(lambda: review.attempts.rowCount() == 2)
     review.activateWindow()
@@ -62,7 +62,7 @@ def test_attempt_keys_work_wherever_focus_is(qtbot, review):
         qtbot.waitUntil(lambda: review.replaying_attempt is None, timeout=60_000)
 
 
-def test_ctrl_q_closes_the_review(qtbot, records, synthetic):
+def test_ctrl_q_closes_the_review(qtbot, records, synthetic):  # noqa: F811
     window = ReviewWindow(records, INSTRUCTOR, replayer=stand_in_replayer(synthetic))
     qtbot.addWidget(window)
     window.show()
