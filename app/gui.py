@@ -274,5 +274,5 @@ def run_review(instructor_id: str, db_url: str | None = None) -> int:
         print(f"fluorosim: '{instructor_id}' is not a registered instructor", file=sys.stderr)
         return 1
     window: Any = ReviewWindow(store, actor, owns_store=True)
-    window.show()
+    window.showMaximized()
     return app.exec()

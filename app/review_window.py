@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 import pyvista.plotting  # noqa: F401 - loaded on the main thread: 3D render threads race its lazy import
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QPixmap
+from PyQt6.QtGui import QKeySequence, QPixmap, QShortcut
 from PyQt6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -338,7 +339,7 @@ def open_review(parent: QWidget, url: str | None = None) -> ReviewWindow | None:
         return None
     window = ReviewWindow(store, actor, owns_store=True)
     parent.review_window = window  # keep it alive while shown
-    window.show()
+    window.showMaximized()
     return window
 
 
@@ -416,6 +417,24 @@ class ReplayTimeline(QWidget):
             kap_gycm2=float(info.get("kap_gycm2", 0.0)),
         )
         self.time_label.setText(f"{t_s:6.1f} s  ({index + 1}/{len(self.frames)})")
+        self._follow_shot(index)
+
+    def _follow_shot(self, frame_index: int) -> None:
+        """Point the "Jump to" box at the shot whose frames are being shown."""
+        combo_index = -1
+        for i in range(self.shot_jump.count()):
+            if int(self.shot_jump.itemData(i)) <= frame_index:
+                combo_index = i
+        if combo_index >= 0 and combo_index != self.shot_jump.currentIndex():
+            self.shot_jump.blockSignals(True)
+            self.shot_jump.setCurrentIndex(combo_index)
+            self.shot_jump.blockSignals(False)
+
+    def step(self, delta: int) -> None:
+        """Show the next (+1) or previous (−1) frame."""
+        if self.frames:
+            self.stop()
+            self.slider.setValue(max(0, min(self.slider.maximum(), self.slider.value() + delta)))
 
     def toggle_play(self) -> None:
         if self.timer.isActive():
@@ -445,6 +464,25 @@ def _table(headers: list[str]) -> QTableWidget:
     table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
     table.horizontalHeader().setStretchLastSection(True)
     return table
+
+
+#: Columns of the attempts table: score and result first, so they are never off-screen.
+ATTEMPT_COLUMNS = ("#", "score", "result", "scenario", "mode", "status", "finished")
+
+
+def _fit_columns(table: QTableWidget, stretch: int) -> None:
+    """Every column sized to its contents except ``stretch``, which takes (and elides in) the rest."""
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    for column in range(table.columnCount()):
+        mode = (
+            QHeaderView.ResizeMode.Stretch
+            if column == stretch
+            else QHeaderView.ResizeMode.ResizeToContents
+        )
+        header.setSectionResizeMode(column, mode)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
 
 def _fill(table: QTableWidget, rows: list[list[str]], user_data: list[Any] | None = None) -> None:
@@ -523,7 +561,36 @@ class ReviewWindow(QMainWindow):
         self.load_cusum_settings()
         self.load_cohorts()
         self.refresh_ledger()
+        self._add_shortcuts()
         self.resize(1300, 820)
+
+    def _add_shortcuts(self) -> None:
+        """Keys that act wherever focus is in the window (Ctrl+Q, Ctrl+↑/↓ through attempts)."""
+        bindings = (
+            ("Ctrl+Q", self.close, "close the review"),
+            ("Ctrl+Down", lambda: self.step_attempt(+1), "next attempt"),
+            ("Ctrl+Up", lambda: self.step_attempt(-1), "previous attempt"),
+            ("Ctrl+Right", lambda: self.replay.step(+1), "next replay frame"),
+            ("Ctrl+Left", lambda: self.replay.step(-1), "previous replay frame"),
+        )
+        self.shortcuts: dict[str, QShortcut] = {}
+        for keys, slot, _meaning in bindings:
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
+            self.shortcuts[keys] = shortcut
+        self.statusBar().showMessage(
+            "Keys: " + ", ".join(f"{keys} {meaning}" for keys, _slot, meaning in bindings)
+        )
+
+    def step_attempt(self, delta: int) -> None:
+        """Select the next (+1) or previous (−1) attempt of the list, staying inside it."""
+        count = self.attempts.rowCount()
+        if count == 0:
+            return
+        current = self.attempts.currentRow()
+        row = 0 if current < 0 else max(0, min(count - 1, current + delta))
+        self.attempts.selectRow(row)
 
     # -- construction -----------------------------------------------------------------------
     def _build_left(self) -> QWidget:
@@ -537,8 +604,9 @@ class ReviewWindow(QMainWindow):
         pickers.addRow("Trainee", self.trainee)
         pickers.addRow("Scenario", self.scenario_filter)
         layout.addLayout(pickers)
-        self.attempts = _table(["#", "scenario", "mode", "status", "finished", "score", "result"])
+        self.attempts = _table(list(ATTEMPT_COLUMNS))
         self.attempts.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        _fit_columns(self.attempts, stretch=ATTEMPT_COLUMNS.index("scenario"))
         layout.addWidget(QLabel("Attempts"))
         layout.addWidget(self.attempts, 2)
         buttons = QHBoxLayout()
@@ -699,12 +767,12 @@ class ReviewWindow(QMainWindow):
             [
                 [
                     str(a.id),
+                    "—" if a.score is None else f"{a.score:.1f}",
+                    {True: "pass", False: "fail"}.get(a.passed, "—") + (" ✍" if a.signoffs else ""),
                     a.scenario_id,
                     a.mode,
                     a.status,
-                    (a.finished_utc or "")[:16],
-                    "—" if a.score is None else f"{a.score:.1f}",
-                    {True: "pass", False: "fail"}.get(a.passed, "—") + (" ✍" if a.signoffs else ""),
+                    (a.finished_utc or "")[5:16].replace("T", " "),
                 ]
                 for a in rows
             ],

@@ -1,13 +1,25 @@
-"""Learning-curve and CUSUM figures as PNG bytes (matplotlib's Agg canvas: no GUI backend)."""
+"""Learning-curve, CUSUM and LC-CUSUM figures as PNG bytes (matplotlib's Agg canvas: no GUI backend).
+
+Every chart puts attempts on a whole-number axis: position *n* is the trainee's *n*-th finished
+attempt at the procedure, and its tick is labelled with that attempt's record ID, the number the
+report's attempt table shows, so a reader can go from a point on a curve to its row.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from scenarios.records.learning import LearningCurve
+
+PASS_COLOUR = "#2a7a4a"
+FAIL_COLOUR = "#c0392b"
+LINE_COLOUR = "#34495e"
+#: At most this many tick labels on an attempt axis (beyond it every k-th attempt is labelled).
+MAX_TICK_LABELS = 25
 
 
 def _png(figure: Figure) -> bytes:
@@ -16,57 +28,80 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _attempt_axis(axes, attempt_ids: Sequence[int], with_start: bool = False) -> None:
+    """Whole-number ticks at 1..n labelled with the attempt IDs (and 0 = start for CUSUMs)."""
+    n = len(attempt_ids)
+    step = max(1, -(-n // MAX_TICK_LABELS))
+    positions = list(range(1, n + 1, step))
+    labels = [str(attempt_ids[p - 1]) for p in positions]
+    if with_start:
+        positions, labels = [0, *positions], ["start", *labels]
+    axes.set_xticks(positions, labels, fontsize=7)
+    axes.set_xlim(-0.5 if with_start else 0.5, n + 0.5)
+    axes.set_xlabel("attempt ID (in the order attempted)", fontsize=8)
+    axes.tick_params(axis="y", labelsize=7)
+
+
 def learning_curve_png(curve: LearningCurve, pass_mark: float | None = None) -> bytes:
-    """Score per attempt with pass/fail markers and the pass mark."""
-    figure = Figure(figsize=(6.5, 2.8), dpi=110)
+    """Score per attempt, green passes and red fails, with the pass-mark line."""
+    figure = Figure(figsize=(6.6, 2.6), dpi=130)
     axes = figure.add_subplot(1, 1, 1)
     numbers = list(range(1, curve.attempts + 1))
     scores = [s if s is not None else float("nan") for s in curve.scores]
-    axes.plot(numbers, scores, color="#345", linewidth=1.2)
+    axes.plot(numbers, scores, color=LINE_COLOUR, linewidth=1.2)
     for n, score, passed in zip(numbers, scores, curve.passed, strict=True):
-        axes.plot(n, score, "o", color="#2a7" if passed else "#c33", markersize=5)
+        axes.plot(n, score, "o", color=PASS_COLOUR if passed else FAIL_COLOUR, markersize=5)
     if pass_mark is not None:
-        axes.axhline(
-            pass_mark, color="#888", linestyle="--", linewidth=1, label=f"pass mark {pass_mark:.0f}"
+        axes.axhline(pass_mark, color="#555", linestyle="--", linewidth=1)
+        axes.text(
+            0.6,
+            pass_mark + 1.5,
+            f"pass mark {pass_mark:.0f}",
+            fontsize=7,
+            color="#555",
+            va="bottom",
         )
-        axes.legend(loc="lower right", fontsize=8)
-    axes.set_xlabel("attempt")
-    axes.set_ylabel("composite score")
+    _attempt_axis(axes, curve.attempt_ids)
+    axes.set_ylabel("composite score", fontsize=8)
     axes.set_ylim(0, 100)
-    axes.set_title(
-        f"Learning curve — {curve.trainee_id}"
-        + (f", {curve.scenario_id}" if curve.scenario_id else ""),
-        fontsize=10,
-    )
+    axes.grid(axis="y", color="#ddd", linewidth=0.5)
     figure.tight_layout()
     return _png(figure)
 
 
 def cusum_png(curve: LearningCurve) -> bytes:
-    """The binary CUSUM of failures with its decision limits h0 and h1."""
-    figure = Figure(figsize=(6.5, 2.8), dpi=110)
+    """The binary CUSUM of failures with its decision limits h0 (competent) and h1 (unacceptable)."""
+    figure = Figure(figsize=(6.6, 2.4), dpi=130)
     axes = figure.add_subplot(1, 1, 1)
     chart = curve.cusum
     if chart is not None and chart.values:
         numbers = list(range(0, len(chart.values) + 1))
-        axes.step(numbers, [0.0, *chart.values], where="post", color="#345")
-        axes.axhline(
-            chart.h1,
-            color="#c33",
-            linestyle="--",
-            linewidth=1,
-            label=f"h1 = {chart.h1:+.2f} (unacceptable)",
-        )
-        axes.axhline(
-            chart.h0,
-            color="#2a7",
-            linestyle="--",
-            linewidth=1,
-            label=f"h0 = {chart.h0:+.2f} (competent)",
-        )
-        axes.legend(loc="upper left", fontsize=8)
-    axes.set_xlabel("attempt")
-    axes.set_ylabel("CUSUM of failures")
-    axes.set_title("CUSUM (Williams 1992, Bolsin & Colson 2000)", fontsize=10)
+        axes.step(numbers, [0.0, *chart.values], where="post", color=LINE_COLOUR)
+        axes.axhline(chart.h1, color=FAIL_COLOUR, linestyle="--", linewidth=1)
+        axes.axhline(chart.h0, color=PASS_COLOUR, linestyle="--", linewidth=1)
+        axes.text(0, chart.h1, f" h1 = {chart.h1:+.2f}: unacceptable", fontsize=7, va="bottom")
+        axes.text(0, chart.h0, f" h0 = {chart.h0:+.2f}: competent", fontsize=7, va="bottom")
+        low = min(chart.h0, *chart.values) - 0.5
+        high = max(chart.h1, *chart.values) + 0.5
+        axes.set_ylim(low, high)
+    _attempt_axis(axes, curve.attempt_ids, with_start=True)
+    axes.set_ylabel("CUSUM of failures", fontsize=8)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def lc_cusum_png(curve: LearningCurve) -> bytes:
+    """The LC-CUSUM (Biau & Porcher 2010): competence is declared where it reaches its limit h."""
+    figure = Figure(figsize=(6.6, 2.4), dpi=130)
+    axes = figure.add_subplot(1, 1, 1)
+    chart = curve.lc_cusum
+    if chart is not None and chart.values:
+        numbers = list(range(0, len(chart.values) + 1))
+        axes.step(numbers, [0.0, *chart.values], where="post", color=LINE_COLOUR)
+        axes.axhline(chart.h1, color=PASS_COLOUR, linestyle="--", linewidth=1)
+        axes.text(0, chart.h1, f" h = {chart.h1:.2f}: competent", fontsize=7, va="bottom")
+        axes.set_ylim(-0.2, max(chart.h1, *chart.values) + 0.5)
+    _attempt_axis(axes, curve.attempt_ids, with_start=True)
+    axes.set_ylabel("LC-CUSUM", fontsize=8)
     figure.tight_layout()
     return _png(figure)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scenarios.loader import shipped_scenarios
 from scenarios.records.cusum import CusumParameters
 from scenarios.records.database import RecordStore
 from scenarios.records.learning import learning_curve
-from scenarios.records.plots import cusum_png, learning_curve_png
 from scenarios.records.verification import VerificationResult
 
 REPORT_SECTIONS = (
@@ -27,9 +28,11 @@ REPORT_SECTIONS = (
     "Attempts",
     "Learning curve",
     "CUSUM",
+    "LC-CUSUM",
     "Pass/fail history",
     "Sign-offs",
     "Ledger status",
+    "Signatures",
 )
 
 
@@ -44,6 +47,85 @@ def cusum_parameters_for(store: RecordStore, programme: str = "default") -> Cusu
     )
 
 
+#: Plain words for the stored codes a reader meets in the report.
+HUMAN_LABELS: dict[str, str] = {
+    "finished": "finished",
+    "interrupted": "interrupted (not scored)",
+    "in_progress": "in progress",
+    "approved": "Approved",
+    "needs_practice": "Needs more practice",
+    "comment": "Comment",
+    "learning": "learning",
+    "exam": "exam",
+}
+
+
+def human_label(code: str | None) -> str:
+    """The plain-words form of a stored status, decision or mode code."""
+    if code is None:
+        return "—"
+    return HUMAN_LABELS.get(code, code.replace("_", " "))
+
+
+def result_label(passed: bool | None) -> str:
+    """Pass/fail in words (— for an attempt that was not scored)."""
+    return {True: "PASS", False: "FAIL"}.get(passed, "—")  # type: ignore[arg-type]
+
+
+def scenario_catalogue(store: RecordStore) -> dict[str, dict[str, str]]:
+    """Scenario ID → title and kind (``procedure`` or ``drill``) from the shipped files and store."""
+    catalogue: dict[str, dict[str, str]] = {}
+    for scenario_id, title in store.query("SELECT id, title FROM scenarios"):
+        kind = "drill" if str(scenario_id).startswith("drill-") else "procedure"
+        catalogue[str(scenario_id)] = {"title": str(title or scenario_id), "kind": kind}
+    for scenario_id, path in shipped_scenarios().items():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        title = data.get("title") if isinstance(data.get("title"), str) else scenario_id
+        kind = "drill" if data.get("procedure") == "view_drill" else "procedure"
+        catalogue[scenario_id] = {"title": title, "kind": kind}
+    return catalogue
+
+
+def instructor_names(store: RecordStore) -> dict[str, str]:
+    """Instructor ID → full name as registered."""
+    return {str(i): str(n) for i, n in store.query("SELECT id, name FROM instructors")}
+
+
+def _procedure_group(
+    rows: list, trainee_id: str, scenario_id: str, info: dict[str, str], params: CusumParameters
+) -> dict[str, Any]:
+    curve = learning_curve(rows, trainee_id, scenario_id, params)
+    chart, lc_chart = curve.cusum, curve.lc_cusum
+    return {
+        "scenario": scenario_id,
+        "title": info["title"],
+        "kind": info["kind"],
+        "attempt_ids": list(curve.attempt_ids),
+        "finished": curve.attempts,
+        "passed": sum(1 for p in curve.passed if p),
+        "pass_rate": curve.pass_rate,
+        "best_score": max((s for s in curve.scores if s is not None), default=None),
+        "cusum_values": chart.values if chart else [],
+        "cusum_competent_at_attempt": _attempt_at(curve.attempt_ids, chart and chart.competent_at),
+        "cusum_unacceptable_at_attempt": _attempt_at(
+            curve.attempt_ids, chart and chart.unacceptable_at
+        ),
+        "lc_cusum_values": lc_chart.values if lc_chart else [],
+        "lc_cusum_limit": lc_chart.h1 if lc_chart else None,
+        "lc_cusum_competent_at_attempt": _attempt_at(
+            curve.attempt_ids, lc_chart and lc_chart.competent_at
+        ),
+    }
+
+
+def _attempt_at(attempt_ids: list[int], position: int | None) -> int | None:
+    """The attempt ID at a 1-based position of a curve (None when no signal)."""
+    return attempt_ids[position - 1] if position else None
+
+
 def build_trainee_report(
     store: RecordStore,
     trainee_id: str,
@@ -54,6 +136,9 @@ def build_trainee_report(
     """Everything the report shows, as plain data (this is also the JSON format).
 
     ``verification`` is the store's check (with any anchors the caller had); made here when None.
+    Attempts are grouped per procedure: each procedure and each drill has its own learning
+    curve, CUSUM and LC-CUSUM, because a trainee's drill results say nothing about their
+    competence at a fusion.
     """
     trainees = {t["id"]: t for t in store.trainees()}
     if trainee_id not in trainees:
@@ -62,11 +147,22 @@ def build_trainee_report(
     rows = store.attempts(trainee_id, scenario_id)
     curve = learning_curve(rows, trainee_id, scenario_id, params)
     verification = verification or store.verify()
-    chart = curve.cusum
+    catalogue = scenario_catalogue(store)
+    names = instructor_names(store)
+    attempted = sorted({r.scenario_id for r in rows})
+    groups = [
+        _procedure_group(
+            rows, trainee_id, sid, catalogue.get(sid, {"title": sid, "kind": "procedure"}), params
+        )
+        for sid in attempted
+    ]
+    groups.sort(key=lambda g: (g["kind"] != "procedure", g["title"]))
+    pass_mark = store.programme_settings(programme).get("pass_mark")
     return {
         "generated_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "trainee": trainees[trainee_id],
         "scenario": scenario_id,
+        "pass_mark": None if pass_mark is None else float(pass_mark),
         "summary": {
             "attempts": len(rows),
             "finished": curve.attempts,
@@ -74,9 +170,6 @@ def build_trainee_report(
             "passed": sum(1 for p in curve.passed if p),
             "pass_rate": curve.pass_rate,
             "best_score": max((s for s in curve.scores if s is not None), default=None),
-            "cusum_competent_at": chart.competent_at if chart else None,
-            "cusum_unacceptable_at": chart.unacceptable_at if chart else None,
-            "lc_cusum_competent_at": curve.lc_cusum.competent_at if curve.lc_cusum else None,
         },
         "cusum": {
             "p0": params.p0,
@@ -86,8 +179,8 @@ def build_trainee_report(
             "s": params.s,
             "h0": params.h0,
             "h1": params.h1,
-            "values": chart.values if chart else [],
         },
+        "procedures": groups,
         "attempts": [
             {
                 "id": r.id,
@@ -99,12 +192,15 @@ def build_trainee_report(
                 "score": r.score,
                 "passed": r.passed,
                 "findings": r.findings,
-                "signoffs": r.signoffs,
+                "signoffs": [
+                    {**s, "instructor_name": names.get(s["instructor_id"], s["instructor_id"])}
+                    for s in r.signoffs
+                ],
                 "metrics": {k: v.get("value") for k, v in r.metrics.items()},
             }
             for r in rows
         ],
-        "ledger": verification.as_json(),
+        "ledger": {**verification.as_json(), "record_count": verification.records_checked},
     }
 
 
@@ -153,175 +249,6 @@ def write_csv(report: dict[str, Any], out: Path) -> None:
     out.write_text(buffer.getvalue())
 
 
-def write_pdf(report: dict[str, Any], out: Path, store: RecordStore) -> None:
-    """A credentialing report a committee can read without the app (reportlab)."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import (
-        Image,
-        KeepTogether,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
-
-    styles = getSampleStyleSheet()
-    story: list[Any] = []
-    trainee = report["trainee"]
-    story.append(
-        Paragraph(
-            f"fluorosim credentialing report — {trainee['name']} ({trainee['id']})", styles["Title"]
-        )
-    )
-    story.append(Paragraph(f"Generated {report['generated_utc']}", styles["Normal"]))
-    head = report["ledger"]
-    story.append(
-        Paragraph(
-            f"Ledger head {head['head_hash']} ({head['records_checked']} records): "
-            + ("verified" if head["ok"] else f"<b>VERIFICATION FAILED</b>: {head['problem']}"),
-            styles["Normal"],
-        )
-    )
-
-    def section(title: str) -> None:
-        story.append(Spacer(1, 4 * mm))
-        story.append(Paragraph(title, styles["Heading2"]))
-
-    section("Trainee")
-    story.append(
-        Paragraph(
-            f"ID {trainee['id']}; name {trainee['name']}; cohort {trainee.get('cohort_id') or '—'}; "
-            f"scenario {report['scenario'] or 'all scenarios'}.",
-            styles["Normal"],
-        )
-    )
-    section("Summary")
-    summary = report["summary"]
-    rate = "—" if summary["pass_rate"] is None else f"{100 * summary['pass_rate']:.0f} %"
-    competent = summary["cusum_competent_at"]
-    unacceptable = summary["cusum_unacceptable_at"]
-    story.append(
-        Paragraph(
-            f"{summary['attempts']} attempts ({summary['finished']} finished, {summary['interrupted']} interrupted); "
-            f"{summary['passed']} passed ({rate}); best score {'—' if summary['best_score'] is None else format(summary['best_score'], '.1f')}. "
-            f"CUSUM: {'competence signalled at attempt ' + str(competent) if competent else 'no competence signal yet'}; "
-            f"{'unacceptable performance signalled at attempt ' + str(unacceptable) if unacceptable else 'no unacceptable-performance signal'}.",
-            styles["Normal"],
-        )
-    )
-    section("Attempts")
-    rows = [["#", "scenario", "mode", "finished (UTC)", "status", "score", "result"]]
-    for attempt in report["attempts"]:
-        rows.append(
-            [
-                attempt["id"],
-                attempt["scenario"],
-                attempt["mode"],
-                (attempt["finished_utc"] or "")[:16],
-                attempt["status"],
-                "—" if attempt["score"] is None else f"{attempt['score']:.1f}",
-                {True: "pass", False: "fail"}.get(attempt["passed"], "—"),
-            ]
-        )
-    table = Table(rows, repeatRows=1)
-    table.setStyle(
-        TableStyle(
-            [
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde3ea")),
-                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                ("FONTSIZE", (0, 0), (-1, -1), 8),
-            ]
-        )
-    )
-    story.append(table)
-    params = cusum_parameters_for(store)
-    curve = learning_curve(
-        store.attempts(trainee["id"], report["scenario"]), trainee["id"], report["scenario"], params
-    )
-    pass_mark = store.programme_settings("default").get("pass_mark")
-    story.append(
-        KeepTogether(
-            [
-                Spacer(1, 4 * mm),
-                Paragraph("Learning curve", styles["Heading2"]),
-                Image(
-                    io.BytesIO(learning_curve_png(curve, pass_mark)), width=160 * mm, height=69 * mm
-                ),
-            ]
-        )
-    )
-    section("CUSUM")
-    cusum = report["cusum"]
-    story.append(
-        Paragraph(
-            f"Binary CUSUM of failed attempts with p0 = {cusum['p0']:.2f}, p1 = {cusum['p1']:.2f}, "
-            f"α = {cusum['alpha']:.2f}, β = {cusum['beta']:.2f}: s = {cusum['s']:.3f}, "
-            f"h0 = {cusum['h0']:+.2f}, h1 = {cusum['h1']:+.2f}.",
-            styles["Normal"],
-        )
-    )
-    story.append(Image(io.BytesIO(cusum_png(curve)), width=160 * mm, height=69 * mm))
-    section("Pass/fail history")
-    history = (
-        " ".join({True: "P", False: "F"}.get(a["passed"], "·") for a in report["attempts"])
-        or "no attempts"
-    )
-    story.append(Paragraph(f"In order (P pass, F fail, · not scored): {history}", styles["Normal"]))
-    for attempt in report["attempts"]:
-        if attempt["findings"]:
-            story.append(
-                Paragraph(
-                    f"Attempt {attempt['id']}: " + " ".join(attempt["findings"][:4]),
-                    styles["Normal"],
-                )
-            )
-    section("Sign-offs")
-    signoffs = [(a["id"], s) for a in report["attempts"] for s in a["signoffs"]]
-    if not signoffs:
-        story.append(Paragraph("No attempt has been signed off yet.", styles["Normal"]))
-    later_time = {s.get("id"): s["t_utc"] for _, s in signoffs}
-    for attempt_id, signoff in signoffs:
-        story.append(
-            Paragraph(
-                f"Attempt {attempt_id}: {signoff['decision']} by "
-                f"{signoff.get('instructor_name') or signoff['instructor_id']} ({signoff['instructor_id']}) "
-                f"at {signoff['t_utc']} — {signoff['comment'] or 'no comment'}"
-                + (" [signed]" if signoff.get("signed") else " [unsigned, from an earlier version]")
-                + (
-                    f" [superseded by the sign-off of {later_time.get(signoff['superseded_by'], '?')}]"
-                    if signoff.get("superseded_by")
-                    else ""
-                ),
-                styles["Normal"],
-            )
-        )
-    section("Ledger status")
-    ledger_info = report["ledger"]
-    status = (
-        "VERIFIED: every record matches the hash chain"
-        if ledger_info["ok"]
-        else f"FAILED: {ledger_info['problem']}"
-    )
-    story.append(
-        Paragraph(
-            f"{status} ({ledger_info['records_checked']} ledger records). Head hash: {ledger_info['head_hash']}. "
-            "Compare this hash with earlier copies of the report: any rewrite of the records changes it.",
-            styles["Normal"],
-        )
-    )
-    SimpleDocTemplate(
-        str(out),
-        pagesize=A4,
-        title=f"fluorosim report {trainee['id']}",
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-    ).build(story)
-
-
 def write_report(
     store: RecordStore,
     trainee_id: str,
@@ -338,7 +265,9 @@ def write_report(
     elif fmt == "csv":
         write_csv(report, out)
     elif fmt == "pdf":
-        write_pdf(report, out, store)
+        from scenarios.records.report_pdf import write_pdf
+
+        write_pdf(report, out)
     else:
         raise ValueError(f"unknown report format '{fmt}' (pdf, csv or json)")
     return report

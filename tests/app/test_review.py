@@ -18,6 +18,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
 from app.review_window import (
+    ATTEMPT_COLUMNS,
     ReviewWindow,
     attempt_metrics_png,
     attempt_timeline,
@@ -188,7 +189,10 @@ def test_pick_trainee_open_replay_and_sign_off(qtbot, review, records):
     assert review.cohort_table.rowCount() == 2
     select_trainee(review, "t-1")
     assert review.attempts.rowCount() == 2
-    assert review.attempts.item(1, 5).text() == f"{records.attempts('t-1')[1].score:.1f}"
+    assert (
+        review.attempts.item(1, ATTEMPT_COLUMNS.index("score")).text()
+        == f"{records.attempts('t-1')[1].score:.1f}"
+    )
 
     open_row(qtbot, review, 1)  # the attempt whose pin ends in the S1 root
     recorded = read_attempt(records.files[1])
