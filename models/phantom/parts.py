@@ -22,8 +22,15 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-Variant = Literal["high_iliac_crest", "transitional_l5", "narrow_foramen"]
-VARIANTS: tuple[str, ...] = ("high_iliac_crest", "transitional_l5", "narrow_foramen")
+Variant = Literal[
+    "high_iliac_crest", "transitional_l5", "narrow_foramen", "dysmorphic_upper_sacrum"
+]
+VARIANTS: tuple[str, ...] = (
+    "high_iliac_crest",
+    "transitional_l5",
+    "narrow_foramen",
+    "dysmorphic_upper_sacrum",
+)
 
 #: Painting priorities (ascending order of painting; later wins).
 PRIORITY_SKIN = 0
