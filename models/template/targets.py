@@ -64,7 +64,8 @@ Variants:
   Table 7; prevalence of single signs 5 % (colinearity) to 70 % (residual S1–S2 disc), Weigelt et
   al., Clin Spine Surg 2019;32(3):E140-E144): the upper sacrum is not recessed in the pelvis (S1
   colinear with the iliac crests on the outlet view: the sacrum rides ≈4 mm higher between the
-  ilia (its upper part stretched above the joints) and the crest top is only ≈22 mm above the S1 endplate centre instead of ≈35), mammillary processes on the dorsal ala, an acute (steeper)
+  ilia (its upper part stretched above the joints) and the crest top is only ≈18 mm above the S1
+  endplate centre instead of ≈30–35), mammillary processes on the dorsal ala, an acute (steeper)
   alar slope, large non-round upper sacral foramina, a tongue-in-groove sacroiliac joint and a
   residual S1–S2 disc (a flag for the volume builder: a warp cannot paint a disc). Magnitudes are
   approx.
@@ -144,7 +145,7 @@ CREST_ABOVE_L4_L5_MM = {"normal": (-5.0, 3.0, -12.0, -1.5), "high": (6.0, 3.0, 2
 #: Dysmorphic upper sacrum (approx.): crest top above the S1 endplate centre (colinear), how far
 #: the sacrum rides up between the ilia, the mammillary process height, the tongue depth, the
 #: S1 foramen enlargement (craniocaudal, transverse).
-DYSMORPHIC_CREST_ABOVE_S1_MM = (22.0, 3.0, 15.0, 28.0)
+DYSMORPHIC_CREST_ABOVE_S1_MM = (18.0, 3.0, 12.0, 24.0)
 DYSMORPHIC_SACRUM_RAISE_MM = (4.0, 0.7, 3.0, 5.0)
 MAMMILLARY_PROCESS_MM = (6.0, 1.0, 4.0, 8.0)
 TONGUE_IN_GROOVE_MM = (3.5, 0.7, 2.0, 5.0)
