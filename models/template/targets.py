@@ -64,8 +64,8 @@ Variants:
   Table 7; prevalence of single signs 5 % (colinearity) to 70 % (residual S1–S2 disc), Weigelt et
   al., Clin Spine Surg 2019;32(3):E140-E144): the upper sacrum is not recessed in the pelvis (S1
   colinear with the iliac crests on the outlet view: the sacrum rides ≈4 mm higher between the
-  ilia (its upper part stretched above the joints) and the crest top is only ≈18 mm above the S1
-  endplate centre instead of ≈30–35), mammillary processes on the dorsal ala, an acute (steeper)
+  ilia (its upper part stretched above the joints) and the crest top is ≈13 mm below the L4–L5
+  disc centre instead of ≈5), mammillary processes on the dorsal ala, an acute (steeper)
   alar slope, large non-round upper sacral foramina, a tongue-in-groove sacroiliac joint and a
   residual S1–S2 disc (a flag for the volume builder: a warp cannot paint a disc). Magnitudes are
   approx.
@@ -141,11 +141,14 @@ PELVIC_WIDTH_SD = 0.07
 #: Female hip bones and sacrum ≈3 % smaller in the sagittal plane than male (approx.).
 PELVIC_SAGITTAL_SEX = {"female": 0.97, "male": 1.0}
 #: Iliac crest top above the L4–L5 disc centre: (mean, SD, low, high) mm, approx.
-CREST_ABOVE_L4_L5_MM = {"normal": (-5.0, 3.0, -12.0, -1.5), "high": (6.0, 3.0, 2.0, 14.0)}
-#: Dysmorphic upper sacrum (approx.): crest top above the S1 endplate centre (colinear), how far
+CREST_ABOVE_L4_L5_MM = {
+    "normal": (-5.0, 3.0, -12.0, -1.5),
+    "high": (6.0, 3.0, 2.0, 14.0),
+    "dysmorphic": (-13.0, 3.0, -20.0, -8.0),
+}
+#: Dysmorphic upper sacrum (approx.): how far
 #: the sacrum rides up between the ilia, the mammillary process height, the tongue depth, the
 #: S1 foramen enlargement (craniocaudal, transverse).
-DYSMORPHIC_CREST_ABOVE_S1_MM = (18.0, 3.0, 12.0, 24.0)
 DYSMORPHIC_SACRUM_RAISE_MM = (4.0, 0.7, 3.0, 5.0)
 MAMMILLARY_PROCESS_MM = (6.0, 1.0, 4.0, 8.0)
 TONGUE_IN_GROOVE_MM = (3.5, 0.7, 2.0, 5.0)
@@ -206,8 +209,7 @@ class PelvisTargets:
     pelvic_width_scale: float
     #: Size of the pelvis in the sagittal plane relative to the template.
     sagittal_scale: float
-    #: ``(reference, offset)``: crest top this far above the L4–L5 disc centre or the S1 endplate.
-    iliac_crest_reference: Literal["L4_L5_disc", "S1_endplate"]
+    #: Crest top this far above the centre of the L4–L5 disc (negative: below it).
     iliac_crest_offset_mm: float
     #: Template-relative factors (1.0 = the template, the population-mean male).
     sacral_height_ratio: float
@@ -408,13 +410,10 @@ def _pelvis(params: PatientParameters, size_factor: float) -> PelvisTargets:
     )
     auricular_mean, auricular_sd = AURICULAR_HEIGHT_MM
     auricular_height = k * _normal(rng, auricular_mean, _less_size(auricular_mean, auricular_sd))
-    if params.variant == "dysmorphic_upper_sacrum":
-        reference: Literal["L4_L5_disc", "S1_endplate"] = "S1_endplate"
-        offset = _bounded(rng, DYSMORPHIC_CREST_ABOVE_S1_MM)
-    else:
-        reference = "L4_L5_disc"
-        kind = "high" if params.variant == "high_iliac_crest" else "normal"
-        offset = _bounded(rng, CREST_ABOVE_L4_L5_MM[kind])
+    kind = {"high_iliac_crest": "high", "dysmorphic_upper_sacrum": "dysmorphic"}.get(
+        str(params.variant), "normal"
+    )
+    offset = _bounded(rng, CREST_ABOVE_L4_L5_MM[kind])
     male_height, _ = SACRAL_HEIGHT_MM["male"]
     male_s1 = S1_BODY_WIDTH_MM[0] * PELVIC_WIDTH_SEX["male"]
     male_iad = iad_mean * PELVIC_WIDTH_SEX["male"]
@@ -426,7 +425,6 @@ def _pelvis(params: PatientParameters, size_factor: float) -> PelvisTargets:
         auricular_height_mm=auricular_height,
         pelvic_width_scale=k * pelvic_width / PELVIC_WIDTH_SEX["male"],
         sagittal_scale=k * PELVIC_SAGITTAL_SEX[sex],
-        iliac_crest_reference=reference,
         iliac_crest_offset_mm=offset,
         sacral_height_ratio=sacral_height / male_height,
         s1_body_width_ratio=s1_width / male_s1,

@@ -21,11 +21,13 @@ a bone into the patient (LPS mm, origin at the S1 superior endplate centre):
    placed rigidly (a rotation about the left–right axis and a translation) on its disc.
 3. **The pelvic ring** (sacrum, coccyx, both hip bones) shares ONE smooth map, so the sacroiliac
    joint surfaces stay congruent: a lateral profile (S1 body width, interauricular distance, pelvic
-   width), the pelvic size in the sagittal plane, the auricular height along the joint's long axis,
-   the sacral length below the joints, the iliac crest height (relative to the L4–L5 disc, or the
-   S1 endplate for a dysmorphic sacrum) and the variants' local features, all as smooth fields,
-   sampled at ≈400 controls, interpolated by a thin-plate spline, then the rigid rotation about the
-   left–right axis through the origin that gives the sacral slope.
+   width) that is one function of position for both bones, the pelvic size in the sagittal plane,
+   the auricular height along each joint's long axis, the sacral length below the joints, the
+   iliac crest height against the L4–L5 disc (the wing above the joint stretches or shortens, the
+   joint itself stays) and the variants' local features, all as smooth fields, sampled at ≈400
+   controls, interpolated by a thin-plate spline, then the rigid rotation about the left–right
+   axis through the origin that gives the sacral slope (trimmed so that the fitted S1 endplate
+   has it exactly).
 
 Targets come from :mod:`models.template.targets`. The template is taken as the population-mean
 male (ratios of the pelvis apply to it); vertebral bodies get absolute published dimensions.
@@ -641,11 +643,10 @@ class PatientWarp:
         pelvic.terms.append(crest)
 
     def _crest_reference_z(self) -> float:
-        if self.targets.pelvis.iliac_crest_reference == "L4_L5_disc":
-            upper, _ = self.endplate("L4", "inferior")
-            lower, _ = self.endplate("L5", "superior")
-            return 0.5 * float(upper[2] + lower[2])
-        return float(self.pelvis_map(np.zeros((1, 3)))[0, 2])
+        """Height of the centre of the L4–L5 disc (the crest height is given against it)."""
+        upper, _ = self.endplate("L4", "inferior")
+        lower, _ = self.endplate("L5", "superior")
+        return 0.5 * float(upper[2] + lower[2])
 
     def _crest_tops(self, pelvic: _PelvicField) -> dict[str, float]:
         """Final z of each crest top under the designed field so far."""

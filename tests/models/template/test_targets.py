@@ -185,7 +185,6 @@ def test_variants_change_what_they_claim() -> None:
         narrow = patient_targets(replace(base, variant="narrow_foramen"))
         transitional = patient_targets(replace(base, variant="transitional_l5"))
         dysmorphic = patient_targets(replace(base, variant="dysmorphic_upper_sacrum"))
-        assert normal.pelvis.iliac_crest_reference == "L4_L5_disc"
         assert normal.pelvis.iliac_crest_offset_mm < 0 < high.pelvis.iliac_crest_offset_mm
         for key in ("L4_L5", "L5_S1"):
             assert narrow.discs[key].posterior_height_mm == pytest.approx(
@@ -197,7 +196,7 @@ def test_variants_change_what_they_claim() -> None:
         )
         assert transitional.variants.l5_transverse_half_span_mm > 45.0
         assert normal.variants.l5_transverse_half_span_mm is None
-        assert dysmorphic.pelvis.iliac_crest_reference == "S1_endplate"
+        assert dysmorphic.pelvis.iliac_crest_offset_mm < normal.pelvis.iliac_crest_offset_mm - 5
         assert dysmorphic.variants.residual_s1_s2_disc
         assert dysmorphic.variants.mammillary_process_mm > 0
         assert dysmorphic.variants.tongue_in_groove_mm > 0
