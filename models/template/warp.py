@@ -29,6 +29,18 @@ a bone into the patient (LPS mm, origin at the S1 superior endplate centre):
    axis through the origin that gives the sacral slope (trimmed so that the fitted S1 endplate
    has it exactly).
 
+Public API (what the phantom builder calls)::
+
+    warp = patient_warp(load_template(), patient_targets(params))
+    warp.warp_bone("L4")            # TriangleMesh in the patient (same faces as the template)
+    warp.warp_body("S1")            # vertebral body alone ("L1".."L5", "S1")
+    warp.warp_points("hip_left", points_mm)   # template points of one bone → patient
+    warp.warp_space(points_mm)      # points of no bone (discs, roots, vessels): blended maps
+    warp.landmarks                  # every template landmark, mapped
+    warp.endplate("L5", "superior") # (centre, cranial unit normal) in the patient
+    warp.crest_top_mm               # {"left": …, "right": …}
+    warp.targets                    # the PatientTargets it was built for (variants' flags)
+
 Targets come from :mod:`models.template.targets`. The template is taken as the population-mean
 male (ratios of the pelvis apply to it); vertebral bodies get absolute published dimensions.
 """

@@ -346,6 +346,15 @@ def test_dysmorphic_upper_sacrum(template, seed, sex) -> None:
         shift_dysmorphic = dysmorphic.warp_points("sacrum", middle)[:, 0].mean()
         assert sign * (shift_dysmorphic - shift_normal) > 1.0, side
     assert dysmorphic.targets.variants.residual_s1_s2_disc
+    # large upper sacral foramina: the bone stands farther from each S1 foramen's centre
+    for side in SIDES:
+        name = f"S1_foramen_anterior_{side}"
+        if name in template.landmarks:
+            radii = []
+            for warp in (normal, dysmorphic):
+                tree = cKDTree(warp.warp_bone("sacrum").vertices_mm)
+                radii.append(tree.query(warp.landmarks[name])[0])
+            assert radii[1] > 1.15 * radii[0], side
 
 
 @pytest.mark.parametrize(("seed", "sex"), PATIENTS[:4])
