@@ -206,6 +206,8 @@ def view_spec(
         target = _target_for(patient, level)
         # lateral: source on the patient's left, beam toward the right
         beam = _ap_beam(patient, vertebra) if view == "ap" else -_lr_axis(patient, vertebra)
+        if beam[1] < 0:  # a real patient's pedicle line tilts a little: stay on the table side
+            beam = beam - beam[1] * carm.AXIS_P
         return ViewSpec(view, target, frames.unit(beam))
     if view == "true_lateral_sacrum":
         pairs = [
