@@ -810,15 +810,28 @@ class PatientWarp:
                 _designed_vertebra_map(frame, vmap.quad, self.targets.vertebrae["L5"], samples)
             )
         sources_all = np.vstack(sources)
-        designed = np.vstack(targets)
-        for sign, tip_u, displacement in plans.values():
-            ramp = _smoothstep((sign * sources_all[:, 0] - root) / (tip_u - root))
-            ramp = np.where(sources_all[:, 1] > frame.v_posterior - 5.0, ramp, 0.0)
-            designed = designed + ramp[:, None] * displacement
+        base = np.vstack(targets)
         keep = _dedupe(sources_all)
-        vmap.spline = _spline(sources_all[keep], designed[keep])
-        vmap.controls_template = frame.to_template(sources_all[keep])
-        vmap.controls_local_target = designed[keep]
+        tree = cKDTree(sacrum_final)
+
+        def refit() -> None:
+            designed = base.copy()
+            for sign, tip_u, displacement in plans.values():
+                ramp = _smoothstep((sign * sources_all[:, 0] - root) / (tip_u - root))
+                ramp = np.where(sources_all[:, 1] > frame.v_posterior - 5.0, ramp, 0.0)
+                designed = designed + ramp[:, None] * displacement
+            vmap.spline = _spline(sources_all[keep], designed[keep])
+            vmap.controls_template = frame.to_template(sources_all[keep])
+            vmap.controls_local_target = designed[keep]
+
+        refit()
+        # the ala under the tip is not a flat floor: close the remaining gap with a second pass
+        for side, (sign, tip_u, displacement) in list(plans.items()):
+            process = (sign * local[:, 0] > root + 8.0) & (local[:, 1] > frame.v_posterior - 5.0)
+            gap = float(tree.query(vmap(vertices[process]))[0].min())
+            extra = float(np.clip(gap - v.l5_transverse_to_ala_gap_mm, 0.0, 10.0))
+            plans[side] = (sign, tip_u, displacement - extra * (rotation.T @ np.array([0, 0, 1.0])))
+        refit()
         self._bone_cache.pop("L5", None)
 
     # lumbar ----------------------------------------------------------------------------------
