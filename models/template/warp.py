@@ -324,7 +324,7 @@ def _vertebra_controls(
     key += [
         np.asarray(value, dtype=np.float64)
         for name, value in sorted(template.landmarks.items())
-        if name.startswith(f"{level}_") and np.shape(value) == (3,)
+        if name.startswith(f"{level}_") and np.shape(value) == (3,) and not is_direction(name)
     ]
     vertices = np.asarray(template.bones[level].vertices_mm)
     samples = vertices[farthest_points(vertices, VERTEBRA_SAMPLES)]
@@ -439,7 +439,11 @@ class PatientWarp:
         """Every template landmark mapped into the patient (by its bone, or blended between)."""
         result = {}
         for name, value in self.template.landmarks.items():
-            result[name] = self._warp_landmark(name, np.asarray(value, dtype=np.float64))
+            value = np.asarray(value, dtype=np.float64)
+            if is_direction(name) and value.shape == (3,):
+                result[name] = self._warp_direction(name, value)
+            else:
+                result[name] = self._warp_landmark(name, value)
         return result
 
     def endplate(self, level: str, which: str) -> tuple[Points, Points]:
@@ -507,9 +511,9 @@ class PatientWarp:
                 chosen = points[farthest_points(points, 12)]
                 key += list(chosen)
                 key_hip += [hip] * len(chosen)
-        for _, value in sorted(template.landmarks.items()):
+        for name, value in sorted(template.landmarks.items()):
             value = np.asarray(value, dtype=np.float64)
-            if value.shape != (3,):
+            if value.shape != (3,) or is_direction(name):
                 continue
             distance = {b: float(a.trees[b].query(value)[0]) for b in a.trees}
             nearest = min(distance, key=lambda b: distance[b])
@@ -894,6 +898,30 @@ class PatientWarp:
             lower_level = level
 
     # landmarks -------------------------------------------------------------------------------
+    def _warp_direction(self, name: str, direction: Points) -> Points:
+        """A unit direction landmark (``*_normal``, ``*_axis``) carried by the local Jacobian at its
+        anchor point: normals by J⁻ᵀ (they stay perpendicular to the warped surface), axes by J."""
+        anchor_name = _direction_anchor(name, self.template.landmarks)
+        anchor = (
+            np.asarray(self.template.landmarks[anchor_name], dtype=np.float64)
+            if anchor_name is not None
+            else np.zeros(3)
+        )
+        route = anchor_name or "sacrum"
+        jacobian = np.empty((3, 3))
+        for k in range(3):
+            step = np.zeros(3)
+            step[k] = 1.0
+            jacobian[:, k] = 0.5 * (
+                self._warp_landmark(route, anchor + step)
+                - self._warp_landmark(route, anchor - step)
+            )
+        if name.endswith("_normal"):
+            mapped = np.linalg.solve(jacobian.T, direction)
+        else:
+            mapped = jacobian @ direction
+        return mapped / np.linalg.norm(mapped)
+
     def _warp_landmark(self, name: str, value: Points) -> Points:
         parts = name.split("_")
         levels = [p for p in parts if p in LUMBAR_LEVELS or p == "S1"]
@@ -909,6 +937,29 @@ class PatientWarp:
         if np.all(d_pelvis < d_spine):
             return self.warp_points("sacrum", value)
         return self.warp_space(value)
+
+
+def is_direction(name: str) -> bool:
+    """Template landmarks named ``*_normal`` or ``*_axis`` are unit directions, not points."""
+    return name.endswith(("_normal", "_axis"))
+
+
+def _direction_anchor(name: str, landmarks: dict) -> str | None:
+    """The point landmark a direction belongs to (``facet_L4_L5_left_normal`` → ``facet_L4_L5_left``,
+    ``L4_superior_endplate_normal`` → ``L4_superior_endplate_center``, ``L4_axis`` →
+    ``L4_body_center``), or None (the origin, routed to the pelvis)."""
+    stem = name.removesuffix("_normal").removesuffix("_axis")
+    candidates = [
+        stem,
+        f"{stem}_center",
+        stem.replace("_posterior", "") + "_body_center",
+        f"{stem}_body_center",
+        stem.replace("_canal", "_spinal_canal_center"),
+    ]
+    for candidate in candidates:
+        if candidate in landmarks and not is_direction(candidate):
+            return candidate
+    return None
 
 
 def _local_tilts(

@@ -117,6 +117,13 @@ def test_controls_and_landmarks_map_exactly(template) -> None:
     assert set(warp.landmarks) == set(template.landmarks)
     for name, value in warp.landmarks.items():
         assert np.all(np.isfinite(value)), name
+    # direction landmarks (*_normal, *_axis) stay unit vectors and turn with their bone
+    for name, value in warp.landmarks.items():
+        if name.endswith(("_normal", "_axis")):
+            assert np.linalg.norm(value) == pytest.approx(1.0), name
+    if "S1_superior_endplate_normal" in warp.landmarks:
+        tilt = tilt_deg(warp.landmarks["S1_superior_endplate_normal"])
+        assert tilt == pytest.approx(warp.targets.sacral_slope_deg, abs=1.0)
     for level in LUMBAR_LEVELS:
         name = f"{level}_superior_endplate_center"
         if name in template.landmarks:
