@@ -69,6 +69,8 @@ LPS_FROM_ARTISYNTH = np.array(
 EDGE_VERTEBRA_MM = 1.6
 EDGE_SACRUM_MM = 1.6
 EDGE_HIP_MM = 2.6
+#: The small, tightly curved coccyx keeps finer triangles.
+EDGE_COCCYX_MM = 1.2
 
 SOURCE_LINE = (
     "Visible Human Male: L1-L5, hip bones and vertebral bodies from the ArtiSynth lumbosacral "
@@ -327,7 +329,7 @@ def build_meshes(source: Path) -> ConversionResult:
         bones_raw[level] = (remesh(vertebra, EDGE_VERTEBRA_MM, True, level), lps_from_art)
     bones_raw["sacrum"] = (remesh(den_sacrum, EDGE_SACRUM_MM, False, "sacrum"), lps_from_den)
     bones_raw["coccyx"] = (
-        remesh(den_coccyx, EDGE_SACRUM_MM, False, "coccyx", smooth_iterations=10),
+        remesh(den_coccyx, EDGE_COCCYX_MM, True, "coccyx"),
         lps_from_den,
     )
     pelvis = read_surface(art / "Pelvis.obj.gz", mm)

@@ -395,7 +395,7 @@ def compute_landmarks(
         [marks[f"{lv}_foramen_anterior_{s}"] for lv in ("S1", "S2") for s in SIDES], axis=0
     )
     ring[0] = 0.0
-    through = sac.hits(ring - 40.0 * across, ring + 80.0 * across)
+    through = sac.hits(ring - 100.0 * across, ring + 80.0 * across)
     marks["S2_body_center"] = 0.5 * (through[0] + through[1])
     marks["S2_spinal_canal_center"] = 0.5 * (through[1] + through[2])
 
@@ -405,13 +405,15 @@ def compute_landmarks(
         marks[f"ala_top_{side}"] = sac.hits(above, above - 120.0 * n1)[0]
 
     l5 = np.asarray(bones["L5"].vertices_mm, dtype=np.float64)
-    band = lambda v: (
-        (np.abs(v[:, 0]) < 4.0)
-        & (v[:, 1] > canal_back[1] - 3.0)
-        & (  # noqa: E731
-            v[:, 1] < canal_back[1] + 10.0
+
+    def band(v: NDArray) -> NDArray[np.bool_]:
+        """Midline points from just in front of the canal's dorsal wall to 10 mm behind it."""
+        return (
+            (np.abs(v[:, 0]) < 4.0)
+            & (v[:, 1] > canal_back[1] - 3.0)
+            & (v[:, 1] < canal_back[1] + 10.0)
         )
-    )
+
     l5_low = l5[band(l5)][np.argmin(l5[band(l5)][:, 2])]
     s1_arch = sv[band(sv) & (sv[:, 2] > canal_back[2])]
     s1_high = s1_arch[np.argmax(s1_arch[:, 2])]
