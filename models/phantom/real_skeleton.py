@@ -89,7 +89,7 @@ POSTERIOR_ELEMENTS_EXTRA_HU = 120.0
 #: Acetabular radius search range (adult acetabulum ≈ 22–29 mm; approx.).
 ACETABULUM_RADII_MM = (21.0, 23.0, 25.0, 27.0, 29.0)
 #: Pedicle: searched from the body's posterior wall back this far for the isthmus (narrowest).
-PEDICLE_SEARCH_MM = 16.0
+PEDICLE_SEARCH_MM = 11.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ TEMPLATE_LOADER: Callable[[], BoneTemplate] = load_template
 
 
 def _warp(template: BoneTemplate, params: PatientParameters):
-    """(bones, bodies, landmarks) warped for the patient; the template as scanned without a warp."""
+    """(bones, bodies, landmarks, S1 superior endplate (centre, normal) or None) warped for the
+    patient; the template as scanned without a warp."""
     try:  # the warp (models/template/warp.py) is optional until it lands
         from models.template.targets import patient_targets
         from models.template.warp import patient_warp
@@ -128,7 +129,7 @@ def _warp(template: BoneTemplate, params: PatientParameters):
             k: (np.asarray(m.vertices_mm, float), m.faces) for k, m in template.body_meshes.items()
         }
         landmarks = {k: np.asarray(v, float) for k, v in template.landmarks.items()}
-        return bones, bodies, landmarks
+        return bones, bodies, landmarks, None
     warp = patient_warp(template, patient_targets(params))
     bones = {}
     for name in template.bones:
@@ -139,7 +140,8 @@ def _warp(template: BoneTemplate, params: PatientParameters):
         mesh = warp.warp_body(name)
         bodies[name] = (np.asarray(mesh.vertices_mm, float), mesh.faces)
     landmarks = {k: np.asarray(v, float) for k, v in warp.landmarks.items()}
-    return bones, bodies, landmarks
+    centre, normal = warp.endplate("S1", "superior")
+    return bones, bodies, landmarks, (np.asarray(centre, float), np.asarray(normal, float))
 
 
 def vertex_normals(vertices: Vec, faces: NDArray) -> Vec:
@@ -176,6 +178,33 @@ def body_frame(body: Mesh) -> tuple[LocalFrame, Vec, Vec]:
     return LocalFrame(centre, left, posterior, axis), superior, inferior
 
 
+def s1_frame_from_endplate(
+    body: Mesh, endplate: tuple[Vec, Vec] | None
+) -> tuple[LocalFrame, Vec, Vec]:
+    """(frame, superior endplate centre, a point below it) of the S1 body.
+
+    The template's S1 body is cut off below (no inferior endplate): the frame stands on the
+    superior endplate the warp placed (centre and normal), else on the template's origin with
+    the normal of the body's up-facing vertices; its origin is the body's centroid height.
+    """
+    v = body.vertices_mm
+    if endplate is not None:
+        superior, axis = endplate[0], endplate[1] / np.linalg.norm(endplate[1])
+    else:
+        normals = vertex_normals(v, body.faces)
+        near = np.linalg.norm(v, axis=1) < 15.0
+        up = near & (normals[:, 2] > 0.5)
+        axis = normals[up].mean(axis=0) if up.any() else np.array([0.0, 0.0, 1.0])
+        axis /= np.linalg.norm(axis)
+        superior = np.zeros(3)
+    depth = float((superior - v.mean(axis=0)) @ axis)
+    origin = superior - axis * depth
+    posterior = np.array([0.0, 1.0, 0.0]) - axis[1] * axis
+    posterior /= np.linalg.norm(posterior)
+    frame = LocalFrame(origin, np.cross(posterior, axis), posterior, axis)
+    return frame, np.asarray(superior, float), 2.0 * origin - superior
+
+
 def radial_outline(body: Mesh, frame: LocalFrame, bins: int = 48) -> tuple[Vec, Vec]:
     """(bin angles, largest distance from the axis per bin) of a body in its frame."""
     rel = body.vertices_mm - frame.origin
@@ -198,14 +227,17 @@ def outline_radius(theta: Array, angles: Vec, outline: Vec) -> Array:
 @lru_cache(maxsize=4)
 def placed_skeleton(params: PatientParameters) -> PlacedSkeleton:
     """The template placed for ``params`` with its per-level body frames (cached)."""
-    bones, bodies, landmarks = _warp(TEMPLATE_LOADER(), params)
+    bones, bodies, landmarks, s1_endplate = _warp(TEMPLATE_LOADER(), params)
     skeleton = PlacedSkeleton(
         bones={k: Mesh(v, np.asarray(f, np.int32)) for k, (v, f) in bones.items()},
         bodies={k: Mesh(v, np.asarray(f, np.int32)) for k, (v, f) in bodies.items()},
         landmarks=landmarks,
     )
     for name in (*LUMBAR_LEVELS, "S1"):
-        frame, superior, inferior = body_frame(skeleton.bodies[name])
+        if name == "S1":
+            frame, superior, inferior = s1_frame_from_endplate(skeleton.bodies[name], s1_endplate)
+        else:
+            frame, superior, inferior = body_frame(skeleton.bodies[name])
         skeleton.frames[name] = frame
         skeleton.endplates[name] = (superior, inferior)
         skeleton.half_heights_mm[name] = float(np.linalg.norm(superior - inferior) / 2)
@@ -255,7 +287,7 @@ def facet_joints(skeleton: PlacedSkeleton) -> dict[str, tuple[Vec, Vec]]:
 def acetabulum(hip: Mesh, side: str, s1_height_mm: float) -> tuple[Vec, float]:
     """(centre, radius) of the acetabulum: the concave sphere the hip bone's surface votes for.
 
-    Each vertex below the sacral promontory votes for the point one radius inside along its
+    Each vertex below the sacral promontory votes for the point one radius out along its
     normal (Hough transform over ACETABULUM_RADII_MM); the strongest 2 mm cell is refined by a
     least-squares sphere fit to the vertices near it.
     """
@@ -265,7 +297,7 @@ def acetabulum(hip: Mesh, side: str, s1_height_mm: float) -> tuple[Vec, float]:
     candidates = lateral & low
     best = (-1, None, None)
     for radius in ACETABULUM_RADII_MM:
-        votes = v[candidates] - n[candidates] * radius
+        votes = v[candidates] + n[candidates] * radius  # the socket lies outside the bone
         cells = np.round(votes / 2.0).astype(np.int64)
         keys, counts = np.unique(cells, axis=0, return_counts=True)
         smooth: dict[tuple, int] = {}
@@ -323,7 +355,8 @@ def pedicle_geometry(skeleton: PlacedSkeleton, level: str, side: str) -> Pedicle
     half_h = skeleton.half_heights_mm[level]
     wall = posterior_wall_v(skeleton, level)
     sign = 1.0 if side == "left" else -1.0
-    lateral = (sign * local[:, 0] > 4.0) & (local[:, 2] > -half_h) & (local[:, 2] < half_h + 6.0)
+    lateral = (sign * local[:, 0] > 4.0) & (local[:, 2] > -0.4 * half_h)
+    lateral &= local[:, 2] < half_h + 2.0
     best: tuple[float, Vec, float, float] | None = None
     for slab_v in np.arange(wall + 2.0, wall + PEDICLE_SEARCH_MM, 1.0):
         ring = local[lateral & (np.abs(local[:, 1] - slab_v) <= 1.0)]

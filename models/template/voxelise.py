@@ -85,9 +85,12 @@ def _polydata(vertices_mm: NDArray, faces: NDArray) -> vtk.vtkPolyData:
     points = vtk.vtkPoints()
     points.SetData(numpy_to_vtk(np.ascontiguousarray(vertices_mm, dtype=np.float64), deep=True))
     faces = np.asarray(faces, dtype=np.int64)
-    cells = np.hstack([np.full((len(faces), 1), 3, dtype=np.int64), faces]).ravel()
+    offsets = np.arange(0, 3 * len(faces) + 1, 3, dtype=np.int64)
     cell_array = vtk.vtkCellArray()
-    cell_array.SetCells(len(faces), numpy_to_vtkIdTypeArray(cells, deep=True))
+    cell_array.SetData(
+        numpy_to_vtkIdTypeArray(offsets, deep=True),
+        numpy_to_vtkIdTypeArray(np.ascontiguousarray(faces.ravel()), deep=True),
+    )
     poly = vtk.vtkPolyData()
     poly.SetPoints(points)
     poly.SetPolys(cell_array)
