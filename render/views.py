@@ -207,11 +207,10 @@ def view_spec(
         target = _target_for(patient, level)
         # lateral: source on the patient's left, beam toward the right
         beam = _ap_beam(patient, vertebra) if view == "ap" else -_lr_axis(patient, vertebra)
-        if view == "lateral" and beam[1] < 0.0:
-            # a vertebra rotated so that its pedicle line points posterior → anterior (a real
-            # patient lying rotated on the CT table): the nearest beam the C-arm reaches from
-            # under the table is the horizontal one
-            beam[1] = 0.0
+        if beam[1] < 0:
+            # a real patient's pedicle line tilts a little (or the patient lies rotated on a CT
+            # table): the nearest beam the C-arm reaches from under the table is the horizontal one
+            beam = beam - beam[1] * carm.AXIS_P
         return ViewSpec(view, target, frames.unit(beam))
     if view == "true_lateral_sacrum":
         pairs = [

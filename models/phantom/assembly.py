@@ -31,11 +31,19 @@ from models.patient import Patient
 from models.phantom.lumbar import layout_anchors, lumbar_layout, lumbar_part
 from models.phantom.neural import neural_part
 from models.phantom.parts import Anchors, Grid, Painted, PartResult, PatientParameters
+from models.phantom.real_skeleton import (
+    placed_skeleton,
+    real_anchors,
+    real_lumbar_layout,
+    real_skeleton_part,
+    s1_normal,
+    skeleton_extent,
+)
 
 log = logging.getLogger(__name__)
 
 #: Bump when the generator's output changes; the cache key also hashes the generator sources.
-GENERATOR_MAJOR = "3.1"
+GENERATOR_MAJOR = "4.0"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (
@@ -95,6 +103,15 @@ def _external_parts() -> list[tuple[str, Part | None]]:
     return parts
 
 
+def _real_part(wanted: set[str]) -> Part:
+    """The real-skeleton part restricted to the bone groups asked for (lumbar, sacrum, pelvis)."""
+
+    def part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
+        return real_skeleton_part(grid, params, anchors, groups=frozenset(wanted))
+
+    return part
+
+
 def _texture_hu(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float32]:
     noise = rng.standard_normal(shape, dtype=np.float32)
     smooth = ndimage.gaussian_filter(noise, sigma=0.8, mode="nearest")
@@ -116,9 +133,19 @@ def paint(
         if not mask.any():
             continue
         values = piece.hu
-        if np.ndim(values) == 0 and piece.label in BONE_LABELS:
+        if np.ndim(values) == 0 and piece.label in BONE_LABELS and piece.fraction is None:
             values = np.float32(values) + _texture_hu(rng, mask.shape)
         sub_hu = hu[piece.box]
+        if piece.fraction is not None:
+            # partial volume: mix with what is already painted, label where the piece dominates
+            fraction = np.broadcast_to(piece.fraction, mask.shape)[mask]
+            chosen = np.broadcast_to(np.float32(values), mask.shape)[mask]
+            mixed = fraction * chosen + (1.0 - fraction) * sub_hu[mask].astype(np.float32)
+            sub_hu[mask] = np.clip(np.rint(mixed), -1024, 3071).astype(np.int16)
+            labels[piece.box][mask & (np.broadcast_to(piece.fraction, mask.shape) >= 0.5)] = (
+                LABEL_TABLE[piece.label]
+            )
+            continue
         if np.ndim(values) == 0:
             sub_hu[mask] = int(round(float(values)))
         else:
@@ -141,19 +168,29 @@ def build_patient(
     unknown = wanted - set(PART_NAMES)
     if unknown:
         raise ValueError(f"build_patient: unknown parts {sorted(unknown)}; known: {PART_NAMES}")
-    layout = lumbar_layout(params)
-    anchors = Anchors(
-        s1_endplate_center_mm=np.zeros(3),
-        s1_endplate_normal=layout.s1_frame.ew.copy(),
-        extra=layout_anchors(layout),
-    )
-    top_z = float(max(layout.superior_endplate_center(level)[2] for level in LUMBAR_LEVELS))
-    spinous_y = max(
-        layout.body_frames[lv].point(
-            0.0, layout.levels[lv].body_depth_mm / 2 + layout.levels[lv].spinous_length_mm, 0.0
-        )[1]
-        for lv in LUMBAR_LEVELS
-    )
+    if params.skeleton == "real":
+        skeleton = placed_skeleton(params)
+        anchors = Anchors(
+            s1_endplate_center_mm=np.zeros(3),
+            s1_endplate_normal=s1_normal(skeleton),
+            extra=real_anchors(skeleton),
+            lumbar_layout=real_lumbar_layout(skeleton),
+        )
+        top_z, spinous_y = skeleton_extent(skeleton)
+    else:
+        layout = lumbar_layout(params)
+        anchors = Anchors(
+            s1_endplate_center_mm=np.zeros(3),
+            s1_endplate_normal=layout.s1_frame.ew.copy(),
+            extra=layout_anchors(layout),
+        )
+        top_z = float(max(layout.superior_endplate_center(level)[2] for level in LUMBAR_LEVELS))
+        spinous_y = max(
+            layout.body_frames[lv].point(
+                0.0, layout.levels[lv].body_depth_mm / 2 + layout.levels[lv].spinous_length_mm, 0.0
+            )[1]
+            for lv in LUMBAR_LEVELS
+        )
     low, high = body_outline_mm(params, top_z, float(spinous_y))
     margin = 4.0 * params.voxel_mm
     grid = Grid.covering(low - margin, high + margin, params.voxel_mm)
@@ -163,20 +200,25 @@ def build_patient(
     pieces: list[Painted] = []
     landmarks: dict[str, NDArray[np.float64]] = {}
     missing: list[str] = []
+    real = params.skeleton == "real"
+    skeleton_parts = {"sacrum", "pelvis", "lumbar"}
+    running: list[tuple[str, Part | None]] = []
     for name, part in _external_parts():
-        if name.rsplit(".", 1)[-1] not in wanted:
+        short = name.rsplit(".", 1)[-1]
+        if short not in wanted or (real and short in skeleton_parts):
             continue
+        if real and short == "femur" and skeleton_parts & wanted:
+            running.append(("real_skeleton", _real_part(wanted)))
+        running.append((name, part))
+    if real and skeleton_parts & wanted and not any(n == "real_skeleton" for n, _ in running):
+        running.append(("real_skeleton", _real_part(wanted)))
+    if not real and "lumbar" in wanted:
+        running.append(("lumbar", lumbar_part))
+    if "neural" in wanted:
+        running.append(("neural", neural_part))
+    for name, part in running:
         if part is None:
             missing.append(name)
-            continue
-        result = part(grid, params, anchors)
-        pieces += result.pieces
-        landmarks.update(result.landmarks)
-        anchors.extra.update(
-            {k: np.asarray(v, dtype=np.float64) for k, v in result.landmarks.items()}
-        )
-    for part_name, part in (("lumbar", lumbar_part), ("neural", neural_part)):
-        if part_name not in wanted:
             continue
         result = part(grid, params, anchors)
         pieces += result.pieces

@@ -30,7 +30,7 @@ the anterior ilium (230–254 HU, −2.5 HU/year); the diaphyseal medullary cana
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -162,12 +162,30 @@ def femur_shape(
 
 
 def femur_shapes(params: PatientParameters, anchors: Anchors) -> dict[str, FemurShape]:
-    """Both femora, their heads in the acetabula of the hip bones built for ``params``."""
+    """Both femora, their heads in the acetabula of the hip bones built for ``params``.
+
+    With the real skeleton the anchors carry each acetabulum's centre and radius
+    (``acetabulum_center_side``, ``acetabulum_radius_mm_side``): the head sits there, sized to it.
+    """
     frame = PelvicFrame.from_anchors(anchors)
     shapes = {}
     for side, joint in sacroiliac_joints(params).items():
         ilium = ilium_shape(params, side, joint)
-        shapes[side] = femur_shape(params, side, frame, ilium.hip_center, ilium.scale)
+        shape = femur_shape(params, side, frame, ilium.hip_center, ilium.scale)
+        acetabulum = anchors.extra.get(f"acetabulum_center_{side}")
+        radius = anchors.extra.get(f"acetabulum_radius_mm_{side}")
+        if acetabulum is not None and radius is not None:
+            # a real hip bone (models/phantom/real_skeleton.py): the head in its acetabulum
+            scale = float(radius) / ACETABULUM_RADIUS_MM
+            shape = femur_shape(params, side, frame, ilium.hip_center, scale)
+            shift = np.asarray(acetabulum, dtype=np.float64) - shape.head_center
+            shape = replace(
+                shape,
+                head_center=shape.head_center + shift,
+                junction=shape.junction + shift,
+                head_radius_mm=float(radius) - JOINT_SPACE_MM,
+            )
+        shapes[side] = shape
     return shapes
 
 

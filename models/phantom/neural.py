@@ -207,7 +207,7 @@ def _lower_frame(layout: LumbarLayout, lower: str) -> tuple[LocalFrame, float, f
 
 def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
     """Paint the thecal sac, epidural fat and the exiting roots L1–S2; neural landmarks."""
-    layout = lumbar_layout(params)
+    layout = anchors.lumbar_layout or lumbar_layout(params)
     sacral = _sacral_points(anchors, layout.s1_frame)
     result = PartResult()
 

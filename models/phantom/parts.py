@@ -17,13 +17,25 @@ its normal, which the sacrum sets from the sacral slope and the lumbar spine sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-Variant = Literal["high_iliac_crest", "transitional_l5", "narrow_foramen"]
-VARIANTS: tuple[str, ...] = ("high_iliac_crest", "transitional_l5", "narrow_foramen")
+if TYPE_CHECKING:  # lumbar.py imports this module
+    from models.phantom.lumbar import LumbarLayout
+
+Variant = Literal[
+    "high_iliac_crest", "transitional_l5", "narrow_foramen", "dysmorphic_upper_sacrum"
+]
+VARIANTS: tuple[str, ...] = (
+    "high_iliac_crest",
+    "transitional_l5",
+    "narrow_foramen",
+    "dysmorphic_upper_sacrum",
+)
+Skeleton = Literal["real", "primitive"]
+SKELETONS: tuple[str, ...] = ("real", "primitive")
 
 #: Painting priorities (ascending order of painting; later wins).
 PRIORITY_SKIN = 0
@@ -56,6 +68,9 @@ class PatientParameters:
     sacral_slope_deg: float = 38.0
     variant: Variant | None = None
     voxel_mm: float = 1.0
+    #: "real": L1–L5, sacrum and hip bones from the real-anatomy template (models/template);
+    #: "primitive": the hand-built shapes of lumbar.py, sacrum.py and pelvis.py.
+    skeleton: Skeleton = "primitive"
 
     def __post_init__(self) -> None:
         checks = [
@@ -76,6 +91,10 @@ class PatientParameters:
                 f"variant must be one of {VARIANTS} or None, got {self.variant!r}",
             ),
             (0.5 <= self.voxel_mm <= 3.0, f"voxel_mm must be 0.5–3.0, got {self.voxel_mm}"),
+            (
+                self.skeleton in SKELETONS,
+                f"skeleton must be one of {SKELETONS}, got {self.skeleton!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -146,6 +165,10 @@ class Painted:
     mask: NDArray[np.bool_]
     hu: float | NDArray[np.float32]
     priority: int
+    #: Partial-volume fraction (0…1, array of the box) of the voxel this piece fills: the painter
+    #: mixes ``hu`` with what is already there in this proportion and labels the voxel only where
+    #: the fraction is at least one half. ``None``: the piece fills its mask entirely.
+    fraction: NDArray[np.float32] | None = None
 
 
 @dataclass
@@ -158,6 +181,9 @@ class Anchors:
         default_factory=lambda: np.array([0.0, 0.0, 1.0])
     )
     extra: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    #: The lumbar layout the neural part routes the sac and roots by: None → the primitive
+    #: ``lumbar_layout(params)``; the real skeleton sets one measured on its bones.
+    lumbar_layout: LumbarLayout | None = None
 
 
 @dataclass

@@ -1,0 +1,196 @@
+"""Measurements on triangle meshes that the warp and its tests share: endplates, body frames, FPS.
+
+Everything is in the template (or patient) LPS frame, millimetres. Sagittal quantities assume the
+bones are symmetric about the plane x = 0 (the template is symmetrised), so a tilt is a rotation
+about the left–right (+x) axis:
+
+- *tilt* of a unit normal n = the angle from +z towards −y (anterior): ``atan2(-n_y, n_z)``; an S1
+  endplate normal's tilt is the sacral slope; the segmental lordosis X-Y is tilt(Y superior endplate)
+  − tilt(X superior endplate).
+- an *endplate* is the area-weighted mean of the faces of the vertebral body whose normals lie
+  within 30° of the endplate's direction (found iteratively from a seed direction), on the cranial
+  or caudal side of the body: its centroid and its (cranially pointing) normal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.template.asset import TriangleMesh
+
+Points = NDArray[np.float64]
+
+#: Faces whose normals lie within this angle of the endplate direction form the endplate.
+ENDPLATE_CONE_DEG = 30.0
+#: Half thickness of the midsagittal slab in which depths and rims are measured.
+MIDSAGITTAL_HALF_MM = 3.0
+
+
+def face_geometry(mesh: TriangleMesh) -> tuple[Points, NDArray[np.float64], Points]:
+    """Unit normals, areas and centroids of the faces of a mesh."""
+    v = np.asarray(mesh.vertices_mm, dtype=np.float64)
+    f = np.asarray(mesh.faces)
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    cross = np.cross(b - a, c - a)
+    double_area = np.linalg.norm(cross, axis=1)
+    normals = cross / np.maximum(double_area, 1e-12)[:, None]
+    return normals, 0.5 * double_area, (a + b + c) / 3.0
+
+
+def signed_volume_mm3(mesh: TriangleMesh) -> float:
+    """Enclosed volume by the divergence theorem (positive for a closed, outward-facing surface)."""
+    v = np.asarray(mesh.vertices_mm, dtype=np.float64)
+    f = np.asarray(mesh.faces)
+    return float(np.einsum("ij,ij->i", v[f[:, 0]], np.cross(v[f[:, 1]], v[f[:, 2]])).sum() / 6.0)
+
+
+def tilt_deg(normal: Points) -> float:
+    """Sagittal tilt of a cranially pointing normal: degrees from +z towards anterior (−y)."""
+    return math.degrees(math.atan2(-float(normal[1]), float(normal[2])))
+
+
+def rotation_x(angle_rad: float) -> NDArray[np.float64]:
+    """Rotation about +x (positive turns +z towards −y, i.e. tilts anteriorly)."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def normal_at_tilt(tilt_rad: float) -> Points:
+    return np.array([0.0, -math.sin(tilt_rad), math.cos(tilt_rad)])
+
+
+def anterior_at_tilt(tilt_rad: float) -> Points:
+    """The in-plane anterior direction of an endplate of this tilt (⟂ its normal, sagittal)."""
+    return np.array([0.0, -math.cos(tilt_rad), -math.sin(tilt_rad)])
+
+
+@dataclass(frozen=True)
+class Endplate:
+    """An endplate: centroid and unit normal (pointing cranially for both endplates of a body)."""
+
+    center_mm: Points
+    normal: Points
+    face_mask: NDArray[np.bool_]
+
+
+def fit_endplate(mesh: TriangleMesh, seed: Points, cranial: bool) -> Endplate:
+    """The superior (``cranial``) or inferior endplate of a vertebral body mesh.
+
+    ``seed`` is a rough cranial direction of that endplate (within ≈35°). Raises ``ValueError`` if no
+    face qualifies (a seed far off, or not a vertebral body).
+    """
+    normals, areas, centroids = face_geometry(mesh)
+    middle = (centroids * areas[:, None]).sum(axis=0) / areas.sum()
+    outward = np.asarray(seed, dtype=np.float64) / np.linalg.norm(seed)
+    if not cranial:
+        outward = -outward
+    cos_cone = math.cos(math.radians(ENDPLATE_CONE_DEG))
+    mask = np.zeros(len(areas), dtype=bool)
+    for _ in range(4):
+        mask = (normals @ outward > cos_cone) & ((centroids - middle) @ outward > 0)
+        if not mask.any():
+            raise ValueError("no endplate faces found near the seed direction")
+        mean = (normals[mask] * areas[mask, None]).sum(axis=0)
+        mean[0] = 0.0  # sagittal by symmetry
+        outward = mean / np.linalg.norm(mean)
+    center = (centroids[mask] * areas[mask, None]).sum(axis=0) / areas[mask].sum()
+    normal = outward if cranial else -outward
+    return Endplate(center_mm=center, normal=normal, face_mask=mask)
+
+
+@dataclass(frozen=True)
+class BodyFrame:
+    """A vertebral body measured in its local frame (origin midway between the endplate centres,
+    u → Left, v → posterior, w → cranial along the bisector of the endplate normals).
+
+    The endplate *lines* are the midsagittal traces of the fitted endplate planes,
+    ``w = w0 + slope · v``; the sagittal corners lie on them at the anterior (``v_anterior``) and
+    posterior (``v_posterior``) extremes of the body in the midsagittal slab.
+    """
+
+    template_from_local: NDArray[np.float64]  # 4×4
+    width_mm: float
+    v_anterior: float
+    v_posterior: float
+    superior_line: tuple[float, float]  # (w0, slope)
+    inferior_line: tuple[float, float]
+
+    @property
+    def depth_mm(self) -> float:
+        return self.v_posterior - self.v_anterior
+
+    def w_superior(self, v):
+        w0, slope = self.superior_line
+        return w0 + slope * v
+
+    def w_inferior(self, v):
+        w0, slope = self.inferior_line
+        return w0 + slope * v
+
+    @property
+    def height_anterior_mm(self) -> float:
+        return float(self.w_superior(self.v_anterior) - self.w_inferior(self.v_anterior))
+
+    @property
+    def height_posterior_mm(self) -> float:
+        return float(self.w_superior(self.v_posterior) - self.w_inferior(self.v_posterior))
+
+    def to_local(self, points: Points) -> Points:
+        m = self.template_from_local
+        return (np.asarray(points, dtype=np.float64) - m[:3, 3]) @ m[:3, :3]
+
+    def to_template(self, points: Points) -> Points:
+        m = self.template_from_local
+        return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
+
+
+def sagittal_frame(origin: Points, w_axis: Points) -> NDArray[np.float64]:
+    """4×4 frame: u = +x, w = the sagittal part of ``w_axis``, v = w × u (posterior)."""
+    w = np.array([0.0, w_axis[1], w_axis[2]], dtype=np.float64)
+    w /= np.linalg.norm(w)
+    u = np.array([1.0, 0.0, 0.0])
+    v = np.cross(w, u)
+    frame = np.eye(4)
+    frame[:3, 0], frame[:3, 1], frame[:3, 2], frame[:3, 3] = u, v, w, origin
+    return frame
+
+
+def _line(endplate: Endplate, frame: BodyFrame | NDArray) -> tuple[float, float]:
+    m = frame if isinstance(frame, np.ndarray) else frame.template_from_local
+    c = (endplate.center_mm - m[:3, 3]) @ m[:3, :3]
+    n = endplate.normal @ m[:3, :3]
+    slope = -n[1] / n[2]
+    return float(c[2] - slope * c[1]), float(slope)
+
+
+def body_frame(body: TriangleMesh, superior: Endplate, inferior: Endplate) -> BodyFrame:
+    """Measure a vertebral body (width, midsagittal depth, endplate lines) in its local frame."""
+    origin = 0.5 * (superior.center_mm + inferior.center_mm)
+    frame = sagittal_frame(origin, superior.normal + inferior.normal)
+    local = (np.asarray(body.vertices_mm, dtype=np.float64) - origin) @ frame[:3, :3]
+    slab = np.abs(local[:, 0]) < MIDSAGITTAL_HALF_MM
+    return BodyFrame(
+        template_from_local=frame,
+        width_mm=float(local[:, 0].max() - local[:, 0].min()),
+        v_anterior=float(local[slab, 1].min()),
+        v_posterior=float(local[slab, 1].max()),
+        superior_line=_line(superior, frame),
+        inferior_line=_line(inferior, frame),
+    )
+
+
+def farthest_points(points: Points, count: int, start: int = 0) -> NDArray[np.intp]:
+    """Indices of ``count`` points spread over ``points`` by farthest-point sampling."""
+    points = np.asarray(points, dtype=np.float64)
+    count = min(count, len(points))
+    chosen = np.empty(count, dtype=np.intp)
+    chosen[0] = start
+    distance = np.linalg.norm(points - points[start], axis=1)
+    for i in range(1, count):
+        chosen[i] = int(np.argmax(distance))
+        distance = np.minimum(distance, np.linalg.norm(points - points[chosen[i]], axis=1))
+    return chosen

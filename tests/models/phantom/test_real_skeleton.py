@@ -1,0 +1,182 @@
+"""The real skeleton (``PatientParameters(skeleton="real")``): labels, landmarks, open foramina,
+disc wedging, partial-volume edges and the clinical view angles, measured on one built patient.
+
+Needs the shipped template asset (assets/anatomy); ``FLUOROSIM_TEST_TEMPLATE`` may point at
+another template file (e.g. one just written by ``python -m models.template.convert``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.labels import BONE_LABELS, DISC_LEVELS, LABEL_TABLE, LUMBAR_LEVELS, SIDES
+from models.landmarks import landmark_names
+from models.phantom import real_skeleton
+from models.phantom.assembly import build_patient
+from models.phantom.parts import PatientParameters
+from models.template.asset import DEFAULT_TEMPLATE_PATH, load_template
+
+pytestmark = pytest.mark.slow
+
+
+def _template_path() -> Path:
+    return Path(os.environ.get("FLUOROSIM_TEST_TEMPLATE") or DEFAULT_TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def template():
+    path = _template_path()
+    if not path.exists():
+        pytest.skip(f"no bone template at {path} (the asset is not shipped yet)")
+    saved = real_skeleton.TEMPLATE_LOADER
+    real_skeleton.TEMPLATE_LOADER = lambda: load_template(path)
+    real_skeleton.placed_skeleton.cache_clear()
+    try:
+        yield path
+    finally:
+        real_skeleton.TEMPLATE_LOADER = saved
+        real_skeleton.placed_skeleton.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def patient(template):
+    return build_patient(PatientParameters(skeleton="real"))
+
+
+@pytest.fixture(scope="module")
+def pelvis_only(template):
+    """The sacrum and hip bones alone: nothing painted over the bone (no roots, no vessels)."""
+    return build_patient(PatientParameters(skeleton="real"), parts=("sacrum", "pelvis"))
+
+
+def _voxel(patient, point) -> tuple[int, int, int]:
+    ijk = np.linalg.solve(patient.lps_from_voxel, np.r_[np.asarray(point, float), 1.0])[:3]
+    return tuple(int(round(c)) for c in ijk)  # type: ignore[return-value]
+
+
+def test_every_level_and_bone_is_labelled(patient) -> None:
+    present = set(np.unique(patient.labels).tolist())
+    wanted = [
+        *(f"{lv}_{piece}" for lv in LUMBAR_LEVELS for piece in ("body", "posterior_elements")),
+        *(f"{lv}_pedicle_{side}" for lv in LUMBAR_LEVELS for side in SIDES),
+        *(f"disc_{a}_{b}" for a, b in DISC_LEVELS),
+        "sacrum",
+        "coccyx",
+        "ilium_left",
+        "ilium_right",
+        "sij_space_left",
+        "sij_space_right",
+    ]
+    missing = [name for name in wanted if LABEL_TABLE[name] not in present]
+    assert not missing
+
+
+def test_every_landmark_of_the_primitive_bones_is_published(patient) -> None:
+    names = [*landmark_names("lumbar"), *landmark_names("sacrum"), *landmark_names("pelvis")]
+    missing = [name for name in names if name not in patient.landmarks]
+    assert not missing
+    for name in names:
+        assert np.all(np.isfinite(np.asarray(patient.landmarks[name])))
+
+
+def test_sacral_foramina_are_open(pelvis_only) -> None:
+    patient = pelvis_only
+    bone_values = {LABEL_TABLE[name] for name in BONE_LABELS}
+    for level in ("S1", "S2"):
+        for side in SIDES:
+            front = np.asarray(patient.landmarks[f"{level}_foramen_anterior_{side}"])
+            back = np.asarray(patient.landmarks[f"{level}_foramen_posterior_{side}"])
+            hits = []
+            for t in np.linspace(0.0, 1.0, 41):
+                value = patient.labels[_voxel(patient, front + t * (back - front))]
+                if int(value) in bone_values:
+                    hits.append(round(float(t), 3))
+            assert not hits, (level, side, hits)
+
+
+def _disc_heights(patient, upper: str, lower: str) -> tuple[float, float]:
+    """(anterior, posterior) disc height: the disc's extent along its axis in the front and back
+    quarters of its depth, midline ±5 mm."""
+    mask = patient.labels == LABEL_TABLE[f"disc_{upper}_{lower}"]
+    ijk = np.argwhere(mask)
+    points = (patient.lps_from_voxel @ np.c_[ijk, np.ones(len(ijk))].T).T[:, :3]
+    top = np.asarray(patient.landmarks[f"{upper}_inferior_endplate_center"])
+    bottom = np.asarray(patient.landmarks[f"{lower}_superior_endplate_center"])
+    axis = (top - bottom) / np.linalg.norm(top - bottom)
+    posterior = np.array([0.0, 1.0, 0.0]) - axis[1] * axis
+    posterior /= np.linalg.norm(posterior)
+    rel = points - 0.5 * (top + bottom)
+    v, h = rel @ posterior, rel @ axis
+    mid = np.abs(rel[:, 0]) < 5.0
+    depth = np.ptp(v[mid])
+    front = mid & (v < v[mid].min() + 0.3 * depth)
+    back = mid & (v > v[mid].max() - 0.3 * depth)
+
+    def height(sel):
+        return float(np.percentile(h[sel], 98) - np.percentile(h[sel], 2))
+
+    return height(front), height(back)
+
+
+@pytest.mark.parametrize(("upper", "lower"), [("L4", "L5"), ("L5", "S1")])
+def test_lower_discs_are_taller_in_front(patient, upper: str, lower: str) -> None:
+    anterior, posterior = _disc_heights(patient, upper, lower)
+    assert anterior > posterior + 1.0, (anterior, posterior)
+    assert 4.0 < posterior < 20.0 and 8.0 < anterior < 28.0
+
+
+def test_bone_edges_are_partial_volume(patient) -> None:
+    sacrum = patient.labels == LABEL_TABLE["sacrum"]
+    inside = sacrum & np.roll(sacrum, 1, 0) & np.roll(sacrum, -1, 0)
+    edge = sacrum & ~inside
+    hu = patient.hu[edge].astype(float)
+    # edge voxels take many intermediate values, not one bone value and one soft-tissue value
+    assert len(np.unique(np.round(hu / 20.0))) > 30
+
+
+def test_cortex_is_denser_than_the_cancellous_core(patient) -> None:
+    body = patient.labels == LABEL_TABLE["L3_body"]
+    centre = _voxel(patient, patient.landmarks["L3_body_center"])
+    core = patient.hu[centre[0] - 3 : centre[0] + 4, centre[1] - 3 : centre[1] + 4, centre[2]]
+    assert 60.0 < float(core.mean()) < 300.0
+    # the endplate rim (ring apophysis) is the densest part of the body
+    assert np.percentile(patient.hu[body], 99) > float(core.mean()) + 300.0
+
+
+def test_outlet_lateral_and_oblique_views_are_in_their_ranges(patient) -> None:
+    from render.views import ideal_joints
+
+    outlet = ideal_joints(patient, "outlet")
+    lateral = ideal_joints(patient, "lateral")
+    assert 29.0 <= outlet.angular_deg <= 52.0, f"outlet tilt {outlet.angular_deg:.1f}°"
+    assert abs(abs(lateral.orbital_deg) - 90.0) < 8.0
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        oblique = ideal_joints(patient, "oblique", side=side, level="L4_L5")
+        assert 15.0 <= sign * oblique.orbital_deg <= 45.0, (side, oblique.orbital_deg)
+
+
+@pytest.mark.xfail(
+    reason="the warped sacrum's anterior S1 cortex lies ≈51° from the AP beam (clinical inlet "
+    "12–38°): the template warp's sacral orientation, not the voxelisation (issue 13)",
+    strict=False,
+)
+def test_inlet_view_is_in_its_range(patient) -> None:
+    from render.views import ideal_joints
+
+    inlet = ideal_joints(patient, "inlet")
+    assert -38.0 <= inlet.angular_deg <= -12.0, f"inlet tilt {inlet.angular_deg:.1f}°"
+
+
+def test_femoral_heads_sit_in_the_acetabula(patient) -> None:
+    for side in SIDES:
+        head = np.asarray(patient.landmarks[f"femoral_head_center_{side}"])
+        sign = 1.0 if side == "left" else -1.0
+        assert sign * head[0] > 60.0
+        # the head centre is inside the femur label, surrounded by the hip bone above
+        assert patient.labels[_voxel(patient, head)] == LABEL_TABLE[f"femur_{side}"]
+        above = patient.labels[_voxel(patient, head + np.array([0.0, 0.0, 30.0]))]
+        assert above == LABEL_TABLE[f"ilium_{side}"]

@@ -1,0 +1,1 @@
+"""Tests of the real-anatomy bone template (models/template)."""

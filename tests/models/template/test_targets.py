@@ -1,0 +1,204 @@
+"""Patient targets: drawn from the published distributions of anatomy.md, reproducible, and the
+variants change what they claim."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from models.labels import DISC_LEVELS
+from models.phantom.parts import PatientParameters
+from models.template.targets import PatientTargets, patient_targets
+
+SEEDS = range(100)
+
+
+def population(sex: str | None = None, **kwargs) -> list[PatientTargets]:
+    """200 patients: 100 male and 100 female seeds (distinct, so the draws are independent), or
+    200 seeds of one sex."""
+    if sex is None:
+        return [
+            patient_targets(PatientParameters(seed=seed + offset, sex=s, **kwargs))
+            for seed in SEEDS
+            for s, offset in (("male", 0), ("female", 1000))
+        ]
+    return [patient_targets(PatientParameters(seed=seed, sex=sex, **kwargs)) for seed in range(200)]
+
+
+@pytest.fixture(scope="module")
+def mixed() -> list[PatientTargets]:
+    return population()
+
+
+def assert_mean(values, mean: float, sd: float, label: str) -> None:
+    """Sample mean within 3 standard errors of the published mean (n = len(values))."""
+    values = np.asarray(values, dtype=float)
+    error = 3.0 * sd / math.sqrt(len(values))
+    assert abs(values.mean() - mean) < error, (
+        f"{label}: mean {values.mean():.2f} vs {mean}±{error:.2f}"
+    )
+
+
+def assert_sd(values, sd: float, label: str, tolerance: float = 0.2) -> None:
+    got = float(np.std(values, ddof=1))
+    assert abs(got - sd) < tolerance * sd, f"{label}: SD {got:.2f} vs {sd} (±{tolerance:.0%})"
+
+
+def test_same_parameters_give_identical_targets_and_seeds_differ() -> None:
+    params = PatientParameters(seed=11, sex="female", variant="narrow_foramen")
+    assert patient_targets(params) == patient_targets(replace(params))
+    other = patient_targets(replace(params, seed=12))
+    assert other.vertebrae["L4"] != patient_targets(params).vertebrae["L4"]
+
+
+@pytest.mark.parametrize(
+    ("name", "mean", "low", "high"),
+    [("width", 46.7, 39.4, 58.8), ("depth", 35.0, 29.5, 42.0), ("height", 27.8, 23.5, 32.3)],
+)
+def test_lumbar_bodies_follow_clouthier_2023(mixed, name, mean, low, high) -> None:
+    """L2–L5 pooled over 200 patients: Clouthier's mean, an SD of range/5.7, values in range."""
+
+    def value(t, level):
+        v = t.vertebrae[level]
+        return {"width": v.body_width_mm, "depth": v.body_depth_mm, "height": v.body_height_mm}[
+            name
+        ]
+
+    values = np.array([value(t, level) for t in mixed for level in ("L2", "L3", "L4", "L5")])
+    sd = (high - low) / 5.7
+    assert_mean(values, mean, sd, name)
+    assert_sd(values, sd, name)
+    # the published range holds nearly all of 800 draws (a normal model has thin tails)
+    inside = np.mean((values > low - 1.0) & (values < high + 1.0))
+    assert inside > 0.98
+
+
+def test_l5_heights_follow_cook_and_baker_2021(mixed) -> None:
+    anterior = [t.vertebrae["L5"].body_height_anterior_mm for t in mixed]
+    posterior = [t.vertebrae["L5"].body_height_posterior_mm for t in mixed]
+    assert_mean(anterior, 30.3, 1.9, "L5 anterior height")
+    assert_mean(posterior, 26.3, 1.9, "L5 posterior height")
+    assert_sd(anterior, 1.9, "L5 anterior", tolerance=0.35)
+    assert_sd(posterior, 1.9, "L5 posterior", tolerance=0.35)
+
+
+def test_disc_heights_follow_the_table_standing() -> None:
+    """Standing (lordosis_scale 1): posterior heights as published, anterior within 1 mm."""
+    table = {
+        "L1_L2": (10.8, 7.3),
+        "L2_L3": (13.1, 8.6),
+        "L3_L4": (15.2, 9.1),
+        "L4_L5": (18.1, 10.1),
+        "L5_S1": (18.7, 8.5),
+    }
+    standing = population(lordosis_scale=1.0)
+    for key, (anterior, posterior) in table.items():
+        post = [t.discs[key].posterior_height_mm for t in standing]
+        ant = [t.discs[key].anterior_height_mm for t in standing]
+        assert_mean(post, posterior, 0.12 * posterior + 0.4, f"{key} posterior")
+        assert abs(np.mean(ant) - anterior) < 1.0, f"{key} anterior {np.mean(ant):.1f}"
+
+
+@pytest.mark.parametrize(
+    ("scale", "mean", "sd"),
+    [(1.0, 49.8, 11.2), (36.8 / 49.8, 36.8, 13.2)],
+)
+def test_total_lordosis_standing_and_recumbent(scale, mean, sd) -> None:
+    """L1–S1 lordosis: 49.8±11.2 standing, 36.8±13.2 recumbent (the prone flattening)."""
+    totals = [t.lumbar_lordosis_deg for t in population(lordosis_scale=scale)]
+    assert_mean(totals, mean, sd, f"lordosis at scale {scale:.2f}")
+    assert_sd(totals, sd, f"lordosis at scale {scale:.2f}")
+
+
+def test_segmental_angles_are_consistent_with_bodies_and_discs(mixed) -> None:
+    for t in mixed[:40]:
+        for upper, lower in DISC_LEVELS:
+            disc = t.discs[f"{upper}_{lower}"]
+            body = t.vertebrae[upper]
+            assert disc.wedge_deg >= 0.0
+            assert disc.segmental_lordosis_deg == pytest.approx(
+                disc.wedge_deg + body.body_wedge_deg
+            )
+            assert disc.anterior_height_mm >= disc.posterior_height_mm
+
+
+def test_sacral_slope_is_the_patient_parameter() -> None:
+    assert patient_targets(PatientParameters(sacral_slope_deg=31.5)).sacral_slope_deg == 31.5
+
+
+def test_sacrum_and_pelvis_follow_the_published_distributions(mixed) -> None:
+    female = population("female")
+    assert_mean([t.pelvis.sacral_height_mm for t in female], 98.0, 9.2, "female sacral height")
+    assert_sd([t.pelvis.sacral_height_mm for t in female], 9.2, "female sacral height")
+    iad = [t.pelvis.interauricular_distance_mm for t in mixed]
+    assert_mean(iad, 108.7, 11.0, "interauricular distance")
+    assert_sd(iad, 11.0, "interauricular distance")
+    auricular = [t.pelvis.auricular_height_mm for t in mixed]
+    assert_mean(auricular, 56.2, 4.6, "auricular height")
+    assert_sd(auricular, 4.6, "auricular height")
+    s1 = [t.pelvis.s1_body_width_mm for t in mixed]
+    assert_mean(s1, 40.3, 7.0, "S1 body width")
+    assert_sd(s1, 7.0, "S1 body width", tolerance=0.25)
+    width = np.array([t.pelvis.sacral_width_mm for t in mixed])
+    assert 95.0 < np.median(width) < 109.0
+
+
+def test_sex_differences() -> None:
+    """Female: smaller vertebrae, wider pelvis, shorter and relatively wider sacrum."""
+    male, female = population("male"), population("female")
+
+    def mean(group, get):
+        return float(np.mean([get(t) for t in group]))
+
+    assert mean(female, lambda t: t.vertebrae["L4"].body_width_mm) < mean(
+        male, lambda t: t.vertebrae["L4"].body_width_mm
+    )
+    assert mean(female, lambda t: t.pelvis.pelvic_width_scale) > mean(
+        male, lambda t: t.pelvis.pelvic_width_scale
+    )
+    assert mean(female, lambda t: t.pelvis.sacral_height_mm) < mean(
+        male, lambda t: t.pelvis.sacral_height_mm
+    )
+
+    def index(t):
+        return t.pelvis.sacral_width_mm / t.pelvis.sacral_height_mm
+
+    assert mean(female, index) > mean(male, index) * 1.05
+
+
+def test_body_scale_scales_lengths() -> None:
+    small = patient_targets(PatientParameters(seed=5, body_scale=0.9))
+    large = patient_targets(PatientParameters(seed=5, body_scale=1.1))
+    ratio = large.vertebrae["L3"].body_width_mm / small.vertebrae["L3"].body_width_mm
+    assert ratio == pytest.approx(1.1 / 0.9)
+    assert large.pelvis.sacral_height_mm > small.pelvis.sacral_height_mm
+
+
+def test_variants_change_what_they_claim() -> None:
+    for seed in range(20):
+        base = PatientParameters(seed=seed)
+        normal = patient_targets(base)
+        high = patient_targets(replace(base, variant="high_iliac_crest"))
+        narrow = patient_targets(replace(base, variant="narrow_foramen"))
+        transitional = patient_targets(replace(base, variant="transitional_l5"))
+        dysmorphic = patient_targets(replace(base, variant="dysmorphic_upper_sacrum"))
+        assert normal.pelvis.iliac_crest_offset_mm < 0 < high.pelvis.iliac_crest_offset_mm
+        for key in ("L4_L5", "L5_S1"):
+            assert narrow.discs[key].posterior_height_mm == pytest.approx(
+                0.6 * normal.discs[key].posterior_height_mm
+            )
+        assert narrow.discs["L3_L4"] == normal.discs["L3_L4"]
+        assert transitional.discs["L5_S1"].posterior_height_mm == pytest.approx(
+            0.55 * normal.discs["L5_S1"].posterior_height_mm
+        )
+        assert transitional.variants.l5_transverse_half_span_mm > 45.0
+        assert normal.variants.l5_transverse_half_span_mm is None
+        assert dysmorphic.pelvis.iliac_crest_offset_mm < normal.pelvis.iliac_crest_offset_mm - 5
+        assert dysmorphic.variants.residual_s1_s2_disc
+        assert dysmorphic.variants.mammillary_process_mm > 0
+        assert dysmorphic.variants.tongue_in_groove_mm > 0
+        assert min(dysmorphic.variants.s1_foramen_scale) > 1.0
+        assert not normal.variants.residual_s1_s2_disc
