@@ -271,7 +271,7 @@ def run_review(instructor_id: str, db_url: str | None = None) -> int:
     actor = ensure_instructor(store, instructor_id)
     if actor is None:
         store.close()
-        print(f"fluorosim: '{instructor_id}' is not a registered instructor", file=sys.stderr)
+        print(f"fluorosim: '{instructor_id}' was not signed in as an instructor", file=sys.stderr)
         return 1
     window: Any = ReviewWindow(store, actor, owns_store=True)
     window.showMaximized()

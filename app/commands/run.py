@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instructor review mode: attempts, replay, learning curves, CUSUM, sign-off",
     )
     parser.add_argument(
-        "--instructor", help="instructor ID for --review (asked to register if new)"
+        "--instructor",
+        help="instructor ID for --review (the passphrase is asked; accounts: fluorosim report instructor add)",
     )
     parser.add_argument(
         "--quit-after",

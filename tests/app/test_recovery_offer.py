@@ -105,17 +105,24 @@ def test_trainee_window_shows_the_banner_and_the_review_action(
 
     url = f"sqlite:///{tmp_path / 'records.sqlite'}"
     monkeypatch.setenv("FLUOROSIM_DB_URL", url)
-    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("dr-menu", True))
-    asked = []
-    monkeypatch.setattr(
-        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes
-    )
+    with RecordStore.open(url) as store:
+        store.create_instructor("dr-menu", "Dr Menu", "correct horse")
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    # a wrong passphrase is refused with a message and opens nothing
+    answers = iter([("dr-menu", True), ("wrong", True)])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: next(answers))
+    window.review_action.trigger()
+    assert getattr(window, "review_window", None) is None
+    assert warnings and "Not signed in" in warnings[-1]
+    # a trainee's ID never acts as an instructor
+    answers = iter([("t-1", True), ("anything", True)])
+    window.review_action.trigger()
+    assert getattr(window, "review_window", None) is None and len(warnings) == 2
+    answers = iter([("dr-menu", True), ("correct horse", True)])
     window.review_action.trigger()
     review = window.review_window
     assert isinstance(review, ReviewWindow) and review.isVisible()
     assert review.instructor.id == "dr-menu" and review.instructor.role == "instructor"
-    assert "dr-menu" in asked[0][2]  # the registration was confirmed, not silent
-    with RecordStore.open(url) as store:
-        assert store.query("SELECT name FROM instructors WHERE id = ?", ("dr-menu",))
     review.close()
     window.close()
