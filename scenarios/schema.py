@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from models.phantom.parts import VARIANTS
 from scenarios.scoring.credit import CURVES, SENSES
 
 FORMAT = "fluorosim-scenario"
@@ -173,7 +174,7 @@ class PatientTable(_Table):
     age_years: float | None = None
     lordosis_scale: float | None = None
     sacral_slope_deg: float | None = None
-    variant: Literal["high_iliac_crest", "transitional_l5", "narrow_foramen"] | None = None
+    variant: Literal[VARIANTS] | None = None  # the generator's own list
     ct: Name | None = None
 
 

@@ -23,9 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-HELP = "build, inspect and export the simulated patient"
+from models.phantom.parts import VARIANTS
 
-VARIANTS = ("high_iliac_crest", "transitional_l5", "narrow_foramen")
+HELP = "build, inspect and export the simulated patient"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
