@@ -126,6 +126,20 @@ def _anchors(store: Any, args: argparse.Namespace) -> list[Any]:
     return anchors
 
 
+def _conclude(
+    store: Any, args: argparse.Namespace, verification: Any, summary_when_ok: bool = False
+) -> int:
+    """Print the head; on a failed check the problem and exit 1, else anchor the head and exit 0."""
+    print(verification.head_line())
+    if not verification.ok:
+        print(verification.summary(), file=sys.stderr)
+        return EXIT_VERIFICATION_FAILED
+    if summary_when_ok:
+        print(verification.summary())
+    _record_anchor(store, args)
+    return EXIT_OK
+
+
 def _record_anchor(store: Any, args: argparse.Namespace) -> None:
     """Append the store's current head to the anchor file / database (after a successful check)."""
     from scenarios.records import anchor
@@ -163,14 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(store: Any, args: argparse.Namespace) -> int:
-    result = store.verify(anchors=_anchors(store, args))
-    print(result.head_line())
-    if not result.ok:
-        print(result.summary(), file=sys.stderr)
-        return EXIT_VERIFICATION_FAILED
-    print(result.summary())
-    _record_anchor(store, args)
-    return EXIT_OK
+    return _conclude(store, args, store.verify(anchors=_anchors(store, args)), summary_when_ok=True)
 
 
 def _trainees(store: Any, args: argparse.Namespace) -> int:
@@ -234,12 +241,7 @@ def _trainee_report(store: Any, args: argparse.Namespace) -> int:
         f"wrote {args.out} ({args.format}): {report['summary']['attempts']} attempts; "
         + ("ledger verified" if verification.ok else f"ledger FAILED ({verification.problem})")
     )
-    print(verification.head_line())
-    if not verification.ok:
-        print(verification.summary(), file=sys.stderr)
-        return EXIT_VERIFICATION_FAILED
-    _record_anchor(store, args)
-    return EXIT_OK
+    return _conclude(store, args, verification)
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
@@ -298,13 +300,7 @@ def _import(store: Any, args: argparse.Namespace) -> int:
             f"{summary.trainee_id} are already in these records"
         )
     print(f"bundle head {summary.head} ({summary.records} records)")
-    after = store.verify()
-    print(after.head_line())
-    if not after.ok:
-        print(after.summary(), file=sys.stderr)
-        return EXIT_VERIFICATION_FAILED
-    _record_anchor(store, args)
-    return EXIT_OK
+    return _conclude(store, args, store.verify())
 
 
 ACTION_RUNNERS = {
