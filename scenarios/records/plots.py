@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from scenarios.records.cusum import CusumChart
 from scenarios.records.learning import LearningCurve
 
 PASS_COLOUR = "#2a7a4a"
@@ -69,39 +70,48 @@ def learning_curve_png(curve: LearningCurve, pass_mark: float | None = None) -> 
     return _png(figure)
 
 
-def cusum_png(curve: LearningCurve) -> bytes:
-    """The binary CUSUM of failures with its decision limits h0 (competent) and h1 (unacceptable)."""
+def _cusum_png(
+    chart: CusumChart | None,
+    attempt_ids: Sequence[int],
+    limits: list[tuple[float, str, str]],
+    ylabel: str,
+    floor: float | None = None,
+) -> bytes:
+    """A cumulative sum as a step chart from 0 at the start, with dashed (value, colour, label)
+    limit lines; the y range covers the limits and the values (from ``floor`` when given)."""
     figure = Figure(figsize=(6.6, 2.4), dpi=130)
     axes = figure.add_subplot(1, 1, 1)
-    chart = curve.cusum
     if chart is not None and chart.values:
         numbers = list(range(0, len(chart.values) + 1))
         axes.step(numbers, [0.0, *chart.values], where="post", color=LINE_COLOUR)
-        axes.axhline(chart.h1, color=FAIL_COLOUR, linestyle="--", linewidth=1)
-        axes.axhline(chart.h0, color=PASS_COLOUR, linestyle="--", linewidth=1)
-        axes.text(0, chart.h1, f" h1 = {chart.h1:+.2f}: unacceptable", fontsize=7, va="bottom")
-        axes.text(0, chart.h0, f" h0 = {chart.h0:+.2f}: competent", fontsize=7, va="bottom")
-        low = min(chart.h0, *chart.values) - 0.5
-        high = max(chart.h1, *chart.values) + 0.5
-        axes.set_ylim(low, high)
-    _attempt_axis(axes, curve.attempt_ids, with_start=True)
-    axes.set_ylabel("CUSUM of failures", fontsize=8)
+        for value, colour, label in limits:
+            axes.axhline(value, color=colour, linestyle="--", linewidth=1)
+            axes.text(0, value, f" {label}", fontsize=7, va="bottom")
+        values = [v for v, _, _ in limits] + list(chart.values)
+        low = floor if floor is not None else min(values) - 0.5
+        axes.set_ylim(low, max(values) + 0.5)
+    _attempt_axis(axes, attempt_ids, with_start=True)
+    axes.set_ylabel(ylabel, fontsize=8)
     figure.tight_layout()
     return _png(figure)
+
+
+def cusum_png(curve: LearningCurve) -> bytes:
+    """The binary CUSUM of failures with its decision limits h0 (competent) and h1 (unacceptable)."""
+    chart = curve.cusum
+    limits = (
+        [
+            (chart.h1, FAIL_COLOUR, f"h1 = {chart.h1:+.2f}: unacceptable"),
+            (chart.h0, PASS_COLOUR, f"h0 = {chart.h0:+.2f}: competent"),
+        ]
+        if chart
+        else []
+    )
+    return _cusum_png(chart, curve.attempt_ids, limits, "CUSUM of failures")
 
 
 def lc_cusum_png(curve: LearningCurve) -> bytes:
     """The LC-CUSUM (Biau & Porcher 2010): competence is declared where it reaches its limit h."""
-    figure = Figure(figsize=(6.6, 2.4), dpi=130)
-    axes = figure.add_subplot(1, 1, 1)
     chart = curve.lc_cusum
-    if chart is not None and chart.values:
-        numbers = list(range(0, len(chart.values) + 1))
-        axes.step(numbers, [0.0, *chart.values], where="post", color=LINE_COLOUR)
-        axes.axhline(chart.h1, color=PASS_COLOUR, linestyle="--", linewidth=1)
-        axes.text(0, chart.h1, f" h = {chart.h1:.2f}: competent", fontsize=7, va="bottom")
-        axes.set_ylim(-0.2, max(chart.h1, *chart.values) + 0.5)
-    _attempt_axis(axes, curve.attempt_ids, with_start=True)
-    axes.set_ylabel("LC-CUSUM", fontsize=8)
-    figure.tight_layout()
-    return _png(figure)
+    limits = [(chart.h1, PASS_COLOUR, f"h = {chart.h1:.2f}: competent")] if chart else []
+    return _cusum_png(chart, curve.attempt_ids, limits, "LC-CUSUM", floor=-0.2)
