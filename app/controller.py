@@ -508,9 +508,11 @@ class SessionWorker(QObject):
             self._emit_frame(hold=False)
             self._emit_counters()
         elif kind == "pedal":
-            self.xray_changed.emit(bool(event.data.get("on")))
+            # The last-image hold goes out before "X-ray off", so whoever sees the beam go off
+            # (the indicator, a test) already has the held frame: queued signals keep their order.
             if not event.data.get("on") and self.session.last_frame is not None:
                 self._emit_frame(hold=True)
+            self.xray_changed.emit(bool(event.data.get("on")))
         elif kind == "carm":
             self.joints_changed.emit(self.session.joints)
             self._emit_beam()

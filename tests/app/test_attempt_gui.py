@@ -111,7 +111,7 @@ def test_whole_attempt_with_the_mouse(qtbot, window, tmp_path):
         lambda: window.procedure_panel.counter_labels["shots"].text() == "2", timeout=5_000
     )
     assert float(window.procedure_panel.counter_labels["beam_on_s"].text().split()[0]) > 0
-    assert window.live_monitor.overlay.last_image_hold
+    qtbot.waitUntil(lambda: window.live_monitor.overlay.last_image_hold, timeout=5_000)
 
     with qtbot.waitSignal(window.controller.report_ready, timeout=60_000) as finished:
         qtbot.mouseClick(window.procedure_panel.finish_button, Qt.MouseButton.LeftButton)
