@@ -1,5 +1,5 @@
-"""``python -m app`` runs the fluorosim command line."""
+"""``python -m fluorosim.app`` runs the fluorosim command line."""
 
-from app.cli import main
+from fluorosim.app.cli import main
 
 raise SystemExit(main())

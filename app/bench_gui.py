@@ -30,9 +30,9 @@ def benchmark_event_loop(
     from PyQt6.QtCore import QEventLoop, QSettings, QTimer
     from PyQt6.QtWidgets import QApplication
 
-    from app.controller import SessionController
-    from app.main_window import MainWindow
-    from app.widgets.signin import SignInChoice
+    from fluorosim.app.controller import SessionController
+    from fluorosim.app.main_window import MainWindow
+    from fluorosim.app.widgets.signin import SignInChoice
 
     scratch = tempfile.mkdtemp(prefix="fluorosim-bench-")
     os.environ["FLUOROSIM_DB_URL"] = f"sqlite:///{scratch}/records.sqlite"

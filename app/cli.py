@@ -11,17 +11,17 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from app import __version__
+from fluorosim.app import __version__
 
 #: Subcommand name → module under app.commands, in the order ``--help`` lists them.
 COMMANDS: dict[str, str] = {
-    "run": "app.commands.run",
-    "render": "app.commands.render",
-    "phantom": "app.commands.phantom",
-    "devices": "app.commands.devices",
-    "replay": "app.commands.replay",
-    "report": "app.commands.report",
-    "bench": "app.commands.bench",
+    "run": "fluorosim.app.commands.run",
+    "render": "fluorosim.app.commands.render",
+    "phantom": "fluorosim.app.commands.phantom",
+    "devices": "fluorosim.app.commands.devices",
+    "replay": "fluorosim.app.commands.replay",
+    "report": "fluorosim.app.commands.report",
+    "bench": "fluorosim.app.commands.bench",
 }
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QObject, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 
-from app.widgets.signin import SignInChoice
-from scenarios.records import journal
+from fluorosim.app.widgets.signin import SignInChoice
+from fluorosim.scenarios.records import journal
 
 TICK_MS = 33  # ≈30 Hz session steps
 STATUS_PERIOD_S = 0.25
@@ -141,7 +141,7 @@ MAGNIFICATION_LEVELS = {"normal": 0, "mag 1": 1, "mag 2": 2}
 
 def technique_from_settings(settings: dict[str, Any]) -> Any:
     """The session's Technique for the C-arm panel's image settings (None: nothing to set yet)."""
-    from scenarios.commands import Technique
+    from fluorosim.scenarios.commands import Technique
 
     if not settings:
         return None
@@ -274,10 +274,10 @@ class SessionWorker(QObject):
         self.progress.emit(text, percent)
 
     def _start_attempt(self, choice: SignInChoice) -> None:
-        from models.phantom import PatientParameters, load_or_build_patient
-        from render.renderer import FluoroRenderer
-        from scenarios.loader import load_shipped
-        from scenarios.session import Session
+        from fluorosim.models.phantom import PatientParameters, load_or_build_patient
+        from fluorosim.render.renderer import FluoroRenderer
+        from fluorosim.scenarios.loader import load_shipped
+        from fluorosim.scenarios.session import Session
 
         self._stop_timer()
         self._close_source()
@@ -292,8 +292,8 @@ class SessionWorker(QObject):
         )
         parameters["seed"] = seed
         if self.patient_ref:
-            from models.io.store import load_patient
-            from scenarios.patients import describe_missing
+            from fluorosim.models.io.store import load_patient
+            from fluorosim.scenarios.patients import describe_missing
 
             self._stage(f"Loading the patient {self.patient_ref}…", 10)
             patient = load_patient(self.patient_ref)
@@ -354,15 +354,15 @@ class SessionWorker(QObject):
     def _warm_up_renderer(self, patient: Any) -> None:
         """Render one complete frame with a pin in view so every kernel is compiled before the
         trainee's first shot (numba compiles on first use; the progress dialog covers it)."""
-        from models.instruments import InstrumentPose as RenderPose
-        from render.carm import CArmJoints
+        from fluorosim.models.instruments import InstrumentPose as RenderPose
+        from fluorosim.render.carm import CArmJoints
 
         centre = np.mean(patient.bounds_lps_mm(), axis=0)
         pin = RenderPose("guide_pin", centre, np.array([1.0, 0.0, 0.0]))
         self.renderer.render_frame(CArmJoints(), [pin], None, rng=np.random.default_rng(0))
 
     def _make_recorder(self, choice: SignInChoice, parameters: dict[str, Any]) -> Any:
-        from scenarios.recording import AttemptWriter
+        from fluorosim.scenarios.recording import AttemptWriter
 
         directory = attempts_directory()
         directory.mkdir(parents=True, exist_ok=True)
@@ -376,13 +376,13 @@ class SessionWorker(QObject):
         return AttemptWriter(self.attempt_path, patient_parameters=parameters)
 
     def _open_source(self, url: str) -> Any:
-        from haptics.mouse import MouseInstrument, MouseSource, tissue_classifier
+        from fluorosim.haptics.mouse import MouseInstrument, MouseSource, tissue_classifier
 
         if url == "mouse":
             self.mouse = MouseInstrument(tissue_at=tissue_classifier(self.patient))
             source = MouseSource(self.mouse)
         else:
-            from haptics.urls import describe_url, open_source
+            from fluorosim.haptics.urls import describe_url, open_source
 
             self.mouse = None
             kwargs: dict[str, Any] = {}
@@ -396,11 +396,11 @@ class SessionWorker(QObject):
 
     def _planned_corridor(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(skin entry, unit direction) of the first trajectory step's planned corridor."""
-        from scenarios.points import resolve_point
+        from fluorosim.scenarios.points import resolve_point
 
         scenario = self.session.scenario if self.session is not None else None
         if scenario is None:
-            from scenarios.loader import load_shipped
+            from fluorosim.scenarios.loader import load_shipped
 
             scenario = load_shipped(self.choice.scenario_id)
         step = next(
@@ -418,8 +418,8 @@ class SessionWorker(QObject):
         """An STP/1 gimbal mounted on the phantom at the planned skin entry, facing along the
         planned approach (its yaw 0 / pitch 0 is the horizontal part of the planned direction).
         6-DOF and IMU rigs report a kind mismatch until the wizard's registration is applied."""
-        from haptics.rig_models import GimbalRig, patient_from_rig_at
-        from models.frames import POSTERIOR
+        from fluorosim.haptics.rig_models import GimbalRig, patient_from_rig_at
+        from fluorosim.models.frames import POSTERIOR
 
         corridor = self._planned_corridor()
         if corridor is None:
@@ -445,7 +445,7 @@ class SessionWorker(QObject):
 
     def _place_mouse_at_entry(self) -> None:
         """Put the mouse instrument on the skin over the first trajectory step's planned corridor."""
-        from scenarios.points import resolve_point
+        from fluorosim.scenarios.points import resolve_point
 
         if self.mouse is None:
             return
@@ -525,7 +525,7 @@ class SessionWorker(QObject):
         elif kind == "tissue":
             send = getattr(self.source, "send_haptic", None)
             if send is not None:
-                from haptics.serial_source import tissue_to_haptic_level
+                from fluorosim.haptics.serial_source import tissue_to_haptic_level
 
                 self._guard("Haptic cue", send, tissue_to_haptic_level(event.data.get("label", "")))
         elif kind == "breach":
@@ -544,7 +544,7 @@ class SessionWorker(QObject):
             )
 
     def _emit_frame(self, hold: bool) -> None:
-        from render.carm import MonitorOrientation
+        from fluorosim.render.carm import MonitorOrientation
 
         frame = self.session.last_frame
         if frame is None:
@@ -601,7 +601,7 @@ class SessionWorker(QObject):
         self._guard("Saving the attempt to the records", self._record, data)
 
     def _record(self, report: dict) -> None:
-        from scenarios.records.database import RecordStore
+        from fluorosim.scenarios.records.database import RecordStore
 
         with RecordStore.open() as store:
             store.add_trainee(self.choice.trainee_id, self.choice.trainee_id)
@@ -634,7 +634,7 @@ class SessionWorker(QObject):
 
     @pyqtSlot(bool)
     def set_pedal(self, on: bool) -> None:
-        from scenarios.commands import Pedal
+        from fluorosim.scenarios.commands import Pedal
 
         if self.image_settings.get("pulse_mode") == "single shot":
             if on:  # in single-shot mode the pedal takes one exposure
@@ -645,19 +645,19 @@ class SessionWorker(QObject):
 
     @pyqtSlot()
     def single_shot(self) -> None:
-        from scenarios.commands import Shot
+        from fluorosim.scenarios.commands import Shot
 
         self._command("Single shot", Shot())
 
     @pyqtSlot(str, float)
     def set_joint(self, name: str, value: float) -> None:
-        from scenarios.commands import MoveCArm
+        from fluorosim.scenarios.commands import MoveCArm
 
         self._command("C-arm move", MoveCArm(joints={name: value}))
 
     @pyqtSlot(str)
     def go_to_view(self, view: str) -> None:
-        from scenarios.commands import MoveCArm
+        from fluorosim.scenarios.commands import MoveCArm
 
         self._command(f"Go to the {view} view", MoveCArm(view=view))
 
@@ -682,7 +682,7 @@ class SessionWorker(QObject):
         self._guard("Picking the entry point", self._pick_entry, col, row)
 
     def _pick_entry(self, col: float, row: float) -> None:
-        from render.carm import MonitorOrientation
+        from fluorosim.render.carm import MonitorOrientation
 
         if self.mouse is None or self.session is None or self.session.last_frame is None:
             return
@@ -748,9 +748,9 @@ class SessionWorker(QObject):
     def _apply_calibration(self, calibration: Any) -> None:
         """Give a wizard result to the device: a pivot sets tool_from_tip, a registration
         patient_from_tracker (for an STP/1 6-DOF rig the rig is rebuilt with both); saved to disk."""
-        from haptics.calibration import save_calibration
-        from haptics.rig_models import PoseRig
-        from haptics.serial_source import SerialStp1Source
+        from fluorosim.haptics.calibration import save_calibration
+        from fluorosim.haptics.rig_models import PoseRig
+        from fluorosim.haptics.serial_source import SerialStp1Source
 
         source = self.source
         if calibration.kind == "pivot":
@@ -779,13 +779,13 @@ class SessionWorker(QObject):
 
     @pyqtSlot()
     def next_step(self) -> None:
-        from scenarios.commands import NextStep
+        from fluorosim.scenarios.commands import NextStep
 
         self._command("Next step", NextStep())
 
     @pyqtSlot()
     def place_implant(self) -> None:
-        from scenarios.commands import PlaceImplant
+        from fluorosim.scenarios.commands import PlaceImplant
 
         if self.session is None:
             return
@@ -798,7 +798,7 @@ class SessionWorker(QObject):
 
     @pyqtSlot()
     def finish(self) -> None:
-        from scenarios.commands import Finish
+        from fluorosim.scenarios.commands import Finish
 
         self._command("Finish", Finish())
         if self.session is not None and self.session.finished and self.session.report is not None:
@@ -815,7 +815,7 @@ class SessionWorker(QObject):
         self._guard("Recording the interrupted attempt", self._record_interrupted)
 
     def _record_interrupted(self) -> None:
-        from scenarios.records.database import RecordStore
+        from fluorosim.scenarios.records.database import RecordStore
 
         with RecordStore.open() as store:
             journal.recover(store, self.journal_entry)  # scored as it stood, status interrupted

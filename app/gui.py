@@ -16,12 +16,12 @@ from typing import Any
 from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtWidgets import QApplication, QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from app import __version__
-from app.controller import SessionController, attempts_directory
-from app.main_window import MainWindow
-from app.widgets.signin import SignInChoice, SignInDialog
-from scenarios.records import journal
-from scenarios.records.database import RecordsError, RecordStore, default_database_url
+from fluorosim.app import __version__
+from fluorosim.app.controller import SessionController, attempts_directory
+from fluorosim.app.main_window import MainWindow
+from fluorosim.app.widgets.signin import SignInChoice, SignInDialog
+from fluorosim.scenarios.records import journal
+from fluorosim.scenarios.records.database import RecordsError, RecordStore, default_database_url
 
 #: The ``procedure`` of the C-arm positioning drills (listed after the procedures at sign-in).
 DRILL_PROCEDURE = "view_drill"
@@ -150,7 +150,7 @@ def offer_recovery(window: MainWindow, attempts_dir: Path, db_url: str) -> Recov
 def shipped_scenario_titles() -> tuple[dict[str, str], set[str]]:
     """Scenario id → title of every shipped scenario, procedures before drills (for the sign-in
     list), and the ids of the C-arm drills."""
-    from scenarios.loader import load_shipped, shipped_scenarios
+    from fluorosim.scenarios.loader import load_shipped, shipped_scenarios
 
     titles: dict[str, str] = {}
     drills: set[str] = set()
@@ -258,7 +258,7 @@ def _sign_in_again(
 
 def run_review(instructor_id: str, db_url: str | None = None) -> int:
     """``fluorosim run --review``: the instructor's review window on the records database."""
-    from app.review_window import ReviewWindow, ensure_instructor
+    from fluorosim.app.review_window import ReviewWindow, ensure_instructor
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("fluorosim")

@@ -29,23 +29,23 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app import __version__
-from app.controller import SessionController
-from app.review_window import open_review
-from app.widgets.carm_panel import CArmPanel
-from app.widgets.cart_layout import (
+from fluorosim.app import __version__
+from fluorosim.app.controller import SessionController
+from fluorosim.app.review_window import open_review
+from fluorosim.app.widgets.carm_panel import CArmPanel
+from fluorosim.app.widgets.cart_layout import (
     LAYOUT_VERSION,
     apply_default_layout,
     default_monitor_side,
     make_dock,
     scrolling,
 )
-from app.widgets.instrument_panel import InstrumentPanel
-from app.widgets.keyboard import HelpOverlay, TraineeActions, TraineeKeys
-from app.widgets.monitor_cart import MonitorCart
-from app.widgets.procedure_panel import ProcedurePanel
-from app.widgets.scene3d import Scene3DWidget
-from app.widgets.signin import SignInChoice
+from fluorosim.app.widgets.instrument_panel import InstrumentPanel
+from fluorosim.app.widgets.keyboard import HelpOverlay, TraineeActions, TraineeKeys
+from fluorosim.app.widgets.monitor_cart import MonitorCart
+from fluorosim.app.widgets.procedure_panel import ProcedurePanel
+from fluorosim.app.widgets.scene3d import Scene3DWidget
+from fluorosim.app.widgets.signin import SignInChoice
 
 #: After the first show, the default layout follows the window's size for this long (ms).
 SETTLE_MS = 1500

@@ -48,18 +48,23 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.monitor import MonitorWidget
-from app.widgets.scene3d import Scene3DWidget
-from scenarios.records.cusum import CusumParameters
-from scenarios.records.database import (
+from fluorosim.app.widgets.monitor import MonitorWidget
+from fluorosim.app.widgets.scene3d import Scene3DWidget
+from fluorosim.scenarios.records.cusum import CusumParameters
+from fluorosim.scenarios.records.database import (
     Actor,
     AttemptRow,
     RecordsError,
     RecordStore,
     SignedInInstructor,
 )
-from scenarios.records.learning import CURVE_METRICS, LearningCurve, cohort_summary, learning_curve
-from scenarios.records.passmark import PassMark, contrasting_groups
+from fluorosim.scenarios.records.learning import (
+    CURVE_METRICS,
+    LearningCurve,
+    cohort_summary,
+    learning_curve,
+)
+from fluorosim.scenarios.records.passmark import PassMark, contrasting_groups
 
 #: (t_s, image, info with "shot" and "view") of one re-rendered frame.
 ReplayFrame = tuple[float, np.ndarray, dict[str, Any]]
@@ -121,7 +126,7 @@ def replay_frames(
     """Replay an attempt headlessly (same commands, same random state) and pair each re-rendered
     image with its recorded frame event (time, shot number, view); with the patient's overview
     surfaces for the 3D view. ``patient``/``renderer_factory`` default to what the header names."""
-    from scenarios.recording import default_renderer, read_attempt, replay_attempt
+    from fluorosim.scenarios.recording import default_renderer, read_attempt, replay_attempt
 
     keepers: list[_FrameKeeper] = []
     patients: list[Any] = []
@@ -166,7 +171,7 @@ def replay_frames(
 
 def patient_surfaces(patient: Any) -> dict[str, tuple[Any, str]]:
     """The coarse bone / neural / vessel surfaces of the trainee window's 3D view."""
-    from app.controller import SURFACE_GROUPS, overview_surface
+    from fluorosim.app.controller import SURFACE_GROUPS, overview_surface
 
     surfaces = {}
     for style, test in SURFACE_GROUPS.items():
@@ -785,8 +790,8 @@ class ReviewWindow(QMainWindow):
 
     def update_curves(self) -> None:
         """Redraw the learning curve, the per-attempt series and the CUSUM of the selection."""
-        from scenarios.records.plots import cusum_png, learning_curve_png
-        from scenarios.records.report import cusum_parameters_for
+        from fluorosim.scenarios.records.plots import cusum_png, learning_curve_png
+        from fluorosim.scenarios.records.report import cusum_parameters_for
 
         trainee_id = self.trainee.currentData()
         if not trainee_id:
@@ -825,7 +830,7 @@ class ReviewWindow(QMainWindow):
         return self.programme.text().strip() or "default"
 
     def load_cusum_settings(self) -> None:
-        from scenarios.records.report import cusum_parameters_for
+        from fluorosim.scenarios.records.report import cusum_parameters_for
 
         params = cusum_parameters_for(self.store, self.programme_name())
         for name, spin in self.cusum_spins.items():
@@ -910,7 +915,7 @@ class ReviewWindow(QMainWindow):
 
     def read_events(self, attempt: AttemptRow) -> list[dict[str, Any]] | None:
         """The events of the attempt file, or None (with the reason shown) when there is none."""
-        from scenarios.recording import read_attempt
+        from fluorosim.scenarios.recording import read_attempt
 
         if not attempt.attempt_file:
             self.replay.status.setText(f"Attempt {attempt.id} has no attempt file to replay.")
@@ -1072,7 +1077,7 @@ class ReviewWindow(QMainWindow):
 
     def export_report(self, out: Path) -> Path:
         """Write the selected trainee's credentialing report (PDF) to ``out``."""
-        from scenarios.records.report import write_report
+        from fluorosim.scenarios.records.report import write_report
 
         trainee_id = self.trainee.currentData()
         if not trainee_id:

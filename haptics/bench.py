@@ -17,10 +17,10 @@ import tty
 
 import numpy as np
 
-from haptics import stp1
-from haptics.rig_models import GimbalRig
-from haptics.serial_source import SerialStp1Source
-from models import frames
+from fluorosim.haptics import stp1
+from fluorosim.haptics.rig_models import GimbalRig
+from fluorosim.haptics.serial_source import SerialStp1Source
+from fluorosim.models import frames
 
 #: Latency target from issue #5, ms.
 TARGET_LATENCY_MS = 5.0

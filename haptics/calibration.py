@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models.frames import FrameError, rigid_fit, rotation_about_axis, validate_rigid
+from fluorosim.models.frames import FrameError, rigid_fit, rotation_about_axis, validate_rigid
 
 SCHEMA_VERSION = 1
 

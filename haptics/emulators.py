@@ -38,9 +38,9 @@ from typing import Protocol
 
 import numpy as np
 
-from haptics import stp1
-from haptics.stp1 import Ack, Command, Gimb, Hb, Hello, Imuq, Nak, Pose, Stp1Parser
-from models import frames
+from fluorosim.haptics import stp1
+from fluorosim.haptics.stp1 import Ack, Command, Gimb, Hb, Hello, Imuq, Nak, Pose, Stp1Parser
+from fluorosim.models import frames
 
 KINDS = {"gimbal": "GIMB", "pose": "POSE", "imu": "IMUQ"}
 FAULTS = ("garbage", "checksum", "gaps", "unplug")

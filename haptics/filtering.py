@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from haptics.source import ToolSample, TrackingStatus
+from fluorosim.haptics.source import ToolSample, TrackingStatus
 
 #: How long the last pose is held as STALE before the tool is shown lost (reference/tracking.md).
 STALE_LIMIT_S = 0.250

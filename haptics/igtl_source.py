@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from haptics.calibration import tip_and_direction
-from haptics.source import ReaderThreadSource, ToolSample, TrackingStatus
+from fluorosim.haptics.calibration import tip_and_direction
+from fluorosim.haptics.source import ReaderThreadSource, ToolSample, TrackingStatus
 
 DEFAULT_PORT = 18944
 

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from haptics.source import InstrumentSource, ToolSample, TrackingStatus
-from models.labels import BONE_LABELS
+from fluorosim.haptics.source import InstrumentSource, ToolSample, TrackingStatus
+from fluorosim.models.labels import BONE_LABELS
 
 TISSUES = ("cortical_bone", "cancellous_bone", "disc", "soft_tissue", "air")
 #: Largest advance per step: finer than the ~1 mm a trainee can judge on a fluoro image.

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from haptics.calibration import tip_and_direction
-from haptics.ndi_protocol import (
+from fluorosim.haptics.calibration import tip_and_direction
+from fluorosim.haptics.ndi_protocol import (
     FRAME_MODULUS,
     TrackingReply,
     bx_length,
@@ -44,8 +44,8 @@ from haptics.ndi_protocol import (
     parse_reply,
     parse_tx_reply,
 )
-from haptics.source import ReaderThreadSource, ToolSample, TrackingStatus
-from models.frames import quaternion_to_matrix
+from fluorosim.haptics.source import ReaderThreadSource, ToolSample, TrackingStatus
+from fluorosim.models.frames import quaternion_to_matrix
 
 POLARIS_RATE_HZ = 60.0
 AURORA_RATE_HZ = 40.0

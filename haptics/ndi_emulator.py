@@ -35,7 +35,7 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from haptics.ndi_protocol import (
+from fluorosim.haptics.ndi_protocol import (
     PORT_OUT_OF_VOLUME,
     PORT_PARTIALLY_IN_VOLUME,
     HandlePose,

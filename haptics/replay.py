@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from haptics.calibration import tip_and_direction
-from haptics.source import InstrumentSource, ToolSample, TrackingStatus
+from fluorosim.haptics.calibration import tip_and_direction
+from fluorosim.haptics.source import InstrumentSource, ToolSample, TrackingStatus
 
 _LINE = re.compile(r"^Seq_Frame(\d+)_([A-Za-z0-9_]+?)\s*=\s*(.*?)\s*$")
 #: Header lines this long are not a text header any more (binary data without ElementDataFile).

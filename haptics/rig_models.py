@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from haptics.source import ToolSample, TrackingStatus
-from haptics.stp1 import Gimb, Imuq, Message, Pose
-from models import frames
+from fluorosim.haptics.source import ToolSample, TrackingStatus
+from fluorosim.haptics.stp1 import Gimb, Imuq, Message, Pose
+from fluorosim.models import frames
 
 DEVICE_STATUS_MAP: dict[str, TrackingStatus] = {
     "OK": TrackingStatus.OK,

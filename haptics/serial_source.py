@@ -43,11 +43,11 @@ from typing import Any
 import serial
 import serial.tools.list_ports
 
-from haptics import stp1
-from haptics.filtering import FilterSettings, TrackingGuard
-from haptics.rig_models import RigModel, rig_for_kind
-from haptics.source import InstrumentSource, ToolSample, TrackingStatus
-from haptics.stp1 import Ack, Btn, Err, Gimb, Hb, Hello, Imuq, Nak, Pose, Stp1Parser
+from fluorosim.haptics import stp1
+from fluorosim.haptics.filtering import FilterSettings, TrackingGuard
+from fluorosim.haptics.rig_models import RigModel, rig_for_kind
+from fluorosim.haptics.source import InstrumentSource, ToolSample, TrackingStatus
+from fluorosim.haptics.stp1 import Ack, Btn, Err, Gimb, Hb, Hello, Imuq, Nak, Pose, Stp1Parser
 
 #: Names of the BTN mask bits (bit → name).
 BUTTON_BITS: dict[int, str] = {0: "pedal", 1: "drill", 2: "tap", 3: "pedal_2"}

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from haptics.source import InstrumentSource, ToolSample
+from fluorosim.haptics.source import InstrumentSource, ToolSample
 
 #: Default OpenIGTLink port (PLUS server).
 IGTL_DEFAULT_PORT = 18944
@@ -88,26 +88,26 @@ def open_source(
     """The (not yet started) source that ``url`` names; :class:`SourceUrlError` if it cannot be."""
     kind = describe_url(url)
     if kind == "mouse":
-        return _load("haptics.mouse", "MouseSource", url)(**kwargs)
+        return _load("fluorosim.haptics.mouse", "MouseSource", url)(**kwargs)
     if kind == "ndi":
-        return _load("haptics.ndi", "NdiSource", url)(url, **kwargs)
+        return _load("fluorosim.haptics.ndi", "NdiSource", url)(url, **kwargs)
     if kind == "igtl":
         host, port, tool = parse_igtl_url(url)
-        return _load("haptics.igtl_source", "IgtlSource", url)(host, port, tool, **kwargs)
+        return _load("fluorosim.haptics.igtl_source", "IgtlSource", url)(host, port, tool, **kwargs)
     if kind == "plus_replay":
         path, _, tool = url.partition("#")
         if not Path(path).is_file():
             raise SourceUrlError(f"{path}: no such PLUS sequence file")
-        cls = _load("haptics.replay", "PlusReplaySource", url)
+        cls = _load("fluorosim.haptics.replay", "PlusReplaySource", url)
         return cls(path, tool=tool, **kwargs) if tool else cls(path, **kwargs)
     if kind == "attempt_replay":
         if attempt_loader is None:
             raise SourceUrlError(
                 f"{url}: not a PLUS .mha file; replay a recorded attempt with 'fluorosim replay'"
             )
-        cls = _load("haptics.replay", "AttemptReplaySource", url)
+        cls = _load("fluorosim.haptics.replay", "AttemptReplaySource", url)
         return cls(attempt_loader(url), **kwargs)
-    from haptics.serial_source import SerialStp1Source
+    from fluorosim.haptics.serial_source import SerialStp1Source
 
     port = url[len("stp1:") :] if url.startswith("stp1:") else url
     if not port:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models import frames
-from models.materials import MATERIALS
+from fluorosim.models import frames
+from fluorosim.models.materials import MATERIALS
 
 SCHEMA_VERSION = 1
 DEFAULT_CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "assets" / "instruments.toml"

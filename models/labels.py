@@ -108,4 +108,4 @@ BONE_LABELS: frozenset[str] = frozenset(
 )
 
 if len(LABEL_TABLE) != len(LABELS) or len(LABELS) > 256:
-    raise RuntimeError("models.labels: label names must be unique and fit in uint8")
+    raise RuntimeError("fluorosim.models.labels: label names must be unique and fit in uint8")

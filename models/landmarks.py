@@ -14,7 +14,7 @@ incentre (the best cannula target: the inscribed-circle centre).
 
 from __future__ import annotations
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
 
 #: name pattern → meaning. Provider in brackets: [lumbar], [neural], [sacrum], [pelvis], [vessels],
 #: [femur].

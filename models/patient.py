@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models import frames
+from fluorosim.models import frames
 
 BACKGROUND_LABEL = "background"
 

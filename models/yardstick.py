@@ -18,7 +18,7 @@ Comparison of one level:
    surface (VTK cell locator), pooled; report mean, 95th percentile and maximum (mm);
 4. dimensions of both, measured identically from the surface alone (:func:`measure_vertebra`).
 
-Run ``python -m models.yardstick [--seed N]`` for the table of the default generated patient.
+Run ``python -m fluorosim.models.yardstick [--seed N]`` for the table of the default generated patient.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models import frames
-from models.patient import Patient
+from fluorosim.models import frames
+from fluorosim.models.patient import Patient
 
 LEVELS = ("L2", "L3", "L4", "L5")
 VERTEBRA_PARTS = ("body", "pedicle_left", "pedicle_right", "posterior_elements")
@@ -140,7 +140,7 @@ def load_mean_shape(folder: str | Path) -> dict[str, object]:
 
 def vertebra_surface(patient: Patient, level: str):
     """The generated vertebra ``level`` (body + pedicles + posterior elements) as a closed mesh."""
-    from models.io.meshes import structure_mesh
+    from fluorosim.models.io.meshes import structure_mesh
 
     names = [
         f"{level}_{part}" for part in VERTEBRA_PARTS if f"{level}_{part}" in patient.label_table
@@ -490,9 +490,9 @@ def _default_data_folder() -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m models.yardstick [--seed N] [--data DIR]``: print the comparison table."""
+    """``python -m fluorosim.models.yardstick [--seed N] [--data DIR]``: print the comparison table."""
     parser = argparse.ArgumentParser(
-        prog="python -m models.yardstick", description=__doc__.split("\n")[0]
+        prog="python -m fluorosim.models.yardstick", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--seed", type=int, default=0, help="patient seed (default 0)")
     parser.add_argument(
@@ -506,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mean-shape data not found in {args.data} (pass --data DIR)", file=sys.stderr)
         return 2
     try:
-        from models.phantom import PatientParameters, load_or_build_patient
+        from fluorosim.models.phantom import PatientParameters, load_or_build_patient
     except ImportError:
         print("the patient generator (models.phantom) is not available yet", file=sys.stderr)
         return 2

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models import materials
-from models.patient import Patient
+from fluorosim.models import materials
+from fluorosim.models.patient import Patient
 
 #: The μ table's energies (models.materials: NIST XCOM values of reference/anatomy.md); the
 #: effective energy is kept inside them (no extrapolation).

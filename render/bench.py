@@ -115,14 +115,14 @@ def renderer_benchmark(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Time the renderer and compare it with the exact Siddon reference (see module docstring)."""
-    from models.instruments import InstrumentPose
-    from render.carm import CArmJoints
-    from render.drr_exact import line_integrals_exact
-    from render.renderer import FluoroRenderer
-    from render.views import ideal_joints
+    from fluorosim.models.instruments import InstrumentPose
+    from fluorosim.render.carm import CArmJoints
+    from fluorosim.render.drr_exact import line_integrals_exact
+    from fluorosim.render.renderer import FluoroRenderer
+    from fluorosim.render.views import ideal_joints
 
     if patient is None:
-        from models.phantom import load_or_build_patient  # type: ignore[attr-defined]
+        from fluorosim.models.phantom import load_or_build_patient  # type: ignore[attr-defined]
 
         patient = load_or_build_patient()
     rng = np.random.default_rng(seed)

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from models import frames
-from render.geometry import ProjectionGeometry
+from fluorosim.models import frames
+from fluorosim.render.geometry import ProjectionGeometry
 
 AXIS_L = np.array([1.0, 0.0, 0.0])
 AXIS_P = np.array([0.0, 1.0, 0.0])

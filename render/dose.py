@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from render.exposure import (
+from fluorosim.render.exposure import (
     CONTINUOUS_FRAME_RATE_FPS,
     Collimation,
     Exposure,
@@ -42,7 +42,7 @@ from render.exposure import (
     points_in_beam,
     points_in_beam_mask,
 )
-from render.geometry import ProjectionGeometry
+from fluorosim.render.geometry import ProjectionGeometry
 
 __all__ = [
     "DoseAccumulator",

@@ -22,8 +22,8 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from render.attenuation import AttenuationVolume
-from render.geometry import ProjectionGeometry
+from fluorosim.render.attenuation import AttenuationVolume
+from fluorosim.render.geometry import ProjectionGeometry
 
 
 @njit(cache=True, nogil=True)

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from render.geometry import ProjectionGeometry
+from fluorosim.render.geometry import ProjectionGeometry
 
 MODES = ("continuous", "pulsed", "low_dose", "single_shot")
 #: Pulse rates offered by the simulator's pulsed modes (carm.md / typical mobile C-arms).

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models import frames
+from fluorosim.models import frames
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from render.scatter import coarse_factor, downsample_area, smooth_mixture, upsample_linear
+from fluorosim.render.scatter import coarse_factor, downsample_area, smooth_mixture, upsample_linear
 
 #: Glare fraction g of an image intensifier and of a flat panel (typical order, approximate).
 GLARE_FRACTION = {"ii": 0.07, "fpd": 0.01}

@@ -62,9 +62,9 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from models.materials import mu_per_mm
-from render.attenuation import effective_energy_kev
-from render.dose import (
+from fluorosim.models.materials import mu_per_mm
+from fluorosim.render.attenuation import effective_energy_kev
+from fluorosim.render.dose import (
     DEFAULT_KVP,
     DoseRecord,
     dose_for_exposure,
@@ -72,10 +72,15 @@ from render.dose import (
     reference_distance_mm,
     typical_tube_current_ma,
 )
-from render.exposure import Collimation, Exposure, exposed_field_mask
-from render.geometry import ProjectionGeometry
-from render.glare import GLARE_FRACTION, GLARE_SIGMAS_MM, GLARE_WEIGHTS, apply_veiling_glare
-from render.scatter import ScatterModel, scatter_fraction
+from fluorosim.render.exposure import Collimation, Exposure, exposed_field_mask
+from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.glare import (
+    GLARE_FRACTION,
+    GLARE_SIGMAS_MM,
+    GLARE_WEIGHTS,
+    apply_veiling_glare,
+)
+from fluorosim.render.scatter import ScatterModel, scatter_fraction
 
 DETECTOR_KINDS = ("ii", "fpd")
 #: Air mass energy-absorption coefficient μen/ρ (cm²/g), NIST (Hubbell & Seltzer, NISTIR 5632).

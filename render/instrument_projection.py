@@ -39,9 +39,9 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
-from models.instruments import InstrumentPose, InstrumentSpec, cross_section_axes
-from models.materials import mu_per_mm
-from render.geometry import ProjectionGeometry
+from fluorosim.models.instruments import InstrumentPose, InstrumentSpec, cross_section_axes
+from fluorosim.models.materials import mu_per_mm
+from fluorosim.render.geometry import ProjectionGeometry
 
 # primitive row layout (float64): kind, base(3), axis(3), s0, s1, radius, inner, mu, e1(3), e2(3)
 _CYLINDER, _CONE, _PRISM = 0.0, 1.0, 2.0

@@ -32,22 +32,22 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from models.patient import Patient
-from render import carm
-from render import dose as _dose
-from render import image_chain as _image_chain
-from render import instrument_projection as _instrument_projection
-from render.attenuation import (
+from fluorosim.models.patient import Patient
+from fluorosim.render import carm
+from fluorosim.render import dose as _dose
+from fluorosim.render import image_chain as _image_chain
+from fluorosim.render import instrument_projection as _instrument_projection
+from fluorosim.render.attenuation import (
     AttenuationVolume,
     build_attenuation_volume,
     downsample_volume,
     effective_energy_kev,
 )
-from render.carm import CArmJoints, CArmModel, MonitorOrientation
-from render.drr_fast import SLAB_MAX_DEG, FastDRR, upsample
-from render.exposure import Exposure
-from render.geometry import ProjectionGeometry
-from render.views import home_isocenter_lps
+from fluorosim.render.carm import CArmJoints, CArmModel, MonitorOrientation
+from fluorosim.render.drr_fast import SLAB_MAX_DEG, FastDRR, upsample
+from fluorosim.render.exposure import Exposure
+from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.views import home_isocenter_lps
 
 #: Tube voltages the renderer accepts (the exposure model's range, render/exposure.py).
 KVP_RANGE = (40.0, 150.0)
@@ -282,7 +282,7 @@ class FluoroRenderer:
         if not instruments:
             return None
         if self._catalogue is None:
-            from models.instruments import load_catalogue
+            from fluorosim.models.instruments import load_catalogue
 
             self._catalogue = load_catalogue()
         return _instrument_projection.instrument_line_integrals(

@@ -51,10 +51,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models import frames
-from models.patient import Patient
-from render import carm
-from render.carm import CArmJoints, CArmModel
+from fluorosim.models import frames
+from fluorosim.models.patient import Patient
+from fluorosim.render import carm
+from fluorosim.render.carm import CArmJoints, CArmModel
 
 VIEWS: tuple[str, ...] = (
     "ap",

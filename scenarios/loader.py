@@ -16,10 +16,17 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from scenarios import schema, vocabulary
-from scenarios.scoring import credit
-from scenarios.scoring.credit import MetricDef
-from scenarios.spec import VIEW_NAMES, PatientSpec, PointSpec, RiskStructure, Scenario, Step
+from fluorosim.scenarios import schema, vocabulary
+from fluorosim.scenarios.scoring import credit
+from fluorosim.scenarios.scoring.credit import MetricDef
+from fluorosim.scenarios.spec import (
+    VIEW_NAMES,
+    PatientSpec,
+    PointSpec,
+    RiskStructure,
+    Scenario,
+    Step,
+)
 
 #: Value of the ``format`` key every scenario file starts with.
 FORMAT = schema.FORMAT
@@ -182,7 +189,7 @@ def _patient(r: _Reader, table: schema.PatientTable) -> PatientSpec:
     values = {k: v for k, v in table.model_dump().items() if v is not None}
     ct = values.pop("ct", None)
     try:
-        from models.phantom import PatientParameters
+        from fluorosim.models.phantom import PatientParameters
 
         PatientParameters(**values)
     except (TypeError, ValueError) as exc:

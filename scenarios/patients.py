@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from models.patient import Patient
-from render import views
-from scenarios import vocabulary
-from scenarios.spec import PatientSpec, PointSpec, Scenario
+from fluorosim.models.patient import Patient
+from fluorosim.render import views
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.spec import PatientSpec, PointSpec, Scenario
 
 #: Structures each procedure's own checks look up besides those its file names (the label
 #: patterns and landmarks read by scenarios/scoring/procedure_*.py), ``{side}``/``{level}`` filled.
@@ -66,14 +66,14 @@ def patient_for(
     params = patient_parameters(spec, overrides)
     ct = params.pop("ct", None)
     if ct:
-        from models.io import PatientFileError
-        from models.io.store import PatientStoreError, load_patient
+        from fluorosim.models.io import PatientFileError
+        from fluorosim.models.io.store import PatientStoreError, load_patient
 
         try:
             return load_patient(ct)
         except (PatientFileError, PatientStoreError) as exc:
             raise PatientSpecError(f"patient: {exc}") from None
-    from models.phantom import PatientParameters, load_or_build_patient
+    from fluorosim.models.phantom import PatientParameters, load_or_build_patient
 
     known = set(PatientParameters.__dataclass_fields__)
     unknown = sorted(set(params) - known)
@@ -94,7 +94,7 @@ def patient_version(patient: Patient) -> str:
     if str(getattr(patient, "source", "")).startswith("imported:"):
         digest = parameters.get("ct_digest")
         if not digest:
-            from models.io.ct_import import volume_digest
+            from fluorosim.models.io.ct_import import volume_digest
 
             digest = volume_digest(patient.hu, patient.labels, patient.lps_from_voxel)
         return str(digest)

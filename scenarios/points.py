@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from models.patient import Patient
-from scenarios import vocabulary
-from scenarios.spec import PointSpec
+from fluorosim.models.patient import Patient
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.spec import PointSpec
 
 ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])
 CRANIAL_LPS = np.array([0.0, 0.0, 1.0])

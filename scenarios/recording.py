@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from scenarios import commands as cmd
-from scenarios.loader import parse_scenario_text
-from scenarios.patients import patient_version
-from scenarios.scoring.report import Report
+from fluorosim.scenarios import commands as cmd
+from fluorosim.scenarios.loader import parse_scenario_text
+from fluorosim.scenarios.patients import patient_version
+from fluorosim.scenarios.scoring.report import Report
 
 FORMAT = "fluorosim-attempt"
 VERSION = 1
@@ -66,7 +66,7 @@ def _patient_parameters(patient: Any) -> dict[str, Any]:
         name = params.get("patient_name") or params.get("imported_from")
         return {"ct": str(name or source.split(":", 1)[1])}
     try:
-        from models.phantom import PatientParameters
+        from fluorosim.models.phantom import PatientParameters
 
         known = set(PatientParameters.__dataclass_fields__)
     except ImportError:  # pragma: no cover - phantom package always present in a build
@@ -310,8 +310,8 @@ def replay_attempt_checked(
     catalogue: dict | None = None,
 ) -> tuple[Report, PatientCheck]:
     """:func:`replay_attempt` and the :class:`PatientCheck` of the patient it ran on."""
-    from scenarios.patients import patient_for
-    from scenarios.session import Session
+    from fluorosim.scenarios.patients import patient_for
+    from fluorosim.scenarios.session import Session
 
     attempt = read_attempt(path)
     header = attempt.header
@@ -336,7 +336,7 @@ def replay_attempt_checked(
         carm_model=carm_model,
         pulse_rate_pps=float(header.get("pulse_rate_pps", 8.0)),
     )
-    from scenarios.scripted import run_actions
+    from fluorosim.scenarios.scripted import run_actions
 
     actions = [(t, c) for t, c in attempt.actions]
     report = run_actions(session, actions)
@@ -347,6 +347,6 @@ def replay_attempt_checked(
 
 def default_renderer(patient: Any, carm_model: str) -> Any:
     """The product renderer for a patient (render.renderer.FluoroRenderer)."""
-    from render.renderer import FluoroRenderer
+    from fluorosim.render.renderer import FluoroRenderer
 
     return FluoroRenderer(patient, model=carm_model)

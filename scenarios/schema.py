@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.phantom.parts import VARIANTS
-from scenarios.scoring.credit import CURVES, SENSES
+from fluorosim.models.phantom.parts import VARIANTS
+from fluorosim.scenarios.scoring.credit import CURVES, SENSES
 
 FORMAT = "fluorosim-scenario"
 #: Scenario format versions this build reads (2: metric definitions in the file, issue #15).

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios import commands as cmd
+from fluorosim.scenarios import commands as cmd
 
 
 class ScriptFormatError(ValueError):

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.patient import Patient
-from render import views as render_views
-from scenarios import vocabulary
-from scenarios.points import landmark_point
-from scenarios.scoring.breaches import depths_along_shaft, resolve_risks
-from scenarios.scoring.steps import step_geometry
-from scenarios.scoring.views import view_level, view_side
-from scenarios.spec import Scenario, Step
+from fluorosim.models.patient import Patient
+from fluorosim.render import views as render_views
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.points import landmark_point
+from fluorosim.scenarios.scoring.breaches import depths_along_shaft, resolve_risks
+from fluorosim.scenarios.scoring.steps import step_geometry
+from fluorosim.scenarios.scoring.views import view_level, view_side
+from fluorosim.scenarios.spec import Scenario, Step
 
 SCRIPT_FORMAT = "fluorosim-script"
 ADVANCE_INCREMENT_MM = 20.0

@@ -37,19 +37,19 @@ from typing import Any
 
 import numpy as np
 
-from haptics.source import InstrumentSource
-from models.instruments import InstrumentPose as RenderPose
-from models.instruments import InstrumentSpec, load_catalogue
-from models.patient import Patient
-from render import carm, views
-from render.carm import CArmJoints, CArmLimitError
-from scenarios import commands as cmd
-from scenarios.attempt import AttemptLog, ImplantRecord, PoseSample, ShotRecord
-from scenarios.scoring.breaches import depths_along_shaft, resolve_risks
-from scenarios.scoring.geometry import shaft_points
-from scenarios.scoring.report import Report
-from scenarios.scoring.views import view_level
-from scenarios.spec import Scenario, Step
+from fluorosim.haptics.source import InstrumentSource
+from fluorosim.models.instruments import InstrumentPose as RenderPose
+from fluorosim.models.instruments import InstrumentSpec, load_catalogue
+from fluorosim.models.patient import Patient
+from fluorosim.render import carm, views
+from fluorosim.render.carm import CArmJoints, CArmLimitError
+from fluorosim.scenarios import commands as cmd
+from fluorosim.scenarios.attempt import AttemptLog, ImplantRecord, PoseSample, ShotRecord
+from fluorosim.scenarios.scoring.breaches import depths_along_shaft, resolve_risks
+from fluorosim.scenarios.scoring.geometry import shaft_points
+from fluorosim.scenarios.scoring.report import Report
+from fluorosim.scenarios.scoring.views import view_level
+from fluorosim.scenarios.spec import Scenario, Step
 
 MODES = ("learning", "exam")
 DEFAULT_PULSE_RATE_PPS = 8.0
@@ -106,7 +106,7 @@ class Session:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        from scenarios.patients import describe_missing, missing_structures
+        from fluorosim.scenarios.patients import describe_missing, missing_structures
 
         # Up front: a scenario the patient cannot support would otherwise drop its risks silently
         # or fail at the first view or score.
@@ -375,8 +375,8 @@ class Session:
     def chain_settings(self) -> Any:
         """The image chain's settings for the technique: magnification mode and collimation
         (iris diameter and the shutter opening along the detector columns, mm at the detector)."""
-        from render.exposure import Collimation
-        from render.image_chain import ChainSettings
+        from fluorosim.render.exposure import Collimation
+        from fluorosim.render.image_chain import ChainSettings
 
         model = carm.get_model(self.carm_model)
         field_mm = model.field_mm(self.magnification_mode)
@@ -483,8 +483,8 @@ class Session:
         None when render.dose is not available (dose then reported as not measured).
         """
         try:
-            from render import dose
-            from render.exposure import Exposure
+            from fluorosim.render import dose
+            from fluorosim.render.exposure import Exposure
         except ImportError:
             return None
         kvp = float(getattr(self.renderer, "kvp", dose.DEFAULT_KVP))
@@ -503,7 +503,7 @@ class Session:
         if dose_record is not None or exposure is None or geometry is None:
             return dose_record
         try:
-            from render import dose
+            from fluorosim.render import dose
         except ImportError:
             return None
         if hasattr(dose, "exposure_dose"):  # the renderer's own entry point (round II field)
@@ -653,7 +653,7 @@ class Session:
                 self._tool = None
 
     def _finish(self) -> Report:
-        from scenarios.scoring.composite import score_attempt
+        from fluorosim.scenarios.scoring.composite import score_attempt
 
         if self._pedal_on_t is not None:
             self._pedal(False)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from render import views
-from scenarios.scoring.credit import MetricDef
+from fluorosim.render import views
+from fluorosim.scenarios.scoring.credit import MetricDef
 
 #: Procedures the scoring knows; each selects its procedure-specific checks.
 PROCEDURES = ("sij_lateral", "sij_posterior", "teld", "ield", "view_drill")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import fnmatch
 
-from models.labels import LABEL_TABLE
-from models.landmarks import LANDMARK_TABLE
+from fluorosim.models.labels import LABEL_TABLE
+from fluorosim.models.landmarks import LANDMARK_TABLE
 
 SIDES = ("left", "right")
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")

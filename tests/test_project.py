@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from fluorosim.app import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -46,13 +46,19 @@ def test_import_contracts_hold():
 
 
 def test_import_contracts_catch_qt_in_render(tmp_path):
-    """A copy of the tree where render/ imports PyQt6 must fail the contracts."""
+    """A copy of the tree where render/ imports PyQt6 must fail the contracts.
+
+    The copy is laid out as installed (``fluorosim/render/…``, ``fluorosim`` a namespace package) and
+    found first on the path, so the contracts are checked on the copy, not on the installed tree.
+    """
     for package in PACKAGES:
         shutil.copytree(
-            ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / package,
+            tmp_path / "fluorosim" / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "render" / "qt_leak.py").write_text(
+    (tmp_path / "fluorosim" / "render" / "qt_leak.py").write_text(
         '"""A forbidden import."""\nimport PyQt6.QtCore\n'
     )
     result = subprocess.run(
@@ -62,7 +68,7 @@ def test_import_contracts_catch_qt_in_render(tmp_path):
         text=True,
     )
     assert result.returncode != 0
-    assert "render.qt_leak" in result.stdout and "PyQt6" in result.stdout
+    assert "fluorosim.render.qt_leak" in result.stdout and "PyQt6" in result.stdout
 
 
 def test_no_opencv_with_qt5():

@@ -18,12 +18,12 @@ from typing import Any
 HELP = "print performance figures of the renderer and devices"
 
 #: Modules that register their own benchmarks when imported.
-SELF_REGISTERING: tuple[str, ...] = ("app.bench",)
+SELF_REGISTERING: tuple[str, ...] = ("fluorosim.app.bench",)
 #: name → (module, function returning a dict); registered with keys prefixed "<name>_".
 FUNCTIONS: dict[str, tuple[str, str]] = {
-    "serial_input": ("haptics.bench", "benchmark_serial_latency"),
+    "serial_input": ("fluorosim.haptics.bench", "benchmark_serial_latency"),
     # the window driven offscreen through an attempt; longest event-loop stall (target ≤ 50 ms)
-    "gui": ("app.bench_gui", "benchmark_event_loop"),
+    "gui": ("fluorosim.app.bench_gui", "benchmark_event_loop"),
 }
 
 
@@ -50,7 +50,7 @@ def _prefixed(name: str, fn: Any) -> Any:
 
 def register_optional_benchmarks() -> None:
     """Import the optional benchmark providers that exist in this build."""
-    from render.bench import register_benchmark
+    from fluorosim.render.bench import register_benchmark
 
     for module_name in SELF_REGISTERING:
         try:
@@ -71,7 +71,7 @@ def register_optional_benchmarks() -> None:
 
 
 def _print_table(results: dict[str, Any]) -> None:
-    from render.bench import TARGETS
+    from fluorosim.render.bench import TARGETS
 
     for key, value in results.items():
         if isinstance(value, dict):
@@ -90,7 +90,7 @@ def _print_table(results: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmarks and print the figures (a table, or JSON with --json)."""
-    from render.bench import BENCHMARKS, run_benchmarks
+    from fluorosim.render.bench import BENCHMARKS, run_benchmarks
 
     register_optional_benchmarks()
     known = [name for name, _ in BENCHMARKS]

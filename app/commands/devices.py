@@ -140,7 +140,7 @@ def _pose_json(sample: Any) -> dict | None:
 
 def monitor(url: str, seconds: float, as_json: bool = False) -> int:
     """Watch ``url`` for ``seconds``; print a summary (JSON or text). 0 if any sample arrived."""
-    from haptics.urls import SourceUrlError, open_source
+    from fluorosim.haptics.urls import SourceUrlError, open_source
 
     received: list[Any] = []
     lock = threading.Lock()
@@ -214,7 +214,7 @@ def monitor(url: str, seconds: float, as_json: bool = False) -> int:
 
 
 def _is_stp1(url: str) -> bool:
-    from haptics.urls import describe_url
+    from fluorosim.haptics.urls import describe_url
 
     return describe_url(url) == "stp1"
 
@@ -228,7 +228,7 @@ def emulate(args: argparse.Namespace) -> int:
     kind = args.target
     if kind == "ndi":
         return _emulate_ndi(args)
-    from haptics.emulators import KINDS, make_emulator
+    from fluorosim.haptics.emulators import KINDS, make_emulator
 
     if kind not in KINDS:
         return _fail(f"unknown emulator kind {kind!r}; choose gimbal, pose, imu or ndi")
@@ -265,7 +265,7 @@ def emulate(args: argparse.Namespace) -> int:
 
 def _emulate_ndi(args: argparse.Namespace) -> int:
     try:
-        from haptics import ndi_emulator
+        from fluorosim.haptics import ndi_emulator
     except ImportError as error:
         return _fail(f"the NDI emulator is not available in this build ({error})")
     faults = None

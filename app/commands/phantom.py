@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from models.phantom.parts import VARIANTS
+from fluorosim.models.phantom.parts import VARIANTS
 
 HELP = "build, inspect and export the simulated patient"
 
@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parameters(args: argparse.Namespace):
-    from models.phantom import PatientParameters
+    from fluorosim.models.phantom import PatientParameters
 
     seed = secrets.randbelow(2**31) if args.random else args.seed
     if args.random:
@@ -100,7 +100,7 @@ def _fmt(value: float) -> str:
 
 
 def _print_measurements(patient) -> None:
-    from models.phantom.measure import measure_all
+    from fluorosim.models.phantom.measure import measure_all
 
     table = measure_all(patient)
     print("\nmeasured on the label volume (mm, deg); reference L2–L5 mean in brackets:")
@@ -133,11 +133,11 @@ def _print_measurements(patient) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     """``phantom import``: import, compute landmarks, store under ``--name`` and summarise."""
-    from models.io import PatientFileError
-    from models.io.ct_import import import_ct
-    from models.io.store import PatientStoreError, check_name, load_patient, save_patient
-    from scenarios.loader import load_shipped, shipped_scenarios
-    from scenarios.patients import describe_missing
+    from fluorosim.models.io import PatientFileError
+    from fluorosim.models.io.ct_import import import_ct
+    from fluorosim.models.io.store import PatientStoreError, check_name, load_patient, save_patient
+    from fluorosim.scenarios.loader import load_shipped, shipped_scenarios
+    from fluorosim.scenarios.patients import describe_missing
 
     if not args.out_dir:
         print(
@@ -179,7 +179,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    from models.io.store import patients_dir, stored_names
+    from fluorosim.models.io.store import patients_dir, stored_names
 
     names = stored_names()
     if not names:
@@ -195,8 +195,8 @@ def run(args: argparse.Namespace) -> int:
         return _import(args)
     if args.action == "list":
         return _list()
-    from models.phantom import load_or_build_patient
-    from models.phantom.cache import cache_key, default_cache_dir
+    from fluorosim.models.phantom import load_or_build_patient
+    from fluorosim.models.phantom.cache import cache_key, default_cache_dir
 
     try:
         params = _parameters(args)
@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         _print_parameters(patient)
         _print_measurements(patient)
         return 0
-    from models.io.export import export_patient
+    from fluorosim.models.io.export import export_patient
 
     out_dir = Path(args.out_dir)
     try:

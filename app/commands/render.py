@@ -113,7 +113,7 @@ def _vector(text: str, what: str, spec: str) -> np.ndarray:
 
 def parse_instrument(spec: str) -> Any:
     """``NAME:x,y,z:dx,dy,dz`` → an InstrumentPose (tip LPS mm, direction handle → tip)."""
-    from models.instruments import InstrumentPose, load_catalogue
+    from fluorosim.models.instruments import InstrumentPose, load_catalogue
 
     parts = spec.split(":")
     if len(parts) != 3:
@@ -133,22 +133,22 @@ def parse_instrument(spec: str) -> Any:
 
 def load_named_patient(reference: str) -> Any:
     """The ``--patient`` patient: a stored name or a CT / exported-folder path."""
-    from models.io.store import load_patient as load_stored
+    from fluorosim.models.io.store import load_patient as load_stored
 
     return load_stored(reference)
 
 
 def load_patient(seed: int) -> Any:
     """The generated patient of this seed (cached on disk by models.phantom)."""
-    from models.phantom import PatientParameters, load_or_build_patient
+    from fluorosim.models.phantom import PatientParameters, load_or_build_patient
 
     return load_or_build_patient(PatientParameters(seed=seed))
 
 
 def resolve_joints(args: argparse.Namespace, patient: Any) -> Any:
     """Joints of ``--view`` (computed for the patient) with ``--carm`` values applied."""
-    from render.carm import CArmJoints, check_limits
-    from render.views import ideal_joints
+    from fluorosim.render.carm import CArmJoints, check_limits
+    from fluorosim.render.views import ideal_joints
 
     if args.view:
         joints = ideal_joints(patient, args.view, side=args.side, level=args.level)
@@ -191,8 +191,8 @@ def geometry_record(renderer: Any, geometry: Any, joints: Any) -> dict[str, Any]
 def _render(args: argparse.Namespace) -> int:
     import cv2
 
-    from render.drr_exact import line_integrals_exact
-    from render.renderer import FluoroRenderer, plain_display
+    from fluorosim.render.drr_exact import line_integrals_exact
+    from fluorosim.render.renderer import FluoroRenderer, plain_display
 
     if not (args.out or args.line_integrals or args.geometry or args.mu):
         raise RenderArgumentError(
@@ -240,7 +240,7 @@ def _render(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(record, indent=2))
         written.append(str(path))
     if args.mu:
-        from models.io.nifti import write_nifti
+        from fluorosim.models.io.nifti import write_nifti
 
         written.append(
             str(write_nifti(args.mu, renderer.volume.mu, renderer.volume.lps_from_voxel))
@@ -252,8 +252,8 @@ def _render(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Render and write the requested files; clear one-line errors, exit code 2 on bad input."""
-    from render.carm import CArmLimitError
-    from render.views import ViewSpecError
+    from fluorosim.render.carm import CArmLimitError
+    from fluorosim.render.views import ViewSpecError
 
     try:
         return _render(args)

@@ -97,9 +97,9 @@ def format_report(report) -> str:
 
 
 def _make_script(args: argparse.Namespace) -> int:
-    from scenarios import patients, scripts
-    from scenarios.loader import ScenarioError, load_shipped
-    from scenarios.session import MissingStructuresError
+    from fluorosim.scenarios import patients, scripts
+    from fluorosim.scenarios.loader import ScenarioError, load_shipped
+    from fluorosim.scenarios.session import MissingStructuresError
 
     try:
         scenario = load_shipped(args.make_script)
@@ -138,11 +138,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     import numpy as np
 
-    from scenarios import patients, recording
-    from scenarios.commands import CommandError
-    from scenarios.loader import ScenarioError, load_shipped
-    from scenarios.scripted import ScriptFormatError, load_script, run_actions
-    from scenarios.session import Session
+    from fluorosim.scenarios import patients, recording
+    from fluorosim.scenarios.commands import CommandError
+    from fluorosim.scenarios.loader import ScenarioError, load_shipped
+    from fluorosim.scenarios.scripted import ScriptFormatError, load_script, run_actions
+    from fluorosim.scenarios.session import Session
 
     path = Path(args.file)
     if not path.is_file():
@@ -152,14 +152,14 @@ def run(args: argparse.Namespace) -> int:
     def renderer_for(patient, model):
         return None if args.no_images else recording.default_renderer(patient, model)
 
-    from scenarios.session import MissingStructuresError
+    from fluorosim.scenarios.session import MissingStructuresError
 
     check = None
     started_utc, mode = None, "learning"
     try:
         chosen = None
         if args.patient:
-            from scenarios.spec import PatientSpec
+            from fluorosim.scenarios.spec import PatientSpec
 
             chosen = patients.patient_for(PatientSpec(), {"ct": args.patient})
         if _is_recording(path):
@@ -213,7 +213,7 @@ def _record(
     args: argparse.Namespace, path: Path, report, started_utc: str | None, mode: str
 ) -> bool:
     """Enter the scored attempt in the records; False (with a message) when the records refuse."""
-    from scenarios.records.database import RecordsError, RecordStore, utc_now
+    from fluorosim.scenarios.records.database import RecordsError, RecordStore, utc_now
 
     data = report.as_json()
     try:

@@ -114,7 +114,7 @@ def _signed_in_by(store: Any, args: argparse.Namespace) -> Any:
 
 
 def _anchors(store: Any, args: argparse.Namespace) -> list[Any]:
-    from scenarios.records import anchor
+    from fluorosim.scenarios.records import anchor
 
     anchors = []
     if args.expect_head and args.action != "import":
@@ -142,7 +142,7 @@ def _conclude(
 
 def _record_anchor(store: Any, args: argparse.Namespace) -> None:
     """Append the store's current head to the anchor file / database (after a successful check)."""
-    from scenarios.records import anchor
+    from fluorosim.scenarios.records import anchor
 
     entries = store.ledger_entries()
     head = entries[-1].hash if entries else anchor.GENESIS_HASH
@@ -156,9 +156,9 @@ def _record_anchor(store: Any, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch the action; user errors become one message on stderr, never a traceback."""
-    from scenarios.records.anchor import AnchorError
-    from scenarios.records.bundle import BundleError
-    from scenarios.records.database import RecordsError, RecordStore
+    from fluorosim.scenarios.records.anchor import AnchorError
+    from fluorosim.scenarios.records.bundle import BundleError
+    from fluorosim.scenarios.records.database import RecordsError, RecordStore
 
     try:
         store = RecordStore.open(args.db)
@@ -213,7 +213,7 @@ def _instructor(store: Any, args: argparse.Namespace) -> int:
         confirm=True,
     )
     account = store.create_instructor(instructor_id, args.name, passphrase, creator)
-    from scenarios.records.identity import fingerprint
+    from fluorosim.scenarios.records.identity import fingerprint
 
     print(
         f"instructor {account.id} ({account.name}) added by "
@@ -224,7 +224,7 @@ def _instructor(store: Any, args: argparse.Namespace) -> int:
 
 
 def _trainee_report(store: Any, args: argparse.Namespace) -> int:
-    from scenarios.records.report import write_report
+    from fluorosim.scenarios.records.report import write_report
 
     if not args.trainee or not args.out:
         raise UsageError("--trainee ID and --out FILE are required")
@@ -245,7 +245,7 @@ def _trainee_report(store: Any, args: argparse.Namespace) -> int:
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
-    from scenarios.records.bundle import export_bundle
+    from fluorosim.scenarios.records.bundle import export_bundle
 
     if not args.trainee or not args.out:
         raise UsageError("export needs --trainee ID and --out BUNDLE")
@@ -267,13 +267,13 @@ def _export(store: Any, args: argparse.Namespace) -> int:
 
 
 def _import(store: Any, args: argparse.Namespace) -> int:
-    from scenarios.records.bundle import import_bundle
+    from fluorosim.scenarios.records.bundle import import_bundle
 
     if len(args.targets) != 1:
         raise UsageError("usage: fluorosim report import BUNDLE [--expect-head HASH] [--by ID]")
     expect = None
     if args.expect_head:
-        from scenarios.records.anchor import parse_head
+        from fluorosim.scenarios.records.anchor import parse_head
 
         expect = parse_head(args.expect_head).head
     before = store.verify(anchors=_anchors(store, args))

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the system can show a window, then start the GUI (or the review mode)."""
-    from app import syscheck
+    from fluorosim.app import syscheck
 
     if args.review and not (args.instructor or "").strip():
         print("fluorosim: --review needs --instructor ID", file=sys.stderr)
@@ -71,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         return 1
     if args.review:
-        from app.gui import run_review
+        from fluorosim.app.gui import run_review
 
         return run_review(args.instructor.strip(), args.db)
-    from app.gui import run_gui
+    from fluorosim.app.gui import run_gui
 
     if args.quit_after is not None and not (args.scenario and args.trainee):
         print("fluorosim: --quit-after needs --scenario and --trainee", file=sys.stderr)
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _patient_problem(reference: str, scenario_id: str | None) -> bool:
     """Print why ``--patient`` cannot be used (unknown, unreadable, lacks what the scenario needs)."""
-    from models.io import PatientFileError
-    from models.io.store import PatientStoreError, load_patient
+    from fluorosim.models.io import PatientFileError
+    from fluorosim.models.io.store import PatientStoreError, load_patient
 
     try:
         patient = load_patient(reference)
@@ -104,8 +104,8 @@ def _patient_problem(reference: str, scenario_id: str | None) -> bool:
         print(f"fluorosim run: {error}", file=sys.stderr)
         return True
     if scenario_id:
-        from scenarios.loader import ScenarioError, load_shipped
-        from scenarios.patients import describe_missing
+        from fluorosim.scenarios.loader import ScenarioError, load_shipped
+        from fluorosim.scenarios.patients import describe_missing
 
         try:
             message = describe_missing(load_shipped(scenario_id), patient)

@@ -23,7 +23,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from render.carm import JOINT_LIMITS, CArmJoints
+from fluorosim.render.carm import JOINT_LIMITS, CArmJoints
 
 JOINT_TITLES = {
     "orbital_deg": ("Orbital", "°", 1.0),

@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from haptics.calibration import (
+from fluorosim.haptics.calibration import (
     CalibrationError,
     gimbal_calibration,
     pivot_calibration,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from PyQt6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.widgets.cart_layout import MonitorPair, ReferenceSlot
-from app.widgets.monitor import MonitorWidget
+from fluorosim.app.widgets.cart_layout import MonitorPair, ReferenceSlot
+from fluorosim.app.widgets.monitor import MonitorWidget
 
 XRAY_ON_STYLE = "background: #c00; color: white; font-weight: bold; padding: 4px 10px;"
 XRAY_OFF_STYLE = "background: #444; color: #bbb; padding: 4px 10px;"

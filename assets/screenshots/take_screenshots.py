@@ -26,9 +26,9 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
 from PyQt6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from app.controller import SessionController  # noqa: E402
-from app.main_window import MainWindow  # noqa: E402
-from app.widgets.signin import SignInChoice  # noqa: E402
+from fluorosim.app.controller import SessionController  # noqa: E402
+from fluorosim.app.main_window import MainWindow  # noqa: E402
+from fluorosim.app.widgets.signin import SignInChoice  # noqa: E402
 
 
 def wait(seconds: float) -> None:

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.io import PatientFileError, markups
-from models.patient import BACKGROUND_LABEL, Patient
+from fluorosim.models.io import PatientFileError, markups
+from fluorosim.models.patient import BACKGROUND_LABEL, Patient
 
 __all__ = ["PatientFileError", "import_ct", "read_mask_folder", "read_volume", "volume_digest"]
 
@@ -90,7 +90,7 @@ def _suffix(path: Path) -> str:
 
 def read_volume(path: str | Path) -> tuple[NDArray, NDArray[np.float64], str]:
     """``(array[i, j, k], lps_from_voxel, format)`` of a NIfTI, NRRD or DICOM-series volume."""
-    from models.io import dicom, nifti, nrrd
+    from fluorosim.models.io import dicom, nifti, nrrd
 
     path = Path(path)
     if not path.exists():
@@ -152,7 +152,7 @@ def _label_names(labels_path: Path, values: NDArray) -> dict[str, int]:
             table.update({str(name): int(v) for name, v in named.items()})
             break
     if _suffix(labels_path) in (".nrrd", ".nhdr"):
-        from models.io.nrrd import segment_names
+        from fluorosim.models.io.nrrd import segment_names
 
         table.update(segment_names(labels_path))
     known = set(table.values())
@@ -199,7 +199,7 @@ def read_mask_folder(
     label. Bone is painted over soft tissue where masks overlap. ``notes`` says, per mask, what
     the label stands for (and which masks were empty).
     """
-    from models.labels import LABEL_TABLE
+    from fluorosim.models.labels import LABEL_TABLE
 
     folder = Path(folder)
     files = sorted(p for p in folder.iterdir() if p.is_file() and _mask_name(p))
@@ -236,7 +236,7 @@ def read_mask_folder(
             if next_free > 255:
                 raise PatientFileError(folder, "more than 255 structures: they do not fit uint8")
             table[label] = next_free
-    from models.labels import BONE_LABELS
+    from fluorosim.models.labels import BONE_LABELS
 
     labels = np.zeros(shape, np.uint8)
     for label, inside in sorted(masks, key=lambda m: m[0] in BONE_LABELS):
@@ -463,7 +463,7 @@ def import_ct(
         source=source,
     )
     if compute_landmarks and not exported and lps_axes:
-        from models.io.ct_landmarks import landmarks_from_labels
+        from fluorosim.models.io.ct_landmarks import landmarks_from_labels
 
         computed, notes = landmarks_from_labels(patient)
         added = sorted(name for name in computed if name not in patient.landmarks)

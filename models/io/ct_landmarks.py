@@ -37,9 +37,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from models import frames
-from models.labels import LUMBAR_LEVELS
-from models.patient import Patient
+from fluorosim.models import frames
+from fluorosim.models.labels import LUMBAR_LEVELS
+from fluorosim.models.patient import Patient
 
 Points = NDArray[np.float64]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.io import PatientFileError
+from fluorosim.models.io import PatientFileError
 
 #: CT Image Storage SOP class (DICOM PS3.4 Annex B.5).
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from models.io import markups, nifti
-from models.patient import BACKGROUND_LABEL, Patient
+from fluorosim.models.io import markups, nifti
+from fluorosim.models.patient import BACKGROUND_LABEL, Patient
 
 PATIENT_FORMAT = "fluorosim-patient"
 PATIENT_FORMAT_VERSION = 1
@@ -77,7 +77,7 @@ def generator_version(patient: Patient) -> str:
     if stated:
         return str(stated)
     try:
-        import models.phantom as phantom
+        import fluorosim.models.phantom as phantom
 
         version = getattr(phantom, "GENERATOR_VERSION", None)
         if version:
@@ -100,7 +100,7 @@ def export_meshes(
     """Write one STL per :func:`mesh_groups` entry plus ``body.stl`` and ``landmarks.mrk.json``."""
     from scipy import ndimage
 
-    from models.io.meshes import mask_mesh, write_stl
+    from fluorosim.models.io.meshes import mask_mesh, write_stl
 
     mesh_dir = Path(mesh_dir)
     mesh_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ def export_patient(
     if meshes:
         written.extend(export_meshes(patient, out_dir / "meshes"))
     if dicom:
-        from models.io.dicom import write_ct_series
+        from fluorosim.models.io.dicom import write_ct_series
 
         seed = patient.parameters.get("seed", 0)
         written.extend(

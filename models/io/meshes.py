@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.patient import Patient
+from fluorosim.models.patient import Patient
 
 #: Gaussian σ (voxels) applied to the binary mask before contouring.
 MASK_BLUR_SIGMA_VOXELS = 0.7

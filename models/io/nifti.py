@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.frames import RAS_FROM_LPS
-from models.io import PatientFileError
+from fluorosim.models.frames import RAS_FROM_LPS
+from fluorosim.models.io import PatientFileError
 
 #: NIFTI_XFORM_SCANNER_ANAT: coordinates are scanner-based anatomical (NIfTI-1 header, xform codes).
 XFORM_SCANNER_ANAT = 1

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.io import PatientFileError
+from fluorosim.models.io import PatientFileError
 
 #: Sign flips that take each NRRD world ``space`` to LPS.
 LPS_FLIPS_BY_SPACE = {

@@ -21,8 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from models.io import PatientFileError
-from models.patient import Patient
+from fluorosim.models.io import PatientFileError
+from fluorosim.models.patient import Patient
 
 PATIENTS_ENV = "FLUOROSIM_PATIENTS_DIR"
 #: A stored patient's name: letters, digits, dot, dash, underscore; 1–64 characters.
@@ -65,7 +65,7 @@ def save_patient(
     patient: Patient, name: str, root: Path | None = None, overwrite: bool = False
 ) -> Path:
     """Write the patient as ``<root>/<name>/`` (atomically: a finished folder or none)."""
-    from models.io.export import export_patient
+    from fluorosim.models.io.export import export_patient
 
     check_name(name)
     root = root or patients_dir()
@@ -95,7 +95,7 @@ def load_patient(reference: str | Path, root: Path | None = None) -> Patient:
     A stored name wins over a relative path of the same spelling. Raises PatientStoreError when
     neither exists and PatientFileError (naming the file) when the files cannot be used.
     """
-    from models.io.ct_import import import_ct
+    from fluorosim.models.io.ct_import import import_ct
 
     text = str(reference)
     root = root or patients_dir()

@@ -4,8 +4,8 @@
 ``load_or_build_patient(params, cache_dir)`` returns it from the on-disk cache when it is there.
 """
 
-from models.phantom.assembly import build_patient
-from models.phantom.cache import load_or_build_patient
-from models.phantom.parts import PatientParameters
+from fluorosim.models.phantom.assembly import build_patient
+from fluorosim.models.phantom.cache import load_or_build_patient
+from fluorosim.models.phantom.parts import PatientParameters
 
 __all__ = ["PatientParameters", "build_patient", "load_or_build_patient"]

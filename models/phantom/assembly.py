@@ -26,12 +26,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from models.labels import BONE_LABELS, LABEL_TABLE, LUMBAR_LEVELS
-from models.patient import Patient
-from models.phantom.lumbar import layout_anchors, lumbar_layout, lumbar_part
-from models.phantom.neural import neural_part
-from models.phantom.parts import Anchors, Grid, Painted, PartResult, PatientParameters
-from models.phantom.real_skeleton import (
+from fluorosim.models.labels import BONE_LABELS, LABEL_TABLE, LUMBAR_LEVELS
+from fluorosim.models.patient import Patient
+from fluorosim.models.phantom.lumbar import layout_anchors, lumbar_layout, lumbar_part
+from fluorosim.models.phantom.neural import neural_part
+from fluorosim.models.phantom.parts import Anchors, Grid, Painted, PartResult, PatientParameters
+from fluorosim.models.phantom.real_skeleton import (
     placed_skeleton,
     real_anchors,
     real_lumbar_layout,
@@ -90,7 +90,7 @@ def body_outline_mm(params: PatientParameters, layout_top_z_mm: float, spinous_y
 def _external_parts() -> list[tuple[str, Part | None]]:
     parts: list[tuple[str, Part | None]] = []
     for module_name, function_name in EXTERNAL_PARTS:
-        full = f"models.phantom.{module_name}"
+        full = f"fluorosim.models.phantom.{module_name}"
         try:
             module = importlib.import_module(full)
         except ModuleNotFoundError as error:

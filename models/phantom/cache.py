@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from models.patient import Patient
-from models.phantom.assembly import build_patient, generator_version
-from models.phantom.parts import PatientParameters
+from fluorosim.models.patient import Patient
+from fluorosim.models.phantom.assembly import build_patient, generator_version
+from fluorosim.models.phantom.parts import PatientParameters
 
 log = logging.getLogger(__name__)
 

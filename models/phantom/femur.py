@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from models.phantom.parts import (
+from fluorosim.models.phantom.parts import (
     PRIORITY_BONE,
     Anchors,
     Grid,
@@ -43,8 +43,8 @@ from models.phantom.parts import (
     PartResult,
     PatientParameters,
 )
-from models.phantom.pelvis import ilium_shape
-from models.phantom.sacrum import (
+from fluorosim.models.phantom.pelvis import ilium_shape
+from fluorosim.models.phantom.sacrum import (
     ANTERIOR_ILIUM_HU,
     CORTICAL_HU,
     MIN_CANCELLOUS_HU,

@@ -28,8 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
-from models.phantom.parts import (
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from fluorosim.models.phantom.parts import (
     PRIORITY_BONE,
     PRIORITY_DISC,
     Anchors,

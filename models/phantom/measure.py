@@ -31,8 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS
-from models.patient import Patient
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
+from fluorosim.models.patient import Patient
 
 STEP_MM = 0.25
 #: Facet joint space is fitted within this distance of the facet landmark.

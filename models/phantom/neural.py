@@ -20,9 +20,9 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
-from models.phantom.lumbar import LocalFrame, LumbarLayout, lumbar_layout, pedicle_sdf
-from models.phantom.parts import (
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from fluorosim.models.phantom.lumbar import LocalFrame, LumbarLayout, lumbar_layout, pedicle_sdf
+from fluorosim.models.phantom.parts import (
     PRIORITY_NEURAL,
     PRIORITY_ORGAN,
     Anchors,

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:  # lumbar.py imports this module
-    from models.phantom.lumbar import LumbarLayout
+    from fluorosim.models.phantom.lumbar import LumbarLayout
 
 Variant = Literal[
     "high_iliac_crest", "transitional_l5", "narrow_foramen", "dysmorphic_upper_sacrum"

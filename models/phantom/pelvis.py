@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models.phantom.parts import (
+from fluorosim.models.phantom.parts import (
     PRIORITY_BONE,
     PRIORITY_JOINT_SPACE,
     Anchors,
@@ -43,7 +43,7 @@ from models.phantom.parts import (
     PartResult,
     PatientParameters,
 )
-from models.phantom.sacrum import (
+from fluorosim.models.phantom.sacrum import (
     ANTERIOR_ILIUM_HU,
     E_A,
     E_S,

@@ -40,8 +40,8 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
-from models.phantom.lumbar import (
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from fluorosim.models.phantom.lumbar import (
     DISC_HU_ANNULUS,
     DISC_HU_NUCLEUS,
     PEDICLE_ANGLE_DEG,
@@ -50,7 +50,7 @@ from models.phantom.lumbar import (
     LocalFrame,
     LumbarLayout,
 )
-from models.phantom.parts import (
+from fluorosim.models.phantom.parts import (
     PRIORITY_BONE,
     Anchors,
     Grid,
@@ -58,9 +58,9 @@ from models.phantom.parts import (
     PartResult,
     PatientParameters,
 )
-from models.template import bone_density as bd
-from models.template.asset import BoneTemplate, load_template
-from models.template.voxelise import MeshVolume, voxelise_mesh
+from fluorosim.models.template import bone_density as bd
+from fluorosim.models.template.asset import BoneTemplate, load_template
+from fluorosim.models.template.voxelise import MeshVolume, voxelise_mesh
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,12 @@ def _warp(template: BoneTemplate, params: PatientParameters):
     """(bones, bodies, landmarks, S1 superior endplate (centre, normal) or None) warped for the
     patient; the template as scanned without a warp."""
     try:  # the warp (models/template/warp.py) is optional until it lands
-        from models.template.targets import patient_targets
-        from models.template.warp import patient_warp
+        from fluorosim.models.template.targets import patient_targets
+        from fluorosim.models.template.warp import patient_warp
     except ImportError:
-        log.warning("models.template.warp is not available: the template is used as scanned")
+        log.warning(
+            "fluorosim.models.template.warp is not available: the template is used as scanned"
+        )
         bones = {k: (np.asarray(m.vertices_mm, float), m.faces) for k, m in template.bones.items()}
         bodies = {
             k: (np.asarray(m.vertices_mm, float), m.faces) for k, m in template.body_meshes.items()

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from models.phantom.parts import (
+from fluorosim.models.phantom.parts import (
     PRIORITY_BONE,
     Anchors,
     Grid,

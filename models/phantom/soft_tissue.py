@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from models.phantom.parts import (
+from fluorosim.models.phantom.parts import (
     PRIORITY_FAT,
     PRIORITY_MUSCLE,
     PRIORITY_ORGAN,
@@ -41,9 +41,9 @@ from models.phantom.parts import (
     PartResult,
     PatientParameters,
 )
-from models.phantom.pelvis import CREST_X, HIP_CENTER
-from models.phantom.sacrum import PelvicFrame, sacral_shape, size_scale
-from models.phantom.vessels import _spine_centres, catmull_rom, stamp_tube
+from fluorosim.models.phantom.pelvis import CREST_X, HIP_CENTER
+from fluorosim.models.phantom.sacrum import PelvicFrame, sacral_shape, size_scale
+from fluorosim.models.phantom.vessels import _spine_centres, catmull_rom, stamp_tube
 
 SKIN_MM = 2.0
 SKIN_HU = 40.0

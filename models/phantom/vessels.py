@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models.phantom.parts import (
+from fluorosim.models.phantom.parts import (
     PRIORITY_VESSEL,
     Anchors,
     Grid,
@@ -33,8 +33,8 @@ from models.phantom.parts import (
     PartResult,
     PatientParameters,
 )
-from models.phantom.pelvis import HIP_CENTER
-from models.phantom.sacrum import PelvicFrame, jitter, sacroiliac_joints, size_scale
+from fluorosim.models.phantom.pelvis import HIP_CENTER
+from fluorosim.models.phantom.sacrum import PelvicFrame, jitter, sacroiliac_joints, size_scale
 
 BLOOD_HU = 50.0
 AORTA_DIAMETER_MM = 20.0
@@ -170,7 +170,7 @@ def l5_body_outline(params: PatientParameters, anchors: Anchors, centre: NDArray
     otherwise the nominal L5 (anatomy.md) around ``centre`` on the anchors' L5 or S1 axis.
     """
     try:
-        from models.phantom.lumbar import lumbar_layout
+        from fluorosim.models.phantom.lumbar import lumbar_layout
 
         layout = lumbar_layout(params)
         frame, dims = layout.body_frames["L5"], layout.levels["L5"]

@@ -13,6 +13,6 @@ cadaver was scanned (the lordosis and sacral slope are set later by the warp).
 
 Modules:
     asset      the loading API (``load_template``) and its typed result
-    convert    builds the asset from the shared source folder (``python -m models.template.convert``)
+    convert    builds the asset from the shared source folder (``python -m fluorosim.models.template.convert``)
     landmarks  template landmarks by geometric rules on the meshes
 """

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from models.template.voxelise import MeshVolume, layer_fraction
+from fluorosim.models.template.voxelise import MeshVolume, layer_fraction
 
 Array = NDArray[np.float32]
 

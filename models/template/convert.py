@@ -1,6 +1,6 @@
 """Build the shipped bone template from the real-anatomy source folder.
 
-Run ``python -m models.template.convert /path/to/shared/data/real-anatomy [--out assets/anatomy]``.
+Run ``python -m fluorosim.models.template.convert /path/to/shared/data/real-anatomy [--out assets/anatomy]``.
 
 Sources (see the folder's README and assets/anatomy/README.md):
 
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.template.asset import (
+from fluorosim.models.template.asset import (
     BODY_NAMES,
     DEFAULT_TEMPLATE_PATH,
     FORMAT_NAME,
@@ -308,7 +308,7 @@ def split_pelvis(pelvis) -> tuple:
 
 def build_meshes(source: Path) -> ConversionResult:
     """Read, register, split, remesh and place every bone in the template frame."""
-    from models.template.landmarks import endplate_center
+    from fluorosim.models.template.landmarks import endplate_center
 
     art, den = source / ARTISYNTH, source / DENVER
     mm = 1000.0
@@ -372,7 +372,7 @@ def asset_arrays(
 
 def write_asset(source: Path, out_dir: Path) -> tuple[Path, ConversionResult, dict]:
     """Convert ``source`` and write the npz, the licences and the provenance README."""
-    from models.template.landmarks import compute_landmarks
+    from fluorosim.models.template.landmarks import compute_landmarks
 
     result = build_meshes(source)
     landmarks = compute_landmarks(result.bones, result.body_meshes)
@@ -421,7 +421,7 @@ def provenance_readme(result: ConversionResult, asset_path: Path) -> str:
 
 The built-in patient's lumbar vertebrae, sacrum, coccyx and hip bones are those of the Visible
 Human Male (National Library of Medicine), from two published surface sets of that one cadaver.
-Written by `python -m models.template.convert /path/to/real-anatomy`; loaded by
+Written by `python -m fluorosim.models.template.convert /path/to/real-anatomy`; loaded by
 `models.template.asset.load_template()`; layout in `models/template/asset.py`.
 
 ## Sources
@@ -467,7 +467,7 @@ Written by `python -m models.template.convert /path/to/real-anatomy`; loaded by
 def main(argv: list[str] | None = None) -> int:
     """Command line: convert the source folder into assets/anatomy."""
     parser = argparse.ArgumentParser(
-        prog="python -m models.template.convert",
+        prog="python -m fluorosim.models.template.convert",
         description="Build assets/anatomy/vhm_lumbosacral.npz from the real-anatomy folder.",
     )
     parser.add_argument("source", type=Path, help="the real-anatomy folder (shared data)")

@@ -43,8 +43,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
-from models.template.asset import TriangleMesh
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from fluorosim.models.template.asset import TriangleMesh
 
 Vector = NDArray[np.float64]
 SIDE_SIGN = {"left": 1.0, "right": -1.0}
@@ -76,7 +76,7 @@ class RayCaster:
     def __init__(self, mesh: TriangleMesh) -> None:
         import vtk
 
-        from models.template.convert import to_polydata
+        from fluorosim.models.template.convert import to_polydata
 
         self._poly = to_polydata(mesh)
         self._tree = vtk.vtkOBBTree()
@@ -102,7 +102,7 @@ def signed_distance(points: NDArray, mesh: TriangleMesh) -> NDArray[np.float64]:
     """Signed distance of points to a closed mesh, mm (negative inside)."""
     import pyvista as pv
 
-    from models.template.convert import to_polydata
+    from fluorosim.models.template.convert import to_polydata
 
     result = pv.PolyData(np.asarray(points, dtype=np.float64)).compute_implicit_distance(
         to_polydata(mesh)
@@ -114,7 +114,7 @@ def closest_points(points: NDArray, mesh: TriangleMesh) -> NDArray[np.float64]:
     """Closest point on the mesh surface to each point."""
     import vtk
 
-    from models.template.convert import to_polydata
+    from fluorosim.models.template.convert import to_polydata
 
     locator = vtk.vtkCellLocator()
     locator.SetDataSet(to_polydata(mesh))
@@ -438,7 +438,7 @@ def pelvis_landmarks(
     bones: dict[str, TriangleMesh], marks: dict[str, NDArray[np.float64]]
 ) -> dict[str, NDArray[np.float64]]:
     """The [pelvis] landmarks: SIJ, iliac spines, crest, notch, symphysis, ICD line."""
-    from models.template.convert import to_polydata
+    from fluorosim.models.template.convert import to_polydata
 
     out: dict[str, NDArray[np.float64]] = {}
     sacrum = bones["sacrum"]

@@ -79,8 +79,8 @@ from typing import Literal
 
 import numpy as np
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS
-from models.phantom.parts import PatientParameters
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
+from fluorosim.models.phantom.parts import PatientParameters
 
 # --- lumbar bodies ------------------------------------------------------------------------------
 #: Mean body width L1…L5 (Panjabi 1992 trend; L2–L5 average = Clouthier 2023's 46.7).

@@ -33,7 +33,7 @@ from scipy import ndimage
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 
 if TYPE_CHECKING:  # the phantom package imports this module: no import cycle at run time
-    from models.phantom.parts import Grid
+    from fluorosim.models.phantom.parts import Grid
 
 #: Exact distances are computed for voxels whose coarse distance is within this many voxels of
 #: the surface outside, and within ``inner_band_mm`` (plus one voxel) inside.

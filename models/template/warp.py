@@ -57,10 +57,10 @@ from numpy.typing import NDArray
 from scipy.interpolate import RBFInterpolator
 from scipy.spatial import cKDTree
 
-from models.labels import LUMBAR_LEVELS, SIDES
-from models.template.asset import BoneTemplate, TriangleMesh
-from models.template.targets import PatientTargets, VertebraTargets, disc_key
-from models.template.warp_geometry import (
+from fluorosim.models.labels import LUMBAR_LEVELS, SIDES
+from fluorosim.models.template.asset import BoneTemplate, TriangleMesh
+from fluorosim.models.template.targets import PatientTargets, VertebraTargets, disc_key
+from fluorosim.models.template.warp_geometry import (
     BodyFrame,
     Endplate,
     anterior_at_tilt,

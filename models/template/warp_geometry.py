@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models.template.asset import TriangleMesh
+from fluorosim.models.template.asset import TriangleMesh
 
 Points = NDArray[np.float64]
 

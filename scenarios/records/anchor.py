@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scenarios.records.ledger import GENESIS_HASH, LedgerEntry
+from fluorosim.scenarios.records.ledger import GENESIS_HASH, LedgerEntry
 
 HEX_DIGITS = set("0123456789abcdef")
 
@@ -148,7 +148,7 @@ def _connect(url: str) -> Any:
     try:
         return psycopg.connect(url, connect_timeout=5, autocommit=True)
     except psycopg.OperationalError as error:
-        from scenarios.records.database import redact
+        from fluorosim.scenarios.records.database import redact
 
         raise AnchorError(
             f"cannot connect to the anchor database {redact(url)}: {error}".strip()

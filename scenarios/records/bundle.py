@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenarios.records import identity, ledger
-from scenarios.records.database import (
+from fluorosim.scenarios.records import identity, ledger
+from fluorosim.scenarios.records.database import (
     PORTABLE_ATTEMPT_FIELDS,
     RecordsError,
     RecordStore,

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scenarios.records import identity, ledger, schema
+from fluorosim.scenarios.records import identity, ledger, schema
 
 #: Fields of an attempt row whose content the ledger vouches for (each ledger entry also lists the
 #: fields it hashed, so entries written before ``mode`` and ``uid`` existed still verify).
@@ -1073,7 +1073,7 @@ class RecordStore:
         Returns a :class:`scenarios.records.verification.VerificationResult` naming the first bad
         record; ``anchors`` are :class:`scenarios.records.anchor.Anchor` heads recorded earlier.
         """
-        from scenarios.records.verification import verify_store
+        from fluorosim.scenarios.records.verification import verify_store
 
         return verify_store(self, check_files=check_files, anchors=anchors)
 

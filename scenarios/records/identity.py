@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from scenarios.records.ledger import canonical_json
+from fluorosim.scenarios.records.ledger import canonical_json
 
 SCRYPT_LOG2_N = 15
 SCRYPT_R = 8

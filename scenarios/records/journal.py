@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.records.database import RecordStore
+from fluorosim.scenarios.records.database import RecordStore
 
 SIDECAR_SUFFIX = ".journal.json"
 
@@ -135,6 +135,6 @@ def recover(store: RecordStore, entry: JournalEntry, replay: Any = None) -> int:
 
 
 def _replay_without_images(path: Path) -> dict[str, Any]:
-    from scenarios.recording import replay_attempt
+    from fluorosim.scenarios.recording import replay_attempt
 
     return replay_attempt(path, renderer_factory=lambda patient, carm_model: None).as_json()

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import mean, median
 
-from scenarios.records.cusum import CusumChart, CusumParameters, binary_cusum, lc_cusum
-from scenarios.records.database import AttemptRow
+from fluorosim.scenarios.records.cusum import CusumChart, CusumParameters, binary_cusum, lc_cusum
+from fluorosim.scenarios.records.database import AttemptRow
 
 #: Metric names (as the scoring report names them) plotted on the learning curve.
 CURVE_METRICS = {

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scenarios.records.cusum import CusumChart
-from scenarios.records.learning import LearningCurve
+from fluorosim.scenarios.records.cusum import CusumChart
+from fluorosim.scenarios.records.learning import LearningCurve
 
 PASS_COLOUR = "#2a7a4a"
 FAIL_COLOUR = "#c0392b"

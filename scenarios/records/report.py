@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scenarios.loader import shipped_scenarios
-from scenarios.records.cusum import CusumParameters
-from scenarios.records.database import RecordStore
-from scenarios.records.learning import learning_curve
-from scenarios.records.verification import VerificationResult
+from fluorosim.scenarios.loader import shipped_scenarios
+from fluorosim.scenarios.records.cusum import CusumParameters
+from fluorosim.scenarios.records.database import RecordStore
+from fluorosim.scenarios.records.learning import learning_curve
+from fluorosim.scenarios.records.verification import VerificationResult
 
 REPORT_SECTIONS = (
     "Trainee",
@@ -265,7 +265,7 @@ def write_report(
     elif fmt == "csv":
         write_csv(report, out)
     elif fmt == "pdf":
-        from scenarios.records.report_pdf import write_pdf
+        from fluorosim.scenarios.records.report_pdf import write_pdf
 
         write_pdf(report, out)
     else:

@@ -35,10 +35,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from scenarios.records.cusum import CusumParameters, binary_cusum, lc_cusum
-from scenarios.records.learning import LearningCurve
-from scenarios.records.plots import cusum_png, lc_cusum_png, learning_curve_png
-from scenarios.records.report import human_label, result_label
+from fluorosim.scenarios.records.cusum import CusumParameters, binary_cusum, lc_cusum
+from fluorosim.scenarios.records.learning import LearningCurve
+from fluorosim.scenarios.records.plots import cusum_png, lc_cusum_png, learning_curve_png
+from fluorosim.scenarios.records.report import human_label, result_label
 
 BANNER_RED = colors.HexColor("#b71c1c")
 HEADER_GREY = colors.HexColor("#dde3ea")

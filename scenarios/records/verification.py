@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.records import anchor as anchors_module
-from scenarios.records import identity, ledger
-from scenarios.records.database import (
+from fluorosim.scenarios.records import anchor as anchors_module
+from fluorosim.scenarios.records import identity, ledger
+from fluorosim.scenarios.records.database import (
     ATTEMPT_HASHED_FIELDS,
     RecordStore,
     file_sha256,

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models.patient import Patient
-from render import carm, views
-from scenarios import vocabulary
-from scenarios.attempt import AttemptLog, ShotRecord
-from scenarios.scoring.geometry import SHAFT_STEP_MM, shaft_points
-from scenarios.spec import RiskStructure, Scenario
+from fluorosim.models.patient import Patient
+from fluorosim.render import carm, views
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.attempt import AttemptLog, ShotRecord
+from fluorosim.scenarios.scoring.geometry import SHAFT_STEP_MM, shaft_points
+from fluorosim.scenarios.spec import RiskStructure, Scenario
 
 #: Depth below which a contact is not counted (one voxel of a 1 mm phantom, half a sample).
 MIN_BREACH_MM = 1.0

@@ -16,19 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.instruments import InstrumentSpec
-from models.patient import Patient
-from scenarios.attempt import AttemptLog
-from scenarios.scoring import report_text
-from scenarios.scoring.breaches import breach_timeline
-from scenarios.scoring.credit import scored
-from scenarios.scoring.dose_metrics import dose_metrics
-from scenarios.scoring.procedure_endo import ield_metrics, teld_metrics
-from scenarios.scoring.procedure_sij import sij_lateral_metrics, sij_posterior_metrics
-from scenarios.scoring.report import Metric, Report
-from scenarios.scoring.steps import step_metrics
-from scenarios.scoring.views import ShotView, classify_shots, pose_error
-from scenarios.spec import Scenario
+from fluorosim.models.instruments import InstrumentSpec
+from fluorosim.models.patient import Patient
+from fluorosim.scenarios.attempt import AttemptLog
+from fluorosim.scenarios.scoring import report_text
+from fluorosim.scenarios.scoring.breaches import breach_timeline
+from fluorosim.scenarios.scoring.credit import scored
+from fluorosim.scenarios.scoring.dose_metrics import dose_metrics
+from fluorosim.scenarios.scoring.procedure_endo import ield_metrics, teld_metrics
+from fluorosim.scenarios.scoring.procedure_sij import sij_lateral_metrics, sij_posterior_metrics
+from fluorosim.scenarios.scoring.report import Metric, Report
+from fluorosim.scenarios.scoring.steps import step_metrics
+from fluorosim.scenarios.scoring.views import ShotView, classify_shots, pose_error
+from fluorosim.scenarios.spec import Scenario
 
 PROCEDURE_METRICS = {
     "sij_lateral": sij_lateral_metrics,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scenarios.scoring.report import Metric
+    from fluorosim.scenarios.scoring.report import Metric
 
 SENSES = ("at_most", "at_least", "near")
 CURVES = ("linear", "smoothstep", "pass_fail")
@@ -213,7 +213,7 @@ def scored(
     ``name`` is the report's name (``<step>.tip_to_target_mm``; default the definition's);
     ``shown`` replaces the value displayed (e.g. a classification in words) when given.
     """
-    from scenarios.scoring.report import Metric
+    from fluorosim.scenarios.scoring.report import Metric
 
     passed = definition.passes(value)
     return Metric(

@@ -8,10 +8,10 @@ than as a perfect zero.
 
 from __future__ import annotations
 
-from scenarios.attempt import AttemptLog
-from scenarios.scoring.credit import scored
-from scenarios.scoring.report import Metric
-from scenarios.spec import Scenario
+from fluorosim.scenarios.attempt import AttemptLog
+from fluorosim.scenarios.scoring.credit import scored
+from fluorosim.scenarios.scoring.report import Metric
+from fluorosim.scenarios.spec import Scenario
 
 
 def dose_metrics(

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from models.patient import Patient
+from fluorosim.models.patient import Patient
 
 SHAFT_STEP_MM = 0.5
 

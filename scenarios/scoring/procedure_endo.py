@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.patient import Patient
-from scenarios import vocabulary
-from scenarios.attempt import AttemptLog
-from scenarios.points import landmark_point
-from scenarios.scoring.credit import scored
-from scenarios.scoring.geometry import distance_to_labels_mm
-from scenarios.scoring.report import Metric
-from scenarios.scoring.steps import nearby_labels
-from scenarios.spec import Scenario
+from fluorosim.models.patient import Patient
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.attempt import AttemptLog
+from fluorosim.scenarios.points import landmark_point
+from fluorosim.scenarios.scoring.credit import scored
+from fluorosim.scenarios.scoring.geometry import distance_to_labels_mm
+from fluorosim.scenarios.scoring.report import Metric
+from fluorosim.scenarios.scoring.steps import nearby_labels
+from fluorosim.scenarios.spec import Scenario
 
 
 def _values(patient: Patient, pattern: str) -> list[int]:

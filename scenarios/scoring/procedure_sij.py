@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.patient import Patient
-from scenarios import vocabulary
-from scenarios.attempt import AttemptLog
-from scenarios.points import joint_band, landmark_point
-from scenarios.scoring.credit import scored
-from scenarios.scoring.geometry import SHAFT_STEP_MM, distance_to_labels_mm, segment_distance_mm
-from scenarios.scoring.report import Metric
-from scenarios.spec import Scenario
+from fluorosim.models.patient import Patient
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.attempt import AttemptLog
+from fluorosim.scenarios.points import joint_band, landmark_point
+from fluorosim.scenarios.scoring.credit import scored
+from fluorosim.scenarios.scoring.geometry import (
+    SHAFT_STEP_MM,
+    distance_to_labels_mm,
+    segment_distance_mm,
+)
+from fluorosim.scenarios.scoring.report import Metric
+from fluorosim.scenarios.spec import Scenario
 
 
 def _values(patient: Patient, pattern: str) -> list[int]:

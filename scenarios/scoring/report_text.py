@@ -8,12 +8,12 @@ Breaches come first (most serious first), then every failed metric's sentence, t
 
 from __future__ import annotations
 
-from scenarios.attempt import AttemptLog
-from scenarios.scoring.breaches import Breach
-from scenarios.scoring.report import Metric
-from scenarios.scoring.views import ShotView
-from scenarios.spec import Scenario
-from scenarios.vocabulary import plain_label
+from fluorosim.scenarios.attempt import AttemptLog
+from fluorosim.scenarios.scoring.breaches import Breach
+from fluorosim.scenarios.scoring.report import Metric
+from fluorosim.scenarios.scoring.views import ShotView
+from fluorosim.scenarios.spec import Scenario
+from fluorosim.scenarios.vocabulary import plain_label
 
 
 def clock(t_s: float) -> str:

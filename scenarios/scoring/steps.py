@@ -21,21 +21,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.patient import Patient
-from scenarios import vocabulary
-from scenarios.attempt import AttemptLog, PoseSample
-from scenarios.points import resolve_point
-from scenarios.scoring.breaches import depths_along_shaft, resolve_risks
-from scenarios.scoring.credit import scored
-from scenarios.scoring.geometry import (
+from fluorosim.models.patient import Patient
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.attempt import AttemptLog, PoseSample
+from fluorosim.scenarios.points import resolve_point
+from fluorosim.scenarios.scoring.breaches import depths_along_shaft, resolve_risks
+from fluorosim.scenarios.scoring.credit import scored
+from fluorosim.scenarios.scoring.geometry import (
     path_in_tissue_mm,
     shaft_points,
     tip_to_target_mm,
     trajectory_errors_deg,
 )
-from scenarios.scoring.report import Metric
-from scenarios.scoring.views import ShotView
-from scenarios.spec import Scenario, Step
+from fluorosim.scenarios.scoring.report import Metric
+from fluorosim.scenarios.scoring.views import ShotView
+from fluorosim.scenarios.spec import Scenario, Step
 
 WITHDRAW_MM = 3.0
 REDIRECT_DEG = 5.0

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.patient import Patient
-from render import views as render_views
-from render.carm import CArmJoints
-from scenarios.attempt import ShotRecord
-from scenarios.spec import Scenario, Step
+from fluorosim.models.patient import Patient
+from fluorosim.render import views as render_views
+from fluorosim.render.carm import CArmJoints
+from fluorosim.scenarios.attempt import ShotRecord
+from fluorosim.scenarios.spec import Scenario, Step
 
 #: A shot within this central-ray angle of a named view is taken to be that view (deg).
 RECOGNISED_DEG = 5.0

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QPoint, QSettings, Qt
 
-from app.controller import SessionController
-from app.main_window import MainWindow
-from app.widgets.signin import SignInChoice
-from scenarios.records.database import RecordStore
+from fluorosim.app.controller import SessionController
+from fluorosim.app.main_window import MainWindow
+from fluorosim.app.widgets.signin import SignInChoice
+from fluorosim.scenarios.records.database import RecordStore
 
 pytestmark = pytest.mark.slow
 LOAD_TIMEOUT_MS = 300_000  # the first build of the patient and the renderer's JIT warm-up
@@ -146,7 +146,7 @@ def test_exam_mode_hides_views_and_3d(qtbot, window):
 def test_attempt_with_an_emulated_stp1_gimbal_unplugged_midway(qtbot, window):
     """An STP/1 gimbal rig on a pty drives the pin; unplugging it shows DISCONNECTED at once and
     the attempt carries on when it comes back (same path); nothing recorded is lost."""
-    from haptics.emulators import make_emulator
+    from fluorosim.haptics.emulators import make_emulator
 
     emulator = make_emulator(
         "gimbal", faults="unplug", unplug_every_s=4.0, unplug_for_s=1.5, rate_hz=100
@@ -177,7 +177,7 @@ def test_attempt_with_an_emulated_stp1_gimbal_unplugged_midway(qtbot, window):
         with qtbot.waitSignal(window.controller.attempt_saved, timeout=60_000) as saved:
             window.controller.finish()
         assert not [p for p in problems if "unexpectedly" in p], problems
-        from scenarios.recording import read_attempt
+        from fluorosim.scenarios.recording import read_attempt
 
         recorded = read_attempt(saved.args[0])
         poses = [
@@ -202,7 +202,7 @@ def test_closing_mid_attempt_keeps_it_as_interrupted(qtbot, window, tmp_path):
         attempts = store.attempts("t-gui")
         assert len(attempts) == 1 and attempts[0].status == "interrupted"
         assert attempts[0].attempt_file  # the attempt file is kept with it
-    from scenarios.records import journal
+    from fluorosim.scenarios.records import journal
 
     assert journal.interrupted_attempts(tmp_path / "attempts")[0] == []  # not offered again
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from app import cli
-from haptics.emulators import make_emulator
+from fluorosim.app import cli
+from fluorosim.haptics.emulators import make_emulator
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QPoint, Qt
 
-from app.controller import raw_pixel, skin_point_on_ray
-from app.widgets.monitor import MonitorWidget
-from models.patient import Patient
-from render.carm import MonitorOrientation
+from fluorosim.app.controller import raw_pixel, skin_point_on_ray
+from fluorosim.app.widgets.monitor import MonitorWidget
+from fluorosim.models.patient import Patient
+from fluorosim.render.carm import MonitorOrientation
 
 
 @pytest.mark.parametrize(

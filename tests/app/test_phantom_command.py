@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from fluorosim.app.cli import main
 
 FAST = ["--voxel-mm", "3"]
 
@@ -133,7 +133,7 @@ def _bad_inputs(folder):
 
     import numpy as np
 
-    from models.io.nifti import write_nifti
+    from fluorosim.models.io.nifti import write_nifti
     from tests.models.io.conftest import make_patient
 
     patient = make_patient()
@@ -273,7 +273,7 @@ def test_run_trains_on_the_stored_ct_and_records_it_by_name_and_digest(stored_ct
     )
     args = ["run", "--scenario", "drill-inlet", "--trainee", "t1", "--patient", "ts"]
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args, "--quit-after", "0.5"],
+        [sys.executable, "-m", "fluorosim.app.cli", *args, "--quit-after", "0.5"],
         cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,

@@ -12,10 +12,10 @@ import pytest
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtWidgets import QInputDialog, QMessageBox, QWidget
 
-from app.gui import RecoveryOffer, offer_recovery
-from scenarios.recording import read_attempt, replay_attempt
-from scenarios.records import journal
-from scenarios.records.database import RecordStore
+from fluorosim.app.gui import RecoveryOffer, offer_recovery
+from fluorosim.scenarios.recording import read_attempt, replay_attempt
+from fluorosim.scenarios.records import journal
+from fluorosim.scenarios.records.database import RecordStore
 from tests.app.test_review import write_attempt
 from tests.scenarios.synthetic import build_synthetic_patient
 
@@ -87,9 +87,9 @@ def test_nothing_interrupted_means_no_banner(qtbot, tmp_path):
 def test_trainee_window_shows_the_banner_and_the_review_action(
     qtbot, crashed, tmp_path, monkeypatch
 ):
-    from app.controller import SessionController
-    from app.main_window import MainWindow
-    from app.review_window import ReviewWindow
+    from fluorosim.app.controller import SessionController
+    from fluorosim.app.main_window import MainWindow
+    from fluorosim.app.review_window import ReviewWindow
 
     window = MainWindow(
         SessionController(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)

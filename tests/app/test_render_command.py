@@ -9,8 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from app import cli
-from app.commands import render as render_command
+from fluorosim.app import cli
+from fluorosim.app.commands import render as render_command
 from tests.render.synthetic_patient import make_synthetic_patient
 
 
@@ -123,7 +123,7 @@ def test_bad_input_gives_a_clear_message_not_a_traceback(
 
 
 def test_bench_command_prints_json_of_the_chosen_benchmarks(capsys, monkeypatch):
-    from render import bench
+    from fluorosim.render import bench
 
     monkeypatch.setattr(bench, "BENCHMARKS", [("fake", lambda: {"fake_ms": 3.0})])
     assert cli.main(["bench", "--only", "fake", "--json"]) == 0
@@ -157,8 +157,8 @@ def test_real_ct_renders_at_every_named_view(tmp_path, monkeypatch, shared_data,
     ct, masks = str(folder / "example_ct.nii.gz"), str(folder / "masks")
     assert cli.main(["phantom", "import", ct, "--labels", masks, "--name", "ts"]) == 0
     capsys.readouterr()
-    from models.io.store import load_patient
-    from render.views import view_spec
+    from fluorosim.models.io.store import load_patient
+    from fluorosim.render.views import view_spec
 
     patient = load_patient("ts")
     for view, extra in (

@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from app import cli
-from scenarios import patients, recording
-from scenarios.loader import load_shipped
-from scenarios.patients import patient_version
-from scenarios.scripts import expert_script, failure_script
+from fluorosim.app import cli
+from fluorosim.scenarios import patients, recording
+from fluorosim.scenarios.loader import load_shipped
+from fluorosim.scenarios.patients import patient_version
+from fluorosim.scenarios.scripts import expert_script, failure_script
 from tests.scenarios.conftest import StandInRenderer
 from tests.scenarios.synthetic import build_synthetic_patient
 
@@ -64,8 +64,8 @@ def test_json_report_has_the_contract_fields(tmp_path, injected, capsys):
 
 
 def test_recorded_attempt_replays_to_the_recorded_report(tmp_path, injected, capsys):
-    from scenarios.scripted import parse_script, run_actions
-    from scenarios.session import Session
+    from fluorosim.scenarios.scripted import parse_script, run_actions
+    from fluorosim.scenarios.session import Session
 
     scenario = load_shipped("teld-l4l5")
     parsed = parse_script(failure_script(scenario, injected, "root_contact"))
@@ -137,8 +137,8 @@ def test_make_script_prints_a_runnable_script(tmp_path, injected, capsys):
 
 def _recorded(tmp_path, patient, edit=None):
     """A recorded drill attempt on ``patient``; ``edit(header)`` changes its header line."""
-    from scenarios.scripted import parse_script, run_actions
-    from scenarios.session import Session
+    from fluorosim.scenarios.scripted import parse_script, run_actions
+    from fluorosim.scenarios.session import Session
 
     scenario = load_shipped("drill-inlet")
     parsed = parse_script(expert_script(scenario, patient))

@@ -15,11 +15,11 @@ import sqlite3
 
 import pytest
 
-from app import cli
-from scenarios import patients, recording
-from scenarios.loader import load_shipped
-from scenarios.records import identity
-from scenarios.scripts import expert_script, failure_script
+from fluorosim.app import cli
+from fluorosim.scenarios import patients, recording
+from fluorosim.scenarios.loader import load_shipped
+from fluorosim.scenarios.records import identity
+from fluorosim.scenarios.scripts import expert_script, failure_script
 from tests.scenarios.conftest import StandInRenderer
 from tests.scenarios.synthetic import build_synthetic_patient
 

@@ -17,7 +17,7 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
-from app.review_window import (
+from fluorosim.app.review_window import (
     ATTEMPT_COLUMNS,
     ReviewWindow,
     attempt_metrics_png,
@@ -26,13 +26,13 @@ from app.review_window import (
     instrument_path,
     replay_frames,
 )
-from scenarios.loader import load_shipped
-from scenarios.recording import AttemptWriter, read_attempt
-from scenarios.records import identity
-from scenarios.records.cusum import CusumParameters
-from scenarios.records.database import Actor, RecordStore, SignedInInstructor
-from scenarios.scripted import parse_script, run_actions
-from scenarios.session import Session
+from fluorosim.scenarios.loader import load_shipped
+from fluorosim.scenarios.recording import AttemptWriter, read_attempt
+from fluorosim.scenarios.records import identity
+from fluorosim.scenarios.records.cusum import CusumParameters
+from fluorosim.scenarios.records.database import Actor, RecordStore, SignedInInstructor
+from fluorosim.scenarios.scripted import parse_script, run_actions
+from fluorosim.scenarios.session import Session
 from tests.scenarios.conftest import StandInRenderer
 from tests.scenarios.synthetic import build_synthetic_patient
 
@@ -400,7 +400,7 @@ def test_timeline_and_path_from_the_attempt_file(records):
 
 
 def test_run_review_needs_an_instructor(capsys):
-    from app.cli import main
+    from fluorosim.app.cli import main
 
     assert main(["run", "--review"]) == 2
     assert "--review needs --instructor" in capsys.readouterr().err
@@ -409,8 +409,8 @@ def test_run_review_needs_an_instructor(capsys):
 @pytest.mark.slow
 def test_replay_with_the_real_renderer_shows_the_shot(qtbot, tmp_path):
     """The default patient and the product FluoroRenderer: the replayed shot is a real image."""
-    from models.phantom import PatientParameters, load_or_build_patient
-    from render.renderer import FluoroRenderer
+    from fluorosim.models.phantom import PatientParameters, load_or_build_patient
+    from fluorosim.render.renderer import FluoroRenderer
 
     scenario = load_shipped("sij-lateral")
     params = dict(scenario.patient.parameters)

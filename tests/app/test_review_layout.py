@@ -10,7 +10,7 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 
-from app.review_window import ATTEMPT_COLUMNS, ReviewWindow
+from fluorosim.app.review_window import ATTEMPT_COLUMNS, ReviewWindow
 from tests.app.test_review import (  # noqa: F401 - pytest fixtures
     INSTRUCTOR,
     records,
@@ -74,7 +74,7 @@ def test_ctrl_q_closes_the_review(qtbot, records, synthetic):  # noqa: F811
 
 
 def test_jump_box_names_the_shot_shown(qtbot):
-    from app.review_window import ReplayTimeline
+    from fluorosim.app.review_window import ReplayTimeline
 
     timeline = ReplayTimeline()
     qtbot.addWidget(timeline)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app import syscheck
+from fluorosim.app import syscheck
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux-only check")
 ROOT = Path(__file__).resolve().parents[2]

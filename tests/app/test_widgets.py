@@ -6,12 +6,12 @@ import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QDialogButtonBox
 
-from app.widgets.carm_panel import CArmPanel
-from app.widgets.instrument_panel import InstrumentPanel, device_url
-from app.widgets.monitor import MonitorWidget
-from app.widgets.procedure_panel import ProcedurePanel
-from app.widgets.signin import SignInDialog
-from render.carm import JOINT_LIMITS, CArmJoints
+from fluorosim.app.widgets.carm_panel import CArmPanel
+from fluorosim.app.widgets.instrument_panel import InstrumentPanel, device_url
+from fluorosim.app.widgets.monitor import MonitorWidget
+from fluorosim.app.widgets.procedure_panel import ProcedurePanel
+from fluorosim.app.widgets.signin import SignInDialog
+from fluorosim.render.carm import JOINT_LIMITS, CArmJoints
 
 
 def test_monitor_shows_image_and_overlay(qtbot):
@@ -158,7 +158,7 @@ def test_calibration_wizard_refuses_bad_input(qtbot):
 def test_scene3d_renders_off_the_gui_thread(qtbot):
     import pyvista as pv
 
-    from app.widgets.scene3d import Scene3DWidget
+    from fluorosim.app.widgets.scene3d import Scene3DWidget
 
     scene = Scene3DWidget()
     qtbot.addWidget(scene)

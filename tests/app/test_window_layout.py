@@ -19,9 +19,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from app.controller import SessionController
-from app.main_window import MainWindow
-from app.widgets.signin import SignInChoice, SignInDialog
+from fluorosim.app.controller import SessionController
+from fluorosim.app.main_window import MainWindow
+from fluorosim.app.widgets.signin import SignInChoice, SignInDialog
 
 
 def ini(tmp_path) -> QSettings:
@@ -110,7 +110,7 @@ def test_live_monitor_dominates_the_screen(qtbot, make_window, width, height, fr
 
 
 def test_overlay_font_grows_with_the_monitor(qtbot):
-    from app.widgets.monitor import MonitorWidget
+    from fluorosim.app.widgets.monitor import MonitorWidget
 
     monitor = MonitorWidget("LIVE")
     qtbot.addWidget(monitor)
@@ -296,7 +296,7 @@ def test_signin_lists_procedures_first_and_defaults_to_one(qtbot):
 
 
 def test_signin_remembers_the_last_trainee_and_scenario(qtbot, make_window, tmp_path, monkeypatch):
-    from app.gui import last_choice
+    from fluorosim.app.gui import last_choice
 
     window = make_window()
     monkeypatch.setattr(window.controller, "start_attempt", lambda choice: None)
@@ -309,7 +309,7 @@ def test_signin_remembers_the_last_trainee_and_scenario(qtbot, make_window, tmp_
 
 
 def test_shipped_scenarios_put_procedures_before_drills():
-    from app.gui import shipped_scenario_titles
+    from fluorosim.app.gui import shipped_scenario_titles
 
     titles, drills = shipped_scenario_titles()
     order = list(titles)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from haptics.calibration import (
+from fluorosim.haptics.calibration import (
     Calibration,
     CalibrationError,
     apply_gimbal_calibration,
@@ -31,7 +31,7 @@ from haptics.calibration import (
     tip_and_direction,
     write_plus_calibrations,
 )
-from models.frames import quaternion_to_matrix, rotation_about_axis
+from fluorosim.models.frames import quaternion_to_matrix, rotation_about_axis
 
 FIXED_NOW = lambda: datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # noqa: E731
 TIP_TOOL = np.array([3.0, -2.0, 160.0])

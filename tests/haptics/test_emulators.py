@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from haptics import stp1
-from haptics.emulators import (
+from fluorosim.haptics import stp1
+from fluorosim.haptics.emulators import (
     FaultPlan,
     MotionScript,
     PtyTransport,
@@ -17,9 +17,9 @@ from haptics.emulators import (
     default_sweep,
     make_emulator,
 )
-from haptics.rig_models import GimbalRig, ImuRig, PoseRig, gimbal_direction
-from haptics.stp1 import Ack, Command, Gimb, Hello, Imuq, Nak, Pose, Stp1Parser
-from models import frames
+from fluorosim.haptics.rig_models import GimbalRig, ImuRig, PoseRig, gimbal_direction
+from fluorosim.haptics.stp1 import Ack, Command, Gimb, Hello, Imuq, Nak, Pose, Stp1Parser
+from fluorosim.models import frames
 
 
 def host_parse(data: bytes) -> list:

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from haptics.filtering import (
+from fluorosim.haptics.filtering import (
     FilterSettings,
     OneEuroFilter,
     OneEuroQuaternionFilter,
     TrackingGuard,
 )
-from haptics.source import ToolSample, TrackingStatus
+from fluorosim.haptics.source import ToolSample, TrackingStatus
 
 DOWN = np.array([0.0, 0.0, -1.0])
 

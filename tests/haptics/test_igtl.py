@@ -12,9 +12,9 @@ import numpy as np
 import pyigtl
 import pytest
 
-from haptics.igtl_source import IgtlSource
-from haptics.source import TrackingStatus
-from models.frames import rotation_about_axis
+from fluorosim.haptics.igtl_source import IgtlSource
+from fluorosim.haptics.source import TrackingStatus
+from fluorosim.models.frames import rotation_about_axis
 
 
 def free_port() -> int:

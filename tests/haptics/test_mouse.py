@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from haptics.mouse import MAX_STEP_MM, MouseInstrument, MouseSource, tissue_classifier
-from haptics.source import TrackingStatus
-from models.frames import angle_between_deg
-from models.patient import Patient
+from fluorosim.haptics.mouse import MAX_STEP_MM, MouseInstrument, MouseSource, tissue_classifier
+from fluorosim.haptics.source import TrackingStatus
+from fluorosim.models.frames import angle_between_deg
+from fluorosim.models.patient import Patient
 
 ENTRY = np.array([20.0, 80.0, 5.0])
 

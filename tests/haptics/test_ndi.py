@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from haptics.ndi_protocol import (
+from fluorosim.haptics.ndi_protocol import (
     HandlePose,
     build_bx_reply,
     build_tx_reply,

@@ -11,10 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from haptics.ndi import FrameClock, NdiSource, parse_url, pose_matrix
-from haptics.ndi_emulator import Faults, NdiEmulator, ToolState, circle_script, serve
-from haptics.ndi_protocol import frame_command, parse_reply
-from haptics.source import TrackingStatus
+from fluorosim.haptics.ndi import FrameClock, NdiSource, parse_url, pose_matrix
+from fluorosim.haptics.ndi_emulator import Faults, NdiEmulator, ToolState, circle_script, serve
+from fluorosim.haptics.ndi_protocol import frame_command, parse_reply
+from fluorosim.haptics.source import TrackingStatus
 
 HANDLE = 0x0A
 

@@ -7,9 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from haptics.calibration import pivot_calibration, read_plus_calibrations
-from haptics.replay import AttemptReplaySource, PlusReplaySource, ReplayError, read_plus_sequence
-from haptics.source import ToolSample, TrackingStatus
+from fluorosim.haptics.calibration import pivot_calibration, read_plus_calibrations
+from fluorosim.haptics.replay import (
+    AttemptReplaySource,
+    PlusReplaySource,
+    ReplayError,
+    read_plus_sequence,
+)
+from fluorosim.haptics.source import ToolSample, TrackingStatus
 
 
 class FakeClock:
@@ -198,7 +203,7 @@ def _probe_positions(shared_data):
 
 
 def _one_euro(times_s, positions, min_cutoff_hz, beta):
-    from haptics.filtering import OneEuroFilter
+    from fluorosim.haptics.filtering import OneEuroFilter
 
     one_euro = OneEuroFilter(min_cutoff_hz, beta, 1.0)
     return np.array([one_euro(t, x) for t, x in zip(times_s, positions, strict=True)])

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from haptics.rig_models import (
+from fluorosim.haptics.rig_models import (
     GimbalRig,
     ImuRig,
     PoseRig,
@@ -16,9 +16,9 @@ from haptics.rig_models import (
     patient_from_rig_at,
     rig_for_kind,
 )
-from haptics.source import TrackingStatus
-from haptics.stp1 import Stp1Parser, encode
-from models import frames
+from fluorosim.haptics.source import TrackingStatus
+from fluorosim.haptics.stp1 import Stp1Parser, encode
+from fluorosim.models import frames
 
 GIMB_LINE = b"$GIMB,1042,518230,OK,12.50,-33.25,0.00,41.80*32\r\n"
 POSE_LINE = b"$POSE,77,90210,OK,12.34,-56.78,123.45,0.70711,0.00000,0.70711,0.00000,0.15*3B\r\n"

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import serial
 
-from haptics import stp1
-from haptics.emulators import make_emulator
-from haptics.rig_models import GimbalRig, gimbal_direction
-from haptics.serial_source import (
+from fluorosim.haptics import stp1
+from fluorosim.haptics.emulators import make_emulator
+from fluorosim.haptics.rig_models import GimbalRig, gimbal_direction
+from fluorosim.haptics.serial_source import (
     SerialStp1Source,
     buttons_from_mask,
     describe_open_error,
     tissue_to_haptic_level,
 )
-from haptics.source import TrackingStatus
-from models import frames
+from fluorosim.haptics.source import TrackingStatus
+from fluorosim.models import frames
 
 
 def wait_for(condition, timeout_s: float = 15.0, what: str = "condition") -> None:
@@ -363,7 +363,7 @@ def test_device_clock_wrap_keeps_time_monotonic(tmp_path):
 
 
 def test_source_urls_name_the_right_kind():
-    from haptics.urls import describe_url, parse_igtl_url
+    from fluorosim.haptics.urls import describe_url, parse_igtl_url
 
     assert describe_url("/dev/ttyACM0") == "stp1"
     assert describe_url("COM3") == "stp1"
@@ -382,7 +382,7 @@ def test_source_urls_name_the_right_kind():
 
 
 def test_open_source_builds_sources_without_touching_devices(tmp_path):
-    from haptics.urls import SourceUrlError, open_source
+    from fluorosim.haptics.urls import SourceUrlError, open_source
 
     source = open_source("stp1:/dev/ttyACM9", rate_hz=250)
     assert isinstance(source, SerialStp1Source) and source.port == "/dev/ttyACM9"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from haptics import stp1
-from haptics.stp1 import Ack, Btn, Command, Gimb, Hb, Hello, Imuq, Nak, Pose, Stp1Parser
+from fluorosim.haptics import stp1
+from fluorosim.haptics.stp1 import Ack, Btn, Command, Gimb, Hb, Hello, Imuq, Nak, Pose, Stp1Parser
 
 # The examples of reference/tracking.md, byte for byte (their checksums are correct).
 GOLDEN = [

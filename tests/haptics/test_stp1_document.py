@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from haptics import stp1
-from haptics.stp1 import Stp1Parser
+from fluorosim.haptics import stp1
+from fluorosim.haptics.stp1 import Stp1Parser
 
 DOCUMENT = Path(stp1.__file__).with_name("STP1.md")
 

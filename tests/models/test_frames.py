@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models import frames
+from fluorosim.models import frames
 
 angles = st.floats(-360, 360, allow_nan=False)
 coords = st.floats(-1000, 1000, allow_nan=False)

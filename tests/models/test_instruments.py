@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from models import frames
-from models.instruments import (
+from fluorosim.models import frames
+from fluorosim.models.instruments import (
     REQUIRED_ENTRIES,
     CatalogueError,
     InstrumentPose,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from models import materials
+from fluorosim.models import materials
 
 
 @pytest.mark.parametrize("material", materials.MATERIALS)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.patient import Patient
+from fluorosim.models.patient import Patient
 
 
 def small_patient() -> Patient:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import frames
-from models.patient import Patient
-from models.yardstick import (
+from fluorosim.models import frames
+from fluorosim.models.patient import Patient
+from fluorosim.models.yardstick import (
     LEVELS,
     LITERATURE_MM,
     compare_vertebra,
@@ -155,7 +155,7 @@ def test_a_bigger_copy_is_reported_as_too_big_in_every_region(mean_shape):
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_generated_lumbar_spine_against_the_mean_shape(mean_shape, capsys):
-    phantom = pytest.importorskip("models.phantom")
+    phantom = pytest.importorskip("fluorosim.models.phantom")
     patient = phantom.load_or_build_patient()
     comparisons = [
         compare_vertebra(

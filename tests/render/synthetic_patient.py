@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from models.patient import Patient
+from fluorosim.models.patient import Patient
 
 LABELS = {"background": 0, "skin": 1, "muscle": 2, "disc": 3, "bone": 4, "sacrum": 5, "ilium": 6}
 
@@ -127,7 +127,7 @@ def make_synthetic_patient(spacing_mm: float = 2.0) -> Patient:
 def phantom_available() -> bool:
     """Whether the project's patient generator (models.phantom.load_or_build_patient) exists."""
     try:
-        from models.phantom import load_or_build_patient  # type: ignore[attr-defined]  # noqa: F401
+        from fluorosim.models.phantom import load_or_build_patient  # type: ignore[attr-defined]  # noqa: F401
     except ImportError:
         return False
     return True
@@ -138,6 +138,6 @@ def default_patient() -> Patient:
     """The project's default generated patient when the phantom exists, else the synthetic one."""
     if not phantom_available():
         return make_synthetic_patient()
-    from models.phantom import load_or_build_patient  # type: ignore[attr-defined]
+    from fluorosim.models.phantom import load_or_build_patient  # type: ignore[attr-defined]
 
     return load_or_build_patient()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render.carm import (
+from fluorosim.render.carm import (
     CARM_MODELS,
     CArmJoints,
     CArmLimitError,

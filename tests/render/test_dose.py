@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from render import dose
-from render.exposure import Collimation, Exposure, ExposureError
-from render.geometry import ProjectionGeometry
+from fluorosim.render import dose
+from fluorosim.render.exposure import Collimation, Exposure, ExposureError
+from fluorosim.render.geometry import ProjectionGeometry
 
 
 def geometry(sid_mm: float = 1000.0, size: int = 300, pixel_mm: float = 1.0) -> ProjectionGeometry:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render.attenuation import (
+from fluorosim.render.attenuation import (
     AttenuationVolume,
     build_attenuation_volume,
     effective_energy_kev,
     hu_to_mu,
     material_mu_per_mm,
 )
-from render.carm import CArmJoints, carm_geometry
-from render.drr_exact import line_integrals_exact, segment_line_integrals
-from render.drr_fast import FastDRR
-from render.views import home_isocenter_lps, ideal_joints
+from fluorosim.render.carm import CArmJoints, carm_geometry
+from fluorosim.render.drr_exact import line_integrals_exact, segment_line_integrals
+from fluorosim.render.drr_fast import FastDRR
+from fluorosim.render.views import home_isocenter_lps, ideal_joints
 from tests.render.synthetic_patient import default_patient, phantom_available
 
 MU = 0.02  # mm⁻¹, about water at 50 keV
@@ -219,8 +219,8 @@ FIVE_VIEWS = [
 @pytest.fixture(scope="module")
 def generated_renderer():
     if not phantom_available():
-        pytest.skip("models.phantom.load_or_build_patient not available yet")
-    from render.renderer import FluoroRenderer
+        pytest.skip("fluorosim.models.phantom.load_or_build_patient not available yet")
+    from fluorosim.render.renderer import FluoroRenderer
 
     return FluoroRenderer(default_patient(), model="ii9", display_px=256)
 

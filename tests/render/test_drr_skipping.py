@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render.carm import CArmJoints, carm_geometry
-from render.drr_exact import line_integrals_exact
-from render.drr_fast import FastDRR, slice_boxes
+from fluorosim.render.carm import CArmJoints, carm_geometry
+from fluorosim.render.drr_exact import line_integrals_exact
+from fluorosim.render.drr_fast import FastDRR, slice_boxes
 from tests.render.test_drr import MU, coordinates, cube_volume
 
 

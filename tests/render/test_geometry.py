@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from render.geometry import ProjectionGeometry
+from fluorosim.render.geometry import ProjectionGeometry
 
 
 def simple_geometry() -> ProjectionGeometry:

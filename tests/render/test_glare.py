@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from render import glare
-from render import image_chain as chain
+from fluorosim.render import glare
+from fluorosim.render import image_chain as chain
 from tests.render.test_image_chain import geometry
 
 PIXEL_MM = 0.45

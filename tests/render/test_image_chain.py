@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from models.instruments import InstrumentPose, load_catalogue
-from models.materials import mu_per_mm
-from render import image_chain as chain
-from render.attenuation import effective_energy_kev
-from render.exposure import Collimation, Exposure
-from render.geometry import ProjectionGeometry
-from render.instrument_projection import instrument_line_integrals
+from fluorosim.models.instruments import InstrumentPose, load_catalogue
+from fluorosim.models.materials import mu_per_mm
+from fluorosim.render import image_chain as chain
+from fluorosim.render.attenuation import effective_energy_kev
+from fluorosim.render.exposure import Collimation, Exposure
+from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.instrument_projection import instrument_line_integrals
 
 SIZE = 256
 

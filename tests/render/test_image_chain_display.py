@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from models.materials import mu_per_mm
-from render import image_chain as chain
-from render.attenuation import effective_energy_kev
-from render.exposure import Collimation, Exposure
+from fluorosim.models.materials import mu_per_mm
+from fluorosim.render import image_chain as chain
+from fluorosim.render.attenuation import effective_energy_kev
+from fluorosim.render.exposure import Collimation, Exposure
 from tests.render.test_image_chain import SIZE, geometry
 
 

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from render import image_chain as chain
-from render.exposure import Collimation, Exposure
+from fluorosim.render import image_chain as chain
+from fluorosim.render.exposure import Collimation, Exposure
 from tests.render.test_image_chain import SIZE, geometry
 
 

@@ -5,10 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from models.instruments import InstrumentPose, InstrumentSpec, cross_section_axes, load_catalogue
-from models.materials import mu_per_mm
-from render.geometry import ProjectionGeometry
-from render.instrument_projection import (
+from fluorosim.models.instruments import (
+    InstrumentPose,
+    InstrumentSpec,
+    cross_section_axes,
+    load_catalogue,
+)
+from fluorosim.models.materials import mu_per_mm
+from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.instrument_projection import (
     instrument_line_integrals,
     instrument_mask,
     ray_line_integrals,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.instruments import InstrumentPose
-from render.carm import CArmJoints, MonitorOrientation
-from render.drr_exact import line_integrals_exact
-from render.renderer import FluoroFrame, FluoroRenderer, plain_display
-from render.views import ideal_joints
+from fluorosim.models.instruments import InstrumentPose
+from fluorosim.render.carm import CArmJoints, MonitorOrientation
+from fluorosim.render.drr_exact import line_integrals_exact
+from fluorosim.render.renderer import FluoroFrame, FluoroRenderer, plain_display
+from fluorosim.render.views import ideal_joints
 from tests.render.synthetic_patient import make_synthetic_patient
 
 
@@ -85,7 +85,7 @@ def test_preview_is_a_display_sized_image(renderer, patient):
 
 
 def test_exposure_gives_a_dose_record(renderer, patient):
-    from render.exposure import Exposure
+    from fluorosim.render.exposure import Exposure
 
     frame = renderer.render_frame(
         ideal_joints(patient, "ap"),
@@ -109,7 +109,7 @@ def test_plain_display_maps_dense_to_dark():
 
 
 def test_benchmark_registry_merges_figures_and_reports_failures(patient):
-    from render import bench
+    from fluorosim.render import bench
 
     saved = list(bench.BENCHMARKS)
     try:

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from render.drr_exact import line_integrals_exact
-from render.drr_fast import upsample
-from render.renderer import FluoroRenderer, field_mask, plain_display
-from render.views import ideal_joints
+from fluorosim.render.drr_exact import line_integrals_exact
+from fluorosim.render.drr_fast import upsample
+from fluorosim.render.renderer import FluoroRenderer, field_mask, plain_display
+from fluorosim.render.views import ideal_joints
 from tests.render.synthetic_patient import make_synthetic_patient
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from render import image_chain as chain
-from render import scatter
-from render.exposure import Collimation
+from fluorosim.render import image_chain as chain
+from fluorosim.render import scatter
+from fluorosim.render.exposure import Collimation
 from tests.render.test_image_chain import SIZE, geometry
 
 MU_WATER = chain.water_mu_per_mm(75.0)  # 0.0227 /mm at the 50 keV effective energy

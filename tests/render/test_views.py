@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from render.carm import beam_direction, carm_geometry
-from render.views import (
+from fluorosim.render.carm import beam_direction, carm_geometry
+from fluorosim.render.views import (
     ViewSpecError,
     home_isocenter_lps,
     ideal_joints,
@@ -156,7 +156,7 @@ def test_views_refuse_missing_or_unknown_choices(patient):
 @pytest.mark.slow
 def test_ideal_views_of_the_generated_patient_are_plausible():
     if not phantom_available():
-        pytest.skip("models.phantom.load_or_build_patient not available yet")
+        pytest.skip("fluorosim.models.phantom.load_or_build_patient not available yet")
     patient = default_patient()
     inlet = ideal_joints(patient, "inlet")
     outlet = ideal_joints(patient, "outlet")

@@ -42,7 +42,7 @@ class StandInRenderer:
         self.calls: list[tuple[dict, int]] = []
 
     def render_frame(self, joints, instruments=(), exposure=None, chain_settings=None, rng=None):
-        from render import carm, views
+        from fluorosim.render import carm, views
 
         self.calls.append((joints.as_dict(), len(instruments)))
         geometry = carm.carm_geometry(

@@ -26,8 +26,8 @@ import math
 
 import numpy as np
 
-from scenarios import scripts
-from scenarios.spec import Scenario
+from fluorosim.scenarios import scripts
+from fluorosim.scenarios.spec import Scenario
 
 ANTERIOR = np.array([0.0, -1.0, 0.0])
 POSTERIOR = -ANTERIOR
@@ -158,8 +158,8 @@ def attempt(
 
 def view_attempt(scenario: Scenario, patient, turn_deg: float = 0.0) -> dict:
     """A C-arm drill: the ideal joints for this patient tilted by ``turn_deg``, one shot."""
-    from render import views as render_views
-    from scenarios.scoring.views import view_level, view_side
+    from fluorosim.render import views as render_views
+    from fluorosim.scenarios.scoring.views import view_level, view_side
 
     step = scenario.steps[0]
     joints = render_views.ideal_joints(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.patient import Patient
-from scenarios.vocabulary import LABEL_NAMES
+from fluorosim.models.patient import Patient
+from fluorosim.scenarios.vocabulary import LABEL_NAMES
 
 SPACING_MM = 2.0
 ORIGIN = np.array([-140.0, -130.0, -130.0])

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios.loader import load_shipped
-from scenarios.scoring.composite import CRITICAL_CAP_BELOW_PASS_MARK, capped_score
-from scenarios.scoring.steps import completed_step_weight
-from scenarios.scripted import parse_script, run_actions
-from scenarios.scripts import expert_script, failure_script
-from scenarios.session import Session
+from fluorosim.scenarios.loader import load_shipped
+from fluorosim.scenarios.scoring.composite import CRITICAL_CAP_BELOW_PASS_MARK, capped_score
+from fluorosim.scenarios.scoring.steps import completed_step_weight
+from fluorosim.scenarios.scripted import parse_script, run_actions
+from fluorosim.scenarios.scripts import expert_script, failure_script
+from fluorosim.scenarios.session import Session
 from tests.scenarios.test_scripted_attempts import run_script
 
 

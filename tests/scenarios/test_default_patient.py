@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios.commands import Pedal
-from scenarios.loader import load_shipped, shipped_scenarios
-from scenarios.scripted import parse_script, run_actions
-from scenarios.scripts import FAILURES, expert_script, failure_script
-from scenarios.session import Session
+from fluorosim.scenarios.commands import Pedal
+from fluorosim.scenarios.loader import load_shipped, shipped_scenarios
+from fluorosim.scenarios.scripted import parse_script, run_actions
+from fluorosim.scenarios.scripts import FAILURES, expert_script, failure_script
+from fluorosim.scenarios.session import Session
 from tests.scenarios.test_scripted_attempts import EXPECTED
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def default_patient():
-    from models.phantom import PatientParameters, load_or_build_patient
+    from fluorosim.models.phantom import PatientParameters, load_or_build_patient
 
     return load_or_build_patient(PatientParameters())
 
@@ -52,7 +52,7 @@ def test_failure_modes_are_caught_on_the_default_patient(failure, default_patien
 
 
 def test_real_renderer_frames_and_dose(default_patient):
-    from render.renderer import FluoroRenderer
+    from fluorosim.render.renderer import FluoroRenderer
 
     renderer = FluoroRenderer(default_patient, model="ii9", display_px=128)
     scenario = load_shipped("sij-lateral")
@@ -77,11 +77,11 @@ def test_recorded_attempt_replays_identically_through_the_cli(
     edited between the two builds cannot make the comparison moot)."""
     import json
 
-    from scenarios import patients
+    from fluorosim.scenarios import patients
 
     monkeypatch.setattr(patients, "patient_for", lambda spec, overrides=None: default_patient)
-    from app import cli
-    from scenarios.recording import AttemptWriter, default_renderer, read_attempt
+    from fluorosim.app import cli
+    from fluorosim.scenarios.recording import AttemptWriter, default_renderer, read_attempt
 
     scenario = load_shipped("drill-ferguson-l5s1")
     parsed = parse_script(expert_script(scenario, default_patient))
@@ -118,7 +118,7 @@ def test_recorded_attempt_replays_identically_through_the_cli(
 def test_scoring_without_images_gives_the_same_metrics(default_patient, tmp_path):
     """The records journal re-scores recordings with no renderer: dose then comes from the beam
     geometry alone and must equal what the rendered attempt measured."""
-    from scenarios.recording import AttemptWriter, default_renderer, replay_attempt
+    from fluorosim.scenarios.recording import AttemptWriter, default_renderer, replay_attempt
 
     scenario = load_shipped("drill-true-lateral")
     parsed = parse_script(expert_script(scenario, default_patient))

@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pytest
 
-from scenarios.loader import load_shipped, shipped_scenarios
-from scenarios.scripted import parse_script, run_actions
-from scenarios.session import Session
+from fluorosim.scenarios.loader import load_shipped, shipped_scenarios
+from fluorosim.scenarios.scripted import parse_script, run_actions
+from fluorosim.scenarios.session import Session
 from tests.scenarios import families
 from tests.scenarios.conftest import StandInRenderer
 from tests.scenarios.synthetic import build_synthetic_patient

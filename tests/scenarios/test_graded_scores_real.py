@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def default_patient():
-    from models.phantom import PatientParameters, load_or_build_patient
+    from fluorosim.models.phantom import PatientParameters, load_or_build_patient
 
     return load_or_build_patient(PatientParameters())
 

@@ -6,8 +6,8 @@ import tomllib
 
 import pytest
 
-from scenarios import vocabulary
-from scenarios.loader import (
+from fluorosim.scenarios import vocabulary
+from fluorosim.scenarios.loader import (
     ScenarioError,
     load_scenario,
     load_shipped,

@@ -8,11 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from scenarios.loader import load_shipped
-from scenarios.recording import AttemptFileError, AttemptWriter, read_attempt, replay_attempt
-from scenarios.scripted import parse_script, run_actions
-from scenarios.scripts import expert_script, failure_script
-from scenarios.session import Session
+from fluorosim.scenarios.loader import load_shipped
+from fluorosim.scenarios.recording import (
+    AttemptFileError,
+    AttemptWriter,
+    read_attempt,
+    replay_attempt,
+)
+from fluorosim.scenarios.scripted import parse_script, run_actions
+from fluorosim.scenarios.scripts import expert_script, failure_script
+from fluorosim.scenarios.session import Session
 from tests.scenarios.conftest import StandInRenderer
 
 
@@ -109,7 +114,7 @@ def test_writer_flushes_within_a_second_and_fsyncs_on_step_change(tmp_path, synt
     syncs_after_header = writer.syncs
     on_disk = lambda: (tmp_path / "live.jsonl").read_text().count("\n")  # noqa: E731
     assert on_disk() == 1  # the header is synced at once
-    from scenarios.commands import MoveCArm, NextStep, Shot
+    from fluorosim.scenarios.commands import MoveCArm, NextStep, Shot
 
     session.command(MoveCArm(view="inlet"))
     session.command(Shot())
@@ -164,7 +169,7 @@ def test_damaged_files_name_the_file_and_line(tmp_path, synthetic_patient):
 
 def _copy(patient, **changes):
     """The same volume as another Patient with other parameters/source."""
-    from models.patient import Patient
+    from fluorosim.models.patient import Patient
 
     return Patient(
         patient.hu,
@@ -178,7 +183,7 @@ def _copy(patient, **changes):
 
 
 def test_header_records_the_generator_version_and_replay_checks_it(tmp_path, synthetic_patient):
-    from scenarios.recording import check_patient, replay_attempt_checked
+    from fluorosim.scenarios.recording import check_patient, replay_attempt_checked
 
     generated = _copy(synthetic_patient, parameters={"seed": 0, "generator_version": "3.1+aaaa"})
     script = expert_script(load_shipped("drill-inlet"), generated)
@@ -196,8 +201,8 @@ def test_header_records_the_generator_version_and_replay_checks_it(tmp_path, syn
 
 
 def test_an_imported_ct_is_recorded_by_name_and_volume_digest(tmp_path, synthetic_patient):
-    from models.io.ct_import import volume_digest
-    from scenarios.recording import check_patient
+    from fluorosim.models.io.ct_import import volume_digest
+    from fluorosim.scenarios.recording import check_patient
 
     digest = volume_digest(
         synthetic_patient.hu, synthetic_patient.labels, synthetic_patient.lps_from_voxel

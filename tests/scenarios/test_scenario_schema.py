@@ -13,8 +13,13 @@ import tomllib
 
 import pytest
 
-from scenarios.loader import ScenarioError, load_shipped, parse_scenario, shipped_scenarios
-from scenarios.scoring import credit
+from fluorosim.scenarios.loader import (
+    ScenarioError,
+    load_shipped,
+    parse_scenario,
+    shipped_scenarios,
+)
+from fluorosim.scenarios.scoring import credit
 
 SHIPPED = sorted(shipped_scenarios())
 
@@ -173,7 +178,7 @@ def test_a_corrupt_file_is_refused_naming_file_and_field(scenario_id, document, 
 
 
 def test_deeply_nested_toml_text_is_refused_not_a_recursion_error(tmp_path):
-    from scenarios.loader import load_scenario
+    from fluorosim.scenarios.loader import load_scenario
 
     path = tmp_path / "deep.toml"
     path.write_text("views = " + "[" * 5000 + "]" * 5000 + "\n")

@@ -7,18 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from models.patient import Patient
-from scenarios.attempt import PoseSample
-from scenarios.scoring.composite import composite_score
-from scenarios.scoring.geometry import (
+from fluorosim.models.patient import Patient
+from fluorosim.scenarios.attempt import PoseSample
+from fluorosim.scenarios.scoring.composite import composite_score
+from fluorosim.scenarios.scoring.geometry import (
     distance_to_labels_mm,
     path_in_tissue_mm,
     segment_distance_mm,
     shaft_points,
     trajectory_errors_deg,
 )
-from scenarios.scoring.report import Metric
-from scenarios.scoring.steps import count_withdrawals_and_redirections
+from fluorosim.scenarios.scoring.report import Metric
+from fluorosim.scenarios.scoring.steps import count_withdrawals_and_redirections
 
 
 def slab_patient() -> Patient:
@@ -97,8 +97,8 @@ def test_composite_is_the_weighted_mean_of_measured_credits():
 
 
 def test_a_breach_is_visible_only_on_shots_whose_field_holds_the_tip(synthetic_patient):
-    from scenarios.attempt import ShotRecord
-    from scenarios.scoring.breaches import tip_in_field
+    from fluorosim.scenarios.attempt import ShotRecord
+    from fluorosim.scenarios.scoring.breaches import tip_in_field
 
     ap = ShotRecord(1, 0.0, {"orbital_deg": 0.0}, "ap", "single", "s")
     lateral = ShotRecord(2, 0.0, {"orbital_deg": 90.0}, "lateral", "single", "s")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios.loader import load_shipped, shipped_scenarios
-from scenarios.scripted import parse_script, run_actions
-from scenarios.scripts import FAILURES, expert_script, failure_script
-from scenarios.session import Session
+from fluorosim.scenarios.loader import load_shipped, shipped_scenarios
+from fluorosim.scenarios.scripted import parse_script, run_actions
+from fluorosim.scenarios.scripts import FAILURES, expert_script, failure_script
+from fluorosim.scenarios.session import Session
 
 
 def run_script(patient, renderer, script, seed=1):

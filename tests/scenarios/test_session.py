@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from haptics.source import InstrumentSource, ToolSample, TrackingStatus
-from scenarios.commands import (
+from fluorosim.haptics.source import InstrumentSource, ToolSample, TrackingStatus
+from fluorosim.scenarios.commands import (
     Advance,
     Aim,
     Finish,
@@ -18,8 +18,8 @@ from scenarios.commands import (
     SelectInstrument,
     Shot,
 )
-from scenarios.loader import load_shipped
-from scenarios.session import Session, SessionError
+from fluorosim.scenarios.loader import load_shipped
+from fluorosim.scenarios.session import Session, SessionError
 
 
 def make(patient, renderer, scenario_id="sij-lateral", mode="learning", source=None):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios import commands as cmd
-from scenarios.loader import load_shipped
-from scenarios.recording import AttemptWriter, read_attempt
-from scenarios.session import Session
+from fluorosim.scenarios import commands as cmd
+from fluorosim.scenarios.loader import load_shipped
+from fluorosim.scenarios.recording import AttemptWriter, read_attempt
+from fluorosim.scenarios.session import Session
 
 
 def headless_session(patient, **kwargs) -> Session:

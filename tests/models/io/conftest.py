@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.patient import Patient
+from fluorosim.models.patient import Patient
 
 SPACING_MM = (1.5, 1.25, 2.0)
 ORIGIN_LPS_MM = (-30.0, -25.0, 10.0)

@@ -8,8 +8,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from models.io import PatientFileError
-from models.io.dicom import CT_IMAGE_STORAGE, read_ct_series, write_ct_series
+from fluorosim.models.io import PatientFileError
+from fluorosim.models.io.dicom import CT_IMAGE_STORAGE, read_ct_series, write_ct_series
 
 
 @pytest.fixture

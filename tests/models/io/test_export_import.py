@@ -10,13 +10,13 @@ import pydicom
 import pytest
 import pyvista as pv
 
-from models.io import PatientFileError
-from models.io.ct_import import import_ct
-from models.io.export import export_patient, mesh_groups
-from models.io.markups import read_markups, write_markups
-from models.io.meshes import is_watertight, structure_mesh
-from models.io.nifti import write_nifti
-from models.io.nrrd import write_nrrd
+from fluorosim.models.io import PatientFileError
+from fluorosim.models.io.ct_import import import_ct
+from fluorosim.models.io.export import export_patient, mesh_groups
+from fluorosim.models.io.markups import read_markups, write_markups
+from fluorosim.models.io.meshes import is_watertight, structure_mesh
+from fluorosim.models.io.nifti import write_nifti
+from fluorosim.models.io.nrrd import write_nrrd
 
 
 def assert_same_patient(imported, original, landmarks=True):
@@ -154,7 +154,7 @@ def test_bad_landmarks_file_is_named(tmp_path, patient):
 @pytest.mark.slow
 def test_generated_patient_round_trip_and_landmarks_land_on_their_labels(tmp_path):
     """On the real default patient: what nibabel reads puts each landmark on its own structure."""
-    phantom = pytest.importorskip("models.phantom")
+    phantom = pytest.importorskip("fluorosim.models.phantom")
     patient = phantom.load_or_build_patient()
     export_patient(patient, tmp_path / "out", meshes=False)
     image = nib.load(str(tmp_path / "out" / "labels.nii.gz"))
@@ -215,7 +215,7 @@ def _random_inside_points(patient, n=400, seed=0):
 
 def test_ras_and_permuted_volumes_come_in_with_lps_axes(tmp_path, patient):
     """A RAS-oriented and an axis-permuted file hold the same patient: import gives LPS axes."""
-    from models.frames import RAS_FROM_LPS
+    from fluorosim.models.frames import RAS_FROM_LPS
 
     # i → Right, j → Anterior (flip i and j), then store the axes in (k, i, j) order
     flipped = patient.hu[::-1, ::-1, :]
@@ -240,7 +240,7 @@ def test_ras_and_permuted_volumes_come_in_with_lps_axes(tmp_path, patient):
 
 
 def test_oblique_volume_is_resampled_onto_lps_axes(tmp_path, patient):
-    from models import frames
+    from fluorosim.models import frames
 
     tilt = frames.rotation_transform([0, 0, 1], 8.0, patient.lps_from_voxel[:3, 3])
     oblique = tilt @ patient.lps_from_voxel

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from models.io import PatientFileError
-from models.io.markups import (
+from fluorosim.models.io import PatientFileError
+from fluorosim.models.io.markups import (
     MARKUPS_SCHEMA,
     read_landmarks,
     read_landmarks_json,

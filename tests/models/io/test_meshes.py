@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from models.io.meshes import enclosed_volume_mm3, is_watertight, structure_mesh, write_stl
-from models.patient import Patient
+from fluorosim.models.io.meshes import enclosed_volume_mm3, is_watertight, structure_mesh, write_stl
+from fluorosim.models.patient import Patient
 
 
 def ball_patient(radius_vox=10.0) -> Patient:

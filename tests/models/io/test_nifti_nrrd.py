@@ -9,10 +9,10 @@ import nrrd as pynrrd
 import numpy as np
 import pytest
 
-from models.frames import RAS_FROM_LPS
-from models.io import PatientFileError
-from models.io.nifti import read_nifti, write_nifti
-from models.io.nrrd import read_nrrd, write_nrrd
+from fluorosim.models.frames import RAS_FROM_LPS
+from fluorosim.models.io import PatientFileError
+from fluorosim.models.io.nifti import read_nifti, write_nifti
+from fluorosim.models.io.nrrd import read_nrrd, write_nrrd
 
 
 def test_nifti_affine_is_ras_and_nibabel_agrees(tmp_path, patient):

@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from models.io import PatientFileError
-from models.io.ct_import import import_ct, read_mask_folder
-from models.io.store import PatientStoreError, load_patient, save_patient, stored_names
-from models.labels import LABEL_TABLE
-from render import views
+from fluorosim.models.io import PatientFileError
+from fluorosim.models.io.ct_import import import_ct, read_mask_folder
+from fluorosim.models.io.store import PatientStoreError, load_patient, save_patient, stored_names
+from fluorosim.models.labels import LABEL_TABLE
+from fluorosim.render import views
 
 CT_FOLDER = "real-anatomy/totalsegmentator-example"
 

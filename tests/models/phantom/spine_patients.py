@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from models.patient import Patient
-from models.phantom import PatientParameters, build_patient, load_or_build_patient
+from fluorosim.models.patient import Patient
+from fluorosim.models.phantom import PatientParameters, build_patient, load_or_build_patient
 
 #: The spread of seeds every measurement is checked on (besides the default patient).
 SEEDS: tuple[int, ...] = (1, 2, 3, 4, 5)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.labels import DISC_LEVELS, LABEL_TABLE, LUMBAR_LEVELS, ROOT_LEVELS, SIDES
-from models.landmarks import landmark_names
-from models.phantom import PatientParameters, build_patient, load_or_build_patient
+from fluorosim.models.labels import DISC_LEVELS, LABEL_TABLE, LUMBAR_LEVELS, ROOT_LEVELS, SIDES
+from fluorosim.models.landmarks import landmark_names
+from fluorosim.models.phantom import PatientParameters, build_patient, load_or_build_patient
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from models.phantom import PatientParameters, cache
-from models.phantom.cache import cache_key, load_or_build_patient
+from fluorosim.models.phantom import PatientParameters, cache
+from fluorosim.models.phantom.cache import cache_key, load_or_build_patient
 
 FAST = PatientParameters(voxel_mm=3.0)
 
@@ -61,7 +61,7 @@ def test_damaged_entry_is_rebuilt_with_a_warning(tmp_path, counted_builds, caplo
         js.write_bytes(b"\x00\xff not json")
     else:
         npz.write_bytes(b"PK garbage" * 100)
-    with caplog.at_level(logging.WARNING, logger="models.phantom.cache"):
+    with caplog.at_level(logging.WARNING, logger="fluorosim.models.phantom.cache"):
         rebuilt = load_or_build_patient(FAST, cache_dir=tmp_path)
     assert len(counted_builds) == 2
     assert np.array_equal(rebuilt.labels, original.labels)
@@ -79,7 +79,7 @@ def test_environment_variable_chooses_the_cache_folder(tmp_path, monkeypatch):
 def test_unwritable_cache_still_returns_the_patient(tmp_path, counted_builds, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with caplog.at_level(logging.WARNING, logger="models.phantom.cache"):
+    with caplog.at_level(logging.WARNING, logger="fluorosim.models.phantom.cache"):
         patient = load_or_build_patient(FAST, cache_dir=blocker / "sub")
     assert patient.labels.any()
     assert any("could not write" in r.getMessage() for r in caplog.records)

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from models.landmarks import landmark_names
-from models.phantom import PatientParameters, load_or_build_patient
-from models.phantom.femur import CORTICAL_HU, MARROW_HU, femur_part, femur_shapes
-from models.phantom.parts import Grid
-from models.phantom.pelvis import ilia_part
+from fluorosim.models.landmarks import landmark_names
+from fluorosim.models.phantom import PatientParameters, load_or_build_patient
+from fluorosim.models.phantom.femur import CORTICAL_HU, MARROW_HU, femur_part, femur_shapes
+from fluorosim.models.phantom.parts import Grid
+from fluorosim.models.phantom.pelvis import ilia_part
 from tests.models.phantom.test_pelvis import Combined
 from tests.models.phantom.test_sacrum import Painted, reference_anchors
 

@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS
-from models.phantom import measure
-from models.phantom.lumbar import SEGMENTAL_LORDOSIS_DEG, cancellous_hu
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
+from fluorosim.models.phantom import measure
+from fluorosim.models.phantom.lumbar import SEGMENTAL_LORDOSIS_DEG, cancellous_hu
 from tests.models.phantom.spine_patients import SEEDS, default_patient, spine_patient
 
 ZINDRICK_PEDICLE_WIDTH_MM = dict(zip(LUMBAR_LEVELS, (8.7, 8.9, 10.3, 12.9, 18.0), strict=True))

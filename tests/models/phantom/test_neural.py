@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.labels import DISC_LEVELS, SIDES
-from models.phantom import measure
+from fluorosim.models.labels import DISC_LEVELS, SIDES
+from fluorosim.models.phantom import measure
 from tests.models.phantom.spine_patients import SEEDS, default_patient, spine_patient
 
 #: published inscribed-circle diameter ±1.5 mm (patients vary; the root must clear the pedicle)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from models.phantom.parts import Grid, PatientParameters
-from models.phantom.pelvis import ilia_part
-from models.phantom.sacrum import sacrum_part
+from fluorosim.models.phantom.parts import Grid, PatientParameters
+from fluorosim.models.phantom.pelvis import ilia_part
+from fluorosim.models.phantom.sacrum import sacrum_part
 from tests.models.phantom.test_sacrum import Painted, reference_anchors
 
 VOXEL_MM = 1.5
@@ -271,7 +271,7 @@ def test_pelvis_turns_with_the_sacral_slope():
 def test_ilium_hu_cancellous_core_and_cortical_shell(default):
     """Anterior ilium cancellous 230–254 HU (anatomy.md) less 2.5 HU/year past the reference age,
     inside a cortical shell (+700…+1900); the sacral ala reads ≈150 HU lower than the ilium."""
-    from models.phantom.sacrum import REFERENCE_AGE_YEARS
+    from fluorosim.models.phantom.sacrum import REFERENCE_AGE_YEARS
 
     shift = -2.5 * (PatientParameters().age_years - REFERENCE_AGE_YEARS)
     for side in SIDES:
@@ -303,7 +303,7 @@ def test_bony_landmarks_lie_on_the_hip_bone(seed):
 
 def test_slab_by_slab_evaluation_matches_one_pass(monkeypatch):
     """The x-slabs that bound memory at fine voxels change nothing in the result."""
-    from models.phantom import pelvis, sacrum
+    from fluorosim.models.phantom import pelvis, sacrum
 
     grid = pelvis_grid(2.5)
     params, anchors = PatientParameters(seed=2), reference_anchors()

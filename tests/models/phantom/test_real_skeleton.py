@@ -2,7 +2,7 @@
 disc wedging, partial-volume edges and the clinical view angles, measured on one built patient.
 
 Needs the shipped template asset (assets/anatomy); ``FLUOROSIM_TEST_TEMPLATE`` may point at
-another template file (e.g. one just written by ``python -m models.template.convert``).
+another template file (e.g. one just written by ``python -m fluorosim.models.template.convert``).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.labels import BONE_LABELS, DISC_LEVELS, LABEL_TABLE, LUMBAR_LEVELS, SIDES
-from models.landmarks import landmark_names
-from models.phantom import real_skeleton
-from models.phantom.assembly import build_patient
-from models.phantom.parts import PatientParameters
-from models.template.asset import DEFAULT_TEMPLATE_PATH, load_template
+from fluorosim.models.labels import BONE_LABELS, DISC_LEVELS, LABEL_TABLE, LUMBAR_LEVELS, SIDES
+from fluorosim.models.landmarks import landmark_names
+from fluorosim.models.phantom import real_skeleton
+from fluorosim.models.phantom.assembly import build_patient
+from fluorosim.models.phantom.parts import PatientParameters
+from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH, load_template
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +148,7 @@ def test_cortex_is_denser_than_the_cancellous_core(patient) -> None:
 
 
 def test_outlet_lateral_and_oblique_views_are_in_their_ranges(patient) -> None:
-    from render.views import ideal_joints
+    from fluorosim.render.views import ideal_joints
 
     outlet = ideal_joints(patient, "outlet")
     lateral = ideal_joints(patient, "lateral")
@@ -165,7 +165,7 @@ def test_outlet_lateral_and_oblique_views_are_in_their_ranges(patient) -> None:
     strict=False,
 )
 def test_inlet_view_is_in_its_range(patient) -> None:
-    from render.views import ideal_joints
+    from fluorosim.render.views import ideal_joints
 
     inlet = ideal_joints(patient, "inlet")
     assert -38.0 <= inlet.angular_deg <= -12.0, f"inlet tilt {inlet.angular_deg:.1f}°"

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from models.phantom.parts import Anchors, Grid, PatientParameters
-from models.phantom.sacrum import (
+from fluorosim.models.phantom.parts import Anchors, Grid, PatientParameters
+from fluorosim.models.phantom.sacrum import (
     ALA_HU,
     CANCELLOUS_HU_PER_YEAR,
     S1_BODY_HU,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.phantom.parts import Grid, PatientParameters
-from models.phantom.pelvis import ilia_part
-from models.phantom.sacrum import sacral_shape
-from models.phantom.soft_tissue import (
+from fluorosim.models.phantom.parts import Grid, PatientParameters
+from fluorosim.models.phantom.pelvis import ilia_part
+from fluorosim.models.phantom.sacrum import sacral_shape
+from fluorosim.models.phantom.soft_tissue import (
     BOWEL_GAS_HU,
     body_box_mm,
     fat_thickness_mm,
@@ -91,7 +91,7 @@ def test_outline_encloses_spine_sacrum_and_iliac_crests_with_margin():
     grid = painted.grid
     pelvis = ilia_part(grid, params, anchors).landmarks
     shape = sacral_shape(params)
-    from models.phantom.sacrum import PelvicFrame
+    from fluorosim.models.phantom.sacrum import PelvicFrame
 
     frame = PelvicFrame.from_anchors(anchors)
     tip = frame.lps_from_ref(shape.point_ref(0.0, 0.0, shape.length_mm + shape.coccyx_length_mm))

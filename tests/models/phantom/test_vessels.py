@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from models.phantom.parts import Anchors, Grid, PatientParameters
-from models.phantom.pelvis import ilia_part
-from models.phantom.sacrum import sacrum_part
-from models.phantom.vessels import (
+from fluorosim.models.phantom.parts import Anchors, Grid, PatientParameters
+from fluorosim.models.phantom.pelvis import ilia_part
+from fluorosim.models.phantom.sacrum import sacrum_part
+from fluorosim.models.phantom.vessels import (
     L5_HALF_DEPTH_MM,
     L5_HALF_WIDTH_MM,
     _spine_centres,

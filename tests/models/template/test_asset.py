@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.template.asset import (
+from fluorosim.models.template.asset import (
     BODY_NAMES,
     BONE_NAMES,
     DEFAULT_TEMPLATE_PATH,
     TemplateAssetError,
     load_template,
 )
-from models.template.convert import edge_lengths, signed_volume_mm3, topology
+from fluorosim.models.template.convert import edge_lengths, signed_volume_mm3, topology
 
 
 def _dihedral_deg(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_chirality_left_is_plus_x_and_spines_are_posterior():
 
 
 def test_s1_superior_endplate_centre_is_the_origin_on_the_sacrum():
-    from models.template.landmarks import signed_distance
+    from fluorosim.models.template.landmarks import signed_distance
 
     template = load_template()
     centre = template.landmarks["S1_superior_endplate_center"]
@@ -196,7 +196,7 @@ def test_missing_bone_and_bad_arrays(tmp_path):
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_convert_reproduces_the_shipped_meshes(shared_data):
-    from models.template.convert import build_meshes
+    from fluorosim.models.template.convert import build_meshes
 
     result = build_meshes(shared_data / "real-anatomy")
     shipped = load_template()

@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from models.labels import DISC_LEVELS
-from models.phantom.parts import PatientParameters
-from models.template.targets import PatientTargets, patient_targets
+from fluorosim.models.labels import DISC_LEVELS
+from fluorosim.models.phantom.parts import PatientParameters
+from fluorosim.models.template.targets import PatientTargets, patient_targets
 
 SEEDS = range(100)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
-from models.landmarks import landmark_names
-from models.template.asset import load_template
-from models.template.landmarks import RayCaster, signed_distance
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from fluorosim.models.landmarks import landmark_names
+from fluorosim.models.template.asset import load_template
+from fluorosim.models.template.landmarks import RayCaster, signed_distance
 
 MIRROR = np.array([-1.0, 1.0, 1.0])
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from models.phantom.parts import Grid
-from models.template import bone_density as bd
-from models.template.voxelise import layer_fraction, occupancy, voxelise_mesh
+from fluorosim.models.phantom.parts import Grid
+from fluorosim.models.template import bone_density as bd
+from fluorosim.models.template.voxelise import layer_fraction, occupancy, voxelise_mesh
 
 pv = pytest.importorskip("pyvista")
 

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
-from models.phantom.parts import PatientParameters
-from models.template.asset import (
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
+from fluorosim.models.phantom.parts import PatientParameters
+from fluorosim.models.template.asset import (
     DEFAULT_TEMPLATE_PATH,
     BoneTemplate,
     TriangleMesh,
     load_template,
 )
-from models.template.targets import patient_targets
-from models.template.warp import PELVIC_BONES, PatientWarp, measure_template, patient_warp
-from models.template.warp_geometry import (
+from fluorosim.models.template.targets import patient_targets
+from fluorosim.models.template.warp import PELVIC_BONES, PatientWarp, measure_template, patient_warp
+from fluorosim.models.template.warp_geometry import (
     body_frame,
     face_geometry,
     fit_endplate,

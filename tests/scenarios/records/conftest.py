@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from scenarios.records.database import RecordStore
+from fluorosim.scenarios.records.database import RecordStore
 
 PG_URL = os.environ.get("FLUOROSIM_TEST_PG_URL")
 
@@ -53,7 +53,7 @@ def store(request, tmp_path):
 def quick_scrypt(monkeypatch):
     """Cheaper scrypt for new accounts in tests (N is stored with each hash, so checks still work);
     test_identity checks the shipped parameters themselves."""
-    from scenarios.records import identity
+    from fluorosim.scenarios.records import identity
 
     monkeypatch.setattr(identity, "SCRYPT_LOG2_N", 10)
     monkeypatch.setattr(identity, "SCRYPT_P", 1)

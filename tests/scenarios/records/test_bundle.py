@@ -12,9 +12,14 @@ import zipfile
 
 import pytest
 
-from scenarios.records import ledger
-from scenarios.records.bundle import BundleError, export_bundle, import_bundle, record_hash
-from scenarios.records.database import RecordsError, RecordStore
+from fluorosim.scenarios.records import ledger
+from fluorosim.scenarios.records.bundle import (
+    BundleError,
+    export_bundle,
+    import_bundle,
+    record_hash,
+)
+from fluorosim.scenarios.records.database import RecordsError, RecordStore
 from tests.scenarios.records.conftest import make_instructor, sample_report
 
 
@@ -136,7 +141,10 @@ def test_altered_attempt_file_or_score_under_a_signature_is_refused(laptop, stor
     records, manifest = read_records(bundle)
     signed = next(r for r in records if r["kind"] == "attempt" and r["data"]["passed"])
     signed["data"]["score"] = 99.0  # and the forger fixes every hash
-    from scenarios.records.database import PORTABLE_ATTEMPT_FIELDS, portable_attempt_sha256
+    from fluorosim.scenarios.records.database import (
+        PORTABLE_ATTEMPT_FIELDS,
+        portable_attempt_sha256,
+    )
 
     content = {name: signed["data"][name] for name in PORTABLE_ATTEMPT_FIELDS}
     signed["data"]["portable_sha256"] = portable_attempt_sha256(

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from scenarios.records.cusum import CusumParameters, binary_cusum, lc_cusum
-from scenarios.records.passmark import contrasting_groups, normal_intersection
+from fluorosim.scenarios.records.cusum import CusumParameters, binary_cusum, lc_cusum
+from fluorosim.scenarios.records.passmark import contrasting_groups, normal_intersection
 
 
 def test_reference_parameters():

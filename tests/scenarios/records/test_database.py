@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from scenarios.records import schema
-from scenarios.records.database import Actor, RecordsError, RecordStore
+from fluorosim.scenarios.records import schema
+from fluorosim.scenarios.records.database import Actor, RecordsError, RecordStore
 from tests.scenarios.records.conftest import make_instructor, sample_report
 
 

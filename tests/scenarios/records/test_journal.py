@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 
-from scenarios.records import journal
-from scenarios.records.database import RecordStore
+from fluorosim.scenarios.records import journal
+from fluorosim.scenarios.records.database import RecordStore
 
 pytestmark = pytest.mark.slow
 
@@ -21,12 +21,12 @@ ATTEMPT_SCRIPT = textwrap.dedent(
     import os, signal, sys, time
     from pathlib import Path
     import numpy as np
-    from models.phantom import PatientParameters, load_or_build_patient
-    from scenarios.commands import MoveCArm, Shot, InstrumentPose
-    from scenarios.loader import load_shipped
-    from scenarios.recording import AttemptWriter
-    from scenarios.records import journal
-    from scenarios.session import Session
+    from fluorosim.models.phantom import PatientParameters, load_or_build_patient
+    from fluorosim.scenarios.commands import MoveCArm, Shot, InstrumentPose
+    from fluorosim.scenarios.loader import load_shipped
+    from fluorosim.scenarios.recording import AttemptWriter
+    from fluorosim.scenarios.records import journal
+    from fluorosim.scenarios.session import Session
 
     directory = Path(sys.argv[1])
     scenario = load_shipped("teld-l4l5")

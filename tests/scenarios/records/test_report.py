@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from app import cli
-from scenarios.records.database import RecordStore
-from scenarios.records.learning import cohort_summary, learning_curve
-from scenarios.records.report import REPORT_SECTIONS, build_trainee_report
+from fluorosim.app import cli
+from fluorosim.scenarios.records.database import RecordStore
+from fluorosim.scenarios.records.learning import cohort_summary, learning_curve
+from fluorosim.scenarios.records.report import REPORT_SECTIONS, build_trainee_report
 from tests.scenarios.records.conftest import make_instructor, sample_report
 
 

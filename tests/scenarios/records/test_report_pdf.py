@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from scenarios.records.database import RecordStore
-from scenarios.records.learning import learning_curve
-from scenarios.records.plots import _attempt_axis
-from scenarios.records.report import build_trainee_report, write_report
+from fluorosim.scenarios.records.database import RecordStore
+from fluorosim.scenarios.records.learning import learning_curve
+from fluorosim.scenarios.records.plots import _attempt_axis
+from fluorosim.scenarios.records.report import build_trainee_report, write_report
 from tests.scenarios.records.conftest import make_instructor, sample_report
 
 needs_poppler = pytest.mark.skipif(

@@ -12,9 +12,9 @@ import sqlite3
 
 import pytest
 
-from scenarios.records import identity, ledger, schema
-from scenarios.records.anchor import Anchor, check
-from scenarios.records.database import Actor, RecordsError, RecordStore, signoff_message
+from fluorosim.scenarios.records import identity, ledger, schema
+from fluorosim.scenarios.records.anchor import Anchor, check
+from fluorosim.scenarios.records.database import Actor, RecordsError, RecordStore, signoff_message
 from tests.scenarios.records.conftest import make_instructor, sample_report
 
 
