@@ -23,6 +23,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, Qt, QThread, QTimer, pyqtSignal, pyqtSlot
 
 from fluorosim.app.widgets.signin import SignInChoice
+from fluorosim.models.tissue import label_tissue
 from fluorosim.scenarios.records import journal
 
 TICK_MS = 33  # ≈30 Hz session steps
@@ -30,11 +31,7 @@ STATUS_PERIOD_S = 0.25
 
 #: Label-name tests → 3D style for the learning-mode surfaces.
 SURFACE_GROUPS = {
-    "bone": lambda n: (
-        n.endswith(("_body", "_posterior_elements"))
-        or "_pedicle_" in n
-        or n in ("sacrum", "ilium_left", "ilium_right")
-    ),
+    "bone": lambda n: label_tissue(n).bone,
     "neural": lambda n: n.startswith("root_") or n == "thecal_sac",
     "vessel": lambda n: "artery" in n or "vein" in n or n in ("aorta", "vena_cava"),
 }

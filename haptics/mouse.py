@@ -28,9 +28,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fluorosim.haptics.source import InstrumentSource, ToolSample, TrackingStatus
-from fluorosim.models.labels import BONE_LABELS
+from fluorosim.models.tissue import CORTICAL_HU, TISSUE_CLASSES, label_tissue, tissue_at_point
 
-TISSUES = ("cortical_bone", "cancellous_bone", "disc", "soft_tissue", "air")
+#: Tissue class names ``tissue_at`` may return (models.tissue).
+TISSUES = tuple(TISSUE_CLASSES)
 #: Largest advance per step: finer than the ~1 mm a trainee can judge on a fluoro image.
 MAX_STEP_MM = 0.5
 #: Advance per step in cortical bone without tap/drill (the felt resistance).
@@ -175,7 +176,7 @@ class MouseInstrument:
         if tissue not in TISSUES:
             raise ValueError(f"tissue_at returned {tissue!r}; expected one of {TISSUES}")
         self.last_tissue = tissue
-        if tissue == "cortical_bone" and self.driver is None:
+        if TISSUE_CLASSES[tissue].resists_advance and self.driver is None:
             self.resisted_steps += 1
             step_mm = min(step_mm, self.cortical_step_mm)
         moved = min(step_mm, self.max_depth_mm - self.depth_mm)
@@ -308,14 +309,14 @@ class MouseSource(InstrumentSource):
 
 
 def tissue_classifier(
-    patient: Any, cortical_hu: float = 600.0
+    patient: Any, cortical_hu: float = CORTICAL_HU
 ) -> Callable[[NDArray[np.float64]], str]:
     """A ``tissue_at`` callback for a :class:`models.patient.Patient` (labels + HU).
 
-    Bone labels (models.labels.BONE_LABELS: vertebrae, sacrum, ilia, femora…) at ≥ ``cortical_hu``
-    are cortical bone, below it cancellous; ``disc_*`` is disc; background is air; anything else
-    soft tissue. 600 HU sits between lumbar cancellous bone (~100–250 HU in adults: Schreiber,
-    Anderson & Hsu, J Bone Joint Surg Am 2011;93:1057) and cortical bone (> 1000 HU).
+    The tissue table's class at the point (:func:`models.tissue.tissue_at_point`): bone labels
+    (vertebrae, sacrum, coccyx, ilia, femora) at ≥ ``cortical_hu`` are cortical bone, below it
+    cancellous; ``disc_*`` is disc, fat is fat, outside the volume or background is air, anything
+    else soft tissue.
     """
 
     def tissue_at(point_lps_mm: NDArray[np.float64]) -> str:
@@ -323,13 +324,9 @@ def tissue_classifier(
         if not bool(np.asarray(patient.inside(point)).reshape(-1)[0]):
             return "air"
         label = patient.label_name(int(np.asarray(patient.labels_at(point)).reshape(-1)[0]))
-        if label == "background":
-            return "air"
-        if label.startswith("disc_"):
-            return "disc"
-        if label in BONE_LABELS:
-            hu = float(np.asarray(patient.hu_at(point)).reshape(-1)[0])
-            return "cortical_bone" if hu >= cortical_hu else "cancellous_bone"
-        return "soft_tissue"
+        if not label_tissue(label).bone:
+            return tissue_at_point(label)
+        hu = float(np.asarray(patient.hu_at(point)).reshape(-1)[0])
+        return tissue_at_point(label, hu, cortical_hu)
 
     return tissue_at

@@ -23,7 +23,7 @@ Buttons (``BTN`` mask, hex): bit 0 ``pedal`` (fluoroscopy foot pedal), bit 1 ``d
 
 Haptics: ``send_haptic(level)`` queues ``HAPT,<0-255>`` (written by the reader thread);
 :func:`tissue_to_haptic_level` maps the tissue at the tip to a level on a logarithmic scale of
-the tissue's elastic modulus.
+the tissue's elastic modulus, read from the one tissue table (:mod:`models.tissue`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import math
 import os
 import queue
 import threading
@@ -48,6 +47,7 @@ from fluorosim.haptics.filtering import FilterSettings, TrackingGuard
 from fluorosim.haptics.rig_models import RigModel, rig_for_kind
 from fluorosim.haptics.source import InstrumentSource, ToolSample, TrackingStatus
 from fluorosim.haptics.stp1 import Ack, Btn, Err, Gimb, Hb, Hello, Imuq, Nak, Pose, Stp1Parser
+from fluorosim.models.tissue import haptic_level
 
 #: Names of the BTN mask bits (bit → name).
 BUTTON_BITS: dict[int, str] = {0: "pedal", 1: "drill", 2: "tap", 3: "pedal_2"}
@@ -62,49 +62,12 @@ LATE_DRIFT = 200e-6
 #: A connected port that yields no valid STP/1 line for this long gets a "no device answers" note.
 NO_ANSWER_S = 2.0
 
-# Elastic moduli for the haptic scale, Pa. Cortical bone ≈17 GPa (Reilly & Burstein 1975, J Biomech
-# 8:393); vertebral cancellous bone ≈344 MPa (Morgan, Bayraktar & Keaveny 2003, J Biomech 36:897);
-# annulus fibrosus ≈10 MPa (order of magnitude of the tensile/compressive moduli in Ebara et al.
-# 1996, Spine 21:452); skeletal muscle / soft tissue ≈10 kPa (passive muscle elastography); the
-# scale's floor, 1 kPa (fat, air), is level 0.
-TISSUE_MODULUS_PA: dict[str, float] = {
-    "cortical_bone": 17e9,
-    "cancellous_bone": 344e6,
-    "disc": 10e6,
-    "soft_tissue": 10e3,
-    "fat": 1e3,
-    "air": 1e3,
-}
-_MODULUS_FLOOR_PA = 1e3
-
 
 def tissue_to_haptic_level(tissue: str) -> int:
-    """HAPT level 0–255 of a tissue class, log-scaled by elastic modulus (cortical bone = 255).
-
-    ``tissue``: one of ``cortical_bone``, ``cancellous_bone``, ``disc``, ``soft_tissue``, ``fat``,
-    ``air`` — or a phantom label name (``L4_body``, ``L4_pedicle_left``, ``disc_L4_L5``, ``sacrum``,
-    ``psoas_left``, ``background``…), classified by :func:`tissue_of_label`.
-    """
-    key = tissue if tissue in TISSUE_MODULUS_PA else tissue_of_label(tissue)
-    modulus = TISSUE_MODULUS_PA[key]
-    top = math.log(TISSUE_MODULUS_PA["cortical_bone"] / _MODULUS_FLOOR_PA)
-    level = 255.0 * math.log(modulus / _MODULUS_FLOOR_PA) / top
-    return int(round(min(255.0, max(0.0, level))))
-
-
-def tissue_of_label(label: str) -> str:
-    """Tissue class of a phantom label name (the stable names of models/patient labels)."""
-    if label in ("background", ""):
-        return "air"
-    if "pedicle" in label or "posterior_elements" in label:
-        return "cortical_bone"
-    if label.endswith("_body") or label in ("sacrum",) or label.startswith("ilium"):
-        return "cancellous_bone"
-    if label.startswith("disc_"):
-        return "disc"
-    if label == "fat":
-        return "fat"
-    return "soft_tissue"
+    """HAPT level 0–255 of a tissue class or a phantom label name (``L4_pedicle_left``,
+    ``femur_left``, ``disc_L4_L5``, ``psoas_left``, ``background``…): the tissue table's feel,
+    log-scaled by elastic modulus, cortical bone = 255 (:func:`models.tissue.haptic_level`)."""
+    return haptic_level(tissue)
 
 
 def buttons_from_mask(mask: int) -> frozenset[str]:

@@ -101,11 +101,5 @@ LABEL_TABLE: dict[str, int] = {name: value for value, (name, _) in enumerate(LAB
 #: name → one-line description.
 LABEL_DESCRIPTIONS: dict[str, str] = dict(LABELS)
 
-#: Labels that are bone (used for trabecular texture and bone-density scaling).
-BONE_LABELS: frozenset[str] = frozenset(
-    [name for name in LABEL_TABLE if name.startswith(LUMBAR_LEVELS)]
-    + ["sacrum", "coccyx", "ilium_left", "ilium_right", "femur_left", "femur_right"]
-)
-
 if len(LABEL_TABLE) != len(LABELS) or len(LABELS) > 256:
     raise RuntimeError("fluorosim.models.labels: label names must be unique and fit in uint8")

@@ -10,7 +10,8 @@ Model (stated so that anyone can check it):
    clamped into that range: below 125 kVp the image is formed at 50 keV. Pass ``energy_kev`` to
    override.
 2. **HU → μ.** Piecewise-linear in HU through five anchor tissues: air (−1000 HU, μ = 0),
-   adipose, water (0 HU), muscle and cortical bone. The anchors' HU are what a 120 kVp CT (effective
+   adipose, water (0 HU), muscle and cortical bone (the tissue table's reference materials,
+   ``models.tissue.HU_ANCHOR_MATERIALS``). The anchors' HU are what a 120 kVp CT (effective
    energy ≈70 keV) reports for them, computed from the same table as HU = 1000·(μ/μ_water − 1) at
    70 keV: adipose −78, muscle +47, cortical bone (1.92 g/cm³) +1560. Their μ at ``E_eff`` is
    interpolated log-log from the table. Above the cortical anchor the bone line is extrapolated
@@ -31,6 +32,7 @@ from numpy.typing import NDArray
 
 from fluorosim.models import materials
 from fluorosim.models.patient import Patient
+from fluorosim.models.tissue import HU_ANCHOR_MATERIALS
 
 #: The μ table's energies (models.materials: NIST XCOM values of reference/anatomy.md); the
 #: effective energy is kept inside them (no extrapolation).
@@ -62,9 +64,9 @@ def _anchor_hu(material: str) -> float:
 
 def hu_to_mu_anchors(energy_kev: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The (HU, μ mm⁻¹) anchor points of the piecewise-linear conversion at ``energy_kev``."""
-    materials = ("adipose", "water", "muscle", "cortical_bone")
-    hu = np.array([AIR_HU] + [_anchor_hu(m) for m in materials])
-    mu = np.array([0.0] + [material_mu_per_mm(m, energy_kev) for m in materials])
+    anchors = HU_ANCHOR_MATERIALS  # adipose, water, muscle, cortical bone (models.tissue)
+    hu = np.array([AIR_HU] + [_anchor_hu(m) for m in anchors])
+    mu = np.array([0.0] + [material_mu_per_mm(m, energy_kev) for m in anchors])
     return hu, mu
 
 

@@ -236,7 +236,7 @@ def read_mask_folder(
             if next_free > 255:
                 raise PatientFileError(folder, "more than 255 structures: they do not fit uint8")
             table[label] = next_free
-    from fluorosim.models.labels import BONE_LABELS
+    from fluorosim.models.tissue import BONE_LABELS
 
     labels = np.zeros(shape, np.uint8)
     for label, inside in sorted(masks, key=lambda m: m[0] in BONE_LABELS):

@@ -26,13 +26,16 @@ import numpy as np
 
 from fluorosim.models.io import markups, nifti
 from fluorosim.models.patient import BACKGROUND_LABEL, Patient
+from fluorosim.models.tissue import BULK_LABELS
 
 PATIENT_FORMAT = "fluorosim-patient"
 PATIENT_FORMAT_VERSION = 1
 #: Vertebral levels whose parts are merged into one printable bone.
 VERTEBRA_PARTS = ("body", "pedicle_left", "pedicle_right", "posterior_elements")
-#: Bulk soft tissue: not meshed one by one (the body envelope mesh stands for them).
-BULK_TISSUES = frozenset({BACKGROUND_LABEL, "fat", "muscle", "skin", "bowel"})
+#: Bulk soft tissue: not meshed one by one (the body envelope mesh stands for them): the tissue
+#: table's bulk labels (air, skin, fat, muscle) and the bowel, which a finding does name as a
+#: structure nearby but the export leaves inside the body envelope.
+BULK_TISSUES = BULK_LABELS | {BACKGROUND_LABEL, "bowel"}
 #: Patient parameter ``sex`` → DICOM PatientSex (PS3.3 C.7.1.1).
 DICOM_SEX = {"female": "F", "f": "F", "male": "M", "m": "M"}
 #: The body envelope is meshed at this voxel stride (it is large and needs no fine detail).

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from fluorosim.models.labels import BONE_LABELS, LABEL_TABLE, LUMBAR_LEVELS
+from fluorosim.models.labels import LABEL_TABLE, LUMBAR_LEVELS
 from fluorosim.models.patient import Patient
 from fluorosim.models.phantom.lumbar import layout_anchors, lumbar_layout, lumbar_part
 from fluorosim.models.phantom.neural import neural_part
@@ -39,6 +39,7 @@ from fluorosim.models.phantom.real_skeleton import (
     s1_normal,
     skeleton_extent,
 )
+from fluorosim.models.tissue import BONE_LABELS
 
 log = logging.getLogger(__name__)
 

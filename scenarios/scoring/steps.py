@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fluorosim.models.patient import Patient
+from fluorosim.models.tissue import BULK_LABELS
 from fluorosim.scenarios import vocabulary
 from fluorosim.scenarios.attempt import AttemptLog, PoseSample
 from fluorosim.scenarios.points import resolve_point
@@ -180,7 +181,7 @@ def nearby_labels(
         labels = patient.labels_at(point[None, :] + r * offsets)
         for value in labels.tolist():
             name = patient.label_name(int(value))
-            if name not in exclude and name not in ("background", "skin", "fat", "muscle"):
+            if name not in exclude and name not in BULK_LABELS:
                 found.setdefault(name, r)
     return sorted(found, key=lambda n: (found[n], n))
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fluorosim.models.labels import BONE_LABELS, LABEL_DESCRIPTIONS, LABEL_TABLE, LABELS
+from fluorosim.models.labels import LABEL_DESCRIPTIONS, LABEL_TABLE, LABELS
 from fluorosim.models.landmarks import LANDMARK_TABLE, landmark_names
+from fluorosim.models.tissue import BONE_LABELS
 
 CONTRACT_LABELS = (
     ["background", "sacrum", "ilium_left", "ilium_right", "sij_space_left", "sij_space_right"]

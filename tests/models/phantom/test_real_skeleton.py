@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fluorosim.models.labels import BONE_LABELS, DISC_LEVELS, LABEL_TABLE, LUMBAR_LEVELS, SIDES
+from fluorosim.models.labels import DISC_LEVELS, LABEL_TABLE, LUMBAR_LEVELS, SIDES
 from fluorosim.models.landmarks import landmark_names
 from fluorosim.models.phantom import real_skeleton
 from fluorosim.models.phantom.assembly import build_patient
 from fluorosim.models.phantom.parts import PatientParameters
 from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH, load_template
+from fluorosim.models.tissue import BONE_LABELS
 
 pytestmark = pytest.mark.slow
 
