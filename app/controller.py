@@ -763,6 +763,7 @@ class SessionWorker(QObject):
             details = calibration.details
             rig.yaw_zero_deg = float(details.get("zero_yaw_deg", 0.0))
             rig.pitch_zero_deg = float(details.get("zero_pitch_deg", 0.0))
+            rig.roll_zero_deg = float(details.get("zero_roll_deg", 0.0))
             rig.depth_zero_mm = float(details.get("zero_depth", 0.0))
             source.rig = rig
         elif hasattr(source, "patient_from_tracker"):

@@ -138,7 +138,7 @@ class PoseFilter:
         norm = float(np.linalg.norm(direction))
         direction = sample.direction_lps if norm < 1e-9 else direction / norm
         return ToolSample(
-            sample.t_s, sample.status, tip, direction, sample.buttons, sample.raw
+            sample.t_s, sample.status, tip, direction, sample.buttons, sample.raw, sample.roll_deg
         )  # not dataclasses.replace: this runs for every sample on the reader thread
 
 

@@ -272,7 +272,13 @@ class MouseInstrument:
             )
         raw["entry_lps_mm"] = self.entry_lps_mm.copy()  # type: ignore[union-attr]
         return ToolSample(
-            self.clock(), TrackingStatus.OK, tip, self.direction_lps, frozenset(self.buttons), raw
+            self.clock(),
+            TrackingStatus.OK,
+            tip,
+            self.direction_lps,
+            frozenset(self.buttons),
+            raw,
+            self.roll_deg,
         )
 
 

@@ -116,8 +116,10 @@ class GimbalRig(RigModel):
         pitch_zero_deg: float = 0.0,
         depth_zero_mm: float = 0.0,
         depth_scale: float = 1.0,
+        roll_zero_deg: float = 0.0,
     ) -> None:
         self.patient_from_rig = _matrix(patient_from_rig, "patient_from_rig")
+        self.roll_zero_deg = float(roll_zero_deg)
         self.yaw_zero_deg = float(yaw_zero_deg)
         self.pitch_zero_deg = float(pitch_zero_deg)
         self.depth_zero_mm = float(depth_zero_mm)
@@ -151,7 +153,8 @@ class GimbalRig(RigModel):
             return ToolSample(t_s, TrackingStatus.UNCALIBRATED, None, None, buttons, raw)
         tip_lps = frames.apply_to_points(self.patient_from_rig, tip)
         d_lps = frames.apply_to_vectors(self.patient_from_rig, d)
-        return ToolSample(t_s, TrackingStatus.OK, tip_lps, d_lps, buttons, raw)
+        roll = message.roll_deg - self.roll_zero_deg
+        return ToolSample(t_s, TrackingStatus.OK, tip_lps, d_lps, buttons, raw, roll)
 
 
 class PoseRig(RigModel):

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from fluorosim.models.pose import ToolPose
+
 
 class TrackingStatus(enum.Enum):
     """What the newest sample of a source can be trusted for."""
@@ -43,6 +45,7 @@ class ToolSample:
     direction_lps: NDArray[np.float64] | None  # unit vector from handle toward tip
     buttons: frozenset[str] = frozenset()
     raw: dict[str, Any] = field(default_factory=dict)
+    roll_deg: float = 0.0  # turn about the shaft (models.pose); 0 for a source that cannot tell
 
     @property
     def has_pose(self) -> bool:
@@ -52,6 +55,13 @@ class ToolSample:
             and self.tip_lps_mm is not None
             and self.direction_lps is not None
         )
+
+    @property
+    def pose(self) -> ToolPose | None:
+        """Tip, direction and roll as the one pose type (None when the sample carries no pose)."""
+        if self.tip_lps_mm is None or self.direction_lps is None:
+            return None
+        return ToolPose(self.tip_lps_mm, self.direction_lps, self.roll_deg)
 
 
 class InstrumentSource(ABC):

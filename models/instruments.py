@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from fluorosim.models import frames
 from fluorosim.models.materials import MATERIALS
+from fluorosim.models.pose import ToolPose
 
 SCHEMA_VERSION = 1
 DEFAULT_CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "assets" / "instruments.toml"
@@ -126,7 +127,7 @@ def _spec_problem(spec: InstrumentSpec) -> tuple[str, str] | None:
 
 @dataclass(frozen=True, eq=False)
 class InstrumentPose:
-    """Where an instrument is: tip point (LPS mm) and unit direction handle → tip.
+    """Where the renderer draws an instrument: the catalogue entry at a pose (:mod:`models.pose`).
 
     ``inserted=False`` means the instrument is off the field (on the tray): it is not projected.
     ``roll_deg`` turns a non-round cross-section about the axis (see :func:`cross_section_axes`).
@@ -164,6 +165,16 @@ class InstrumentPose:
 
     def __hash__(self) -> int:
         return hash(self._key())
+
+    @classmethod
+    def placed(cls, spec_name: str, pose: ToolPose, inserted: bool = True) -> InstrumentPose:
+        """The instrument ``spec_name`` at ``pose`` (tip, direction and roll)."""
+        return cls(spec_name, pose.tip_lps_mm, pose.direction_lps, inserted, pose.roll_deg)
+
+    @property
+    def pose(self) -> ToolPose:
+        """Tip, direction and roll as the one pose type (models.pose)."""
+        return ToolPose(self.tip_lps_mm, self.direction_lps, self.roll_deg)
 
     def axis_point_lps(self, distance_behind_tip_mm: float) -> NDArray[np.float64]:
         """The point on the axis ``distance_behind_tip_mm`` back from the tip toward the handle."""

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from fluorosim.models.pose import ToolPose
+
 
 @dataclass(frozen=True)
 class PoseSample:
@@ -23,6 +25,12 @@ class PoseSample:
     tip_lps_mm: NDArray[np.float64]
     direction_lps: NDArray[np.float64]
     step_id: str
+    roll_deg: float = 0.0
+
+    @property
+    def pose(self) -> ToolPose:
+        """Tip, direction and roll as the one pose type (models.pose)."""
+        return ToolPose(self.tip_lps_mm, self.direction_lps, self.roll_deg)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,12 @@ class ImplantRecord:
     direction_lps: NDArray[np.float64]
     length_mm: float
     diameter_mm: float
+    roll_deg: float = 0.0  # the triangular SIJ implant's turn about its axis (models.pose)
+
+    @property
+    def pose(self) -> ToolPose:
+        """Tip, direction and roll as the one pose type (models.pose)."""
+        return ToolPose(self.tip_lps_mm, self.direction_lps, self.roll_deg)
 
 
 @dataclass

@@ -3,15 +3,19 @@
 Every command the GUI, a script or a replay gives goes through :meth:`Session.command`; the same
 objects are written to the attempt file with :func:`command_to_json` and read back with
 :func:`command_from_json`, so a replay issues exactly the commands of the original attempt.
-Positions LPS mm, directions unit vectors handle → tip, joints in the C-arm's own units.
+Positions LPS mm, directions unit vectors handle → tip, roll about the shaft in degrees (an
+``instrument`` action without ``roll_deg`` means 0), joints in the C-arm's own units.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from fluorosim.models.pose import ToolPose
 
 
 class CommandError(ValueError):
@@ -40,11 +44,18 @@ class Shot:
 
 @dataclass(frozen=True)
 class InstrumentPose:
-    """Where the named instrument is now (tip LPS mm, unit direction handle → tip)."""
+    """Where the named instrument is now: tip LPS mm, unit direction handle → tip, roll about the
+    shaft in degrees (models.pose; absent from older recordings and scripts, which mean 0)."""
 
     instrument: str
     tip_lps_mm: tuple[float, float, float]
     direction_lps: tuple[float, float, float]
+    roll_deg: float = 0.0
+
+    @property
+    def pose(self) -> ToolPose:
+        """The pose as the one pose type (models.pose)."""
+        return ToolPose(np.array(self.tip_lps_mm), np.array(self.direction_lps), self.roll_deg)
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,7 @@ def command_to_json(command: Command) -> dict[str, Any]:
             "instrument": command.instrument,
             "tip_mm": list(command.tip_lps_mm),
             "direction": list(command.direction_lps),
+            "roll_deg": command.roll_deg,
         }
     if isinstance(command, Advance):
         return {"advance_mm": command.distance_mm}
@@ -217,10 +229,14 @@ def command_from_json(action: Any, where: str = "action") -> Command:
             raise CommandError(f"{where}.instrument: expected an instrument name, got {name!r}")
         if "tip_mm" not in action or "direction" not in action:
             raise CommandError(f"{where}: an instrument action needs 'tip_mm' and 'direction'")
+        roll = action.get("roll_deg", 0.0)
+        if isinstance(roll, bool) or not isinstance(roll, int | float) or not math.isfinite(roll):
+            raise CommandError(f"{where}.roll_deg: expected a number of degrees, got {roll!r}")
         return InstrumentPose(
             name,
             _vector(action["tip_mm"], f"{where}.tip_mm"),
             _unit(action["direction"], f"{where}.direction"),
+            float(roll),
         )
     if len(keys) != 1:
         raise CommandError(

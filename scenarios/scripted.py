@@ -11,7 +11,9 @@ Format (also produced by :mod:`scenarios.scripts`)::
                {"t_s": 9.0, "place_implant": "sij_implant"}, {"t_s": 10.0, "finish": true}]}
 
 ``t_s`` must not decrease. Coordinates are the LPS patient frame of ``fluorosim phantom export``
-(mm); directions point from the handle toward the tip. ``mode`` is optional (learning).
+(mm); directions point from the handle toward the tip. An ``instrument`` step may add
+``"roll_deg"`` (the turn about the shaft, models.pose; absent = 0), which orients the triangular
+SIJ implant placed from it. ``mode`` is optional (learning).
 """
 
 from __future__ import annotations

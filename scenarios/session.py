@@ -41,6 +41,7 @@ from fluorosim.haptics.source import InstrumentSource
 from fluorosim.models.instruments import InstrumentPose as RenderPose
 from fluorosim.models.instruments import InstrumentSpec, load_catalogue
 from fluorosim.models.patient import Patient
+from fluorosim.models.pose import wrap_roll_deg
 from fluorosim.render import carm, views
 from fluorosim.render.carm import CArmJoints, CArmLimitError
 from fluorosim.scenarios import commands as cmd
@@ -246,6 +247,7 @@ class Session:
                         self._instrument,
                         tuple(float(v) for v in sample.tip_lps_mm),
                         tuple(float(v) for v in sample.direction_lps),
+                        float(sample.roll_deg),
                     )
                 )
 
@@ -264,15 +266,19 @@ class Session:
             self._expose("single")
         elif isinstance(command, cmd.InstrumentPose):
             self._select(command.instrument)
-            self._set_pose(np.array(command.tip_lps_mm), np.array(command.direction_lps))
+            self._set_pose(
+                np.array(command.tip_lps_mm), np.array(command.direction_lps), command.roll_deg
+            )
         elif isinstance(command, cmd.Advance):
             tool = self._require_tool()
             self._set_pose(
-                tool.tip_lps_mm + command.distance_mm * tool.direction_lps, tool.direction_lps
+                tool.tip_lps_mm + command.distance_mm * tool.direction_lps,
+                tool.direction_lps,
+                tool.roll_deg,
             )
         elif isinstance(command, cmd.Aim):
             tool = self._require_tool()
-            self._set_pose(tool.tip_lps_mm, np.array(command.direction_lps))
+            self._set_pose(tool.tip_lps_mm, np.array(command.direction_lps), tool.roll_deg)
         elif isinstance(command, cmd.SelectInstrument):
             self._select(command.name)
         elif isinstance(command, cmd.PlaceImplant):
@@ -526,7 +532,7 @@ class Session:
         spec = self.catalogue.get(self._tool.instrument)
         if spec is None:
             return False
-        pose = RenderPose(spec.name, self._tool.tip_lps_mm, self._tool.direction_lps)
+        pose = RenderPose.placed(spec.name, self._tool.pose)
         points = pose.handle_points_lps(spec)
         pixels = geometry.project(points)
         depth = (points - geometry.source_lps_mm) @ geometry.detector_normal_lps
@@ -542,14 +548,10 @@ class Session:
 
     def _render_instruments(self) -> list[RenderPose]:
         poses = [
-            RenderPose(i.name, i.tip_lps_mm, i.direction_lps)
-            for i in self.log.implants
-            if i.name in self.catalogue
+            RenderPose.placed(i.name, i.pose) for i in self.log.implants if i.name in self.catalogue
         ]
         if self._tool is not None and self._tool.instrument in self.catalogue:
-            poses.append(
-                RenderPose(self._tool.instrument, self._tool.tip_lps_mm, self._tool.direction_lps)
-            )
+            poses.append(RenderPose.placed(self._tool.instrument, self._tool.pose))
         return poses
 
     def _first_instrument(self) -> str | None:
@@ -579,16 +581,23 @@ class Session:
             raise SessionError("no instrument is placed yet: give an instrument pose first")
         return self._tool
 
-    def _set_pose(self, tip: np.ndarray, direction: np.ndarray) -> None:
+    def _set_pose(self, tip: np.ndarray, direction: np.ndarray, roll_deg: float = 0.0) -> None:
         direction = direction / np.linalg.norm(direction)
         step = self.current_step
         step_id = step.id if step is not None else self.scenario.steps[-1].id
         assert self._instrument is not None
-        sample = PoseSample(self._t_s, self._instrument, tip.astype(np.float64), direction, step_id)
+        roll_deg = wrap_roll_deg(roll_deg)
+        sample = PoseSample(
+            self._t_s, self._instrument, tip.astype(np.float64), direction, step_id, roll_deg
+        )
         self._tool = sample
         self.log.poses.append(sample)
         self._emit(
-            "pose", instrument=sample.instrument, tip_mm=tip.tolist(), direction=direction.tolist()
+            "pose",
+            instrument=sample.instrument,
+            tip_mm=tip.tolist(),
+            direction=direction.tolist(),
+            roll_deg=roll_deg,
         )
         tissue = self.patient.label_name(int(self.patient.labels_at(tip[None, :])[0]))
         if tissue != self._tissue:
@@ -627,6 +636,7 @@ class Session:
             tool.direction_lps.copy(),
             length,
             diameter,
+            tool.roll_deg,
         )
         self.log.implants.append(record)
         self._emit("implant", name=name, step=step_id, tip_mm=tool.tip_lps_mm.tolist())
