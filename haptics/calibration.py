@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from fluorosim.models.frames import FrameError, rigid_fit, rotation_about_axis, validate_rigid
+from fluorosim.models.instruments import roll_toward_deg
 
 SCHEMA_VERSION = 1
 
@@ -428,6 +429,36 @@ def tip_and_direction(
     tip = patient_from_tool[:3, :3] @ tip_tool + patient_from_tool[:3, 3]
     direction = patient_from_tool[:3, :3] @ direction_tool
     return tip, direction / np.linalg.norm(direction)
+
+
+def roll_about_shaft_deg(patient_from_tool: ArrayLike, shaft_axis_tool: ArrayLike) -> float:
+    """Roll (deg, models.pose) of a 6-DOF tool: where its frame's axis least parallel to the shaft
+    (x for a shaft along z) points about the shaft, measured from the zero of
+    :func:`models.instruments.cross_section_axes`. Turning the tool about its shaft by θ turns the
+    roll by θ; which way an implant's vertex faces at a given roll is fixed by how it sits on the
+    inserter."""
+    rotation = np.asarray(patient_from_tool, dtype=np.float64)[:3, :3]
+    shaft = np.asarray(shaft_axis_tool, dtype=np.float64).reshape(3)
+    shaft = shaft / np.linalg.norm(shaft)
+    reference = np.eye(3)[int(np.argmin(np.abs(shaft)))]
+    return roll_toward_deg(rotation @ shaft, rotation @ (reference - (reference @ shaft) * shaft))
+
+
+def tool_roll_deg(
+    tracker_from_tool: ArrayLike,
+    tool_from_tip: ArrayLike | None = None,
+    patient_from_tracker: ArrayLike | None = None,
+) -> float:
+    """The roll that goes with :func:`tip_and_direction` (same shaft axis, same frames)."""
+    tip_cal = np.eye(4) if tool_from_tip is None else np.asarray(tool_from_tip, dtype=np.float64)
+    tip_tool = tip_cal[:3, 3]
+    shaft = tip_tool if np.linalg.norm(tip_tool) > 1.0 else np.array([0.0, 0.0, 1.0])
+    outer = (
+        np.eye(4)
+        if patient_from_tracker is None
+        else np.asarray(patient_from_tracker, dtype=np.float64)
+    )
+    return roll_about_shaft_deg(outer @ np.asarray(tracker_from_tool, dtype=np.float64), shaft)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fluorosim.haptics.calibration import tip_and_direction
+from fluorosim.haptics.calibration import tip_and_direction, tool_roll_deg
 from fluorosim.haptics.source import ReaderThreadSource, ToolSample, TrackingStatus
 
 DEFAULT_PORT = 18944
@@ -143,12 +143,13 @@ class IgtlSource(ReaderThreadSource):
             return ToolSample(t_s, TrackingStatus.MISSING, None, None, frozenset(), raw)
         raw["tracker_from_tool"] = matrix
         tip, direction = tip_and_direction(matrix, self.tool_from_tip, self.patient_from_tracker)
+        roll = tool_roll_deg(matrix, self.tool_from_tip, self.patient_from_tracker)
         status = (
             TrackingStatus.OK
             if self.patient_from_tracker is not None
             else TrackingStatus.UNCALIBRATED
         )
-        return ToolSample(t_s, status, tip, direction, frozenset(), raw)
+        return ToolSample(t_s, status, tip, direction, frozenset(), raw, roll)
 
     def _run(self) -> None:
         self._connect()

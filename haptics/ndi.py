@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fluorosim.haptics.calibration import tip_and_direction
+from fluorosim.haptics.calibration import tip_and_direction, tool_roll_deg
 from fluorosim.haptics.ndi_protocol import (
     FRAME_MODULUS,
     TrackingReply,
@@ -381,12 +381,13 @@ class NdiSource(ReaderThreadSource):
         tip, direction = tip_and_direction(
             tracker_from_tool, self.tool_from_tip, self.patient_from_tracker
         )
+        roll = tool_roll_deg(tracker_from_tool, self.tool_from_tip, self.patient_from_tracker)
         status = (
             TrackingStatus.OK
             if self.patient_from_tracker is not None
             else TrackingStatus.UNCALIBRATED
         )
-        return ToolSample(t_s, status, tip, direction, frozenset(), raw)
+        return ToolSample(t_s, status, tip, direction, frozenset(), raw, roll)
 
     def _run(self) -> None:
         try:

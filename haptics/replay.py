@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fluorosim.haptics.calibration import tip_and_direction
+from fluorosim.haptics.calibration import tip_and_direction, tool_roll_deg
 from fluorosim.haptics.source import InstrumentSource, ToolSample, TrackingStatus
 
 _LINE = re.compile(r"^Seq_Frame(\d+)_([A-Za-z0-9_]+?)\s*=\s*(.*?)\s*$")
@@ -244,6 +244,7 @@ class PlusReplaySource(_TimedReplay):
             return ToolSample(t_s, TrackingStatus.MISSING, None, None, frozenset(), raw)
         matrix = self.track.matrices[index]
         tip, direction = tip_and_direction(matrix, self._tool_from_tip, self._patient_from_tracker)
+        roll = tool_roll_deg(matrix, self._tool_from_tip, self._patient_from_tracker)
         raw["tracker_from_tool"] = matrix.copy()
         status = (
             TrackingStatus.OK
@@ -251,7 +252,7 @@ class PlusReplaySource(_TimedReplay):
             else TrackingStatus.UNCALIBRATED
         )
         self.status = status
-        return ToolSample(t_s, status, tip, direction, frozenset(), raw)
+        return ToolSample(t_s, status, tip, direction, frozenset(), raw, roll)
 
 
 class AttemptReplaySource(_TimedReplay):

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from fluorosim.haptics.calibration import roll_about_shaft_deg
 from fluorosim.haptics.source import ToolSample, TrackingStatus
 from fluorosim.haptics.stp1 import Gimb, Imuq, Message, Pose
 from fluorosim.models import frames
@@ -205,7 +206,10 @@ class PoseRig(RigModel):
             return ToolSample(t_s, TrackingStatus.UNCALIBRATED, None, None, buttons, raw)
         tip_lps = frames.apply_to_points(self.patient_from_tracker, tip)
         d_lps = frames.apply_to_vectors(self.patient_from_tracker, d)
-        return ToolSample(t_s, TrackingStatus.OK, tip_lps, d_lps, buttons, raw)
+        roll = roll_about_shaft_deg(
+            self.patient_from_tracker @ tracker_from_tool, self.shaft_axis_tool
+        )
+        return ToolSample(t_s, TrackingStatus.OK, tip_lps, d_lps, buttons, raw, roll)
 
 
 class ImuRig(RigModel):
@@ -260,7 +264,9 @@ class ImuRig(RigModel):
             return ToolSample(t_s, TrackingStatus.UNCALIBRATED, None, None, buttons, raw)
         tip_lps = frames.apply_to_points(self.patient_from_imu_world, tip_world)
         d_lps = frames.apply_to_vectors(self.patient_from_imu_world, d_world)
-        return ToolSample(t_s, TrackingStatus.OK, tip_lps, d_lps, buttons, raw)
+        patient_from_sensor = self.patient_from_imu_world[:3, :3] @ tare @ world_from_sensor
+        roll = roll_about_shaft_deg(patient_from_sensor, self.shaft_axis_sensor)
+        return ToolSample(t_s, TrackingStatus.OK, tip_lps, d_lps, buttons, raw, roll)
 
 
 def rig_for_kind(kind: str, **calibration: Any) -> RigModel:

@@ -303,3 +303,11 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, InstrumentSpec]:
         if missing:
             raise CatalogueError(f"{file_path}: missing required entries: {', '.join(missing)}")
     return catalogue
+
+
+def roll_toward_deg(direction_lps: ArrayLike, reference_lps: ArrayLike) -> float:
+    """The roll (deg) at which :func:`cross_section_axes`' e1 points along ``reference_lps``
+    projected into the cross-section plane (a tracked tool's own axis marks its roll this way)."""
+    e1, e2 = cross_section_axes(direction_lps, 0.0)
+    reference = np.asarray(reference_lps, dtype=np.float64).reshape(3)
+    return math.degrees(math.atan2(float(reference @ e2), float(reference @ e1)))

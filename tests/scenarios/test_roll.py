@@ -8,12 +8,14 @@ import json
 import numpy as np
 import pytest
 
+from fluorosim.haptics.calibration import tip_and_direction, tool_roll_deg
 from fluorosim.haptics.rig_models import GimbalRig
 from fluorosim.haptics.source import InstrumentSource, TrackingStatus
 from fluorosim.haptics.stp1 import Gimb
+from fluorosim.models import frames
 from fluorosim.models.instruments import InstrumentPose as RenderPose
 from fluorosim.models.instruments import load_catalogue
-from fluorosim.models.pose import ToolPose
+from fluorosim.models.pose import ToolPose, wrap_roll_deg
 from fluorosim.render import carm
 from fluorosim.render.instrument_projection import instrument_line_integrals
 from fluorosim.scenarios import commands as cmd
@@ -162,3 +164,26 @@ def test_stp1_gimbal_roll_reaches_the_rendered_implant(synthetic_patient) -> Non
     session.command(cmd.PlaceImplant("sij_implant"))
     session.command(cmd.Shot())
     assert implant_rolls(renderer) == [pytest.approx(60.0)]
+
+
+@pytest.mark.parametrize("shaft_tool", [(0.0, 0.0, 1.0), (0.0, 0.0, 120.0), (80.0, 30.0, -10.0)])
+def test_turning_a_tracked_tool_about_its_shaft_turns_its_roll(shaft_tool) -> None:
+    """6-DOF tools (NDI, PLUS, OpenIGTLink, STP/1 POSE): roll follows the tool's own frame."""
+    tool_from_tip = np.eye(4)
+    if np.linalg.norm(shaft_tool) > 1.0:
+        tool_from_tip[:3, 3] = shaft_tool
+    shaft = np.asarray(shaft_tool) / np.linalg.norm(shaft_tool)
+    base = frames.rigid(frames.rotation_about_axis((1.0, 2.0, 0.5), 35.0), (10.0, -5.0, 3.0))
+    patient_from_tracker = frames.rigid(
+        frames.rotation_about_axis((0.0, 1.0, 0.0), 20.0), (0, 0, 0)
+    )
+    rolls = []
+    for turn_deg in (0.0, 60.0, 200.0):
+        turned = base @ frames.rigid(frames.rotation_about_axis(shaft, turn_deg), (0.0, 0.0, 0.0))
+        tip, direction = tip_and_direction(turned, tool_from_tip, patient_from_tracker)
+        rolls.append(tool_roll_deg(turned, tool_from_tip, patient_from_tracker))
+        np.testing.assert_allclose(
+            tip, tip_and_direction(base, tool_from_tip, patient_from_tracker)[0], atol=1e-9
+        )
+    assert wrap_roll_deg(rolls[1] - rolls[0]) == pytest.approx(60.0)
+    assert wrap_roll_deg(rolls[2] - rolls[0]) == pytest.approx(wrap_roll_deg(200.0))
