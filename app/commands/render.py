@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--instrument",
         action="append",
         default=[],
-        metavar="NAME:x,y,z:dx,dy,dz",
-        help="instrument tip (LPS mm) and direction handle→tip; repeatable",
+        metavar="NAME:x,y,z:dx,dy,dz[:roll]",
+        help="instrument tip (LPS mm), direction handle→tip and roll about the shaft (deg, "
+        "default 0); repeatable",
     )
     parser.add_argument(
         "--exact", action="store_true", help="use the exact Siddon ray caster (slow)"
@@ -112,12 +114,23 @@ def _vector(text: str, what: str, spec: str) -> np.ndarray:
 
 
 def parse_instrument(spec: str) -> Any:
-    """``NAME:x,y,z:dx,dy,dz`` → an InstrumentPose (tip LPS mm, direction handle → tip)."""
+    """``NAME:x,y,z:dx,dy,dz[:roll]`` → an InstrumentPose (tip LPS mm, direction handle → tip,
+    roll about the shaft in degrees, default 0)."""
     from fluorosim.models.instruments import InstrumentPose, load_catalogue
 
     parts = spec.split(":")
-    if len(parts) != 3:
-        raise RenderArgumentError(f"--instrument '{spec}': expected NAME:x,y,z:dx,dy,dz")
+    if len(parts) not in (3, 4):
+        raise RenderArgumentError(f"--instrument '{spec}': expected NAME:x,y,z:dx,dy,dz[:roll]")
+    roll_deg = 0.0
+    if len(parts) == 4:
+        try:
+            roll_deg = float(parts[3])
+        except ValueError:
+            roll_deg = math.nan
+        if not math.isfinite(roll_deg):
+            raise RenderArgumentError(
+                f"--instrument '{spec}': the roll must be a number of degrees"
+            )
     name = parts[0].strip()
     catalogue = load_catalogue()
     if name not in catalogue:
@@ -128,7 +141,7 @@ def parse_instrument(spec: str) -> Any:
     direction = _vector(parts[2], "the direction", spec)
     if np.linalg.norm(direction) < 1e-9:
         raise RenderArgumentError(f"--instrument '{spec}': the direction must not be zero")
-    return InstrumentPose(name, tip, direction)
+    return InstrumentPose(name, tip, direction, roll_deg=roll_deg)
 
 
 def load_named_patient(reference: str) -> Any:

@@ -108,6 +108,7 @@ def test_render_with_an_instrument_and_joint_values(tmp_path, patient):
         (["--view", "ap", "--level", "L9", "--out", "x.png"], "unknown level 'L9'"),
         (["--instrument", "spoon:0,0,0:0,1,0", "--out", "x.png"], "unknown instrument 'spoon'"),
         (["--instrument", "guide_pin:0,0:0,1,0", "--out", "x.png"], "three numbers"),
+        (["--instrument", "sij_implant:0,0,0:0,1,0:sixty", "--out", "x.png"], "the roll must"),
         (["--view", "ap"], "nothing to write"),
         (["--view", "ap", "--kvp", "200", "--out", "x.png"], "kVp 200"),
         (["--view", "ap", "--model", "ii7", "--out", "x.png"], "unknown C-arm model 'ii7'"),
@@ -120,6 +121,13 @@ def test_bad_input_gives_a_clear_message_not_a_traceback(
     assert cli.main(["render", *arguments]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_an_instrument_may_carry_its_roll() -> None:
+    from fluorosim.app.commands.render import parse_instrument
+
+    assert parse_instrument("sij_implant:0,0,0:0,1,0:60").roll_deg == 60.0
+    assert parse_instrument("sij_implant:0,0,0:0,1,0").roll_deg == 0.0
 
 
 def test_bench_command_prints_json_of_the_chosen_benchmarks(capsys, monkeypatch):
