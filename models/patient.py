@@ -16,8 +16,9 @@ always ``background`` (air outside the body).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -25,6 +26,19 @@ from numpy.typing import ArrayLike, NDArray
 from fluorosim.models import frames
 
 BACKGROUND_LABEL = "background"
+
+
+class PatientLandmarks(Protocol):
+    """The part of a patient that view geometry reads: its named landmarks (LPS mm).
+
+    :class:`Patient` is one; scenarios.patients' probe, which records the landmarks a scenario's
+    views ask for and the patient lacks, is another.
+    """
+
+    @property
+    def landmarks(self) -> Mapping[str, NDArray[np.float64]]: ...
+
+    def landmark(self, name: str) -> NDArray[np.float64]: ...
 
 
 @dataclass
