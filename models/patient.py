@@ -80,7 +80,7 @@ class Patient:
     @property
     def voxel_from_lps(self) -> NDArray[np.float64]:
         """Inverse of ``lps_from_voxel`` (general affine inverse: spacing is not 1)."""
-        return np.linalg.inv(self.lps_from_voxel)
+        return np.asarray(np.linalg.inv(self.lps_from_voxel), dtype=np.float64)
 
     def bounds_lps_mm(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Min and max LPS corners of the volume (outer voxel faces)."""

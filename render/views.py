@@ -139,7 +139,7 @@ def _check_level(level: str | None, allow_vertebra: bool = True) -> str:
 def _check_side(view: str, side: str | None) -> str:
     if side not in SIDES:
         raise ViewSpecError(f"view '{view}' needs --side left or right (got {side!r})")
-    return side  # type: ignore[return-value]
+    return side
 
 
 def _lr_axis(patient: PatientLandmarks, vertebra: str) -> NDArray[np.float64]:

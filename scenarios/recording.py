@@ -291,7 +291,7 @@ def replay_attempt(
     path: str | Path,
     patient: Patient | None = None,
     renderer: Renderer | None = None,
-    renderer_factory: Callable[[Patient, str], Renderer] | None = None,
+    renderer_factory: Callable[[Patient, str], Renderer | None] | None = None,
     catalogue: dict[str, InstrumentSpec] | None = None,
 ) -> Report:
     """Re-run a recorded attempt headlessly and return its report.
@@ -309,7 +309,7 @@ def replay_attempt_checked(
     path: str | Path,
     patient: Patient | None = None,
     renderer: Renderer | None = None,
-    renderer_factory: Callable[[Patient, str], Renderer] | None = None,
+    renderer_factory: Callable[[Patient, str], Renderer | None] | None = None,
     catalogue: dict[str, InstrumentSpec] | None = None,
 ) -> tuple[Report, PatientCheck]:
     """:func:`replay_attempt` and the :class:`PatientCheck` of the patient it ran on."""
