@@ -118,7 +118,7 @@ def all_packages() -> list[str]:
     return [requirement.package for requirement in requirements(gui=False)]
 
 
-def sonames_in(directories: Iterable[str | os.PathLike]) -> set[str]:
+def sonames_in(directories: Iterable[str | os.PathLike[str]]) -> set[str]:
     """File names of the shared libraries in ``directories`` (missing directories are skipped)."""
     found: set[str] = set()
     for directory in directories:

@@ -28,7 +28,7 @@ TARGET_LATENCY_MS = 5.0
 
 def benchmark_serial_latency(
     rate_hz: float = 250.0, seconds: float = 3.0, poll_period_s: float = 0.001
-) -> dict:
+) -> dict[str, object]:
     """Measure port → poll() latency and the reader thread's CPU share; returns a summary dict."""
     master, slave = os.openpty()
     tty.setraw(slave)

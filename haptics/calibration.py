@@ -180,7 +180,7 @@ def pivot_calibration(
     distances = np.linalg.norm(residuals, axis=1)
     rms_mm = float(np.sqrt(np.mean(distances**2)))
     matrix = np.eye(4)
-    matrix[:3, :3] = _frame_with_z_along(tip_tool)
+    matrix[:3, :3] = _frame_with_z_along(np.asarray(tip_tool, dtype=np.float64))
     matrix[:3, 3] = tip_tool
     return Calibration(
         tip_frame,
@@ -205,7 +205,8 @@ def _orientation_spread_deg(rotations: NDArray[np.float64]) -> float:
     def angles_from(reference: NDArray[np.float64]) -> NDArray[np.float64]:
         relative = np.einsum("ji,njk->nik", reference, rotations)
         cos = (np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0
-        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        angles: NDArray[np.float64] = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        return angles
 
     first = angles_from(rotations[0])
     far = rotations[int(np.argmax(first))]

@@ -34,7 +34,7 @@ import tty
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -84,7 +84,7 @@ class MotionScript:
 
     KEYS = ("yaw", "pitch", "roll", "depth")
 
-    def __init__(self, keyframes: list[dict], where: str = "motion script") -> None:
+    def __init__(self, keyframes: list[dict[str, Any]], where: str = "motion script") -> None:
         if not isinstance(keyframes, list) or not keyframes:
             raise ValueError(f"{where}: expected a non-empty JSON list of keyframes")
         rows = []
@@ -102,7 +102,7 @@ class MotionScript:
         rows.sort(key=lambda row: row[0])
         self._t = np.array([row[0] for row in rows])
         self._values = np.array([row[1:5] for row in rows])
-        self._buttons = [row[5] for row in rows]
+        self._buttons = [int(row[5]) for row in rows]
 
     @classmethod
     def load(cls, path: str | Path) -> MotionScript:
@@ -119,7 +119,8 @@ class MotionScript:
         """The interpolated state at ``t_s`` (held before the first and after the last key)."""
         values = [float(np.interp(t_s, self._t, self._values[:, i])) for i in range(4)]
         index = max(0, int(np.searchsorted(self._t, t_s, side="right")) - 1)
-        return MotionState(*values, buttons=self._buttons[index])
+        yaw, pitch, roll, depth = values
+        return MotionState(yaw, pitch, roll, depth, buttons=self._buttons[index])
 
 
 @dataclass
@@ -249,14 +250,15 @@ class Stp1Device:
         rotation = _rotation_from_gimbal(yaw, state.pitch_deg, state.roll_deg)
         q = frames.matrix_to_quaternion(rotation)
         if self.kind == "imu":
-            return Imuq(seq, t_ms, "OK", *q, 3)
+            return Imuq(seq, t_ms, "OK", q[0], q[1], q[2], q[3], 3)
         # pose: tool frame z axis along the shaft, marker origin 150 mm behind the tip
         tool_rotation = rotation @ np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], float)  # z → shaft
         shaft = rotation[:, 0]
         tip = np.asarray(POSE_ENTRY_TRACKER_MM) + depth * shaft
         origin = tip - POSE_TOOL_TIP_OFFSET_MM * shaft + noise
         qt = frames.matrix_to_quaternion(tool_rotation)
-        return Pose(seq, t_ms, "OK", *origin, *qt, 0.12)
+        x, y, z = origin
+        return Pose(seq, t_ms, "OK", x, y, z, qt[0], qt[1], qt[2], qt[3], 0.12)
 
     def _faulty(self, line: bytes) -> bytes:
         """Apply the fault plan to one streamed line (may return b"")."""

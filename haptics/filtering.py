@@ -268,7 +268,7 @@ class TrackingGuard:
             self._count("lost")
         status = TrackingStatus.MISSING
         buttons: frozenset[str] = frozenset()
-        raw: dict = {}
+        raw = {}
         if problem is not None:
             buttons = problem.buttons
             raw = dict(problem.raw)

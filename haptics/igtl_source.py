@@ -134,7 +134,7 @@ class IgtlSource(ReaderThreadSource):
         if status_text != "OK":
             raw["transform_status"] = status_text
             return ToolSample(t_s, TrackingStatus.MISSING, None, None, frozenset(), raw)
-        rotation_ok = matrix.shape == (4, 4) and np.all(np.isfinite(matrix))
+        rotation_ok = bool(matrix.shape == (4, 4) and np.all(np.isfinite(matrix)))
         if rotation_ok:
             gram = matrix[:3, :3].T @ matrix[:3, :3]
             rotation_ok = bool(np.abs(gram - np.eye(3)).max() < 1e-3)

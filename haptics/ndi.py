@@ -208,7 +208,7 @@ class NdiSource(ReaderThreadSource):
         self.count("commands_sent")
 
     def _read_ascii(self) -> bytes:
-        data = self._port.read_until(b"\r")
+        data: bytes = self._port.read_until(b"\r")
         if not data.endswith(b"\r"):
             raise TimeoutError("no reply")
         return data

@@ -376,9 +376,9 @@ class NdiEmulator:
             self.tracking_replies += 1
             every = self.faults.bad_crc_every
             if every and self.tracking_replies % every == 0:
-                reply = bytearray(reply)
-                reply[-2 if name == "TX" else -1] ^= 0x01
-                reply = bytes(reply)
+                flipped = bytearray(reply)
+                flipped[-2 if name == "TX" else -1] ^= 0x01
+                reply = bytes(flipped)
             return self.faults.garbage_before_reply + reply
         return frame_reply(f"ERROR{ERROR_INVALID_COMMAND:02X}".encode())
 

@@ -296,7 +296,7 @@ def bx_length(header: bytes) -> int | None:
     start, body_length, header_crc = BX_HEADER.unpack_from(header)
     if start != BX_START or header_crc != crc16_arc(header[:4]):
         return None
-    return BX_HEADER.size + body_length + 2
+    return BX_HEADER.size + int(body_length) + 2
 
 
 def parse_bx_reply(data: bytes) -> TrackingReply | None:

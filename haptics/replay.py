@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +47,7 @@ class TransformTrack:
     matrices: NDArray[np.float64]
     ok: NDArray[np.bool_]
 
-    def __iter__(self):  # lets callers unpack (timestamps, matrices, ok)
+    def __iter__(self) -> Iterator[NDArray[np.float64] | NDArray[np.bool_]]:  # unpacks in three
         return iter((self.timestamps_s, self.matrices, self.ok))
 
     def __len__(self) -> int:

@@ -126,7 +126,9 @@ class GimbalRig(RigModel):
         self.depth_zero_mm = float(depth_zero_mm)
         self.depth_scale = float(depth_scale)
 
-    def pose_rig(self, yaw_deg: float, pitch_deg: float, depth_mm: float):
+    def pose_rig(
+        self, yaw_deg: float, pitch_deg: float, depth_mm: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(tip_mm, direction) in the rig frame."""
         d = gimbal_direction(yaw_deg - self.yaw_zero_deg, pitch_deg - self.pitch_zero_deg)
         depth = self.depth_scale * (depth_mm - self.depth_zero_mm)
@@ -172,7 +174,9 @@ class PoseRig(RigModel):
         """``shaft_axis_tool``: handle→tip axis in the tool frame; default: tool origin → tip."""
         self.patient_from_tracker = _matrix(patient_from_tracker, "patient_from_tracker")
         self.tool_from_tip = (
-            frames.identity() if tool_from_tip is None else _matrix(tool_from_tip, "tool_from_tip")
+            frames.identity()
+            if tool_from_tip is None
+            else frames.validate_rigid(tool_from_tip, "tool_from_tip")
         )
         if shaft_axis_tool is None:
             offset = self.tool_from_tip[:3, 3]

@@ -16,7 +16,7 @@ import enum
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +62,19 @@ class ToolSample:
         if self.tip_lps_mm is None or self.direction_lps is None:
             return None
         return ToolPose(self.tip_lps_mm, self.direction_lps, self.roll_deg)
+
+
+class SampleSource(Protocol):
+    """What the session and the GUI need of an instrument source: start, poll, stop, close.
+
+    Every :class:`InstrumentSource` is one; so is any object with these methods (a scripted or
+    replayed stream in a test).
+    """
+
+    def start(self) -> None: ...
+    def poll(self) -> ToolSample | None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class InstrumentSource(ABC):

@@ -36,13 +36,14 @@ class SourceUrlError(ValueError):
     """A source URL that cannot be opened; the message says why and what would work."""
 
 
-def _load(module: str, name: str, url: str) -> Any:
+def _load(module: str, name: str, url: str) -> Callable[..., InstrumentSource]:
     try:
-        return getattr(importlib.import_module(module), name)
+        factory: Callable[..., InstrumentSource] = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as error:
         raise SourceUrlError(
             f"{url}: this build has no {name} ({module} is not available: {error})"
         ) from None
+    return factory
 
 
 def parse_igtl_url(url: str) -> tuple[str, int, str | None]:
@@ -109,7 +110,7 @@ def open_source(
         return cls(attempt_loader(url), **kwargs)
     from fluorosim.haptics.serial_source import SerialStp1Source
 
-    port = url[len("stp1:") :] if url.startswith("stp1:") else url
-    if not port:
+    serial_port = url[len("stp1:") :] if url.startswith("stp1:") else url
+    if not serial_port:
         raise SourceUrlError(f"{url}: no port (expected stp1:/dev/ttyACM0 or a pyserial URL)")
-    return SerialStp1Source(port, **kwargs)
+    return SerialStp1Source(serial_port, **kwargs)

@@ -106,7 +106,9 @@ def rotation_about_axis(axis: ArrayLike, angle_deg: float) -> NDArray[np.float64
     axis_vec = np.asarray(axis, dtype=np.float64).reshape(3)
     norm = np.linalg.norm(axis_vec)
     if not np.isfinite(norm) or norm == 0:
-        raise FrameError(f"rotation_about_axis: axis must be a non-zero finite vector, got {axis}")
+        raise FrameError(
+            f"rotation_about_axis: axis must be a non-zero finite vector, got {str(axis)}"
+        )
     ux, uy, uz = axis_vec / norm
     angle_rad = np.deg2rad(angle_deg)
     c, s = np.cos(angle_rad), np.sin(angle_rad)

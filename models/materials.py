@@ -74,7 +74,7 @@ def mu_per_mm(material: str, energy_kev: float | ArrayLike) -> float | NDArray[n
     low, high = ENERGY_RANGE_KEV
     if not np.all(np.isfinite(energy)) or np.any(energy < low) or np.any(energy > high):
         raise MaterialError(
-            f"energy {energy_kev} keV is outside the supported range {low:g}–{high:g} keV"
+            f"energy {str(energy_kev)} keV is outside the supported range {low:g}–{high:g} keV"
         )
     log_mu = np.log(np.asarray(_MU_PER_CM[material]) / 10.0)
     log_e = np.log(energy)

@@ -16,8 +16,9 @@ always ``background`` (air outside the body).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -25,6 +26,19 @@ from numpy.typing import ArrayLike, NDArray
 from fluorosim.models import frames
 
 BACKGROUND_LABEL = "background"
+
+
+class PatientLandmarks(Protocol):
+    """The part of a patient that view geometry reads: its named landmarks (LPS mm).
+
+    :class:`Patient` is one; scenarios.patients' probe, which records the landmarks a scenario's
+    views ask for and the patient lacks, is another.
+    """
+
+    @property
+    def landmarks(self) -> Mapping[str, NDArray[np.float64]]: ...
+
+    def landmark(self, name: str) -> NDArray[np.float64]: ...
 
 
 @dataclass
@@ -66,7 +80,7 @@ class Patient:
     @property
     def voxel_from_lps(self) -> NDArray[np.float64]:
         """Inverse of ``lps_from_voxel`` (general affine inverse: spacing is not 1)."""
-        return np.linalg.inv(self.lps_from_voxel)
+        return np.asarray(np.linalg.inv(self.lps_from_voxel), dtype=np.float64)
 
     def bounds_lps_mm(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Min and max LPS corners of the volume (outer voxel faces)."""

@@ -122,7 +122,7 @@ def renderer_benchmark(
     from fluorosim.render.views import ideal_joints
 
     if patient is None:
-        from fluorosim.models.phantom import load_or_build_patient  # type: ignore[attr-defined]
+        from fluorosim.models.phantom import load_or_build_patient
 
         patient = load_or_build_patient()
     rng = np.random.default_rng(seed)

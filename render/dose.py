@@ -30,10 +30,10 @@ the primary beam; ``DoseAccumulator.note_in_beam`` records it for the operator-d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from fluorosim.render.carm import CArmModel
 from fluorosim.render.exposure import (
     CONTINUOUS_FRAME_RATE_FPS,
     Collimation,
@@ -205,7 +205,7 @@ def dose_for_exposure(
 def exposure_dose(
     exposure: Exposure,
     geometry: ProjectionGeometry,
-    model: Any = None,
+    model: CArmModel | None = None,
     kvp: float | None = None,
     collimation: Collimation | None = None,
 ) -> DoseRecord:
@@ -217,7 +217,7 @@ def exposure_dose(
     """
     if kvp is not None and abs(float(kvp) - exposure.kvp) > 1e-6:
         raise ValueError(f"exposure_dose: exposure is at {exposure.kvp} kVp, renderer at {kvp} kVp")
-    round_field = getattr(model, "detector", "flat_panel") == "image_intensifier"
+    round_field = model is not None and model.detector == "image_intensifier"
     field_mm = min(geometry.width_px, geometry.height_px) * geometry.pixel_mm
     return dose_for_exposure(
         exposure, geometry, collimation, "circle" if round_field else "square", field_mm

@@ -177,7 +177,13 @@ def _cached_mask(
 ) -> NDArray[np.bool_]:
     x = (np.arange(width_px) - (width_px - 1) / 2) * pixel_mm
     y = (np.arange(height_px) - (height_px - 1) / 2) * pixel_mm
-    mask = _inside_field(x[None, :], y[:, None], collimation, field_shape, field_mm)
+    mask = _inside_field(
+        x[None, :].astype(np.float64),
+        y[:, None].astype(np.float64),
+        collimation,
+        field_shape,
+        field_mm,
+    )
     mask.setflags(write=False)
     return mask
 

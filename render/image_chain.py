@@ -64,6 +64,7 @@ from numpy.typing import NDArray
 
 from fluorosim.models.materials import mu_per_mm
 from fluorosim.render.attenuation import effective_energy_kev
+from fluorosim.render.carm import CArmModel
 from fluorosim.render.dose import (
     DEFAULT_KVP,
     DoseRecord,
@@ -155,17 +156,13 @@ class ChainSettings:
                 raise ValueError(f"ChainSettings.{name}: out of range ({getattr(self, name)!r})")
 
     @classmethod
-    def for_model(cls, model: Any, **overrides: Any) -> ChainSettings:
+    def for_model(cls, model: CArmModel | None, **overrides: Any) -> ChainSettings:
         """Settings for a render.carm.CArmModel: "image_intensifier" → "ii", else "fpd".
 
         The receptor field defaults to the geometry's detector (carm_geometry sizes the detector
         to the magnification mode's field), so ``field_mm`` stays None unless overridden.
         """
-        kind = (
-            "ii"
-            if getattr(model, "detector", "image_intensifier") == "image_intensifier"
-            else "fpd"
-        )
+        kind = "ii" if model is None or model.detector == "image_intensifier" else "fpd"
         overrides.setdefault("detector_kind", kind)
         return cls(**overrides)
 
@@ -518,7 +515,7 @@ def apply_image_chain(
     settings: ChainSettings | None = None,
     exposure: Exposure | None = None,
     rng: np.random.Generator | None = None,
-    model: Any = None,
+    model: CArmModel | None = None,
     fused: bool = True,
 ) -> NDArray[np.uint8]:
     """Monitor image (uint8, H × W) of one displayed frame from the total line integrals.

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from fluorosim.models.instruments import InstrumentPose
 from fluorosim.models.patient import Patient
 from fluorosim.render import carm
 from fluorosim.render import dose as _dose
@@ -44,9 +45,11 @@ from fluorosim.render.attenuation import (
     effective_energy_kev,
 )
 from fluorosim.render.carm import CArmJoints, CArmModel, MonitorOrientation
+from fluorosim.render.dose import DoseRecord
 from fluorosim.render.drr_fast import SLAB_MAX_DEG, FastDRR, upsample
 from fluorosim.render.exposure import Exposure
 from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.image_chain import ChainSettings
 from fluorosim.render.views import home_isocenter_lps
 
 #: Tube voltages the renderer accepts (the exposure model's range, render/exposure.py).
@@ -84,7 +87,7 @@ class FluoroFrame:
     kvp: float
     energy_kev: float
     orientation: MonitorOrientation
-    dose: Any = None
+    dose: DoseRecord | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -242,9 +245,9 @@ class FluoroRenderer:
     def render_frame(
         self,
         joints: CArmJoints,
-        instruments: Sequence[Any] = (),
-        exposure: Any = None,
-        chain_settings: Any = None,
+        instruments: Sequence[InstrumentPose] = (),
+        exposure: Exposure | None = None,
+        chain_settings: ChainSettings | None = None,
         rng: np.random.Generator | None = None,
     ) -> FluoroFrame:
         """Anatomy (cached) + instruments → image chain → monitor image, with the dose record."""
@@ -276,7 +279,7 @@ class FluoroRenderer:
 
     # -- integration points (issue #4 part 2) ------------------------------------------------
     def _instrument_line_integrals(
-        self, instruments: Sequence[Any], geometry: ProjectionGeometry
+        self, instruments: Sequence[InstrumentPose], geometry: ProjectionGeometry
     ) -> NDArray[np.float32] | None:
         """Σ μ·chord of the instruments on the display grid (render/instrument_projection.py)."""
         if not instruments:
@@ -293,8 +296,8 @@ class FluoroRenderer:
         self,
         line_integrals: NDArray[np.float32],
         geometry: ProjectionGeometry,
-        exposure: Any,
-        chain_settings: Any,
+        exposure: Exposure | None,
+        chain_settings: ChainSettings | None,
         rng: np.random.Generator | None,
     ) -> tuple[NDArray[np.uint8], dict[str, Any]]:
         """Line integrals → displayed uint8 image (render/image_chain.py)."""
@@ -309,12 +312,15 @@ class FluoroRenderer:
         return image, {"chain": "image_chain"}
 
     def _exposure_dose(
-        self, exposure: Any, geometry: ProjectionGeometry, chain_settings: Any = None
-    ) -> Any:
+        self,
+        exposure: Exposure | None,
+        geometry: ProjectionGeometry,
+        chain_settings: ChainSettings | None = None,
+    ) -> DoseRecord | None:
         """Dose record of this frame (render/dose.py), with the chain settings' collimation."""
         if exposure is None:
             return None
-        collimation = getattr(chain_settings, "collimation", None)
+        collimation = chain_settings.collimation if chain_settings is not None else None
         return _dose.exposure_dose(
             exposure, geometry, model=self.model, kvp=self.kvp, collimation=collimation
         )

@@ -52,7 +52,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fluorosim.models import frames
-from fluorosim.models.patient import Patient
+from fluorosim.models.patient import Patient, PatientLandmarks
 from fluorosim.render import carm
 from fluorosim.render.carm import CArmJoints, CArmModel
 
@@ -105,7 +105,7 @@ def home_isocenter_lps(patient: Patient) -> NDArray[np.float64]:
     return (low + high) / 2.0
 
 
-def _lm(patient: Patient, name: str) -> NDArray[np.float64]:
+def _lm(patient: PatientLandmarks, name: str) -> NDArray[np.float64]:
     try:
         return patient.landmark(name)
     except KeyError as error:
@@ -122,7 +122,7 @@ def _vertebra_for(level: str) -> str:
     return level.split("_")[0]
 
 
-def _target_for(patient: Patient, level: str) -> NDArray[np.float64]:
+def _target_for(patient: PatientLandmarks, level: str) -> NDArray[np.float64]:
     if level in DISC_LEVELS:
         return _lm(patient, f"disc_{level}_center")
     return _lm(patient, f"{level}_body_center")
@@ -139,10 +139,10 @@ def _check_level(level: str | None, allow_vertebra: bool = True) -> str:
 def _check_side(view: str, side: str | None) -> str:
     if side not in SIDES:
         raise ViewSpecError(f"view '{view}' needs --side left or right (got {side!r})")
-    return side  # type: ignore[return-value]
+    return side
 
 
-def _lr_axis(patient: Patient, vertebra: str) -> NDArray[np.float64]:
+def _lr_axis(patient: PatientLandmarks, vertebra: str) -> NDArray[np.float64]:
     """Unit left-pointing axis of a vertebra (right → left pedicle centre)."""
     if vertebra == "S1":
         return frames.unit(
@@ -156,7 +156,7 @@ def _lr_axis(patient: Patient, vertebra: str) -> NDArray[np.float64]:
     )
 
 
-def _ap_beam(patient: Patient, vertebra: str) -> NDArray[np.float64]:
+def _ap_beam(patient: PatientLandmarks, vertebra: str) -> NDArray[np.float64]:
     """The vertebra's body → spinous direction with its S component removed."""
     ap = _lm(patient, f"{vertebra}_spinous_tip") - _lm(patient, f"{vertebra}_body_center")
     ap[2] = 0.0
@@ -176,13 +176,13 @@ def _facet_for(level: str, side: str) -> str | None:
     return f"facet_{LEVELS[index - 1]}_{level}_{side}" if index > 0 else None
 
 
-def _inlet_beam(patient: Patient) -> NDArray[np.float64]:
+def _inlet_beam(patient: PatientLandmarks) -> NDArray[np.float64]:
     """Along the anterior S1 cortex (promontory → mid-S1 anterior cortex), sagittal part."""
     cortex = _lm(patient, "S1_anterior_cortex_midline") - _lm(patient, "sacral_promontory")
     return _anterior_to_posterior(_sagittal(cortex, _lr_axis(patient, "S1")))
 
 
-def _outlet_beam(patient: Patient) -> NDArray[np.float64]:
+def _outlet_beam(patient: PatientLandmarks) -> NDArray[np.float64]:
     """Symphysis top → S2 body centre (sagittal part), else along the S1 foramina."""
     if OUTLET_ANTERIOR_LANDMARK in patient.landmarks:
         axis = _lm(patient, "S2_body_center") - _lm(patient, OUTLET_ANTERIOR_LANDMARK)
@@ -196,7 +196,7 @@ def _outlet_beam(patient: Patient) -> NDArray[np.float64]:
 
 
 def view_spec(
-    patient: Patient, view: str, side: str | None = None, level: str | None = None
+    patient: PatientLandmarks, view: str, side: str | None = None, level: str | None = None
 ) -> ViewSpec:
     """Target point and ideal beam direction of a named view for this patient."""
     if view not in VIEWS:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fluorosim.models.patient import Patient
 from fluorosim.render import views
@@ -90,8 +91,8 @@ def patient_for(
 
 def patient_version(patient: Patient) -> str:
     """The generator version of a generated patient, else the imported volume's digest."""
-    parameters = getattr(patient, "parameters", None) or {}
-    if str(getattr(patient, "source", "")).startswith("imported:"):
+    parameters = patient.parameters
+    if patient.source.startswith("imported:"):
         digest = parameters.get("ct_digest")
         if not digest:
             from fluorosim.models.io.ct_import import volume_digest
@@ -110,7 +111,7 @@ class _LandmarkProbe:
         self.missing: list[str] = []
         self._rng = np.random.default_rng(0)
 
-    def landmark(self, name: str) -> np.ndarray:
+    def landmark(self, name: str) -> NDArray[np.float64]:
         if name in self.patient.landmarks:
             return self.patient.landmarks[name]
         self.missing.append(name)
@@ -118,14 +119,11 @@ class _LandmarkProbe:
         points = self._rng.normal(0.0, 30.0, (count, 3))
         return points if count > 1 else points[0]
 
-    def __getattr__(self, name: str):
-        return getattr(self.patient, name)
-
 
 def _view_landmarks(patient: Patient, view: str, side: str | None, level: str | None) -> list[str]:
     probe = _LandmarkProbe(patient)
     with contextlib.suppress(views.ViewSpecError, ValueError, FloatingPointError):
-        views.view_spec(probe, view, side, level)  # type: ignore[arg-type]
+        views.view_spec(probe, view, side, level)
     return probe.missing
 
 

@@ -33,14 +33,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fluorosim.models.instruments import InstrumentSpec
+from fluorosim.models.patient import Patient
 from fluorosim.scenarios import commands as cmd
 from fluorosim.scenarios.loader import parse_scenario_text
 from fluorosim.scenarios.patients import patient_version
+from fluorosim.scenarios.protocols import Renderer
 from fluorosim.scenarios.scoring.report import Report
+
+if TYPE_CHECKING:
+    from fluorosim.scenarios.session import Event, Session
 
 FORMAT = "fluorosim-attempt"
 VERSION = 1
@@ -59,18 +65,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _patient_parameters(patient: Any) -> dict[str, Any]:
-    params = dict(getattr(patient, "parameters", {}) or {})
-    source = str(getattr(patient, "source", ""))
+def _patient_parameters(patient: Patient) -> dict[str, Any]:
+    params = dict(patient.parameters)
+    source = patient.source
     if source.startswith("imported:"):
         name = params.get("patient_name") or params.get("imported_from")
         return {"ct": str(name or source.split(":", 1)[1])}
-    try:
-        from fluorosim.models.phantom import PatientParameters
+    from fluorosim.models.phantom import PatientParameters
 
-        known = set(PatientParameters.__dataclass_fields__)
-    except ImportError:  # pragma: no cover - phantom package always present in a build
-        known = set(params)
+    known = set(PatientParameters.__dataclass_fields__)
     return {k: v for k, v in params.items() if k in known}
 
 
@@ -116,7 +119,7 @@ class AttemptWriter:
         self._last_flush = self.clock()
         self.syncs += 1
 
-    def start(self, session: Any) -> None:
+    def start(self, session: Session) -> None:
         """Write the header (called by the Session when it is created)."""
         started = _dt.datetime.fromtimestamp(float(session.clock()), tz=_dt.UTC)
         params = (
@@ -147,7 +150,7 @@ class AttemptWriter:
             {"t_s": round(t_s, 6), "type": "command", "command": cmd.command_to_json(command)}
         )
 
-    def event(self, event: Any) -> None:
+    def event(self, event: Event) -> None:
         """Record an event."""
         self._write(
             {"t_s": round(event.t_s, 6), "type": "event", "kind": event.kind, "data": event.data}
@@ -263,7 +266,7 @@ class PatientCheck:
         }
 
 
-def check_patient(header: dict[str, Any], patient: Any) -> PatientCheck:
+def check_patient(header: dict[str, Any], patient: Patient) -> PatientCheck:
     """Compare the header's ``patient_version`` with the patient the attempt is replayed on."""
     recorded = header.get("patient_version")
     current = patient_version(patient)
@@ -286,10 +289,10 @@ def check_patient(header: dict[str, Any], patient: Any) -> PatientCheck:
 
 def replay_attempt(
     path: str | Path,
-    patient: Any = None,
-    renderer: Any = None,
-    renderer_factory: Callable[[Any, str], Any] | None = None,
-    catalogue: dict | None = None,
+    patient: Patient | None = None,
+    renderer: Renderer | None = None,
+    renderer_factory: Callable[[Patient, str], Renderer | None] | None = None,
+    catalogue: dict[str, InstrumentSpec] | None = None,
 ) -> Report:
     """Re-run a recorded attempt headlessly and return its report.
 
@@ -304,10 +307,10 @@ def replay_attempt(
 
 def replay_attempt_checked(
     path: str | Path,
-    patient: Any = None,
-    renderer: Any = None,
-    renderer_factory: Callable[[Any, str], Any] | None = None,
-    catalogue: dict | None = None,
+    patient: Patient | None = None,
+    renderer: Renderer | None = None,
+    renderer_factory: Callable[[Patient, str], Renderer | None] | None = None,
+    catalogue: dict[str, InstrumentSpec] | None = None,
 ) -> tuple[Report, PatientCheck]:
     """:func:`replay_attempt` and the :class:`PatientCheck` of the patient it ran on."""
     from fluorosim.scenarios.patients import patient_for
@@ -345,7 +348,7 @@ def replay_attempt_checked(
     return report, check_patient(header, patient)
 
 
-def default_renderer(patient: Any, carm_model: str) -> Any:
+def default_renderer(patient: Patient, carm_model: str) -> Renderer:
     """The product renderer for a patient (render.renderer.FluoroRenderer)."""
     from fluorosim.render.renderer import FluoroRenderer
 

@@ -13,6 +13,7 @@ vocabulary (landmark and label names, views, the kit) is checked afterwards by
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -174,7 +175,7 @@ class PatientTable(_Table):
     age_years: float | None = None
     lordosis_scale: float | None = None
     sacral_slope_deg: float | None = None
-    variant: Literal[VARIANTS] | None = None  # the generator's own list
+    variant: Literal[VARIANTS] | None = None  # type: ignore[valid-type]  # the generator's own list
     ct: Name | None = None
 
 
@@ -341,7 +342,7 @@ def _max_length(loc: tuple[Any, ...]) -> int | None:
     return None
 
 
-def _problem(error: dict[str, Any]) -> SchemaError:
+def _problem(error: Mapping[str, Any]) -> SchemaError:
     kind = error["type"]
     loc = tuple(error["loc"])
     tags = [i for i, p in enumerate(loc) if isinstance(p, str) and "PointTable" in p]

@@ -21,9 +21,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluorosim.scenarios import commands as cmd
+
+if TYPE_CHECKING:
+    from fluorosim.scenarios.scoring.report import Report
+    from fluorosim.scenarios.session import Session
 
 
 class ScriptFormatError(ValueError):
@@ -98,7 +102,7 @@ def load_script(path: str | Path) -> Script:
     return parse_script(data, path.name)
 
 
-def run_actions(session: Any, actions: list[tuple[float, cmd.Command]]) -> Any:
+def run_actions(session: Session, actions: list[tuple[float, cmd.Command]]) -> Report:
     """Drive a session through timed commands (stepping time to each); returns the report."""
     for t_s, command in actions:
         if session.finished:
@@ -107,4 +111,5 @@ def run_actions(session: Any, actions: list[tuple[float, cmd.Command]]) -> Any:
         session.command(command)
     if not session.finished:
         session.command(cmd.Finish())
+    assert session.report is not None  # Finish scores the attempt
     return session.report

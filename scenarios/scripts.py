@@ -290,6 +290,7 @@ def _clearance(distance, voxel_from_lps, shape, points) -> float:
 
 
 def _view_joints(scenario: Scenario, patient: Patient, step: Step) -> dict[str, float]:
+    assert step.view is not None  # a view step names its view (the schema requires it)
     joints = render_views.ideal_joints(
         patient,
         step.view,

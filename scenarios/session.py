@@ -37,15 +37,19 @@ from typing import Any
 
 import numpy as np
 
-from fluorosim.haptics.source import InstrumentSource
+from fluorosim.haptics.source import SampleSource
 from fluorosim.models.instruments import InstrumentPose as RenderPose
 from fluorosim.models.instruments import InstrumentSpec, load_catalogue
 from fluorosim.models.patient import Patient
 from fluorosim.models.pose import wrap_roll_deg
-from fluorosim.render import carm, views
+from fluorosim.render import carm, dose, views
 from fluorosim.render.carm import CArmJoints, CArmLimitError
+from fluorosim.render.exposure import Exposure
+from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.image_chain import ChainSettings
 from fluorosim.scenarios import commands as cmd
 from fluorosim.scenarios.attempt import AttemptLog, ImplantRecord, PoseSample, ShotRecord
+from fluorosim.scenarios.protocols import Frame, FrameDose, Recorder, Renderer, TechniqueRenderer
 from fluorosim.scenarios.scoring.breaches import depths_along_shaft, resolve_risks
 from fluorosim.scenarios.scoring.geometry import shaft_points
 from fluorosim.scenarios.scoring.report import Report
@@ -93,17 +97,17 @@ class Session:
         self,
         scenario: Scenario,
         patient: Patient,
-        renderer: Any,
-        source: InstrumentSource | None,
+        renderer: Renderer | None,
+        source: SampleSource | None,
         clock: Callable[[], float],
         rng: np.random.Generator,
         mode: str = "learning",
-        recorder: Any = None,
+        recorder: Recorder | None = None,
         *,
         catalogue: dict[str, InstrumentSpec] | None = None,
         carm_model: str = "ii9",
         pulse_rate_pps: float = DEFAULT_PULSE_RATE_PPS,
-        exposure_factory: Callable[[str, float], Any] | None = None,
+        exposure_factory: Callable[[str, float], Exposure | None] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -142,7 +146,7 @@ class Session:
         self._risks = resolve_risks(scenario, patient)
         self._breaching: set[tuple[int, str]] = set()
         self._tissue: str | None = None
-        self.last_frame: Any = None
+        self.last_frame: Frame | None = None
         self.report: Report | None = None
         self.counters: dict[str, float] = {
             "shots": 0,
@@ -210,7 +214,7 @@ class Session:
         step = self.current_step
         if not self.hints_allowed or step is None:
             return None
-        if step.kind == "view":
+        if step.kind == "view" and step.view:
             return f"Obtain the {step.view.replace('_', ' ')} view; check it with a single shot."
         views_text = " and ".join(v.replace("_", " ") for v in step.confirm_views) or "two views"
         return f"{step.title}: advance in small steps and confirm the tip on the {views_text} view."
@@ -230,7 +234,7 @@ class Session:
                 self._pulses_done += 1
                 self._expose("pulsed")
         self._t_s = target
-        if self.recorder is not None and hasattr(self.recorder, "tick"):
+        if self.recorder is not None:
             self.recorder.tick()
         if self.source is not None:
             sample = self.source.poll()
@@ -242,11 +246,13 @@ class Session:
                     buttons=sorted(sample.buttons),
                 )
             if sample is not None and sample.has_pose and self._instrument is not None:
+                tip, direction = sample.tip_lps_mm, sample.direction_lps
+                assert tip is not None and direction is not None  # has_pose says so
                 self.command(
                     cmd.InstrumentPose(
                         self._instrument,
-                        tuple(float(v) for v in sample.tip_lps_mm),
-                        tuple(float(v) for v in sample.direction_lps),
+                        (float(tip[0]), float(tip[1]), float(tip[2])),
+                        (float(direction[0]), float(direction[1]), float(direction[2])),
                         float(sample.roll_deg),
                     )
                 )
@@ -360,7 +366,7 @@ class Session:
         if self._pedal_on_t is not None:  # the pulse schedule restarts at the new rate
             self._pedal_on_t = self._t_s
             self._pulses_done = 1
-        if self.renderer is not None and hasattr(self.renderer, "mode"):
+        if isinstance(self.renderer, TechniqueRenderer):
             self.renderer.mode = self.magnification_mode
         self._emit(
             "technique",
@@ -378,11 +384,10 @@ class Session:
         names = sorted(model.modes, key=lambda name: -model.modes[name])
         return names[min(self.technique.magnification, len(names) - 1)]
 
-    def chain_settings(self) -> Any:
+    def chain_settings(self) -> ChainSettings:
         """The image chain's settings for the technique: magnification mode and collimation
         (iris diameter and the shutter opening along the detector columns, mm at the detector)."""
         from fluorosim.render.exposure import Collimation
-        from fluorosim.render.image_chain import ChainSettings
 
         model = carm.get_model(self.carm_model)
         field_mm = model.field_mm(self.magnification_mode)
@@ -398,8 +403,8 @@ class Session:
 
     def _expose(self, mode: str) -> None:
         exposure = self._exposure_factory(mode, self.pulse_rate_pps)
-        frame = None
-        geometry = None
+        frame: Frame | None = None
+        geometry: ProjectionGeometry | None = None
         if self.renderer is not None:
             frame = self.renderer.render_frame(
                 self._joints,
@@ -408,7 +413,7 @@ class Session:
                 chain_settings=self.chain_settings(),
                 rng=self.rng,
             )
-            geometry = getattr(frame, "geometry", None)
+            geometry = frame.geometry
         else:  # headless scoring without images: the beam geometry still gives dose and hands
             geometry = carm.carm_geometry(
                 self._joints,
@@ -416,10 +421,10 @@ class Session:
                 views.home_isocenter_lps(self.patient),
                 mode=self.magnification_mode,
             )
-        dose = self._frame_dose(frame, exposure, geometry)
-        beam_on_s = float(getattr(dose, "beam_on_s", 0.0) or 0.0)
-        kap = float(getattr(dose, "kap_gycm2", 0.0) or 0.0)
-        kerma = float(getattr(dose, "air_kerma_mgy", 0.0) or 0.0)
+        frame_dose = self._frame_dose(frame, exposure, geometry)
+        beam_on_s = float(frame_dose.beam_on_s) if frame_dose is not None else 0.0
+        kap = float(frame_dose.kap_gycm2) if frame_dose is not None else 0.0
+        kerma = float(frame_dose.air_kerma_mgy) if frame_dose is not None else 0.0
         ident = image_id(frame.image) if frame is not None else ""
         hand = self._hand_in_beam(geometry, mode)
         self.last_frame = frame
@@ -480,20 +485,15 @@ class Session:
                 exposure=_exposure_json(exposure),
             )
 
-    def _default_exposure(self, mode: str, pulse_rate_pps: float) -> Any:
+    def _default_exposure(self, mode: str, pulse_rate_pps: float) -> Exposure:
         """The render.exposure Exposure of a single shot or of one pulsed pedal frame.
 
         Technique as the automatic dose-rate control picks it for the model's field
         (render.dose.typical_tube_current_ma) at the renderer's kVp; a single shot lasts
         :data:`SINGLE_SHOT_S`; a pulsed frame covers one pulse interval 1/pps of pedal-down time.
-        None when render.dose is not available (dose then reported as not measured).
         """
-        try:
-            from fluorosim.render import dose
-            from fluorosim.render.exposure import Exposure
-        except ImportError:
-            return None
-        kvp = float(getattr(self.renderer, "kvp", dose.DEFAULT_KVP))
+        renderer = self.renderer
+        kvp = renderer.kvp if isinstance(renderer, TechniqueRenderer) else dose.DEFAULT_KVP
         field_mm = carm.get_model(self.carm_model).field_mm(self.magnification_mode)
         ma = dose.typical_tube_current_ma(field_mm, kvp)
         if mode == "single":
@@ -503,25 +503,21 @@ class Session:
             return Exposure(kvp, ma, "continuous", None, 1.0 / cmd.CONTINUOUS_FRAME_RATE)
         return Exposure(kvp, ma, fluoro, pulse_rate_pps, 1.0 / pulse_rate_pps)
 
-    def _frame_dose(self, frame: Any, exposure: Any, geometry: Any) -> Any:
+    def _frame_dose(
+        self, frame: Frame | None, exposure: Exposure | None, geometry: ProjectionGeometry | None
+    ) -> FrameDose | None:
         """The frame's dose record, computed with render.dose when the renderer gave none."""
-        dose_record = getattr(frame, "dose", None)
+        dose_record = frame.dose if frame is not None else None
         if dose_record is not None or exposure is None or geometry is None:
             return dose_record
-        try:
-            from fluorosim.render import dose
-        except ImportError:
-            return None
-        if hasattr(dose, "exposure_dose"):  # the renderer's own entry point (round II field)
-            return dose.exposure_dose(
-                exposure,
-                geometry,
-                model=carm.get_model(self.carm_model),
-                collimation=self.chain_settings().collimation,
-            )
-        return dose.dose_for_exposure(exposure, geometry)
+        return dose.exposure_dose(  # the renderer's own entry point (round II field)
+            exposure,
+            geometry,
+            model=carm.get_model(self.carm_model),
+            collimation=self.chain_settings().collimation,
+        )
 
-    def _hand_in_beam(self, geometry: Any, mode: str) -> bool:
+    def _hand_in_beam(self, geometry: ProjectionGeometry | None, mode: str) -> bool:
         """Whether the instrument's handle (where the hand holds it) is inside the beam.
 
         Counted during live (pedal) fluoroscopy only: a single shot is taken hands-off, while
@@ -677,7 +673,7 @@ class Session:
         return self.report
 
 
-def _exposure_json(exposure: Any) -> dict[str, Any] | None:
+def _exposure_json(exposure: Exposure | None) -> dict[str, Any] | None:
     """The technique of a shot for the recording (kVp, mA, mode, pulse rate, duration)."""
     if exposure is None:
         return None

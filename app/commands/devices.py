@@ -184,7 +184,7 @@ def monitor(url: str, seconds: float, as_json: bool = False) -> int:
     counters = dict(source.counters)
     dropped = {k[len("dropped_") :]: v for k, v in counters.items() if k.startswith("dropped_")}
     last = getattr(getattr(source, "guard", None), "last_output", None) or last
-    summary = {
+    summary: dict[str, Any] = {
         "url": url,
         "name": source.name,
         "seconds": round(elapsed, 3),

@@ -14,9 +14,16 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fluorosim.models.instruments import InstrumentPose
+    from fluorosim.models.patient import Patient
+    from fluorosim.render.carm import CArmJoints
+    from fluorosim.render.geometry import ProjectionGeometry
+    from fluorosim.render.renderer import FluoroRenderer
 
 HELP = "render a fluoroscopy image of the patient to a file, headless"
 
@@ -113,7 +120,7 @@ def _vector(text: str, what: str, spec: str) -> np.ndarray:
     return vector
 
 
-def parse_instrument(spec: str) -> Any:
+def parse_instrument(spec: str) -> InstrumentPose:
     """``NAME:x,y,z:dx,dy,dz[:roll]`` → an InstrumentPose (tip LPS mm, direction handle → tip,
     roll about the shaft in degrees, default 0)."""
     from fluorosim.models.instruments import InstrumentPose, load_catalogue
@@ -144,21 +151,21 @@ def parse_instrument(spec: str) -> Any:
     return InstrumentPose(name, tip, direction, roll_deg=roll_deg)
 
 
-def load_named_patient(reference: str) -> Any:
+def load_named_patient(reference: str) -> Patient:
     """The ``--patient`` patient: a stored name or a CT / exported-folder path."""
     from fluorosim.models.io.store import load_patient as load_stored
 
     return load_stored(reference)
 
 
-def load_patient(seed: int) -> Any:
+def load_patient(seed: int) -> Patient:
     """The generated patient of this seed (cached on disk by models.phantom)."""
     from fluorosim.models.phantom import PatientParameters, load_or_build_patient
 
     return load_or_build_patient(PatientParameters(seed=seed))
 
 
-def resolve_joints(args: argparse.Namespace, patient: Any) -> Any:
+def resolve_joints(args: argparse.Namespace, patient: Patient) -> CArmJoints:
     """Joints of ``--view`` (computed for the patient) with ``--carm`` values applied."""
     from fluorosim.render.carm import CArmJoints, check_limits
     from fluorosim.render.views import ideal_joints
@@ -172,7 +179,9 @@ def resolve_joints(args: argparse.Namespace, patient: Any) -> Any:
     return check_limits(joints)
 
 
-def geometry_record(renderer: Any, geometry: Any, joints: Any) -> dict[str, Any]:
+def geometry_record(
+    renderer: FluoroRenderer, geometry: ProjectionGeometry, joints: CArmJoints
+) -> dict[str, Any]:
     """The JSON record of a rendered image's projection (LPS patient frame, mm)."""
     return {
         "frame": "LPS patient frame, mm (as fluorosim phantom export)",
@@ -222,10 +231,9 @@ def _render(args: argparse.Namespace) -> int:
     if args.exact:
         geometry = renderer.geometry(joints)
         line_integrals = line_integrals_exact(renderer.volume, geometry)
-        if instruments:
-            line_integrals = line_integrals + renderer._instrument_line_integrals(
-                instruments, geometry
-            )
+        instrument_li = renderer._instrument_line_integrals(instruments, geometry)
+        if instrument_li is not None:
+            line_integrals = line_integrals + instrument_li
         image = renderer.orientation.apply(plain_display(line_integrals, renderer.field_mask))
         dose = None
     else:

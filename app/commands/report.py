@@ -22,7 +22,10 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fluorosim.scenarios.records.database import RecordStore
 
 HELP = "instructor reports, instructor accounts, ledger verification, export and import"
 
@@ -104,7 +107,7 @@ def _passphrase(file: Path | None, env: str, prompt: str, confirm: bool = False)
     return passphrase
 
 
-def _signed_in_by(store: Any, args: argparse.Namespace) -> Any:
+def _signed_in_by(store: RecordStore, args: argparse.Namespace) -> Any:
     if not args.by:
         return None
     passphrase = _passphrase(
@@ -113,7 +116,7 @@ def _signed_in_by(store: Any, args: argparse.Namespace) -> Any:
     return store.sign_in(args.by, passphrase)
 
 
-def _anchors(store: Any, args: argparse.Namespace) -> list[Any]:
+def _anchors(store: RecordStore, args: argparse.Namespace) -> list[Any]:
     from fluorosim.scenarios.records import anchor
 
     anchors = []
@@ -127,7 +130,7 @@ def _anchors(store: Any, args: argparse.Namespace) -> list[Any]:
 
 
 def _conclude(
-    store: Any, args: argparse.Namespace, verification: Any, summary_when_ok: bool = False
+    store: RecordStore, args: argparse.Namespace, verification: Any, summary_when_ok: bool = False
 ) -> int:
     """Print the head; on a failed check the problem and exit 1, else anchor the head and exit 0."""
     print(verification.head_line())
@@ -140,7 +143,7 @@ def _conclude(
     return EXIT_OK
 
 
-def _record_anchor(store: Any, args: argparse.Namespace) -> None:
+def _record_anchor(store: RecordStore, args: argparse.Namespace) -> None:
     """Append the store's current head to the anchor file / database (after a successful check)."""
     from fluorosim.scenarios.records import anchor
 
@@ -176,11 +179,11 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
 
 
-def _verify(store: Any, args: argparse.Namespace) -> int:
+def _verify(store: RecordStore, args: argparse.Namespace) -> int:
     return _conclude(store, args, store.verify(anchors=_anchors(store, args)), summary_when_ok=True)
 
 
-def _trainees(store: Any, args: argparse.Namespace) -> int:
+def _trainees(store: RecordStore, args: argparse.Namespace) -> int:
     for trainee in store.trainees():
         attempts = store.attempts(trainee["id"])
         print(
@@ -189,7 +192,7 @@ def _trainees(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _instructors(store: Any, args: argparse.Namespace) -> int:
+def _instructors(store: RecordStore, args: argparse.Namespace) -> int:
     for account in store.instructors():
         key = account["fingerprint"] or "no passphrase yet"
         where = "" if account["can_sign_here"] or not account["fingerprint"] else " (key only)"
@@ -199,7 +202,7 @@ def _instructors(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _instructor(store: Any, args: argparse.Namespace) -> int:
+def _instructor(store: RecordStore, args: argparse.Namespace) -> int:
     if len(args.targets) != 2 or args.targets[0] != "add":
         raise UsageError('usage: fluorosim report instructor add ID --name "Full Name" [--by ID]')
     instructor_id = args.targets[1]
@@ -223,7 +226,7 @@ def _instructor(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _trainee_report(store: Any, args: argparse.Namespace) -> int:
+def _trainee_report(store: RecordStore, args: argparse.Namespace) -> int:
     from fluorosim.scenarios.records.report import write_report
 
     if not args.trainee or not args.out:
@@ -244,7 +247,7 @@ def _trainee_report(store: Any, args: argparse.Namespace) -> int:
     return _conclude(store, args, verification)
 
 
-def _export(store: Any, args: argparse.Namespace) -> int:
+def _export(store: RecordStore, args: argparse.Namespace) -> int:
     from fluorosim.scenarios.records.bundle import export_bundle
 
     if not args.trainee or not args.out:
@@ -266,7 +269,7 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _import(store: Any, args: argparse.Namespace) -> int:
+def _import(store: RecordStore, args: argparse.Namespace) -> int:
     from fluorosim.scenarios.records.bundle import import_bundle
 
     if len(args.targets) != 1:

@@ -21,7 +21,7 @@ from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 MIN_OVERLAY_PX = 13
 #: Overlay fields a pinned reference image keeps from the live monitor.
-PINNED_FIELDS = ("shot_number", "view_name", "kvp", "ma", "mode", "beam_on_s")
+PINNED_FIELDS: tuple[str, ...] = ("shot_number", "view_name", "kvp", "ma", "mode", "beam_on_s")
 PINNED_FIELDS += ("air_kerma_mgy", "kap_gycm2")
 
 
@@ -113,7 +113,7 @@ class MonitorWidget(QWidget):
         else:
             self.image = np.ascontiguousarray(image, dtype=np.uint8)
             height, width = self.image.shape
-            self._qimage = QImage(
+            self._qimage = QImage(  # type: ignore[call-overload]  # any buffer; the stub says bytes
                 self.image.data, width, height, width, QImage.Format.Format_Grayscale8
             ).copy()
         self.update()

@@ -56,7 +56,7 @@ class SceneRenderThread:
         self.deliver = deliver
         self.size = size
         self.changes: queue.Queue[Callable[[pv.Plotter], None] | None] = queue.Queue()
-        self.actors: dict[str, object] = {}
+        self.actors: dict[str, pv.Actor] = {}
         self.renders = 0
         self.thread = threading.Thread(target=self._run, name="fluorosim-3d", daemon=True)
         self.thread.start()
@@ -79,9 +79,10 @@ class SceneRenderThread:
                 batch = [change]
                 while not self.changes.empty():  # coalesce everything queued into one render
                     batch.append(self.changes.get_nowait())
-                if None in batch:
+                changes = [item for item in batch if item is not None]
+                if len(changes) < len(batch):
                     return
-                for item in batch:
+                for item in changes:
                     try:
                         item(plotter)
                     except Exception as error:  # a bad mesh must not kill the view
@@ -91,7 +92,7 @@ class SceneRenderThread:
                 height, width, _ = pixels.shape
                 self.renders += 1
                 self.deliver(
-                    QImage(
+                    QImage(  # type: ignore[call-overload]  # PyQt6 takes any buffer; its stub says bytes
                         pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888
                     ).copy()
                 )

@@ -75,18 +75,10 @@ def _json_default(value: Any) -> Any:
 
 
 def generator_version(patient: Patient) -> str:
-    """The generator version stated by the patient, else the phantom package's, else fluorosim's."""
+    """The generator version stated by the patient, else fluorosim's (models.phantom states none)."""
     stated = patient.parameters.get("generator_version")
     if stated:
         return str(stated)
-    try:
-        import fluorosim.models.phantom as phantom
-
-        version = getattr(phantom, "GENERATOR_VERSION", None)
-        if version:
-            return str(version)
-    except ImportError:  # pragma: no cover - models.phantom ships with fluorosim
-        pass
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -65,7 +65,7 @@ def write_landmarks_json(path: str | Path, landmarks: Mapping[str, ArrayLike]) -
 def write_markups(path: str | Path, landmarks: Mapping[str, ArrayLike]) -> Path:
     """Write landmarks (LPS mm) as one Slicer ``Fiducial`` markup in an ``.mrk.json`` file."""
     path = Path(path)
-    control_points = []
+    control_points: list[dict[str, object]] = []
     for name, value in sorted(landmarks.items()):
         points = _as_points(name, value)
         if points.ndim == 1:

@@ -235,7 +235,8 @@ def disc_heights(patient: Patient, upper: str, lower: str) -> DiscMeasure:
         chord_mm(patient, f.point(0, v, 0), f.w, 20, disc)
         for v in (front + 3.0, 0.5 * (front + back), back - 3.0)
     ]
-    return DiscMeasure(*heights, float(back - front + STEP_MM))
+    anterior, middle, posterior = heights
+    return DiscMeasure(anterior, middle, posterior, float(back - front + STEP_MM))
 
 
 def _voxels(patient: Patient, name: str, mask_extra=None) -> NDArray[np.float64]:

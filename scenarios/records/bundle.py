@@ -74,7 +74,7 @@ def record_hash(prev: str, seq: int, kind: str, data: Any) -> str:
 
 def describe(record: dict[str, Any]) -> str:
     """Human words for a bundle record, e.g. 'bundle record #4 (attempt 1f3e… of t-1, …)'."""
-    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    data: dict[str, Any] = record["data"] if isinstance(record.get("data"), dict) else {}
     kind = record.get("kind")
     seq = record.get("seq")
     if kind == "attempt":

@@ -280,12 +280,12 @@ class RecordStore:
             path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                connection = sqlite3.connect(path, timeout=10)
-                connection.execute("PRAGMA foreign_keys = ON")
-                connection.execute("PRAGMA journal_mode = WAL")
+                lite = sqlite3.connect(path, timeout=10)
+                lite.execute("PRAGMA foreign_keys = ON")
+                lite.execute("PRAGMA journal_mode = WAL")
             except (sqlite3.Error, OSError) as error:
                 raise RecordsError(f"cannot open the records database {path}: {error}") from error
-            store = cls(connection, "sqlite", url)
+            store = cls(lite, "sqlite", url)
         if migrate:
             store.migrate()
         return store

@@ -83,7 +83,7 @@ def scenario_catalogue(store: RecordStore) -> dict[str, dict[str, str]]:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError):
             continue
-        title = data.get("title") if isinstance(data.get("title"), str) else scenario_id
+        title = str(data["title"]) if isinstance(data.get("title"), str) else scenario_id
         kind = "drill" if data.get("procedure") == "view_drill" else "procedure"
         catalogue[scenario_id] = {"title": title, "kind": kind}
     return catalogue
@@ -109,14 +109,16 @@ def _procedure_group(
         "pass_rate": curve.pass_rate,
         "best_score": max((s for s in curve.scores if s is not None), default=None),
         "cusum_values": chart.values if chart else [],
-        "cusum_competent_at_attempt": _attempt_at(curve.attempt_ids, chart and chart.competent_at),
+        "cusum_competent_at_attempt": _attempt_at(
+            curve.attempt_ids, chart.competent_at if chart else None
+        ),
         "cusum_unacceptable_at_attempt": _attempt_at(
-            curve.attempt_ids, chart and chart.unacceptable_at
+            curve.attempt_ids, chart.unacceptable_at if chart else None
         ),
         "lc_cusum_values": lc_chart.values if lc_chart else [],
         "lc_cusum_limit": lc_chart.h1 if lc_chart else None,
         "lc_cusum_competent_at_attempt": _attempt_at(
-            curve.attempt_ids, lc_chart and lc_chart.competent_at
+            curve.attempt_ids, lc_chart.competent_at if lc_chart else None
         ),
     }
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fluorosim.scenarios.scoring.report import Metric
@@ -198,7 +198,8 @@ class MetricDef:
 
     def with_overrides(self, **values: float) -> MetricDef:
         """A copy with some of :data:`STEP_OVERRIDABLE` (or the reference) replaced."""
-        return replace(self, **{k: float(v) for k, v in values.items() if v is not None})
+        changes: dict[str, Any] = {k: float(v) for k, v in values.items() if v is not None}
+        return replace(self, **changes)
 
 
 def scored(

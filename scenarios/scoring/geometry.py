@@ -131,8 +131,7 @@ def segment_distance_mm(
     candidates = []
     if denom > 1e-12:
         s = float(np.clip((b * e - c * d) / denom, 0.0, 1.0))
-        t = (b * s + e) / c
-        t = float(np.clip(t, 0.0, 1.0))
+        t = float(np.clip((b * s + e) / c, 0.0, 1.0))
         s = float(np.clip((b * t - d) / a, 0.0, 1.0)) if a > 1e-12 else 0.0
         candidates.append(np.linalg.norm(w + s * u - t * v))
     # end points against the other segment (covers parallel and clamped cases)

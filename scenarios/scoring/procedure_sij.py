@@ -64,13 +64,13 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
         in_joint = np.nonzero(np.isin(labels, joint))[0]
         crossed = len(in_joint) > 0
         depth_past = float(in_joint.min() * SHAFT_STEP_MM) if crossed else 0.0
-        number = name.split()[-1]
+        implant = name.split()[-1]
         metrics.append(
             scored(
                 scenario.metric("implant_crosses_joint"),
                 crossed,
-                None if crossed else f"Implant {number} does not cross the {side} SI joint.",
-                name=f"implant_{number}.crosses_joint",
+                None if crossed else f"Implant {implant} does not cross the {side} SI joint.",
+                name=f"implant_{implant}.crosses_joint",
             )
         )
         depth_def = scenario.metric("implant_depth_past_joint_mm")
@@ -78,9 +78,9 @@ def sij_lateral_metrics(scenario: Scenario, patient: Patient, log: AttemptLog) -
             scored(
                 depth_def,
                 depth_past,
-                f"Implant {number} reaches only {depth_past:.1f} mm into the sacrum past the "
+                f"Implant {implant} reaches only {depth_past:.1f} mm into the sacrum past the "
                 f"joint (at least {depth_def.allowed():g} mm).",
-                name=f"implant_{number}.depth_past_joint_mm",
+                name=f"implant_{implant}.depth_past_joint_mm",
             )
         )
     if len(log.implants) >= 2:

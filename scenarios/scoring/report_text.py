@@ -59,13 +59,13 @@ def findings(
     shot_views: dict[int, ShotView],
 ) -> list[str]:
     """The report's findings list."""
-    lines = []
+    lines: list[str] = []
     ordered = sorted(breaches, key=lambda b: (b.severity != "major", b.t_s))
     lines.extend(breach_sentence(scenario, b, shot_views) for b in ordered)
     critical = [m for m in metrics if m.passed is False and m.critical and m.finding]
     other = [m for m in metrics if m.passed is False and not m.critical and m.finding]
-    lines.extend(m.finding for m in critical)  # type: ignore[misc]
-    lines.extend(m.finding for m in other)  # type: ignore[misc]
+    lines.extend(m.finding for m in critical if m.finding)
+    lines.extend(m.finding for m in other if m.finding)
     for t_s, what in log.refused:
         lines.append(f"At {clock(t_s)} the simulator refused: {what}.")
     if not lines:

@@ -289,7 +289,7 @@ def step_metrics(
     lengths: dict[str, float],
     shot_views: dict[int, ShotView],
     number: int,
-) -> tuple[list[Metric], dict[str, float]]:
+) -> tuple[list[Metric], dict[str, int]]:
     """Metrics of one trajectory step, and counts for the attempt totals."""
     prefix = step.id
     label = f"Step {number} ({step.title})"
