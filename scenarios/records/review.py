@@ -2,8 +2,8 @@
 (every image re-rendered from the attempt file, with cumulative dose), its events over time, the
 instrument tip path, and the texts of the attempt list, the attempt detail and the CUSUM verdict.
 
-The review window (``app.review_window``) only puts these into widgets; ``fluorosim replay`` and the
-tests reach the same functions with no Qt.
+The review window (``app.review_window``) only puts these into widgets; tests and any headless tool
+reach the same functions with no Qt.
 """
 
 from __future__ import annotations
