@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fluorosim.scenarios.records.cusum import CusumChart
-from fluorosim.scenarios.records.learning import LearningCurve
+from fluorosim.scenarios.records.learning import CURVE_METRICS, LearningCurve
 
 PASS_COLOUR = "#2a7a4a"
 FAIL_COLOUR = "#c0392b"
@@ -115,3 +117,47 @@ def lc_cusum_png(curve: LearningCurve) -> bytes:
     chart = curve.lc_cusum
     limits = [(chart.h1, PASS_COLOUR, f"h = {chart.h1:.2f}: competent")] if chart else []
     return _cusum_png(chart, curve.attempt_ids, limits, "LC-CUSUM", floor=-0.2)
+
+
+def series_png(curve: LearningCurve) -> bytes:
+    """Time, shots, dose and fluoroscopy time per attempt, one small chart each."""
+    figure = Figure(figsize=(6.5, 3.6), dpi=100)
+    numbers = list(range(1, curve.attempts + 1))
+    for index, (name, title) in enumerate(CURVE_METRICS.items(), start=1):
+        axes = figure.add_subplot(2, 2, index)
+        values = [np.nan if v is None else v for v in curve.series.get(name, [])]
+        axes.plot(numbers[: len(values)], values, "o-", color="#345", markersize=3, linewidth=1)
+        axes.set_title(title, fontsize=8)
+        axes.set_xlim(0.5, max(1, curve.attempts) + 0.5)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.tick_params(labelsize=7)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def attempt_metrics_png(events: list[dict[str, Any]]) -> bytes:
+    """Shots and images taken so far against attempt time, with breaches (red) and step changes
+    (grey) marked: the attempt's metrics over time, from its recorded events."""
+    figure = Figure(figsize=(7.0, 2.2), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    end_s = max((float(e.get("t_s") or 0.0) for e in events), default=0.0)
+    for kind, colour, label in (("frame", "#5dade2", "images"), ("shot", "#345", "shots")):
+        times = [float(e.get("t_s") or 0.0) for e in events if e.get("kind") == kind]
+        axes.step(
+            [0.0, *times, end_s],
+            [0, *range(1, len(times) + 1), len(times)],
+            where="post",
+            color=colour,
+            label=label,
+        )
+    for e in events:
+        if e.get("kind") == "breach":
+            axes.axvline(float(e.get("t_s") or 0.0), color="#c33", linewidth=1.5)
+        elif e.get("kind") == "step":
+            axes.axvline(float(e.get("t_s") or 0.0), color="#999", linestyle="--", linewidth=1)
+    axes.set_xlabel("attempt time (s)  — red: breach, grey: step done", fontsize=8)
+    axes.set_ylabel("count so far", fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.legend(loc="upper left", fontsize=7)
+    figure.tight_layout()
+    return _png(figure)

@@ -18,7 +18,7 @@ from typing import Any
 
 from fluorosim.scenarios.loader import shipped_scenarios
 from fluorosim.scenarios.records.cusum import CusumParameters
-from fluorosim.scenarios.records.database import RecordStore
+from fluorosim.scenarios.records.database import Actor, RecordStore
 from fluorosim.scenarios.records.learning import learning_curve
 from fluorosim.scenarios.records.verification import VerificationResult
 
@@ -36,15 +36,35 @@ REPORT_SECTIONS = (
 )
 
 
+#: Programme setting keys of the CUSUM parameters.
+CUSUM_SETTING_KEYS = {
+    "p0": "cusum_p0",
+    "p1": "cusum_p1",
+    "alpha": "cusum_alpha",
+    "beta": "cusum_beta",
+}
+
+
 def cusum_parameters_for(store: RecordStore, programme: str = "default") -> CusumParameters:
     """The programme's CUSUM settings (p0, p1, alpha, beta), defaults from procedures.md."""
     settings = store.programme_settings(programme)
     return CusumParameters(
-        p0=float(settings.get("cusum_p0", 0.10)),
-        p1=float(settings.get("cusum_p1", 0.20)),
-        alpha=float(settings.get("cusum_alpha", 0.10)),
-        beta=float(settings.get("cusum_beta", 0.10)),
+        p0=float(settings.get(CUSUM_SETTING_KEYS["p0"], 0.10)),
+        p1=float(settings.get(CUSUM_SETTING_KEYS["p1"], 0.20)),
+        alpha=float(settings.get(CUSUM_SETTING_KEYS["alpha"], 0.10)),
+        beta=float(settings.get(CUSUM_SETTING_KEYS["beta"], 0.10)),
     )
+
+
+def set_cusum_parameters(
+    store: RecordStore, programme: str, values: dict[str, float], actor: Actor
+) -> CusumParameters:
+    """Store the programme's CUSUM p0, p1, α, β (each signed and logged in the ledger; instructors
+    only). ValueError when the values do not make a CUSUM; RecordsError when not permitted."""
+    params = CusumParameters(**values)
+    for name, value in values.items():
+        store.set_programme_setting(programme, CUSUM_SETTING_KEYS[name], value, actor)
+    return params
 
 
 #: Plain words for the stored codes a reader meets in the report.
