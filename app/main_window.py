@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 
 from fluorosim.app import __version__
 from fluorosim.app.controller import SessionController
+from fluorosim.app.panel_settings import settings_from_panel
 from fluorosim.app.review_window import open_review
 from fluorosim.app.widgets.carm_panel import CArmPanel
 from fluorosim.app.widgets.cart_layout import (
@@ -182,9 +183,7 @@ class MainWindow(QMainWindow):
         self.carm_panel.joint_change_requested.connect(c.set_joint)
         self.carm_panel.view_requested.connect(c.go_to_view)
         self.carm_panel.image_settings_changed.connect(self._image_settings_changed)
-        c.set_image_settings(
-            self.carm_panel.image_settings()
-        )  # the panel's defaults apply from the start
+        self._image_settings_changed(self.carm_panel.image_settings())  # defaults from the start
         self.instrument_panel.device_requested.connect(c.open_device)
         self.instrument_panel.wizard.calibration_done.connect(c.apply_calibration)
         self.procedure_panel.next_step_requested.connect(c.next_step)
@@ -299,8 +298,9 @@ class MainWindow(QMainWindow):
         if message:
             self.statusBar().showMessage(message, 10_000)
 
-    def _image_settings_changed(self, settings: dict) -> None:
-        self.controller.set_image_settings(settings)
+    def _image_settings_changed(self, values: dict) -> None:
+        """The panel's values as the typed settings the session takes."""
+        self.controller.set_image_settings(settings_from_panel(values))
         self.status_orientation.setText(self.carm_panel.orientation_label.text())
 
     # -- trainee actions --------------------------------------------------------------------
