@@ -11,8 +11,6 @@ the controller's worker thread, so the event loop never waits for them.
 
 from __future__ import annotations
 
-import platform
-
 import numpy as np
 from PyQt6.QtCore import QEvent, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -29,7 +27,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from fluorosim.app import __version__
+from fluorosim.app.about import about_text
 from fluorosim.app.controller import SessionController
 from fluorosim.app.panel_settings import settings_from_panel
 from fluorosim.app.review_window import open_review
@@ -406,19 +404,3 @@ class MainWindow(QMainWindow):
         self.scene3d.close_scene()
         QTimer.singleShot(0, lambda: None)
         super().closeEvent(event)
-
-
-def about_text() -> str:
-    """fluorosim and library versions."""
-    import numba
-    import vtk
-    from PyQt6.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
-
-    return (
-        f"<h3>fluorosim {__version__}</h3>"
-        "<p>Simulator for fluoroscopy-guided spine procedures: SI-joint fusion and endoscopic lumbar "
-        "decompression.</p>"
-        f"<p>Python {platform.python_version()} · Qt {QT_VERSION_STR} · PyQt {PYQT_VERSION_STR} · "
-        f"VTK {vtk.vtkVersion.GetVTKVersion()} · numpy {np.__version__} · numba {numba.__version__}</p>"
-        "<p>Open source under the MIT licence. Synthetic patient; not for clinical use.</p>"
-    )

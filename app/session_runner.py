@@ -31,6 +31,7 @@ from fluorosim.app.widgets.signin import SignInChoice
 from fluorosim.scenarios import commands as cmd
 from fluorosim.scenarios import entry
 from fluorosim.scenarios.attempt_files import AttemptFile
+from fluorosim.scenarios.attempt_setup import attempt_patient, warm_up_renderer
 from fluorosim.scenarios.calibration_apply import DeviceCalibrations
 from fluorosim.scenarios.pedal import BeamPolicy
 from fluorosim.scenarios.technique import ImageSettings
@@ -149,7 +150,6 @@ class SessionRunner(QObject):
         self.progress.emit(text, percent)
 
     def _start_attempt(self, choice: SignInChoice) -> None:
-        from fluorosim.models.phantom import PatientParameters, load_or_build_patient
         from fluorosim.render.renderer import FluoroRenderer
         from fluorosim.scenarios.loader import load_shipped
         from fluorosim.scenarios.session import Session
@@ -159,33 +159,14 @@ class SessionRunner(QObject):
         self.choice = choice
         self._stage("Loading the scenario…", 5)
         scenario = load_shipped(choice.scenario_id)
-        parameters = dict(scenario.patient.parameters)
-        seed = (
-            int(np.random.default_rng().integers(0, 1_000_000))
-            if choice.random_patient
-            else choice.seed
+        chosen = attempt_patient(
+            scenario, choice.seed, choice.random_patient, self.patient_ref, self._stage
         )
-        parameters["seed"] = seed
-        if self.patient_ref:
-            from fluorosim.models.io.store import load_patient
-            from fluorosim.scenarios.patients import describe_missing
-
-            self._stage(f"Loading the patient {self.patient_ref}…", 10)
-            patient = load_patient(self.patient_ref)
-            missing = describe_missing(scenario, patient)
-            if missing:  # before anything is recorded
-                raise ValueError(missing)
-            parameters = {"ct": self.patient_ref}
-        else:
-            self._stage(
-                "Building the patient (the first time takes up to a minute; then it is cached)…",
-                10,
-            )
-            patient = load_or_build_patient(PatientParameters(**parameters))
+        patient, seed, parameters = chosen.patient, chosen.seed, chosen.parameters
         self.patient = patient
         self._stage("Warming up the renderer…", 60)
         self.renderer = FluoroRenderer(patient)
-        self._warm_up_renderer(patient)
+        warm_up_renderer(self.renderer, patient)  # numba compiles; the progress dialog covers it
         self._stage("Connecting the instrument…", 85)
         self.source = self._open_source(self.device_url)
         self.attempt = AttemptFile.begin(
@@ -228,16 +209,6 @@ class SessionRunner(QObject):
         self.timer.start(TICK_MS)
         if choice.mode == "learning":
             self._guard("Building the 3D view", self._build_surfaces)
-
-    def _warm_up_renderer(self, patient: Any) -> None:
-        """Render one complete frame with a pin in view so every kernel is compiled before the
-        trainee's first shot (numba compiles on first use; the progress dialog covers it)."""
-        from fluorosim.models.instruments import InstrumentPose as RenderPose
-        from fluorosim.render.carm import CArmJoints
-
-        centre = np.mean(patient.bounds_lps_mm(), axis=0)
-        pin = RenderPose("guide_pin", centre, np.array([1.0, 0.0, 0.0]))
-        self.renderer.render_frame(CArmJoints(), [pin], None, rng=np.random.default_rng(0))
 
     def _open_source(self, url: str) -> Any:
         from fluorosim.haptics.mouse import MouseInstrument, MouseSource, tissue_classifier
