@@ -298,7 +298,10 @@ class MainWindow(QMainWindow):
 
     def _image_settings_changed(self, values: dict) -> None:
         """The panel's values as the typed settings the session takes."""
-        self.controller.set_image_settings(settings_from_panel(values))
+        try:
+            self.controller.set_image_settings(settings_from_panel(values))
+        except ValueError as error:  # a panel choice the technique does not know
+            self.show_problem(f"C-arm technique: {error}")
         self.status_orientation.setText(self.carm_panel.orientation_label.text())
 
     # -- trainee actions --------------------------------------------------------------------

@@ -47,3 +47,14 @@ def test_the_status_says_a_registration_without_pivot_is_not_applied(qtbot, tmp_
         assert controller.worker.source.rig is None
     finally:
         controller.shutdown()
+
+
+def test_panel_values_and_typed_settings_map_both_ways():
+    from fluorosim.app.panel_settings import panel_values, settings_from_panel
+    from fluorosim.render.carm import MonitorOrientation
+
+    for pulse_mode in ("continuous", "pulsed 4 pps", "low dose", "single shot"):
+        settings = image_settings(
+            pulse_mode, "mag 2", 0.5, 0.7, True, MonitorOrientation(False, True, 3)
+        )
+        assert settings_from_panel(panel_values(settings)) == settings
