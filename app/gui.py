@@ -17,9 +17,10 @@ from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtWidgets import QApplication, QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from fluorosim.app import __version__
-from fluorosim.app.controller import SessionController, attempts_directory
+from fluorosim.app.controller import SessionController
 from fluorosim.app.main_window import MainWindow
 from fluorosim.app.widgets.signin import SignInChoice, SignInDialog
+from fluorosim.scenarios.attempt_files import attempts_directory
 from fluorosim.scenarios.records import journal
 from fluorosim.scenarios.records.database import RecordsError, RecordStore, default_database_url
 

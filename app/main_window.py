@@ -11,8 +11,6 @@ the controller's worker thread, so the event loop never waits for them.
 
 from __future__ import annotations
 
-import platform
-
 import numpy as np
 from PyQt6.QtCore import QEvent, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -29,8 +27,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from fluorosim.app import __version__
+from fluorosim.app.about import about_text
 from fluorosim.app.controller import SessionController
+from fluorosim.app.panel_settings import settings_from_panel
 from fluorosim.app.review_window import open_review
 from fluorosim.app.widgets.carm_panel import CArmPanel
 from fluorosim.app.widgets.cart_layout import (
@@ -182,9 +181,7 @@ class MainWindow(QMainWindow):
         self.carm_panel.joint_change_requested.connect(c.set_joint)
         self.carm_panel.view_requested.connect(c.go_to_view)
         self.carm_panel.image_settings_changed.connect(self._image_settings_changed)
-        c.set_image_settings(
-            self.carm_panel.image_settings()
-        )  # the panel's defaults apply from the start
+        self._image_settings_changed(self.carm_panel.image_settings())  # defaults from the start
         self.instrument_panel.device_requested.connect(c.open_device)
         self.instrument_panel.wizard.calibration_done.connect(c.apply_calibration)
         self.procedure_panel.next_step_requested.connect(c.next_step)
@@ -299,8 +296,12 @@ class MainWindow(QMainWindow):
         if message:
             self.statusBar().showMessage(message, 10_000)
 
-    def _image_settings_changed(self, settings: dict) -> None:
-        self.controller.set_image_settings(settings)
+    def _image_settings_changed(self, values: dict) -> None:
+        """The panel's values as the typed settings the session takes."""
+        try:
+            self.controller.set_image_settings(settings_from_panel(values))
+        except ValueError as error:  # a panel choice the technique does not know
+            self.show_problem(f"C-arm technique: {error}")
         self.status_orientation.setText(self.carm_panel.orientation_label.text())
 
     # -- trainee actions --------------------------------------------------------------------
@@ -406,19 +407,3 @@ class MainWindow(QMainWindow):
         self.scene3d.close_scene()
         QTimer.singleShot(0, lambda: None)
         super().closeEvent(event)
-
-
-def about_text() -> str:
-    """fluorosim and library versions."""
-    import numba
-    import vtk
-    from PyQt6.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
-
-    return (
-        f"<h3>fluorosim {__version__}</h3>"
-        "<p>Simulator for fluoroscopy-guided spine procedures: SI-joint fusion and endoscopic lumbar "
-        "decompression.</p>"
-        f"<p>Python {platform.python_version()} · Qt {QT_VERSION_STR} · PyQt {PYQT_VERSION_STR} · "
-        f"VTK {vtk.vtkVersion.GetVTKVersion()} · numpy {np.__version__} · numba {numba.__version__}</p>"
-        "<p>Open source under the MIT licence. Synthetic patient; not for clinical use.</p>"
-    )
