@@ -26,6 +26,13 @@ The rules (one function each below):
   the front for the anterior foramina, from the back for the posterior ones): a foramen is a pit
   (white top-hat of depth ≥ 5 mm, ≥ 12 mm²) lateral to the midline; per side, the pits sorted
   cranio-caudally are S1, S2, …; centre = the pit's centroid on the plane of its rim.
+- *anterior S1 cortex* (``S1_anterior_cortex_midline``): the anterior midline surface of the
+  sacrum at the caudal end of the S1 body's anterior cortex (the S1–S2 junction, one L5 body
+  height below the S1 endplate centre; S1 is about as tall as L5, approx.), reached by a ray from
+  the body axis forward. With the promontory it gives the inlet beam: the line promontory → this
+  point runs along the anterior cortex of the S1 body, so the anterior cortices of S1 and S2
+  superimpose (the inlet end point, Eastman & Routt 2015). A point just under the promontory
+  would follow the rounded rim lip instead, ≈25° steeper than the cortex.
 - *sacroiliac joint*: the sacral surface facing the ilium within 3 mm of it (samples); the centre
   is the sample nearest the samples' mean.
 - *hip bone points*: crest top = most cranial vertex; ASIS = most anterior vertex of the upper
@@ -47,6 +54,8 @@ from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
 from fluorosim.models.template.asset import TriangleMesh
 
 Vector = NDArray[np.float64]
+#: Lower-bone vertices this close to the upper bone form the facet's articular surface (mm).
+FACET_CONTACT_MM = 4.0
 SIDE_SIGN = {"left": 1.0, "right": -1.0}
 
 
@@ -253,6 +262,53 @@ def facet_center(
     return centre, normal
 
 
+def facet_articular_plane(
+    upper: VertebralFrame,
+    upper_bone: TriangleMesh,
+    lower_bone: TriangleMesh,
+    sign: float,
+    contact_mm: float = FACET_CONTACT_MM,
+) -> tuple[Vector, Vector]:
+    """Centre and unit normal (pointing toward the upper bone's inferior articular process) of
+    the articular surface of the lower bone's superior articular process on one side.
+
+    The articular surface is the lower bone's surface behind the body, lateral to the canal,
+    within ``contact_mm`` of the upper bone (the joint space and cartilage are ≈2–4 mm, approx.);
+    a least-squares plane is fitted to it twice, the second time without the rim vertices more
+    than 1.5 mm off the first plane. Raises ``ValueError`` when there is no such surface.
+    """
+    vertices = np.asarray(lower_bone.vertices_mm, dtype=np.float64)
+    local = upper.local(vertices)
+    side = (
+        (sign * local[:, 0] > 6.0)
+        & (sign * local[:, 0] < 40.0)
+        & (local[:, 1] > upper.body_back_v)
+        & (local[:, 1] < upper.body_back_v + 45.0)
+    )
+    candidates = vertices[side]
+    if not len(candidates):
+        raise ValueError("no superior articular process behind the body")
+    gap = np.abs(signed_distance(candidates, upper_bone))
+    patch = candidates[gap < contact_mm]
+    if len(patch) < 6:
+        raise ValueError("no articular surface between the processes")
+    centre = patch.mean(axis=0)
+    normal = np.linalg.svd(patch - centre, full_matrices=False)[2][2]
+    flat = np.abs((patch - centre) @ normal) < 1.5
+    if flat.sum() >= 6:
+        patch = patch[flat]
+        centre = patch.mean(axis=0)
+        normal = np.linalg.svd(patch - centre, full_matrices=False)[2][2]
+    toward = closest_points(patch, upper_bone).mean(axis=0) - centre
+    return centre, normal * (1.0 if normal @ toward >= 0 else -1.0)
+
+
+def facet_angle_deg(normal: Vector, u: Vector, v: Vector) -> float:
+    """Angle of a facet plane to the sagittal plane in the axial view (frame axes ``u`` left, ``v``
+    posterior): 0° for a sagittal facet, 90° for a coronal one (Jentzsch et al. 2013)."""
+    return float(np.degrees(np.arctan2(abs(float(normal @ v)), abs(float(normal @ u)))))
+
+
 def _pits(
     caster: RayCaster, origin: Vector, d: Vector, e_u: Vector, e_w: Vector, extent: tuple
 ) -> list[tuple[Vector, float]]:
@@ -337,6 +393,17 @@ def _hip_outline_notch(hip: TriangleMesh, z_low: float, z_high: float) -> Vector
     return apex
 
 
+def s1_anterior_cortex(
+    sacrum: RayCaster, s1_top: Vector, n1: Vector, v1: Vector, s1_height_mm: float
+) -> Vector:
+    """The anterior midline cortex at the caudal end of the S1 body (module docstring)."""
+    level = np.asarray(s1_top, dtype=np.float64) - s1_height_mm * np.asarray(n1)
+    hits = sacrum.hits(level, level - 80.0 * np.asarray(v1))
+    if not len(hits):
+        raise ValueError("template: the ray forward from the S1 body axis meets no sacral surface")
+    return hits[0]
+
+
 def compute_landmarks(
     bones: dict[str, TriangleMesh], bodies: dict[str, TriangleMesh]
 ) -> dict[str, NDArray[np.float64]]:
@@ -374,7 +441,8 @@ def compute_landmarks(
     sv = np.asarray(sacrum.vertices_mm, dtype=np.float64)
     mid = np.abs(sv[:, 0]) < 3.0
     marks["sacral_promontory"] = sv[mid][np.argmax(sv[mid] @ (n1 - v1))]
-    marks["S1_anterior_cortex_midline"] = sac.hits(s1_centre, s1_centre - 80.0 * v1)[0]
+    s1_height = float(np.linalg.norm(frames["L5"].superior - frames["L5"].inferior))
+    marks["S1_anterior_cortex_midline"] = s1_anterior_cortex(sac, s1_top, n1, v1, s1_height)
     # Across the canal: tilted caudally from the endplate's posterior axis, so that the ray meets
     # the S1 lamina instead of leaving through the canal's cranial opening.
     across = _unit(v1 - 0.6 * n1)

@@ -33,7 +33,13 @@ Discs and curvature:
   patient's total varies with SD 11.2° standing and 13.2° recumbent (T12–S1 49.8±11.2 standing vs
   36.8±13.2 recumbent), interpolated for other scales; ±1° independent per segment.
 - sacral slope: ``params.sacral_slope_deg`` exactly (already a validated per-patient parameter,
-  24–55° as published; scenarios set it, so it is not redrawn here).
+  24–55° as published, i.e. 39.5±7.75 as mean ±2 SD; scenarios set it, so it is not redrawn here).
+- the total lordosis is drawn *given* that sacral slope: lumbar lordosis and sacral slope are
+  strongly correlated (Roussouly et al., Spine 2005; Vialle et al., JBJS Am 2005; correlation
+  taken as 0.8, approx.), because the lordosis brings L1 back over the sacrum. Drawn apart, a
+  steep sacrum could carry a flat lumbar spine and the column leaned forward (the default patient:
+  sacral slope 38°, lordosis 15°, L1 tilted 23° forward). Over patients whose sacral slopes follow
+  the published range the total keeps the published mean and SD.
 
 Sacrum and pelvis (ratios to the population mean, applied to the template, which stands for the
 mean male: the absolute published figures use measuring conventions the template cannot reproduce
@@ -124,6 +130,10 @@ LORDOSIS_SD_STANDING_DEG = 11.2
 LORDOSIS_SD_RECUMBENT_DEG = 13.2
 RECUMBENT_LORDOSIS_SCALE = 36.8 / 49.8
 SEGMENT_LORDOSIS_NOISE_DEG = 1.0
+#: Sacral slope of the population (24–55 = mean ±2 SD, anatomy.md) and its correlation with the
+#: lumbar lordosis (approx.; Roussouly 2005, Vialle 2005).
+SACRAL_SLOPE_MEAN_SD_DEG = (39.5, 7.75)
+LORDOSIS_SACRAL_SLOPE_CORRELATION = 0.8
 
 # --- sacrum and pelvis --------------------------------------------------------------------------
 SACRAL_HEIGHT_MM = {"female": (98.0, 9.2), "male": (98.0 * 1.06, 9.2 * 1.06)}
@@ -299,6 +309,20 @@ def lordosis_sd_deg(lordosis_scale: float) -> float:
     )
 
 
+def lordosis_factor(lordosis_scale: float, sacral_slope_deg: float, z: float) -> float:
+    """This patient's total lordosis / the population mean at the posture, given the sacral slope
+    and a standard normal draw ``z``: the conditional normal of the (total, slope) pair."""
+    mean_total = sum(SEGMENTAL_LORDOSIS_DEG) * lordosis_scale
+    level_noise_var = len(SEGMENTAL_LORDOSIS_DEG) * SEGMENT_LORDOSIS_NOISE_DEG**2
+    total_sd = math.sqrt(max(lordosis_sd_deg(lordosis_scale) ** 2 - level_noise_var, 1.0))
+    slope_mean, slope_sd = SACRAL_SLOPE_MEAN_SD_DEG
+    rho = LORDOSIS_SACRAL_SLOPE_CORRELATION
+    shift = rho * total_sd * (sacral_slope_deg - slope_mean) / slope_sd
+    residual_sd = total_sd * math.sqrt(1.0 - rho**2)
+    z = float(np.clip(z, -2.5, 2.5))
+    return float(np.clip(1.0 + (shift + residual_sd * z) / mean_total, 0.2, 1.8))
+
+
 def patient_targets(params: PatientParameters) -> PatientTargets:
     """Draw this patient's measurements; same parameters and seed → identical targets."""
     sex: Sex = params.sex
@@ -353,10 +377,9 @@ def _discs(
     rng = params.rng("tmpldisc")
     lordosis_rng = params.rng("tmpllord")
     s = params.lordosis_scale
-    mean_total = sum(SEGMENTAL_LORDOSIS_DEG) * s
-    level_noise_var = len(SEGMENTAL_LORDOSIS_DEG) * SEGMENT_LORDOSIS_NOISE_DEG**2
-    factor_sd = math.sqrt(max(lordosis_sd_deg(s) ** 2 - level_noise_var, 1.0)) / mean_total
-    factor = float(np.clip(1.0 + factor_sd * lordosis_rng.standard_normal(), 0.2, 1.8))
+    factor = lordosis_factor(
+        s, float(params.sacral_slope_deg), float(lordosis_rng.standard_normal())
+    )
     discs = {}
     for n, (upper, lower) in enumerate(DISC_LEVELS):
         _, _, posterior = DISC_HEIGHT_MM[n]

@@ -47,6 +47,7 @@ male (ratios of the pelvis apply to it); vertebral bodies get absolute published
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from scipy.spatial import cKDTree
 
 from fluorosim.models.labels import LUMBAR_LEVELS, SIDES
 from fluorosim.models.template.asset import BoneTemplate, TriangleMesh
+from fluorosim.models.template.landmarks import RayCaster, s1_anterior_cortex
 from fluorosim.models.template.targets import PatientTargets, VertebraTargets, disc_key
 from fluorosim.models.template.warp_geometry import (
     BodyFrame,
@@ -438,7 +440,7 @@ class PatientWarp:
     def landmarks(self) -> dict[str, NDArray[np.float64]]:
         """Every template landmark mapped into the patient (by its bone, or blended between)."""
         result = {}
-        for name, value in self.template.landmarks.items():
+        for name, value in refreshed_landmarks(self.template).items():
             value = np.asarray(value, dtype=np.float64)
             if is_direction(name) and value.shape == (3,):
                 result[name] = self._warp_direction(name, value)
@@ -937,6 +939,32 @@ class PatientWarp:
         if np.all(d_pelvis < d_spine):
             return self.warp_points("sacrum", value)
         return self.warp_space(value)
+
+
+def refreshed_landmarks(template: BoneTemplate) -> dict[str, NDArray[np.float64]]:
+    """The template's landmarks with those whose rule changed after the asset was written
+    recomputed by the current rule (:mod:`models.template.landmarks`): the anterior S1 cortex,
+    once taken just under the promontory (on the rim lip, so the inlet came out ≈51° instead of
+    the clinical 12–38°). A template without the inputs keeps its stored value."""
+    marks = dict(template.landmarks)
+    needed = (
+        "S1_superior_endplate_center",
+        "S1_superior_endplate_normal",
+        "S1_posterior_axis",
+        "L5_superior_endplate_center",
+        "L5_inferior_endplate_center",
+    )
+    if "sacrum" in template.bones and all(name in marks for name in needed):
+        top, n1, v1, l5_top, l5_bottom = (np.asarray(marks[n], dtype=np.float64) for n in needed)
+        with contextlib.suppress(ValueError):
+            marks["S1_anterior_cortex_midline"] = s1_anterior_cortex(
+                RayCaster(template.bones["sacrum"]),
+                top,
+                n1,
+                v1,
+                float(np.linalg.norm(l5_top - l5_bottom)),
+            )
+    return marks
 
 
 def is_direction(name: str) -> bool:

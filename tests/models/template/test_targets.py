@@ -107,10 +107,38 @@ def test_disc_heights_follow_the_table_standing() -> None:
     [(1.0, 49.8, 11.2), (36.8 / 49.8, 36.8, 13.2)],
 )
 def test_total_lordosis_standing_and_recumbent(scale, mean, sd) -> None:
-    """L1–S1 lordosis: 49.8±11.2 standing, 36.8±13.2 recumbent (the prone flattening)."""
-    totals = [t.lumbar_lordosis_deg for t in population(lordosis_scale=scale)]
+    """L1–S1 lordosis: 49.8±11.2 standing, 36.8±13.2 recumbent (the prone flattening), over
+    patients whose sacral slopes follow the published 24–55° (mean ±2 SD): the lordosis is drawn
+    given the slope, so only across slopes does it have the published spread."""
+    slopes = np.clip(np.random.default_rng(7).normal(39.5, 7.75, 400), 24.0, 55.0)
+    totals = [
+        patient_targets(
+            PatientParameters(seed=seed, lordosis_scale=scale, sacral_slope_deg=float(slope))
+        ).lumbar_lordosis_deg
+        for seed, slope in enumerate(slopes)
+    ]
     assert_mean(totals, mean, sd, f"lordosis at scale {scale:.2f}")
     assert_sd(totals, sd, f"lordosis at scale {scale:.2f}")
+
+
+def test_lordosis_follows_the_sacral_slope() -> None:
+    """A steeper sacrum carries a more lordotic spine (correlation ≈0.8 across the population),
+    so L1 stays over the sacrum: at the default slope the upper endplate of L1 tilts less than
+    20° from the table's transverse plane in most patients, never the 23° of a flat spine on a
+    steep sacrum."""
+    rng = np.random.default_rng(3)
+    slopes = np.clip(rng.normal(39.5, 7.75, 300), 24.0, 55.0)
+    totals = [
+        patient_targets(
+            PatientParameters(seed=seed, sacral_slope_deg=float(slope))
+        ).lumbar_lordosis_deg
+        for seed, slope in enumerate(slopes)
+    ]
+    assert 0.65 < float(np.corrcoef(slopes, totals)[0, 1]) < 0.9
+    at_default = np.array([patient_targets(PatientParameters(seed=s)) for s in range(100)])
+    l1_tilt = np.array([38.0 - t.lumbar_lordosis_deg for t in at_default])
+    assert abs(float(np.mean(l1_tilt))) < 5.0
+    assert float(np.mean(np.abs(l1_tilt) < 20.0)) > 0.9
 
 
 def test_segmental_angles_are_consistent_with_bodies_and_discs(mixed) -> None:
