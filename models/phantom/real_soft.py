@@ -164,6 +164,11 @@ class RealSoftLayout:
     #: the bones' lateral reach (both hip bones) and lowest point.
     lateral_reach_mm: float
     bottom_z_mm: float
+    #: the pelvic floor (levator ani, pubis to coccyx): the coccyx tip's height; the pelvic brim's
+    #: height (the promontory) and the symphysis's y (the bladder lies behind it).
+    pelvic_floor_z_mm: float
+    brim_z_mm: float
+    symphysis_y_mm: float
     #: laminar gutter: (z, front y, back y) sorted by z, and the lateral centre |x|.
     gutter_z_mm: Vec
     gutter_front_y_mm: Vec
@@ -265,6 +270,11 @@ def real_soft_layout(skeleton: PlacedSkeleton) -> RealSoftLayout:
         inlet_half_width_mm=float(np.mean(brim)) if brim else 55.0,
         lateral_reach_mm=float(np.abs(hips[:, 0]).max()),
         bottom_z_mm=float(all_bone[:, 2].min()),
+        pelvic_floor_z_mm=float(skeleton.bones["coccyx"].vertices_mm[:, 2].min()),
+        brim_z_mm=float(marks.get("sacral_promontory", skeleton.endplates["S1"][0])[2]),
+        symphysis_y_mm=float(
+            marks.get("pubic_symphysis_superior", np.array([0.0, -60.0, -100.0]))[1]
+        ),
         gutter_z_mm=gz,
         gutter_front_y_mm=gf,
         gutter_back_y_mm=gb,

@@ -191,6 +191,14 @@ class _Placement:
     visceral_fat_hu: float
     gas_hu: float
     bones: object | None = None
+    #: posterior skin height by z (the back follows the spinous tips); None → the box's back.
+    back_y: Callable[[NDArray], NDArray] | None = None
+    #: the cavity's floor (None → 40 mm above the box's bottom).
+    floor_z: float | None = None
+    #: where bowel gas may be, given bowel points (x, y, z); None → everywhere.
+    gas_allowed: Callable[[NDArray, NDArray, NDArray], NDArray] | None = None
+    #: retroperitoneal fat around each psoas (what outlines the psoas shadow on an AP film).
+    psoas_fat_mm: float = 0.0
 
 
 def _primitive_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
@@ -238,6 +246,23 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
     skeleton = placed_skeleton(params)
     layout = real_soft_layout(skeleton)
     gz = layout.gutter_z_mm
+    tips = np.array([skeleton.landmarks[f"{lv}_spinous_tip"] for lv in LEVELS])
+    tips = tips[np.argsort(tips[:, 2])]
+    box_back = float(body_box_mm(params, anchors)[1][1])
+
+    def back_y(z):
+        # the assembly's rule (12 mm + 2.5 mm per BMI point above 18 behind the spinous tips) at
+        # each level, the box's back (the buttocks) below the lowest lumbar tip
+        back = np.interp(z, tips[:, 2], tips[:, 1]) + 12.0 + 2.5 * (params.bmi - 18.0)
+        blend = np.clip((z - tips[0, 2]) / 30.0, 0.0, 1.0)
+        return np.minimum(box_back, box_back + (back - box_back) * blend).astype(np.float32)
+
+    def gas_allowed(px, py, pz):
+        # below the brim the bladder fills the front of the true pelvis: gas only in the back
+        # half (rectum, sigmoid), anterior to the sacrum
+        sacrum_front = np.interp(pz, layout.spine_z_mm, layout.spine_y_mm) - 18.0
+        middle = 0.5 * (sacrum_front + layout.symphysis_y_mm)
+        return (pz > layout.brim_z_mm - 20.0) | (py > middle)
 
     def paraspinal(z):
         def at(values):
@@ -266,6 +291,10 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         visceral_fat_hu=CT_FAT_HU,
         gas_hu=CT_BOWEL_GAS_HU,
         bones=BoneDistance(skeleton, [(c, r + 1.0) for c, r in acetabula(anchors.extra).values()]),
+        back_y=back_y,
+        floor_z=layout.pelvic_floor_z_mm,
+        gas_allowed=gas_allowed,
+        psoas_fat_mm=float(np.clip(3.0 + 0.5 * (params.bmi - 18.0), 3.0, 15.0)),
     )
 
 
@@ -299,7 +328,8 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         # Round off the ends of the trunk (top and bottom 30 mm) so the outline is closed.
         end = np.clip(np.minimum(z - low[2], high[2] - z) / 30.0, 0.0, 1.0)
         z_weight = z_weight * (0.7 + 0.3 * end)
-        outer, lean, lean_front, lean_hw = _outline_fields(x, y, low, high, z_weight, fat_mm)
+        top = high if place.back_y is None else (high[0], place.back_y(z), high[2])
+        outer, lean, lean_front, lean_hw = _outline_fields(x, y, low, top, z_weight, fat_mm)
         body = outer <= 1.0
         if not body.any():
             continue
@@ -323,7 +353,8 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         cavity_c = 0.5 * (cavity_back + cavity_front)
         cavity_hd = np.maximum(0.5 * (cavity_back - cavity_front), 1.0)
         cavity = ((x / cavity_hw) ** 2 + ((y - cavity_c) / cavity_hd) ** 2 <= 1.0) & lean_mask
-        cavity &= (z > low[2] + 40.0) & (z < high[2] - 20.0)
+        floor = low[2] + 40.0 if place.floor_z is None else place.floor_z
+        cavity &= (z > floor) & (z < high[2] - 20.0)
         result.pieces.append(
             Painted("muscle", box, lean_mask & ~cavity, MUSCLE_HU, PRIORITY_MUSCLE)
         )
@@ -337,6 +368,8 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
             px, py, pz = (a.astype(np.float32) for a in (px, py, pz))
             is_bowel = _wave_field(loops, px, py, pz) > -0.25
             is_gas = is_bowel & (_wave_field(gas, px, py, pz) > place.gas_threshold)
+            if place.gas_allowed is not None:
+                is_gas &= place.gas_allowed(px, py, pz)
             bowel = np.zeros_like(cavity)
             bowel[idx] = is_bowel
             hu = np.full(cavity.shape, np.float32(BOWEL_FLUID_HU))
@@ -362,6 +395,12 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         centers, r = catmull_rom(points, radii, 1.0)
         if place.bones is not None:
             centers = push_out_of_bone(place.bones, centers, r, 0.0)
+        if place.psoas_fat_mm > 0.0:
+            sheath = stamp_tube(grid, centers, r + place.psoas_fat_mm)
+            if sheath is not None:
+                result.pieces.append(
+                    Painted("fat", sheath[0], sheath[1], place.visceral_fat_hu, PRIORITY_MUSCLE + 1)
+                )
         stamped = stamp_tube(grid, centers, r)
         if stamped is None:
             continue
