@@ -425,10 +425,11 @@ def _real_vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list
             )
         )
 
-    # Right common iliac artery: passes the real L5 body at ``gap`` from its surface.
-    past_l5 = l5_pass_point(skeleton, RIGHT_CIA_PASS_DEG, gap + r_cia + 1.0)
-    between = l5_pass_point(skeleton, 0.5 * (20.0 + RIGHT_CIA_PASS_DEG), gap + r_cia + 1.5, 6.0 * k)
-    over_top = l5_pass_point(skeleton, 20.0, gap + r_cia + 1.0, 12.0 * k)
+    # Right common iliac artery: passes the real L5 body at ``gap`` from its surface (+3 mm: the
+    # spline between the pass points cuts inside the real, less convex outline).
+    past_l5 = l5_pass_point(skeleton, RIGHT_CIA_PASS_DEG, gap + r_cia + 3.0)
+    between = l5_pass_point(skeleton, 0.5 * (20.0 + RIGHT_CIA_PASS_DEG), gap + r_cia + 3.5, 6.0 * k)
+    over_top = l5_pass_point(skeleton, 20.0, gap + r_cia + 3.0, 12.0 * k)
     vessels.append(
         Vessel(
             "common_iliac_artery_right",
