@@ -19,6 +19,11 @@ ever held):
   +35 HU with gas pockets (−900 HU) — including the paracolic gutters anterolateral to the psoas,
   which a too-lateral transforaminal needle meets.
 
+With ``skeleton="real"`` the spine profile, crests, pelvic brim, laminar gutters, psoas path, back
+skin and pelvic floor are measured on the placed real bones (models.phantom.real_soft), the psoas
+gets a retroperitoneal fat sheath, gas stays out of the bladder's half of the true pelvis, and fat
+and gas HU and the gas fraction come from the real CT (numbers and provenance in real_soft.py).
+
 CT numbers (anatomy.md): fat −120…−50, muscle/soft tissue +40…+60, air −1000.
 """
 

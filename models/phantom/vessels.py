@@ -14,6 +14,8 @@ iliac ≈7 mm, external iliac ≈8 mm (approx.). Unenhanced blood: +40…+60 HU.
 Positions come from the lumbar layout in ``anchors.extra`` (``L1_body_center``…``L5_body_center``,
 ``L4_inferior_endplate_center``) when present, otherwise from a nominal spine stacked on the S1
 endplate; the iliac vessels use the pelvic frame and joints of :mod:`models.phantom.sacrum`.
+With ``skeleton="real"`` every control point comes from the placed real bones instead
+(models.phantom.real_soft) and each sampled centreline is pushed out of the bones.
 Tubes are painted by stamping balls of the local radius every 0.5 mm along a Catmull–Rom spline.
 """
 
