@@ -504,9 +504,14 @@ def real_anchors(skeleton: PlacedSkeleton) -> dict[str, Vec]:
 
 
 def skeleton_extent(skeleton: PlacedSkeleton) -> tuple[float, float]:
-    """(top of L1's superior endplate, most posterior spinous point) in LPS mm: the grid's reach."""
+    """(top of L1's superior endplate, most posterior point of the lumbar spinous processes, the
+    sacral dorsum and the coccyx) in LPS mm: the grid's reach (the body's back skin lies behind
+    all of them)."""
     top = max(float(skeleton.endplates[lv][0][2]) for lv in LUMBAR_LEVELS)
-    spinous = max(float(skeleton.bones[lv].vertices_mm[:, 1].max()) for lv in LUMBAR_LEVELS)
+    spinous = max(
+        float(skeleton.bones[name].vertices_mm[:, 1].max())
+        for name in (*LUMBAR_LEVELS, "sacrum", "coccyx")
+    )
     return top, spinous
 
 

@@ -19,16 +19,23 @@ ever held):
   +35 HU with gas pockets (−900 HU) — including the paracolic gutters anterolateral to the psoas,
   which a too-lateral transforaminal needle meets.
 
+With ``skeleton="real"`` the spine profile, crests, pelvic brim, laminar gutters, psoas path, back
+skin and pelvic floor are measured on the placed real bones (models.phantom.real_soft), the psoas
+gets a retroperitoneal fat sheath, gas stays out of the bladder's half of the true pelvis, and fat
+and gas HU and the gas fraction come from the real CT (numbers and provenance in real_soft.py).
+
 CT numbers (anatomy.md): fat −120…−50, muscle/soft tissue +40…+60, air −1000.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from fluorosim.models.phantom.parts import (
     PRIORITY_FAT,
@@ -42,6 +49,7 @@ from fluorosim.models.phantom.parts import (
     PatientParameters,
 )
 from fluorosim.models.phantom.pelvis import CREST_X, HIP_CENTER
+from fluorosim.models.phantom.real_soft import push_out_of_bone
 from fluorosim.models.phantom.sacrum import PelvicFrame, sacral_shape, size_scale
 from fluorosim.models.phantom.vessels import _spine_centres, catmull_rom, stamp_tube
 
@@ -89,7 +97,15 @@ def body_box_mm(params: PatientParameters, anchors: Anchors) -> tuple[NDArray, N
         depth = 235.0 * (params.bmi / 25.0) ** 0.7 * params.body_scale
         low = np.array([-half_width, posterior - depth, -170.0 * params.body_scale])
         high = np.array([half_width, posterior, top_z])
-    crest = max(CREST_X) * k * 1.06 + 20.0
+    if params.skeleton == "real":
+        from fluorosim.models.phantom.real_skeleton import placed_skeleton
+
+        hips = np.vstack(
+            [placed_skeleton(params).bones[f"hip_{side}"].vertices_mm for side in ("left", "right")]
+        )
+        crest = float(np.abs(hips[:, 0]).max()) + 20.0
+    else:
+        crest = max(CREST_X) * k * 1.06 + 20.0
     low[0], high[0] = min(low[0], -crest), max(high[0], crest)
     return low, high
 
@@ -164,17 +180,141 @@ def _wave_field(waves, x, y, z) -> NDArray[np.float32]:
     return total / np.float32(math.sqrt(len(phases) / 2.0))
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """Where the soft tissue goes: from the primitive frame or measured on the real bones."""
+
+    spine_z: NDArray
+    spine_y: NDArray
+    crest_z: float
+    pelvic_half_width: float
+    paraspinal: Callable[[NDArray], tuple[NDArray, ...]]
+    psoas: dict[str, tuple[NDArray, NDArray]]
+    gas_threshold: float
+    gas_wavelengths_mm: tuple[float, float]
+    subcutaneous_fat_hu: float
+    visceral_fat_hu: float
+    gas_hu: float
+    bones: object | None = None
+    #: posterior skin height by z (the back follows the spinous tips); None → the box's back.
+    back_y: Callable[[NDArray], NDArray] | None = None
+    #: the cavity's floor (None → 40 mm above the box's bottom).
+    floor_z: float | None = None
+    #: where bowel gas may be, given bowel points (x, y, z); None → everywhere.
+    gas_allowed: Callable[[NDArray, NDArray, NDArray], NDArray] | None = None
+    #: retroperitoneal fat around each psoas (what outlines the psoas shadow on an AP film).
+    psoas_fat_mm: float = 0.0
+
+
+def _primitive_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
+    k = size_scale(params)
+    frame = PelvicFrame.from_anchors(anchors)
+    spine_z, spine_y = _spine_profile(params, anchors)
+
+    def paraspinal(z):
+        spine_y_z = np.interp(z, spine_z, spine_y).astype(np.float32)
+        sacral = np.clip((frame.origin_lps[2] - z) / 60.0, 0.0, 1.0)
+        para_y = spine_y_z + (55.0 - 10.0 * sacral) * k
+        rx = (30.0 - 10.0 * sacral) * k
+        ry = (22.0 - 10.0 * sacral) * k
+        present = z > frame.origin_lps[2] - 75.0 * k
+        return 36.0 * k, para_y, rx, ry, present
+
+    return _Placement(
+        spine_z=spine_z,
+        spine_y=spine_y,
+        crest_z=float(frame.origin_lps[2]) + 40.0 * k,
+        pelvic_half_width=58.0 * k,
+        paraspinal=paraspinal,
+        psoas=_psoas_paths(params, anchors),
+        gas_threshold=GAS_THRESHOLD,
+        gas_wavelengths_mm=(16.0, 30.0),
+        subcutaneous_fat_hu=SUBCUTANEOUS_FAT_HU,
+        visceral_fat_hu=VISCERAL_FAT_HU,
+        gas_hu=BOWEL_GAS_HU,
+    )
+
+
+def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
+    """Positions measured on the real bones (models.phantom.real_soft)."""
+    from fluorosim.models.phantom.real_skeleton import placed_skeleton
+    from fluorosim.models.phantom.real_soft import (
+        CT_BOWEL_GAS_HU,
+        CT_FAT_HU,
+        REAL_GAS_FRACTION_OF_BOWEL,
+        BoneDistance,
+        acetabula,
+        psoas_paths,
+        real_soft_layout,
+    )
+
+    skeleton = placed_skeleton(params)
+    layout = real_soft_layout(skeleton)
+    gz = layout.gutter_z_mm
+    tips = np.array([skeleton.landmarks[f"{lv}_spinous_tip"] for lv in LEVELS])
+    tips = tips[np.argsort(tips[:, 2])]
+    box_back = float(body_box_mm(params, anchors)[1][1])
+
+    def back_y(z):
+        # the assembly's rule (12 mm + 2.5 mm per BMI point above 18 behind the spinous tips) at
+        # each level, the box's back (the buttocks) below the lowest lumbar tip
+        back = np.interp(z, tips[:, 2], tips[:, 1]) + 12.0 + 2.5 * (params.bmi - 18.0)
+        blend = np.clip((z - tips[0, 2]) / 30.0, 0.0, 1.0)
+        return np.minimum(box_back, box_back + (back - box_back) * blend).astype(np.float32)
+
+    def gas_allowed(px, py, pz):
+        # below the brim the bladder fills the front of the true pelvis: gas only in the back
+        # half (rectum, sigmoid), anterior to the sacrum
+        sacrum_front = np.interp(pz, layout.spine_z_mm, layout.spine_y_mm) - 18.0
+        middle = 0.5 * (sacrum_front + layout.symphysis_y_mm)
+        return (pz > layout.brim_z_mm - 20.0) | (py > middle)
+
+    def paraspinal(z):
+        def at(values):
+            return np.interp(z, gz, values).astype(np.float32)
+
+        front, back = at(layout.gutter_front_y_mm), at(layout.gutter_back_y_mm)
+        present = (z > gz.min() - 10.0) & (z < gz.max() + 60.0)
+        return (
+            at(layout.gutter_x_mm),
+            0.5 * (front + back),
+            at(layout.gutter_half_width_mm),
+            (0.5 * (back - front)),
+            present,
+        )
+
+    return _Placement(
+        spine_z=layout.spine_z_mm,
+        spine_y=layout.spine_y_mm,
+        crest_z=layout.crest_z_mm,
+        pelvic_half_width=layout.inlet_half_width_mm,
+        paraspinal=paraspinal,
+        psoas=psoas_paths(skeleton, acetabula(anchors.extra), size_scale(params)),
+        gas_threshold=float(stats.norm.isf(REAL_GAS_FRACTION_OF_BOWEL)),
+        gas_wavelengths_mm=(20.0, 40.0),
+        subcutaneous_fat_hu=CT_FAT_HU,
+        visceral_fat_hu=CT_FAT_HU,
+        gas_hu=CT_BOWEL_GAS_HU,
+        bones=BoneDistance(skeleton, [(c, r + 1.0) for c, r in acetabula(anchors.extra).values()]),
+        back_y=back_y,
+        floor_z=layout.pelvic_floor_z_mm,
+        gas_allowed=gas_allowed,
+        psoas_fat_mm=float(np.clip(3.0 + 0.5 * (params.bmi - 18.0), 3.0, 15.0)),
+    )
+
+
 def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
     """Paint skin, fat, muscle, psoas, paraspinals and bowel (no landmarks)."""
     k = size_scale(params)
+    real = params.skeleton == "real"
+    place = _real_placement(params, anchors) if real else _primitive_placement(params, anchors)
     low, high = body_box_mm(params, anchors)
     fat_mm = fat_thickness_mm(params.bmi)
-    spine_z, spine_y = _spine_profile(params, anchors)
-    frame = PelvicFrame.from_anchors(anchors)
-    crest_z = float(frame.origin_lps[2]) + 40.0 * k
+    spine_z, spine_y = place.spine_z, place.spine_y
+    crest_z = place.crest_z
     rng = params.rng("bowel")
     loops = _waves(rng, 8, (40.0, 70.0))
-    gas = _waves(rng, 8, (16.0, 30.0))
+    gas = _waves(rng, 8, place.gas_wavelengths_mm)
 
     result = PartResult()
     box_all = grid.box(low, high)
@@ -193,20 +333,23 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         # Round off the ends of the trunk (top and bottom 30 mm) so the outline is closed.
         end = np.clip(np.minimum(z - low[2], high[2] - z) / 30.0, 0.0, 1.0)
         z_weight = z_weight * (0.7 + 0.3 * end)
-        outer, lean, lean_front, lean_hw = _outline_fields(x, y, low, high, z_weight, fat_mm)
+        top = high if place.back_y is None else (high[0], place.back_y(z), high[2])
+        outer, lean, lean_front, lean_hw = _outline_fields(x, y, low, top, z_weight, fat_mm)
         body = outer <= 1.0
         if not body.any():
             continue
         inner = ndimage.binary_erosion(body, structure=structure, iterations=skin_iterations)
         result.pieces.append(Painted("skin", box, body & ~inner, SKIN_HU, PRIORITY_SKIN))
-        result.pieces.append(Painted("fat", box, inner, SUBCUTANEOUS_FAT_HU, PRIORITY_FAT))
+        result.pieces.append(Painted("fat", box, inner, place.subcutaneous_fat_hu, PRIORITY_FAT))
 
         # Cavity: inside the abdominal wall, in front of the spine (lateral gutters reach back
         # beside the psoas); in the pelvis it narrows to the inlet in front of the sacrum.
         lean_mask = (lean <= 1.0) & inner
         spine_y_z = np.interp(z, spine_z, spine_y).astype(np.float32)
         pelvic = np.clip((crest_z - z) / 100.0, 0.0, 1.0)  # 0 above the crests → 1 in the pelvis
-        cavity_hw = (lean_hw - ABDOMINAL_WALL_MM) * (1.0 - pelvic) + 58.0 * k * pelvic
+        cavity_hw = (lean_hw - ABDOMINAL_WALL_MM) * (
+            1.0 - pelvic
+        ) + place.pelvic_half_width * pelvic
         lateral = np.clip((np.abs(x) - 40.0 * k) / 25.0, 0.0, 1.0)
         back_abdomen = spine_y_z - 18.0 + lateral * 43.0
         back_pelvis = spine_y_z + 30.0 - lateral * 45.0
@@ -215,7 +358,8 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         cavity_c = 0.5 * (cavity_back + cavity_front)
         cavity_hd = np.maximum(0.5 * (cavity_back - cavity_front), 1.0)
         cavity = ((x / cavity_hw) ** 2 + ((y - cavity_c) / cavity_hd) ** 2 <= 1.0) & lean_mask
-        cavity &= (z > low[2] + 40.0) & (z < high[2] - 20.0)
+        floor = low[2] + 40.0 if place.floor_z is None else place.floor_z
+        cavity &= (z > floor) & (z < high[2] - 20.0)
         result.pieces.append(
             Painted("muscle", box, lean_mask & ~cavity, MUSCLE_HU, PRIORITY_MUSCLE)
         )
@@ -228,34 +372,57 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
             )
             px, py, pz = (a.astype(np.float32) for a in (px, py, pz))
             is_bowel = _wave_field(loops, px, py, pz) > -0.25
-            is_gas = is_bowel & (_wave_field(gas, px, py, pz) > GAS_THRESHOLD)
+            is_gas = is_bowel & (_wave_field(gas, px, py, pz) > place.gas_threshold)
+            if place.gas_allowed is not None:
+                is_gas &= place.gas_allowed(px, py, pz)
             bowel = np.zeros_like(cavity)
             bowel[idx] = is_bowel
             hu = np.full(cavity.shape, np.float32(BOWEL_FLUID_HU))
-            hu[tuple(a[is_gas] for a in idx)] = np.float32(BOWEL_GAS_HU)
+            hu[tuple(a[is_gas] for a in idx)] = np.float32(place.gas_hu)
             result.pieces.append(Painted("bowel", box, bowel, hu, PRIORITY_ORGAN))
             visceral = cavity & ~bowel
-            result.pieces.append(Painted("fat", box, visceral, VISCERAL_FAT_HU, PRIORITY_FAT + 1))
+            result.pieces.append(
+                Painted("fat", box, visceral, place.visceral_fat_hu, PRIORITY_FAT + 1)
+            )
 
         # Paraspinals: an ellipse each side behind the laminae, thinning over the sacrum.
-        sacral = np.clip((frame.origin_lps[2] - z) / 60.0, 0.0, 1.0)
-        para_y = spine_y_z + (55.0 - 10.0 * sacral) * k
-        rx = (30.0 - 10.0 * sacral) * k
-        ry = (22.0 - 10.0 * sacral) * k
-        present = (z < high[2] - 10.0) & (z > frame.origin_lps[2] - 75.0 * k)
+        para_x, para_y, rx, ry, present = place.paraspinal(z)
+        present = present & (z < high[2] - 10.0)
         for side, sign in (("left", 1.0), ("right", -1.0)):
-            ell = ((x - sign * 36.0 * k) / rx) ** 2 + ((y - para_y) / ry) ** 2 <= 1.0
+            ell = ((x - sign * para_x) / rx) ** 2 + ((y - para_y) / ry) ** 2 <= 1.0
             mask = ell & present & inner
             if mask.any():
                 result.pieces.append(
                     Painted(f"paraspinal_{side}", box, mask, MUSCLE_HU, PRIORITY_ORGAN + 1)
                 )
 
-    for side, (points, radii) in _psoas_paths(params, anchors).items():
+    for side, (points, radii) in place.psoas.items():
         centers, r = catmull_rom(points, radii, 1.0)
+        if place.bones is not None:
+            centers = push_out_of_bone(place.bones, centers, r, 0.0)
+        if place.psoas_fat_mm > 0.0:
+            sheath = stamp_tube(grid, centers, r + place.psoas_fat_mm)
+            if sheath is not None:
+                result.pieces.append(
+                    Painted("fat", sheath[0], sheath[1], place.visceral_fat_hu, PRIORITY_MUSCLE + 1)
+                )
         stamped = stamp_tube(grid, centers, r)
-        if stamped is not None:
-            result.pieces.append(
-                Painted(f"psoas_{side}", stamped[0], stamped[1], MUSCLE_HU, PRIORITY_ORGAN + 1)
+        if stamped is None:
+            continue
+        box, mask = stamped
+        if place.bones is not None:
+            # the muscle wraps the bone it arises from: never inside it
+            inside = np.argwhere(mask)
+            world = np.column_stack(
+                [
+                    axis[s][inside[:, i]]
+                    for i, (axis, s) in enumerate(
+                        zip((grid.x_mm, grid.y_mm, grid.z_mm), box, strict=True)
+                    )
+                ]
             )
+            signed, _ = place.bones(world)
+            drop = inside[signed < 0.0]
+            mask[drop[:, 0], drop[:, 1], drop[:, 2]] = False
+        result.pieces.append(Painted(f"psoas_{side}", box, mask, MUSCLE_HU, PRIORITY_ORGAN + 1))
     return result

@@ -14,17 +14,20 @@ iliac ≈7 mm, external iliac ≈8 mm (approx.). Unenhanced blood: +40…+60 HU.
 Positions come from the lumbar layout in ``anchors.extra`` (``L1_body_center``…``L5_body_center``,
 ``L4_inferior_endplate_center``) when present, otherwise from a nominal spine stacked on the S1
 endplate; the iliac vessels use the pelvic frame and joints of :mod:`models.phantom.sacrum`.
+With ``skeleton="real"`` every control point comes from the placed real bones instead
+(models.phantom.real_soft) and each sampled centreline is pushed out of the bones.
 Tubes are painted by stamping balls of the local radius every 0.5 mm along a Catmull–Rom spline.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
+from fluorosim.models.labels import SIDES
 from fluorosim.models.phantom.parts import (
     PRIORITY_VESSEL,
     Anchors,
@@ -66,9 +69,14 @@ class Vessel:
     label: str
     points: NDArray[np.float64]
     radii: NDArray[np.float64]
+    #: Centreline samples (every ≈0.5 mm) and radii already placed (on the real skeleton: pushed
+    #: out of the bones); None → the spline through ``points``.
+    samples: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
 
     def centerline(self, step_mm: float = 0.5) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Points every ≈step_mm along the Catmull–Rom spline, with interpolated radii."""
+        if self.samples is not None:
+            return self.samples
         return catmull_rom(self.points, self.radii, step_mm)
 
 
@@ -194,6 +202,8 @@ def l5_body_outline(params: PatientParameters, anchors: Anchors, centre: NDArray
 
 def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vessel], dict]:
     """The vessels' centrelines (LPS) and the landmarks they define."""
+    if params.skeleton == "real":
+        return _real_vessel_tree(params, anchors)
     rng = params.rng("vessels")
     k = size_scale(params)
     frame = PelvicFrame.from_anchors(anchors)
@@ -336,3 +346,137 @@ def vessels_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Par
         priority = PRIORITY_VESSEL if vessel.label in VEINS else PRIORITY_VESSEL + 1
         result.pieces.append(Painted(vessel.label, box, mask, BLOOD_HU, priority))
     return result
+
+
+def _real_vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vessel], dict]:
+    """The vessels on the real skeleton: every control point from the placed bones
+    (models.phantom.real_soft), then each centreline pushed out of the bones."""
+    from fluorosim.models.phantom.real_skeleton import placed_skeleton
+    from fluorosim.models.phantom.real_soft import (
+        BoneDistance,
+        acetabula,
+        body_front,
+        front_y_at,
+        l5_pass_point,
+        push_out_of_bone,
+        sij_front_corner,
+    )
+
+    skeleton = placed_skeleton(params)
+    frames = skeleton.frames
+    marks = skeleton.landmarks
+    rng = params.rng("vessels")
+    k = size_scale(params)
+    r_aorta = AORTA_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    r_ivc = IVC_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    r_cia = COMMON_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.05)
+    r_iia = INTERNAL_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    r_eia = EXTERNAL_ILIAC_ARTERY_DIAMETER_MM / 2 * k * jitter(rng, 0.08)
+    gap = float(np.clip(RIGHT_CIA_TO_L5_MM + 1.0 * rng.standard_normal(), 5.0, 9.0))
+    bif_jitter = 4.0 * float(np.clip(rng.standard_normal(), -2, 2))
+
+    def on_front(level: str, u_mm: float, radius: float, extra_mm: float = 2.0) -> NDArray:
+        v = body_front(skeleton, level, u_mm) - extra_mm - radius
+        return frames[level].point(u_mm, v, 0.0)
+
+    # Bifurcation in front of the lower L4 body (anatomy.md: most often at L4), slightly left:
+    # 4 mm above the L4 inferior endplate centre's height (± jitter), in front of the bone there.
+    l4 = frames["L4"]
+    bif_z = float(skeleton.endplates["L4"][1][2]) + 4.0 + bif_jitter
+    bifurcation = np.array([4.0, front_y_at(skeleton, 4.0, bif_z) - (gap + r_cia), bif_z])
+    aorta_points = [on_front(lv, 12.0, r_aorta) for lv in ("L1", "L2", "L3")]
+    aorta_points.insert(0, aorta_points[0] + (aorta_points[0] - aorta_points[1]) * 0.7)
+    aorta_points.append(bifurcation + l4.vector(2.0, -(r_aorta - r_cia), 8.0))
+    aorta_points.append(bifurcation)
+    vessels = [Vessel("aorta", np.array(aorta_points), np.r_[[r_aorta] * 5, r_aorta * 0.85])]
+    landmarks: dict[str, NDArray[np.float64]] = {"aortic_bifurcation": bifurcation}
+
+    division = {}
+    for side in SIDES:
+        sign = 1.0 if side == "left" else -1.0
+        corner = sij_front_corner(skeleton, side)
+        division[side] = corner + np.array([-sign * 8.0, -16.0 * k, DIVISION_ABOVE_JOINT_MM * k])
+        notch = np.asarray(marks[f"sciatic_notch_{side}"], float)
+        # the internal iliac ends in front of the top of the notch, medial to the pelvic wall
+        notch_in = notch + np.array([-sign * 10.0, -15.0, 12.0])
+        asis = np.asarray(marks[f"asis_{side}"], float)
+        symphysis = np.asarray(marks["pubic_symphysis_superior"], float)
+        inguinal = 0.5 * (asis + symphysis) + np.array([0.0, 4.0, -6.0])
+        brim_mark = marks.get(f"icd_line_{side}_anterior")
+        brim = (
+            np.asarray(brim_mark, float) + np.array([-sign * 6.0, -12.0, 10.0])
+            if brim_mark is not None
+            else 0.5 * (division[side] + inguinal) + np.array([0.0, -10.0, 0.0])
+        )
+        # …descending in front of the SI joint (not into the joint's cleft)
+        internal = np.array(
+            [division[side], 0.5 * (division[side] + notch_in) + [-sign * 4.0, -8.0, 0.0], notch_in]
+        )
+        vessels.append(
+            Vessel(
+                f"internal_iliac_artery_{side}",
+                internal,
+                np.array([r_iia * 1.1, r_iia, r_iia * 0.8]),
+            )
+        )
+        vessels.append(
+            Vessel(
+                f"external_iliac_artery_{side}",
+                np.array([division[side], brim, inguinal]),
+                np.array([r_eia, r_eia, r_eia * 0.95]),
+            )
+        )
+
+    # Right common iliac artery: passes the real L5 body at ``gap`` from its surface (+3 mm: the
+    # spline between the pass points cuts inside the real, less convex outline).
+    past_l5 = l5_pass_point(skeleton, RIGHT_CIA_PASS_DEG, gap + r_cia + 3.0)
+    between = l5_pass_point(skeleton, 0.5 * (20.0 + RIGHT_CIA_PASS_DEG), gap + r_cia + 3.5, 6.0 * k)
+    over_top = l5_pass_point(skeleton, 20.0, gap + r_cia + 3.0, 12.0 * k)
+    vessels.append(
+        Vessel(
+            "common_iliac_artery_right",
+            np.array([bifurcation, over_top, between, past_l5, division["right"]]),
+            np.full(5, r_cia),
+        )
+    )
+    left_mid = 0.5 * (bifurcation + division["left"]) + np.array([4.0, -4.0, 0.0])
+    vessels.append(
+        Vessel(
+            "common_iliac_artery_left",
+            np.array([bifurcation, left_mid, division["left"]]),
+            np.full(3, r_cia),
+        )
+    )
+    landmarks["common_iliac_artery_right_at_L5"] = past_l5
+
+    # Veins: IVC right-anterior on the bodies; the confluence in front of L5 right of the
+    # midline; the left common iliac vein crosses in front of lower L5 behind the right CIA.
+    r_civ = {
+        s: COMMON_ILIAC_VEIN_DIAMETER_MM[s] / 2 * k * jitter(rng, 0.06) for s in ("left", "right")
+    }
+    l5 = frames["L5"]
+    confluence = l5.point(-6.0, body_front(skeleton, "L5", -6.0) - 1.0 - r_ivc * 0.8, -12.0 * k)
+    ivc_points = [on_front(lv, -20.0, r_ivc, 1.0) for lv in ("L1", "L2", "L3", "L4")]
+    ivc_points.insert(0, ivc_points[0] + (ivc_points[0] - ivc_points[1]) * 0.7)
+    ivc_points.append(confluence)
+    vessels.append(Vessel("vena_cava", np.array(ivc_points), np.full(len(ivc_points), r_ivc)))
+    for side in SIDES:
+        sign = 1.0 if side == "left" else -1.0
+        end = division[side] + np.array([-sign * 5.0, 12.0, -6.0])
+        if side == "left":
+            across = l5.point(-2.0, body_front(skeleton, "L5", -2.0) - 1.0 - r_civ[side], -10.0)
+            points = np.array([confluence, across, 0.5 * (across + end) + [8.0, 0, 0], end])
+        else:
+            points = np.array([confluence, 0.5 * (confluence + end) + [0.0, -2.0, 0], end])
+        vessels.append(
+            Vessel(f"common_iliac_vein_{side}", points, np.full(len(points), r_civ[side]))
+        )
+
+    # the femoral heads fill the acetabula (radius + 1 mm of cartilage)
+    bones = BoneDistance(skeleton, [(c, r + 1.0) for c, r in acetabula(anchors.extra).values()])
+    placed = []
+    for vessel in vessels:
+        centers, radii = vessel.centerline(0.5)
+        samples = (push_out_of_bone(bones, centers, radii), radii)
+        placed.append(replace(vessel, samples=samples))
+    return placed, landmarks

@@ -1,0 +1,150 @@
+"""Soft tissue and vessels on the real skeleton (``skeleton="real"``): each structure where it
+belongs relative to the placed real bones, over several seeds and variants (anatomy.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fluorosim.models.labels import LUMBAR_LEVELS, SIDES
+from fluorosim.models.phantom import real_skeleton
+from fluorosim.models.phantom.assembly import body_outline_mm
+from fluorosim.models.phantom.parts import Anchors, Grid, PatientParameters
+from fluorosim.models.phantom.real_soft import CT_BOWEL_GAS_HU, BoneDistance, acetabula
+from fluorosim.models.phantom.soft_tissue import soft_tissue_part
+from fluorosim.models.phantom.vessels import vessel_tree, vessels_part
+from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH
+from tests.models.phantom.test_sacrum import Painted
+
+pytestmark = pytest.mark.skipif(
+    not DEFAULT_TEMPLATE_PATH.exists(), reason="no bone template shipped"
+)
+VOXEL_MM = 2.0
+CASES = [
+    {"seed": 0},
+    {"seed": 3, "sex": "female", "bmi": 33.0},
+    {"seed": 5, "variant": "high_iliac_crest", "body_scale": 0.9},
+    {"seed": 7, "variant": "transitional_l5", "body_scale": 1.1},
+]
+_CACHE: dict = {}
+
+
+def setup(case: dict):
+    key = tuple(sorted(case.items()))
+    if key not in _CACHE:
+        params = PatientParameters(skeleton="real", voxel_mm=VOXEL_MM, **case)
+        skeleton = real_skeleton.placed_skeleton(params)
+        anchors = Anchors(
+            s1_endplate_normal=real_skeleton.s1_normal(skeleton),
+            extra=real_skeleton.real_anchors(skeleton),
+        )
+        top, spinous = real_skeleton.skeleton_extent(skeleton)
+        low, high = body_outline_mm(params, top, spinous)
+        anchors.extra["body_outline_low_mm"], anchors.extra["body_outline_high_mm"] = low, high
+        grid = Grid.covering(low - 8.0, high + 8.0, VOXEL_MM)
+        soft = Painted(grid, soft_tissue_part(grid, params, anchors))
+        vessels = Painted(grid, vessels_part(grid, params, anchors))
+        _CACHE[key] = (params, skeleton, anchors, soft, vessels)
+    return _CACHE[key]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_psoas_lies_lateral_to_each_body_and_out_of_bone(case):
+    params, skeleton, anchors, soft, _ = setup(case)
+    bones = BoneDistance(skeleton)
+    for side in SIDES:
+        sign = 1.0 if side == "left" else -1.0
+        psoas = soft.points(f"psoas_{side}")
+        assert np.mean(bones(psoas)[0] < -VOXEL_MM) < 0.01  # not inside bone
+        for level in ("L2", "L3", "L4", "L5"):
+            frame = skeleton.frames[level]
+            body = real_skeleton._local(frame, skeleton.bodies[level].vertices_mm)
+            lateral = np.max(sign * body[np.abs(body[:, 2]) < 5.0, 0])
+            local = real_skeleton._local(frame, psoas)
+            slab = local[np.abs(local[:, 2]) < 3.0]
+            assert len(slab), (side, level)
+            centre_u = sign * slab[:, 0].mean()
+            assert lateral < centre_u < lateral + 45.0, (side, level, lateral, centre_u)
+            assert abs(slab[:, 1].mean()) < 30.0  # beside the body, not in front or behind
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_paraspinals_lie_behind_the_laminae(case):
+    _, skeleton, _, soft, _ = setup(case)
+    for side in SIDES:
+        para = soft.points(f"paraspinal_{side}")
+        for level in ("L2", "L3", "L4"):
+            tip = skeleton.landmarks[f"{level}_spinous_tip"]
+            pedicle = skeleton.landmarks[f"{level}_pedicle_center_{side}"]
+            slab = para[np.abs(para[:, 2] - pedicle[2]) < VOXEL_MM]
+            assert len(slab), (side, level)
+            assert slab[:, 1].mean() > pedicle[1] + 10.0  # behind the pedicles
+            assert slab[:, 1].min() < tip[1]  # reaching forward of the spinous tip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_vessels_in_front_of_the_bodies_and_never_in_bone(case):
+    params, skeleton, anchors, _, vessels = setup(case)
+    bones = BoneDistance(skeleton, [(c, r + 1.0) for c, r in acetabula(anchors.extra).values()])
+    tree, landmarks = vessel_tree(params, anchors)
+    for vessel in tree:
+        centers, radii = vessel.centerline()
+        gap = bones(centers)[0] - radii
+        assert gap.min() > 0.5, (vessel.label, gap.min())  # wall clear of every bone
+    for label in ("aorta", "vena_cava"):
+        points = vessels.points(label)
+        for level in ("L2", "L3"):
+            frame = skeleton.frames[level]
+            local = real_skeleton._local(frame, points)
+            slab = local[np.abs(local[:, 2]) < 3.0]
+            assert len(slab) and slab[:, 1].max() < -10.0, (label, level)  # anterior
+    aorta = real_skeleton._local(skeleton.frames["L3"], vessels.points("aorta"))
+    cava = real_skeleton._local(skeleton.frames["L3"], vessels.points("vena_cava"))
+    assert aorta[:, 0].mean() > cava[:, 0].mean()  # aorta on the left, IVC on the right
+    # anatomy.md: bifurcation most often at L4
+    bif = landmarks["aortic_bifurcation"]
+    l4_low = skeleton.endplates["L4"][1][2]
+    assert l4_low - 8.0 <= bif[2] <= skeleton.frames["L4"].origin[2] + 14.0
+    # anatomy.md: the right common iliac artery ≈ 7 mm from the L5 body
+    right = next(v for v in tree if v.label == "common_iliac_artery_right")
+    centers, radii = right.centerline()
+    l5 = real_skeleton.Mesh(skeleton.bodies["L5"].vertices_mm, skeleton.bodies["L5"].faces)
+    l5_only = BoneDistance(real_skeleton.PlacedSkeleton(bones={"L5": l5}, bodies={}, landmarks={}))
+    assert 3.5 <= float((l5_only(centers)[0] - radii).min()) <= 10.5
+    for side in SIDES:  # the common iliacs divide in front of the SI joints
+        cia = vessels.points(f"common_iliac_artery_{side}")
+        end = cia[np.argmin(cia[:, 2])]
+        joint = skeleton.landmarks[f"sij_center_{side}"]
+        assert end[1] < joint[1] - 15.0 and abs(end[2] - joint[2]) < 45.0
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_skin_encloses_every_bone(case):
+    _, skeleton, _, soft, _ = setup(case)
+    for name, mesh in skeleton.bones.items():
+        labels = soft.label_at(mesh.vertices_mm[::7])
+        assert np.all(labels != 0), name
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bowel_gas_lies_in_front_of_the_sacrum(case):
+    """What casts gas shadows over the sacrum on the AP: gas in the bowel within the sacrum's
+    width, in front of it, between the pelvic floor and the top of S1."""
+    _, skeleton, _, soft, _ = setup(case)
+    bowel = soft.points("bowel")
+    gas = bowel[soft.hu_at(bowel) == np.float32(CT_BOWEL_GAS_HU)]
+    sacrum = skeleton.bones["sacrum"].vertices_mm
+    over = gas[
+        (np.abs(gas[:, 0]) < 0.5 * np.ptp(sacrum[:, 0]))
+        & (gas[:, 2] < sacrum[:, 2].max())
+        & (gas[:, 2] > sacrum[:, 2].min())
+    ]
+    assert len(over) * VOXEL_MM**3 > 2000.0  # > 2 ml of gas in the AP shadow of the sacrum
+    fraction = len(gas) / len(bowel)
+    assert 0.05 < fraction < 0.25, fraction  # the real CT: ≈ 17 % of the bowel (real_soft.py)
+
+
+def test_lumbar_levels_all_have_vessels_in_front():
+    _, skeleton, _, _, vessels = setup(CASES[0])
+    assert "aorta" in vessels.values and "vena_cava" in vessels.values
+    assert all(level in skeleton.frames for level in LUMBAR_LEVELS)
