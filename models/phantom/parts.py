@@ -68,9 +68,10 @@ class PatientParameters:
     sacral_slope_deg: float = 38.0
     variant: Variant | None = None
     voxel_mm: float = 1.0
-    #: "real": L1–L5, sacrum and hip bones from the real-anatomy template (models/template);
-    #: "primitive": the hand-built shapes of lumbar.py, sacrum.py and pelvis.py.
-    skeleton: Skeleton = "primitive"
+    #: "real" (the default since generator 5.0): L1–L5, sacrum and hip bones from the real-anatomy
+    #: template (models/template); "primitive": the hand-built shapes of lumbar.py, sacrum.py and
+    #: pelvis.py, kept as an option.
+    skeleton: Skeleton = "real"
 
     def __post_init__(self) -> None:
         checks = [

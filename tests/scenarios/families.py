@@ -82,9 +82,14 @@ def expert_plans(scenario: Scenario, patient) -> dict[str, tuple[np.ndarray, np.
         rules = {  # step → (body, fraction, cranial mm at target, at entry, posterior mm)
             "implant_1_s1": ("S1_body_center", 0.4, 10.0, 10.0, 0.0),
             "implant_2_s1": ("S1_body_center", 0.3, -10.0, -10.0, 0.0),
-            "implant_3_s2": ("S2_body_center", 0.4, -22.0, -24.0, 10.0),
         }
         for step in scenario.steps:
+            if step.id == "implant_3_s2":  # as sij-lateral.toml: beside the S2 anterior foramen
+                foramen = landmark(patient, f"S2_foramen_anterior_{side}")
+                target = foramen + 0.4 * (centre - foramen) - 4.0 * CRANIAL + 6.0 * POSTERIOR
+                entry = target + 60.0 * lat - 7.0 * CRANIAL + 7.0 * POSTERIOR
+                plans[step.id] = (target, unit(target - entry))
+                continue
             body, fraction, cranial_t, cranial_e, back = rules[step.id]
             target = centre + fraction * (landmark(patient, body) - centre)
             target = target + cranial_t * CRANIAL + back * POSTERIOR

@@ -3,6 +3,11 @@
 Each check runs on the default patient and on a spread of seeds, so a shape that only happens to
 fit one patient fails. Ranges: Clouthier 2023 (CT, L2–L5 range), Zindrick 1987 (pedicles),
 Cook & Baker 2021 (L5), Jentzsch 2013 (facet angles), disc-height table of anatomy.md.
+
+These pin the primitive generator (``skeleton="primitive"``, still an option: its segmental
+lordosis, cancellous HU, waist and variant construction). The ranges a user relies on whatever
+the generator — vertebral body dimensions (Clouthier), the taller anterior L5 (Cook & Baker),
+separate spinous processes on AP — also run on the real default (generator 5.0) and its seeds.
 """
 
 from __future__ import annotations
@@ -15,7 +20,14 @@ import pytest
 from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
 from fluorosim.models.phantom import measure
 from fluorosim.models.phantom.lumbar import SEGMENTAL_LORDOSIS_DEG, cancellous_hu
-from tests.models.phantom.spine_patients import SEEDS, default_patient, spine_patient
+from tests.models.phantom.spine_patients import (
+    PRIMITIVE_IDS,
+    SEEDS,
+    default_patient,
+    on_both_generators,
+    patient_for,
+    spine_patient,
+)
 
 ZINDRICK_PEDICLE_WIDTH_MM = dict(zip(LUMBAR_LEVELS, (8.7, 8.9, 10.3, 12.9, 18.0), strict=True))
 ZINDRICK_PEDICLE_HEIGHT_MM = dict(zip(LUMBAR_LEVELS, (15.4, 15.0, 14.9, 14.8, 14.0), strict=True))
@@ -24,16 +36,17 @@ JENTZSCH_FACET_DEG = {"L2_L3": 30.4, "L3_L4": 38.7, "L4_L5": 47.0}
 
 
 def patients():
-    return [("default", default_patient())] + [(f"seed{s}", spine_patient(s)) for s in SEEDS]
+    return [("default", default_patient("primitive"))] + [
+        (f"seed{s}", spine_patient(s, "primitive")) for s in SEEDS
+    ]
 
 
-@pytest.fixture(scope="module", params=["default", *[f"seed{s}" for s in SEEDS]])
+@pytest.fixture(scope="module", params=PRIMITIVE_IDS)
 def patient(request):
-    if request.param == "default":
-        return default_patient()
-    return spine_patient(int(request.param.removeprefix("seed")))
+    return patient_for(request.param)
 
 
+@on_both_generators()
 @pytest.mark.parametrize("level", ["L2", "L3", "L4", "L5"])
 def test_body_dimensions_within_clouthier_ranges(patient, level):
     body = measure.body_dimensions(patient, level)
@@ -42,6 +55,7 @@ def test_body_dimensions_within_clouthier_ranges(patient, level):
     assert 23.5 <= body.height_mm <= 32.3
 
 
+@on_both_generators()
 def test_l5_is_taller_anteriorly_as_cook_and_baker(patient):
     body = measure.body_dimensions(patient, "L5")
     # 30.3±1.9 anterior vs 26.3±1.9 posterior
@@ -97,7 +111,7 @@ def test_facets_turn_coronal_caudally(patient):
 
 
 def test_lordosis_between_l1_and_s1_is_the_scaled_segmental_sum():
-    p = default_patient()
+    p = default_patient("primitive")
     axis_l1 = p.landmark("L1_superior_endplate_center") - p.landmark("L1_inferior_endplate_center")
     s1_normal = np.array([0.0, -math.sin(math.radians(38.0)), math.cos(math.radians(38.0))])
     angle = math.degrees(math.acos(axis_l1 @ s1_normal / np.linalg.norm(axis_l1)))
@@ -107,7 +121,7 @@ def test_lordosis_between_l1_and_s1_is_the_scaled_segmental_sum():
 
 
 def test_cortical_shell_over_textured_cancellous_core():
-    p = default_patient()
+    p = default_patient("primitive")
     frame = measure.vertebra_frame(p, "L3")
     offsets = np.arange(0.0, 25.0, 0.5)
     line = frame.origin[None, :] - offsets[:, None] * frame.v[None, :]  # toward anterior
@@ -123,8 +137,8 @@ def test_cortical_shell_over_textured_cancellous_core():
 
 
 def test_bone_density_falls_with_age_by_the_published_rate():
-    young = spine_patient(0, age_years=25.0)
-    old = spine_patient(0, age_years=80.0)
+    young = spine_patient(0, "primitive", age_years=25.0)
+    old = spine_patient(0, "primitive", age_years=80.0)
 
     def core(p):
         values = p.hu[p.labels == p.label_value("L2_body")].astype(float)
@@ -136,8 +150,8 @@ def test_bone_density_falls_with_age_by_the_published_rate():
 
 
 def test_transitional_l5_has_large_transverse_processes_and_a_thin_disc():
-    normal = spine_patient(0)
-    transitional = spine_patient(0, variant="transitional_l5")
+    normal = spine_patient(0, "primitive")
+    transitional = spine_patient(0, "primitive", variant="transitional_l5")
 
     def l5_span(p):
         ijk = np.argwhere(p.labels == p.label_value("L5_posterior_elements"))
@@ -150,8 +164,8 @@ def test_transitional_l5_has_large_transverse_processes_and_a_thin_disc():
 
 
 def test_narrow_foramen_variant_narrows_the_l4_l5_foramen():
-    normal = spine_patient(0)
-    narrow = spine_patient(0, variant="narrow_foramen")
+    normal = spine_patient(0, "primitive")
+    narrow = spine_patient(0, "primitive", variant="narrow_foramen")
     for side in ("left", "right"):
         before = measure.foramen_height_mm(normal, "L4", "L5", side)
         after = measure.foramen_height_mm(narrow, "L4", "L5", side)
@@ -183,7 +197,7 @@ def test_vertebra_extents_match_the_population_mean_shape(shared_data):
     """Antero-posterior extent (body front → spinous tip) and transverse-process span within 8 %
     of the mean CT shape of 87 patients; both are insensitive to the mesh's sagittal tilt."""
     mean_shape = _mean_shape_vertebrae(shared_data)
-    p = default_patient()
+    p = default_patient("primitive")
     for level, vertices in mean_shape.items():
         frame = measure.vertebra_frame(p, level)
         names = ("body", "pedicle_left", "pedicle_right", "posterior_elements")
@@ -220,13 +234,14 @@ def test_mean_waist_is_eight_to_twelve_percent():
 
 
 def test_ring_apophysis_denser_than_the_waist_wall():
-    p = default_patient()
+    p = default_patient("primitive")
     for level in LUMBAR_LEVELS:
         ring, waist = measure.body_cortex_hu(p, level)
         assert ring > waist + 150.0, (level, ring, waist)
         assert waist > 600.0  # still a cortical wall (partial volume of a thin shell)
 
 
+@on_both_generators()
 @pytest.mark.parametrize(
     ("upper", "lower"), [("L1", "L2"), ("L2", "L3"), ("L3", "L4"), ("L4", "L5")]
 )
@@ -237,7 +252,7 @@ def test_spinous_processes_are_separate_on_ap(patient, upper, lower):
 
 def test_spinous_process_is_thin_above_and_thick_below():
     """Tear-drop cross-section: thin superior border, thicker inferior border (AP tear-drop)."""
-    p = default_patient()
+    p = default_patient("primitive")
     for level in ("L2", "L3", "L4"):
         f = measure.vertebra_frame(p, level)
         low, high = measure.spinous_extent_mm(p, level)

@@ -3,6 +3,11 @@
 References: anatomy.md (sac to S2; exiting root in the foramen, ≈51° to the disc plane; L5 root
 over the ala; S1/S2 roots through their foramina) and procedures.md (Kambin's triangle inscribed
 circle 5.8 mm at L1-2 → 7.3–8.2 mm at L4-5).
+
+These pin the primitive generator (``skeleton="primitive"``, still an option); the checks a user
+relies on whatever the generator — the sac inside the canal, the root's angle across the disc,
+the L5 root over the ala, the S1/S2 roots in their foramina — also run on the real default
+(generator 5.0) and its seeds.
 """
 
 from __future__ import annotations
@@ -12,7 +17,12 @@ import pytest
 
 from fluorosim.models.labels import DISC_LEVELS, SIDES
 from fluorosim.models.phantom import measure
-from tests.models.phantom.spine_patients import SEEDS, default_patient, spine_patient
+from tests.models.phantom.spine_patients import (
+    PRIMITIVE_IDS,
+    default_patient,
+    on_both_generators,
+    patient_for,
+)
 
 #: published inscribed-circle diameter ±1.5 mm (patients vary; the root must clear the pedicle)
 KAMBIN_DIAMETER_RANGE_MM = {
@@ -24,11 +34,9 @@ KAMBIN_DIAMETER_RANGE_MM = {
 }
 
 
-@pytest.fixture(scope="module", params=["default", *[f"seed{s}" for s in SEEDS]])
+@pytest.fixture(scope="module", params=PRIMITIVE_IDS)
 def patient(request):
-    if request.param == "default":
-        return default_patient()
-    return spine_patient(int(request.param.removeprefix("seed")))
+    return patient_for(request.param)
 
 
 def _voxels(p, name):
@@ -36,7 +44,7 @@ def _voxels(p, name):
 
 
 def test_thecal_sac_runs_from_above_l1_to_s2():
-    p = default_patient()
+    p = default_patient("primitive")
     sac = _voxels(p, "thecal_sac")
     assert sac[:, 2].max() > p.landmark("L1_body_center")[2]
     # the dural sac ends at S2 (anatomy.md): measured along the S1 endplate normal, its lowest
@@ -49,6 +57,7 @@ def test_thecal_sac_runs_from_above_l1_to_s2():
     assert abs(np.median(sac[:, 0])) < 1.0
 
 
+@on_both_generators()
 def test_sac_lies_inside_the_canal_between_body_and_lamina(patient):
     for level in ("L2", "L4"):
         frame = measure.vertebra_frame(patient, level)
@@ -79,6 +88,7 @@ def test_exiting_root_passes_under_the_pedicle_without_touching_it(patient, uppe
         assert foramen[2] < ped[2]
 
 
+@on_both_generators()
 @pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
 def test_root_crosses_the_disc_at_about_50_degrees(patient, upper, lower):
     for side in SIDES:
@@ -106,8 +116,9 @@ def test_kambin_triangle_grows_caudally(patient):
     assert diameters[3] > diameters[0]
 
 
-def test_l5_root_runs_over_the_front_of_the_sacral_ala():
-    p = default_patient()
+@pytest.mark.parametrize("skeleton", ["primitive", "real"])
+def test_l5_root_runs_over_the_front_of_the_sacral_ala(skeleton):
+    p = default_patient(skeleton)
     for side in SIDES:
         ala = p.landmark(f"ala_top_{side}")
         root = _voxels(p, f"root_L5_{side}")
@@ -117,8 +128,9 @@ def test_l5_root_runs_over_the_front_of_the_sacral_ala():
         assert np.median(low[:, 1]) < ala[1]
 
 
-def test_sacral_roots_pass_through_their_anterior_foramina():
-    p = default_patient()
+@pytest.mark.parametrize("skeleton", ["primitive", "real"])
+def test_sacral_roots_pass_through_their_anterior_foramina(skeleton):
+    p = default_patient(skeleton)
     for level in ("S1", "S2"):
         for side in SIDES:
             foramen = p.landmark(f"{level}_foramen_anterior_{side}")
