@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "replay": "fluorosim.app.commands.replay",
     "report": "fluorosim.app.commands.report",
     "bench": "fluorosim.app.commands.bench",
+    "gallery": "fluorosim.app.commands.gallery",
 }
 
 

@@ -17,8 +17,10 @@ reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image 
    add); no primary outside the collimated field.
 2. ``render.scatter.scatter_fraction``: scatter S = K ⊛ (SPR(t)·T), the scatter-to-primary ratio
    of the water-equivalent thickness t traversed (behind the anti-scatter grid: ≈0.3 through
-   10 cm, ≈0.8 through 20 cm, ≈2.4 through 40 cm), spread by a broad kernel (σ 25 and 70 mm),
-   so the contrast of a detail falls by 1/(1 + SPR) and a thick pelvis or a lateral is greyer.
+   10 cm, ≈0.8 through 20 cm, ≈2.4 through 40 cm in a large field), spread by a broad kernel
+   (σ 25 and 70 mm) that loses what it aims past the receptor's edge (a 9-inch field keeps ≈0.9
+   of that at its middle, about half at its rim), so the contrast of a detail falls by
+   1/(1 + SPR) and a thick pelvis or a lateral is greyer.
 3. ``photons_per_pixel``: unattenuated photons per pixel for one displayed image, from the air
    kerma of the exposure (render.dose) carried to the detector by inverse square, converted to
    fluence with the air mass energy-absorption coefficient (NIST, Hubbell & Seltzer) at the

@@ -24,9 +24,19 @@ through 20 cm, inside Bushberg's "≈0.5–1 with a grid".
 
 The kernel is a mixture of two Gaussians at the detector (σ 25 and 70 mm: a core and the long
 tail of multiply-scattered photons widened by the air gap). It runs on a coarse grid (about 64²
-blocks) as two small matrix products per Gaussian with mirror boundaries; block averaging, the
-mirror convolution and the bilinear upsampling all preserve the sum of the signal, so the
-scatter field costs well under a millisecond and adds exactly SPR × primary over a uniform slab.
+blocks) as two small matrix products per Gaussian; block averaging and the bilinear upsampling
+preserve the sum of the signal, so the scatter field costs well under a millisecond.
+
+The field is finite (``finite_field``, the default). The anchors above are large radiographic
+fields (35 × 43 cm), where nearly all the scatter a point emits lands on the receptor. A C-arm's
+collimator confines the beam to the receptor's field (23 cm for a 9-inch intensifier), so no
+scatter comes from beyond it, and scatter aimed past the detector's edge is lost: the kernel
+runs with open boundaries at the edge of the detector. SPR therefore grows with the field size and
+the air gap (the wider the kernel, the more is lost), as measured (Bushberg et al., scatter and
+grids chapter: SPR rises with field size; Sorenson & Floch 1985: air-gap scatter rejection). At
+the middle of a square field of side L it is SPR · Σ w·erf(L / (2√2 σ))², at the edges about
+half that. ``finite_field=False`` uses mirror boundaries instead (an infinite field: exactly
+SPR × primary over a uniform slab).
 """
 
 from __future__ import annotations
@@ -50,7 +60,8 @@ class ScatterModel:
     ``spr_no_grid_10cm`` / ``spr_no_grid_20cm``: SPR without a grid through 10 / 20 cm of water
     (large field); ``grid_primary_transmission`` / ``grid_scatter_transmission``: Tp and Ts of
     the anti-scatter grid; ``kernel_sigmas_mm`` / ``kernel_weights``: the Gaussian mixture at
-    the detector (weights normalised).
+    the detector (weights normalised); ``finite_field``: scatter aimed past the detector's edge
+    is lost (open boundaries; False: mirror boundaries, an infinite field).
     """
 
     spr_no_grid_10cm: float = 1.8
@@ -59,6 +70,7 @@ class ScatterModel:
     grid_scatter_transmission: float = 0.12
     kernel_sigmas_mm: tuple[float, ...] = (25.0, 70.0)
     kernel_weights: tuple[float, ...] = (0.5, 0.5)
+    finite_field: bool = True
 
     def __post_init__(self) -> None:
         checks = {
@@ -167,19 +179,40 @@ def mirror_gaussian_matrix(size: int, sigma_px: float) -> NDArray[np.float64]:
     return matrix
 
 
+@lru_cache(maxsize=64)
+def open_gaussian_matrix(size: int, sigma_px: float) -> NDArray[np.float64]:
+    """(size, size) matrix of a 1-D Gaussian convolution with open boundaries: M[i, j] =
+    g(i − j), g normalised over the whole line, so what would land beyond the edge is lost (a
+    column sums to the share of its sample's spread that stays inside). Symmetric; cached,
+    read-only."""
+    n = int(size)
+    offsets = np.arange(-(n - 1), n)
+    cdf_high = np.array([math.erf((o + 0.5) / (math.sqrt(2) * sigma_px)) for o in offsets])
+    cdf_low = np.array([math.erf((o - 0.5) / (math.sqrt(2) * sigma_px)) for o in offsets])
+    kernel = 0.5 * (cdf_high - cdf_low)  # the Gaussian integrated over each sample's width
+    i = np.arange(n)[:, None]
+    j = np.arange(n)[None, :]
+    matrix = kernel[i - j + n - 1]
+    matrix.setflags(write=False)
+    return matrix
+
+
 def smooth_mixture(
     image: NDArray[np.floating],
     sigmas_px: tuple[float, ...],
     weights: tuple[float, ...],
+    open_boundaries: bool = False,
 ) -> NDArray:
-    """Σ w·(Gaussian σ ⊛ image) with mirror boundaries, as separable matrix products (the sum of
-    the image is conserved when the weights add up to 1)."""
+    """Σ w·(Gaussian σ ⊛ image) as separable matrix products: with mirror boundaries (the sum
+    of the image is conserved when the weights add up to 1) or open ones (what spreads past
+    the edge is lost)."""
     height, width = image.shape
     dtype = np.float32 if image.dtype == np.float32 else np.float64
     out = np.zeros((height, width), dtype)
+    matrix_for = open_gaussian_matrix if open_boundaries else mirror_gaussian_matrix
     for sigma, weight in zip(sigmas_px, weights, strict=True):
-        rows = mirror_gaussian_matrix(height, float(sigma)).astype(dtype, copy=False)
-        cols = mirror_gaussian_matrix(width, float(sigma)).astype(dtype, copy=False)
+        rows = matrix_for(height, float(sigma)).astype(dtype, copy=False)
+        cols = matrix_for(width, float(sigma)).astype(dtype, copy=False)
         out += dtype(weight) * (rows @ image @ cols)  # cols is symmetric: cols == cols.T
     return out
 
@@ -197,8 +230,8 @@ def scatter_fraction(
     reaches (only they emit scatter). On the coarse grid each block emits SPR(t)·P̄, P̄ the block
     mean of the exposed primary and t = −ln(T̄)/μ_water the water-equivalent thickness of the
     block's mean transmission T̄ (exact for a slab; a thin metal pin lowers T̄ a little instead of
-    making the whole block look metres thick); the emission is spread by the kernel and
-    upsampled bilinearly. float32 in → float32 out.
+    making the whole block look metres thick); the emission is spread by the kernel (open at
+    the detector's edge for a finite field) and upsampled bilinearly. float32 in → float32 out.
     """
     height, width = transmission.shape
     factor = coarse_factor(height, width)
@@ -211,5 +244,5 @@ def scatter_fraction(
     emission = (model.spr(thickness_mm) * primary).astype(dtype, copy=False)
     coarse_px = pixel_mm * factor
     sigmas = tuple(s / coarse_px for s in model.kernel_sigmas_mm)
-    spread = smooth_mixture(emission, sigmas, model.normalised_weights)
+    spread = smooth_mixture(emission, sigmas, model.normalised_weights, model.finite_field)
     return upsample_linear(spread, factor)

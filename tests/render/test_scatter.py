@@ -1,5 +1,7 @@
 """Scatter: SPR grows with thickness, a slab gets SPR × primary, detail contrast falls 1/(1+SPR)."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,9 @@ from fluorosim.render.exposure import Collimation
 from tests.render.test_image_chain import SIZE, geometry
 
 MU_WATER = chain.water_mu_per_mm(75.0)  # 0.0227 /mm at the 50 keV effective energy
+#: An infinite field (mirror boundaries at the detector's edge): the tests of the SPR itself
+#: and of 1/(1 + SPR) use it, so the finite field's lower scatter at the edges does not enter.
+INFINITE = scatter.ScatterModel(finite_field=False)
 
 
 def slab(thickness_mm: float, size: int = SIZE) -> np.ndarray:
@@ -43,7 +48,7 @@ def test_mirror_kernel_matrices_keep_uniform_fields_and_conserve_sums():
 
 
 def test_uniform_slab_gets_exactly_spr_times_primary():
-    settings = chain.ChainSettings(detector_kind="fpd", glare_fraction=0.0)
+    settings = chain.ChainSettings(detector_kind="fpd", glare_fraction=0.0, scatter=INFINITE)
     for thickness in (100.0, 200.0, 350.0):
         li = slab(thickness)
         transmission = np.exp(-li)
@@ -59,7 +64,7 @@ def test_small_detail_contrast_drops_by_one_over_one_plus_spr(thickness):
     li[124:132, 124:132] += 0.2  # an 8 mm detail (≈ a bone cortex) in the slab's middle
     detail, background = (slice(126, 130), slice(126, 130)), (slice(60, 80), slice(60, 80))
     contrasts = {}
-    for name, model in (("primary", None), ("scatter", scatter.ScatterModel())):
+    for name, model in (("primary", None), ("scatter", INFINITE)):
         settings = chain.ChainSettings(
             detector_kind="fpd", scatter=model, glare_fraction=0.0, blur_fwhm_mm=0.0
         )
@@ -94,7 +99,7 @@ def test_coning_in_lowers_the_scatter_in_the_middle_of_the_field():
     scattered = {}
     for iris_mm in (None, 100.0, 50.0):
         settings = chain.ChainSettings(
-            detector_kind="fpd", collimation=Collimation(iris_diameter_mm=iris_mm)
+            detector_kind="fpd", collimation=Collimation(iris_diameter_mm=iris_mm), scatter=INFINITE
         )
         transmission = np.exp(-li)
         exposed = settings.exposed_mask(geometry())
@@ -103,6 +108,39 @@ def test_coning_in_lowers_the_scatter_in_the_middle_of_the_field():
     assert scattered[None] == pytest.approx(float(scatter.ScatterModel().spr(220.0)), rel=0.01)
     assert scattered[None] > scattered[100.0] > scattered[50.0]
     assert scattered[50.0] < 0.5 * scattered[None]
+
+
+def test_a_finite_field_loses_the_scatter_aimed_past_its_edge():
+    """A square field of side L: at its middle the scatter is SPR · Σ w·erf(L/(2√2σ))² (what
+    each Gaussian keeps inside the field), at the edges far less; the wider the kernel (a larger
+    air gap) or the smaller the field, the less scatter (Sorenson & Floch 1985)."""
+    thickness = 220.0
+    model = scatter.ScatterModel()
+    spr = float(model.spr(thickness))
+
+    def centre_and_edge(size_px, pixel_mm, model):
+        li = slab(thickness, size_px)
+        transmission = np.exp(-li)
+        exposed = np.ones(li.shape, bool)
+        field = scatter.scatter_fraction(transmission, exposed, pixel_mm, MU_WATER, model)
+        ratio = field / transmission
+        mid = size_px // 2
+        return ratio[mid - 2 : mid + 2, mid - 2 : mid + 2].mean(), ratio[mid, :3].mean()
+
+    for size_px, pixel_mm in ((256, 1.0), (256, 0.5), (512, 1.0)):
+        side_mm = size_px * pixel_mm
+        kept = sum(
+            w * math.erf(side_mm / (2 * math.sqrt(2) * sigma)) ** 2
+            for w, sigma in zip(model.normalised_weights, model.kernel_sigmas_mm, strict=True)
+        )
+        centre, edge = centre_and_edge(size_px, pixel_mm, model)
+        assert centre == pytest.approx(spr * kept, rel=0.02), side_mm
+        assert edge < 0.7 * centre
+    small = centre_and_edge(256, 0.5, model)[0]
+    large = centre_and_edge(512, 1.0, model)[0]
+    assert small < large < spr  # SPR rises with the field size, up to the large-field value
+    wide = scatter.ScatterModel(kernel_sigmas_mm=(40.0, 110.0))
+    assert centre_and_edge(256, 1.0, wide)[0] < centre_and_edge(256, 1.0, model)[0]
 
 
 def test_a_metal_pin_barely_changes_the_scatter():
@@ -121,7 +159,9 @@ def test_a_metal_pin_barely_changes_the_scatter():
 def test_scatter_adds_quanta_and_their_poisson_noise():
     li = slab(200.0)
     n0 = 2000.0
-    settings = chain.ChainSettings(detector_kind="fpd", glare_fraction=0.0, blur_fwhm_mm=0.0)
+    settings = chain.ChainSettings(
+        detector_kind="fpd", glare_fraction=0.0, blur_fwhm_mm=0.0, scatter=INFINITE
+    )
     signal = chain.detector_signal(li, geometry(), settings, n0, MU_WATER, np.random.default_rng(4))
     primary = float(np.exp(-li[0, 0]))
     expected = primary * (1 + float(settings.scatter.spr(200.0)))
