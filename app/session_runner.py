@@ -212,7 +212,9 @@ class SessionRunner(QObject):
 
     def _open_source(self, url: str) -> Any:
         from fluorosim.haptics.mouse import MouseInstrument, MouseSource, tissue_classifier
+        from fluorosim.haptics.source import InstrumentSource
 
+        source: InstrumentSource
         if url == "mouse":
             self.mouse = MouseInstrument(tissue_at=tissue_classifier(self.patient))
             source = MouseSource(self.mouse)

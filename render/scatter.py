@@ -192,7 +192,7 @@ def open_gaussian_matrix(size: int, sigma_px: float) -> NDArray[np.float64]:
     kernel = 0.5 * (cdf_high - cdf_low)  # the Gaussian integrated over each sample's width
     i = np.arange(n)[:, None]
     j = np.arange(n)[None, :]
-    matrix = kernel[i - j + n - 1]
+    matrix: NDArray[np.float64] = kernel[i - j + n - 1]
     matrix.setflags(write=False)
     return matrix
 

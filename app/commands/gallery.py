@@ -24,10 +24,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from fluorosim.models.phantom.parts import Variant
 
 HELP = "render the named views of several patients side by side into one labelled PNG"
 
@@ -248,14 +251,16 @@ def tile_image(tile: Tile, size_px: int) -> NDArray[np.uint8]:
     import cv2
 
     if tile.image is None:
-        canvas = np.full((size_px, size_px), 24, np.uint8)
+        canvas: NDArray[np.uint8] = np.full((size_px, size_px), 24, np.uint8)
         cv2.rectangle(canvas, (2, 2), (size_px - 3, size_px - 3), 90, 1)
         y = size_px // 2 - 30
         for line in _fit_text(tile.note, size_px - 20, 0.42):
             _put(canvas, line, 10, y, 0.42, 220)
             y += 18
         return canvas
-    canvas = cv2.resize(tile.image, (size_px, size_px), interpolation=cv2.INTER_AREA)
+    canvas = np.asarray(
+        cv2.resize(tile.image, (size_px, size_px), interpolation=cv2.INTER_AREA), np.uint8
+    )
     if tile.note:
         y = size_px - 8 - 14 * (len(_fit_text(tile.note, size_px - 10, 0.36)) - 1)
         for line in _fit_text(tile.note, size_px - 10, 0.36):
@@ -284,7 +289,7 @@ def compose(columns: Sequence[Column], tile_px: int = TILE_PX) -> NDArray[np.uin
     return canvas
 
 
-def generated_patient(seed: int, variant: str | None) -> Any:
+def generated_patient(seed: int, variant: Variant | None) -> Any:
     """The generated patient with the real skeleton (cached on disk by models.phantom)."""
     from fluorosim.models.phantom import PatientParameters, load_or_build_patient
 
@@ -330,7 +335,7 @@ def make_gallery(args: argparse.Namespace, progress: Callable[[str], None] | Non
         columns.append(
             render_column(
                 f"variant: {args.variant.replace('_', ' ')}",
-                generated_patient(args.seed, args.variant),
+                generated_patient(args.seed, cast("Variant", args.variant)),
                 args.model,
                 args.kvp,
                 progress=progress,

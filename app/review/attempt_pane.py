@@ -174,6 +174,6 @@ class AttemptPane:
         render_thread = getattr(self.scene3d, "renderer", None)
         if render_thread is not None and hasattr(render_thread, "post"):
             render_thread.post(change)  # the 3D view renders on a thread of its own
-        elif getattr(self.scene3d, "plotter", None) is not None:
-            change(self.scene3d.plotter)
+        elif (plotter := getattr(self.scene3d, "plotter", None)) is not None:
+            change(plotter)
             self.scene3d.set_beam(None, None)  # marks the scene changed and repaints it

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -93,7 +94,7 @@ class BoneDistance:
         self.tree = cKDTree(self.vertices)
         self.spheres = spheres or []
 
-    def __call__(self, points: NDArray) -> tuple[Vec, Vec]:
+    def __call__(self, points: NDArray[np.float64]) -> tuple[Vec, Vec]:
         """(signed distance, outward unit direction) at each point."""
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         distance, nearest = self.tree.query(points)
@@ -295,7 +296,7 @@ def _body_side(skeleton: PlacedSkeleton, level: str, sign: float) -> tuple[float
     return lateral, tp_front
 
 
-def acetabula(anchors_extra: dict) -> dict[str, tuple[Vec, float]]:
+def acetabula(anchors_extra: dict[str, Any]) -> dict[str, tuple[Vec, float]]:
     """(centre, radius) of each acetabulum from the real anchors (the femoral heads sit there)."""
     out = {}
     for side in SIDES:
@@ -379,7 +380,7 @@ def sij_front_corner(skeleton: PlacedSkeleton, side: str) -> Vec:
         return np.asarray(skeleton.landmarks[f"sij_center_{side}"], float)
     surface = np.asarray(surface, float)
     score = -surface[:, 1] + 0.5 * surface[:, 2]
-    return surface[np.argmax(score)]
+    return np.asarray(surface[np.argmax(score)], float)
 
 
 def front_y_at(skeleton: PlacedSkeleton, x_mm: float, z_mm: float) -> float:

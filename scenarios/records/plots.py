@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from fluorosim.scenarios.records.cusum import CusumChart
 from fluorosim.scenarios.records.learning import CURVE_METRICS, LearningCurve
@@ -129,7 +130,7 @@ def series_png(curve: LearningCurve) -> bytes:
         axes.plot(numbers[: len(values)], values, "o-", color="#345", markersize=3, linewidth=1)
         axes.set_title(title, fontsize=8)
         axes.set_xlim(0.5, max(1, curve.attempts) + 0.5)
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.tick_params(labelsize=7)
     figure.tight_layout()
     return _png(figure)

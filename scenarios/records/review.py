@@ -174,7 +174,8 @@ def attempt_cells(attempt: AttemptRow) -> list[str]:
     return [
         str(attempt.id),
         _score(attempt.score),
-        {True: "pass", False: "fail"}.get(attempt.passed, "—") + (" ✍" if attempt.signoffs else ""),
+        {True: "pass", False: "fail", None: "—"}[attempt.passed]
+        + (" ✍" if attempt.signoffs else ""),
         attempt.scenario_id,
         attempt.mode,
         attempt.status,
@@ -199,7 +200,7 @@ def cohort_cells(summary: list[dict[str, Any]]) -> list[list[str]]:
 
 def attempt_detail_html(attempt: AttemptRow) -> str:
     """The attempt's heading, findings, metrics and sign-offs (superseded ones struck through)."""
-    result = {True: "passed", False: "not passed"}.get(attempt.passed, "no pass/fail")
+    result = {True: "passed", False: "not passed", None: "no pass/fail"}[attempt.passed]
     lines = [
         f"<h3>Attempt {attempt.id}: {attempt.scenario_id} ({attempt.mode})</h3>",
         f"<p>Trainee {attempt.trainee_id}; started {attempt.started_utc}; "
