@@ -113,6 +113,8 @@ def test_whole_attempt_with_the_mouse(qtbot, window, tmp_path):
     assert float(window.procedure_panel.counter_labels["beam_on_s"].text().split()[0]) > 0
     qtbot.waitUntil(lambda: window.live_monitor.overlay.last_image_hold, timeout=5_000)
 
+    saved: list[str] = []  # connected before Finish: the file may be saved before the report shows
+    window.controller.attempt_saved.connect(saved.append)
     with qtbot.waitSignal(window.controller.report_ready, timeout=60_000) as finished:
         qtbot.mouseClick(window.procedure_panel.finish_button, Qt.MouseButton.LeftButton)
     report = finished.args[0]
@@ -120,9 +122,8 @@ def test_whole_attempt_with_the_mouse(qtbot, window, tmp_path):
     assert f"Score {report['score']:.0f} / 100" in text
     assert report["findings"] and report["findings"][0] in text
     assert window.procedure_panel.same_button.isEnabled()
-    with qtbot.waitSignal(window.controller.attempt_saved, timeout=30_000) as saved:
-        pass
-    attempt_file = saved.args[0]
+    qtbot.waitUntil(lambda: len(saved) == 1, timeout=30_000)
+    attempt_file = saved[0]
     with RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}") as store:
         attempts = store.attempts("t-gui")
         assert len(attempts) == 1 and attempts[0].attempt_file == attempt_file
