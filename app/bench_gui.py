@@ -50,7 +50,7 @@ def benchmark_event_loop(
         QTimer.singleShot(int(seconds_ * 1000), loop.quit)
         loop.exec()
 
-    loaded: list[dict] = []
+    loaded: list[dict[str, Any]] = []
     frames: list[float] = []
     controller.scenario_loaded.connect(loaded.append)
     controller.frame_ready.connect(lambda image, info: frames.append(time.perf_counter()))

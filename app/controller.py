@@ -56,30 +56,29 @@ class SessionController(QObject):
 
     def __init__(self, device_url: str = "mouse", patient_ref: str | None = None) -> None:
         super().__init__()
-        self.thread = QThread()
-        self.thread.setObjectName("fluorosim-session")
+        # the worker's thread under its own name: `thread` would hide QObject.thread()
+        self.session_thread = QThread()
+        self.session_thread.setObjectName("fluorosim-session")
         self.worker = SessionWorker(device_url, patient_ref)
-        self.worker.moveToThread(self.thread)
-        for name in (
-            "frame_ready",
-            "joints_changed",
-            "counters_changed",
-            "xray_changed",
-            "device_status",
-            "step_changed",
-            "scenario_loaded",
-            "report_ready",
-            "problem",
-            "surfaces_ready",
-            "beam_changed",
-            "tool_changed",
-            "raw_sample",
-            "landmarks_ready",
-            "progress",
-            "attempt_saved",
-            "start_cancelled",
-        ):
-            setattr(self, name, getattr(self.worker, name))
+        self.worker.moveToThread(self.session_thread)
+        # the worker's signals, re-offered for the window to connect
+        self.frame_ready = self.worker.frame_ready
+        self.joints_changed = self.worker.joints_changed
+        self.counters_changed = self.worker.counters_changed
+        self.xray_changed = self.worker.xray_changed
+        self.device_status = self.worker.device_status
+        self.step_changed = self.worker.step_changed
+        self.scenario_loaded = self.worker.scenario_loaded
+        self.report_ready = self.worker.report_ready
+        self.problem = self.worker.problem
+        self.surfaces_ready = self.worker.surfaces_ready
+        self.beam_changed = self.worker.beam_changed
+        self.tool_changed = self.worker.tool_changed
+        self.raw_sample = self.worker.raw_sample
+        self.landmarks_ready = self.worker.landmarks_ready
+        self.progress = self.worker.progress
+        self.attempt_saved = self.worker.attempt_saved
+        self.start_cancelled = self.worker.start_cancelled
         w = self.worker
         for signal, slot in (
             (self._start, w.start_attempt),
@@ -101,9 +100,11 @@ class SessionController(QObject):
         ):
             signal.connect(slot)
         # shutdown waits for the worker, which stops its timer and closes the device on its own thread
-        self._shutdown.connect(w.shutdown, Qt.ConnectionType.BlockingQueuedConnection)
-        self._interrupt.connect(w.interrupt, Qt.ConnectionType.BlockingQueuedConnection)
-        self.thread.start()
+        # (PyQt6's stub gives connect() only the slot; the real one also takes the connection type)
+        blocking = Qt.ConnectionType.BlockingQueuedConnection
+        self._shutdown.connect(w.shutdown, blocking)  # type: ignore[call-arg]
+        self._interrupt.connect(w.interrupt, blocking)  # type: ignore[call-arg]
+        self.session_thread.start()
 
     def start_attempt(self, choice: SignInChoice) -> None:
         self.worker.cancel_start.clear()
@@ -120,7 +121,7 @@ class SessionController(QObject):
 
     def interrupt(self) -> None:
         """Record the attempt in progress as interrupted (waits for the worker)."""
-        if self.thread.isRunning():
+        if self.session_thread.isRunning():
             self._interrupt.emit()
 
     def set_pedal(self, on: bool) -> None:
@@ -188,7 +189,7 @@ class SessionController(QObject):
 
     def shutdown(self) -> None:
         """Stop the worker and its thread (waits for the current tick)."""
-        if self.thread.isRunning():
+        if self.session_thread.isRunning():
             self._shutdown.emit()
-            self.thread.quit()
-            self.thread.wait(5000)
+            self.session_thread.quit()
+            self.session_thread.wait(5000)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtWidgets import QApplication, QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -26,6 +27,9 @@ from fluorosim.scenarios.records.database import RecordsError, RecordStore, defa
 
 #: The ``procedure`` of the C-arm positioning drills (listed after the procedures at sign-in).
 DRILL_PROCEDURE = "view_drill"
+
+#: A recovery run's result: (attempt file name, attempt id) per attempt recorded, and the problems.
+Recovered = tuple[list[tuple[str, int]], list[str]]
 
 
 class RecoveryOffer(QFrame):
@@ -44,7 +48,7 @@ class RecoveryOffer(QFrame):
         self,
         attempts_dir: Path,
         db_url: str,
-        replay: Callable[[Path], dict] | None = None,
+        replay: Callable[[Path], dict[str, Any]] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -100,12 +104,12 @@ class RecoveryOffer(QFrame):
         future = self.executor.submit(self._recover, entries)
         future.add_done_callback(self._hand_over)
 
-    def _hand_over(self, future: concurrent.futures.Future) -> None:
+    def _hand_over(self, future: concurrent.futures.Future[Recovered]) -> None:
         """Worker thread: pass the result to the GUI thread (queued signal)."""
         with contextlib.suppress(RuntimeError):  # the window was closed and deleted meanwhile
             self.recovered.emit(*future.result())
 
-    def _recover(self, entries: list[journal.JournalEntry]) -> tuple[list, list[str]]:
+    def _recover(self, entries: list[journal.JournalEntry]) -> Recovered:
         done: list[tuple[str, int]] = []
         problems: list[str] = []
         try:
@@ -195,7 +199,7 @@ def run_gui(
     attempt has started it takes one single shot, prints what the live monitor shows, and quits
     that many seconds later.
     """
-    app = QApplication.instance() or QApplication(sys.argv)
+    app = _widget_application()
     app.setApplicationName("fluorosim")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("fluorosim")
@@ -222,20 +226,30 @@ def run_gui(
     return app.exec()
 
 
+def _widget_application() -> QApplication:
+    """The running QApplication, or a new one (windows need a QApplication, not a bare core one)."""
+    app = QApplication.instance()
+    if app is None:
+        return QApplication(sys.argv)
+    if not isinstance(app, QApplication):
+        raise RuntimeError("fluorosim's window needs a QApplication, not a QCoreApplication")
+    return app
+
+
 def _smoke_run(
     app: QApplication, window: MainWindow, controller: SessionController, quit_after_s: float
 ) -> None:
     """Take one shot once the attempt has started, report it, then quit (see run_gui)."""
     from PyQt6.QtCore import QTimer
 
-    def started(info: dict) -> None:
+    def started(info: dict[str, Any]) -> None:
         print(
             f"fluorosim: attempt started: {info.get('title')} ({info.get('mode')} mode)", flush=True
         )
         controller.single_shot()
         QTimer.singleShot(int(quit_after_s * 1000), window.close)
 
-    def shown(image, info: dict) -> None:
+    def shown(image: np.ndarray, info: dict[str, Any]) -> None:
         print(
             f"fluorosim: shot {info.get('shot')} shown, {image.shape[1]}x{image.shape[0]}, "
             f"grey mean {float(image.mean()):.1f}, std {float(image.std()):.1f}",

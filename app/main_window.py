@@ -11,9 +11,20 @@ the controller's worker thread, so the event loop never waits for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from PyQt6.QtCore import QEvent, QSettings, Qt, QTimer
-from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
+from PyQt6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QGuiApplication,
+    QKeySequence,
+    QResizeEvent,
+    QShowEvent,
+    QWheelEvent,
+)
 from PyQt6.QtWidgets import (
     QAbstractButton,
     QAbstractSlider,
@@ -62,6 +73,11 @@ class MainWindow(QMainWindow):
         self.last_frame: np.ndarray | None = None
         self.progress_dialog: QProgressDialog | None = None
         self.restored_layout = False
+        #: Asked before the window closes during an attempt; a smoke run, the benchmark or a test
+        #: puts in one that does not ask.
+        self.ask_to_leave: Callable[[], bool] = self.ask_trainee_to_leave
+        #: The interrupted-attempts banner :func:`fluorosim.app.gui.offer_recovery` puts on top.
+        self.recovery_offer: QWidget | None = None
 
         self.carm_panel = CArmPanel()
         self.instrument_panel = InstrumentPanel()
@@ -96,20 +112,17 @@ class MainWindow(QMainWindow):
     # -- construction -----------------------------------------------------------------------
     def _build_central(self) -> QWidget:
         cart = MonitorCart(self.scene_dock)
-        for name in (
-            "banner",
-            "live_monitor",
-            "reference_monitor",
-            "reference_slot",
-            "monitors",
-            "pedal_button",
-            "shot_button",
-            "pin_button",
-            "swap_button",
-            "help_button",
-            "xray_indicator",
-        ):
-            setattr(self, name, getattr(cart, name))
+        self.banner = cart.banner
+        self.live_monitor = cart.live_monitor
+        self.reference_monitor = cart.reference_monitor
+        self.reference_slot = cart.reference_slot
+        self.monitors = cart.monitors
+        self.pedal_button = cart.pedal_button
+        self.shot_button = cart.shot_button
+        self.pin_button = cart.pin_button
+        self.swap_button = cart.swap_button
+        self.help_button = cart.help_button
+        self.xray_indicator = cart.xray_indicator
         self.pedal_button.pressed.connect(lambda: self.controller.set_pedal(True))
         self.pedal_button.released.connect(lambda: self.controller.set_pedal(False))
         self.shot_button.clicked.connect(self.controller.single_shot)
@@ -204,7 +217,7 @@ class MainWindow(QMainWindow):
         self.restored_layout = state is not None and self.restoreState(state, LAYOUT_VERSION)
         self._settling = False
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent | None) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if not self.restored_layout:
             self.restored_layout = True
@@ -213,7 +226,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.default_layout)
             QTimer.singleShot(SETTLE_MS, lambda: setattr(self, "_settling", False))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent | None) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         if self._settling:
             QTimer.singleShot(0, self.default_layout)
@@ -230,7 +243,7 @@ class MainWindow(QMainWindow):
         )
 
     # -- what the session emits -------------------------------------------------------------
-    def show_scenario(self, info: dict) -> None:
+    def show_scenario(self, info: dict[str, Any]) -> None:
         """A new attempt began: title, steps, mode."""
         self.learning_mode = info.get("mode", "learning") == "learning"
         self.procedure_panel.show_scenario(
@@ -246,7 +259,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.setWindowTitle(f"fluorosim — {info.get('title', '')} — {info.get('trainee', '')}")
 
-    def show_frame(self, image: np.ndarray, info: dict) -> None:
+    def show_frame(self, image: np.ndarray, info: dict[str, Any]) -> None:
         """A new fluoroscopy frame (or the last-image hold when the beam goes off)."""
         self.last_frame = image
         self.live_monitor.set_image(image)
@@ -259,7 +272,7 @@ class MainWindow(QMainWindow):
             last_image_hold=bool(info.get("hold", False)),
         )
 
-    def show_counters(self, counters: dict) -> None:
+    def show_counters(self, counters: dict[str, float]) -> None:
         """Live counters on the procedure panel, the monitors and the status bar."""
         self.procedure_panel.show_counters(counters)
         for monitor in (self.live_monitor,):
@@ -273,7 +286,7 @@ class MainWindow(QMainWindow):
             f"{counters.get('air_kerma_mgy', 0.0):.2f} mGy · {counters.get('kap_gycm2', 0.0):.3f} Gy·cm²"
         )
 
-    def _show_report_large(self, _report: dict) -> None:
+    def _show_report_large(self, _report: dict[str, Any]) -> None:
         """The score report, as the procedure panel shows it, in the reference monitor's place."""
         self.report_view.setHtml(self.procedure_panel.report.toHtml())
         self.reference_slot.show_page(self.report_view)
@@ -281,7 +294,7 @@ class MainWindow(QMainWindow):
         self.procedure_dock.raise_()
 
     def show_device_status(
-        self, name: str, status: str, rate_hz: float, message: str, counters: dict
+        self, name: str, status: str, rate_hz: float, message: str, counters: dict[str, int]
     ) -> None:
         """The instrument source's state."""
         self.instrument_panel.show_status(name, status, rate_hz, message, counters)
@@ -296,7 +309,7 @@ class MainWindow(QMainWindow):
         if message:
             self.statusBar().showMessage(message, 10_000)
 
-    def _image_settings_changed(self, values: dict) -> None:
+    def _image_settings_changed(self, values: dict[str, Any]) -> None:
         """The panel's values as the typed settings the session takes."""
         try:
             self.controller.set_image_settings(settings_from_panel(values))
@@ -336,12 +349,12 @@ class MainWindow(QMainWindow):
         self.reference_slot.swap()
         self.scene_dock.setVisible(not self.reference_slot.swapped)
 
-    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent | None) -> None:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.ActivationChange and not self.isActiveWindow():
             self.keys.release_held()  # a key released in another window must not leave the beam on
         super().changeEvent(event)
 
-    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def wheelEvent(self, event: QWheelEvent | None) -> None:  # noqa: N802 - Qt override
         fine = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         step = 0.1 if fine else 0.5
         self.controller.advance(step if event.angleDelta().y() > 0 else -step)
@@ -370,9 +383,12 @@ class MainWindow(QMainWindow):
         progress.setAutoClose(True)
         progress.setAutoReset(True)
         progress.canceled.connect(self.controller.cancel_start)
-        self.controller.progress.connect(
-            lambda text, pct: (progress.setLabelText(text), progress.setValue(int(pct)))
-        )
+
+        def show_progress(text: str, pct: float) -> None:
+            progress.setLabelText(text)
+            progress.setValue(int(pct))
+
+        self.controller.progress.connect(show_progress)
         self.progress_dialog = progress
         self.controller.start_attempt(choice)
         return progress
@@ -382,7 +398,7 @@ class MainWindow(QMainWindow):
             self.progress_dialog.reset()
         self.show_problem("Start cancelled. File → New attempt… (Ctrl+N) starts again.")
 
-    def ask_to_leave(self) -> bool:
+    def ask_trainee_to_leave(self) -> bool:
         """Closing during an attempt: ask; the attempt is kept in the records as interrupted."""
         answer = QMessageBox.question(
             self,
@@ -394,7 +410,7 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Close
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 - Qt override
         if self.controller.attempt_in_progress():
             if not self.ask_to_leave():
                 event.ignore()

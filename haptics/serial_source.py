@@ -108,7 +108,8 @@ def find_port(
             continue
         if serial_number is not None and info.serial_number != serial_number:
             continue
-        return info.device
+        device: str = info.device  # pyserial's ListPortInfo.device, the port's path (untyped)
+        return device
     return None
 
 
