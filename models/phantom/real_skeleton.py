@@ -34,6 +34,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,6 +67,10 @@ log = logging.getLogger(__name__)
 
 Array = NDArray[np.float32]
 Vec = NDArray[np.float64]
+#: A triangle surface as arrays: vertices (N,3) LPS mm and faces (M,3).
+MeshArrays = tuple[Vec, NDArray[np.int32]]
+#: A sub-box of the grid (index slices).
+Box = tuple[slice, slice, slice]
 
 #: Discs and joint spaces are painted just under the bone, so the bone's partial-volume edge voxels
 #: mix with disc or joint fluid rather than being overwritten by them.
@@ -116,7 +121,9 @@ class PlacedSkeleton:
 TEMPLATE_LOADER: Callable[[], BoneTemplate] = load_template
 
 
-def _warp(template: BoneTemplate, params: PatientParameters):
+def _warp(
+    template: BoneTemplate, params: PatientParameters
+) -> tuple[dict[str, MeshArrays], dict[str, MeshArrays], dict[str, Vec], tuple[Vec, Vec] | None]:
     """(bones, bodies, landmarks, S1 superior endplate (centre, normal) or None) warped for the
     patient; the template as scanned without a warp."""
     try:  # the warp (models/template/warp.py) is optional until it lands
@@ -146,14 +153,15 @@ def _warp(template: BoneTemplate, params: PatientParameters):
     return bones, bodies, landmarks, (np.asarray(centre, float), np.asarray(normal, float))
 
 
-def vertex_normals(vertices: Vec, faces: NDArray) -> Vec:
+def vertex_normals(vertices: Vec, faces: NDArray[np.integer[Any]]) -> Vec:
     """Area-weighted outward vertex normals of a triangle surface."""
     tri = vertices[faces]
     face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normals = np.zeros_like(vertices)
     for corner in range(3):
         np.add.at(normals, faces[:, corner], face_n)
-    return normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12)
+    unit: Vec = normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12)
+    return unit
 
 
 def body_frame(body: Mesh) -> tuple[LocalFrame, Vec, Vec]:
@@ -297,12 +305,12 @@ def acetabulum(hip: Mesh, side: str, s1_height_mm: float) -> tuple[Vec, float]:
     lateral = np.abs(v[:, 0]) > 40.0
     low = v[:, 2] < s1_height_mm - 40.0
     candidates = lateral & low
-    best = (-1, None, None)
+    best: tuple[int, Vec | None, float | None] = (-1, None, None)
     for radius in ACETABULUM_RADII_MM:
         votes = v[candidates] + n[candidates] * radius  # the socket lies outside the bone
         cells = np.round(votes / 2.0).astype(np.int64)
         keys, counts = np.unique(cells, axis=0, return_counts=True)
-        smooth: dict[tuple, int] = {}
+        smooth: dict[tuple[int, ...], int] = {}
         for key, count in zip(map(tuple, keys), counts, strict=True):
             smooth[key] = int(count)
         top = int(np.argmax(counts))
@@ -314,6 +322,8 @@ def acetabulum(hip: Mesh, side: str, s1_height_mm: float) -> tuple[Vec, float]:
         )
         if score > best[0]:
             best = (score, keys[top] * 2.0, radius)
+    if best[1] is None or best[2] is None:
+        raise ValueError("no acetabulum candidates on the hip bone")
     centre, radius = np.asarray(best[1], float), float(best[2])
     for _ in range(3):
         d = np.linalg.norm(v - centre, axis=1)
@@ -523,18 +533,20 @@ def s1_normal(skeleton: PlacedSkeleton) -> Vec:
 # --- painting -----------------------------------------------------------------------------------
 
 
-def _world(grid: Grid, box) -> tuple[Array, Array, Array]:
+def _world(grid: Grid, box: Box) -> tuple[Array, Array, Array]:
     x, y, z = grid.coordinates(box)
     return x.astype(np.float32), y.astype(np.float32), z.astype(np.float32)
 
 
-def _frame_coordinates(frame: LocalFrame, world) -> tuple[Array, Array, Array]:
+def _frame_coordinates(
+    frame: LocalFrame, world: tuple[Array, Array, Array]
+) -> tuple[Array, Array, Array]:
     u, v, w = frame.to_local(*world)
     shape = np.broadcast_shapes(u.shape, v.shape, w.shape)
     return tuple(np.broadcast_to(a, shape) for a in (u, v, w))  # type: ignore[return-value]
 
 
-def _sub(volume: MeshVolume, box) -> tuple[slice, slice, slice]:
+def _sub(volume: MeshVolume, box: Box) -> Box:
     """Index slices of ``box`` within the volume's own box (box ⊂ volume.box)."""
     return tuple(
         slice(b.start - a.start, b.stop - a.start) for a, b in zip(volume.box, box, strict=True)
@@ -706,10 +718,11 @@ def _hip_hu(
     )
 
 
-def _overlap(a: MeshVolume, b: MeshVolume):
-    box = tuple(
+def _overlap(a: MeshVolume, b: MeshVolume) -> Box | None:
+    sx, sy, sz = (
         slice(max(p.start, q.start), min(p.stop, q.stop)) for p, q in zip(a.box, b.box, strict=True)
     )
+    box = (sx, sy, sz)
     if any(s.stop <= s.start for s in box):
         return None
     return box
@@ -739,7 +752,7 @@ def carve_joint(
     dh[...] = np.where(near, np.maximum(dh, half - mid), dh)
     space = near & (np.abs(mid) <= max(float(half), 0.5 * sacrum.voxel_mm))
     space &= (ds > -0.5 * sacrum.voxel_mm) & (dh > -0.5 * sacrum.voxel_mm)
-    return box, space  # type: ignore[return-value]
+    return box, space
 
 
 def _disc_piece(
@@ -791,7 +804,7 @@ def _disc_piece(
     return Painted(f"disc_{upper}_{lower}", box, inside, hu, PRIORITY_SOFT_JOINT), centre
 
 
-def world_points(world, mask) -> Vec:
+def world_points(world: tuple[Array, Array, Array], mask: NDArray[np.bool_]) -> Vec:
     """LPS points of the voxels ``mask`` of a box given its broadcastable coordinates."""
     x, y, z = (np.broadcast_to(a, mask.shape) for a in world)
     return np.column_stack([x[mask], y[mask], z[mask]]).astype(np.float64)
@@ -879,7 +892,7 @@ def real_skeleton_part(
         )
         for side in SIDES
     }
-    spaces: dict[str, tuple] = {}
+    spaces: dict[str, tuple[Box, NDArray[np.bool_]]] = {}
     if sacrum is not None:
         for side, hip in hips.items():
             if hip is None:

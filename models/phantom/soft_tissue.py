@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +50,7 @@ from fluorosim.models.phantom.parts import (
     PatientParameters,
 )
 from fluorosim.models.phantom.pelvis import CREST_X, HIP_CENTER
-from fluorosim.models.phantom.real_soft import push_out_of_bone
+from fluorosim.models.phantom.real_soft import BoneDistance, push_out_of_bone
 from fluorosim.models.phantom.sacrum import PelvicFrame, sacral_shape, size_scale
 from fluorosim.models.phantom.vessels import _spine_centres, catmull_rom, stamp_tube
 
@@ -70,13 +71,23 @@ CHUNK_SLICES = 24
 GAS_THRESHOLD = 1.6
 LEVELS = ("L1", "L2", "L3", "L4", "L5")
 
+Vec = NDArray[np.float64]
+#: float32 coordinates of the voxels of a slab (broadcastable x, y, z) or of chosen voxels.
+Coords = NDArray[np.float32]
+#: A field on a slab: float32 or float64 as numpy's promotion of the operands gives it.
+Field = NDArray[np.floating[Any]]
+#: Plane waves: (wave vectors (n,3) rad/mm, phases (n,)).
+Waves = tuple[NDArray[np.float64], NDArray[np.float64]]
+#: The paraspinals at heights z: (centre |x|, centre y, half width, half depth, present).
+Paraspinal = tuple[float | Field, Field, float | Field, float | Field, NDArray[np.bool_]]
+
 
 def fat_thickness_mm(bmi: float) -> float:
     """Posterior subcutaneous fat thickness (approx.): 4 mm + 2.2 mm per BMI point above 18."""
     return float(np.clip(4.0 + 2.2 * (bmi - 18.0), 3.0, 70.0))
 
 
-def body_box_mm(params: PatientParameters, anchors: Anchors) -> tuple[NDArray, NDArray]:
+def body_box_mm(params: PatientParameters, anchors: Anchors) -> tuple[Vec, Vec]:
     """(low, high) LPS corners of the body outline including skin.
 
     From the assembly when it published them, else the same rule (models.phantom.assembly:
@@ -110,7 +121,7 @@ def body_box_mm(params: PatientParameters, anchors: Anchors) -> tuple[NDArray, N
     return low, high
 
 
-def _spine_profile(params: PatientParameters, anchors: Anchors):
+def _spine_profile(params: PatientParameters, anchors: Anchors) -> tuple[Vec, Vec]:
     """(z, y) of the spinal column's body centres, L1 down the sacrum (for paraspinals/cavity)."""
     frame = PelvicFrame.from_anchors(anchors)
     shape = sacral_shape(params)
@@ -123,7 +134,7 @@ def _spine_profile(params: PatientParameters, anchors: Anchors):
     return pts[order, 2], pts[order, 1]
 
 
-def _psoas_paths(params: PatientParameters, anchors: Anchors):
+def _psoas_paths(params: PatientParameters, anchors: Anchors) -> dict[str, tuple[Vec, Vec]]:
     """Control points and radii of both psoas muscles (LPS)."""
     k = size_scale(params)
     frame = PelvicFrame.from_anchors(anchors)
@@ -145,7 +156,14 @@ def _psoas_paths(params: PatientParameters, anchors: Anchors):
     return paths
 
 
-def _outline_fields(x, y, box_low, box_high, z_weight, fat_mm):
+def _outline_fields(
+    x: Coords,
+    y: Coords,
+    box_low: Vec,
+    box_high: Vec | tuple[float, Coords, float],
+    z_weight: Field,
+    fat_mm: float,
+) -> tuple[Field, Field, float, Field]:
     """Outer and lean superellipse fields (< 1 inside) for one slab."""
     half_width = 0.5 * (box_high[0] - box_low[0]) * z_weight
     centre_y = 0.5 * (box_high[1] + box_low[1])
@@ -162,7 +180,7 @@ def _outline_fields(x, y, box_low, box_high, z_weight, fat_mm):
     return outer, lean, lean_front, lean_hw
 
 
-def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, float]):
+def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, float]) -> Waves:
     directions = rng.standard_normal((count, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     wavelengths = rng.uniform(*wavelength_mm, size=count)
@@ -170,7 +188,7 @@ def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, flo
     return directions * (2 * math.pi / wavelengths)[:, None], phases
 
 
-def _wave_field(waves, x, y, z) -> NDArray[np.float32]:
+def _wave_field(waves: Waves, x: Coords, y: Coords, z: Coords) -> NDArray[np.float32]:
     """Sum of plane waves at points x, y, z (float32 arrays of one shape), unit variance."""
     vectors, phases = waves
     total = np.zeros(x.shape, dtype=np.float32)
@@ -184,24 +202,24 @@ def _wave_field(waves, x, y, z) -> NDArray[np.float32]:
 class _Placement:
     """Where the soft tissue goes: from the primitive frame or measured on the real bones."""
 
-    spine_z: NDArray
-    spine_y: NDArray
+    spine_z: Vec
+    spine_y: Vec
     crest_z: float
     pelvic_half_width: float
-    paraspinal: Callable[[NDArray], tuple[NDArray, ...]]
-    psoas: dict[str, tuple[NDArray, NDArray]]
+    paraspinal: Callable[[Coords], Paraspinal]
+    psoas: dict[str, tuple[Vec, Vec]]
     gas_threshold: float
     gas_wavelengths_mm: tuple[float, float]
     subcutaneous_fat_hu: float
     visceral_fat_hu: float
     gas_hu: float
-    bones: object | None = None
+    bones: BoneDistance | None = None
     #: posterior skin height by z (the back follows the spinous tips); None → the box's back.
-    back_y: Callable[[NDArray], NDArray] | None = None
+    back_y: Callable[[Coords], Coords] | None = None
     #: the cavity's floor (None → 40 mm above the box's bottom).
     floor_z: float | None = None
     #: where bowel gas may be, given bowel points (x, y, z); None → everywhere.
-    gas_allowed: Callable[[NDArray, NDArray, NDArray], NDArray] | None = None
+    gas_allowed: Callable[[Coords, Coords, Coords], NDArray[np.bool_]] | None = None
     #: retroperitoneal fat around each psoas (what outlines the psoas shadow on an AP film).
     psoas_fat_mm: float = 0.0
 
@@ -211,7 +229,7 @@ def _primitive_placement(params: PatientParameters, anchors: Anchors) -> _Placem
     frame = PelvicFrame.from_anchors(anchors)
     spine_z, spine_y = _spine_profile(params, anchors)
 
-    def paraspinal(z):
+    def paraspinal(z: Coords) -> Paraspinal:
         spine_y_z = np.interp(z, spine_z, spine_y).astype(np.float32)
         sacral = np.clip((frame.origin_lps[2] - z) / 60.0, 0.0, 1.0)
         para_y = spine_y_z + (55.0 - 10.0 * sacral) * k
@@ -255,22 +273,23 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
     tips = tips[np.argsort(tips[:, 2])]
     box_back = float(body_box_mm(params, anchors)[1][1])
 
-    def back_y(z):
+    def back_y(z: Coords) -> Coords:
         # the assembly's rule (12 mm + 2.5 mm per BMI point above 18 behind the spinous tips) at
         # each level, the box's back (the buttocks) below the lowest lumbar tip
         back = np.interp(z, tips[:, 2], tips[:, 1]) + 12.0 + 2.5 * (params.bmi - 18.0)
         blend = np.clip((z - tips[0, 2]) / 30.0, 0.0, 1.0)
-        return np.minimum(box_back, box_back + (back - box_back) * blend).astype(np.float32)
+        at_z: Field = np.minimum(box_back, box_back + (back - box_back) * blend)
+        return at_z.astype(np.float32)
 
-    def gas_allowed(px, py, pz):
+    def gas_allowed(px: Coords, py: Coords, pz: Coords) -> NDArray[np.bool_]:
         # below the brim the bladder fills the front of the true pelvis: gas only in the back
         # half (rectum, sigmoid), anterior to the sacrum
         sacrum_front = np.interp(pz, layout.spine_z_mm, layout.spine_y_mm) - 18.0
         middle = 0.5 * (sacrum_front + layout.symphysis_y_mm)
         return (pz > layout.brim_z_mm - 20.0) | (py > middle)
 
-    def paraspinal(z):
-        def at(values):
+    def paraspinal(z: Coords) -> Paraspinal:
+        def at(values: Vec) -> Coords:
             return np.interp(z, gz, values).astype(np.float32)
 
         front, back = at(layout.gutter_front_y_mm), at(layout.gutter_back_y_mm)
@@ -366,11 +385,13 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         if cavity.any():
             idx = np.nonzero(cavity)
             px, py, pz = (
-                grid.x_mm[box[0]][idx[0]],
-                grid.y_mm[box[1]][idx[1]],
-                grid.z_mm[k0:k1][idx[2]],
+                a.astype(np.float32)
+                for a in (
+                    grid.x_mm[box[0]][idx[0]],
+                    grid.y_mm[box[1]][idx[1]],
+                    grid.z_mm[k0:k1][idx[2]],
+                )
             )
-            px, py, pz = (a.astype(np.float32) for a in (px, py, pz))
             is_bowel = _wave_field(loops, px, py, pz) > -0.25
             is_gas = is_bowel & (_wave_field(gas, px, py, pz) > place.gas_threshold)
             if place.gas_allowed is not None:

@@ -61,6 +61,10 @@ LEVELS = ("L1", "L2", "L3", "L4", "L5")
 DIVISION_ABOVE_JOINT_MM = 10.0
 VEINS = frozenset({"vena_cava", "common_iliac_vein_left", "common_iliac_vein_right"})
 
+Vec = NDArray[np.float64]
+#: A sampled centreline: points (N,3) LPS mm and the radius at each.
+Centerline = tuple[NDArray[np.float64], NDArray[np.float64]]
+
 
 @dataclass(frozen=True)
 class Vessel:
@@ -71,16 +75,18 @@ class Vessel:
     radii: NDArray[np.float64]
     #: Centreline samples (every ≈0.5 mm) and radii already placed (on the real skeleton: pushed
     #: out of the bones); None → the spline through ``points``.
-    samples: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    samples: Centerline | None = None
 
-    def centerline(self, step_mm: float = 0.5) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def centerline(self, step_mm: float = 0.5) -> Centerline:
         """Points every ≈step_mm along the Catmull–Rom spline, with interpolated radii."""
         if self.samples is not None:
             return self.samples
         return catmull_rom(self.points, self.radii, step_mm)
 
 
-def catmull_rom(points: NDArray, radii: NDArray, step_mm: float):
+def catmull_rom(
+    points: NDArray[np.float64], radii: NDArray[np.float64], step_mm: float
+) -> Centerline:
     """A centripetal-free (uniform) Catmull–Rom spline through ``points``, sampled every step."""
     p = np.asarray(points, dtype=np.float64)
     r = np.asarray(radii, dtype=np.float64)
@@ -103,7 +109,9 @@ def catmull_rom(points: NDArray, radii: NDArray, step_mm: float):
     return np.vstack(out_p), np.concatenate(out_r)
 
 
-def stamp_tube(grid: Grid, centers: NDArray, radii: NDArray):
+def stamp_tube(
+    grid: Grid, centers: NDArray[np.float64], radii: NDArray[np.float64]
+) -> tuple[tuple[slice, slice, slice], NDArray[np.bool_]] | None:
     """(box, mask) of the voxels within the local radius of a sampled centreline, or None."""
     voxel = grid.voxel_mm
     origin = np.array([grid.x_mm[0], grid.y_mm[0], grid.z_mm[0]])
@@ -136,8 +144,8 @@ def stamp_tube(grid: Grid, centers: NDArray, radii: NDArray):
         mask[idx[:, 0], idx[:, 1], idx[:, 2]] = True
     if not mask.any():
         return None
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    return box, mask
+    sx, sy, sz = (slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    return (sx, sy, sz), mask
 
 
 def _spine_centres(anchors: Anchors) -> dict[str, NDArray[np.float64]]:
@@ -168,10 +176,15 @@ def _superellipse_radius(half_width: float, half_depth: float, angle_deg: float)
     """Radius of the body outline at ``angle_deg`` from anterior toward the side."""
     a = math.radians(angle_deg)
     p = L5_OUTLINE_EXPONENT
-    return (abs(math.sin(a) / half_width) ** p + abs(math.cos(a) / half_depth) ** p) ** (-1 / p)
+    radius: float = (abs(math.sin(a) / half_width) ** p + abs(math.cos(a) / half_depth) ** p) ** (
+        -1 / p
+    )
+    return radius
 
 
-def l5_body_outline(params: PatientParameters, anchors: Anchors, centre: NDArray[np.float64]):
+def l5_body_outline(
+    params: PatientParameters, anchors: Anchors, centre: NDArray[np.float64]
+) -> tuple[Vec, Vec, Vec, float, float]:
     """(centre, left axis, posterior axis, half width, half depth) of the L5 body's cross-section.
 
     The lumbar part's own layout when it is the one the anchors came from (same L5 centre),
@@ -200,7 +213,7 @@ def l5_body_outline(params: PatientParameters, anchors: Anchors, centre: NDArray
     return centre, left, posterior, L5_HALF_WIDTH_MM * k, L5_HALF_DEPTH_MM * k
 
 
-def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vessel], dict]:
+def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vessel], dict[str, Vec]]:
     """The vessels' centrelines (LPS) and the landmarks they define."""
     if params.skeleton == "real":
         return _real_vessel_tree(params, anchors)
@@ -220,8 +233,9 @@ def vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vesse
     gap = float(np.clip(RIGHT_CIA_TO_L5_MM + 1.0 * rng.standard_normal(), 5.0, 9.0))
 
     # Aorta: anterior-left on the bodies, from above L1 to the bifurcation at lower L4.
-    def anterior_of(centre, x_mm, radius, extra_mm=2.0):
-        return centre + np.array([x_mm, -(front + extra_mm + radius), 0.0])
+    def anterior_of(centre: Vec, x_mm: float, radius: float, extra_mm: float = 2.0) -> Vec:
+        point: Vec = centre + np.array([x_mm, -(front + extra_mm + radius), 0.0])
+        return point
 
     l4_low = anchors.extra.get("L4_inferior_endplate_center")
     bif_z = (float(l4_low[2]) + 4.0) if l4_low is not None else float(l4[2]) - 10.0
@@ -348,7 +362,9 @@ def vessels_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Par
     return result
 
 
-def _real_vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list[Vessel], dict]:
+def _real_vessel_tree(
+    params: PatientParameters, anchors: Anchors
+) -> tuple[list[Vessel], dict[str, Vec]]:
     """The vessels on the real skeleton: every control point from the placed bones
     (models.phantom.real_soft), then each centreline pushed out of the bones."""
     from fluorosim.models.phantom.real_skeleton import placed_skeleton
@@ -375,7 +391,7 @@ def _real_vessel_tree(params: PatientParameters, anchors: Anchors) -> tuple[list
     gap = float(np.clip(RIGHT_CIA_TO_L5_MM + 1.0 * rng.standard_normal(), 5.0, 9.0))
     bif_jitter = 4.0 * float(np.clip(rng.standard_normal(), -2, 2))
 
-    def on_front(level: str, u_mm: float, radius: float, extra_mm: float = 2.0) -> NDArray:
+    def on_front(level: str, u_mm: float, radius: float, extra_mm: float = 2.0) -> Vec:
         v = body_front(skeleton, level, u_mm) - extra_mm - radius
         return frames[level].point(u_mm, v, 0.0)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +38,10 @@ from scipy import ndimage
 from fluorosim.models.template.voxelise import MeshVolume, layer_fraction
 
 Array = NDArray[np.float32]
+#: A point or direction in the patient frame (LPS mm).
+Vec = NDArray[np.float64]
+#: An intermediate of float32 and float64 operands (its precision follows numpy's promotion).
+Floats = NDArray[np.floating[Any]]
 
 # --- HU by age (anatomy.md, CT numbers table) ---------------------------------------------------
 
@@ -108,19 +113,20 @@ def surface_normals(volume: MeshVolume) -> tuple[Array, Array, Array]:
     )
 
 
-def _smoothstep(x: Array | float, lo: float, hi: float) -> Array:
-    t = np.clip((np.asarray(x, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
+def _smoothstep(x: Floats | float, lo: float, hi: float) -> Array:
+    t: Floats = np.clip((np.asarray(x, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
-def gaussian_weight(points: Sequence[Array], centre: NDArray, sigma_mm: float) -> Array:
+def gaussian_weight(points: Sequence[Array], centre: Vec, sigma_mm: float) -> Array:
     """exp(−|p − centre|²/(2σ²)) on broadcastable coordinate arrays (x, y, z)."""
     x, y, z = points
     d2 = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2
-    return np.exp(-d2 / np.float32(2.0 * sigma_mm * sigma_mm)).astype(np.float32)
+    weight: Floats = np.exp(-d2 / np.float32(2.0 * sigma_mm * sigma_mm))
+    return weight.astype(np.float32)
 
 
-def segment_distance(points: Sequence[Array], a: NDArray, b: NDArray) -> Array:
+def segment_distance(points: Sequence[Array], a: Vec, b: Vec) -> Array:
     """Distance from each point to the segment a–b (mm)."""
     x, y, z = points
     ab = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
@@ -128,7 +134,8 @@ def segment_distance(points: Sequence[Array], a: NDArray, b: NDArray) -> Array:
     t = ((x - a[0]) * ab[0] + (y - a[1]) * ab[1] + (z - a[2]) * ab[2]) / np.float32(length2)
     t = np.clip(t, 0.0, 1.0)
     dx, dy, dz = x - (a[0] + t * ab[0]), y - (a[1] + t * ab[1]), z - (a[2] + t * ab[2])
-    return np.sqrt(dx * dx + dy * dy + dz * dz).astype(np.float32)
+    distance: Floats = np.sqrt(dx * dx + dy * dy + dz * dz)
+    return distance.astype(np.float32)
 
 
 def vertebra_cortex_mm(
@@ -136,10 +143,10 @@ def vertebra_cortex_mm(
     normals: tuple[Array, Array, Array],
     in_body: Array,
     in_pedicle: dict[str, Array],
-    body_centre: NDArray,
-    axis: NDArray,
+    body_centre: Vec,
+    axis: Vec,
     half_height_mm: float,
-    body_radius_mm: Array,
+    body_radius_mm: Floats,
 ) -> Array:
     """Cortical thickness of a lumbar vertebra at each voxel (used near the surface only).
 
@@ -162,7 +169,7 @@ def vertebra_cortex_mm(
     ring = np.maximum(near_level * (1.0 - endplate), endplate * rim * near_level)
     body = VERTEBRAL_WALL_MM + (ENDPLATE_CENTRE_MM - VERTEBRAL_WALL_MM) * endplate
     body = body + (RING_APOPHYSIS_MM - body) * ring
-    thickness = POSTERIOR_ELEMENTS_MM + (body - POSTERIOR_ELEMENTS_MM) * in_body
+    thickness: Floats = POSTERIOR_ELEMENTS_MM + (body - POSTERIOR_ELEMENTS_MM) * in_body
     for side, weight in in_pedicle.items():
         toward_midline = -1.0 if side == "left" else 1.0  # +x is the patient's left
         medial = np.clip(nx * toward_midline, 0.0, 1.0)
@@ -172,7 +179,7 @@ def vertebra_cortex_mm(
 
 
 def trabecular_texture(
-    rng: np.random.Generator, shape: tuple[int, int, int], voxel_mm: float, axis: NDArray | None
+    rng: np.random.Generator, shape: tuple[int, int, int], voxel_mm: float, axis: Vec | None
 ) -> Array:
     """Zero-mean, unit-SD, spatially correlated texture; elongated along ``axis`` (≈ x, y or z).
 
@@ -186,7 +193,7 @@ def trabecular_texture(
         sigma[int(np.argmax(np.abs(axis)))] = TEXTURE_ALONG_MM / voxel_mm
     fine = ndimage.gaussian_filter(noise, sigma=sigma, mode="nearest")
     coarse = ndimage.gaussian_filter(noise, sigma=[2.5 * s for s in sigma], mode="nearest")
-    band = fine - 0.7 * coarse
+    band: Array = fine - 0.7 * coarse
     return (band / np.float32(float(band.std()) or 1.0)).astype(np.float32)
 
 
@@ -216,7 +223,7 @@ def bone_hu(
     return hu, occ
 
 
-def angle_between_deg(a: NDArray, b: NDArray) -> float:
+def angle_between_deg(a: Vec, b: Vec) -> float:
     """Angle between two vectors in degrees."""
     cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))

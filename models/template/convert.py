@@ -38,6 +38,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,6 +50,13 @@ from fluorosim.models.template.asset import (
     FORMAT_VERSION,
     TriangleMesh,
 )
+
+if TYPE_CHECKING:  # imported lazily at run time: only the converter needs pyvista
+    import pyvista as pv
+
+#: (N,3) points, mm; (M,3) triangle vertex indices.
+Points = NDArray[np.float64]
+Faces = NDArray[np.integer[Any]]
 
 ARTISYNTH = "artisynth-lumbosacral"
 DENVER = "denver-visible-human"
@@ -101,7 +109,7 @@ class ConversionResult:
 # --------------------------------------------------------------------------------------------
 
 
-def read_surface(path: Path, scale: float = 1.0):  # -> pv.PolyData
+def read_surface(path: Path, scale: float = 1.0) -> pv.PolyData:
     """Read a gzipped OBJ/STL surface as a cleaned triangle PolyData, coordinates × ``scale``."""
     import pyvista as pv
 
@@ -124,12 +132,12 @@ def read_surface(path: Path, scale: float = 1.0):  # -> pv.PolyData
     return mesh
 
 
-def faces_of(mesh) -> NDArray[np.int32]:
+def faces_of(mesh: pv.PolyData) -> NDArray[np.int32]:
     """The (M,3) triangle index array of a triangulated PolyData."""
     return np.asarray(mesh.faces).reshape(-1, 4)[:, 1:].astype(np.int32)
 
 
-def to_polydata(mesh: TriangleMesh):
+def to_polydata(mesh: TriangleMesh) -> pv.PolyData:
     """A pyvista PolyData of a :class:`TriangleMesh`."""
     import pyvista as pv
 
@@ -137,14 +145,17 @@ def to_polydata(mesh: TriangleMesh):
     return pv.PolyData(np.asarray(mesh.vertices_mm, dtype=np.float64), faces.ravel())
 
 
-def edge_lengths(vertices: NDArray, faces: NDArray) -> NDArray[np.float64]:
+def edge_lengths(vertices: Points, faces: Faces) -> NDArray[np.float64]:
     """Length of every undirected edge of a triangle mesh."""
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
     edges = np.unique(edges, axis=0)
-    return np.linalg.norm(vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1)
+    lengths: NDArray[np.float64] = np.linalg.norm(
+        vertices[edges[:, 0]] - vertices[edges[:, 1]], axis=1
+    )
+    return lengths
 
 
-def topology(vertices: NDArray, faces: NDArray) -> tuple[int, int, int]:
+def topology(vertices: Points, faces: Faces) -> tuple[int, int, int]:
     """(edges used by other than two triangles, connected components, genus) of a triangle mesh.
 
     A closed 2-manifold has 0 bad edges; its genus g follows from V − E + F = 2(C − g).
@@ -166,13 +177,19 @@ def topology(vertices: NDArray, faces: NDArray) -> tuple[int, int, int]:
     return bad, components, int(genus)
 
 
-def signed_volume_mm3(vertices: NDArray, faces: NDArray) -> float:
+def signed_volume_mm3(vertices: Points, faces: Faces) -> float:
     """Signed enclosed volume (positive when the triangles face outward)."""
     a, b, c = (vertices[faces[:, i]] for i in range(3))
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
-def remesh(mesh, target_edge_mm: float, subdivide: bool, name: str, smooth_iterations: int = 30):
+def remesh(
+    mesh: pv.PolyData,
+    target_edge_mm: float,
+    subdivide: bool,
+    name: str,
+    smooth_iterations: int = 30,
+) -> pv.PolyData:
     """Smooth, evenly sized, watertight surface of the same shape and topology.
 
     Loop subdivision (when the source is coarse) and Taubin smoothing (no shrinkage) take out the
@@ -210,7 +227,7 @@ def remesh(mesh, target_edge_mm: float, subdivide: bool, name: str, smooth_itera
     return mesh
 
 
-def transform_points(matrix: NDArray, points: NDArray) -> NDArray[np.float64]:
+def transform_points(matrix: NDArray[np.float64], points: Points) -> NDArray[np.float64]:
     """Apply a 4x4 affine transform to (N,3) points."""
     points = np.asarray(points, dtype=np.float64)
     return points @ matrix[:3, :3].T + matrix[:3, 3]
@@ -221,7 +238,7 @@ def transform_points(matrix: NDArray, points: NDArray) -> NDArray[np.float64]:
 # --------------------------------------------------------------------------------------------
 
 
-def _icp(source_points: NDArray, target, iterations: int) -> NDArray[np.float64]:
+def _icp(source_points: Points, target: pv.PolyData, iterations: int) -> NDArray[np.float64]:
     import pyvista as pv
     import vtk
 
@@ -240,7 +257,7 @@ def _icp(source_points: NDArray, target, iterations: int) -> NDArray[np.float64]
     return np.array([[matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
 
 
-def surface_distances(points: NDArray, surface) -> NDArray[np.float64]:
+def surface_distances(points: Points, surface: pv.PolyData) -> NDArray[np.float64]:
     """Unsigned distance of each point to a closed surface, mm."""
     import pyvista as pv
 
@@ -248,7 +265,9 @@ def surface_distances(points: NDArray, surface) -> NDArray[np.float64]:
     return np.abs(np.asarray(result["implicit_distance"], dtype=np.float64))
 
 
-def register_rigid(source_points: NDArray, target) -> tuple[NDArray[np.float64], NDArray]:
+def register_rigid(
+    source_points: Points, target: pv.PolyData
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Best rigid ``target_from_source`` by ICP from the four proper principal-axis alignments.
 
     Returns the 4x4 transform and the distances of the source points to the target afterwards.
@@ -257,14 +276,14 @@ def register_rigid(source_points: NDArray, target) -> tuple[NDArray[np.float64],
     coarse, fine = points[::8], points[::2]
     target_points = np.asarray(target.points, dtype=np.float64)
 
-    def axes(cloud: NDArray) -> tuple[NDArray, NDArray]:
+    def axes(cloud: Points) -> tuple[Points, NDArray[np.float64]]:
         centre = cloud.mean(axis=0)
         _, vectors = np.linalg.eigh(np.cov((cloud - centre).T))
         return centre, vectors
 
     source_centre, source_axes = axes(coarse)
     target_centre, target_axes = axes(target_points)
-    best: tuple[float, NDArray] | None = None
+    best: tuple[float, NDArray[np.float64]] | None = None
     for signs in itertools.product((1.0, -1.0), repeat=3):
         rotation = target_axes @ np.diag(signs) @ source_axes.T
         if np.linalg.det(rotation) < 0:
@@ -287,16 +306,16 @@ def register_rigid(source_points: NDArray, target) -> tuple[NDArray[np.float64],
 # --------------------------------------------------------------------------------------------
 
 
-def _mesh_from(poly, matrix: NDArray) -> TriangleMesh:
+def _mesh_from(poly: pv.PolyData, matrix: NDArray[np.float64]) -> TriangleMesh:
     vertices = transform_points(matrix, np.asarray(poly.points))
     return TriangleMesh(vertices_mm=vertices, faces=faces_of(poly))
 
 
-def _shift(mesh: TriangleMesh, offset: NDArray) -> TriangleMesh:
+def _shift(mesh: TriangleMesh, offset: Points) -> TriangleMesh:
     return TriangleMesh(vertices_mm=mesh.vertices_mm - offset, faces=mesh.faces)
 
 
-def split_pelvis(pelvis) -> tuple:
+def split_pelvis(pelvis: pv.PolyData) -> tuple[pv.PolyData, pv.PolyData]:
     """Cut the one-solid pelvis at ``y = 0`` and cap each half; returns (y > 0 half, y < 0 half)."""
     halves = []
     for normal in ((0.0, -1.0, 0.0), (0.0, 1.0, 0.0)):
@@ -323,7 +342,7 @@ def build_meshes(source: Path) -> ConversionResult:
     lps_from_art[:3, :3] /= mm  # the ArtiSynth meshes below are already in mm
     lps_from_den = lps_from_art @ art_from_den
 
-    bones_raw: dict[str, tuple] = {}
+    bones_raw: dict[str, tuple[pv.PolyData, NDArray[np.float64]]] = {}
     for level in LUMBAR:
         vertebra = read_surface(art / f"{level}_Schrumpfverpacken.obj.gz", mm)
         bones_raw[level] = (remesh(vertebra, EDGE_VERTEBRA_MM, True, level), lps_from_art)
@@ -370,7 +389,9 @@ def asset_arrays(
     return arrays
 
 
-def write_asset(source: Path, out_dir: Path) -> tuple[Path, ConversionResult, dict]:
+def write_asset(
+    source: Path, out_dir: Path
+) -> tuple[Path, ConversionResult, dict[str, NDArray[np.float64]]]:
     """Convert ``source`` and write the npz, the licences and the provenance README."""
     from fluorosim.models.template.landmarks import compute_landmarks
 

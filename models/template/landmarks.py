@@ -64,12 +64,12 @@ SIDE_SIGN = {"left": 1.0, "right": -1.0}
 # --------------------------------------------------------------------------------------------
 
 
-def _unit(vector: NDArray) -> Vector:
+def _unit(vector: Vector) -> Vector:
     vector = np.asarray(vector, dtype=np.float64)
     return vector / np.linalg.norm(vector)
 
 
-def face_normals_areas(mesh: TriangleMesh) -> tuple[NDArray, NDArray, NDArray]:
+def face_normals_areas(mesh: TriangleMesh) -> tuple[Vector, Vector, Vector]:
     """Unit normals, areas and centroids of a mesh's triangles."""
     v = np.asarray(mesh.vertices_mm, dtype=np.float64)
     a, b, c = (v[mesh.faces[:, i]] for i in range(3))
@@ -92,7 +92,7 @@ class RayCaster:
         self._tree.SetDataSet(self._poly)
         self._tree.BuildLocator()
 
-    def hits(self, start: NDArray, end: NDArray) -> NDArray[np.float64]:
+    def hits(self, start: Vector, end: Vector) -> NDArray[np.float64]:
         """Intersection points of the segment start→end, ordered from ``start``; (K,3)."""
         import vtk
 
@@ -107,7 +107,7 @@ class RayCaster:
         return found[order]
 
 
-def signed_distance(points: NDArray, mesh: TriangleMesh) -> NDArray[np.float64]:
+def signed_distance(points: Vector, mesh: TriangleMesh) -> NDArray[np.float64]:
     """Signed distance of points to a closed mesh, mm (negative inside)."""
     import pyvista as pv
 
@@ -119,7 +119,7 @@ def signed_distance(points: NDArray, mesh: TriangleMesh) -> NDArray[np.float64]:
     return np.asarray(result["implicit_distance"], dtype=np.float64)
 
 
-def closest_points(points: NDArray, mesh: TriangleMesh) -> NDArray[np.float64]:
+def closest_points(points: Vector, mesh: TriangleMesh) -> NDArray[np.float64]:
     """Closest point on the mesh surface to each point."""
     import vtk
 
@@ -171,7 +171,7 @@ def endplate_center(
     return (hits[0] if len(hits) else centre), normal
 
 
-def _inside(points: NDArray, mesh: TriangleMesh) -> NDArray[np.bool_]:
+def _inside(points: Vector, mesh: TriangleMesh) -> NDArray[np.bool_]:
     return signed_distance(points, mesh) < 0.0
 
 
@@ -190,12 +190,12 @@ class VertebralFrame:
         midline = np.abs(body_local[:, 0]) < 8.0
         self.body_back_v = float(np.percentile(body_local[midline, 1], 95))
 
-    def local(self, points: NDArray) -> NDArray[np.float64]:
+    def local(self, points: Vector) -> NDArray[np.float64]:
         """(u, v, w) coordinates of LPS points."""
         d = np.asarray(points, dtype=np.float64) - self.centre
         return np.stack([d @ self.u, d @ self.v, d @ self.w], axis=-1)
 
-    def lps(self, local: NDArray) -> NDArray[np.float64]:
+    def lps(self, local: Vector) -> NDArray[np.float64]:
         """LPS points of (u, v, w) coordinates."""
         local = np.asarray(local, dtype=np.float64)
         return (
@@ -310,7 +310,12 @@ def facet_angle_deg(normal: Vector, u: Vector, v: Vector) -> float:
 
 
 def _pits(
-    caster: RayCaster, origin: Vector, d: Vector, e_u: Vector, e_w: Vector, extent: tuple
+    caster: RayCaster,
+    origin: Vector,
+    d: Vector,
+    e_u: Vector,
+    e_w: Vector,
+    extent: tuple[tuple[float, float], tuple[float, float]],
 ) -> list[tuple[Vector, float]]:
     """Foramen openings seen along ``d``: (centre on the rim plane, area mm²) per pit."""
     from scipy import ndimage
@@ -378,7 +383,8 @@ def _hip_outline_notch(hip: TriangleMesh, z_low: float, z_high: float) -> Vector
             outline.append(band[np.argmax(band[:, 1])])
     pts = np.array(outline)
     # upper hull of (z, y): the taut line across the notch, posterior side
-    best, apex = -1.0, pts[len(pts) // 2]
+    best = -1.0
+    apex: Vector = pts[len(pts) // 2]
     for i in range(len(pts)):
         for j in range(i + 2, len(pts)):
             a, b = pts[i], pts[j]
@@ -401,7 +407,8 @@ def s1_anterior_cortex(
     hits = sacrum.hits(level, level - 80.0 * np.asarray(v1))
     if not len(hits):
         raise ValueError("template: the ray forward from the S1 body axis meets no sacral surface")
-    return hits[0]
+    cortex: Vector = hits[0]
+    return cortex
 
 
 def compute_landmarks(
@@ -474,13 +481,14 @@ def compute_landmarks(
 
     l5 = np.asarray(bones["L5"].vertices_mm, dtype=np.float64)
 
-    def band(v: NDArray) -> NDArray[np.bool_]:
+    def band(v: Vector) -> NDArray[np.bool_]:
         """Midline points from just in front of the canal's dorsal wall to 10 mm behind it."""
-        return (
+        inside: NDArray[np.bool_] = (
             (np.abs(v[:, 0]) < 4.0)
             & (v[:, 1] > canal_back[1] - 3.0)
             & (v[:, 1] < canal_back[1] + 10.0)
         )
+        return inside
 
     l5_low = l5[band(l5)][np.argmin(l5[band(l5)][:, 2])]
     s1_arch = sv[band(sv) & (sv[:, 2] > canal_back[2])]

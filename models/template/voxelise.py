@@ -24,7 +24,7 @@ Frame: the mesh vertices and the grid share the patient's LPS mm frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import vtk
@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # the phantom package imports this module: no import cycle at
 #: Exact distances are computed for voxels whose coarse distance is within this many voxels of
 #: the surface outside, and within ``inner_band_mm`` (plus one voxel) inside.
 OUTER_BAND_VOXELS = 1.5
+
+#: A depth below the surface: one for every voxel, or one per voxel.
+Depth = float | NDArray[np.float32]
 
 
 @dataclass
@@ -57,31 +60,31 @@ class MeshVolume:
         """Partial-volume fraction of each voxel inside the surface (0…1)."""
         return occupancy(self.distance_mm, self.voxel_mm)
 
-    def layer_fraction(
-        self, outer_depth_mm: float | NDArray, inner_depth_mm: float | NDArray
-    ) -> NDArray[np.float32]:
+    def layer_fraction(self, outer_depth_mm: Depth, inner_depth_mm: Depth) -> NDArray[np.float32]:
         """Fraction of each voxel lying between two depths below the surface (0 ≤ outer < inner)."""
         return layer_fraction(self.distance_mm, self.voxel_mm, outer_depth_mm, inner_depth_mm)
 
 
-def occupancy(distance_mm: NDArray, voxel_mm: float) -> NDArray[np.float32]:
+def occupancy(distance_mm: NDArray[np.float32], voxel_mm: float) -> NDArray[np.float32]:
     """Fraction of a voxel inside a surface at signed distance ``distance_mm`` (negative inside)."""
-    return np.clip(0.5 - distance_mm / np.float32(voxel_mm), 0.0, 1.0).astype(np.float32)
+    fraction: NDArray[np.float32] = np.clip(0.5 - distance_mm / np.float32(voxel_mm), 0.0, 1.0)
+    return fraction.astype(np.float32)
 
 
 def layer_fraction(
-    distance_mm: NDArray,
+    distance_mm: NDArray[np.float32],
     voxel_mm: float,
-    outer_depth_mm: float | NDArray,
-    inner_depth_mm: float | NDArray,
+    outer_depth_mm: Depth,
+    inner_depth_mm: Depth,
 ) -> NDArray[np.float32]:
     """Fraction of a voxel between depths ``outer`` and ``inner`` (mm) below the surface."""
     outer = occupancy(distance_mm + np.asarray(outer_depth_mm, dtype=np.float32), voxel_mm)
     inner = occupancy(distance_mm + np.asarray(inner_depth_mm, dtype=np.float32), voxel_mm)
-    return np.clip(outer - inner, 0.0, 1.0).astype(np.float32)
+    between: NDArray[np.float32] = np.clip(outer - inner, 0.0, 1.0)
+    return between.astype(np.float32)
 
 
-def _polydata(vertices_mm: NDArray, faces: NDArray) -> vtk.vtkPolyData:
+def _polydata(vertices_mm: NDArray[np.float64], faces: NDArray[np.integer[Any]]) -> vtk.vtkPolyData:
     points = vtk.vtkPoints()
     points.SetData(numpy_to_vtk(np.ascontiguousarray(vertices_mm, dtype=np.float64), deep=True))
     faces = np.asarray(faces, dtype=np.int64)
@@ -98,7 +101,7 @@ def _polydata(vertices_mm: NDArray, faces: NDArray) -> vtk.vtkPolyData:
 
 
 def mesh_box(
-    grid: Grid, vertices_mm: NDArray, margin_mm: float
+    grid: Grid, vertices_mm: NDArray[np.float64], margin_mm: float
 ) -> tuple[slice, slice, slice] | None:
     """The grid sub-box covering the mesh plus ``margin_mm``, or None when it misses the grid."""
     low = vertices_mm.min(axis=0) - margin_mm
@@ -110,7 +113,10 @@ def mesh_box(
 
 
 def inside_mask(
-    poly: vtk.vtkPolyData, origin_mm: NDArray, voxel_mm: float, shape: tuple[int, int, int]
+    poly: vtk.vtkPolyData,
+    origin_mm: NDArray[np.float64],
+    voxel_mm: float,
+    shape: tuple[int, int, int],
 ) -> NDArray[np.bool_]:
     """Voxel centres inside the closed surface (scan-line parity), array indexed (i, j, k)."""
     stencil = vtk.vtkPolyDataToImageStencil()
@@ -124,14 +130,14 @@ def inside_mask(
     to_image.SetOutsideValue(0)
     to_image.SetOutputScalarType(vtk.VTK_UNSIGNED_CHAR)
     to_image.Update()
-    flat = vtk_to_numpy(to_image.GetOutput().GetPointData().GetScalars())
+    flat: NDArray[np.uint8] = vtk_to_numpy(to_image.GetOutput().GetPointData().GetScalars())
     return flat.reshape(shape[::-1]).transpose(2, 1, 0).astype(bool)
 
 
 def voxelise_mesh(
     grid: Grid,
-    vertices_mm: NDArray,
-    faces: NDArray,
+    vertices_mm: NDArray[np.float64],
+    faces: NDArray[np.integer[Any]],
     *,
     inner_band_mm: float = 2.5,
     clip_mm: float = 10.0,
@@ -151,7 +157,7 @@ def voxelise_mesh(
     shape = tuple(s.stop - s.start for s in box)
     origin = np.array([grid.x_mm[box[0].start], grid.y_mm[box[1].start], grid.z_mm[box[2].start]])
     poly = _polydata(vertices_mm, faces)
-    inside = inside_mask(poly, origin, h, shape)  # type: ignore[arg-type]
+    inside = inside_mask(poly, origin, h, shape)
     # the band: voxel layers grown from the boundary (18-connected steps, so every voxel within
     # the reach in Euclidean distance is reached); outside it only the sign matters
     structure = ndimage.generate_binary_structure(3, 2)
@@ -178,7 +184,11 @@ def voxelise_mesh(
 
 
 def nearest_vertex_values(
-    volume: MeshVolume, grid: Grid, vertices_mm: NDArray, values: NDArray, where: NDArray[np.bool_]
+    volume: MeshVolume,
+    grid: Grid,
+    vertices_mm: NDArray[np.float64],
+    values: NDArray[np.float64],
+    where: NDArray[np.bool_],
 ) -> NDArray[np.float32]:
     """A per-vertex quantity carried to the voxels ``where`` (value of the nearest vertex), else 0."""
     from scipy.spatial import cKDTree

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -75,6 +75,8 @@ from fluorosim.models.template.warp_geometry import (
 )
 
 Points = NDArray[np.float64]
+#: One term of the designed pelvic field: (template points, field so far, on a hip bone) → field.
+PelvicTerm = Callable[[Points, Points, NDArray[np.bool_]], Points]
 
 PELVIC_BONES: tuple[str, ...] = ("sacrum", "coccyx", "hip_left", "hip_right")
 #: Controls closer than this to an earlier one are dropped (near-duplicates make a spline ring).
@@ -105,7 +107,7 @@ def _apply(matrix: NDArray[np.float64], points: Points) -> Points:
     return np.asarray(points, dtype=np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
 
 
-def _smoothstep(x: NDArray) -> NDArray:
+def _smoothstep(x: NDArray[np.float64]) -> NDArray[np.float64]:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
 
@@ -243,7 +245,7 @@ class TargetQuad:
     height_anterior_mm: float
     height_posterior_mm: float
 
-    def w_superior(self, v):
+    def w_superior(self, v: float | NDArray[np.float64]) -> NDArray[np.float64]:
         fraction = (np.asarray(v) + self.depth_mm / 2) / self.depth_mm
         return 0.5 * (
             self.height_anterior_mm
@@ -300,7 +302,8 @@ class VertebraMap:
 
     def local_target(self, points_template: Points) -> Points:
         local = self.frame.to_local(points_template)
-        return local + self.spline(local)
+        displacement: Points = self.spline(local)
+        return local + displacement
 
     def __call__(self, points_template: Points) -> Points:
         return _apply(self.final_from_local, self.local_target(points_template))
@@ -347,7 +350,8 @@ class PelvisMap:
 
     def __call__(self, points_template: Points) -> Points:
         points = np.asarray(points_template, dtype=np.float64)
-        return (points + self.spline(points)) @ self.rotation.T
+        displacement: Points = self.spline(points)
+        return (points + displacement) @ self.rotation.T
 
 
 @dataclass
@@ -358,7 +362,7 @@ class _PelvicField:
     targets: PatientTargets
     rotation: NDArray[np.float64]
     joint_top_tau: float = 0.0
-    terms: list = field(default_factory=list)
+    terms: list[PelvicTerm] = field(default_factory=list)
 
     def __call__(self, points: Points, is_hip: NDArray[np.bool_]) -> Points:
         out = np.asarray(points, dtype=np.float64).copy()
@@ -373,7 +377,7 @@ class _Feature:
 
     controls: Points
     controls_on_hip: NDArray[np.bool_]
-    term: Callable[[Points, Points, NDArray[np.bool_]], Points]
+    term: PelvicTerm
 
     def __call__(self, points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
         return self.term(points, out, is_hip)
@@ -433,7 +437,7 @@ class PatientWarp:
             mapped.append(self.warp_points(bones[0], flat))
         weights = 1.0 / (np.asarray(distances) + 1.0) ** 4
         weights /= weights.sum(axis=0)
-        out = np.einsum("gn,gnk->nk", weights, np.asarray(mapped))
+        out: Points = np.einsum("gn,gnk->nk", weights, np.asarray(mapped))
         return out.reshape(points.shape)
 
     @cached_property
@@ -489,7 +493,9 @@ class PatientWarp:
         if t.variants.l5_transverse_half_span_mm is not None:
             self._sacralise_l5()
 
-    def _fit_pelvis(self, pelvic: _PelvicField, controls: Points, is_hip) -> PelvisMap:
+    def _fit_pelvis(
+        self, pelvic: _PelvicField, controls: Points, is_hip: NDArray[np.bool_]
+    ) -> PelvisMap:
         """Fit the spline, then trim the rigid rotation so that the warped S1 endplate (fitted like
         every endplate) has exactly the target sacral slope (the spline may tilt it by ≈0.5°)."""
         targets = pelvic(controls, is_hip)
@@ -555,7 +561,7 @@ class PatientWarp:
         sacrum_y = np.asarray(self.template.bones["sacrum"].vertices_mm)[:, 1]
         y_front = float(sacrum_y.min()) - LATERAL_BLEND_MM
 
-        def lateral(points, out, is_hip):
+        def lateral(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             x = points[:, 0]
             ax = np.abs(x)
             profile = np.where(
@@ -580,7 +586,7 @@ class PatientWarp:
         tau_top = float(-a.promontory_mm @ n_s1)
         tau_joint_top = float(np.min(-(joint_points @ n_s1)))
 
-        def auricular(points, out, is_hip):
+        def auricular(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             # fades out above the joints so that the S1 endplate (the origin) never moves
             tau = -(points @ n_s1)
             fade = _smoothstep((tau - tau_top) / (tau_joint_top - tau_top))
@@ -599,7 +605,7 @@ class PatientWarp:
         a, t = self.anatomy, self.targets
         p = t.pelvis
         rotation = pelvic.rotation
-        up = rotation.T @ np.array([0.0, 0.0, 1.0])
+        up: Points = rotation.T @ np.array([0.0, 0.0, 1.0])
         n_s1 = a.superior["S1"].normal
         joint_points = np.vstack([a.joints[s].sacral_points for s in SIDES])
         joint_tree = cKDTree(np.vstack([joint_points, *[a.joints[s].iliac_points for s in SIDES]]))
@@ -613,7 +619,7 @@ class PatientWarp:
         self.sacrum_raise_mm = raise_mm
         if raise_mm > 0:
 
-            def sacral_seat(points, out, is_hip):
+            def sacral_seat(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
                 tau = -(points @ n_s1)
                 weight = _smoothstep((tau - tau_top) / (tau_joint_top - tau_top))
                 weight = np.where(is_hip, 1.0, weight)
@@ -622,14 +628,14 @@ class PatientWarp:
             pelvic.terms.append(sacral_seat)
         probe = np.vstack([a.promontory_mm, a.apex_mm])
         now = pelvic(probe, np.zeros(2, dtype=bool))
-        axis = now[1] - now[0]
+        axis: Points = now[1] - now[0]
         length_now = float(np.linalg.norm(axis))
         template_length = float(np.linalg.norm(a.apex_mm - a.promontory_mm))
         change = p.sacral_height_ratio * template_length - length_now
         axis /= length_now
         tau_apex = float(-a.apex_mm @ n_s1)
 
-        def sacral_length(points, out, is_hip):
+        def sacral_length(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             tau = -(points @ n_s1)
             weight = _smoothstep((tau - tau_joint_bottom) / (tau_apex - tau_joint_bottom))
             weight = np.where(is_hip, 0.0, weight)
@@ -647,10 +653,10 @@ class PatientWarp:
             plans[side] = (z0, z_top, wing_change)
         self.crest_plan = plans
 
-        def crest(points, out, is_hip):
+        def crest(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             z_final = (out @ rotation.T)[:, 2]
             away = 1.0 - np.exp(-(joint_tree.query(points)[0] ** 2) / (2 * CREST_JOINT_REACH_MM**2))
-            shift = np.zeros(len(points))
+            shift: Points = np.zeros(len(points))
             for side in SIDES:
                 z0, z_top, wing_change = plans[side]
                 on_side = is_hip & ((points[:, 0] > 0) == (side == "left"))
@@ -707,7 +713,7 @@ class PatientWarp:
         near = sacrum[np.linalg.norm(sacrum - peak, axis=1) < 2.5 * MAMMILLARY_REACH_MM]
         controls = np.vstack([peak, near[farthest_points(near, 24)]])
 
-        def bump(points, out, is_hip):
+        def bump(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             weight = np.exp(-np.sum((points - peak) ** 2, axis=1) / (2 * MAMMILLARY_REACH_MM**2))
             weight = np.where(is_hip, 0.0, weight)
             return out + (height_mm * weight)[:, None] * n_s1
@@ -718,6 +724,9 @@ class PatientWarp:
     def _tongue(joint: JointGeometry, sign: float, depth_mm: float) -> _Feature:
         center = joint.sacral_points.mean(axis=0)
         axes = np.linalg.svd(joint.sacral_points - center, full_matrices=False)[2]
+        e_long: Points
+        e_mid: Points
+        e_normal: Points
         e_long, e_mid, e_normal = axes
         if e_normal[0] * sign < 0:
             e_normal = -e_normal
@@ -728,9 +737,9 @@ class PatientWarp:
         controls = np.vstack([sacral, iliac, sacral - offset, iliac + offset])
         on_hip = np.array([False] * 24 + [True] * 24 + [False] * 24 + [True] * 24)[: len(controls)]
 
-        def tongue(points, out, is_hip):
+        def tongue(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             rel = points - center
-            weight = (
+            weight: Points = (
                 np.exp(-((rel @ e_mid) ** 2) / (2 * TONGUE_HALF_WIDTH_MM**2))
                 * np.exp(-((rel @ e_normal) ** 2) / (2 * TONGUE_DEPTH_REACH_MM**2))
                 * np.exp(-(((rel @ e_long) / (0.7 * half_extent)) ** 4))
@@ -761,7 +770,7 @@ class PatientWarp:
         controls = near[farthest_points(near, 40)] if len(near) else np.empty((0, 3))
         s_cc, s_tr = scale
 
-        def enlarge(points, out, is_hip):
+        def enlarge(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             rel = points - middle
             along = rel @ axis
             across = rel - along[:, None] * axis
@@ -779,6 +788,9 @@ class PatientWarp:
     def _sacralise_l5(self) -> None:
         """Transitional L5: broad transverse processes reaching down to just above the ala."""
         v = self.targets.variants
+        half_span_mm, ala_gap_mm = v.l5_transverse_half_span_mm, v.l5_transverse_to_ala_gap_mm
+        if half_span_mm is None or ala_gap_mm is None:
+            raise ValueError("a transitional L5 needs its transverse half span and its ala gap")
         vmap = self.vertebra_maps["L5"]
         frame = vmap.frame
         vertices = np.asarray(self.template.bones["L5"].vertices_mm)
@@ -796,7 +808,7 @@ class PatientWarp:
             tip_u = float(lateral[process].max())
             tip = process & (lateral > root + 0.8 * (tip_u - root))
             final_tip = vmap(vertices[tip])
-            dx = sign * v.l5_transverse_half_span_mm - sign * float((sign * final_tip[:, 0]).max())
+            dx = sign * half_span_mm - sign * float((sign * final_tip[:, 0]).max())
             center = final_tip.mean(axis=0) + np.array([dx, 0.0, 0.0])
             column = (np.abs(sacrum_final[:, 0] - center[0]) < 8.0) & (
                 np.abs(sacrum_final[:, 1] - center[1]) < 12.0
@@ -807,7 +819,7 @@ class PatientWarp:
                 ala_z = float(
                     sacrum_final[np.argmin(np.linalg.norm(sacrum_final - center, axis=1)), 2]
                 )
-            dz = ala_z + v.l5_transverse_to_ala_gap_mm - float(final_tip[:, 2].min())
+            dz = ala_z + ala_gap_mm - float(final_tip[:, 2].min())
             displacement = rotation.T @ np.array([dx, 0.0, dz])
             plans[side] = (sign, tip_u, displacement)
             samples = local[process][farthest_points(local[process], 16)]
@@ -835,7 +847,7 @@ class PatientWarp:
         for side, (sign, tip_u, displacement) in list(plans.items()):
             process = (sign * local[:, 0] > root + 8.0) & (local[:, 1] > frame.v_posterior - 5.0)
             gap = float(tree.query(vmap(vertices[process]))[0].min())
-            extra = float(np.clip(gap - v.l5_transverse_to_ala_gap_mm, 0.0, 10.0))
+            extra = float(np.clip(gap - ala_gap_mm, 0.0, 10.0))
             plans[side] = (sign, tip_u, displacement - extra * (rotation.T @ np.array([0, 0, 1.0])))
         refit()
         self._bone_cache.pop("L5", None)
@@ -972,7 +984,7 @@ def is_direction(name: str) -> bool:
     return name.endswith(("_normal", "_axis"))
 
 
-def _direction_anchor(name: str, landmarks: dict) -> str | None:
+def _direction_anchor(name: str, landmarks: Mapping[str, object]) -> str | None:
     """The point landmark a direction belongs to (``facet_L4_L5_left_normal`` → ``facet_L4_L5_left``,
     ``L4_superior_endplate_normal`` → ``L4_superior_endplate_center``, ``L4_axis`` →
     ``L4_body_center``), or None (the origin, routed to the pelvis)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +24,8 @@ from numpy.typing import NDArray
 from fluorosim.models.template.asset import TriangleMesh
 
 Points = NDArray[np.float64]
+#: A local v coordinate (or an array of them): the endplate lines map floats to floats.
+Coord = TypeVar("Coord", float, NDArray[np.float64])
 
 #: Faces whose normals lie within this angle of the endplate direction form the endplate.
 ENDPLATE_CONE_DEG = 30.0
@@ -123,11 +126,11 @@ class BodyFrame:
     def depth_mm(self) -> float:
         return self.v_posterior - self.v_anterior
 
-    def w_superior(self, v):
+    def w_superior(self, v: Coord) -> Coord:
         w0, slope = self.superior_line
         return w0 + slope * v
 
-    def w_inferior(self, v):
+    def w_inferior(self, v: Coord) -> Coord:
         w0, slope = self.inferior_line
         return w0 + slope * v
 
@@ -159,7 +162,7 @@ def sagittal_frame(origin: Points, w_axis: Points) -> NDArray[np.float64]:
     return frame
 
 
-def _line(endplate: Endplate, frame: BodyFrame | NDArray) -> tuple[float, float]:
+def _line(endplate: Endplate, frame: BodyFrame | NDArray[np.float64]) -> tuple[float, float]:
     m = frame if isinstance(frame, np.ndarray) else frame.template_from_local
     c = (endplate.center_mm - m[:3, 3]) @ m[:3, :3]
     n = endplate.normal @ m[:3, :3]
