@@ -59,7 +59,7 @@ def _one_of_each_command() -> list[cmd.Command]:
         cmd.MoveCArm(joints={"orbital_deg": 10.0}),
         cmd.Pedal(True),
         cmd.Shot(),
-        cmd.InstrumentPose("guide_pin", (0.0, 0.0, 0.0), (1.0, 0.0, 0.0)),
+        cmd.InstrumentPose("guide_pin", (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), roll_deg=30.0),
         cmd.Advance(1.0),
         cmd.Aim((1.0, 0.0, 0.0)),
         cmd.SelectInstrument("guide_pin"),
@@ -108,11 +108,11 @@ def test_every_action_the_reader_accepts_is_documented():
         as_json = cmd.command_to_json(command)
         assert cmd.command_from_json(as_json) == command  # the documented syntax round-trips
         written |= set(as_json)
-    assert written - {"tip_mm", "direction"} == documented
+    assert written - {"tip_mm", "direction", "roll_deg"} == documented
     instrument_row = next(
         line for line in _section("### Actions").splitlines() if line.startswith("| `instrument`")
     )
-    assert "`tip_mm`" in instrument_row and "`direction`" in instrument_row
+    assert all(f"`{field}`" in instrument_row for field in ("tip_mm", "direction", "roll_deg"))
 
 
 def test_every_top_level_field_is_documented():
