@@ -75,8 +75,12 @@ def expert_plans(scenario: Scenario, patient) -> dict[str, tuple[np.ndarray, np.
         anterior = band[np.argmin(band[:, 1])]
         posterior = band[np.argmax(band[:, 1])]
         line = unit(posterior - anterior)
+        # the joint is curved (the real auricular surface): the point 10 mm along the straight
+        # joint line can lie off the joint, so aim at the joint sample nearest to it
+        aim = anterior + 10.0 * line
+        aim = band[np.argmin(np.linalg.norm(band - aim, axis=1))]
         for step in scenario.steps:
-            plans[step.id] = (anterior + 10.0 * line, -line)
+            plans[step.id] = (aim, -line)
     elif scenario.procedure == "sij_lateral":
         centre = landmark(patient, f"sij_center_{side}")
         rules = {  # step → (body, fraction, cranial mm at target, at entry, posterior mm)
