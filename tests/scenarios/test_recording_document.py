@@ -17,18 +17,14 @@ from fluorosim.scenarios.loader import load_shipped
 from fluorosim.scenarios.recording import AttemptWriter, read_attempt, rng_from_state
 from fluorosim.scenarios.scripted import parse_script, run_actions
 from fluorosim.scenarios.session import Session
+from tests.markdown import section
 from tests.scenarios.conftest import StandInRenderer
 
 DOCUMENT = Path(recording.__file__).with_name("RECORDING.md")
 
 
 def _section(title: str) -> str:
-    """From the heading ``title`` to the next heading of the same or a higher level."""
-    text = DOCUMENT.read_text(encoding="utf-8")
-    start = text.index(f"\n{title}") + 1
-    level = len(title) - len(title.lstrip("#"))
-    following = re.search(rf"^#{{1,{level}}} ", text[start + len(title) :], flags=re.M)
-    return text[start : start + len(title) + following.start() if following else None]
+    return section(DOCUMENT, title)
 
 
 def _example(tmp_path: Path) -> Path:

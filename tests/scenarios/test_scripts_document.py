@@ -23,18 +23,14 @@ from fluorosim.scenarios.loader import load_shipped
 from fluorosim.scenarios.scripted import Script, parse_script, run_actions
 from fluorosim.scenarios.scripts import SCRIPT_FORMAT
 from fluorosim.scenarios.session import Session
+from tests.markdown import section
 from tests.scenarios.conftest import StandInRenderer
 
 DOCUMENT = Path(scripted.__file__).with_name("SCRIPTS.md")
 
 
 def _section(title: str) -> str:
-    """From the heading ``title`` to the next heading of the same or a higher level."""
-    text = DOCUMENT.read_text(encoding="utf-8")
-    start = text.index(f"\n{title}") + 1
-    level = len(title) - len(title.lstrip("#"))
-    following = re.search(rf"^#{{1,{level}}} ", text[start + len(title) :], flags=re.M)
-    return text[start : start + len(title) + following.start() if following else None]
+    return section(DOCUMENT, title)
 
 
 def _first_column(text: str) -> set[str]:

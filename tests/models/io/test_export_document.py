@@ -16,21 +16,13 @@ from fluorosim.models.io import export
 from fluorosim.models.io.ct_import import import_ct
 from fluorosim.models.io.export import export_patient
 from fluorosim.models.io.markups import read_landmarks_json
+from tests.markdown import first_column, section
 
 DOCUMENT = Path(export.__file__).with_name("EXPORT.md")
 
 
 def _section(title: str) -> str:
-    """From the heading ``title`` to the next heading of the same or a higher level."""
-    text = DOCUMENT.read_text(encoding="utf-8")
-    start = text.index(f"\n{title}") + 1
-    level = len(title) - len(title.lstrip("#"))
-    following = re.search(rf"^#{{1,{level}}} ", text[start + len(title) :], flags=re.M)
-    return text[start : start + len(title) + following.start() if following else None]
-
-
-def _first_column(text: str) -> list[str]:
-    return re.findall(r"^\| `([^`]+)` \|", text, flags=re.M)
+    return section(DOCUMENT, title)
 
 
 def _example(caption: str) -> str:
@@ -51,7 +43,7 @@ def _pattern(documented: str) -> re.Pattern[str]:
 def test_every_file_written_is_documented_and_every_documented_file_written(tmp_path, patient):
     out = tmp_path / "out"
     written = [p.relative_to(out).as_posix() for p in export_patient(patient, out, dicom=True)]
-    rows = _first_column(_section("## Files").split("### ")[0])
+    rows = first_column(_section("## Files").split("### ")[0])
     patterns = {row: _pattern(row) for row in rows}
     undocumented = [name for name in written if not any(p.match(name) for p in patterns.values())]
     assert not undocumented
@@ -64,10 +56,10 @@ def test_every_field_of_the_json_files_is_documented(tmp_path, patient):
     out = tmp_path / "out"
     export_patient(patient, out, meshes=False)
     record = json.loads((out / "patient.json").read_text(encoding="utf-8"))
-    assert set(record) == set(_first_column(_section("### `patient.json`")))
+    assert set(record) == set(first_column(_section("### `patient.json`")))
     assert record["format"] == export.PATIENT_FORMAT and record["version"] == 1
     landmarks = json.loads((out / "landmarks.json").read_text(encoding="utf-8"))
-    assert set(landmarks) == set(_first_column(_section("### `landmarks.json`")))
+    assert set(landmarks) == set(first_column(_section("### `landmarks.json`")))
 
 
 def test_the_examples_read_with_the_real_readers(tmp_path, patient):
