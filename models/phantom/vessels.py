@@ -59,6 +59,12 @@ LEVELS = ("L1", "L2", "L3", "L4", "L5")
 #: Height of the common iliac division above the joint's anterior-superior corner (in front of
 #: the upper SI joint; higher sends the internal iliac through the ala).
 DIVISION_ABOVE_JOINT_MM = 10.0
+#: Where the internal iliac artery ends on the real skeleton, from the deepest point of the
+#: greater sciatic notch (medial, anterior, cranial mm): at the upper margin of the greater sciatic
+#: foramen, where it divides (Gray's Anatomy 2020), inside the pelvic wall. Ending 15 mm anterior
+#: and 12 mm above the notch left it running in front of the SI joint, barely deeper than the
+#: external iliac at the division.
+INTERNAL_ILIAC_END_FROM_NOTCH_MM = (12.0, 6.0, 4.0)
 VEINS = frozenset({"vena_cava", "common_iliac_vein_left", "common_iliac_vein_right"})
 
 Vec = NDArray[np.float64]
@@ -413,8 +419,10 @@ def _real_vessel_tree(
         corner = sij_front_corner(skeleton, side)
         division[side] = corner + np.array([-sign * 8.0, -16.0 * k, DIVISION_ABOVE_JOINT_MM * k])
         notch = np.asarray(marks[f"sciatic_notch_{side}"], float)
-        # the internal iliac ends in front of the top of the notch, medial to the pelvic wall
-        notch_in = notch + np.array([-sign * 10.0, -15.0, 12.0])
+        # the internal iliac ends at the upper margin of the greater sciatic foramen, medial to
+        # the pelvic wall (then pushed clear of the bone with everything else)
+        medial, anterior, cranial = INTERNAL_ILIAC_END_FROM_NOTCH_MM
+        notch_in = notch + np.array([-sign * medial, -anterior, cranial])
         asis = np.asarray(marks[f"asis_{side}"], float)
         symphysis = np.asarray(marks["pubic_symphysis_superior"], float)
         inguinal = 0.5 * (asis + symphysis) + np.array([0.0, 4.0, -6.0])

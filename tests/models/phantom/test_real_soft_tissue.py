@@ -148,3 +148,85 @@ def test_lumbar_levels_all_have_vessels_in_front():
     _, skeleton, _, _, vessels = setup(CASES[0])
     assert "aorta" in vessels.values and "vena_cava" in vessels.values
     assert all(level in skeleton.frames for level in LUMBAR_LEVELS)
+
+
+def _wall_gap_mm(distance: BoneDistance, vessel) -> float:
+    centers, radii = vessel.centerline()
+    return float((distance(centers)[0] - radii).min())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_right_common_iliac_artery_about_7mm_from_the_real_l5(seed):
+    """anatomy.md: the right common iliac artery lies on average 7 mm from the L5 body (the
+    seed spread of test_vessels.py, measured from the placed real L5 body)."""
+    params = PatientParameters(skeleton="real", seed=seed)
+    skeleton = real_skeleton.placed_skeleton(params)
+    anchors = Anchors(
+        s1_endplate_normal=real_skeleton.s1_normal(skeleton),
+        extra=real_skeleton.real_anchors(skeleton),
+    )
+    tree, _ = vessel_tree(params, anchors)
+    l5 = real_skeleton.Mesh(skeleton.bodies["L5"].vertices_mm, skeleton.bodies["L5"].faces)
+    l5_only = BoneDistance(real_skeleton.PlacedSkeleton(bones={"L5": l5}, bodies={}, landmarks={}))
+    right = next(v for v in tree if v.label == "common_iliac_artery_right")
+    assert 7.0 - 3.5 <= _wall_gap_mm(l5_only, right) <= 7.0 + 3.5
+    for vessel in tree:  # …and no vessel is inside the L5 body
+        assert _wall_gap_mm(l5_only, vessel) > 0.0, vessel.label
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_internal_iliac_dives_posteriorly_external_runs_to_the_groin(case):
+    _, skeleton, _, _, vessels = setup(case)
+    for side in SIDES:
+        joint = skeleton.landmarks[f"sij_center_{side}"]
+        internal = vessels.points(f"internal_iliac_artery_{side}")
+        external = vessels.points(f"external_iliac_artery_{side}")
+        assert internal[:, 1].max() > external[:, 1].max() + 20.0, side  # into the pelvis
+        assert internal[:, 2].min() < joint[2] - 10.0, side  # down to the sciatic foramen
+        assert external[:, 2].min() < joint[2] - 40.0, side  # down to the groin
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bowel_lies_anterolateral_to_the_psoas(case):
+    """The paracolic gutters a too-lateral transforaminal needle meets (soft_tissue.py)."""
+    _, skeleton, _, soft, _ = setup(case)
+    l4 = skeleton.frames["L4"].origin
+    bowel = soft.points("bowel")
+    for side in SIDES:
+        sign = 1.0 if side == "left" else -1.0
+        psoas = soft.points(f"psoas_{side}")
+        level = psoas[np.abs(psoas[:, 2] - l4[2]) < 3.0]
+        assert len(level), side
+        lateral_edge = np.max(sign * level[:, 0])
+        near = bowel[
+            (np.abs(bowel[:, 2] - l4[2]) < 3.0)
+            & (sign * bowel[:, 0] > lateral_edge - 10.0)
+            & (sign * bowel[:, 0] < lateral_edge + 40.0)
+            & (bowel[:, 1] < l4[1])
+        ]
+        assert len(near) * VOXEL_MM**3 > 20 * 8.0, side  # as test_soft_tissue: > 160 mm³
+
+
+def test_same_seed_same_soft_tissue_other_seed_differs():
+    def soft(seed: int, grid: Grid | None = None):
+        params = PatientParameters(skeleton="real", seed=seed, voxel_mm=3.0)
+        skeleton = real_skeleton.placed_skeleton(params)
+        anchors = Anchors(
+            s1_endplate_normal=real_skeleton.s1_normal(skeleton),
+            extra=real_skeleton.real_anchors(skeleton),
+        )
+        top, spinous = real_skeleton.skeleton_extent(skeleton)
+        low, high = body_outline_mm(params, top, spinous)
+        anchors.extra["body_outline_low_mm"], anchors.extra["body_outline_high_mm"] = low, high
+        grid = grid or Grid.covering(low - 8.0, high + 8.0, 3.0)
+        return grid, soft_tissue_part(grid, params, anchors)
+
+    grid, a = soft(3)
+    _, b = soft(3, grid)
+    assert [p.label for p in a.pieces] == [p.label for p in b.pieces]
+    for pa, pb in zip(a.pieces, b.pieces, strict=True):
+        assert pa.box == pb.box and np.array_equal(pa.mask, pb.mask)
+        assert np.array_equal(pa.hu, pb.hu)
+    _, c = soft(4, grid)
+    bowel_a, bowel_c = Painted(grid, a).points("bowel"), Painted(grid, c).points("bowel")
+    assert not np.array_equal(bowel_a, bowel_c)

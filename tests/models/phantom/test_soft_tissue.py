@@ -24,7 +24,7 @@ _CACHE: dict[tuple, Painted] = {}
 def build(**kwargs) -> Painted:
     key = tuple(sorted(kwargs.items()))
     if key not in _CACHE:
-        params = PatientParameters(**kwargs)
+        params = PatientParameters(skeleton="primitive", **kwargs)
         anchors = spine_anchors()
         low, high = body_box_mm(params, anchors)
         grid = Grid.covering(low - 6.0, high + 6.0, VOXEL_MM)
@@ -85,7 +85,7 @@ def test_layers_from_the_back_skin_inward():
 
 
 def test_outline_encloses_spine_sacrum_and_iliac_crests_with_margin():
-    params = PatientParameters()
+    params = PatientParameters(skeleton="primitive")
     anchors = spine_anchors()
     painted = build()
     grid = painted.grid
@@ -165,11 +165,11 @@ def test_psoas_widens_caudally_and_paraspinals_lie_behind_the_spine():
 
 def test_same_seed_same_soft_tissue_other_seed_differs():
     anchors = spine_anchors()
-    params = PatientParameters(seed=3)
+    params = PatientParameters(skeleton="primitive", seed=3)
     low, high = body_box_mm(params, anchors)
     grid = Grid.covering(low, high, 4.0)
     a = soft_tissue_part(grid, params, anchors)
-    b = soft_tissue_part(grid, PatientParameters(seed=3), anchors)
+    b = soft_tissue_part(grid, PatientParameters(skeleton="primitive", seed=3), anchors)
     for pa, pb in zip(a.pieces, b.pieces, strict=True):
         assert pa.label == pb.label and pa.box == pb.box
         assert np.array_equal(pa.mask, pb.mask) and np.array_equal(pa.hu, pb.hu)

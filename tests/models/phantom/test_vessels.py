@@ -48,7 +48,7 @@ _CACHE: dict[int, tuple[Painted, list]] = {}
 def build(seed: int = 0) -> tuple[Painted, list]:
     if seed not in _CACHE:
         grid = vessel_grid()
-        params = PatientParameters(seed=seed)
+        params = PatientParameters(skeleton="primitive", seed=seed)
         anchors = spine_anchors()
         _CACHE[seed] = (
             Painted(grid, vessels_part(grid, params, anchors)),
@@ -129,7 +129,7 @@ def test_aortic_bifurcation_at_l4():
 
 def test_iliac_arteries_divide_in_front_of_the_si_joints():
     grid = vessel_grid()
-    params = PatientParameters()
+    params = PatientParameters(skeleton="primitive")
     anchors = spine_anchors()
     painted, _ = build()
     pelvis = Painted(grid, ilia_part(grid, params, anchors))
@@ -148,7 +148,7 @@ def test_iliac_arteries_divide_in_front_of_the_si_joints():
 
 def test_vessels_stay_out_of_the_pelvic_bones():
     grid = vessel_grid()
-    params = PatientParameters()
+    params = PatientParameters(skeleton="primitive")
     anchors = spine_anchors()
     bones = [sacrum_part(grid, params, anchors), ilia_part(grid, params, anchors)]
     bone = np.zeros(grid.shape, dtype=bool)
@@ -162,8 +162,8 @@ def test_vessels_stay_out_of_the_pelvic_bones():
 
 def test_same_seed_same_vessels():
     grid = Grid.covering(np.array([-100.0, -120.0, -60.0]), np.array([100.0, 40.0, 120.0]), 3.0)
-    a = vessels_part(grid, PatientParameters(seed=9), spine_anchors())
-    b = vessels_part(grid, PatientParameters(seed=9), spine_anchors())
+    a = vessels_part(grid, PatientParameters(skeleton="primitive", seed=9), spine_anchors())
+    b = vessels_part(grid, PatientParameters(skeleton="primitive", seed=9), spine_anchors())
     assert [p.label for p in a.pieces] == [p.label for p in b.pieces]
     for pa, pb in zip(a.pieces, b.pieces, strict=True):
         assert pa.box == pb.box and np.array_equal(pa.mask, pb.mask)
