@@ -63,6 +63,11 @@ BOWEL_FLUID_HU = 35.0
 BOWEL_GAS_HU = -900.0
 #: Abdominal wall muscle thickness (rectus/obliques, approx.).
 ABDOMINAL_WALL_MM = 12.0
+#: Cranio-caudal run over which the back's contour swells from the sacral crest (at the PSIS) to
+#: the buttocks' prominence (approx.: the gluteal prominence lies about at the level of the
+#: greater trochanters, ≈80–100 mm below the PSIS).
+BUTTOCK_RISE_MM = 80.0
+
 #: Superellipse exponent of the body outline (a rounded rectangle-ish trunk).
 OUTLINE_EXPONENT = 2.4
 CHUNK_SLICES = 24
@@ -273,12 +278,18 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
     tips = tips[np.argsort(tips[:, 2])]
     box_back = float(body_box_mm(params, anchors)[1][1])
 
+    # the sacral crest between the PSIS (the "dimples of Venus") continues the line of the tips
+    psis = 0.5 * (skeleton.landmarks["psis_left"] + skeleton.landmarks["psis_right"])
+    profile_z, profile_y = np.r_[psis[2], tips[:, 2]], np.r_[psis[1], tips[:, 1]]
+
     def back_y(z: Coords) -> Coords:
-        # the assembly's rule (12 mm + 2.5 mm per BMI point above 18 behind the spinous tips) at
-        # each level, the box's back (the buttocks) below the lowest lumbar tip
-        back = np.interp(z, tips[:, 2], tips[:, 1]) + 12.0 + 2.5 * (params.bmi - 18.0)
-        blend = np.clip((z - tips[0, 2]) / 30.0, 0.0, 1.0)
-        at_z: Field = np.minimum(box_back, box_back + (back - box_back) * blend)
+        # the assembly's rule (12 mm + 2.5 mm per BMI point above 18 behind the spinous tips and
+        # the sacral crest) down to the PSIS, then the buttocks swell smoothly to the box's back
+        # over BUTTOCK_RISE_MM (a step here showed as a band across oblique and lateral views)
+        back = np.interp(z, profile_z, profile_y) + 12.0 + 2.5 * (params.bmi - 18.0)
+        s = np.clip((psis[2] - z) / BUTTOCK_RISE_MM, 0.0, 1.0)
+        buttock = s * s * (3.0 - 2.0 * s)
+        at_z: Field = np.minimum(box_back, back + (box_back - back) * buttock)
         return at_z.astype(np.float32)
 
     def gas_allowed(px: Coords, py: Coords, pz: Coords) -> NDArray[np.bool_]:

@@ -127,6 +127,27 @@ def test_skin_encloses_every_bone(case):
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_the_back_curves_smoothly_from_the_lumbar_spine_to_the_buttocks(case):
+    """The skin of the back follows the spinous tips and the sacral crest, then swells into the
+    buttocks below the PSIS: no step anywhere from L1 down to 100 mm below the PSIS (a 36 mm step
+    over 30 mm at L5 once showed as a band across oblique and lateral images). The lumbosacral
+    skin contour slopes well under 35° from the vertical (approx.)."""
+    _, skeleton, _, soft, _ = setup(case)
+    grid = soft.grid
+    midline = np.abs(grid.x_mm) <= 10.0
+    body = soft.labels[midline].any(axis=0)  # (y, z): any tissue within 10 mm of the midline
+    psis_z = 0.5 * (skeleton.landmarks["psis_left"][2] + skeleton.landmarks["psis_right"][2])
+    top_z = skeleton.landmarks["L1_spinous_tip"][2]
+    rows = [k for k, z in enumerate(grid.z_mm) if psis_z - 100.0 <= z <= top_z]
+    back_y = np.array([grid.y_mm[np.nonzero(body[:, k])[0].max()] for k in rows])
+    z = grid.z_mm[rows]
+    window = int(round(10.0 / VOXEL_MM))
+    slope = np.abs(back_y[window:] - back_y[:-window]) / (z[window:] - z[:-window])
+    assert slope.max() <= np.tan(np.radians(35.0)), (slope.max(), z[window:][slope.argmax()])
+    assert back_y[0] > back_y[-1] + 20.0  # the buttocks stand behind the upper lumbar back
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_bowel_gas_lies_in_front_of_the_sacrum(case):
     """What casts gas shadows over the sacrum on the AP: gas in the bowel within the sacrum's
     width, in front of it, between the pelvic floor and the top of S1."""
