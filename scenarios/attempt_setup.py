@@ -51,7 +51,13 @@ def attempt_patient(
             raise ValueError(missing)
         return AttemptPatient(patient, seed, {"ct": patient_ref})
     stage("Building the patient (the first time takes up to a minute; then it is cached)…", 10)
-    return AttemptPatient(load_or_build_patient(PatientParameters(**parameters)), seed, parameters)
+
+    def part_stage(text: str, fraction: float) -> None:
+        # the build's own stages spread over 10–55 % (the renderer's warm-up starts at 60 %)
+        stage(f"Building the patient (once; then it is cached): {text}", 10.0 + 45.0 * fraction)
+
+    patient = load_or_build_patient(PatientParameters(**parameters), progress=part_stage)
+    return AttemptPatient(patient, seed, parameters)
 
 
 def warm_up_renderer(renderer: Any, patient: Patient) -> None:

@@ -157,20 +157,48 @@ def paint(
     return hu, labels
 
 
+#: What the progress callback calls each part (what a waiting user reads).
+PART_TITLES = {
+    "real_skeleton": "the bones (real-anatomy template)",
+    "lumbar": "the lumbar spine",
+    "sacrum": "the sacrum",
+    "pelvis": "the hip bones",
+    "femur": "the femora",
+    "neural": "the thecal sac and nerve roots",
+    "vessels": "the vessels",
+    "soft_tissue": "the soft tissue",
+}
+
+#: ``progress(text, fraction)``: called before each stage of a build, fraction in [0, 1); it may
+#: raise to cancel the build.
+Progress = Callable[[str, float], None]
+
+
+def _no_progress(text: str, fraction: float) -> None:
+    """The default progress callback: report nothing."""
+
+
 def build_patient(
-    params: PatientParameters | None = None, *, parts: Collection[str] | None = None
+    params: PatientParameters | None = None,
+    *,
+    parts: Collection[str] | None = None,
+    progress: Progress | None = None,
 ) -> Patient:
     """Generate the patient for ``params`` (same parameters and seed → the identical patient).
 
     ``parts`` restricts the build to some of ``PART_NAMES`` (e.g. ``("lumbar", "neural")`` for a
-    fast spine-only patient in tests); ``None`` builds everything.
+    fast spine-only patient in tests); ``None`` builds everything. ``progress`` is told each stage
+    (placing the bones, each part, painting the volume) before it runs, with the fraction of
+    stages done.
     """
+    report = progress or _no_progress
     params = params or PatientParameters()
     wanted = set(PART_NAMES if parts is None else parts)
     unknown = wanted - set(PART_NAMES)
     if unknown:
         raise ValueError(f"build_patient: unknown parts {sorted(unknown)}; known: {PART_NAMES}")
     if params.skeleton == "real":
+        report("Fitting the real-anatomy bones to this patient…", 0.0)
         skeleton = placed_skeleton(params)
         anchors = Anchors(
             s1_endplate_center_mm=np.zeros(3),
@@ -218,10 +246,13 @@ def build_patient(
         running.append(("lumbar", lumbar_part))
     if "neural" in wanted:
         running.append(("neural", neural_part))
-    for name, part in running:
+    stages = len(running) + 2  # fitting the bones, each part, painting
+    for index, (name, part) in enumerate(running):
         if part is None:
             missing.append(name)
             continue
+        short = name.rsplit(".", 1)[-1]
+        report(f"Building {PART_TITLES.get(short, short)}…", (1 + index) / stages)
         result = part(grid, params, anchors)
         pieces += result.pieces
         landmarks.update(result.landmarks)
@@ -229,6 +260,7 @@ def build_patient(
             {k: np.asarray(v, dtype=np.float64) for k, v in result.landmarks.items()}
         )
 
+    report("Painting the volume…", (stages - 1) / stages)
     hu, labels = paint(grid, pieces, params.rng("assembly_texture"))
     parameters = asdict(params)
     parameters["generator_version"] = generator_version()

@@ -22,7 +22,7 @@ import numpy as np
 import platformdirs
 
 from fluorosim.models.patient import Patient
-from fluorosim.models.phantom.assembly import build_patient, generator_version
+from fluorosim.models.phantom.assembly import Progress, build_patient, generator_version
 from fluorosim.models.phantom.parts import PatientParameters
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,12 @@ def load_patient(npz_path: Path, json_path: Path) -> Patient:
 
 
 def load_or_build_patient(
-    params: PatientParameters | None = None, cache_dir: str | Path | None = None
+    params: PatientParameters | None = None,
+    cache_dir: str | Path | None = None,
+    progress: Progress | None = None,
 ) -> Patient:
-    """The patient for ``params`` from the cache, building and caching it when absent or damaged."""
+    """The patient for ``params`` from the cache, building and caching it when absent or damaged
+    (``progress`` hears each stage of a build, models.phantom.assembly.build_patient)."""
     params = params or PatientParameters()
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = cache_key(params)
@@ -115,7 +118,7 @@ def load_or_build_patient(
             return load_patient(npz_path, json_path)
         except ValueError as error:
             log.warning("rebuilding the patient: %s", error)
-    patient = build_patient(params)
+    patient = build_patient(params, progress=progress)
     try:
         save_patient(patient, npz_path, json_path)
     except OSError as error:

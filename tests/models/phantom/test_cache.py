@@ -18,9 +18,9 @@ def counted_builds(monkeypatch):
     calls = []
     real = cache.build_patient
 
-    def counting(params):
+    def counting(params, progress=None):
         calls.append(params)
-        return real(params, parts=("lumbar", "neural"))
+        return real(params, parts=("lumbar", "neural"), progress=progress)
 
     monkeypatch.setattr(cache, "build_patient", counting)
     return calls
@@ -83,3 +83,38 @@ def test_unwritable_cache_still_returns_the_patient(tmp_path, counted_builds, ca
         patient = load_or_build_patient(FAST, cache_dir=blocker / "sub")
     assert patient.labels.any()
     assert any("could not write" in r.getMessage() for r in caplog.records)
+
+
+def test_a_build_reports_each_stage_with_a_rising_fraction():
+    """The window's progress dialog hears every stage of a build (the bones, each part, the
+    painting), in order, with fractions rising from 0 below 1."""
+    heard: list[tuple[str, float]] = []
+    cache.build_patient(
+        FAST, parts=("lumbar", "neural"), progress=lambda text, f: heard.append((text, f))
+    )
+    texts = [text for text, _ in heard]
+    fractions = [f for _, f in heard]
+    assert texts[0].startswith("Fitting the real-anatomy bones")
+    assert any("thecal sac and nerve roots" in text for text in texts)
+    assert texts[-1].startswith("Painting")
+    assert fractions[0] == 0.0 and fractions[-1] < 1.0
+    assert all(b > a for a, b in zip(fractions, fractions[1:], strict=False))
+
+
+def test_cancelling_a_build_leaves_nothing_in_the_cache(tmp_path, counted_builds):
+    """A progress callback that raises (the trainee pressed Cancel) stops the build at that stage;
+    nothing half-built is cached, and the next request builds the patient whole."""
+
+    class CancelledError(Exception):
+        pass
+
+    def cancel_at_the_second_stage(text: str, fraction: float) -> None:
+        if fraction > 0.0:
+            raise CancelledError(text)
+
+    with pytest.raises(CancelledError, match="Building"):
+        load_or_build_patient(FAST, cache_dir=tmp_path, progress=cancel_at_the_second_stage)
+    assert list(tmp_path.iterdir()) == []
+    patient = load_or_build_patient(FAST, cache_dir=tmp_path)
+    assert len(counted_builds) == 2 and patient.labels.any()
+    assert len(list(tmp_path.glob("patient-*.npz"))) == 1
