@@ -486,7 +486,8 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
     Body frames and heights from the body surfaces, depth = twice the posterior wall's distance
     from the body centre (so the canal starts at the real wall), width from the outline, pedicle
     isthmus centre, width and height from the surface (:func:`pedicle_geometry`), canal width
-    between the pedicles' medial walls (not the body's back wall beside them), canal depth from the wall to the lamina in the midline, discs from the endplates.
+    between the pedicles' medial walls (not the body's back wall beside them), canal depth from
+    the wall to the lamina in the midline, discs from the endplates.
     """
     levels: dict[str, LevelDims] = {}
     for n, level in enumerate(LUMBAR_LEVELS):
