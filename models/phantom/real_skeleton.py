@@ -102,6 +102,10 @@ PEDICLE_CHORD_ANGLES_DEG = np.arange(-10.0, 46.0, 2.0)
 PEDICLE_RAY_REACH_MM = 45.0
 #: The pedicle's medial wall: where the canal is within this of its widest at the pedicle (mm).
 PEDICLE_WALL_BAND_MM = 2.0
+#: Kambin's triangle lies on the annulus: its surface is measured this far lateral of the
+#: triangle's medial side (about the incentre's offset at L4-5, procedures.md: inscribed circle
+#: 7.3–8.2 mm).
+KAMBIN_SURFACE_INSET_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -401,7 +405,7 @@ def pedicle_geometry(skeleton: PlacedSkeleton, level: str, side: str) -> Pedicle
     chord across the pedicle perpendicular to its axis (the shortest over convergence angles, so
     the transverse process behind it is not counted) is the transverse width (Zindrick et al.
     1987 measure the isthmus perpendicular to the pedicle axis); the narrowest such chord along
-    the canal wall is the isthmus. Height: the vertical chord through the isthmus centre. The
+    the canal wall is the isthmus. Height: the shortest vertical chord from there back. The
     canal's half-width is the widest medial-wall distance (the wall is concave toward the canal).
     Starts from the template's pedicle centre; the mid-height is refined twice.
     """
@@ -447,12 +451,19 @@ def pedicle_geometry(skeleton: PlacedSkeleton, level: str, side: str) -> Pedicle
         if isthmus is None:
             return best or fallback
         width, centre = isthmus
-        up = _first_hit_mm(caster, frame, centre, np.array([0.0, 0.0, 1.0]))
-        down = _first_hit_mm(caster, frame, centre, np.array([0.0, 0.0, -1.0]))
-        if up is None or down is None:
+        # height: the shortest vertical chord along the pedicle from the isthmus centre back
+        # (the chord at the centre itself can still run through the body's corner)
+        tallest: tuple[float, Vec] | None = None
+        for back in np.arange(0.0, 6.5, 1.0):
+            point = centre + np.array([0.0, back, 0.0])
+            up = _first_hit_mm(caster, frame, point, np.array([0.0, 0.0, 1.0]))
+            down = _first_hit_mm(caster, frame, point, np.array([0.0, 0.0, -1.0]))
+            if up is not None and down is not None and (tallest is None or up + down < tallest[0]):
+                tallest = (up + down, np.array([0.0, 0.0, 0.5 * (up - down)]))
+        if tallest is None:
             return best or PedicleGeometry(centre, width, fallback.height_mm, canal_half)
-        centre = centre + np.array([0.0, 0.0, 0.5 * (up - down)])
-        best = PedicleGeometry(centre, width, up + down, canal_half)
+        centre = centre + tallest[1]
+        best = PedicleGeometry(centre, width, tallest[0], canal_half)
         w_mid = float(centre[2])
     assert best is not None
     return best
@@ -473,6 +484,30 @@ class RealLevelDims(LevelDims):
     @property
     def pedicle_center_w_mm(self) -> float:
         return float(self._pedicle_w_mm)  # type: ignore[attr-defined]
+
+
+def _axes(frame: LocalFrame) -> tuple[Vec, Vec, Vec]:
+    return frame.eu, frame.ev, frame.ew
+
+
+def _disc_back_surface(
+    skeleton: PlacedSkeleton, upper: str, lower: str, frame: LocalFrame, u_mm: float
+) -> list[Vec]:
+    """The disc's posterior surface ``u_mm`` either side of the midline (world points, mid-disc):
+    where the line u = ±u_mm leaves the disc's outline (the smaller of the two bodies' outlines
+    plus 0.5 mm, as :func:`_disc_piece` paints it)."""
+    a_up, r_up = radial_outline(skeleton.bodies[upper], frame)
+    a_low, r_low = radial_outline(skeleton.bodies[lower], frame)
+    points = []
+    v = np.arange(0.0, 45.0, 0.1)
+    for sign in (1.0, -1.0):
+        u = np.full_like(v, sign * u_mm)
+        theta = np.arctan2(v, u)
+        outline = np.minimum(outline_radius(theta, a_up, r_up), outline_radius(theta, a_low, r_low))
+        inside = np.hypot(u, v) <= outline + 0.5
+        back = float(v[inside].max()) if inside.any() else 0.0
+        points.append(frame.point(sign * u_mm, back, 0.0))
+    return points
 
 
 def _facet_angle_deg(normal: Vec, frame: LocalFrame) -> float:
@@ -542,7 +577,19 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
         )
         wedge = math.degrees(math.acos(float(np.clip(up_frame.ew @ low_frame.ew, -1, 1))))
         normal = facets[f"{upper}_{lower}_left"][1]
+        disc_frame = disc_frames[f"{upper}_{lower}"]
+        below = levels[lower] if lower in levels else levels["L5"]
+        # the triangle's medial side is 1 mm inside the narrower canal (models/phantom/neural.py)
+        kambin_u = min(levels[upper].canal_width_mm, below.canal_width_mm) / 2 - 1.0
+        kambin_u += KAMBIN_SURFACE_INSET_MM
+        surface = _disc_back_surface(skeleton, upper, lower, disc_frame, kambin_u)
+        lower_frame = (
+            LocalFrame(skeleton.endplates["S1"][0], *_axes(skeleton.frames["S1"]))
+            if lower == "S1"
+            else skeleton.frames[lower]
+        )
         discs[f"{upper}_{lower}"] = DiscDims(
+            kambin_v_mm=float(np.mean([_local(lower_frame, p)[1] for p in surface])),
             mid_height_mm=float(np.linalg.norm(top - bottom)),
             wedge_deg=wedge,
             depth_mm=0.5
