@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when the generator's output changes; the cache key also hashes the generator sources.
 #: 5.0: the real-anatomy skeleton is the default patient (an attempt recorded on 4.x warns on replay).
-GENERATOR_MAJOR = "5.0"
+#: 5.1: real pedicles measured at their medial walls (canal, sac, roots and Kambin landmarks move).
+GENERATOR_MAJOR = "5.1"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

@@ -209,6 +209,9 @@ class DiscDims:
     wedge_deg: float
     depth_mm: float
     facet_angle_deg: float
+    #: The posterolateral annulus surface where Kambin's triangle lies, as v in the lower
+    #: vertebra's body frame (mm); None: the primitive disc's corner, 2 mm behind the body.
+    kambin_v_mm: float | None = None
 
     @property
     def anterior_height_mm(self) -> float:

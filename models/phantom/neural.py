@@ -246,6 +246,9 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
         r_target = KAMBIN_INCIRCLE_DIAMETER_MM[n] / 2
         factor = (1.0 + 1.0 / math.tan(angle) - 1.0 / math.sin(angle)) / 2.0
         v_k = half_d + 2.0  # on the posterolateral disc surface (its corners bulge 2.5 mm)
+        measured_v = layout.discs[f"{upper}_{lower}"].kambin_v_mm
+        if measured_v is not None:  # a real disc: its measured surface
+            v_k = measured_v
         for side in SIDES:
             sign = 1.0 if side == "left" else -1.0
             take_off = up_frame.point(

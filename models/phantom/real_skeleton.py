@@ -60,7 +60,8 @@ from fluorosim.models.phantom.parts import (
     PatientParameters,
 )
 from fluorosim.models.template import bone_density as bd
-from fluorosim.models.template.asset import BoneTemplate, load_template
+from fluorosim.models.template.asset import BoneTemplate, TriangleMesh, load_template
+from fluorosim.models.template.landmarks import RayCaster
 from fluorosim.models.template.voxelise import MeshVolume, voxelise_mesh
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,16 @@ POSTERIOR_ELEMENTS_EXTRA_HU = 120.0
 ACETABULUM_RADII_MM = (21.0, 23.0, 25.0, 27.0, 29.0)
 #: Pedicle: searched from the body's posterior wall back this far for the isthmus (narrowest).
 PEDICLE_SEARCH_MM = 11.0
+#: Pedicle convergence angles tried for the chord across the pedicle (deg; Zindrick et al. 1987:
+#: transverse angle ≈11° at L1 rising to ≈30° at L5) and the rays' reach (mm).
+PEDICLE_CHORD_ANGLES_DEG = np.arange(-10.0, 46.0, 2.0)
+PEDICLE_RAY_REACH_MM = 45.0
+#: The pedicle's medial wall: where the canal is within this of its widest at the pedicle (mm).
+PEDICLE_WALL_BAND_MM = 2.0
+#: Kambin's triangle lies on the annulus: its surface is measured this far lateral of the
+#: triangle's medial side (about the incentre's offset at L4-5, procedures.md: inscribed circle
+#: 7.3–8.2 mm).
+KAMBIN_SURFACE_INSET_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -343,11 +354,13 @@ def acetabulum(hip: Mesh, side: str, s1_height_mm: float) -> tuple[Vec, float]:
 
 @dataclass(frozen=True)
 class PedicleGeometry:
-    """A pedicle's isthmus in its vertebra's body frame (mm): centre (u, v, w), width, height."""
+    """A pedicle's isthmus in its vertebra's body frame (mm): centre (u, v, w), width, height and
+    the distance of its medial wall from the midline (the canal's half-width at the pedicle)."""
 
     centre_local: Vec
     width_mm: float
     height_mm: float
+    medial_wall_u_mm: float = 0.0
 
 
 def posterior_wall_v(skeleton: PlacedSkeleton, level: str) -> float:
@@ -359,36 +372,101 @@ def posterior_wall_v(skeleton: PlacedSkeleton, level: str) -> float:
     return float(np.percentile(local[near_mid, 1], 97))
 
 
+#: Ray casters of the placed bones, by the mesh object (kept alive alongside its caster).
+_CASTERS: dict[int, tuple[Mesh, RayCaster]] = {}
+
+
+def _caster(mesh: Mesh) -> RayCaster:
+    """A ray caster on ``mesh`` (built once per mesh object; the last few are kept)."""
+    kept = _CASTERS.get(id(mesh))
+    if kept is not None and kept[0] is mesh:
+        return kept[1]
+    caster = RayCaster(TriangleMesh(mesh.vertices_mm, mesh.faces))
+    if len(_CASTERS) >= 32:
+        _CASTERS.pop(next(iter(_CASTERS)))
+    _CASTERS[id(mesh)] = (mesh, caster)
+    return caster
+
+
+def _first_hit_mm(caster: RayCaster, frame: LocalFrame, start: Vec, direction: Vec) -> float | None:
+    """Distance (mm) from ``start`` to the first surface crossing along ``direction`` (both in
+    body-frame coordinates), or None within the search reach."""
+    origin = frame.point(*start)
+    heading = frame.vector(*direction)
+    hits = caster.hits(origin, origin + heading * PEDICLE_RAY_REACH_MM)
+    return float(np.linalg.norm(hits[0] - origin)) if len(hits) else None
+
+
 def pedicle_geometry(skeleton: PlacedSkeleton, level: str, side: str) -> PedicleGeometry:
-    """The pedicle isthmus from the surface: the slab behind the body where the ring of surface
-    vertices on this side is smallest (width × height)."""
+    """The pedicle isthmus measured on the bone surface, in the axial plane at its mid-height.
+
+    The pedicle is the bridge between the body and the posterior elements: from the canal's
+    midline a ray outward meets its medial wall (cortex facing the canal); from that wall the
+    chord across the pedicle perpendicular to its axis (the shortest over convergence angles, so
+    the transverse process behind it is not counted) is the transverse width (Zindrick et al.
+    1987 measure the isthmus perpendicular to the pedicle axis); the narrowest such chord along
+    the canal wall is the isthmus. Height: the shortest vertical chord from there back. The
+    canal's half-width is the widest medial-wall distance (the wall is concave toward the canal).
+    Starts from the template's pedicle centre; the mid-height is refined twice.
+    """
     frame = skeleton.frames[level]
-    local = _local(frame, skeleton.bones[level].vertices_mm)
     half_h = skeleton.half_heights_mm[level]
     wall = posterior_wall_v(skeleton, level)
     sign = 1.0 if side == "left" else -1.0
-    lateral = (sign * local[:, 0] > 4.0) & (local[:, 2] > -0.4 * half_h)
-    lateral &= local[:, 2] < half_h + 2.0
-    best: tuple[float, Vec, float, float] | None = None
-    for slab_v in np.arange(wall + 2.0, wall + PEDICLE_SEARCH_MM, 1.0):
-        ring = local[lateral & (np.abs(local[:, 1] - slab_v) <= 1.0)]
-        if len(ring) < 8:
-            continue
-        width = float(np.ptp(ring[:, 0]))
-        height = float(np.ptp(ring[:, 2]))
-        if best is None or width * height < best[0]:
-            centre = np.array(
-                [
-                    0.5 * (ring[:, 0].min() + ring[:, 0].max()),
-                    slab_v,
-                    0.5 * (ring[:, 2].min() + ring[:, 2].max()),
-                ]
-            )
-            best = (width * height, centre, width, height)
-    if best is None:
-        centre = np.array([sign * 18.0, wall + 6.0, half_h * 0.3])
-        return PedicleGeometry(centre, 9.0, 14.0)
-    return PedicleGeometry(best[1], best[2], best[3])
+    fallback = PedicleGeometry(np.array([sign * 18.0, wall + 6.0, half_h * 0.3]), 9.0, 14.0, 9.0)
+    seed_name = f"{level}_pedicle_center_{side}"
+    if seed_name in skeleton.landmarks:
+        seed = _local(frame, skeleton.landmarks[seed_name])
+    else:
+        seed = fallback.centre_local
+    caster = _caster(skeleton.bones[level])
+    angles = np.radians(PEDICLE_CHORD_ANGLES_DEG)
+    w_mid = float(seed[2])
+    best: PedicleGeometry | None = None
+    for _ in range(2):
+        walls: list[tuple[float, float]] = []
+        for v in np.arange(wall, wall + PEDICLE_SEARCH_MM, 0.5):
+            reach = _first_hit_mm(caster, frame, np.array([0.0, v, w_mid]), np.array([sign, 0, 0]))
+            # the medial wall lies between the midline and the pedicle's centre
+            if reach is not None and 3.0 < reach < abs(float(seed[0])):
+                walls.append((float(v), reach))
+        if not walls:
+            return best or fallback
+        canal_half = max(reach for _, reach in walls)
+        isthmus: tuple[float, Vec] | None = None
+        # the pedicle's own wall: the concave stretch of the canal wall (not the body's corner in
+        # front of it nor the lamina behind it, where the wall turns toward the midline)
+        for v, reach in walls:
+            if reach < canal_half - PEDICLE_WALL_BAND_MM:
+                continue
+            medial = np.array([sign * reach, v, w_mid])
+            for angle in angles:
+                across = np.array([sign * math.cos(angle), -math.sin(angle), 0.0])
+                exit_mm = _first_hit_mm(caster, frame, medial + 0.3 * across, across)
+                if exit_mm is None or exit_mm < 2.0:
+                    continue
+                chord = exit_mm + 0.3
+                if isthmus is None or chord < isthmus[0]:
+                    isthmus = (chord, medial + 0.5 * chord * across)
+        if isthmus is None:
+            return best or fallback
+        width, centre = isthmus
+        # height: the shortest vertical chord along the pedicle from the isthmus centre back
+        # (the chord at the centre itself can still run through the body's corner)
+        tallest: tuple[float, Vec] | None = None
+        for back in np.arange(0.0, 6.5, 1.0):
+            point = centre + np.array([0.0, back, 0.0])
+            up = _first_hit_mm(caster, frame, point, np.array([0.0, 0.0, 1.0]))
+            down = _first_hit_mm(caster, frame, point, np.array([0.0, 0.0, -1.0]))
+            if up is not None and down is not None and (tallest is None or up + down < tallest[0]):
+                tallest = (up + down, np.array([0.0, 0.0, 0.5 * (up - down)]))
+        if tallest is None:
+            return best or PedicleGeometry(centre, width, fallback.height_mm, canal_half)
+        centre = centre + tallest[1]
+        best = PedicleGeometry(centre, width, tallest[0], canal_half)
+        w_mid = float(centre[2])
+    assert best is not None
+    return best
 
 
 class RealLevelDims(LevelDims):
@@ -408,6 +486,30 @@ class RealLevelDims(LevelDims):
         return float(self._pedicle_w_mm)  # type: ignore[attr-defined]
 
 
+def _axes(frame: LocalFrame) -> tuple[Vec, Vec, Vec]:
+    return frame.eu, frame.ev, frame.ew
+
+
+def _disc_back_surface(
+    skeleton: PlacedSkeleton, upper: str, lower: str, frame: LocalFrame, u_mm: float
+) -> list[Vec]:
+    """The disc's posterior surface ``u_mm`` either side of the midline (world points, mid-disc):
+    where the line u = ±u_mm leaves the disc's outline (the smaller of the two bodies' outlines
+    plus 0.5 mm, as :func:`_disc_piece` paints it)."""
+    a_up, r_up = radial_outline(skeleton.bodies[upper], frame)
+    a_low, r_low = radial_outline(skeleton.bodies[lower], frame)
+    points = []
+    v = np.arange(0.0, 45.0, 0.1)
+    for sign in (1.0, -1.0):
+        u = np.full_like(v, sign * u_mm)
+        theta = np.arctan2(v, u)
+        outline = np.minimum(outline_radius(theta, a_up, r_up), outline_radius(theta, a_low, r_low))
+        inside = np.hypot(u, v) <= outline + 0.5
+        back = float(v[inside].max()) if inside.any() else 0.0
+        points.append(frame.point(sign * u_mm, back, 0.0))
+    return points
+
+
 def _facet_angle_deg(normal: Vec, frame: LocalFrame) -> float:
     """Facet joint angle to the sagittal plane from its normal (u, v components)."""
     return math.degrees(math.atan2(abs(float(normal @ frame.ev)), abs(float(normal @ frame.eu))))
@@ -418,8 +520,9 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
 
     Body frames and heights from the body surfaces, depth = twice the posterior wall's distance
     from the body centre (so the canal starts at the real wall), width from the outline, pedicle
-    isthmus centre, width and height from the surface, canal width between the pedicles' medial
-    walls, canal depth from the wall to the lamina in the midline, discs from the endplates.
+    isthmus centre, width and height from the surface (:func:`pedicle_geometry`), canal width
+    between the pedicles' medial walls (not the body's back wall beside them), canal depth from
+    the wall to the lamina in the midline, discs from the endplates.
     """
     levels: dict[str, LevelDims] = {}
     for n, level in enumerate(LUMBAR_LEVELS):
@@ -428,6 +531,7 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
         wall = posterior_wall_v(skeleton, level)
         pedicles = {side: pedicle_geometry(skeleton, level, side) for side in SIDES}
         u_c = 0.5 * (abs(pedicles["left"].centre_local[0]) + abs(pedicles["right"].centre_local[0]))
+        canal_half = 0.5 * (pedicles["left"].medial_wall_u_mm + pedicles["right"].medial_wall_u_mm)
         width = 0.5 * (pedicles["left"].width_mm + pedicles["right"].width_mm)
         height = 0.5 * (pedicles["left"].height_mm + pedicles["right"].height_mm)
         v_c = 0.5 * (pedicles["left"].centre_local[1] + pedicles["right"].centre_local[1])
@@ -452,7 +556,7 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
             pedicle_height_mm=height,
             pedicle_angle_deg=PEDICLE_ANGLE_DEG[n],
             pedicle_length_mm=max(4.0, 2.0 * (v_c - wall)),
-            canal_width_mm=max(10.0, 2.0 * u_c - width),
+            canal_width_mm=max(10.0, 2.0 * canal_half),
             canal_depth_mm=max(8.0, lamina_v - wall),
             spinous_length_mm=float(tip - wall),
             spinous_height_mm=20.0,
@@ -473,7 +577,19 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
         )
         wedge = math.degrees(math.acos(float(np.clip(up_frame.ew @ low_frame.ew, -1, 1))))
         normal = facets[f"{upper}_{lower}_left"][1]
+        disc_frame = disc_frames[f"{upper}_{lower}"]
+        below = levels[lower] if lower in levels else levels["L5"]
+        # the triangle's medial side is 1 mm inside the narrower canal (models/phantom/neural.py)
+        kambin_u = min(levels[upper].canal_width_mm, below.canal_width_mm) / 2 - 1.0
+        kambin_u += KAMBIN_SURFACE_INSET_MM
+        surface = _disc_back_surface(skeleton, upper, lower, disc_frame, kambin_u)
+        lower_frame = (
+            LocalFrame(skeleton.endplates["S1"][0], *_axes(skeleton.frames["S1"]))
+            if lower == "S1"
+            else skeleton.frames[lower]
+        )
         discs[f"{upper}_{lower}"] = DiscDims(
+            kambin_v_mm=float(np.mean([_local(lower_frame, p)[1] for p in surface])),
             mid_height_mm=float(np.linalg.norm(top - bottom)),
             wedge_deg=wedge,
             depth_mm=0.5
