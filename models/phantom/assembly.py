@@ -67,7 +67,9 @@ def generator_version() -> str:
     """GENERATOR_MAJOR plus a digest of every generator source file (stale caches never load)."""
     digest = hashlib.sha256(GENERATOR_MAJOR.encode())
     here = Path(__file__).resolve().parent
-    for path in sorted(here.glob("*.py")) + [here.parent / "labels.py"]:
+    # the real skeleton is the warped template: its sources shape every real patient too
+    sources = sorted(here.glob("*.py")) + sorted((here.parent / "template").glob("*.py"))
+    for path in [*sources, here.parent / "labels.py"]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return f"{GENERATOR_MAJOR}+{digest.hexdigest()[:12]}"
