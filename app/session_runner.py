@@ -21,7 +21,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal, pyqtSlot
@@ -36,6 +37,15 @@ from fluorosim.scenarios.calibration_apply import DeviceCalibrations
 from fluorosim.scenarios.pedal import BeamPolicy
 from fluorosim.scenarios.technique import ImageSettings
 
+if TYPE_CHECKING:
+    from fluorosim.haptics.mouse import MouseInstrument
+    from fluorosim.haptics.rig_models import GimbalRig
+    from fluorosim.haptics.source import InstrumentSource, ToolSample
+    from fluorosim.models.patient import Patient
+    from fluorosim.render.renderer import FluoroRenderer
+    from fluorosim.scenarios.session import Event, Session
+    from fluorosim.scenarios.spec import Scenario
+
 TICK_MS = 33  # ≈30 Hz session steps
 STATUS_PERIOD_S = 0.25
 
@@ -47,11 +57,11 @@ class TappedSource:
     gimbal angles), including uncalibrated samples the session ignores.
     """
 
-    def __init__(self, source: Any, on_sample: Callable[[Any], None]) -> None:
+    def __init__(self, source: InstrumentSource, on_sample: Callable[[ToolSample], None]) -> None:
         self.source = source
         self.on_sample = on_sample
 
-    def poll(self) -> Any:
+    def poll(self) -> ToolSample | None:
         sample = self.source.poll()
         if sample is not None:
             self.on_sample(sample)
@@ -91,11 +101,11 @@ class SessionRunner(QObject):
         self.device_url = device_url
         #: ``fluorosim run --patient``: a stored patient's name or a CT path, used for every attempt
         self.patient_ref = patient_ref
-        self.session: Any = None
-        self.patient: Any = None
-        self.renderer: Any = None
-        self.source: Any = None
-        self.mouse: Any = None
+        self.session: Session | None = None
+        self.patient: Patient | None = None
+        self.renderer: FluoroRenderer | None = None
+        self.source: InstrumentSource | None = None
+        self.mouse: MouseInstrument | None = None
         self.choice: SignInChoice | None = None
         #: The C-arm panel's settings (None until the window sends them).
         self.image_settings: ImageSettings | None = None
@@ -116,7 +126,7 @@ class SessionRunner(QObject):
         return self.image_settings or ImageSettings()
 
     @property
-    def attempt_path(self) -> Any:
+    def attempt_path(self) -> Path | None:
         """The current attempt's file (None before the first attempt)."""
         return self.attempt.path if self.attempt is not None else None
 
@@ -210,9 +220,8 @@ class SessionRunner(QObject):
         if choice.mode == "learning":
             self._guard("Building the 3D view", self._build_surfaces)
 
-    def _open_source(self, url: str) -> Any:
+    def _open_source(self, url: str) -> InstrumentSource:
         from fluorosim.haptics.mouse import MouseInstrument, MouseSource, tissue_classifier
-        from fluorosim.haptics.source import InstrumentSource
 
         source: InstrumentSource
         if url == "mouse":
@@ -231,7 +240,7 @@ class SessionRunner(QObject):
             self.problem.emit(source.message)
         return source
 
-    def _scenario(self) -> Any:
+    def _scenario(self) -> Scenario:
         """The attempt's scenario (before the session exists: the signed-in choice's)."""
         if self.session is not None:
             return self.session.scenario
@@ -239,15 +248,16 @@ class SessionRunner(QObject):
 
         return load_shipped(self.choice.scenario_id)
 
-    def _gimbal_rig(self) -> Any:
+    def _gimbal_rig(self) -> GimbalRig:
         """An STP/1 gimbal mounted on the phantom at the planned skin entry (see
         :func:`fluorosim.scenarios.entry.gimbal_mount`). 6-DOF and IMU rigs report a kind mismatch
         until the wizard's registration is applied."""
         from fluorosim.haptics.rig_models import GimbalRig
 
+        assert self.patient is not None, "the rig is mounted on the attempt's patient"
         return GimbalRig(entry.gimbal_mount(self._scenario(), self.patient))
 
-    def _on_sample(self, sample: Any) -> None:
+    def _on_sample(self, sample: ToolSample) -> None:
         self._device_pedal = "pedal" in sample.buttons
         now = time.monotonic()
         if now - self._last_raw_emit >= 0.1:  # the wizard needs the newest, not every one
@@ -264,7 +274,7 @@ class SessionRunner(QObject):
 
     def _place_mouse_at_entry(self) -> None:
         """Put the mouse instrument on the skin over the first trajectory step's planned corridor."""
-        if self.mouse is None:
+        if self.mouse is None or self.session is None or self.patient is None:
             return
         seed = self.choice.seed if self.choice else None
         start = entry.mouse_start_pose(self.session.scenario, self.patient, self.session.mode, seed)
@@ -274,7 +284,8 @@ class SessionRunner(QObject):
         self.mouse.set_aim(start.yaw_deg, start.pitch_deg)
 
     def _build_surfaces(self) -> None:
-        self.surfaces_ready.emit(overview_surfaces(self.patient))
+        if self.patient is not None:
+            self.surfaces_ready.emit(overview_surfaces(self.patient))
 
     # -- periodic work ----------------------------------------------------------------------
     @pyqtSlot()
@@ -299,7 +310,7 @@ class SessionRunner(QObject):
                 dict(self.source.counters),
             )
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: Event) -> None:
         kind = event.kind
         if kind == "frame":
             self._emit_frame(hold=False)

@@ -55,7 +55,12 @@ class SessionWorker(SessionRunner):
         self._guard("Picking the entry point", self._pick_entry, col, row)
 
     def _pick_entry(self, col: float, row: float) -> None:
-        if self.mouse is None or self.session is None or self.session.last_frame is None:
+        if (
+            self.mouse is None
+            or self.session is None
+            or self.patient is None
+            or self.session.last_frame is None
+        ):
             return
         frame = self.session.last_frame
         skin = entry.picked_skin_entry(
