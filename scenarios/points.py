@@ -139,7 +139,9 @@ def resolve_point(
     else:
         base = np.mean([landmark_point(patient, n, side) for n in spec.mean], axis=0)
     lateral, anterior, cranial = offset_axes(patient, spec.frame, side)
-    point = base + spec.lateral_mm * lateral + spec.anterior_mm * anterior + spec.cranial_mm * cranial
+    point = (
+        base + spec.lateral_mm * lateral + spec.anterior_mm * anterior + spec.cranial_mm * cranial
+    )
     if spec.dorsal_to is not None:
         point = dorsal_to(patient, point, vocabulary.expand(spec.dorsal_to, side))
         point = point - spec.clearance_mm * ANTERIOR_LPS
