@@ -13,8 +13,9 @@ reviewer would script it —
   (17 % of the joint height), stopping 10 mm short of the anterior joint margin;
 * lateral SIJ: three parallel pins, each 40 % of the way from the joint centre to the S1 (S2) body
   centre, then moved along the sacrum's own axes (cranial = S2 → S1 body centre, anterior ⟂ to it
-  in the midline plane): S1 dorsal (6 mm cranial, 11 mm dorsal), S1 ventral (10 mm cranial, 1 mm
-  ventral), S2 (1 mm dorsal); each pin runs straight lateral → medial in that frame.
+  in the midline plane): S1 in the ala (9 mm cranial, 3 mm dorsal), S1 behind the first foramen
+  (5 mm caudal, 12.5 mm dorsal; ≈17 mm from the first), S2 (2 mm caudal, 1 mm dorsal); each pin
+  runs straight lateral → medial in that frame.
 
 A family member moves every trajectory of the expert: ``shift_mm`` parallel to itself along a
 fixed direction across it, or ``turn_deg`` about its tip. The attempt's mechanics (skin entry,
@@ -90,9 +91,9 @@ def expert_plans(scenario: Scenario, patient) -> dict[str, tuple[np.ndarray, np.
         forward = ANTERIOR - np.dot(ANTERIOR, cranial) * cranial
         forward = unit(forward - np.dot(forward, across) * across)
         rules = {  # step → (body, sacral-cranial mm, sacral-anterior mm)
-            "implant_1_s1": (s1, 6.0, -11.0),
-            "implant_2_s1": (s1, 10.0, 1.0),
-            "implant_3_s2": (s2, 0.0, -1.0),
+            "implant_1_s1": (s1, 9.0, -3.0),
+            "implant_2_s1": (s1, -5.0, -12.5),
+            "implant_3_s2": (s2, -2.0, -1.0),
         }
         for step in scenario.steps:
             body, up, front = rules[step.id]
