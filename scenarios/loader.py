@@ -86,6 +86,7 @@ def _point(r: _Reader, value: str | schema.PointTable, field: str) -> PointSpec:
         "lateral_mm": value.lateral_mm,
         "anterior_mm": value.anterior_mm,
         "cranial_mm": value.cranial_mm,
+        "frame": value.frame,
         "clearance_mm": value.clearance_mm,
         "dorsal_to": None
         if value.dorsal_to is None

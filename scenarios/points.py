@@ -4,6 +4,13 @@ A :class:`scenarios.spec.PointSpec` becomes an LPS point in mm for one patient a
 Offsets are anatomical: ``lateral_mm`` away from the midline toward the scenario's side (LPS +x for
 the left, −x for the right), ``anterior_mm`` toward −P, ``cranial_mm`` toward +S.
 
+``frame = "sacrum"`` gives the same three offsets along the sacrum's own axes instead
+(:func:`offset_axes`): cranial along the sacral axis from the S2 to the S1 body centre, anterior
+perpendicular to it in the mid-sagittal plane, lateral the third axis. Below S1 the sacrum slopes
+back and curves (on the built-in patient, a warped Visible Human sacrum, the S1 → S2 body-centre
+chord lies ≈60° from the vertical), so "4 mm down" along the patient axes also moves a point toward
+the anterior cortex of S2; along the sacral axes it keeps its depth in the bone.
+
 The ``through`` form continues the step's corridor (entry → landmark) ``past_mm`` beyond the
 landmark: "through the incentre of Kambin's triangle, 10 mm on into the disc".
 
@@ -40,6 +47,35 @@ def lateral_lps(side: str | None) -> NDArray[np.float64]:
     if side == "right":
         return np.array([-1.0, 0.0, 0.0])
     return np.array([1.0, 0.0, 0.0])
+
+
+def offset_axes(
+    patient: Patient, frame: str, side: str | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(lateral, anterior, cranial) unit vectors of an offset frame (spec.OFFSET_FRAMES).
+
+    ``world``: the patient axes. ``sacrum``: cranial = S2 → S1 body centre; lateral = the side's
+    left-right axis made perpendicular to it; anterior = −P made perpendicular to both (it lies in
+    the mid-sagittal plane and points out of the sacrum's pelvic surface).
+    """
+    if frame == "world":
+        return lateral_lps(side), ANTERIOR_LPS.copy(), CRANIAL_LPS.copy()
+    if frame != "sacrum":
+        raise ValueError(f"unknown offset frame {frame!r}")
+    axis = landmark_point(patient, "S1_body_center", side) - landmark_point(
+        patient, "S2_body_center", side
+    )
+    norm = float(np.linalg.norm(axis))
+    if norm < 1e-6:
+        raise PointError("S1_body_center and S2_body_center coincide: no sacral axis")
+    cranial = axis / norm
+    lateral = lateral_lps(side)
+    lateral = lateral - float(lateral @ cranial) * cranial
+    lateral /= float(np.linalg.norm(lateral))
+    anterior = ANTERIOR_LPS - float(ANTERIOR_LPS @ cranial) * cranial
+    anterior = anterior - float(anterior @ lateral) * lateral
+    anterior /= float(np.linalg.norm(anterior))
+    return lateral, anterior, cranial
 
 
 def landmark_point(patient: Patient, name: str, side: str | None) -> NDArray[np.float64]:
@@ -102,11 +138,9 @@ def resolve_point(
         base = anterior + spec.from_anterior_mm * direction
     else:
         base = np.mean([landmark_point(patient, n, side) for n in spec.mean], axis=0)
+    lateral, anterior, cranial = offset_axes(patient, spec.frame, side)
     point = (
-        base
-        + spec.lateral_mm * lateral_lps(side)
-        + spec.anterior_mm * ANTERIOR_LPS
-        + spec.cranial_mm * CRANIAL_LPS
+        base + spec.lateral_mm * lateral + spec.anterior_mm * anterior + spec.cranial_mm * cranial
     )
     if spec.dorsal_to is not None:
         point = dorsal_to(patient, point, vocabulary.expand(spec.dorsal_to, side))

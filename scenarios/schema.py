@@ -32,6 +32,8 @@ SEVERITIES = ("major", "minor")
 RISK_KINDS = ("enter", "exit")
 DIRECTIONS = ("anterior", "posterior", "medial", "lateral", "cranial", "caudal")
 SIDES = ("left", "right")
+#: Axes a point's offsets are given in (scenarios.spec.OFFSET_FRAMES, scenarios.points.offset_axes).
+OFFSET_FRAMES = ("world", "sacrum")
 
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 Text = Annotated[str, Field(max_length=4000)]
@@ -59,6 +61,7 @@ class PointTable(_Table):
     lateral_mm: Mm = 0.0
     anterior_mm: Mm = 0.0
     cranial_mm: Mm = 0.0
+    frame: Literal[OFFSET_FRAMES] = "world"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _one_form(self) -> PointTable:

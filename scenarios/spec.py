@@ -23,6 +23,14 @@ PROCEDURES = ("sij_lateral", "sij_posterior", "teld", "ield", "view_drill")
 VIEW_NAMES = views.VIEWS
 SEVERITIES = ("major", "minor")
 STEP_KINDS = ("trajectory", "view")
+#: Frames a point's offsets may be given in → the landmarks that define the frame's axes:
+#: ``world`` the patient axes (LPS); ``sacrum`` cranial = S2 → S1 body centre (the sacral axis),
+#: anterior = the front (−P) made perpendicular to it in the mid-sagittal plane, lateral = the
+#: remaining axis toward the scenario's side.
+OFFSET_FRAMES: dict[str, tuple[str, ...]] = {
+    "world": (),
+    "sacrum": ("S1_body_center", "S2_body_center"),
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,10 @@ class PointSpec:
     (a needle through the incentre of Kambin's triangle and on into the disc).
 
     ``lateral_mm`` moves away from the midline toward the scenario's side, ``anterior_mm`` toward
-    the front (−P), ``cranial_mm`` toward the head (+S). Names may contain ``{side}``/``{contra}``.
+    the front, ``cranial_mm`` toward the head. With ``frame = "world"`` those are the patient
+    axes (−P, +S); with ``frame = "sacrum"`` the sacrum's own axes (:data:`OFFSET_FRAMES`,
+    :func:`scenarios.points.offset_axes`), so an offset follows a tilted, kyphotic sacrum. Names
+    may contain ``{side}``/``{contra}``.
     """
 
     landmark: str | None = None
@@ -49,18 +60,22 @@ class PointSpec:
     lateral_mm: float = 0.0
     anterior_mm: float = 0.0
     cranial_mm: float = 0.0
+    frame: str = "world"  # the axes of the three offsets: one of OFFSET_FRAMES
 
     def names(self) -> tuple[str, ...]:
-        """Every landmark name the point depends on."""
+        """Every landmark name the point depends on (the offset frame's landmarks included)."""
         if self.landmark is not None:
-            return (self.landmark,)
-        if self.between is not None:
-            return self.between
-        if self.surface is not None:
-            return (self.surface,)
-        if self.through is not None:
-            return (self.through,)
-        return self.mean
+            base: tuple[str, ...] = (self.landmark,)
+        elif self.between is not None:
+            base = self.between
+        elif self.surface is not None:
+            base = (self.surface,)
+        elif self.through is not None:
+            base = (self.through,)
+        else:
+            base = self.mean
+        extra = tuple(n for n in OFFSET_FRAMES[self.frame] if n not in base)
+        return base + extra
 
 
 @dataclass(frozen=True)

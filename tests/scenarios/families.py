@@ -11,9 +11,11 @@ reviewer would script it —
   (6 mm lateral and 3 mm caudal of its centre), 3 mm behind the dura's label there;
 * posterior SIJ: along the joint line of the SI-joint surface samples in the inferior third
   (17 % of the joint height), stopping 10 mm short of the anterior joint margin;
-* lateral SIJ: three pins from 30 mm lateral of the joint centre into S1 (10 mm cranial, 10 mm
-  caudal) and S2 (22 mm caudal, 10 mm posterior), 40 / 30 / 40 % of the way from the joint centre
-  to the S1 or S2 body centre.
+* lateral SIJ: three parallel pins, each 40 % of the way from the joint centre to the S1 (S2) body
+  centre, then moved along the sacrum's own axes (cranial = S2 → S1 body centre, anterior ⟂ to it
+  in the midline plane): S1 in the ala (9 mm cranial, 3 mm dorsal), S1 behind the first foramen
+  (5 mm caudal, 12.5 mm dorsal; ≈17 mm from the first), S2 (2 mm caudal, 1 mm dorsal); each pin
+  runs straight lateral → medial in that frame.
 
 A family member moves every trajectory of the expert: ``shift_mm`` parallel to itself along a
 fixed direction across it, or ``turn_deg`` about its tip. The attempt's mechanics (skin entry,
@@ -83,22 +85,20 @@ def expert_plans(scenario: Scenario, patient) -> dict[str, tuple[np.ndarray, np.
             plans[step.id] = (aim, -line)
     elif scenario.procedure == "sij_lateral":
         centre = landmark(patient, f"sij_center_{side}")
-        rules = {  # step → (body, fraction, cranial mm at target, at entry, posterior mm)
-            "implant_1_s1": ("S1_body_center", 0.4, 10.0, 10.0, 0.0),
-            "implant_2_s1": ("S1_body_center", 0.3, -10.0, -10.0, 0.0),
+        s1, s2 = landmark(patient, "S1_body_center"), landmark(patient, "S2_body_center")
+        cranial = unit(s1 - s2)  # the sacral axis: the sacrum slopes back ≈60° below S1
+        across = unit(lat - np.dot(lat, cranial) * cranial)
+        forward = ANTERIOR - np.dot(ANTERIOR, cranial) * cranial
+        forward = unit(forward - np.dot(forward, across) * across)
+        rules = {  # step → (body, sacral-cranial mm, sacral-anterior mm)
+            "implant_1_s1": (s1, 9.0, -3.0),
+            "implant_2_s1": (s1, -5.0, -12.5),
+            "implant_3_s2": (s2, -2.0, -1.0),
         }
         for step in scenario.steps:
-            if step.id == "implant_3_s2":  # as sij-lateral.toml: beside the S2 anterior foramen
-                foramen = landmark(patient, f"S2_foramen_anterior_{side}")
-                target = foramen + 0.4 * (centre - foramen) - 4.0 * CRANIAL + 6.0 * POSTERIOR
-                entry = target + 60.0 * lat - 7.0 * CRANIAL + 7.0 * POSTERIOR
-                plans[step.id] = (target, unit(target - entry))
-                continue
-            body, fraction, cranial_t, cranial_e, back = rules[step.id]
-            target = centre + fraction * (landmark(patient, body) - centre)
-            target = target + cranial_t * CRANIAL + back * POSTERIOR
-            entry = centre + 30.0 * lat + cranial_e * CRANIAL + back * POSTERIOR
-            plans[step.id] = (target, unit(target - entry))
+            body, up, front = rules[step.id]
+            target = centre + 0.4 * (body - centre) + up * cranial + front * forward
+            plans[step.id] = (target, -across)
     return plans
 
 

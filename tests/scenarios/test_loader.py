@@ -112,11 +112,11 @@ def _mutate(path: list, value) -> dict:
             "expected exactly 2 entries",
         ),
         (["steps", 0, "target"], 42, "steps[0].target", "landmark name or a table"),
-        (
-            ["steps", 0, "entry", "landmark"],
-            "sij_centre_{side}",
-            "steps[0].entry.landmark",
-            "expected a landmark name",
+        (  # step 0's entry is a `between` point: a misspelt landmark in it
+            ["steps", 0, "entry", "between"],
+            ["sij_centre_{side}", "S1_body_center"],
+            "steps[0].entry.between",
+            "expected a landmark name (e.g. 'S1_body_center'), got 'sij_centre_{side}'",
         ),
         (["steps", 0, "instrument"], "chisel", "steps[0].instrument", "instrument of the kit"),
         (
