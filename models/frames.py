@@ -20,6 +20,7 @@ only inside a function.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -114,7 +115,8 @@ def rotation_about_axis(axis: ArrayLike, angle_deg: float) -> NDArray[np.float64
     c, s = np.cos(angle_rad), np.sin(angle_rad)
     cross = np.array([[0.0, -uz, uy], [uz, 0.0, -ux], [-uy, ux, 0.0]])
     outer = np.outer([ux, uy, uz], [ux, uy, uz])
-    return c * np.eye(3) + s * cross + (1.0 - c) * outer
+    rotation: NDArray[np.float64] = c * np.eye(3) + s * cross + (1.0 - c) * outer
+    return rotation
 
 
 def rotation_transform(
@@ -259,7 +261,7 @@ def ras_to_lps(points_ras: ArrayLike) -> NDArray[np.float64]:
     return apply_to_points(RAS_FROM_LPS, points_ras)
 
 
-def transform_to_record(b_from_a: ArrayLike, from_frame: str, to_frame: str) -> dict:
+def transform_to_record(b_from_a: ArrayLike, from_frame: str, to_frame: str) -> dict[str, Any]:
     """A data-file record ``{"name": "AToB", "from", "to", "matrix"}`` for a validated transform."""
     matrix = validate_rigid(b_from_a, f"{from_frame}To{to_frame}")
     return {
@@ -270,7 +272,7 @@ def transform_to_record(b_from_a: ArrayLike, from_frame: str, to_frame: str) -> 
     }
 
 
-def transform_from_record(record: dict, where: str = "transform record") -> Matrix4:
+def transform_from_record(record: dict[str, Any], where: str = "transform record") -> Matrix4:
     """Read back a record written by :func:`transform_to_record`, validating it."""
     for key in ("from", "to", "matrix"):
         if key not in record:

@@ -149,7 +149,7 @@ class InstrumentPose:
         object.__setattr__(self, "tip_lps_mm", tip)
         object.__setattr__(self, "direction_lps", direction)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (
             self.spec_name,
             tuple(self.tip_lps_mm.tolist()),

@@ -84,7 +84,8 @@ def mu_per_mm(material: str, energy_kev: float | ArrayLike) -> float | NDArray[n
     result = np.exp(log_mu[index] + slope * (log_e - _LOG_E[index]))
     if result.ndim == 0:
         return float(result)
-    return result
+    out: NDArray[np.float64] = result
+    return out
 
 
 def tabulated_mu_per_cm(material: str) -> dict[float, float]:

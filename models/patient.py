@@ -75,7 +75,8 @@ class Patient:
     @property
     def spacing_mm(self) -> NDArray[np.float64]:
         """Voxel size along i, j, k in mm."""
-        return np.linalg.norm(self.lps_from_voxel[:3, :3], axis=0)
+        spacing: NDArray[np.float64] = np.linalg.norm(self.lps_from_voxel[:3, :3], axis=0)
+        return spacing
 
     @property
     def voxel_from_lps(self) -> NDArray[np.float64]:
@@ -128,7 +129,10 @@ class Patient:
     def inside(self, points_lps: ArrayLike) -> NDArray[np.bool_]:
         """Whether LPS points fall inside the volume."""
         ijk = frames.apply_to_points(self.voxel_from_lps, points_lps)
-        return np.all((ijk >= -0.5) & (ijk <= np.array(self.shape) - 0.5), axis=-1)
+        inside: NDArray[np.bool_] = np.all(
+            (ijk >= -0.5) & (ijk <= np.array(self.shape) - 0.5), axis=-1
+        )
+        return inside
 
     def labels_at(self, points_lps: ArrayLike) -> NDArray[np.uint8]:
         """Label values at LPS points (nearest voxel; 0 outside the volume)."""

@@ -26,6 +26,7 @@ integrals to first order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,7 +71,7 @@ def hu_to_mu_anchors(energy_kev: float) -> tuple[NDArray[np.float64], NDArray[np
     return hu, mu
 
 
-def hu_to_mu(hu: NDArray, energy_kev: float) -> NDArray[np.float32]:
+def hu_to_mu(hu: NDArray[Any], energy_kev: float) -> NDArray[np.float32]:
     """μ (mm⁻¹, float32) of CT numbers at ``energy_kev``; ≤ −1000 HU gives exactly 0."""
     anchors_hu, anchors_mu = hu_to_mu_anchors(energy_kev)
     values = np.asarray(hu, dtype=np.float32)
@@ -99,7 +100,8 @@ class AttenuationVolume:
     @property
     def spacing_mm(self) -> NDArray[np.float64]:
         """Voxel edge lengths along i, j, k in mm."""
-        return np.linalg.norm(self.lps_from_voxel[:3, :3], axis=0)
+        spacing: NDArray[np.float64] = np.linalg.norm(self.lps_from_voxel[:3, :3], axis=0)
+        return spacing
 
     @property
     def is_axis_aligned(self) -> bool:
@@ -113,7 +115,7 @@ class AttenuationVolume:
         return int(self.mu.nbytes)
 
 
-def _body_box(hu: NDArray, threshold_hu: float) -> tuple[slice, slice, slice]:
+def _body_box(hu: NDArray[Any], threshold_hu: float) -> tuple[slice, slice, slice]:
     """Index slices of the smallest box holding every voxel above ``threshold_hu``."""
     slices = []
     for axis in range(3):

@@ -28,6 +28,7 @@ ranges of reference/carm.md; a value outside them is refused with a message nami
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -199,7 +200,8 @@ def carm_rotation(joints: CArmJoints) -> NDArray[np.float64]:
 
 def beam_direction(joints: CArmJoints) -> NDArray[np.float64]:
     """Unit direction of the central ray (source → detector) in LPS."""
-    return carm_rotation(joints) @ BEAM0
+    direction: NDArray[np.float64] = carm_rotation(joints) @ BEAM0
+    return direction
 
 
 def isocenter_position_lps(
@@ -297,7 +299,7 @@ class MonitorOrientation:
     flip_vertical: bool = False
     rotate_quarter_turns: int = 0
 
-    def apply(self, image: NDArray) -> NDArray:
+    def apply(self, image: NDArray[Any]) -> NDArray[Any]:
         """The image as the monitor shows it (rows × cols, first axes)."""
         out = image
         if self.flip_horizontal:

@@ -145,7 +145,8 @@ def typical_tube_current_ma(field_mm: float, kvp: float = DEFAULT_KVP) -> float:
     if not field_mm > 0:
         raise ValueError(f"typical_tube_current_ma: field_mm must be > 0, got {field_mm!r}")
     scale = (REFERENCE_FIELD_MM / field_mm) ** FIELD_SIZE_EXPONENT
-    return DEFAULT_MA * scale * (DEFAULT_KVP / kvp) ** 2
+    current_ma: float = DEFAULT_MA * scale * (DEFAULT_KVP / kvp) ** 2
+    return current_ma
 
 
 def _pulses(exposure: Exposure) -> float:

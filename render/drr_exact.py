@@ -28,7 +28,11 @@ from fluorosim.render.geometry import ProjectionGeometry
 
 @njit(cache=True, nogil=True)
 def _clip_to_box(
-    start: NDArray[np.float64], d: NDArray[np.float64], low: float, shape: tuple, high_offset: float
+    start: NDArray[np.float64],
+    d: NDArray[np.float64],
+    low: float,
+    shape: tuple[int, int, int],
+    high_offset: float,
 ) -> tuple[float, float]:
     """Parameters [t_min, t_max] ⊂ [0, 1] of start + t·d inside the box low ≤ x_a ≤ shape[a] +
     high_offset on every axis (an empty interval, t_min ≥ t_max, when the segment misses it)."""
@@ -210,7 +214,10 @@ def _siddon_segments(
 
 def _to_voxel(volume: AttenuationVolume, points_lps: NDArray[np.float64]) -> NDArray[np.float64]:
     voxel_from_lps = np.linalg.inv(volume.lps_from_voxel)
-    return points_lps @ voxel_from_lps[:3, :3].T + voxel_from_lps[:3, 3]
+    points_voxel: NDArray[np.float64] = (
+        points_lps @ voxel_from_lps[:3, :3].T + voxel_from_lps[:3, 3]
+    )
+    return points_voxel
 
 
 #: Volume models the exact caster integrates: voxels as uniform boxes, or the trilinear

@@ -21,6 +21,8 @@ instead (the box model of Siddon's exact caster; used to check the projector aga
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 from numba import njit, prange
@@ -32,7 +34,7 @@ from fluorosim.render.geometry import ProjectionGeometry
 
 @njit(cache=True, nogil=True)
 def _joseph_ray(
-    vol: NDArray,
+    vol: NDArray[Any],
     boxes: NDArray[np.int32],
     sb: float,
     sc: float,
@@ -43,7 +45,7 @@ def _joseph_ray(
     length_mm: float,
     nearest: bool,
     slab: int,
-) -> float:
+) -> float | np.float32:
     """One ray through a slice-ordered copy ``vol[b + 1, c + 1, a]`` (padded by 1 in b and c).
 
     ``boxes[k]`` = (b_min, b_max, c_min, c_max), the padded indices bounding slice k's non-zero
@@ -99,7 +101,7 @@ def _joseph_ray(
         if box[0] - 1 <= xb <= box[1] + 1 and box[2] - 1 <= xc <= box[3] + 1:
             break
         k_last -= 1
-    total = 0.0
+    total: float | np.float32 = 0.0
     for k in range(k_first, k_last + 1):
         xb = base_b + k * step_b
         xc = base_c + k * step_c
@@ -130,12 +132,12 @@ TILE_PX = 8
 
 @njit(cache=True, nogil=True, parallel=True)
 def _joseph_image(
-    vol_i: NDArray,
-    vol_j: NDArray,
-    vol_k: NDArray,
-    thick_i: NDArray,
-    thick_j: NDArray,
-    thick_k: NDArray,
+    vol_i: NDArray[Any],
+    vol_j: NDArray[Any],
+    vol_k: NDArray[Any],
+    thick_i: NDArray[Any],
+    thick_j: NDArray[Any],
+    thick_k: NDArray[Any],
     boxes_i: NDArray[np.int32],
     boxes_j: NDArray[np.int32],
     boxes_k: NDArray[np.int32],
@@ -256,7 +258,7 @@ def _slice_ordered(mu: NDArray[np.float32], axis: int, slab: int = 1) -> NDArray
     return np.ascontiguousarray(np.pad(moved, ((1, 1), (1, 1), (0, 0))), dtype=np.float32)
 
 
-def slice_boxes(copy: NDArray) -> NDArray[np.int32]:
+def slice_boxes(copy: NDArray[Any]) -> NDArray[np.int32]:
     """(n_slices, 4) int32: per slice along the last axis, the first and last index along axes 0
     and 1 holding a non-zero voxel (b_min, b_max, c_min, c_max); an empty slice gets an empty
     box (min > max) that no ray meets."""
@@ -333,7 +335,12 @@ class FastDRR:
             self._copies[3],
             self._copies[4],
             self._copies[5],
-            *self._boxes,
+            self._boxes[0],
+            self._boxes[1],
+            self._boxes[2],
+            self._boxes[3],
+            self._boxes[4],
+            self._boxes[5],
             self.slab_slope,
             self.scale,
             self.voxel_from_lps,

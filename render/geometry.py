@@ -89,7 +89,8 @@ class ProjectionGeometry:
     def ray_directions(self) -> NDArray[np.float64]:
         """(H, W, 3) unit ray directions from the source to each pixel centre."""
         rays = self.pixel_centers_lps() - self.source_lps_mm
-        return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+        directions: NDArray[np.float64] = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
+        return directions
 
     def magnification_at(self, point_lps: NDArray[np.float64]) -> float:
         """Geometric magnification SID / (source-to-point distance along the normal)."""

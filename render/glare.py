@@ -20,6 +20,8 @@ typical-order values, approximate, not a measured device.
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -34,11 +36,11 @@ GLARE_WEIGHTS: tuple[float, ...] = (0.5, 0.5)
 
 
 def glare_halo(
-    signal: NDArray,
+    signal: NDArray[np.floating],
     pixel_mm: float,
     sigmas_mm: tuple[float, ...] = GLARE_SIGMAS_MM,
     weights: tuple[float, ...] = GLARE_WEIGHTS,
-) -> NDArray:
+) -> NDArray[np.floating]:
     """K ⊛ signal: the normalised long-range kernel on the coarse grid, upsampled (float32 in →
     float32 out)."""
     height, width = signal.shape
@@ -51,16 +53,18 @@ def glare_halo(
 
 
 def apply_veiling_glare(
-    signal: NDArray,
+    signal: NDArray[np.floating],
     fraction: float,
     pixel_mm: float,
     sigmas_mm: tuple[float, ...] = GLARE_SIGMAS_MM,
     weights: tuple[float, ...] = GLARE_WEIGHTS,
-) -> NDArray:
+) -> NDArray[np.floating]:
     """(1 − fraction)·signal + fraction·(K ⊛ signal); fraction 0 returns the signal unchanged."""
     if fraction <= 0:
         return signal
     halo = glare_halo(signal, pixel_mm, sigmas_mm, weights)
     if signal.dtype == np.float32 and halo.dtype == np.float32:  # one pass (the fused chain)
-        return cv2.addWeighted(signal, 1.0 - fraction, halo, fraction, 0.0)
+        return cast(
+            NDArray[np.floating], cv2.addWeighted(signal, 1.0 - fraction, halo, fraction, 0.0)
+        )
     return signal * (1.0 - fraction) + halo * fraction

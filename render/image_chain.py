@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -325,8 +325,11 @@ def blur(image: NDArray[np.floating], fwhm_mm: float, pixel_mm: float) -> NDArra
     if fwhm_mm <= 0:
         return np.asarray(image, dtype=np.float64)
     sigma_px = fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / pixel_mm
-    return cv2.GaussianBlur(
-        np.asarray(image, dtype=np.float64), (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT
+    return cast(
+        NDArray[np.float64],
+        cv2.GaussianBlur(
+            np.asarray(image, dtype=np.float64), (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT
+        ),
     )
 
 
@@ -336,7 +339,7 @@ def _radius_px(shape: tuple[int, int]) -> NDArray[np.float64]:
     height, width = shape
     y = np.arange(height) - (height - 1) / 2
     x = np.arange(width) - (width - 1) / 2
-    radius = np.hypot(x[None, :], y[:, None])
+    radius: NDArray[np.float64] = np.hypot(x[None, :], y[:, None])
     radius.setflags(write=False)
     return radius
 
@@ -347,13 +350,16 @@ def apply_vignetting(
     """Multiply by 1 − strength·(r/R)² (intensifier brightness fall-off toward the field edge)."""
     height, width = image.shape[:2]
     gain = _vignetting_gain(height, width, float(field_radius_px), float(strength))
-    return np.asarray(image, dtype=np.float64) * gain
+    vignetted: NDArray[np.float64] = np.asarray(image, dtype=np.float64) * gain
+    return vignetted
 
 
 @lru_cache(maxsize=8)
-def _vignetting_gain(height: int, width: int, field_radius_px: float, strength: float) -> NDArray:
+def _vignetting_gain(
+    height: int, width: int, field_radius_px: float, strength: float
+) -> NDArray[np.float64]:
     ratio = np.clip(_radius_px((height, width)) / field_radius_px, 0.0, 1.0)
-    gain = 1.0 - strength * ratio**2
+    gain: NDArray[np.float64] = 1.0 - strength * ratio**2
     gain.setflags(write=False)
     return gain
 
@@ -387,7 +393,7 @@ def _pincushion_maps(
 
 def pincushion_distort(
     image: NDArray[np.floating] | NDArray[np.uint8], field_radius_px: float, k: float
-) -> NDArray:
+) -> NDArray[Any]:
     """Radial pincushion distortion of an intensifier about the image centre (k = 0: identity)."""
     if k == 0:
         return image
@@ -493,9 +499,12 @@ def _grey(
     """
     scaled = (np.asarray(log_signal, dtype=np.float32) - np.float32(level)) / np.float32(half_width)
     luminance = 0.5 + 0.5 * np.tanh(scaled)
+    grey: NDArray[np.floating]
     if gamma == 1.0:
-        return 255.0 * luminance
-    return 255.0 * np.power(luminance, np.float32(1.0 / gamma))
+        grey = 255.0 * luminance
+    else:
+        grey = 255.0 * np.power(luminance, np.float32(1.0 / gamma))
+    return grey
 
 
 def to_display(
@@ -507,7 +516,9 @@ def to_display(
 ) -> NDArray[np.uint8]:
     """Map the log signal through the display curve (low signal = dense = dark); invert makes
     dense structures white."""
-    grey = np.clip(np.rint(_grey(log_signal, level, half_width, gamma)), 0, 255).astype(np.uint8)
+    grey: NDArray[np.uint8] = np.clip(
+        np.rint(_grey(log_signal, level, half_width, gamma)), 0, 255
+    ).astype(np.uint8)
     return 255 - grey if invert else grey
 
 
@@ -588,7 +599,7 @@ def detector_signal(
         )
     if rng is not None:
         expected = add_quantum_noise(n0 * expected, rng) / n0  # quanta at the input phosphor
-    signal = blur(expected, settings.blur_fwhm_mm, geometry.pixel_mm)
+    signal: NDArray[np.floating] = blur(expected, settings.blur_fwhm_mm, geometry.pixel_mm)
     signal = apply_veiling_glare(
         signal,
         settings.effective_glare_fraction,
@@ -601,13 +612,13 @@ def detector_signal(
     if settings.detector_kind == "ii" and settings.vignetting > 0:
         radius_px = settings.field_radius_px(geometry)
         signal = apply_vignetting(signal, radius_px, settings.vignetting)
-    return signal
+    return cast(NDArray[np.float64], signal)  # float64 throughout: blur's output, glare keeps it
 
 
 @lru_cache(maxsize=16)
 def water_mu_per_mm(kvp: float) -> float:
     """μ of water at the beam's effective energy (the scatter model's water equivalence)."""
-    return mu_per_mm("water", effective_energy_kev(kvp))
+    return cast(float, mu_per_mm("water", effective_energy_kev(kvp)))
 
 
 def _window_mask(geometry: ProjectionGeometry, settings: ChainSettings) -> NDArray[np.bool_]:
@@ -653,7 +664,12 @@ def _grid_only(height: int, width: int, pixel_mm: float) -> ProjectionGeometry:
 @lru_cache(maxsize=16)
 def _fused_constants(
     height: int, width: int, pixel_mm: float, settings: ChainSettings
-) -> tuple[NDArray, NDArray, NDArray, tuple | None]:
+) -> tuple[
+    NDArray[np.bool_],
+    NDArray[np.intp],
+    NDArray[np.float32],
+    tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, NDArray[np.bool_]] | None,
+]:
     """Per detector grid and settings: exposed mask, auto-window sample indices, vignetting gain
     (× the exposed mask with shutter masking), (pincushion remap maps, outside-the-circle mask)
     for an intensifier."""
@@ -662,9 +678,10 @@ def _fused_constants(
     window = _window_sample(_window_mask(geometry, settings))
     radius_px = settings.field_radius_px(geometry)
     intensifier = settings.detector_kind == "ii"
+    gain: NDArray[np.float32]
     if intensifier and settings.vignetting > 0:
-        gain = _vignetting_gain(height, width, float(radius_px), float(settings.vignetting))
-        gain = np.array(gain, dtype=np.float32)
+        gain64 = _vignetting_gain(height, width, float(radius_px), float(settings.vignetting))
+        gain = np.array(gain64, dtype=np.float32)
     else:
         gain = np.ones((height, width), np.float32)
     if settings.shutter_masking:
@@ -682,7 +699,7 @@ def _fused_constants(
 @njit(cache=True, nogil=True)
 def _fused_signal(
     transmission: NDArray[np.float32],
-    exposed: NDArray,
+    exposed: NDArray[np.bool_],
     scatter: NDArray[np.float32],
     z: NDArray[np.float32],
     n0: float,
@@ -746,7 +763,10 @@ def _fused_chain(
     signal = _fused_signal(transmission, exposed, scatter, z, float(n0))
     if settings.blur_fwhm_mm > 0:
         sigma_px = settings.blur_fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / geometry.pixel_mm
-        signal = cv2.GaussianBlur(signal, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
+        signal = cast(
+            NDArray[np.float32],
+            cv2.GaussianBlur(signal, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT),
+        )
     signal = apply_veiling_glare(
         signal,
         settings.effective_glare_fraction,
@@ -765,8 +785,11 @@ def _fused_chain(
     if distortion is not None:
         maps, outside = distortion
         if maps is not None:
-            display = cv2.remap(
-                display, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            display = cast(
+                NDArray[np.uint8],
+                cv2.remap(
+                    display, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+                ),
             )
     if settings.invert:  # after the (linear) remap, so inverted = 255 − normal exactly
         np.subtract(np.uint8(255), display, out=display)

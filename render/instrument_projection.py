@@ -124,7 +124,17 @@ def compile_primitives(
 
 
 @njit(cache=True, nogil=True)
-def _slab(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
+def _slab(
+    ox: float,
+    oy: float,
+    oz: float,
+    wx: float,
+    wy: float,
+    wz: float,
+    p: NDArray[np.float64],
+    lo: float,
+    hi: float,
+) -> tuple[float, float]:
     """Clip [lo, hi] to the axial slab s0 ≤ s(t) ≤ s1 of primitive row p."""
     ds = (ox - p[1]) * p[4] + (oy - p[2]) * p[5] + (oz - p[3]) * p[6]
     dw = wx * p[4] + wy * p[5] + wz * p[6]
@@ -140,7 +150,18 @@ def _slab(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _cylinder_chord(ox, oy, oz, wx, wy, wz, p, radius, lo, hi):  # noqa: ANN001, ANN202
+def _cylinder_chord(
+    ox: float,
+    oy: float,
+    oz: float,
+    wx: float,
+    wy: float,
+    wz: float,
+    p: NDArray[np.float64],
+    radius: float,
+    lo: float,
+    hi: float,
+) -> float:
     """Length of the ray inside the infinite cylinder of ``radius`` about row p's axis, in [lo, hi]."""
     if radius <= 0.0 or hi <= lo:
         return 0.0
@@ -158,10 +179,11 @@ def _cylinder_chord(ox, oy, oz, wx, wy, wz, p, radius, lo, hi):  # noqa: ANN001,
     disc = b * b - 4.0 * a * c
     if disc <= 0.0:
         return 0.0
-    root = np.sqrt(disc)
+    root: float = np.sqrt(disc)
     t1 = (-b - root) / (2.0 * a)
     t2 = (-b + root) / (2.0 * a)
-    return max(0.0, min(hi, t2) - max(lo, t1))
+    chord: float = max(0.0, min(hi, t2) - max(lo, t1))
+    return chord
 
 
 @njit(cache=True, nogil=True)
@@ -180,17 +202,29 @@ def _cone_interval(a: float, b: float, c: float, lo: float, hi: float) -> float:
         if disc <= 0.0:
             return 0.0
         root = np.sqrt(disc)
-        return max(0.0, min(hi, (-b - root) / (2.0 * a)) - max(lo, (-b + root) / (2.0 * a)))
+        chord: float = max(0.0, min(hi, (-b - root) / (2.0 * a)) - max(lo, (-b + root) / (2.0 * a)))
+        return chord
     if disc <= 0.0:
         return hi - lo
     root = np.sqrt(disc)
     t1 = (-b - root) / (2.0 * a)
     t2 = (-b + root) / (2.0 * a)
-    return max(0.0, min(hi, t1) - lo) + max(0.0, hi - max(lo, t2))
+    chords: float = max(0.0, min(hi, t1) - lo) + max(0.0, hi - max(lo, t2))
+    return chords
 
 
 @njit(cache=True, nogil=True)
-def _cone_chord(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
+def _cone_chord(
+    ox: float,
+    oy: float,
+    oz: float,
+    wx: float,
+    wy: float,
+    wz: float,
+    p: NDArray[np.float64],
+    lo: float,
+    hi: float,
+) -> float:
     """Length inside the cone with apex at the base point, radius k·s for 0 ≤ s ≤ s1, in [lo, hi]."""
     if hi <= lo:
         return 0.0
@@ -209,7 +243,17 @@ def _cone_chord(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _prism_chord(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
+def _prism_chord(
+    ox: float,
+    oy: float,
+    oz: float,
+    wx: float,
+    wy: float,
+    wz: float,
+    p: NDArray[np.float64],
+    lo: float,
+    hi: float,
+) -> float:
     """Length inside the equilateral prism (inradius p[9], a vertex along e1), in [lo, hi]."""
     rx, ry, rz = ox - p[1], oy - p[2], oz - p[3]
     half_root3 = 0.8660254037844386
@@ -241,7 +285,9 @@ def _prism_chord(ox, oy, oz, wx, wy, wz, p, lo, hi):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _primitive_chord(ox, oy, oz, wx, wy, wz, p):  # noqa: ANN001, ANN202
+def _primitive_chord(
+    ox: float, oy: float, oz: float, wx: float, wy: float, wz: float, p: NDArray[np.float64]
+) -> float:
     """Exact chord (mm) of the ray t ≥ 0 through primitive row p."""
     lo, hi = _slab(ox, oy, oz, wx, wy, wz, p, 0.0, _BIG)
     if hi <= lo:
@@ -259,7 +305,12 @@ def _primitive_chord(ox, oy, oz, wx, wy, wz, p):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _rays_kernel(prims, origins, directions, out):  # noqa: ANN001, ANN202
+def _rays_kernel(
+    prims: NDArray[np.float64],
+    origins: NDArray[np.float64],
+    directions: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
     for r in range(origins.shape[0]):
         total = 0.0
         for q in range(prims.shape[0]):
@@ -277,7 +328,7 @@ def _rays_kernel(prims, origins, directions, out):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _source_constants(p, source):  # noqa: ANN001, ANN202
+def _source_constants(p: NDArray[np.float64], source: NDArray[np.float64]) -> NDArray[np.float64]:
     """Per-primitive quantities shared by every ray from the focal spot (see _chord_from_source).
 
     [0] ds = (S − B)·a, [1:4] m = (S − B) − ds·a, [4] m·m, [5:8] prism side offsets
@@ -305,19 +356,21 @@ def _source_constants(p, source):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _inside_quadric(a, b, c, lo, hi):  # noqa: ANN001, ANN202
+def _inside_quadric(a: float, b: float, c: float, lo: float, hi: float) -> float:
     """Length of {t ∈ [lo, hi] : a t² + b t + c ≤ 0} for a ≥ 0 (a ray in a cylinder)."""
     if a < _EPS:
         return hi - lo if c <= 0.0 else 0.0
     disc = b * b - 4.0 * a * c
     if disc <= 0.0:
         return 0.0
-    root = np.sqrt(disc)
+    root: float = np.sqrt(disc)
     return max(0.0, min(hi, (-b + root) / (2.0 * a)) - max(lo, (-b - root) / (2.0 * a)))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _chord_from_source(p, c, wx, wy, wz):  # noqa: ANN001, ANN202
+def _chord_from_source(
+    p: NDArray[np.float64], c: NDArray[np.float64], wx: float, wy: float, wz: float
+) -> float:
     """Exact chord of the ray source + t·w (unit w, t ≥ 0) through primitive p (fast path).
 
     The same chord as :func:`_primitive_chord` with the ray origin fixed at the focal spot and
@@ -370,7 +423,18 @@ def _chord_from_source(p, c, wx, wy, wz):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _footprint_chord(p, c, source, origin, u, v, pixel_mm, row, col, n_sub):  # noqa: ANN001, ANN202
+def _footprint_chord(
+    p: NDArray[np.float64],
+    c: NDArray[np.float64],
+    source: NDArray[np.float64],
+    origin: NDArray[np.float64],
+    u: NDArray[np.float64],
+    v: NDArray[np.float64],
+    pixel_mm: float,
+    row: int,
+    col: int,
+    n_sub: int,
+) -> float:
     """Mean chord over n_sub × n_sub sub-rays evenly covering pixel (row, col)."""
     acc = 0.0
     for i in range(n_sub):
@@ -386,7 +450,13 @@ def _footprint_chord(p, c, source, origin, u, v, pixel_mm, row, col, n_sub):  # 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pixel_class(p, c, source, direction, margin):  # noqa: ANN001, ANN202
+def _pixel_class(
+    p: NDArray[np.float64],
+    c: NDArray[np.float64],
+    source: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    margin: float,
+) -> int:
     """0 = the pixel footprint misses p, 1 = smooth interior (2×2 is enough), 2 = has an edge.
 
     An end cap counts as an edge when the centre ray, wherever it is within bounding radius +
@@ -448,7 +518,17 @@ def _pixel_class(p, c, source, direction, margin):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _image_kernel(prims, capsules, source, origin, u, v, pixel_mm, n_sub, out):  # noqa: ANN001, ANN202
+def _image_kernel(
+    prims: NDArray[np.float64],
+    capsules: NDArray[np.float64],
+    source: NDArray[np.float64],
+    origin: NDArray[np.float64],
+    u: NDArray[np.float64],
+    v: NDArray[np.float64],
+    pixel_mm: float,
+    n_sub: int,
+    out: NDArray[np.float64],
+) -> None:
     """Footprint-averaged μ·chord of every primitive, added into ``out`` (H, W).
 
     Pixels are visited only inside each primitive's projected capsule. Pixels whose footprint

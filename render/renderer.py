@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fluorosim.models.instruments import InstrumentPose
+from fluorosim.models.instruments import InstrumentPose, InstrumentSpec
 from fluorosim.models.patient import Patient
 from fluorosim.render import carm
 from fluorosim.render import dose as _dose
@@ -109,7 +109,7 @@ def plain_display(
     brightness = np.clip((high - li) / span, 0.0, 1.0)
     if invert:
         brightness = 1.0 - brightness
-    image = (brightness * 255.0 + 0.5).astype(np.uint8)
+    image: NDArray[np.uint8] = (brightness * 255.0 + 0.5).astype(np.uint8)
     if field_mask is not None:
         image[~field_mask] = 0
     return image
@@ -167,12 +167,12 @@ class FluoroRenderer:
         self.preview_drr = FastDRR(downsample_volume(self.volume, PREVIEW_DOWNSAMPLE))
         self.field_mask = field_mask(self.model, self.display_px)
         self._preview_mask = field_mask(self.model, self.preview_px)
-        self._cache: OrderedDict[tuple, tuple[ProjectionGeometry, NDArray[np.float32]]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[
+            tuple[Any, ...], tuple[ProjectionGeometry, NDArray[np.float32]]
+        ] = OrderedDict()
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
-        self._catalogue: dict | None = None
+        self._catalogue: dict[str, InstrumentSpec] | None = None
 
     def supported_px(self, oversample: float = ANATOMY_OVERSAMPLE) -> int:
         """Detector pixels the volume supports: field / (voxel × isocentre magnification).

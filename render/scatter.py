@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 import cv2
 import numpy as np
@@ -128,28 +129,34 @@ def coarse_factor(height: int, width: int, target_px: int = COARSE_TARGET_PX) ->
     return best
 
 
-def downsample_area(image: NDArray[np.floating], factor: int) -> NDArray:
+def downsample_area(image: NDArray[np.floating], factor: int) -> NDArray[np.floating]:
     """Block means over ``factor``² blocks (the sum × 1/factor² is preserved exactly)."""
     if factor == 1:
         return np.asarray(image)
     height, width = image.shape
-    return cv2.resize(
-        np.ascontiguousarray(image),
-        (width // factor, height // factor),
-        interpolation=cv2.INTER_AREA,
+    return cast(
+        NDArray[np.floating],
+        cv2.resize(
+            np.ascontiguousarray(image),
+            (width // factor, height // factor),
+            interpolation=cv2.INTER_AREA,
+        ),
     )
 
 
-def upsample_linear(image: NDArray[np.floating], factor: int) -> NDArray:
+def upsample_linear(image: NDArray[np.floating], factor: int) -> NDArray[np.floating]:
     """Bilinear upsampling by an integer factor (pixel-centre aligned, edges clamped): every
     coarse pixel's weights over the fine grid add up to factor², so the sum × factor² is kept."""
     if factor == 1:
         return np.asarray(image)
     height, width = image.shape
-    return cv2.resize(
-        np.ascontiguousarray(image),
-        (width * factor, height * factor),
-        interpolation=cv2.INTER_LINEAR,
+    return cast(
+        NDArray[np.floating],
+        cv2.resize(
+            np.ascontiguousarray(image),
+            (width * factor, height * factor),
+            interpolation=cv2.INTER_LINEAR,
+        ),
     )
 
 
@@ -202,12 +209,12 @@ def smooth_mixture(
     sigmas_px: tuple[float, ...],
     weights: tuple[float, ...],
     open_boundaries: bool = False,
-) -> NDArray:
+) -> NDArray[np.floating]:
     """Σ w·(Gaussian σ ⊛ image) as separable matrix products: with mirror boundaries (the sum
     of the image is conserved when the weights add up to 1) or open ones (what spreads past
     the edge is lost)."""
     height, width = image.shape
-    dtype = np.float32 if image.dtype == np.float32 else np.float64
+    dtype: type[np.floating] = np.float32 if image.dtype == np.float32 else np.float64
     out = np.zeros((height, width), dtype)
     matrix_for = open_gaussian_matrix if open_boundaries else mirror_gaussian_matrix
     for sigma, weight in zip(sigmas_px, weights, strict=True):
@@ -223,7 +230,7 @@ def scatter_fraction(
     pixel_mm: float,
     mu_water_per_mm: float,
     model: ScatterModel,
-) -> NDArray:
+) -> NDArray[np.floating]:
     """Expected scatter per pixel in units of the unattenuated primary (S / N0), full grid.
 
     ``transmission`` = exp(−∫μ dl) on the detector grid, ``exposed`` the pixels the primary beam
@@ -235,7 +242,7 @@ def scatter_fraction(
     """
     height, width = transmission.shape
     factor = coarse_factor(height, width)
-    dtype = np.float32 if transmission.dtype == np.float32 else np.float64
+    dtype: type[np.floating] = np.float32 if transmission.dtype == np.float32 else np.float64
     transmission = np.asarray(transmission, dtype=dtype)
     primary = downsample_area(np.multiply(transmission, exposed, dtype=dtype), factor)
     mean_transmission = downsample_area(transmission, factor)

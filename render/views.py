@@ -163,9 +163,12 @@ def _ap_beam(patient: PatientLandmarks, vertebra: str) -> NDArray[np.float64]:
     return _anterior_to_posterior(ap)
 
 
-def _sagittal(direction: NDArray[np.float64], left_axis: NDArray[np.float64]) -> NDArray:
+def _sagittal(
+    direction: NDArray[np.float64], left_axis: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """``direction`` with its component along the patient's left axis removed."""
-    return direction - np.dot(direction, left_axis) * left_axis
+    sagittal: NDArray[np.float64] = direction - np.dot(direction, left_axis) * left_axis
+    return sagittal
 
 
 def _facet_for(level: str, side: str) -> str | None:
