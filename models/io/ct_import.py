@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -88,7 +89,7 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def read_volume(path: str | Path) -> tuple[NDArray, NDArray[np.float64], str]:
+def read_volume(path: str | Path) -> tuple[NDArray[Any], NDArray[np.float64], str]:
     """``(array[i, j, k], lps_from_voxel, format)`` of a NIfTI, NRRD or DICOM-series volume."""
     from fluorosim.models.io import dicom, nifti, nrrd
 
@@ -113,7 +114,7 @@ def read_volume(path: str | Path) -> tuple[NDArray, NDArray[np.float64], str]:
     )
 
 
-def _as_hu(path: Path, data: NDArray) -> NDArray[np.int16]:
+def _as_hu(path: Path, data: NDArray[Any]) -> NDArray[np.int16]:
     if data.dtype.kind not in "iuf":
         raise PatientFileError(path, f"voxel type {data.dtype} is not numeric")
     values = np.asarray(data, dtype=np.float64)
@@ -131,7 +132,7 @@ def _as_hu(path: Path, data: NDArray) -> NDArray[np.int16]:
     return np.rint(values).astype(np.int16)
 
 
-def _label_names(labels_path: Path, values: NDArray) -> dict[str, int]:
+def _label_names(labels_path: Path, values: NDArray[Any]) -> dict[str, int]:
     table = {BACKGROUND_LABEL: 0}
     stem = labels_path.name
     for suffix in (".nii.gz", ".nii", ".nrrd", ".nhdr"):
@@ -164,7 +165,7 @@ def _label_names(labels_path: Path, values: NDArray) -> dict[str, int]:
 
 def _check_grid(
     path: Path,
-    data: NDArray,
+    data: NDArray[Any],
     affine: NDArray[np.float64],
     shape: tuple[int, ...],
     lps_from_voxel: NDArray[np.float64],
@@ -294,7 +295,7 @@ def to_lps_axes(
                 flips.append(axis)
                 new[:3, 3] += column * (hu.shape[axis] - 1)
         if flips:
-            hu, labels = np.flip(hu, flips), np.flip(labels, flips)
+            hu, labels = np.flip(hu, tuple(flips)), np.flip(labels, tuple(flips))
         how = "unchanged" if order == [0, 1, 2] and not flips else "permuted"
         return np.ascontiguousarray(hu), np.ascontiguousarray(labels), new, how
     from scipy import ndimage
@@ -335,9 +336,9 @@ def to_lps_axes(
     )
 
 
-def _exported_folder(path: Path) -> dict:
+def _exported_folder(path: Path) -> dict[str, Any]:
     """Defaults when ``path`` is a folder written by ``export_patient``."""
-    defaults: dict = {"volume": path / "hu.nii.gz", "parameters": {}}
+    defaults: dict[str, Any] = {"volume": path / "hu.nii.gz", "parameters": {}}
     for name, key in (("labels.nii.gz", "labels"), ("landmarks.json", "landmarks")):
         if (path / name).is_file():
             defaults[key] = path / name
@@ -380,7 +381,9 @@ def _check_landmarks_inside(
         )
 
 
-def volume_digest(hu: NDArray, labels: NDArray, lps_from_voxel: NDArray[np.float64]) -> str:
+def volume_digest(
+    hu: NDArray[Any], labels: NDArray[Any], lps_from_voxel: NDArray[np.float64]
+) -> str:
     """Content digest of an imported volume: SHA-256 of its HU, labels and grid (16 hex digits).
 
     Two imports of the same CT with the same label map give the same digest wherever the files
@@ -417,7 +420,7 @@ def import_ct(
     points read from a landmark file or an exported folder are kept as they are.
     """
     path = Path(path)
-    parameters: dict = {}
+    parameters: dict[str, Any] = {}
     source = f"imported:{path}"
     volume_path = path
     exported = False
@@ -441,7 +444,9 @@ def import_ct(
         labels, label_table = np.zeros(hu.shape, np.uint8), {BACKGROUND_LABEL: 0}
     landmarks = markups.read_landmarks(landmarks_path) if landmarks_path is not None else {}
     if landmarks:
-        _check_landmarks_inside(Path(landmarks_path), landmarks, hu.shape, lps_from_voxel)
+        _check_landmarks_inside(
+            Path(cast("str | Path", landmarks_path)), landmarks, hu.shape, lps_from_voxel
+        )
     parameters = {
         **parameters,
         "imported_from": str(path),

@@ -20,11 +20,16 @@ import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fluorosim.models.io import PatientFileError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset, FileDataset
+    from pydicom.uid import UID
 
 #: CT Image Storage SOP class (DICOM PS3.4 Annex B.5).
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -45,7 +50,9 @@ class DicomSeries:
     description: str
 
 
-def _slice_geometry(lps_from_voxel: NDArray[np.float64]) -> tuple[NDArray, NDArray, float, float]:
+def _slice_geometry(
+    lps_from_voxel: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
     """Row/column unit directions and spacings; refuses a volume with non-orthogonal slices."""
     matrix = np.asarray(lps_from_voxel, dtype=np.float64)
     axes = matrix[:3, :3]
@@ -104,7 +111,7 @@ def write_ct_series(
     for k in range(volume.shape[2]):
         sop_uid = generate_uid(entropy_srcs=[uid_seed, "slice", str(k)])
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
+        meta.MediaStorageSOPClassUID = cast("UID", CT_IMAGE_STORAGE)
         meta.MediaStorageSOPInstanceUID = sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
@@ -162,7 +169,7 @@ def write_ct_series(
     return paths
 
 
-def _read_header(path: Path):
+def _read_header(path: Path) -> FileDataset:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -174,7 +181,7 @@ def _read_header(path: Path):
         raise PatientFileError(path, f"corrupt or truncated DICOM file ({error})") from None
 
 
-def _require(path: Path, ds, keyword: str):
+def _require(path: Path, ds: Dataset, keyword: str) -> Any:
     value = getattr(ds, keyword, None)
     if value is None or value == "":
         raise PatientFileError(path, f"DICOM attribute {keyword} is missing")
@@ -218,7 +225,7 @@ def read_ct_series(folder: str | Path) -> DicomSeries:
                 path, "multi-frame (enhanced) CT is not supported; export as slices"
             )
         slices.append((path, ds))
-    series = {}
+    series: dict[str, list[tuple[Path, Dataset]]] = {}
     for path, ds in slices:
         series.setdefault(str(_require(path, ds, "SeriesInstanceUID")), []).append((path, ds))
     if len(series) > 1:
@@ -230,7 +237,7 @@ def read_ct_series(folder: str | Path) -> DicomSeries:
     return _assemble(folder, series_uid, items)
 
 
-def _assemble(folder: Path, series_uid: str, items: Sequence) -> DicomSeries:
+def _assemble(folder: Path, series_uid: str, items: Sequence[tuple[Path, Dataset]]) -> DicomSeries:
     first_path, first = items[0]
     orientation = np.asarray(_require(first_path, first, "ImageOrientationPatient"), float)
     spacing = np.asarray(_require(first_path, first, "PixelSpacing"), float)

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fluorosim.models.patient import Patient
+
+if TYPE_CHECKING:
+    import pyvista as pv
 
 #: Gaussian σ (voxels) applied to the binary mask before contouring.
 MASK_BLUR_SIGMA_VOXELS = 0.7
@@ -39,7 +43,7 @@ def mask_mesh(
     lps_from_voxel: NDArray[np.float64],
     smooth: bool = True,
     decimate: float = DECIMATE_REDUCTION,
-):
+) -> pv.PolyData:
     """Closed surface (pyvista.PolyData, LPS mm) of a boolean voxel mask; empty if the mask is."""
     import pyvista as pv
     from scipy import ndimage
@@ -79,29 +83,31 @@ def mask_mesh(
     return surface
 
 
-def structure_mesh(patient: Patient, label_names: Sequence[str], smooth: bool = True):
+def structure_mesh(
+    patient: Patient, label_names: Sequence[str], smooth: bool = True
+) -> pv.PolyData:
     """Closed surface (pyvista.PolyData, LPS mm) of the union of the named labels."""
     return mask_mesh(label_mask(patient, label_names), patient.lps_from_voxel, smooth=smooth)
 
 
-def is_watertight(mesh) -> bool:
+def is_watertight(mesh: pv.PolyData) -> bool:
     """True when every edge is shared by exactly two triangles (no holes, no fins)."""
     if mesh.n_points == 0:
         return False
     edges = mesh.extract_feature_edges(
         boundary_edges=True, non_manifold_edges=True, feature_edges=False, manifold_edges=False
     )
-    return edges.n_cells == 0
+    return bool(edges.n_cells == 0)
 
 
-def enclosed_volume_mm3(mesh) -> float:
+def enclosed_volume_mm3(mesh: pv.PolyData) -> float:
     """Volume enclosed by a closed mesh (mm³), by the divergence theorem over its triangles."""
     faces = mesh.triangulate().faces.reshape(-1, 4)[:, 1:]
     a, b, c = (mesh.points[faces[:, n]] for n in range(3))
     return float(abs(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6.0)
 
 
-def write_stl(mesh, path: str | Path) -> Path:
+def write_stl(mesh: pv.PolyData, path: str | Path) -> Path:
     """Write a triangle mesh as binary STL (mm, LPS)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ with code 1 (``NIFTI_XFORM_SCANNER_ANAT``) and the spatial unit is mm, so nibabe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,13 +33,16 @@ def lps_from_ras_affine(ras_from_voxel: NDArray[np.float64]) -> NDArray[np.float
     return RAS_FROM_LPS @ np.asarray(ras_from_voxel, dtype=np.float64)
 
 
-def write_nifti(path: str | Path, volume: NDArray, lps_from_voxel: NDArray[np.float64]) -> Path:
+def write_nifti(
+    path: str | Path, volume: NDArray[Any], lps_from_voxel: NDArray[np.float64]
+) -> Path:
     """Write ``volume[i, j, k]`` (dtype kept) with qform/sform = RAS_FROM_LPS @ lps_from_voxel."""
     import nibabel as nib
 
     path = Path(path)
     affine = ras_affine(lps_from_voxel)
-    image = nib.Nifti1Image(np.asarray(volume), affine)
+    # nibabel's image methods are unannotated: handle the image as Any
+    image: Any = cast(Any, nib).Nifti1Image(np.asarray(volume), affine)
     image.set_qform(affine, code=XFORM_SCANNER_ANAT)
     image.set_sform(affine, code=XFORM_SCANNER_ANAT)
     image.header.set_xyzt_units(xyz="mm", t="sec")
@@ -47,7 +51,7 @@ def write_nifti(path: str | Path, volume: NDArray, lps_from_voxel: NDArray[np.fl
     return path
 
 
-def read_nifti(path: str | Path) -> tuple[NDArray, NDArray[np.float64]]:
+def read_nifti(path: str | Path) -> tuple[NDArray[Any], NDArray[np.float64]]:
     """Read a 3-D NIfTI volume: ``(array[i, j, k] with scaling applied, lps_from_voxel)``.
 
     Raises :class:`PatientFileError` naming the file when it is missing, not NIfTI, truncated,
@@ -76,8 +80,9 @@ def read_nifti(path: str | Path) -> tuple[NDArray, NDArray[np.float64]]:
     except Exception as error:  # truncated gzip / short data
         raise PatientFileError(path, f"voxel data is truncated or corrupt ({error})") from None
     data = np.asarray(raw).reshape(shape)
-    _, sform_code = image.get_sform(coded=True)
-    _, qform_code = image.get_qform(coded=True)
+    header_forms: Any = image  # get_sform/get_qform are unannotated in nibabel
+    _, sform_code = header_forms.get_sform(coded=True)
+    _, qform_code = header_forms.get_qform(coded=True)
     if int(sform_code) == 0 and int(qform_code) == 0:
         raise PatientFileError(
             path, "neither qform nor sform is set, so the volume has no position in the patient"

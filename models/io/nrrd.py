@@ -10,6 +10,7 @@ format definition, teem.sourceforge.net/nrrd/format.html). Arrays are read in Fo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,7 +56,7 @@ def segment_names(path: str | Path) -> dict[str, int]:
     return names
 
 
-def write_nrrd(path: str | Path, volume: NDArray, lps_from_voxel: NDArray[np.float64]) -> Path:
+def write_nrrd(path: str | Path, volume: NDArray[Any], lps_from_voxel: NDArray[np.float64]) -> Path:
     """Write ``volume[i, j, k]`` gzip-compressed with an LPS ``space`` header."""
     import nrrd
 
@@ -73,7 +74,7 @@ def write_nrrd(path: str | Path, volume: NDArray, lps_from_voxel: NDArray[np.flo
     return path
 
 
-def read_nrrd(path: str | Path) -> tuple[NDArray, NDArray[np.float64]]:
+def read_nrrd(path: str | Path) -> tuple[NDArray[Any], NDArray[np.float64]]:
     """Read a 3-D NRRD volume: ``(array[i, j, k], lps_from_voxel)``.
 
     Raises :class:`PatientFileError` naming the file for garbage or truncated data, a missing or
