@@ -28,12 +28,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fluorosim.models import frames
 from fluorosim.models.patient import Patient
+
+if TYPE_CHECKING:
+    import pyvista as pv
 
 LEVELS = ("L2", "L3", "L4", "L5")
 VERTEBRA_PARTS = ("body", "pedicle_left", "pedicle_right", "posterior_elements")
@@ -138,7 +142,7 @@ def load_mean_shape(folder: str | Path) -> dict[str, object]:
     return dict(zip(LEVELS, components, strict=True))
 
 
-def vertebra_surface(patient: Patient, level: str):
+def vertebra_surface(patient: Patient, level: str) -> pv.PolyData:
     """The generated vertebra ``level`` (body + pedicles + posterior elements) as a closed mesh."""
     from fluorosim.models.io.meshes import structure_mesh
 
@@ -153,12 +157,16 @@ def vertebra_surface(patient: Patient, level: str):
 # --------------------------------------------------------------------------- geometry helpers
 
 
-def _triangles(mesh) -> tuple[NDArray, NDArray, NDArray]:
+def _triangles(
+    mesh: pv.PolyData,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     faces = mesh.triangulate().faces.reshape(-1, 4)[:, 1:]
     return mesh.points[faces[:, 0]], mesh.points[faces[:, 1]], mesh.points[faces[:, 2]]
 
 
-def sample_surface(mesh, n_points: int, rng: np.random.Generator) -> NDArray[np.float64]:
+def sample_surface(
+    mesh: pv.PolyData, n_points: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
     """``n_points`` points uniformly distributed over the area of a triangle mesh."""
     a, b, c = _triangles(mesh)
     areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
@@ -166,15 +174,19 @@ def sample_surface(mesh, n_points: int, rng: np.random.Generator) -> NDArray[np.
     u, v = rng.random(n_points), rng.random(n_points)
     flip = u + v > 1.0
     u[flip], v[flip] = 1.0 - u[flip], 1.0 - v[flip]
-    return a[chosen] + u[:, None] * (b[chosen] - a[chosen]) + v[:, None] * (c[chosen] - a[chosen])
+    points: NDArray[np.float64] = (
+        a[chosen] + u[:, None] * (b[chosen] - a[chosen]) + v[:, None] * (c[chosen] - a[chosen])
+    )
+    return points
 
 
-def distances_to_surface(points: NDArray[np.float64], mesh) -> NDArray[np.float64]:
+def distances_to_surface(points: NDArray[np.float64], mesh: pv.PolyData) -> NDArray[np.float64]:
     """Exact distance (mm) from each point to the closest point of a triangle mesh."""
     _, closest = mesh.find_closest_cell(
         np.asarray(points, dtype=np.float64), return_closest_point=True
     )
-    return np.linalg.norm(np.asarray(points) - closest, axis=1)
+    distances: NDArray[np.float64] = np.linalg.norm(np.asarray(points) - closest, axis=1)
+    return distances
 
 
 def _apply(transform: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -240,7 +252,7 @@ def rigid_align(
 # --------------------------------------------------------------------------- dimensions
 
 
-def anatomical_frame(mesh) -> NDArray[np.float64]:
+def anatomical_frame(mesh: pv.PolyData) -> NDArray[np.float64]:
     """``lps_from_anatomical`` of a vertebra mesh lying roughly in LPS orientation.
 
     Superior axis: the normal direction that dominates the body's surface (its endplates; the side
@@ -272,11 +284,13 @@ def anatomical_frame(mesh) -> NDArray[np.float64]:
     return frame
 
 
-def _solid(mesh, frame: NDArray[np.float64]) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+def _solid(
+    mesh: pv.PolyData, frame: NDArray[np.float64]
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     """Voxelised solid of ``mesh`` in anatomical coordinates: (mask[l, p, s], grid origin)."""
     import pyvista as pv
 
-    anatomical_from_lps = np.linalg.inv(frame)
+    anatomical_from_lps = cast(NDArray[np.float64], np.linalg.inv(frame))
     local = mesh.copy()
     local.points = _apply(anatomical_from_lps, np.asarray(mesh.points))
     low = np.floor(np.asarray(local.bounds)[::2] / MEASURE_VOXEL_MM) * MEASURE_VOXEL_MM - 2.0
@@ -288,16 +302,16 @@ def _solid(mesh, frame: NDArray[np.float64]) -> tuple[NDArray[np.bool_], NDArray
     return solid, low
 
 
-def _extent_mm(indices: NDArray) -> float:
+def _extent_mm(indices: NDArray[np.intp]) -> float:
     return float((indices.max() - indices.min() + 1) * MEASURE_VOXEL_MM) if indices.size else 0.0
 
 
-def measure_vertebra(mesh) -> VertebraDimensions:
+def measure_vertebra(mesh: pv.PolyData) -> VertebraDimensions:
     """Dimensions of a vertebra mesh in LPS orientation (mm); see :func:`_measure`."""
     return _measure(mesh)[0]
 
 
-def _measure(mesh) -> tuple[VertebraDimensions, NDArray[np.float64], float, float]:
+def _measure(mesh: pv.PolyData) -> tuple[VertebraDimensions, NDArray[np.float64], float, float]:
     """(dimensions, lps_from_anatomical, canal front p, canal back p); p in anatomical mm.
 
     Dimensions (mm) measured from the surface alone, the same way for any vertebra.
@@ -375,7 +389,10 @@ def _measure(mesh) -> tuple[VertebraDimensions, NDArray[np.float64], float, floa
 
 
 def compare_vertebra(
-    generated, reference, level: str = "", rng: np.random.Generator | None = None
+    generated: pv.PolyData,
+    reference: pv.PolyData,
+    level: str = "",
+    rng: np.random.Generator | None = None,
 ) -> VertebraComparison:
     """Rigidly align ``generated`` onto ``reference`` and report distances and dimensions."""
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -392,7 +409,9 @@ def compare_vertebra(
     signed = np.concatenate([forward, backward])
     distances = np.abs(signed)
     reference_dims, frame, front_mm, back_mm = _measure(reference)
-    anatomical = _apply(np.linalg.inv(frame), np.vstack([on_generated, on_reference]))
+    anatomical = _apply(
+        cast(NDArray[np.float64], np.linalg.inv(frame)), np.vstack([on_generated, on_reference])
+    )
     region = np.where(
         anatomical[:, 1] < front_mm,
         0,
@@ -422,7 +441,7 @@ def compare_vertebra(
     )
 
 
-def _outside_sign(points: NDArray[np.float64], mesh) -> NDArray[np.float64]:
+def _outside_sign(points: NDArray[np.float64], mesh: pv.PolyData) -> NDArray[np.float64]:
     """+1 for points outside the closed ``mesh``, −1 inside (VTK implicit polydata distance)."""
     import pyvista as pv
 

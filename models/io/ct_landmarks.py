@@ -32,6 +32,7 @@ tens of millimetres apart) but not for millimetre scoring.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -113,11 +114,15 @@ def _plate_centre(masks: _Masks, body: NDArray[np.bool_], up: bool) -> Points:
     surface = frames.apply_to_points(masks.patient.lps_from_voxel, idx[last].astype(float))
     footprint = surface[:, :2].mean(axis=0)
     central = np.linalg.norm(surface[:, :2] - footprint, axis=1) <= 12.0
-    return (surface[central] if central.sum() >= 3 else surface).mean(axis=0)
+    centre: Points = (surface[central] if central.sum() >= 3 else surface).mean(axis=0)
+    return centre
 
 
 def _facing_plates(
-    masks: _Masks, upper: NDArray[np.bool_], lower: NDArray[np.bool_], lateral_of
+    masks: _Masks,
+    upper: NDArray[np.bool_],
+    lower: NDArray[np.bool_],
+    lateral_of: Callable[[Points], NDArray[np.float64]],
 ) -> tuple[Points, Points] | None:
     """Centres of the two endplates facing each other across a disc: the shell voxels of each
     body within :data:`PLATE_DEPTH_MM` beyond the closest distance to the other body, within
@@ -160,7 +165,8 @@ def _largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     if count <= 1:
         return mask
     sizes = ndimage.sum(mask, labelled, index=range(1, count + 1))
-    return labelled == (int(np.argmax(sizes)) + 1)
+    largest: NDArray[np.bool_] = labelled == (int(np.argmax(sizes)) + 1)
+    return largest
 
 
 class _Vertebra:
@@ -217,7 +223,8 @@ class _Vertebra:
         if not near.any():
             return None
         index = np.flatnonzero(near)[int(np.argmax(loc[near, 1]))]
-        return self.arch_points[index] + self.axis_p * voxel_mm / 2.0
+        point: Points = self.arch_points[index] + self.axis_p * voxel_mm / 2.0
+        return point
 
     def body_back_mm(self) -> float:
         loc = self.local(self.body_points)
@@ -244,7 +251,8 @@ class _Vertebra:
         )
         if keep.sum() < 4:
             return None
-        return self.arch_points[keep].mean(axis=0)
+        centre: Points = self.arch_points[keep].mean(axis=0)
+        return centre
 
 
 def _closest_pairs(
@@ -291,11 +299,15 @@ def _lumbar(masks: _Masks, out: dict[str, Points], notes: list[str]) -> dict[str
     for upper, lower in zip(LUMBAR_LEVELS[:-1], LUMBAR_LEVELS[1:], strict=True):
         if upper in vertebrae and lower in vertebrae:
             above, below = vertebrae[upper], vertebrae[lower]
+
+            def lateral_of_above(pts: Points, v: _Vertebra = above) -> NDArray[np.float64]:
+                return v.local(pts)[:, 0]
+
             plates = _facing_plates(
                 masks,
                 _points_mask(masks, above.body_points),
                 _points_mask(masks, below.body_points),
-                lambda pts, v=above: v.local(pts)[:, 0],
+                lateral_of_above,
             )
             if plates is not None:
                 above.inferior, below.superior = plates
@@ -359,7 +371,10 @@ def _sacrum(
     out["L5_body_center"] = 0.5 * (l5.superior + l5.inferior)
     shell = sacrum & ~ndimage.binary_erosion(sacrum)
     pairs = _closest_pairs(masks, shell, _points_mask(masks, l5.body_points), PLATE_DEPTH_MM)
-    top = pairs[0][np.abs(l5.local(pairs[0])[:, 0]) <= 20.0] if pairs is not None else []
+    # [] (no pairs) always returns just below, so past that check ``top`` is an array
+    top = cast(
+        Points, pairs[0][np.abs(l5.local(pairs[0])[:, 0]) <= 20.0] if pairs is not None else []
+    )
     if len(top) < 4:
         return
     _, axes, _ = _pca(top)
@@ -367,20 +382,25 @@ def _sacrum(
     out["S1_superior_endplate_center"] = endplate
     out["disc_L5_S1_center"] = 0.5 * (l5.inferior + endplate)
     axis_l = l5.axis_l
-    lateral = lambda p: p @ axis_l - l5.midline_x  # noqa: E731
+
+    def lateral(p: Points) -> NDArray[np.float64]:
+        offset: NDArray[np.float64] = p @ axis_l - l5.midline_x
+        return offset
+
     posterior = frames.unit(np.cross(normal, axis_l))  # S × L = P
     midline = points[np.abs(lateral(points)) <= max(6.0, 2 * voxel)]
 
     def at(distance_mm: float) -> Points | None:
         """On the S1 axis ``distance_mm`` below the endplate, snapped to the nearest midline
         sacrum voxel when the axis leaves the bone (the sacrum curves backward)."""
-        guess = endplate - normal * distance_mm
+        guess: Points = endplate - normal * distance_mm
         if not len(midline):
             return None
         gaps = np.linalg.norm(midline - guess, axis=1)
         if gaps.min() <= voxel:
             return guess
-        return midline[int(np.argmin(gaps))]
+        snapped: Points = midline[int(np.argmin(gaps))]
+        return snapped
 
     height = float(l5.height_mm)
     s1 = at(0.5 * height)
@@ -409,7 +429,7 @@ def _sacrum(
             out[f"ala_top_{side}"] = wing[int(np.argmax(wing @ normal))] + normal * voxel / 2.0
         if s1 is None:
             continue
-        level = at(height) if at(height) is not None else s1
+        level = cast(Points, at(height) if at(height) is not None else s1)  # s1 is not None here
         slab = points[np.abs((points - level) @ normal) <= voxel]
         near = slab[np.abs(sign * lateral(slab) - S1_FORAMEN_HALF_DISTANCE_MM) <= voxel]
         if len(near):
