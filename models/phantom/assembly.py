@@ -75,7 +75,9 @@ def generator_version() -> str:
     return f"{GENERATOR_MAJOR}+{digest.hexdigest()[:12]}"
 
 
-def body_outline_mm(params: PatientParameters, layout_top_z_mm: float, spinous_y_mm: float):
+def body_outline_mm(
+    params: PatientParameters, layout_top_z_mm: float, spinous_y_mm: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(low, high) LPS box of the body outline including skin (mm).
 
     Caudally it reaches ``BODY_BOTTOM_MM`` below the S1 endplate (past the lesser trochanters).
@@ -119,7 +121,7 @@ def _real_part(wanted: set[str]) -> Part:
 
 def _texture_hu(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[np.float32]:
     noise = rng.standard_normal(shape, dtype=np.float32)
-    smooth = ndimage.gaussian_filter(noise, sigma=0.8, mode="nearest")
+    smooth: NDArray[np.float32] = ndimage.gaussian_filter(noise, sigma=0.8, mode="nearest")
     return smooth * np.float32(TRABECULAR_TEXTURE_HU / (float(smooth.std()) or 1.0))
 
 

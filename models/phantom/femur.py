@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from fluorosim.models.phantom.parts import (
     PRIORITY_BONE,
@@ -48,6 +48,7 @@ from fluorosim.models.phantom.sacrum import (
     ANTERIOR_ILIUM_HU,
     CORTICAL_HU,
     MIN_CANCELLOUS_HU,
+    Field,
     PelvicFrame,
     cancellous_shift_hu,
     sacroiliac_joints,
@@ -133,7 +134,11 @@ class FemurShape:
 
 
 def femur_shape(
-    params: PatientParameters, side: str, frame: PelvicFrame, hip_center_ref, scale: float
+    params: PatientParameters,
+    side: str,
+    frame: PelvicFrame,
+    hip_center_ref: ArrayLike,
+    scale: float,
 ) -> FemurShape:
     """The side's femur around the hip centre (side-local PRF, x lateral) of the hip bone."""
     sign = 1.0 if side == "left" else -1.0
@@ -189,7 +194,9 @@ def femur_shapes(params: PatientParameters, anchors: Anchors) -> dict[str, Femur
     return shapes
 
 
-def _segment(x, y, z, a: NDArray, b: NDArray):
+def _segment(
+    x: Field, y: Field, z: Field, a: NDArray[np.float64], b: NDArray[np.float64]
+) -> tuple[Field, Field]:
     """Distance to the segment a→b and the clipped fraction along it (float32 arrays)."""
     a0, a1, a2 = (float(v) for v in a)
     b0, b1, b2 = (float(v) - w for v, w in zip(b, (a0, a1, a2), strict=True))
@@ -200,9 +207,16 @@ def _segment(x, y, z, a: NDArray, b: NDArray):
     return distance, h
 
 
-def _ellipsoid(x, y, z, center, axes, radii) -> NDArray:
+def _ellipsoid(
+    x: Field,
+    y: Field,
+    z: Field,
+    center: NDArray[np.float64],
+    axes: tuple[NDArray[np.float64], ...],
+    radii: NDArray[np.float64],
+) -> Field:
     """Approximate signed distance to an ellipsoid with orthonormal ``axes`` and ``radii``."""
-    q2 = 0.0
+    q2: Field | float = 0.0
     for axis, radius in zip(axes, radii, strict=True):
         t = (
             (x - float(center[0])) * float(axis[0])
@@ -210,10 +224,13 @@ def _ellipsoid(x, y, z, center, axes, radii) -> NDArray:
             + (z - float(center[2])) * float(axis[2])
         )
         q2 = q2 + (t / float(radius)) ** 2
-    return (np.sqrt(q2) - 1.0) * float(min(radii))
+    sdf: Field = (np.sqrt(q2) - 1.0) * float(min(radii))
+    return sdf
 
 
-def femur_fields(shape: FemurShape, x, y, z):
+def femur_fields(
+    shape: FemurShape, x: NDArray[np.float32], y: NDArray[np.float32], z: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Signed distance of the femur (mm, negative inside) and the along-shaft coordinate (mm)."""
     k = shape.scale
     hc = shape.head_center
@@ -254,7 +271,7 @@ def femur_fields(shape: FemurShape, x, y, z):
 
 
 def femur_hu(
-    sdf: NDArray, along: NDArray, voxel_mm: float, age_years: float
+    sdf: NDArray[np.float32], along: NDArray[np.float32], voxel_mm: float, age_years: float
 ) -> NDArray[np.float32]:
     """HU inside the femur: cortical shell thickening down the shaft around cancellous/marrow."""
     diaphysis = smoothstep(-along, 45.0, 90.0).astype(np.float32)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -134,7 +135,12 @@ class LocalFrame:
     ev: NDArray[np.float64]
     ew: NDArray[np.float64]
 
-    def to_local(self, x: Array, y: Array, z: Array) -> tuple[Array, Array, Array]:
+    def to_local(
+        self,
+        x: NDArray[np.floating[Any]],
+        y: NDArray[np.floating[Any]],
+        z: NDArray[np.floating[Any]],
+    ) -> tuple[Array, Array, Array]:
         """Broadcast LPS coordinate arrays to local (u, v, w) float32 arrays."""
         dx = (x - self.origin[0]).astype(np.float32)
         dy = (y - self.origin[1]).astype(np.float32)
@@ -152,7 +158,9 @@ class LocalFrame:
         """The LPS direction of a local vector."""
         return u * self.eu + v * self.ev + w * self.ew
 
-    def world_box(self, low: tuple[float, float, float], high: tuple[float, float, float]):
+    def world_box(
+        self, low: tuple[float, float, float], high: tuple[float, float, float]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Axis-aligned LPS box (low, high) enclosing the local box [low, high]."""
         corners = np.array(
             [
@@ -386,7 +394,8 @@ def lumbar_layout(params: PatientParameters) -> LumbarLayout:
 def smooth_union(a: Array, b: Array, k: float) -> Array:
     """Polynomial smooth minimum of two SDFs with blend radius ``k`` mm."""
     h = np.clip(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
-    return (b * (1 - h) + a * h - k * h * (1 - h)).astype(np.float32)
+    result: Array = (b * (1 - h) + a * h - k * h * (1 - h)).astype(np.float32)
+    return result
 
 
 def segment_sdf(
@@ -408,12 +417,14 @@ def segment_sdf(
     t = np.clip((pu * bu + pv * bv + pw * bw) / np.float32(length2), 0.0, 1.0)
     du, dv, dw = pu - t * bu, pv - t * bv, pw - t * bw
     radius = radius_a + (radius_b - radius_a) * t
-    return (np.sqrt(du * du + dv * dv + dw * dw) - radius).astype(np.float32)
+    result: Array = (np.sqrt(du * du + dv * dv + dw * dw) - radius).astype(np.float32)
+    return result
 
 
 def superellipse_radius(u: Array, v: Array, a: Array | float, b: Array | float, p: float) -> Array:
     """Normalised superellipse radius (1 on the outline) in the (u, v) plane."""
-    return ((np.abs(u) / a) ** p + (np.abs(v) / b) ** p) ** (1.0 / p)
+    # float32 at run time: the scalars are Python floats (NEP 50); the stubs say float64
+    return cast(Array, ((np.abs(u) / a) ** p + (np.abs(v) / b) ** p) ** (1.0 / p))
 
 
 # --- the vertebra ------------------------------------------------------------------------------
@@ -423,7 +434,10 @@ def _body_waist(w: Array, d: LevelDims) -> Array:
     """Scale of the axial outline at height ``w``: 1 at the endplates, 1 − BODY_WAIST at mid height
     (parabolic profile: the concave anterior and lateral walls of a real body)."""
     half_h = d.body_height_mm / 2
-    return (1.0 - BODY_WAIST * np.clip(1.0 - (w / half_h) ** 2, 0.0, 1.0)).astype(np.float32)
+    scale: Array = (1.0 - BODY_WAIST * np.clip(1.0 - (w / half_h) ** 2, 0.0, 1.0)).astype(
+        np.float32
+    )
+    return scale
 
 
 def _body_surfaces(u: Array, v: Array, w: Array, d: LevelDims) -> tuple[Array, Array, Array]:
@@ -641,7 +655,10 @@ def _rounded_max(a: Array, b: Array, radius: float) -> Array:
     a = a + np.float32(radius)
     b = b + np.float32(radius)
     outside = np.sqrt(np.maximum(a, 0.0) ** 2 + np.maximum(b, 0.0) ** 2)
-    return (outside + np.minimum(np.maximum(a, b), 0.0) - np.float32(radius)).astype(np.float32)
+    result: Array = (outside + np.minimum(np.maximum(a, b), 0.0) - np.float32(radius)).astype(
+        np.float32
+    )
+    return result
 
 
 def _local(frame: LocalFrame, point: NDArray[np.float64]) -> tuple[float, float, float]:
@@ -667,23 +684,31 @@ def _facet_plate_sdf(
         + (dt / FACET_HALF_WIDTH_MM) ** 2
         + (da / FACET_HALF_HEIGHT_MM) ** 2
     )
-    return ((radial - 1.0) * half_thickness_mm).astype(np.float32)
+    result: Array = ((radial - 1.0) * half_thickness_mm).astype(np.float32)
+    return result
 
 
-def _distance_to(world: tuple[Array, Array, Array], point: NDArray[np.float64]) -> Array:
+def _distance_to(
+    world: tuple[Array, Array, Array], point: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Distance (float64: the point's float64 coordinates promote the float32 grid)."""
     x, y, z = world
-    return np.sqrt((x - point[0]) ** 2 + (y - point[1]) ** 2 + (z - point[2]) ** 2)
+    distance: NDArray[np.float64] = np.sqrt(
+        (x - point[0]) ** 2 + (y - point[1]) ** 2 + (z - point[2]) ** 2
+    )
+    return distance
 
 
 def _plane_distance(
     world: tuple[Array, Array, Array], center: NDArray[np.float64], normal: NDArray[np.float64]
 ) -> Array:
     x, y, z = world
-    return (
+    result: Array = (
         (x - center[0]) * np.float32(normal[0])
         + (y - center[1]) * np.float32(normal[1])
         + (z - center[2]) * np.float32(normal[2])
     ).astype(np.float32)
+    return result
 
 
 def _texture(rng: np.random.Generator, shape: tuple[int, ...], amplitude_hu: float) -> Array:
@@ -691,10 +716,13 @@ def _texture(rng: np.random.Generator, shape: tuple[int, ...], amplitude_hu: flo
     noise = rng.standard_normal(shape, dtype=np.float32)
     smooth = ndimage.gaussian_filter(noise, sigma=0.8, mode="nearest")
     sd = float(smooth.std()) or 1.0
-    return (smooth * np.float32(amplitude_hu / sd)).astype(np.float32)
+    result: Array = (smooth * np.float32(amplitude_hu / sd)).astype(np.float32)
+    return result
 
 
-def vertebra_local_box(layout: LumbarLayout, level: str) -> tuple[tuple, tuple]:
+def vertebra_local_box(
+    layout: LumbarLayout, level: str
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     d = layout.levels[level]
     n = LUMBAR_LEVELS.index(level)
     disc_below = layout.discs[disc_key(*DISC_LEVELS[n])].mid_height_mm
@@ -727,7 +755,10 @@ def lumbar_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
         u, v, w = frame.to_local(x, y, z)
         shape = np.broadcast_shapes(u.shape, v.shape, w.shape)
         u, v, w = (np.broadcast_to(a, shape) for a in (u, v, w))
-        world = tuple(np.broadcast_to(a.astype(np.float32), shape) for a in (x, y, z))
+        world = cast(
+            "tuple[Array, Array, Array]",
+            tuple(np.broadcast_to(a.astype(np.float32), shape) for a in (x, y, z)),
+        )
         shapes = vertebra_shapes(u, v, w, level, layout, params, world)
         texture = _texture(rng, shape, 40.0)
         body_mask = shapes.body <= 0

@@ -25,10 +25,11 @@ Definitions (mm, degrees):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
@@ -52,7 +53,7 @@ class Frame:
         return self.origin + a * self.u + b * self.v + c * self.w
 
 
-def _frame(origin, axis) -> Frame:
+def _frame(origin: ArrayLike, axis: ArrayLike) -> Frame:
     w = np.asarray(axis, dtype=np.float64)
     w = w / np.linalg.norm(w)
     u = np.array([1.0, 0.0, 0.0]) - w[0] * w
@@ -82,7 +83,11 @@ def disc_frame(patient: Patient, upper: str, lower: str) -> Frame:
 
 
 def chord_mm(
-    patient: Patient, start: NDArray, direction: NDArray, half_length_mm: float, values: set[int]
+    patient: Patient,
+    start: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    half_length_mm: float,
+    values: set[int],
 ) -> float:
     """Length of the contiguous run of ``values`` through the sample nearest ``start`` on a line.
 
@@ -239,7 +244,11 @@ def disc_heights(patient: Patient, upper: str, lower: str) -> DiscMeasure:
     return DiscMeasure(anterior, middle, posterior, float(back - front + STEP_MM))
 
 
-def _voxels(patient: Patient, name: str, mask_extra=None) -> NDArray[np.float64]:
+def _voxels(
+    patient: Patient,
+    name: str,
+    mask_extra: Callable[[NDArray[np.float64]], NDArray[np.bool_]] | None = None,
+) -> NDArray[np.float64]:
     ijk = np.argwhere(patient.labels == _value(patient, name))
     points = ijk @ patient.lps_from_voxel[:3, :3].T + patient.lps_from_voxel[:3, 3]
     if mask_extra is not None:
@@ -255,9 +264,10 @@ def facet_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> floa
 
     joint = patient.landmarks.get(f"facet_{upper}_{lower}_{side}")
 
-    def near_joint(points):
+    def near_joint(points: NDArray[np.float64]) -> NDArray[np.bool_]:
         if joint is not None:
-            return np.linalg.norm(points - joint, axis=1) < FACET_RADIUS_MM
+            near: NDArray[np.bool_] = np.linalg.norm(points - joint, axis=1) < FACET_RADIUS_MM
+            return near
         rel = points - f.origin
         return (sign * points[:, 0] > 4.0) & (np.abs(rel @ f.w) < 25.0) & (rel @ f.v > 0)
 
@@ -317,7 +327,7 @@ def root_disc_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> 
     sign = 1.0 if side == "left" else -1.0
     u_lo = float((apex - f.origin) @ f.u) * sign
 
-    def in_triangle_band(points):
+    def in_triangle_band(points: NDArray[np.float64]) -> NDArray[np.bool_]:
         rel = points - f.origin
         height = rel @ f.w
         return (height > lo + 1.0) & (height < hi - 1.0) & (sign * (rel @ f.u) > u_lo - 2.0)

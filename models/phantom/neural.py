@@ -16,9 +16,10 @@ has painted them, else from the S1 endplate frame).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
 from fluorosim.models.phantom.lumbar import LocalFrame, LumbarLayout, lumbar_layout, pedicle_sdf
@@ -86,7 +87,9 @@ def tube_sdf(
     return best
 
 
-def _tube_box(grid: Grid, points: NDArray[np.float64], margin_mm: float):
+def _tube_box(
+    grid: Grid, points: NDArray[np.float64], margin_mm: float
+) -> tuple[slice, slice, slice]:
     return grid.box(points.min(axis=0) - margin_mm, points.max(axis=0) + margin_mm)
 
 
@@ -94,8 +97,8 @@ def _tube_piece(
     grid: Grid,
     label: str,
     points: NDArray[np.float64],
-    radii_lateral,
-    radii_other,
+    radii_lateral: ArrayLike,
+    radii_other: ArrayLike,
     hu: float,
     priority: int,
 ) -> Painted:
@@ -139,7 +142,8 @@ def _sacral_points(anchors: Anchors, frame: LocalFrame) -> dict[str, Point]:
 
 def _incenter(a: Point, b: Point, c: Point) -> Point:
     la, lb, lc = np.linalg.norm(b - c), np.linalg.norm(c - a), np.linalg.norm(a - b)
-    return (la * a + lb * b + lc * c) / (la + lb + lc)
+    centre: Point = (la * a + lb * b + lc * c) / (la + lb + lc)
+    return centre
 
 
 def _root_geometry(
@@ -277,7 +281,9 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
                 ala = sacral[f"ala_top_{side}"]
                 _, v_ala, w_ala = frame.to_local(*ala)
                 over_ala = frame.point(
-                    sign * 27.0, float(min(v_ala, 0.0)) - 14.0, float(w_ala) - 10.0
+                    sign * 27.0,
+                    float(cast("np.float32 | float", min(v_ala, 0.0))) - 14.0,
+                    float(w_ala) - 10.0,
                 )
                 # then down in front of the sacrum to join S1 (lumbosacral trunk)
                 s1_front = sacral[f"S1_foramen_anterior_{side}"]
@@ -341,12 +347,18 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
             anterior = sacral[f"{level}_foramen_anterior_{side}"]
             mid = 0.5 * (canal + anterior)
             exit_point = anterior + np.array([sign * 10.0, -14.0, -18.0])
-            path = np.array([take_off, canal, mid, anterior, exit_point])
+            sacral_path = np.array([take_off, canal, mid, anterior, exit_point])
             radii = [2.0, 2.4, 3.2, 3.0, 2.6] if level == "S1" else [1.6, 2.0, 2.6, 2.4, 2.2]
             del posterior
             result.pieces.append(
                 _tube_piece(
-                    grid, f"root_{level}_{side}", path, radii, radii, NERVE_HU, PRIORITY_NEURAL + 1
+                    grid,
+                    f"root_{level}_{side}",
+                    sacral_path,
+                    radii,
+                    radii,
+                    NERVE_HU,
+                    PRIORITY_NEURAL + 1,
                 )
             )
     return result

@@ -16,6 +16,7 @@ its normal, which the sacrum sets from the sacral slope and the lumbar spine sta
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -140,7 +141,7 @@ class Grid:
         matrix[:3, 3] = [self.x_mm[0], self.y_mm[0], self.z_mm[0]]
         return matrix
 
-    def box(self, low_mm, high_mm) -> tuple[slice, slice, slice]:
+    def box(self, low_mm: Iterable[float], high_mm: Iterable[float]) -> tuple[slice, slice, slice]:
         """Index slices of the voxels whose centres lie inside [low, high] (clipped to the grid)."""
         slices = []
         for axis, lo, hi in zip((self.x_mm, self.y_mm, self.z_mm), low_mm, high_mm, strict=True):
@@ -149,7 +150,9 @@ class Grid:
             slices.append(slice(start, max(start, stop)))
         return tuple(slices)  # type: ignore[return-value]
 
-    def coordinates(self, box: tuple[slice, slice, slice]) -> tuple[NDArray, NDArray, NDArray]:
+    def coordinates(
+        self, box: tuple[slice, slice, slice]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         """Broadcastable x, y, z coordinate arrays (ni,1,1), (1,nj,1), (1,1,nk) of a sub-box."""
         x = self.x_mm[box[0]][:, None, None]
         y = self.y_mm[box[1]][None, :, None]

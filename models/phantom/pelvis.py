@@ -29,10 +29,11 @@ procedures.md: 5–28 % of patients).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from fluorosim.models.phantom.parts import (
     PRIORITY_BONE,
@@ -47,7 +48,9 @@ from fluorosim.models.phantom.sacrum import (
     ANTERIOR_ILIUM_HU,
     E_A,
     E_S,
+    Field,
     PelvicFrame,
+    SacralShape,
     SacroiliacJoint,
     bone_hu,
     cancellous_shift_hu,
@@ -134,13 +137,14 @@ class IliumShape:
     hip_center: NDArray[np.float64]
     joint: SacroiliacJoint
 
-    def arc_z(self, y: NDArray) -> NDArray:
+    def arc_z(self, y: Field) -> Field:
         """Height of the arcuate line (the fold of the plate) at y; level behind the ICD start."""
         slope = self.icd_direction[1] / self.icd_direction[0]
         dy = np.minimum(y - self.icd_posterior[0], 0.0)
-        return self.icd_posterior[1] + dy * slope
+        z: Field = self.icd_posterior[1] + dy * slope
+        return z
 
-    def mid_x(self, y: NDArray, z: NDArray) -> NDArray:
+    def mid_x(self, y: Field, z: Field) -> Field:
         """Lateral position of the plate's mid-surface."""
         wall = np.interp(y, self.wall_y, self.wall_x) * self.width_scale
         crest = np.interp(y, self.crest_y, self.crest_x) * self.width_scale
@@ -152,7 +156,8 @@ class IliumShape:
         # seen edge-on by a lateral beam, is the iliac cortical density line.
         eps = 1.0 / span
         h = np.sqrt(h * h + eps * eps) - eps
-        return wall + (crest - wall) * np.sqrt(np.maximum(h, 0.0))
+        x: Field = wall + (crest - wall) * np.sqrt(np.maximum(h, 0.0))
+        return x
 
     def point(self, y: float, z: float, x: float | None = None) -> NDArray[np.float64]:
         """A side-local point on the mid-surface at (y, z) (or at lateral ``x``), as PRF."""
@@ -161,7 +166,7 @@ class IliumShape:
         return np.array([self.sign * x, y, z])
 
 
-def polygon_sdf(y: NDArray, z: NDArray, vertices: NDArray) -> NDArray:
+def polygon_sdf(y: Field, z: Field, vertices: NDArray[np.float64]) -> NDArray[np.float32]:
     """Signed distance of 2-D points to a closed polygon (negative inside), vectorised."""
     d2 = np.full(np.broadcast(y, z).shape, np.inf, dtype=np.float32)
     sign = np.ones_like(d2)
@@ -190,7 +195,7 @@ def ilium_shape(params: PatientParameters, side: str, joint: SacroiliacJoint) ->
     raise_mm = HIGH_CREST_RAISE_MM if params.variant == "high_iliac_crest" else 0.0
     crest_jitter = 4.0 * float(np.clip(rng.standard_normal(), -2, 2))
 
-    def lift(zv: NDArray) -> NDArray:
+    def lift(zv: ArrayLike) -> Field:
         return (raise_mm + crest_jitter) * smoothstep(np.asarray(zv), -30.0, 30.0)
 
     outline = np.array(OUTLINE_YZ) * k
@@ -222,25 +227,35 @@ def ilium_shape(params: PatientParameters, side: str, joint: SacroiliacJoint) ->
     )
 
 
-def _capsule(x, y, z, a, b, radius: float) -> NDArray:
+def _capsule(
+    x: Field, y: Field, z: Field, a: Iterable[float], b: Iterable[float], radius: float
+) -> Field:
     """Signed distance to a 3-D capsule from a to b (python floats keep float32 arrays float32)."""
     a0, a1, a2 = (float(v) for v in a)
     b0, b1, b2 = (float(v) - w for v, w in zip(b, (a0, a1, a2), strict=True))
     length2 = b0 * b0 + b1 * b1 + b2 * b2
     wx, wy, wz = x - a0, y - a1, z - a2
     h = np.clip((wx * b0 + wy * b1 + wz * b2) / length2, 0.0, 1.0)
-    return np.sqrt((wx - h * b0) ** 2 + (wy - h * b1) ** 2 + (wz - h * b2) ** 2) - float(radius)
+    sdf: Field = np.sqrt((wx - h * b0) ** 2 + (wy - h * b1) ** 2 + (wz - h * b2) ** 2) - float(
+        radius
+    )
+    return sdf
 
 
-def _ellipsoid(x, y, z, center, radii) -> NDArray:
+def _ellipsoid(
+    x: Field, y: Field, z: Field, center: Iterable[float], radii: Iterable[float]
+) -> Field:
     """Approximate signed distance to an axis-aligned ellipsoid."""
     c0, c1, c2 = (float(v) for v in center)
     r0, r1, r2 = (float(v) for v in radii)
     q = np.sqrt(((x - c0) / r0) ** 2 + ((y - c1) / r1) ** 2 + ((z - c2) / r2) ** 2)
-    return (q - 1.0) * min(r0, r1, r2)
+    sdf: Field = (q - 1.0) * min(r0, r1, r2)
+    return sdf
 
 
-def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel: float):
+def _hip_bone_sdf(
+    shape: IliumShape, xl: Field, y: Field, z: Field, voxel: float
+) -> tuple[Field, tuple[Field, Field, Field]]:
     """Signed distance of the hip bone (side-local x ``xl``); also the wing/auricular weight."""
     k = shape.scale
     joint = shape.joint
@@ -299,7 +314,7 @@ def _hip_bone_sdf(shape: IliumShape, xl: NDArray, y: NDArray, z: NDArray, voxel:
     return bone, (d, v1, v2)
 
 
-def _side_box(frame: PelvicFrame, grid: Grid, shape: IliumShape):
+def _side_box(frame: PelvicFrame, grid: Grid, shape: IliumShape) -> tuple[slice, slice, slice]:
     k = shape.scale
     lo_x, hi_x = 0.0, 150.0 * k * shape.width_scale
     if shape.sign < 0:
@@ -332,8 +347,11 @@ def ilia_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartRe
         slab = np.zeros(shape3, dtype=bool)
         half = max(joint.gap_mm / 2.0, 0.55 * voxel)
         for i0 in range(0, shape3[0], X_CHUNK):
-            sub = (slice(box[0].start + i0, min(box[0].start + i0 + X_CHUNK, box[0].stop)),)
-            sub = sub + box[1:]
+            sub = (
+                slice(box[0].start + i0, min(box[0].start + i0 + X_CHUNK, box[0].stop)),
+                box[1],
+                box[2],
+            )
             x, y, z = frame.coordinates(grid, sub)
             bone, (d, v1, v2) = _hip_bone_sdf(shape, shape.sign * x, y, z, voxel)
             rows = slice(i0, i0 + bone.shape[0])
@@ -353,7 +371,18 @@ def ilia_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartRe
     return result
 
 
-def _joint_space(shape: IliumShape, sacrum, x, y, z, d, v1, v2, half: float, voxel: float):
+def _joint_space(
+    shape: IliumShape,
+    sacrum: SacralShape,
+    x: Field,
+    y: Field,
+    z: Field,
+    d: Field,
+    v1: Field,
+    v2: Field,
+    half: float,
+    voxel: float,
+) -> NDArray[np.bool_]:
     """Voxels within ``half`` of the joint plane on the L-shaped surface with bone on both sides."""
     joint = shape.joint
     slab = (np.abs(d) <= half) & (joint.region_sdf(v1, v2) < 0)
@@ -377,7 +406,10 @@ def _landmarks(frame: PelvicFrame, shape: IliumShape) -> dict[str, NDArray[np.fl
     k = shape.scale
     post_yz = shape.icd_posterior
     ant_yz = post_yz + ICD_LENGTH_MM * k * shape.icd_direction
-    wall = lambda yv: float(np.interp(yv, shape.wall_y, shape.wall_x) * shape.width_scale)  # noqa: E731
+
+    def wall(yv: float) -> float:
+        return float(np.interp(yv, shape.wall_y, shape.wall_x) * shape.width_scale)
+
     ref = {
         f"icd_line_{side}_posterior": shape.point(post_yz[0], post_yz[1], wall(post_yz[0])),
         f"icd_line_{side}_anterior": shape.point(ant_yz[0], ant_yz[1], wall(ant_yz[0])),
@@ -399,7 +431,7 @@ def symphysis_superior_ref(scale: float) -> NDArray[np.float64]:
     return np.array([0.0, c[1], c[2] + r[2]])
 
 
-def _on_edge(shape: IliumShape, yz: NDArray, x_offset: float) -> NDArray[np.float64]:
+def _on_edge(shape: IliumShape, yz: NDArray[np.float64], x_offset: float) -> NDArray[np.float64]:
     """The outline point (y, z) with x on the plate (or the posterior block near the joint)."""
     y, z = float(yz[0]), float(yz[1])
     joint = shape.joint

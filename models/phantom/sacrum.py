@@ -30,10 +30,12 @@ anterior ilium (230–254), cancellous −2.5 HU/year, cortical +700…+1900.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from fluorosim.models.phantom.parts import (
@@ -46,6 +48,8 @@ from fluorosim.models.phantom.parts import (
 )
 
 Array = NDArray[np.float32]
+#: A signed-distance or coordinate field: float32 on the grid, float64 where points are sampled.
+Field = NDArray[np.floating[Any]]
 
 #: Sacral slope at which the PRF equals LPS (anatomy.md: sacral slope 24–55; 38 is the mean used
 #: by PatientParameters).
@@ -118,26 +122,32 @@ SIDES = ("left", "right")
 
 
 # --- small implicit-shape helpers (shared by the pelvic parts) ---------------------------------
-def smooth_max(a: NDArray, b: NDArray, k_mm: float) -> NDArray:
+def smooth_max(a: Field, b: Field, k_mm: float) -> Field:
     """A smooth maximum (rounded intersection of signed distances) with blend radius ``k_mm``."""
     h = np.clip(0.5 - 0.5 * (b - a) / k_mm, 0.0, 1.0)
-    return (a * h + b * (1.0 - h)) + k_mm * h * (1.0 - h)
+    result: Field = (a * h + b * (1.0 - h)) + k_mm * h * (1.0 - h)
+    return result
 
 
-def smooth_min(a: NDArray, b: NDArray, k_mm: float) -> NDArray:
+def smooth_min(a: Field, b: Field, k_mm: float) -> Field:
     """A smooth minimum (rounded union of signed distances) with blend radius ``k_mm``."""
     return -smooth_max(-a, -b, k_mm)
 
 
-def smoothstep(x: NDArray, edge0: float, edge1: float) -> NDArray:
+def smoothstep(x: Field, edge0: float, edge1: float) -> Field:
     """0 below edge0, 1 above edge1, a C¹ ramp between."""
     t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
+    ramp: Field = t * t * (3.0 - 2.0 * t)
+    return ramp
 
 
 def capsule_distance_2d(
-    p1: NDArray, p2: NDArray, start: NDArray, direction: NDArray, length: float
-) -> NDArray:
+    p1: Field,
+    p2: Field,
+    start: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    length: float,
+) -> Field:
     """Distance from 2-D points (p1, p2) to the segment start + s·direction, s ∈ [0, length]."""
     s0, s1 = float(start[0]), float(start[1])
     d0, d1 = float(direction[0]), float(direction[1])
@@ -152,7 +162,7 @@ def cancellous_shift_hu(age_years: float) -> float:
 
 
 def bone_hu(
-    mask: NDArray[np.bool_], cancellous_hu: NDArray | float, voxel_mm: float
+    mask: NDArray[np.bool_], cancellous_hu: Field | float, voxel_mm: float
 ) -> NDArray[np.float32]:
     """HU of a bone mask: a cortical shell (≈CORTEX_MM, at least one voxel) around the cancellous core."""
     iterations = max(1, int(round(CORTEX_MM / voxel_mm)))
@@ -200,25 +210,29 @@ class PelvicFrame:
         origin = np.asarray(anchors.s1_endplate_center_mm, dtype=np.float64)
         return cls(origin, math.cos(delta), math.sin(delta))
 
-    def lps_from_ref(self, points_ref: NDArray) -> NDArray[np.float64]:
+    def lps_from_ref(self, points_ref: ArrayLike) -> NDArray[np.float64]:
         """PRF points (…, 3) → LPS mm."""
         p = np.asarray(points_ref, dtype=np.float64)
         y = self.cos_d * p[..., 1] - self.sin_d * p[..., 2]
         z = self.sin_d * p[..., 1] + self.cos_d * p[..., 2]
-        return np.stack([p[..., 0], y, z], axis=-1) + self.origin_lps
+        lps: NDArray[np.float64] = np.stack([p[..., 0], y, z], axis=-1) + self.origin_lps
+        return lps
 
-    def ref_from_lps(self, points_lps: NDArray) -> NDArray[np.float64]:
+    def ref_from_lps(self, points_lps: ArrayLike) -> NDArray[np.float64]:
         """LPS points (…, 3) → PRF mm."""
         p = np.asarray(points_lps, dtype=np.float64) - self.origin_lps
         y = self.cos_d * p[..., 1] + self.sin_d * p[..., 2]
         z = -self.sin_d * p[..., 1] + self.cos_d * p[..., 2]
-        return np.stack([p[..., 0], y, z], axis=-1)
+        ref: NDArray[np.float64] = np.stack([p[..., 0], y, z], axis=-1)
+        return ref
 
-    def vector_lps(self, vector_ref: NDArray) -> NDArray[np.float64]:
+    def vector_lps(self, vector_ref: ArrayLike) -> NDArray[np.float64]:
         """A PRF direction in LPS."""
         return self.lps_from_ref(np.asarray(vector_ref, dtype=np.float64)) - self.origin_lps
 
-    def box(self, grid: Grid, low_ref, high_ref) -> tuple[slice, slice, slice]:
+    def box(
+        self, grid: Grid, low_ref: Sequence[float], high_ref: Sequence[float]
+    ) -> tuple[slice, slice, slice]:
         """Grid slices covering the PRF box [low_ref, high_ref] (its LPS bounding box)."""
         corners = np.array(
             [
@@ -243,12 +257,12 @@ class PelvicFrame:
         return x, y, z
 
 
-def sacral_from_ref_yz(y: NDArray, z: NDArray) -> tuple[NDArray, NDArray]:
+def sacral_from_ref_yz(y: Field, z: Field) -> tuple[Field, Field]:
     """PRF (y, z) → sacral-frame (a anterior, s superior) coordinates."""
     return y * E_A[0] + z * E_A[1], y * E_S[0] + z * E_S[1]
 
 
-def ref_yz_from_sacral(a: NDArray, s: NDArray) -> tuple[NDArray, NDArray]:
+def ref_yz_from_sacral(a: Field, s: Field) -> tuple[Field, Field]:
     """Sacral-frame (a, s) → PRF (y, z)."""
     return a * E_A[0] + s * E_S[0], a * E_A[1] + s * E_S[1]
 
@@ -274,7 +288,7 @@ class SacroiliacJoint:
     half_width_mm: float
     gap_mm: float
 
-    def plane_coordinates(self, x: NDArray, y: NDArray, z: NDArray):
+    def plane_coordinates(self, x: Field, y: Field, z: Field) -> tuple[Field, Field, Field]:
         """(d, v1, v2): signed distance to the plane (+ lateral) and in-plane coordinates."""
         v = [float(c) for c in self.vertex_ref]
         dx, dy, dz = x - v[0], y - v[1], z - v[2]
@@ -284,14 +298,14 @@ class SacroiliacJoint:
         v2 = e2[0] * dx + e2[1] * dy + e2[2] * dz
         return d, v1, v2
 
-    def region_sdf(self, v1: NDArray, v2: NDArray) -> NDArray:
+    def region_sdf(self, v1: Field, v2: Field) -> Field:
         """Signed in-plane distance to the L-shaped articular region (negative inside)."""
         zero = np.zeros(2)
         a = capsule_distance_2d(v1, v2, zero, self.superior_dir, self.superior_length_mm)
         b = capsule_distance_2d(v1, v2, zero, self.inferior_dir, self.inferior_length_mm)
         return np.minimum(a, b) - self.half_width_mm
 
-    def half_gap(self, v1: NDArray, v2: NDArray) -> NDArray:
+    def half_gap(self, v1: Field, v2: Field) -> Field:
         """Half the bone-to-bone gap: gap/2 on the articular surface, the ligament gap off it."""
         ramp = smoothstep(self.region_sdf(v1, v2), 0.0, 4.0)
         return self.gap_mm / 2.0 + (SIJ_LIGAMENT_GAP_MM - self.gap_mm / 2.0) * ramp
@@ -303,16 +317,20 @@ class SacroiliacJoint:
         v1, v2 = np.meshgrid(g, g, indexing="ij")
         inside = self.region_sdf(v1, v2) < 0
         v1, v2 = v1[inside], v2[inside]
-        return self.vertex_ref + v1[:, None] * self.e1 + v2[:, None] * self.e2
+        samples: NDArray[np.float64] = (
+            self.vertex_ref + v1[:, None] * self.e1 + v2[:, None] * self.e2
+        )
+        return samples
 
     def point_ref(self, v1: float, v2: float, d: float = 0.0) -> NDArray[np.float64]:
         """The PRF point at in-plane (v1, v2), ``d`` mm lateral of the plane."""
         return self.vertex_ref + v1 * self.e1 + v2 * self.e2 + d * self.normal
 
 
-def _unit(v: NDArray) -> NDArray[np.float64]:
-    v = np.asarray(v, dtype=np.float64)
-    return v / np.linalg.norm(v)
+def _unit(v: ArrayLike) -> NDArray[np.float64]:
+    vec = np.asarray(v, dtype=np.float64)
+    unit: NDArray[np.float64] = vec / np.linalg.norm(vec)
+    return unit
 
 
 def sacroiliac_joints(params: PatientParameters) -> dict[str, SacroiliacJoint]:
@@ -382,11 +400,12 @@ class SacralShape:
     anterior_foramen_mm: tuple[tuple[float, float], ...]
     posterior_foramen_mm: tuple[tuple[float, float], ...]
 
-    def profile(self, name: str, t: NDArray) -> NDArray:
+    def profile(self, name: str, t: Field) -> Array:
         """A profile interpolated at arc lengths t."""
-        return np.interp(t, self.knots, getattr(self, name)).astype(np.float32)
+        values: Array = np.interp(t, self.knots, getattr(self, name)).astype(np.float32)
+        return values
 
-    def recess(self, t: NDArray) -> NDArray:
+    def recess(self, t: Field) -> Array:
         """Recess of the midline pelvic surface at arc lengths t: full from S1 mid-height down."""
         ramp = 0.5 * self.foramen_t_mm[0]
         knots = (0.0, ramp, self.length_mm)
@@ -408,7 +427,7 @@ class SacralShape:
         y, z = ref_yz_from_sacral(np.array(a), np.array(s))
         return np.array([l_mm, float(y), float(z)])
 
-    def curved(self, y: NDArray, z: NDArray) -> tuple[NDArray, NDArray]:
+    def curved(self, y: Field, z: Field) -> tuple[Array, Array]:
         """PRF (y, z) → (u, t)."""
         a, s = sacral_from_ref_yz(y, z)
         radius = self.kyphosis_radius_mm
@@ -463,13 +482,17 @@ def sacral_shape(params: PatientParameters) -> SacralShape:
         hiatus_t_mm=0.84 * length,
         foramen_t_mm=foramen_t,
         foramen_l_mm=foramen_l,
-        anterior_foramen_mm=tuple(tuple(float(v) for v in row) for row in ant),
-        posterior_foramen_mm=tuple(tuple(float(v) for v in row) for row in post),
+        anterior_foramen_mm=cast(
+            "tuple[tuple[float, float], ...]", tuple(tuple(float(v) for v in row) for row in ant)
+        ),
+        posterior_foramen_mm=cast(
+            "tuple[tuple[float, float], ...]", tuple(tuple(float(v) for v in row) for row in post)
+        ),
     )
 
 
 # --- the part ----------------------------------------------------------------------------------
-def sacrum_fields(shape: SacralShape, x: Array, u: Array, t: Array):
+def sacrum_fields(shape: SacralShape, x: Array, u: Array, t: Array) -> tuple[Field, Field, Field]:
     """Signed distances of the sacrum (without joint cuts) and the coccyx, and region masks."""
     lat = np.abs(x)
     tc = np.clip(t, 0.0, shape.length_mm)
@@ -554,12 +577,22 @@ def sacrum_fields(shape: SacralShape, x: Array, u: Array, t: Array):
     return sd, coccyx, in_body
 
 
-def _capsule_3(lat, u, t, a, b, radius: float) -> NDArray:
+def _capsule_3(
+    lat: Field,
+    u: Field,
+    t: Field,
+    a: tuple[float, float, float],
+    b: tuple[float, float, float],
+    radius: float,
+) -> Field:
     """Signed distance to a capsule in (l, u, t) coordinates."""
     ab = np.subtract(b, a)
     wl, wu, wt = lat - a[0], u - a[1], t - a[2]
     h = np.clip((wl * ab[0] + wu * ab[1] + wt * ab[2]) / float(ab @ ab), 0.0, 1.0)
-    return np.sqrt((wl - h * ab[0]) ** 2 + (wu - h * ab[1]) ** 2 + (wt - h * ab[2]) ** 2) - radius
+    sdf: Field = (
+        np.sqrt((wl - h * ab[0]) ** 2 + (wu - h * ab[1]) ** 2 + (wt - h * ab[2]) ** 2) - radius
+    )
+    return sdf
 
 
 def sacrum_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> PartResult:
