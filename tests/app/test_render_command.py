@@ -133,10 +133,10 @@ def test_an_instrument_may_carry_its_roll() -> None:
 def test_bench_command_prints_json_of_the_chosen_benchmarks(capsys, monkeypatch):
     from fluorosim.render import bench
 
-    monkeypatch.setattr(bench, "BENCHMARKS", [("fake", lambda: {"fake_ms": 3.0})])
+    monkeypatch.setattr(bench, "BENCHMARKS", [("fake", lambda: {"fake_figure": 3.0})])
     assert cli.main(["bench", "--only", "fake", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["fake_ms"] == 3.0 and printed["cpu_count"] >= 1
+    assert printed["fake_figure"] == 3.0 and printed["cpu_count"] >= 1
     assert cli.main(["bench", "--only", "nonesuch"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
 
