@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from fluorosim.models.patient import Patient
 from fluorosim.scenarios import vocabulary
-from fluorosim.scenarios.spec import PointSpec
+from fluorosim.scenarios.spec import OFFSET_FRAMES, PointSpec
 
 ANTERIOR_LPS = np.array([0.0, -1.0, 0.0])
 CRANIAL_LPS = np.array([0.0, 0.0, 1.0])
@@ -62,12 +62,11 @@ def offset_axes(
         return lateral_lps(side), ANTERIOR_LPS.copy(), CRANIAL_LPS.copy()
     if frame != "sacrum":
         raise ValueError(f"unknown offset frame {frame!r}")
-    axis = landmark_point(patient, "S1_body_center", side) - landmark_point(
-        patient, "S2_body_center", side
-    )
+    upper, lower = OFFSET_FRAMES["sacrum"]
+    axis = landmark_point(patient, upper, side) - landmark_point(patient, lower, side)
     norm = float(np.linalg.norm(axis))
     if norm < 1e-6:
-        raise PointError("S1_body_center and S2_body_center coincide: no sacral axis")
+        raise PointError(f"{upper} and {lower} coincide: no sacral axis")
     cranial = axis / norm
     lateral = lateral_lps(side)
     lateral = lateral - float(lateral @ cranial) * cranial

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fluorosim.models.phantom.parts import VARIANTS
 from fluorosim.scenarios.scoring.credit import CURVES, SENSES
+from fluorosim.scenarios.spec import OFFSET_FRAMES
 
 FORMAT = "fluorosim-scenario"
 #: Scenario format versions this build reads (2: metric definitions in the file, issue #15).
@@ -32,8 +33,8 @@ SEVERITIES = ("major", "minor")
 RISK_KINDS = ("enter", "exit")
 DIRECTIONS = ("anterior", "posterior", "medial", "lateral", "cranial", "caudal")
 SIDES = ("left", "right")
-#: Axes a point's offsets are given in (scenarios.spec.OFFSET_FRAMES, scenarios.points.offset_axes).
-OFFSET_FRAMES = ("world", "sacrum")
+#: Axes a point's offsets are given in (defined with their landmarks in scenarios.spec).
+OFFSET_FRAME_NAMES = tuple(OFFSET_FRAMES)
 
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 Text = Annotated[str, Field(max_length=4000)]
@@ -61,7 +62,7 @@ class PointTable(_Table):
     lateral_mm: Mm = 0.0
     anterior_mm: Mm = 0.0
     cranial_mm: Mm = 0.0
-    frame: Literal[OFFSET_FRAMES] = "world"  # type: ignore[valid-type]
+    frame: Literal[OFFSET_FRAME_NAMES] = "world"  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _one_form(self) -> PointTable:
