@@ -126,6 +126,15 @@ class PlacedSkeleton:
     frames: dict[str, LocalFrame] = field(default_factory=dict)
     half_heights_mm: dict[str, float] = field(default_factory=dict)
     endplates: dict[str, tuple[Vec, Vec]] = field(default_factory=dict)
+    #: Ray casters on the bones, built when first needed (pedicle measurements).
+    casters: dict[str, RayCaster] = field(default_factory=dict, repr=False, compare=False)
+
+    def caster(self, bone: str) -> RayCaster:
+        """A ray caster on the bone ``bone`` (built once per placed skeleton)."""
+        if bone not in self.casters:
+            mesh = self.bones[bone]
+            self.casters[bone] = RayCaster(TriangleMesh(mesh.vertices_mm, mesh.faces))
+        return self.casters[bone]
 
 
 #: The template loader (a module attribute so a test can hand in another template).
@@ -372,22 +381,6 @@ def posterior_wall_v(skeleton: PlacedSkeleton, level: str) -> float:
     return float(np.percentile(local[near_mid, 1], 97))
 
 
-#: Ray casters of the placed bones, by the mesh object (kept alive alongside its caster).
-_CASTERS: dict[int, tuple[Mesh, RayCaster]] = {}
-
-
-def _caster(mesh: Mesh) -> RayCaster:
-    """A ray caster on ``mesh`` (built once per mesh object; the last few are kept)."""
-    kept = _CASTERS.get(id(mesh))
-    if kept is not None and kept[0] is mesh:
-        return kept[1]
-    caster = RayCaster(TriangleMesh(mesh.vertices_mm, mesh.faces))
-    if len(_CASTERS) >= 32:
-        _CASTERS.pop(next(iter(_CASTERS)))
-    _CASTERS[id(mesh)] = (mesh, caster)
-    return caster
-
-
 def _first_hit_mm(caster: RayCaster, frame: LocalFrame, start: Vec, direction: Vec) -> float | None:
     """Distance (mm) from ``start`` to the first surface crossing along ``direction`` (both in
     body-frame coordinates), or None within the search reach."""
@@ -419,7 +412,7 @@ def pedicle_geometry(skeleton: PlacedSkeleton, level: str, side: str) -> Pedicle
         seed = _local(frame, skeleton.landmarks[seed_name])
     else:
         seed = fallback.centre_local
-    caster = _caster(skeleton.bones[level])
+    caster = skeleton.caster(level)
     angles = np.radians(PEDICLE_CHORD_ANGLES_DEG)
     w_mid = float(seed[2])
     best: PedicleGeometry | None = None
