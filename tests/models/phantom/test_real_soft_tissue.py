@@ -29,18 +29,32 @@ CASES = [
 _CACHE: dict = {}
 
 
+def placed(params: PatientParameters):
+    """The placed real skeleton and the anchors the soft-tissue and vessel parts read (with the
+    body outline the assembly publishes), as models.phantom.assembly builds them."""
+    skeleton = real_skeleton.placed_skeleton(params)
+    anchors = Anchors(
+        s1_endplate_normal=real_skeleton.s1_normal(skeleton),
+        extra=real_skeleton.real_anchors(skeleton),
+    )
+    top, spinous = real_skeleton.skeleton_extent(skeleton)
+    low, high = body_outline_mm(params, top, spinous)
+    anchors.extra["body_outline_low_mm"], anchors.extra["body_outline_high_mm"] = low, high
+    return skeleton, anchors
+
+
+def l5_body_distance(skeleton) -> BoneDistance:
+    """Signed distance to the placed real L5 body alone."""
+    l5 = real_skeleton.Mesh(skeleton.bodies["L5"].vertices_mm, skeleton.bodies["L5"].faces)
+    return BoneDistance(real_skeleton.PlacedSkeleton(bones={"L5": l5}, bodies={}, landmarks={}))
+
+
 def setup(case: dict):
     key = tuple(sorted(case.items()))
     if key not in _CACHE:
         params = PatientParameters(skeleton="real", voxel_mm=VOXEL_MM, **case)
-        skeleton = real_skeleton.placed_skeleton(params)
-        anchors = Anchors(
-            s1_endplate_normal=real_skeleton.s1_normal(skeleton),
-            extra=real_skeleton.real_anchors(skeleton),
-        )
-        top, spinous = real_skeleton.skeleton_extent(skeleton)
-        low, high = body_outline_mm(params, top, spinous)
-        anchors.extra["body_outline_low_mm"], anchors.extra["body_outline_high_mm"] = low, high
+        skeleton, anchors = placed(params)
+        low, high = anchors.extra["body_outline_low_mm"], anchors.extra["body_outline_high_mm"]
         grid = Grid.covering(low - 8.0, high + 8.0, VOXEL_MM)
         soft = Painted(grid, soft_tissue_part(grid, params, anchors))
         vessels = Painted(grid, vessels_part(grid, params, anchors))
@@ -108,8 +122,7 @@ def test_vessels_in_front_of_the_bodies_and_never_in_bone(case):
     # anatomy.md: the right common iliac artery ≈ 7 mm from the L5 body
     right = next(v for v in tree if v.label == "common_iliac_artery_right")
     centers, radii = right.centerline()
-    l5 = real_skeleton.Mesh(skeleton.bodies["L5"].vertices_mm, skeleton.bodies["L5"].faces)
-    l5_only = BoneDistance(real_skeleton.PlacedSkeleton(bones={"L5": l5}, bodies={}, landmarks={}))
+    l5_only = l5_body_distance(skeleton)
     assert 3.5 <= float((l5_only(centers)[0] - radii).min()) <= 10.5
     for side in SIDES:  # the common iliacs divide in front of the SI joints
         cia = vessels.points(f"common_iliac_artery_{side}")
@@ -181,14 +194,9 @@ def test_right_common_iliac_artery_about_7mm_from_the_real_l5(seed):
     """anatomy.md: the right common iliac artery lies on average 7 mm from the L5 body (the
     seed spread of test_vessels.py, measured from the placed real L5 body)."""
     params = PatientParameters(skeleton="real", seed=seed)
-    skeleton = real_skeleton.placed_skeleton(params)
-    anchors = Anchors(
-        s1_endplate_normal=real_skeleton.s1_normal(skeleton),
-        extra=real_skeleton.real_anchors(skeleton),
-    )
+    skeleton, anchors = placed(params)
     tree, _ = vessel_tree(params, anchors)
-    l5 = real_skeleton.Mesh(skeleton.bodies["L5"].vertices_mm, skeleton.bodies["L5"].faces)
-    l5_only = BoneDistance(real_skeleton.PlacedSkeleton(bones={"L5": l5}, bodies={}, landmarks={}))
+    l5_only = l5_body_distance(skeleton)
     right = next(v for v in tree if v.label == "common_iliac_artery_right")
     assert 7.0 - 3.5 <= _wall_gap_mm(l5_only, right) <= 7.0 + 3.5
     for vessel in tree:  # …and no vessel is inside the L5 body
@@ -231,14 +239,8 @@ def test_bowel_lies_anterolateral_to_the_psoas(case):
 def test_same_seed_same_soft_tissue_other_seed_differs():
     def soft(seed: int, grid: Grid | None = None):
         params = PatientParameters(skeleton="real", seed=seed, voxel_mm=3.0)
-        skeleton = real_skeleton.placed_skeleton(params)
-        anchors = Anchors(
-            s1_endplate_normal=real_skeleton.s1_normal(skeleton),
-            extra=real_skeleton.real_anchors(skeleton),
-        )
-        top, spinous = real_skeleton.skeleton_extent(skeleton)
-        low, high = body_outline_mm(params, top, spinous)
-        anchors.extra["body_outline_low_mm"], anchors.extra["body_outline_high_mm"] = low, high
+        _, anchors = placed(params)
+        low, high = anchors.extra["body_outline_low_mm"], anchors.extra["body_outline_high_mm"]
         grid = grid or Grid.covering(low - 8.0, high + 8.0, 3.0)
         return grid, soft_tissue_part(grid, params, anchors)
 
