@@ -479,10 +479,6 @@ class RealLevelDims(LevelDims):
         return float(self._pedicle_w_mm)  # type: ignore[attr-defined]
 
 
-def _axes(frame: LocalFrame) -> tuple[Vec, Vec, Vec]:
-    return frame.eu, frame.ev, frame.ew
-
-
 def _disc_back_surface(
     skeleton: PlacedSkeleton, upper: str, lower: str, frame: LocalFrame, u_mm: float
 ) -> list[Vec]:
@@ -576,8 +572,10 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
         kambin_u = min(levels[upper].canal_width_mm, below.canal_width_mm) / 2 - 1.0
         kambin_u += KAMBIN_SURFACE_INSET_MM
         surface = _disc_back_surface(skeleton, upper, lower, disc_frame, kambin_u)
+        s1 = skeleton.frames["S1"]
+        # below L5: S1's axes at the S1 endplate centre, the frame neural.py measures kambin_v in
         lower_frame = (
-            LocalFrame(skeleton.endplates["S1"][0], *_axes(skeleton.frames["S1"]))
+            LocalFrame(skeleton.endplates["S1"][0], s1.eu, s1.ev, s1.ew)
             if lower == "S1"
             else skeleton.frames[lower]
         )
