@@ -554,6 +554,8 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
     discs: dict[str, DiscDims] = {}
     disc_frames: dict[str, LocalFrame] = {}
     facets = facet_joints(skeleton)
+    s1 = skeleton.frames["S1"]
+    s1_frame = LocalFrame(skeleton.endplates["S1"][0].copy(), s1.eu, s1.ev, s1.ew)
     for upper, lower in DISC_LEVELS:
         top = skeleton.endplates[upper][1]
         bottom = skeleton.endplates[lower][0]
@@ -572,13 +574,8 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
         kambin_u = min(levels[upper].canal_width_mm, below.canal_width_mm) / 2 - 1.0
         kambin_u += KAMBIN_SURFACE_INSET_MM
         surface = _disc_back_surface(skeleton, upper, lower, disc_frame, kambin_u)
-        s1 = skeleton.frames["S1"]
-        # below L5: S1's axes at the S1 endplate centre, the frame neural.py measures kambin_v in
-        lower_frame = (
-            LocalFrame(skeleton.endplates["S1"][0], s1.eu, s1.ev, s1.ew)
-            if lower == "S1"
-            else skeleton.frames[lower]
-        )
+        # below L5 kambin_v is measured in the layout's s1_frame, as neural.py reads it
+        lower_frame = s1_frame if lower == "S1" else skeleton.frames[lower]
         discs[f"{upper}_{lower}"] = DiscDims(
             kambin_v_mm=float(np.mean([_local(lower_frame, p)[1] for p in surface])),
             mid_height_mm=float(np.linalg.norm(top - bottom)),
@@ -587,8 +584,6 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
             * (levels[upper].body_depth_mm + levels.get(lower, levels["L5"]).body_depth_mm),
             facet_angle_deg=_facet_angle_deg(normal, up_frame),
         )
-    s1 = skeleton.frames["S1"]
-    s1_frame = LocalFrame(skeleton.endplates["S1"][0].copy(), s1.eu, s1.ev, s1.ew)
     return LumbarLayout(
         levels=levels,
         discs=discs,
