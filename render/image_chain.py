@@ -39,16 +39,20 @@ reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image 
 8. Image intensifier only: ``apply_vignetting`` (brightness falls as 1 − v·(r/R)² to the edge of
    the field radius R) and ``pincushion_distort`` (a point at radius r is shown at
    r·(1 + k·(r/R)²): outward by k·R at the edge). A flat panel has neither.
-9. ``auto_window``: automatic brightness control in the log domain, from the central measuring
+9. ``render.processing.process``: the system's digital processing of the camera signal —
+   equalization (a fraction of the log background of a 20 mm low-pass pulled to its field mean,
+   so the thick pelvis and the thin flank both show detail) and edge enhancement (unsharp masking
+   of 2 mm, gain 0.5: cortices and wires crisper, noise with them).
+10. ``auto_window``: automatic brightness control in the log domain, from the central measuring
    field of the exposed area, air (direct exposure) left out: its mean displayed grey is held at
    mid-grey and its robust spread sets the contrast, so a lateral or an obese patient is not
    simply dark, and air beside the body burns out white.
-10. ``to_display``: the monitor's characteristic S-curve of log exposure (toe: bone dark and metal
+11. ``to_display``: the monitor's characteristic S-curve of log exposure (toe: bone dark and metal
     black; straight part: soft tissue grey; shoulder: air white), gamma-encoded for a γ 2.2
     monitor; ``invert`` makes bone white. Outside an intensifier's circle the monitor is black in
     both. ``LastImageHold`` keeps the last frame.
 
-``detector_signal`` runs stages 1–8 (before the log) one by one; the default fused path does the
+``detector_signal`` runs stages 1–8 (before the processing and the log) one by one; the default fused path does the
 same in float32 with the per-geometry masks and maps cached.
 """
 
@@ -83,6 +87,8 @@ from fluorosim.render.glare import (
     GLARE_WEIGHTS,
     apply_veiling_glare,
 )
+from fluorosim.render.processing import ProcessingPlan, processing_plan
+from fluorosim.render.processing import process as _process
 from fluorosim.render.scatter import ScatterModel, scatter_fraction
 
 DETECTOR_KINDS = ("ii", "fpd")
@@ -114,6 +120,10 @@ class ChainSettings:
     the dim scatter and glare glow there); ``metering_fraction``: the automatic brightness
     measures the central disc of this fraction of the receptor field radius (an intensifier's
     brightness sensor and a panel's dose-measuring field look at the middle of the image).
+    ``equalization`` (fraction of the log background removed, 0 = none) of a Gaussian of
+    ``equalization_mm``, and ``edge_enhancement`` (unsharp-mask gain, 0 = none) of a Gaussian of
+    ``edge_mm``: the system's digital processing (render.processing); both 0 show the detector's
+    signal as it is.
     """
 
     detector_kind: str = "ii"
@@ -133,6 +143,10 @@ class ChainSettings:
     display_gamma: float = 2.2
     shutter_masking: bool = True
     metering_fraction: float = 0.5
+    equalization: float = 0.6
+    equalization_mm: float = 20.0
+    edge_enhancement: float = 0.5
+    edge_mm: float = 2.0
 
     def __post_init__(self) -> None:
         if self.detector_kind not in DETECTOR_KINDS:
@@ -152,6 +166,10 @@ class ChainSettings:
             "glare_sigmas_mm": all(s > 0 for s in self.glare_sigmas_mm),
             "display_gamma": 0.5 <= self.display_gamma <= 4,
             "metering_fraction": 0 < self.metering_fraction <= 1.5,
+            "equalization": 0 <= self.equalization < 1,
+            "equalization_mm": self.equalization_mm > 0,
+            "edge_enhancement": 0 <= self.edge_enhancement <= 3,
+            "edge_mm": self.edge_mm > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -419,6 +437,7 @@ def auto_window(
     spread_percentiles: tuple[float, float] = (5.0, 95.0),
     min_half_width: float = 0.2,
     gamma: float = DISPLAY_GAMMA,
+    unprocessed_log_signal: NDArray[np.floating] | None = None,
 ) -> tuple[float, float]:
     """(level, half_width) in the log domain from the exposed field (automatic brightness).
 
@@ -433,9 +452,17 @@ def auto_window(
     featureless field does not turn into amplified noise. The level is then found by bisection
     so that their mean displayed grey is mid-grey (127.5), as a brightness feedback loop
     settles; metal far below the level goes black.
+
+    ``unprocessed_log_signal``: the log of the signal before the system's processing
+    (render.processing), when ``log_signal`` is processed: air is told from the body on it, since
+    equalization moves the processed values of both.
     """
-    values = np.asarray(log_signal).ravel()[_window_sample(exposed)]
-    return _window_from_values(values, spread_percentiles, min_half_width, gamma)
+    sample = _window_sample(exposed)
+    values = np.asarray(log_signal).ravel()[sample]
+    unprocessed = None
+    if unprocessed_log_signal is not None:
+        unprocessed = np.asarray(unprocessed_log_signal).ravel()[sample]
+    return _window_from_values(values, spread_percentiles, min_half_width, gamma, unprocessed)
 
 
 def _window_sample(exposed: NDArray[np.bool_]) -> NDArray[np.intp]:
@@ -452,12 +479,15 @@ def _window_from_values(
     spread_percentiles: tuple[float, float] = (5.0, 95.0),
     min_half_width: float = 0.2,
     gamma: float = DISPLAY_GAMMA,
+    unprocessed: NDArray[np.floating] | None = None,
 ) -> tuple[float, float]:
-    """:func:`auto_window` on the sampled exposed values."""
+    """:func:`auto_window` on the sampled exposed values (``unprocessed``: the same pixels' log
+    signal before the processing, which tells air from the body)."""
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return 0.0, 1.0
-    body = values[values < math.log(DIRECT_EXPOSURE_FRACTION)]
+    raw = values if unprocessed is None else np.asarray(unprocessed, dtype=np.float64)
+    body = values[raw < math.log(DIRECT_EXPOSURE_FRACTION)]
     if body.size >= MIN_BODY_FRACTION * values.size:
         values = body
     p_low, p_high = np.percentile(values, spread_percentiles)
@@ -559,13 +589,17 @@ def apply_image_chain(
     mu_water = water_mu_per_mm(float(exposure.kvp))
     if fused:
         return _fused_chain(integrals, geometry, settings, n0, mu_water, rng)
-    signal = detector_signal(integrals, geometry, settings, n0, mu_water, rng)
+    signal = np.maximum(detector_signal(integrals, geometry, settings, n0, mu_water, rng), 0.5 / n0)
     intensifier = settings.detector_kind == "ii"
     radius_px = settings.field_radius_px(geometry)
-    log_signal = np.log(np.maximum(signal, 0.5 / n0))
+    processed = process_signal(signal, geometry, settings, 0.5 / n0)
+    log_signal = np.log(processed)
     # statistics away from the blurred collimator edges
     level, half_width = auto_window(
-        log_signal, _window_mask(geometry, settings), gamma=settings.display_gamma
+        log_signal,
+        _window_mask(geometry, settings),
+        gamma=settings.display_gamma,
+        unprocessed_log_signal=np.log(signal),
     )
     display = to_display(log_signal, level, half_width, settings.invert, settings.display_gamma)
     if intensifier:
@@ -613,6 +647,36 @@ def detector_signal(
         radius_px = settings.field_radius_px(geometry)
         signal = apply_vignetting(signal, radius_px, settings.vignetting)
     return cast(NDArray[np.float64], signal)  # float64 throughout: blur's output, glare keeps it
+
+
+def process_signal(
+    signal: NDArray[np.floating],
+    geometry: ProjectionGeometry,
+    settings: ChainSettings,
+    floor: float,
+) -> NDArray[np.floating]:
+    """Stage 9: the system's equalization and edge enhancement (render.processing) of the
+    receptor's output inside the exposed field (the signal itself when both are off)."""
+    plan = settings_plan(settings.exposed_mask(geometry), geometry.pixel_mm, settings, np.float64)
+    return _process(np.asarray(signal, dtype=np.float64), plan, floor)
+
+
+def settings_plan(
+    exposed: NDArray[np.bool_],
+    pixel_mm: float,
+    settings: ChainSettings,
+    dtype: type[np.floating] = np.float32,
+) -> ProcessingPlan:
+    """The processing plan of ``settings`` for the exposed field on a grid of ``pixel_mm``."""
+    return processing_plan(
+        exposed,
+        pixel_mm,
+        settings.equalization,
+        settings.equalization_mm,
+        settings.edge_enhancement,
+        settings.edge_mm,
+        dtype,
+    )
 
 
 @lru_cache(maxsize=16)
@@ -669,10 +733,11 @@ def _fused_constants(
     NDArray[np.intp],
     NDArray[np.float32],
     tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, NDArray[np.bool_]] | None,
+    ProcessingPlan,
 ]:
     """Per detector grid and settings: exposed mask, auto-window sample indices, vignetting gain
     (× the exposed mask with shutter masking), (pincushion remap maps, outside-the-circle mask)
-    for an intensifier."""
+    for an intensifier, the processing plan."""
     geometry = _grid_only(height, width, pixel_mm)
     exposed = np.ascontiguousarray(settings.exposed_mask(geometry))
     window = _window_sample(_window_mask(geometry, settings))
@@ -693,7 +758,7 @@ def _fused_constants(
         if settings.pincushion != 0:
             maps = _pincushion_maps(height, width, float(radius_px), float(settings.pincushion))
         distortion = (maps, _radius_px((height, width)) > radius_px)
-    return exposed, window, gain, distortion
+    return exposed, window, gain, distortion, settings_plan(exposed, pixel_mm, settings)
 
 
 @njit(cache=True, nogil=True)
@@ -749,9 +814,9 @@ def _fused_chain(
     """The stages of :func:`apply_image_chain` fused (see there)."""
     grid = (geometry.height_px, geometry.width_px, float(geometry.pixel_mm), settings)
     try:
-        exposed, window, gain, distortion = _fused_constants(*grid)
+        exposed, window, gain, distortion, plan = _fused_constants(*grid)
     except TypeError:  # settings holding an unhashable value (e.g. a list): compute, uncached
-        exposed, window, gain, distortion = _fused_constants.__wrapped__(*grid)
+        exposed, window, gain, distortion, plan = _fused_constants.__wrapped__(*grid)
     z = standard_normal_deviates(rng, integrals.shape)  # as add_quantum_noise draws
     transmission = np.exp(-np.asarray(integrals, dtype=np.float32))
     if settings.scatter is not None:
@@ -777,10 +842,16 @@ def _fused_chain(
     # vignetting and shutter masking (gain 1 without either)
     shown = np.multiply(signal, gain, dtype=np.float32)
     np.maximum(shown, np.float32(0.5 / n0), out=shown)
+    processed = _process(shown, plan, 0.5 / n0)
     gamma = settings.display_gamma
     # the window needs the log only at its sample pixels; the display curve is then evaluated
     # on the linear signal (see _display_curve_linear): no full-image log or tanh
-    level, half_width = _window_from_values(np.log(shown.ravel()[window]), gamma=gamma)
+    level, half_width = _window_from_values(
+        np.log(processed.ravel()[window]),
+        gamma=gamma,
+        unprocessed=np.log(shown.ravel()[window]),
+    )
+    shown = processed
     display = _display_curve_linear(shown, level, half_width, gamma)
     if distortion is not None:
         maps, outside = distortion
