@@ -23,12 +23,20 @@ point is ≈22 mGy/min, inside carm.md's 15–30 mGy/min for a 22–27 cm field;
 ``typical_tube_current_ma`` scales the current with the field size (magnification modes need more
 dose per image) so that 11–14 cm fields give 25–50 and 36–40 cm fields 9–18 mGy/min.
 
+6. Automatic dose-rate control. A C-arm holds the signal in its measuring field constant, so the
+   tube current follows the patient: ``automatic_tube_current_ma`` scales the typical technique
+   by exp(μ_water · (t − REFERENCE_WATER_MM)), t the metered water-equivalent thickness
+   (:mod:`render.metering`), between ``ADRC_MIN_FRACTION`` of it and the current at which the
+   rate reaches the 88 mGy/min limit. The tube voltage stays the session's (a real control also
+   raises kVp along its curve; here the kVp is the trainee's).
+
 ``points_in_beam`` (from :mod:`render.exposure`) detects an instrument handle or a tracked hand in
 the primary beam; ``DoseAccumulator.note_in_beam`` records it for the operator-dose report.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +56,7 @@ __all__ = [
     "DoseAccumulator",
     "DoseRecord",
     "air_kerma_rate_mgy_per_min",
+    "automatic_tube_current_ma",
     "continuous_rate_mgy_per_min",
     "dose_for_exposure",
     "exposed_field_area_cm2",
@@ -147,6 +156,36 @@ def typical_tube_current_ma(field_mm: float, kvp: float = DEFAULT_KVP) -> float:
     scale = (REFERENCE_FIELD_MM / field_mm) ** FIELD_SIZE_EXPONENT
     current_ma: float = DEFAULT_MA * scale * (DEFAULT_KVP / kvp) ** 2
     return current_ma
+
+
+#: Water-equivalent thickness (mm, at the beam's effective energy) of the patient the typical
+#: technique is set for: an average adult abdomen on AP (Bushberg et al.: ≈20 cm; the default
+#: BMI-25 patient meters 224 mm on AP at 75 kVp).
+REFERENCE_WATER_MM = 220.0
+#: Lowest tube current the dose-rate control drives to, as a fraction of the typical technique
+#: (a thin patient or a limb; approx.).
+ADRC_MIN_FRACTION = 0.25
+
+
+def automatic_tube_current_ma(
+    field_mm: float,
+    kvp: float,
+    water_mm: float,
+    mu_water_per_mm: float,
+    distance_mm: float,
+) -> float:
+    """Tube current the automatic dose-rate control settles at for a metered thickness (mA).
+
+    The typical technique for the field (``typical_tube_current_ma``) × exp(μ_water · (water_mm −
+    REFERENCE_WATER_MM)) — the signal in the measuring field held where the reference patient
+    puts it — no lower than ``ADRC_MIN_FRACTION`` of the typical current and no higher than the
+    current whose continuous rate at ``distance_mm`` (the reference point) is the 88 mGy/min limit.
+    """
+    typical = typical_tube_current_ma(field_mm, kvp)
+    wanted = typical * math.exp(mu_water_per_mm * (water_mm - REFERENCE_WATER_MM))
+    ceiling = AIR_KERMA_RATE_LIMIT_MGY_PER_MIN / continuous_rate_mgy_per_min(kvp, 1.0, distance_mm)
+    floor = ADRC_MIN_FRACTION * typical
+    return float(min(max(wanted, floor), max(ceiling, floor)))
 
 
 def _pulses(exposure: Exposure) -> float:

@@ -50,6 +50,7 @@ from fluorosim.render.drr_fast import SLAB_MAX_DEG, FastDRR, upsample
 from fluorosim.render.exposure import Exposure
 from fluorosim.render.geometry import ProjectionGeometry
 from fluorosim.render.image_chain import ChainSettings
+from fluorosim.render.metering import metered_tube_current_ma
 from fluorosim.render.views import home_isocenter_lps
 
 #: Tube voltages the renderer accepts (the exposure model's range, render/exposure.py).
@@ -173,6 +174,8 @@ class FluoroRenderer:
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
         self._catalogue: dict[str, InstrumentSpec] | None = None
+        #: metered tube current (mA) per pose and magnification mode (default_exposure)
+        self._technique_cache: OrderedDict[tuple[Any, ...], float] = OrderedDict()
 
     def supported_px(self, oversample: float = ANATOMY_OVERSAMPLE) -> int:
         """Detector pixels the volume supports: field / (voxel × isocentre magnification).
@@ -253,7 +256,7 @@ class FluoroRenderer:
         """Anatomy (cached) + instruments → image chain → monitor image, with the dose record."""
         geometry, anatomy = self.anatomy_line_integrals(joints)
         if exposure is None:
-            exposure = self.default_exposure()
+            exposure = self.default_exposure(joints)
         total = anatomy
         instrument_li = self._instrument_line_integrals(instruments, geometry)
         if instrument_li is not None:
@@ -272,10 +275,29 @@ class FluoroRenderer:
             extras=chain_extras,
         )
 
-    def default_exposure(self) -> Exposure:
-        """Continuous fluoroscopy at this kVp, tube current from the dose model for the field."""
+    def default_exposure(self, joints: CArmJoints | None = None) -> Exposure:
+        """Continuous fluoroscopy at this kVp with the tube current the automatic dose-rate
+        control settles at for the pose (render.metering; cached per pose), or the typical
+        current for the field without a pose."""
         field = self.model.field_mm(self.mode)
-        return Exposure(self.kvp, _dose.typical_tube_current_ma(field, self.kvp))
+        if joints is None:
+            return Exposure(self.kvp, _dose.typical_tube_current_ma(field, self.kvp))
+        key = (joints.key(), self.mode)
+        with self._lock:
+            current_ma = self._technique_cache.get(key)
+        if current_ma is None:
+            current_ma = metered_tube_current_ma(
+                self.patient.hu,
+                self.patient.lps_from_voxel,
+                self.geometry(joints, 64),
+                self.kvp,
+                field,
+            )
+            with self._lock:
+                self._technique_cache[key] = current_ma
+                while len(self._technique_cache) > self._cache_size:
+                    self._technique_cache.popitem(last=False)
+        return Exposure(self.kvp, current_ma)
 
     # -- integration points (issue #4 part 2) ------------------------------------------------
     def _instrument_line_integrals(

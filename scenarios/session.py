@@ -47,6 +47,7 @@ from fluorosim.render.carm import CArmJoints, CArmLimitError
 from fluorosim.render.exposure import Exposure
 from fluorosim.render.geometry import ProjectionGeometry
 from fluorosim.render.image_chain import ChainSettings
+from fluorosim.render.metering import metered_tube_current_ma
 from fluorosim.scenarios import commands as cmd
 from fluorosim.scenarios.attempt import AttemptLog, ImplantRecord, PoseSample, ShotRecord
 from fluorosim.scenarios.protocols import Frame, FrameDose, Recorder, Renderer, TechniqueRenderer
@@ -132,6 +133,8 @@ class Session:
         #: The panel's technique (fluoroscopy mode and rate, magnification, collimation).
         self.technique = cmd.Technique(pulse_rate_pps=min(max(self.pulse_rate_pps, 0.5), 30.0))
         self._exposure_factory = exposure_factory or self._default_exposure
+        #: the dose-rate control's tube current per pose (_metered_current_ma)
+        self._metered_ma: dict[tuple[Any, ...], float] = {}
         self.log = AttemptLog(scenario.id, mode)
         self._t_s = 0.0
         self._joints = CArmJoints()
@@ -488,20 +491,43 @@ class Session:
     def _default_exposure(self, mode: str, pulse_rate_pps: float) -> Exposure:
         """The render.exposure Exposure of a single shot or of one pulsed pedal frame.
 
-        Technique as the automatic dose-rate control picks it for the model's field
-        (render.dose.typical_tube_current_ma) at the renderer's kVp; a single shot lasts
-        :data:`SINGLE_SHOT_S`; a pulsed frame covers one pulse interval 1/pps of pedal-down time.
+        Technique as the automatic dose-rate control settles at for this pose of this patient
+        (render.metering: the patient metered in the central half of the field, the typical
+        current for the field scaled to it up to the rate limit) at the renderer's kVp — the
+        same with or without a renderer; a single shot lasts :data:`SINGLE_SHOT_S`; a pulsed
+        frame covers one pulse interval 1/pps of pedal-down time.
         """
         renderer = self.renderer
         kvp = renderer.kvp if isinstance(renderer, TechniqueRenderer) else dose.DEFAULT_KVP
-        field_mm = carm.get_model(self.carm_model).field_mm(self.magnification_mode)
-        ma = dose.typical_tube_current_ma(field_mm, kvp)
+        ma = self._metered_current_ma(kvp)
         if mode == "single":
             return Exposure(kvp, ma, "single_shot", None, SINGLE_SHOT_S)
         fluoro = self.technique.fluoro_mode
         if fluoro == "continuous":
             return Exposure(kvp, ma, "continuous", None, 1.0 / cmd.CONTINUOUS_FRAME_RATE)
         return Exposure(kvp, ma, fluoro, pulse_rate_pps, 1.0 / pulse_rate_pps)
+
+    def _metered_current_ma(self, kvp: float) -> float:
+        """The dose-rate control's tube current for the current pose (cached per pose)."""
+        mode = self.magnification_mode
+        key = (self._joints.key(), mode, float(kvp))
+        current_ma = self._metered_ma.get(key)
+        if current_ma is None:
+            geometry = carm.carm_geometry(
+                self._joints,
+                self.carm_model,
+                views.home_isocenter_lps(self.patient),
+                size_px=64,
+                mode=mode,
+            )
+            field_mm = carm.get_model(self.carm_model).field_mm(mode)
+            current_ma = metered_tube_current_ma(
+                self.patient.hu, self.patient.lps_from_voxel, geometry, kvp, field_mm
+            )
+            if len(self._metered_ma) >= 64:
+                self._metered_ma.clear()
+            self._metered_ma[key] = current_ma
+        return current_ma
 
     def _frame_dose(
         self, frame: Frame | None, exposure: Exposure | None, geometry: ProjectionGeometry | None

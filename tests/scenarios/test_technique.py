@@ -106,3 +106,33 @@ def test_technique_is_recorded_and_replayed(synthetic_patient, tmp_path):
         isinstance(c, cmd.Technique) and c.pulse_rate_pps == 4.0 for _, c in recorded.actions
     )
     assert any(e.get("kind") == "technique" for e in recorded.events)
+
+
+def shot_kerma(session: Session, view: str) -> float:
+    session.command(cmd.MoveCArm(view=view))
+    session.command(cmd.Shot())
+    return float(session.log.shots[-1].air_kerma_mgy)
+
+
+def test_the_dose_rate_control_gives_a_lateral_more_dose_than_an_ap(synthetic_patient):
+    """The torso is 260 mm wide and 200 mm deep: the control meters the lateral thicker and
+    drives the tube current up — with a renderer exactly as without one."""
+    from fluorosim.render.renderer import FluoroRenderer
+
+    headless = headless_session(synthetic_patient)
+    ap, lateral = shot_kerma(headless, "ap"), shot_kerma(headless, "lateral")
+    assert lateral > 1.5 * ap
+    renderer = FluoroRenderer(synthetic_patient, display_px=128)
+    rendered = Session(
+        load_shipped("sij-lateral"),
+        synthetic_patient,
+        renderer,
+        None,
+        lambda: 0.0,
+        np.random.default_rng(3),
+    )
+    assert shot_kerma(rendered, "ap") == pytest.approx(ap)
+    assert shot_kerma(rendered, "lateral") == pytest.approx(lateral)
+    assert renderer.default_exposure(rendered._joints).ma == pytest.approx(
+        rendered._default_exposure("single", 7.5).ma
+    )
