@@ -11,6 +11,7 @@ reads out; the monitor's flip/rotate is a display setting applied later.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,31 +31,34 @@ class ProjectionGeometry:
     width_px: int
     height_px: int
 
-    @property
+    # The derived quantities below are computed once per geometry (a frame asks for them a dozen
+    # times) and returned read-only: the geometry is frozen, so they never go stale.
+
+    @cached_property
     def detector_normal_lps(self) -> NDArray[np.float64]:
         """Unit normal of the detector pointing from the source toward the detector."""
         normal = np.cross(self.detector_u_lps, self.detector_v_lps)
         if np.dot(normal, self.detector_center_lps_mm - self.source_lps_mm) < 0:
             normal = -normal
-        return normal
+        return _read_only(normal)
 
-    @property
+    @cached_property
     def detector_center_lps_mm(self) -> NDArray[np.float64]:
         """Centre of the detector pixel grid."""
-        return (
+        return _read_only(
             self.detector_origin_lps_mm
             + (self.width_px - 1) / 2 * self.pixel_mm * self.detector_u_lps
             + (self.height_px - 1) / 2 * self.pixel_mm * self.detector_v_lps
         )
 
-    @property
+    @cached_property
     def sid_mm(self) -> float:
         """Source-to-image distance (focal spot to the detector plane, perpendicular)."""
         return float(
             np.dot(self.detector_center_lps_mm - self.source_lps_mm, self.detector_normal_lps)
         )
 
-    @property
+    @cached_property
     def pixel_from_lps(self) -> NDArray[np.float64]:
         """3x4 projection matrix from LPS mm to (col, row) pixel coordinates (homogeneous)."""
         u, v, n = self.detector_u_lps, self.detector_v_lps, self.detector_normal_lps
@@ -68,7 +72,7 @@ class ProjectionGeometry:
         a = (dist * u - np.dot(u, o) * n) / self.pixel_mm
         b = (dist * v - np.dot(v, o) * n) / self.pixel_mm
         rows = np.stack([a, b, n])
-        return np.hstack([rows, (-rows @ s)[:, None]])
+        return _read_only(np.hstack([rows, (-rows @ s)[:, None]]))
 
     def project(self, points_lps: NDArray[np.float64]) -> NDArray[np.float64]:
         """(…, 2) pixel coordinates (col, row) of LPS points."""
@@ -128,3 +132,8 @@ class ProjectionGeometry:
         if abs(np.dot(self.detector_u_lps, self.detector_v_lps)) > 1e-6:
             raise frames.FrameError("ProjectionGeometry: detector axes must be orthogonal")
         return self
+
+
+def _read_only(array: NDArray[np.float64]) -> NDArray[np.float64]:
+    array.setflags(write=False)
+    return array
