@@ -71,6 +71,13 @@ BUTTOCK_RISE_MM = 80.0
 #: Superellipse exponent of the body outline (a rounded rectangle-ish trunk).
 OUTLINE_EXPONENT = 2.4
 CHUNK_SLICES = 24
+#: Bowel gas: plane waves of the gas field's coarse part (pockets and loops) and of its fine part
+#: (bubbles in stool, lobulated, haustrated edges), and the fine part's weight. Many directions
+#: make the level sets round and irregular (8 waves gave polygon-edged pockets); the sum is scaled
+#: back to unit variance so GAS_THRESHOLD keeps its meaning.
+GAS_WAVES = 24
+GAS_FINE_WAVELENGTH_MM = (6.0, 12.0)
+GAS_FINE_WEIGHT = 0.5
 #: Gas pockets: where a second unit-variance wave field exceeds this (≈5 % of the bowel volume;
 #: enough to mottle the image as real bowel gas does without hiding the bones, approx.).
 GAS_THRESHOLD = 1.6
@@ -344,7 +351,8 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
     crest_z = place.crest_z
     rng = params.rng("bowel")
     loops = _waves(rng, 8, (40.0, 70.0))
-    gas = _waves(rng, 8, place.gas_wavelengths_mm)
+    gas = _waves(rng, GAS_WAVES, place.gas_wavelengths_mm)
+    gas_fine = _waves(rng, GAS_WAVES, GAS_FINE_WAVELENGTH_MM)
 
     result = PartResult()
     box_all = grid.box(low, high)
@@ -404,7 +412,10 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
                 )
             )
             is_bowel = _wave_field(loops, px, py, pz) > -0.25
-            is_gas = is_bowel & (_wave_field(gas, px, py, pz) > place.gas_threshold)
+            gas_field = _wave_field(gas, px, py, pz)
+            gas_field += np.float32(GAS_FINE_WEIGHT) * _wave_field(gas_fine, px, py, pz)
+            gas_field /= np.float32(math.sqrt(1.0 + GAS_FINE_WEIGHT**2))
+            is_gas = is_bowel & (gas_field > place.gas_threshold)
             if place.gas_allowed is not None:
                 is_gas &= place.gas_allowed(px, py, pz)
             bowel = np.zeros_like(cavity)

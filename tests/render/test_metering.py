@@ -13,25 +13,16 @@ from fluorosim.render import dose
 from fluorosim.render.attenuation import effective_energy_kev, hu_to_mu
 from fluorosim.render.geometry import ProjectionGeometry
 from fluorosim.render.metering import metered_water_mm
+from tests.render.test_dose import geometry
 
 ENERGY_KEV = effective_energy_kev(75.0)
 MU_WATER = float(mu_per_mm("water", ENERGY_KEV))
 VOXEL_MM = 2.0
 
 
-def ap_geometry(sid_mm: float = 1000.0) -> ProjectionGeometry:
-    """Source 600 mm in front of the origin (−y, anterior), detector behind; 64² of 3.6 mm."""
-    pixel_mm, size = 3.6, 64
-    half = (size - 1) / 2 * pixel_mm
-    return ProjectionGeometry(
-        source_lps_mm=np.array([0.0, -600.0, 0.0]),
-        detector_origin_lps_mm=np.array([-half, sid_mm - 600.0, -half]),
-        detector_u_lps=np.array([1.0, 0.0, 0.0]),
-        detector_v_lps=np.array([0.0, 0.0, 1.0]),
-        pixel_mm=pixel_mm,
-        width_px=size,
-        height_px=size,
-    ).validate()
+def ap_geometry() -> ProjectionGeometry:
+    """Source 600 mm in front of the origin (−y, anterior), SID 1000; 64² pixels of 3.6 mm."""
+    return geometry(size=64, pixel_mm=3.6)
 
 
 def slab_volume(thickness_mm: float, hu: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

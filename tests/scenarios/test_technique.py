@@ -12,11 +12,11 @@ from fluorosim.scenarios.recording import AttemptWriter, read_attempt
 from fluorosim.scenarios.session import Session
 
 
-def headless_session(patient, **kwargs) -> Session:
+def headless_session(patient, renderer=None, **kwargs) -> Session:
     return Session(
         load_shipped("sij-lateral"),
         patient,
-        None,
+        renderer,
         None,
         lambda: 0.0,
         np.random.default_rng(3),
@@ -123,14 +123,7 @@ def test_the_dose_rate_control_gives_a_lateral_more_dose_than_an_ap(synthetic_pa
     ap, lateral = shot_kerma(headless, "ap"), shot_kerma(headless, "lateral")
     assert lateral > 1.5 * ap
     renderer = FluoroRenderer(synthetic_patient, display_px=128)
-    rendered = Session(
-        load_shipped("sij-lateral"),
-        synthetic_patient,
-        renderer,
-        None,
-        lambda: 0.0,
-        np.random.default_rng(3),
-    )
+    rendered = headless_session(synthetic_patient, renderer)
     assert shot_kerma(rendered, "ap") == pytest.approx(ap)
     assert shot_kerma(rendered, "lateral") == pytest.approx(lateral)
     assert renderer.default_exposure(rendered._joints).ma == pytest.approx(
