@@ -18,14 +18,17 @@ a scripted attempt) meters exactly as one with them.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fluorosim.models.materials import mu_per_mm
 from fluorosim.render.attenuation import effective_energy_kev, hu_to_mu
 from fluorosim.render.dose import automatic_tube_current_ma, reference_distance_mm
 from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.image_chain import water_mu_per_mm
 
 #: Rays across the measuring disc's diameter (those inside the disc are used: ≈ 0.785 × n²).
 METERING_RAYS_ACROSS = 13
@@ -123,11 +126,58 @@ def metered_tube_current_ma(
     automatic brightness does, render.image_chain.ChainSettings.metering_fraction) at the beam's
     effective energy, then render.dose.automatic_tube_current_ma at the reference point.
     """
-    energy_kev = effective_energy_kev(kvp)
-    mu_water = float(mu_per_mm("water", energy_kev))
+    mu_water = water_mu_per_mm(kvp)
     water_mm = metered_water_mm(
-        hu, lps_from_voxel, geometry, energy_kev, mu_water, metering_fraction * field_mm / 2
+        hu,
+        lps_from_voxel,
+        geometry,
+        effective_energy_kev(kvp),
+        mu_water,
+        metering_fraction * field_mm / 2,
     )
     return automatic_tube_current_ma(
         field_mm, kvp, water_mm, mu_water, reference_distance_mm(geometry)
     )
+
+
+class DoseRateControl:
+    """One patient's automatic dose-rate control: the tube current per pose, metered once.
+
+    The session (with or without images) and the renderer each hold one; ``key`` names the pose
+    (joint values, magnification mode, kVp) and ``geometry`` builds the pose's projection only when
+    the key has not been metered yet. The last ``size`` poses are kept; thread-safe.
+    """
+
+    def __init__(
+        self,
+        hu: NDArray[np.integer] | NDArray[np.floating],
+        lps_from_voxel: NDArray[np.float64],
+        size: int = 64,
+    ) -> None:
+        self.hu = hu
+        self.lps_from_voxel = lps_from_voxel
+        self._size = int(size)
+        self._current_ma: OrderedDict[Hashable, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def current_ma(
+        self,
+        key: Hashable,
+        geometry: Callable[[], ProjectionGeometry],
+        kvp: float,
+        field_mm: float,
+    ) -> float:
+        """The tube current (mA) for the pose ``key`` (:func:`metered_tube_current_ma`)."""
+        with self._lock:
+            known = self._current_ma.get(key)
+            if known is not None:
+                self._current_ma.move_to_end(key)
+                return known
+        current_ma = metered_tube_current_ma(
+            self.hu, self.lps_from_voxel, geometry(), kvp, field_mm
+        )
+        with self._lock:
+            self._current_ma[key] = current_ma
+            while len(self._current_ma) > self._size:
+                self._current_ma.popitem(last=False)
+        return current_ma

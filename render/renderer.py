@@ -50,7 +50,7 @@ from fluorosim.render.drr_fast import SLAB_MAX_DEG, FastDRR, upsample
 from fluorosim.render.exposure import Exposure
 from fluorosim.render.geometry import ProjectionGeometry
 from fluorosim.render.image_chain import ChainSettings
-from fluorosim.render.metering import metered_tube_current_ma
+from fluorosim.render.metering import DoseRateControl
 from fluorosim.render.views import home_isocenter_lps
 
 #: Tube voltages the renderer accepts (the exposure model's range, render/exposure.py).
@@ -174,8 +174,8 @@ class FluoroRenderer:
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
         self._catalogue: dict[str, InstrumentSpec] | None = None
-        #: metered tube current (mA) per pose and magnification mode (default_exposure)
-        self._technique_cache: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        #: the tube current the dose-rate control meters per pose (default_exposure)
+        self.dose_rate_control = DoseRateControl(patient.hu, patient.lps_from_voxel, cache_size)
 
     def supported_px(self, oversample: float = ANATOMY_OVERSAMPLE) -> int:
         """Detector pixels the volume supports: field / (voxel × isocentre magnification).
@@ -282,21 +282,12 @@ class FluoroRenderer:
         field = self.model.field_mm(self.mode)
         if joints is None:
             return Exposure(self.kvp, _dose.typical_tube_current_ma(field, self.kvp))
-        key = (joints.key(), self.mode)
-        with self._lock:
-            current_ma = self._technique_cache.get(key)
-        if current_ma is None:
-            current_ma = metered_tube_current_ma(
-                self.patient.hu,
-                self.patient.lps_from_voxel,
-                self.geometry(joints, 64),
-                self.kvp,
-                field,
-            )
-            with self._lock:
-                self._technique_cache[key] = current_ma
-                while len(self._technique_cache) > self._cache_size:
-                    self._technique_cache.popitem(last=False)
+        current_ma = self.dose_rate_control.current_ma(
+            (joints.key(), self.mode, self.kvp),
+            lambda: self.geometry(joints, 64),
+            self.kvp,
+            field,
+        )
         return Exposure(self.kvp, current_ma)
 
     # -- integration points (issue #4 part 2) ------------------------------------------------

@@ -47,7 +47,7 @@ from fluorosim.render.carm import CArmJoints, CArmLimitError
 from fluorosim.render.exposure import Exposure
 from fluorosim.render.geometry import ProjectionGeometry
 from fluorosim.render.image_chain import ChainSettings
-from fluorosim.render.metering import metered_tube_current_ma
+from fluorosim.render.metering import DoseRateControl
 from fluorosim.scenarios import commands as cmd
 from fluorosim.scenarios.attempt import AttemptLog, ImplantRecord, PoseSample, ShotRecord
 from fluorosim.scenarios.protocols import Frame, FrameDose, Recorder, Renderer, TechniqueRenderer
@@ -134,7 +134,7 @@ class Session:
         self.technique = cmd.Technique(pulse_rate_pps=min(max(self.pulse_rate_pps, 0.5), 30.0))
         self._exposure_factory = exposure_factory or self._default_exposure
         #: the dose-rate control's tube current per pose (_metered_current_ma)
-        self._metered_ma: dict[tuple[Any, ...], float] = {}
+        self._dose_rate_control = DoseRateControl(patient.hu, patient.lps_from_voxel)
         self.log = AttemptLog(scenario.id, mode)
         self._t_s = 0.0
         self._joints = CArmJoints()
@@ -508,26 +508,20 @@ class Session:
         return Exposure(kvp, ma, fluoro, pulse_rate_pps, 1.0 / pulse_rate_pps)
 
     def _metered_current_ma(self, kvp: float) -> float:
-        """The dose-rate control's tube current for the current pose (cached per pose)."""
-        mode = self.magnification_mode
-        key = (self._joints.key(), mode, float(kvp))
-        current_ma = self._metered_ma.get(key)
-        if current_ma is None:
-            geometry = carm.carm_geometry(
-                self._joints,
+        """The dose-rate control's tube current for the current pose (metered once per pose)."""
+        joints, mode = self._joints, self.magnification_mode
+        return self._dose_rate_control.current_ma(
+            (joints.key(), mode, float(kvp)),
+            lambda: carm.carm_geometry(
+                joints,
                 self.carm_model,
                 views.home_isocenter_lps(self.patient),
                 size_px=64,
                 mode=mode,
-            )
-            field_mm = carm.get_model(self.carm_model).field_mm(mode)
-            current_ma = metered_tube_current_ma(
-                self.patient.hu, self.patient.lps_from_voxel, geometry, kvp, field_mm
-            )
-            if len(self._metered_ma) >= 64:
-                self._metered_ma.clear()
-            self._metered_ma[key] = current_ma
-        return current_ma
+            ),
+            kvp,
+            carm.get_model(self.carm_model).field_mm(mode),
+        )
 
     def _frame_dose(
         self, frame: Frame | None, exposure: Exposure | None, geometry: ProjectionGeometry | None

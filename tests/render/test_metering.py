@@ -12,7 +12,7 @@ from fluorosim.models.materials import mu_per_mm
 from fluorosim.render import dose
 from fluorosim.render.attenuation import effective_energy_kev, hu_to_mu
 from fluorosim.render.geometry import ProjectionGeometry
-from fluorosim.render.metering import metered_water_mm
+from fluorosim.render.metering import DoseRateControl, metered_water_mm
 from tests.render.test_dose import geometry
 
 ENERGY_KEV = effective_energy_kev(75.0)
@@ -93,3 +93,24 @@ def test_the_control_holds_the_signal_between_its_floor_and_the_rate_limit():
     assert rate == pytest.approx(dose.AIR_KERMA_RATE_LIMIT_MGY_PER_MIN)
     thin = dose.automatic_tube_current_ma(field_mm, kvp, 20.0, MU_WATER, distance)
     assert thin == pytest.approx(dose.ADRC_MIN_FRACTION * typical)
+
+
+def test_the_control_meters_each_pose_once():
+    volume, affine = slab_volume(220.0)
+    control = DoseRateControl(volume, affine, size=2)
+    built: list[str] = []
+
+    def pose(name: str):
+        def geometry() -> ProjectionGeometry:
+            built.append(name)
+            return ap_geometry()
+
+        return geometry
+
+    first = control.current_ma("ap", pose("ap"), 75.0, 230.0)
+    assert control.current_ma("ap", pose("ap"), 75.0, 230.0) == first
+    assert built == ["ap"]
+    control.current_ma("b", pose("b"), 75.0, 230.0)
+    control.current_ma("c", pose("c"), 75.0, 230.0)  # the oldest ("ap") is forgotten
+    control.current_ma("ap", pose("ap"), 75.0, 230.0)
+    assert built == ["ap", "b", "c", "ap"]
