@@ -16,6 +16,7 @@ from fluorosim.models.phantom.soft_tissue import soft_tissue_part
 from fluorosim.models.phantom.vessels import vessel_tree, vessels_part
 from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH
 from tests.models.phantom.test_sacrum import Painted
+from tests.models.phantom.test_soft_tissue import bowel_beside_psoas
 
 pytestmark = pytest.mark.skipif(
     not DEFAULT_TEMPLATE_PATH.exists(), reason="no bone template shipped"
@@ -236,17 +237,7 @@ def test_bowel_lies_anterolateral_to_the_psoas(case):
     l4 = skeleton.frames["L4"].origin
     bowel = soft.points("bowel")
     for side in SIDES:
-        sign = 1.0 if side == "left" else -1.0
-        psoas = soft.points(f"psoas_{side}")
-        level = psoas[np.abs(psoas[:, 2] - l4[2]) < 3.0]
-        assert len(level), side
-        lateral_edge = np.max(sign * level[:, 0])
-        near = bowel[
-            (np.abs(bowel[:, 2] - l4[2]) < 3.0)
-            & (sign * bowel[:, 0] > lateral_edge - 10.0)
-            & (sign * bowel[:, 0] < lateral_edge + 40.0)
-            & (bowel[:, 1] < l4[1])
-        ]
+        near = bowel_beside_psoas(soft, bowel, l4, side)
         assert len(near) * VOXEL_MM**3 > 20 * 8.0, side  # as test_soft_tissue: > 160 mm³
 
 

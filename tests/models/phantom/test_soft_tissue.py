@@ -124,23 +124,28 @@ def test_body_size_follows_bmi_and_body_scale(kwargs, bigger):
     assert (w1 > w0 + 10.0) == bigger and (d1 > d0 + 5.0) == bigger
 
 
+def bowel_beside_psoas(painted, bowel: np.ndarray, l4: np.ndarray, side: str) -> np.ndarray:
+    """Bowel points at the level of L4 (± 3 mm) within 40 mm lateral of the psoas's lateral edge
+    (from 10 mm inside it) and anterior to the vertebral body centre ``l4``."""
+    sign = 1.0 if side == "left" else -1.0
+    psoas = painted.points(f"psoas_{side}")
+    level = psoas[np.abs(psoas[:, 2] - l4[2]) < 3.0]
+    assert len(level), f"no {side} psoas at L4"
+    lateral_edge = np.max(sign * level[:, 0])
+    return bowel[
+        (np.abs(bowel[:, 2] - l4[2]) < 3.0)
+        & (sign * bowel[:, 0] > lateral_edge - 10.0)
+        & (sign * bowel[:, 0] < lateral_edge + 40.0)
+        & (bowel[:, 1] < l4[1])
+    ]
+
+
 def test_bowel_lies_anterolateral_to_the_psoas_with_gas_pockets():
     painted = build()
     l4 = spine_anchors().extra["L4_body_center"]
     bowel = painted.points("bowel")
-    for sign in (1.0, -1.0):
-        psoas = painted.points("psoas_left" if sign > 0 else "psoas_right")
-        level = psoas[np.abs(psoas[:, 2] - l4[2]) < 3.0]
-        assert len(level), "no psoas at L4"
-        lateral_edge = np.max(sign * level[:, 0])
-        # Bowel within 40 mm, lateral to the psoas and anterior to the vertebral body centre.
-        near = bowel[
-            (np.abs(bowel[:, 2] - l4[2]) < 3.0)
-            & (sign * bowel[:, 0] > lateral_edge - 10.0)
-            & (sign * bowel[:, 0] < lateral_edge + 40.0)
-            & (bowel[:, 1] < l4[1])
-        ]
-        assert len(near) > 20
+    for side in ("left", "right"):
+        assert len(bowel_beside_psoas(painted, bowel, l4, side)) > 20, side
     hu = painted.hu_at(bowel)
     gas_fraction = float(np.mean(hu == BOWEL_GAS_HU))
     assert 0.03 < gas_fraction < 0.30, gas_fraction
