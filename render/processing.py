@@ -28,8 +28,8 @@ the gain differs only by the gain's change across 2 mm. What depends only on the
 and the field — the field's weights after each low-pass — is computed once in a
 :class:`ProcessingPlan` (the fused chain caches it per geometry). The background low-pass runs on
 the coarse grid of :mod:`render.scatter` (block means, small matrix products, bilinear
-upsampling), the unsharp mask's blur once at full resolution, the rest in one numba pass: ≈2 ms at
-512² on one core.
+upsampling), the unsharp mask's blur at half resolution (:func:`_edge_blur`), the rest in one numba
+pass: ≈1 ms at 512² on one core.
 """
 
 from __future__ import annotations
