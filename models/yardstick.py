@@ -284,10 +284,11 @@ def anatomical_frame(mesh: pv.PolyData) -> NDArray[np.float64]:
     return frame
 
 
-def _solid(
+def solid_in_frame(
     mesh: pv.PolyData, frame: NDArray[np.float64]
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-    """Voxelised solid of ``mesh`` in anatomical coordinates: (mask[l, p, s], grid origin)."""
+    """Voxelised solid (MEASURE_VOXEL_MM) of ``mesh`` in the coordinates of ``frame`` (a 4×4
+    ``lps_from_anatomical``, or any mesh-from-local transform): (mask[l, p, s], grid origin)."""
     import pyvista as pv
 
     anatomical_from_lps = cast(NDArray[np.float64], np.linalg.inv(frame))
@@ -300,6 +301,44 @@ def _solid(
     mask = local.voxelize_binary_mask(reference_volume=grid)
     solid = np.asarray(mask.point_data["mask"]).reshape(tuple(dims), order="F") > 0
     return solid, low
+
+
+@dataclass(frozen=True)
+class CanalSection:
+    """One axial slice (index ``s``) of a voxelised vertebra where the canal is an enclosed hole:
+    its cells (l, p) and the p indices of those on the midline."""
+
+    s: int
+    cells: NDArray[np.intp]
+    on_midline_p: NDArray[np.intp]
+
+
+def canal_sections(solid: NDArray[np.bool_], low: NDArray[np.float64]) -> list[CanalSection]:
+    """The axial slices of ``solid`` (from :func:`solid_in_frame`, l = 0 on the midline) where the
+    canal is enclosed (pedicle level): the hole crossing the midline behind the body (holes in
+    the anterior part are the concave endplates seen inside their rim), of at least
+    MIN_CANAL_AREA_MM2 (smaller ones are gaps between processes)."""
+    from scipy import ndimage
+
+    step = MEASURE_VOXEL_MM
+    midline = int(round(-low[0] / step))
+    occupied = np.flatnonzero(solid.any(axis=(0, 2)))
+    canal_min_p = occupied.min() + BODY_FRACTION * (occupied.max() - occupied.min())
+    min_cells = int(MIN_CANAL_AREA_MM2 / step**2)
+    sections = []
+    for s in range(solid.shape[2]):
+        section = solid[:, :, s]
+        if not section.any():
+            continue
+        holes, count = ndimage.label(ndimage.binary_fill_holes(section) & ~section)
+        for hole in range(1, count + 1):
+            cells = np.argwhere(holes == hole)
+            crosses_midline = cells[:, 0].min() <= midline <= cells[:, 0].max()
+            if not crosses_midline or cells[:, 1].mean() <= canal_min_p or len(cells) < min_cells:
+                continue
+            on_midline = cells[np.abs(cells[:, 0] - midline) <= 1, 1]
+            sections.append(CanalSection(s, cells, on_midline))
+    return sections
 
 
 def _extent_mm(indices: NDArray[np.intp]) -> float:
@@ -328,29 +367,14 @@ def _measure(mesh: pv.PolyData) -> tuple[VertebraDimensions, NDArray[np.float64]
     from scipy import ndimage
 
     frame = anatomical_frame(mesh)
-    solid, low = _solid(mesh, frame)
+    solid, low = solid_in_frame(mesh, frame)
     step = MEASURE_VOXEL_MM
     midline = int(round(-low[0] / step))
-    occupied = np.flatnonzero(solid.any(axis=(0, 2)))
-    # holes in the anterior part are the concave endplates seen inside their rim, not the canal
-    canal_min_p = occupied.min() + BODY_FRACTION * (occupied.max() - occupied.min())
-    widths, depths, fronts, backs = [], [], [], []
-    min_cells = int(MIN_CANAL_AREA_MM2 / step**2)
-    for s in range(solid.shape[2]):
-        section = solid[:, :, s]
-        if not section.any():
-            continue
-        holes, count = ndimage.label(ndimage.binary_fill_holes(section) & ~section)
-        for hole in range(1, count + 1):
-            cells = np.argwhere(holes == hole)
-            crosses_midline = cells[:, 0].min() <= midline <= cells[:, 0].max()
-            if not crosses_midline or cells[:, 1].mean() <= canal_min_p or len(cells) < min_cells:
-                continue
-            on_midline = cells[np.abs(cells[:, 0] - midline) <= 1, 1]
-            widths.append(_extent_mm(cells[:, 0]))
-            depths.append(_extent_mm(on_midline))
-            fronts.append(on_midline.min())
-            backs.append(on_midline.max())
+    sections = canal_sections(solid, low)
+    widths = [_extent_mm(section.cells[:, 0]) for section in sections]
+    depths = [_extent_mm(section.on_midline_p) for section in sections]
+    fronts = [section.on_midline_p.min() for section in sections]
+    backs = [section.on_midline_p.max() for section in sections]
     if not widths:
         raise ValueError("no enclosed vertebral canal found: is this a whole vertebra?")
     canal_front, canal_back = int(np.median(fronts)), int(np.median(backs))
@@ -383,6 +407,57 @@ def _measure(mesh: pv.PolyData) -> tuple[VertebraDimensions, NDArray[np.float64]
     front_mm = float(low[1] + (canal_front - 0.5) * step)
     back_mm = float(low[1] + (canal_back + 0.5) * step)
     return dimensions, frame, front_mm, back_mm
+
+
+@dataclass(frozen=True)
+class PosteriorArch:
+    """The pedicles' height and the canal ring's height of one vertebra (mm)."""
+
+    pedicle_height_left_mm: float
+    pedicle_height_right_mm: float
+    canal_ring_height_mm: float
+
+
+def measure_arch(mesh: pv.PolyData) -> PosteriorArch:
+    """Pedicle and canal-ring heights of a vertebra mesh, measured the same way for any vertebra.
+
+    On the 0.5 mm solid in the :func:`anatomical_frame`: the canal ring's height is the thickness
+    of the axial slices where the canal is enclosed (:func:`canal_sections`). A pedicle's height:
+    in each sagittal column beside the canal (up to 14 mm lateral of its wall), the bone run
+    through the median enclosed slice is followed from 2 mm in front of the canal's front wall to
+    10 mm behind it and the shortest run is the isthmus; the tallest isthmus across the pedicle
+    is its height (Zindrick et al. 1987 measure the isthmus's height).
+    """
+    frame = anatomical_frame(mesh)
+    solid, low = solid_in_frame(mesh, frame)
+    step = MEASURE_VOXEL_MM
+    sections = canal_sections(solid, low)
+    if not sections:
+        raise ValueError("no enclosed vertebral canal found: is this a whole vertebra?")
+    midline = int(round(-low[0] / step))
+    level = int(np.median([section.s for section in sections]))
+    front = int(np.median([section.on_midline_p.min() for section in sections]))
+    half_width = int(np.median([section.cells[:, 0].max() - midline for section in sections]))
+    heights = []
+    for sign in (1, -1):
+        tallest = 0.0
+        for offset in range(half_width, half_width + int(14 / step)):
+            column = solid[midline + sign * offset]
+            runs = []
+            for p in range(front - int(2 / step), front + int(10 / step)):
+                if not column[p, level]:
+                    continue
+                run = column[p]
+                bottom, top = level, level
+                while bottom > 0 and run[bottom - 1]:
+                    bottom -= 1
+                while top < len(run) - 1 and run[top + 1]:
+                    top += 1
+                runs.append((top - bottom + 1) * step)
+            if runs:
+                tallest = max(tallest, min(runs))
+        heights.append(tallest)
+    return PosteriorArch(heights[0], heights[1], len(sections) * step)
 
 
 # --------------------------------------------------------------------------- comparison
