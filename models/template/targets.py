@@ -20,6 +20,11 @@ Lumbar vertebral bodies (absolute mm; per level L1…L5):
 - anterior − posterior body height (the body's own wedge): L5 +4.0 (Cook & Baker 2021); L1–L4 are
   the values that make the published disc heights and the standing segmental lordosis agree
   (anterior − posterior disc height = depth × tan(segmental lordosis − body wedge)).
+- pedicle height (the isthmus's vertical chord) L1…L5 15.4 / 15.0 / 14.9 / 14.8 / 14.0: Zindrick et
+  al., Spine 1987; SD 1.9 mm (the L5 series' 12.9 ± 1.9 in anatomy.md), mostly shared by the
+  patient's five levels (one patient's pedicles are tall or short together), clipped at ±2 SD; its own
+  random stream, so adding it moved no other draw. The template's pedicles are taller (19–24 mm):
+  the warp lowers only their undersides (:mod:`models.template.pedicle`).
 - sex: female vertebral bodies ≈6 % smaller in linear size than male (approx.; female ×0.97, male
   ×1.03 around the mixed-sex mean).
 
@@ -101,6 +106,13 @@ CLOUTHIER_L2_L5 = {
     "depth": (35.0, 29.5, 42.0),
     "height": (27.8, 23.5, 32.3),
 }
+#: Pedicle height L1…L5 (Zindrick 1987) and its SD (L5 12.9 ± 1.9, anatomy.md), split into a shift
+#: shared by the patient's five levels and a per-level part (1.7² + 0.85² ≈ 1.9²; the split is
+#: approx.), each clipped at ±2 SD.
+PEDICLE_HEIGHT_MM = (15.4, 15.0, 14.9, 14.8, 14.0)
+PEDICLE_HEIGHT_SHARED_SD_MM = 1.7
+PEDICLE_HEIGHT_LEVEL_SD_MM = 0.85
+PEDICLE_HEIGHT_CLIP_SD = 2.0
 #: Expected range of 348 normal values in SDs (87 patients × 4 levels).
 RANGE_IN_SD = 5.7
 #: L5 anterior − posterior height (Cook & Baker 2021: 30.3 − 26.3).
@@ -180,6 +192,8 @@ class VertebraTargets:
     body_depth_mm: float
     body_height_anterior_mm: float
     body_height_posterior_mm: float
+    #: vertical chord through the pedicle isthmus (Zindrick 1987's pedicle height)
+    pedicle_height_mm: float = 15.0
 
     @property
     def body_height_mm(self) -> float:
@@ -348,6 +362,9 @@ def patient_targets(params: PatientParameters) -> PatientTargets:
 
 def _vertebrae(params: PatientParameters, scale: float) -> dict[str, VertebraTargets]:
     rng = params.rng("tmplvert")
+    pedicle_rng = params.rng("tmplpedh")
+    # one patient's pedicles are tall or short together: a shared shift plus a little per level
+    pedicle_shift = _normal(pedicle_rng, 0.0, PEDICLE_HEIGHT_SHARED_SD_MM, PEDICLE_HEIGHT_CLIP_SD)
     sex = VERTEBRA_SEX_FACTOR[params.sex]
     cv = {
         "width": _within_level_cv("width", BODY_WIDTH_MM),
@@ -362,11 +379,17 @@ def _vertebrae(params: PatientParameters, scale: float) -> dict[str, VertebraTar
         height = BODY_HEIGHT_MM[n] * scale * sex * _normal(rng, 1.0, cv["height"])
         mean_difference = BODY_DEPTH_MM[n] * math.tan(math.radians(wedges[n]))
         difference = _normal(rng, mean_difference, HEIGHT_DIFFERENCE_SD_MM) * scale * sex
+        pedicle = (
+            PEDICLE_HEIGHT_MM[n]
+            + pedicle_shift
+            + _normal(pedicle_rng, 0.0, PEDICLE_HEIGHT_LEVEL_SD_MM, PEDICLE_HEIGHT_CLIP_SD)
+        )
         vertebrae[level] = VertebraTargets(
             body_width_mm=width,
             body_depth_mm=depth,
             body_height_anterior_mm=height + difference / 2,
             body_height_posterior_mm=height - difference / 2,
+            pedicle_height_mm=pedicle * scale * sex,
         )
     return vertebrae
 

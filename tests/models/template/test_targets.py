@@ -85,6 +85,23 @@ def test_l5_heights_follow_cook_and_baker_2021(mixed) -> None:
     assert_sd(posterior, 1.9, "L5 posterior", tolerance=0.35)
 
 
+@pytest.mark.parametrize(
+    ("level", "mean"), [("L1", 15.4), ("L2", 15.0), ("L3", 14.9), ("L4", 14.8), ("L5", 14.0)]
+)
+def test_pedicle_heights_follow_zindrick_1987(mixed, level, mean) -> None:
+    """Zindrick's mean per level, the L5 series' SD (1.9 mm), no absurd pedicle."""
+    values = [t.vertebrae[level].pedicle_height_mm for t in mixed]
+    assert_mean(values, mean, 1.9, f"{level} pedicle height")
+    assert_sd(values, 1.9, f"{level} pedicle height")
+    assert min(values) > 8.0 and max(values) < 22.0
+
+
+def test_one_patients_pedicles_are_tall_or_short_together(mixed) -> None:
+    l1 = [t.vertebrae["L1"].pedicle_height_mm for t in mixed]
+    l5 = [t.vertebrae["L5"].pedicle_height_mm for t in mixed]
+    assert np.corrcoef(l1, l5)[0, 1] > 0.6
+
+
 def test_disc_heights_follow_the_table_standing() -> None:
     """Standing (lordosis_scale 1): posterior heights as published, anterior within 1 mm."""
     table = {
