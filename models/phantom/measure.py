@@ -36,6 +36,8 @@ from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
 from fluorosim.models.patient import Patient
 
 STEP_MM = 0.25
+#: The canal's midsagittal depth is looked for this far (mm) below the pedicles' mid-height.
+CANAL_SEARCH_DROP_MM = 6.0
 #: Facet joint space is fitted within this distance of the facet landmark.
 FACET_RADIUS_MM = 10.0
 
@@ -199,13 +201,19 @@ def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
         _value(patient, f"{level}_pedicle_left"),
         _value(patient, f"{level}_pedicle_right"),
     }
-    # walk posteriorly from the body centre: body, then the canal gap, then posterior elements
+    # walk posteriorly from the body centre: body, then the canal gap, then posterior elements;
+    # where the ray at the pedicles' mid-height passes over the lamina's upper border (it runs at
+    # the pedicles' lower half on many real vertebrae), the first lower height that meets it
     offsets = np.arange(0.0, 80.0, STEP_MM)
-    points = f.point(0, 0, w_ped)[None, :] + offsets[:, None] * f.v[None, :]
-    is_bone = np.isin(patient.labels_at(points), list(bone))
-    first_gap = int(np.argmin(is_bone))
-    after = is_bone[first_gap:]
-    depth = float(np.argmax(after) * STEP_MM) if after.any() else 0.0
+    depth = 0.0
+    for drop in np.arange(0.0, CANAL_SEARCH_DROP_MM + STEP_MM / 2, STEP_MM):
+        points = f.point(0, 0, w_ped - drop)[None, :] + offsets[:, None] * f.v[None, :]
+        is_bone = np.isin(patient.labels_at(points), list(bone))
+        first_gap = int(np.argmin(is_bone))
+        after = is_bone[first_gap:]
+        if after.any():
+            depth = float(np.argmax(after) * STEP_MM)
+            break
     # interpedicular: along u through the pedicle centres, the gap between the two pedicles
     offsets = np.arange(-30.0, 30.0 + STEP_MM / 2, STEP_MM)
     points = mid[None, :] + offsets[:, None] * f.u[None, :]
