@@ -61,6 +61,13 @@ from scipy.spatial import cKDTree
 from fluorosim.models.labels import LUMBAR_LEVELS, SIDES
 from fluorosim.models.template.asset import BoneTemplate, TriangleMesh
 from fluorosim.models.template.landmarks import RayCaster, s1_anterior_cortex
+from fluorosim.models.template.pedicle import (
+    PedicleLift,
+    TemplatePedicle,
+    lift_for,
+    measure_pedicles,
+    within_stretch,
+)
 from fluorosim.models.template.targets import PatientTargets, VertebraTargets, disc_key
 from fluorosim.models.template.warp_geometry import (
     BodyFrame,
@@ -154,6 +161,8 @@ class TemplateAnatomy:
     promontory_mm: Points
     apex_mm: Points
     trees: dict[str, cKDTree] = field(repr=False)
+    #: per level, per side: the pedicle's isthmus chord (models.template.pedicle)
+    pedicles: dict[str, dict[str, TemplatePedicle]] = field(default_factory=dict, repr=False)
 
     @property
     def sacral_slope_deg(self) -> float:
@@ -193,6 +202,7 @@ def _measure(template: BoneTemplate) -> TemplateAnatomy:
         inferior[level] = fit_endplate(body, superior[level].normal, cranial=False)
         frames[level] = body_frame(body, superior[level], inferior[level])
         seed = inferior[level].normal
+    pedicles = {level: measure_pedicles(template, level, frames[level]) for level in LUMBAR_LEVELS}
     s1_body = template.body_meshes["S1"]
     superior["S1"] = s1 = fit_endplate(s1_body, seed, cranial=True)
     anterior = anterior_at_tilt(math.radians(tilt_deg(s1.normal)))
@@ -233,6 +243,7 @@ def _measure(template: BoneTemplate) -> TemplateAnatomy:
         promontory_mm=promontory,
         apex_mm=apex,
         trees=trees,
+        pedicles=pedicles,
     )
 
 
@@ -299,10 +310,14 @@ class VertebraMap:
     controls_template: Points
     controls_local_target: Points
     final_from_local: NDArray[np.float64] = field(default_factory=lambda: np.eye(4))
+    #: raises the pedicles' undersides to their target height (after the spline)
+    pedicle_lift: PedicleLift | None = None
 
     def local_target(self, points_template: Points) -> Points:
         local = self.frame.to_local(points_template)
         displacement: Points = self.spline(local)
+        if self.pedicle_lift is not None:
+            displacement = displacement + self.pedicle_lift(local)
         return local + displacement
 
     def __call__(self, points_template: Points) -> Points:
@@ -841,6 +856,8 @@ class PatientWarp:
             vmap.spline = _spline(sources_all[keep], designed[keep])
             vmap.controls_template = frame.to_template(sources_all[keep])
             vmap.controls_local_target = designed[keep]
+            if vmap.pedicle_lift is not None:  # the new spline stretches the notch too
+                vmap.pedicle_lift = within_stretch(vmap.pedicle_lift, vmap.spline)
 
         refit()
         # the ala under the tip is not a flat floor: close the remaining gap with a second pass
@@ -898,7 +915,8 @@ class PatientWarp:
             final_from_local = np.eye(4)
             final_from_local[:3, :3] = rotation_x(phi)
             final_from_local[:3, 3] = ip_final - rotation_x(phi) @ quad.corner("ip")
-            vmap = VertebraMap(frame, quad, spline, controls, designed, final_from_local)
+            lift = _pedicle_lift(a.pedicles.get(level, {}), spline, target.pedicle_height_mm)
+            vmap = VertebraMap(frame, quad, spline, controls, designed, final_from_local, lift)
             self.vertebra_maps[level] = vmap
             superior_tilt = phi + local_superior
             self._normals[(level, "superior")] = normal_at_tilt(superior_tilt)
@@ -1000,6 +1018,23 @@ def _direction_anchor(name: str, landmarks: Mapping[str, object]) -> str | None:
         if candidate in landmarks and not is_direction(candidate):
             return candidate
     return None
+
+
+def _pedicle_lift(
+    pedicles: Mapping[str, TemplatePedicle], spline: RBFInterpolator, target_mm: float
+) -> PedicleLift | None:
+    """The lift that gives each splined pedicle the target height (None: nothing to lift)."""
+    found, lifts = [], []
+    for pedicle in pedicles.values():
+        ends = pedicle.chord_ends_local()
+        warped = ends + spline(ends)
+        found.append(pedicle)
+        height, room = warped[1, 2] - warped[0, 2], warped[2, 2] - warped[0, 2]
+        room = float(room)
+        lifts.append(lift_for(float(height), target_mm, room))
+    if not any(lifts):
+        return None
+    return within_stretch(PedicleLift(tuple(found), tuple(lifts)), spline)
 
 
 def _local_tilts(

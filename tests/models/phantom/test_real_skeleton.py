@@ -19,6 +19,7 @@ from fluorosim.models.phantom import real_skeleton
 from fluorosim.models.phantom.assembly import build_patient
 from fluorosim.models.phantom.parts import PatientParameters
 from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH, load_template
+from fluorosim.models.template.targets import patient_targets
 from fluorosim.models.tissue import BONE_LABELS
 
 pytestmark = pytest.mark.slow
@@ -180,6 +181,37 @@ def test_femoral_heads_sit_in_the_acetabula(patient) -> None:
 
 #: Pedicle transverse width L1→L5 (Zindrick et al. 1987, anatomy.md).
 ZINDRICK_PEDICLE_WIDTH_MM = dict(zip(LUMBAR_LEVELS, (8.7, 8.9, 10.3, 12.9, 18.0), strict=True))
+
+
+#: Known deviation: the Visible Human's L3 pedicles are the tallest (23.4 mm), their undersides
+#: only 5 mm above the body's inferior endplate, so the lift's fade below them is short and the
+#: warp's stretch bound (models.template.pedicle.MAX_STRETCH) stops it at 2–4 mm: L3 stays up to
+#: this much (mm) over its drawn height (seeds 0–2: +5.0, +6.3, +1.3).
+L3_OVER_TARGET_MM = 7.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pedicles_are_warped_to_their_drawn_heights(template, seed) -> None:
+    """The template's pedicles are 17–24 mm tall (the vertical chord through the isthmus, where
+    Zindrick 1987 gives ≈15 mm), which left the exiting roots no room under them; the warp lowers
+    their undersides toward the height drawn for the patient: measured on the placed bone as the
+    neural part reads it, each is at most 1 mm under that height and at most 2.5 mm over it
+    (L3: L3_OVER_TARGET_MM), within Zindrick's mean −4 / +4.5 mm (the drawn heights spread ±2 SD,
+    3.8 mm; L3: +7.5), and its top stays within 4 mm of the upper endplate (only the underside
+    moves)."""
+    params = PatientParameters(seed=seed, skeleton="real")
+    targets = patient_targets(params)
+    skeleton = real_skeleton.placed_skeleton(params)
+    for level, zindrick in zip(LUMBAR_LEVELS, (15.4, 15.0, 14.9, 14.8, 14.0), strict=True):
+        target = targets.vertebrae[level].pedicle_height_mm
+        over, spread = (L3_OVER_TARGET_MM, 7.5) if level == "L3" else (2.5, 4.5)
+        for side in SIDES:
+            pedicle = real_skeleton.pedicle_geometry(skeleton, level, side)
+            height = pedicle.height_mm
+            assert target - 1.0 <= height <= target + over, (level, side, height, target)
+            assert -4.0 <= height - zindrick <= spread, (level, side, height)
+            top = pedicle.centre_local[2] + height / 2
+            assert skeleton.half_heights_mm[level] - 4.0 < top, (level, side, top)
 
 
 def test_pedicles_canal_and_kambin_are_measured_on_the_bone(template, patient) -> None:
