@@ -21,7 +21,8 @@ Panjabi 1992) scaled by ``body_scale``, sex and a seeded per-patient variation o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
 
@@ -245,6 +246,11 @@ class LumbarLayout:
     #: facet joint "L4_L5_left" → (centre, unit normal pointing to the lower vertebra's SAP side).
     facets: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]
     s1_frame: LocalFrame
+    #: (level, LPS points (N, 3)) → signed distance (mm, negative inside) to that level's real
+    #: bone; None for the primitive generator, whose bone is the idealised shapes themselves.
+    bone_distance: Callable[[str, NDArray[np.float64]], NDArray[np.float64]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def superior_endplate_center(self, level: str) -> NDArray[np.float64]:
         f, d = self.body_frames[level], self.levels[level]

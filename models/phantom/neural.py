@@ -41,6 +41,17 @@ KAMBIN_INCIRCLE_DIAMETER_MM = (5.8, 6.4, 7.0, 7.7, 8.0)
 ROOT_RADIUS_MM = 2.4
 #: Smallest gap between an exiting root (with its ganglion) and the pedicle above it.
 ROOT_CLEARANCE_MM = 1.0
+#: On a real skeleton the root's course past the apex keeps this gap (mm) from the real bone
+#: above, moving back from the annulus in steps, at most this far.
+REAL_BONE_CLEARANCE_MM = 0.5
+REAL_BONE_STEP_MM = 0.5
+REAL_BONE_MAX_PUSH_MM = 5.0
+#: Kambin's incircle centre (the cannula's aim) keeps this gap (mm) from real bone, the triangle
+#: moving at most this far along the disc's depth to find it.
+CENTRE_CLEARANCE_MM = 1.0
+CENTRE_MAX_SHIFT_MM = 3.0
+#: Kambin's triangle is never shorter than this (mm), whatever the foramen.
+MIN_KAMBIN_HEIGHT_MM = 6.0
 GANGLION_RADIUS_MM = 3.3
 CSF_HU = 15.0
 NERVE_HU = 40.0
@@ -146,6 +157,9 @@ def _incenter(a: Point, b: Point, c: Point) -> Point:
     return centre
 
 
+RootGeometry = tuple[tuple[Point, Point, Point], list[Point], list[float]]
+
+
 def _root_geometry(
     frame: LocalFrame,
     sign: float,
@@ -155,7 +169,7 @@ def _root_geometry(
     height: float,
     angle: float,
     take_off: Point,
-) -> tuple[tuple[Point, Point, Point], list[Point], list[float]]:
+) -> RootGeometry:
     """Kambin corners and the root centre line for a triangle of ``height``.
 
     The triangle's hypotenuse is the root's lower-medial EDGE, so the centre line runs parallel
@@ -178,21 +192,105 @@ def _root_geometry(
     return (apex, base_medial, base_lateral), path, radii
 
 
-def _pedicle_clearance(
-    layout: LumbarLayout, level: str, side: str, path: list[Point], radii: list[float]
-) -> float:
-    """Smallest gap (mm) between a root tube and the pedicle of ``level``, sampled each 0.5 mm."""
-    frame, dims = layout.body_frames[level], layout.levels[level]
+def _sampled(path: list[Point], radii: list[float]) -> tuple[list[Point], list[Point]]:
+    """The tube's centre line sampled each 0.5 mm, segment by segment: (points, radii) lists."""
     samples, sample_radii = [], []
     for n in range(len(path) - 1):
         steps = max(2, int(np.linalg.norm(path[n + 1] - path[n]) / 0.5))
         t = np.linspace(0.0, 1.0, steps)[:, None]
         samples.append(path[n] + t * (path[n + 1] - path[n]))
         sample_radii.append(radii[n] + t[:, 0] * (radii[n + 1] - radii[n]))
+    return samples, sample_radii
+
+
+def _pedicle_clearance(
+    layout: LumbarLayout, level: str, side: str, path: list[Point], radii: list[float]
+) -> float:
+    """Smallest gap (mm) between a root tube and the layout's (idealised) pedicle of ``level``."""
+    frame, dims = layout.body_frames[level], layout.levels[level]
+    samples, sample_radii = _sampled(path, radii)
     points = np.concatenate(samples)
     radius = np.concatenate(sample_radii)
     u, v, w = frame.to_local(points[:, 0], points[:, 1], points[:, 2])
     return float(np.min(pedicle_sdf(u, v, w, dims, side) - radius))
+
+
+def _fit_root(
+    layout: LumbarLayout,
+    disc: tuple[str, str],
+    side: str,
+    triangle: tuple[LocalFrame, float, float, float, float],
+    take_off: Point,
+) -> RootGeometry:
+    """Kambin's triangle and its exiting root: the tallest triangle, up to the target height,
+    whose root clears the layout's pedicle above by ROOT_CLEARANCE_MM; on a real skeleton the
+    triangle's centre keeps off the real bone (:func:`_centre_off_real_bone`) and the root past
+    the apex clears it (:func:`_clear_real_bone`). ``disc``: (upper, lower) levels; ``triangle``:
+    (frame of the vertebra below, medial side's u, annulus v, endplate w, target height)."""
+    frame, canal_half, v_k, w_end, height = triangle
+    upper, lower = disc
+    sign = 1.0 if side == "left" else -1.0
+    angle = math.radians(ROOT_DISC_ANGLE_DEG)
+
+    while True:
+        fitted = _root_geometry(frame, sign, canal_half, v_k, w_end, height, angle, take_off)
+        clear = _pedicle_clearance(layout, upper, side, *fitted[1:]) >= ROOT_CLEARANCE_MM
+        if clear:
+            break
+        if height <= MIN_KAMBIN_HEIGHT_MM:
+            break
+        height -= 0.5
+    if layout.bone_distance is None:
+        return fitted
+    backward = frame.vector(0.0, 1.0, 0.0)
+    bones = (upper, "sacrum" if lower == "S1" else lower)
+    fitted = _centre_off_real_bone(layout, bones, fitted, backward)
+    return _clear_real_bone(layout, upper, fitted, backward)
+
+
+def _centre_off_real_bone(
+    layout: LumbarLayout, bones: tuple[str, str], fitted: RootGeometry, backward: Point
+) -> RootGeometry:
+    """The triangle with its root moved along ``backward`` (either way, the smallest shift in
+    REAL_BONE_STEP_MM steps up to CENTRE_MAX_SHIFT_MM) until the triangle's incircle centre,
+    where the cannula aims, is CENTRE_CLEARANCE_MM outside the real vertebrae above and below.
+
+    Measured discs put the triangle on the disc's real surface; where the lower vertebra's
+    superior articular process or pedicle root stands beside that surface (upper lumbar levels),
+    the centre would otherwise fall in bone."""
+    assert layout.bone_distance is not None
+    corners, path, radii = fitted
+    centre = _incenter(*corners)
+    steps = int(CENTRE_MAX_SHIFT_MM / REAL_BONE_STEP_MM)
+    for k in range(2 * steps + 1):
+        shift = backward * REAL_BONE_STEP_MM * ((k + 1) // 2) * (1 if k % 2 else -1)
+        gap = min(float(layout.bone_distance(bone, (centre + shift)[None])[0]) for bone in bones)
+        if gap >= CENTRE_CLEARANCE_MM:
+            moved = tuple(corner + shift for corner in corners)
+            return (moved[0], moved[1], moved[2]), [point + shift for point in path], radii
+    return fitted
+
+
+def _clear_real_bone(
+    layout: LumbarLayout, upper: str, fitted: RootGeometry, backward: Point
+) -> RootGeometry:
+    """The root's course past the apex moved back (``backward``, in REAL_BONE_STEP_MM steps up
+    to REAL_BONE_MAX_PUSH_MM) until it clears the real vertebra above by REAL_BONE_CLEARANCE_MM.
+
+    The triangle is taller than the disc, so its apex lies beside the posteroinferior corner of
+    the body above, whose wall (with the pedicle's flare onto it) stands behind the disc's
+    surface: there the root lies on the bone, not in it. Its lateral end, in the foramen below
+    the pedicle, stays where the triangle put it (the cannula's track passes beneath it)."""
+    assert layout.bone_distance is not None
+    corners, path, radii = fitted
+    path = list(path)
+    for n in (1, 2):
+        for _ in range(int(REAL_BONE_MAX_PUSH_MM / REAL_BONE_STEP_MM)):
+            gap = float(layout.bone_distance(upper, path[n][None])[0]) - radii[n]
+            if gap >= REAL_BONE_CLEARANCE_MM:
+                break
+            path[n] = path[n] + backward * REAL_BONE_STEP_MM
+    return corners, path, radii
 
 
 def _lower_frame(layout: LumbarLayout, lower: str) -> tuple[LocalFrame, float, float, float]:
@@ -260,16 +358,8 @@ def neural_part(grid: Grid, params: PatientParameters, anchors: Anchors) -> Part
                 up.body_depth_mm / 2 + up.canal_depth_mm / 2 - 1.0,
                 up.pedicle_center_w_mm - up.pedicle_height_mm / 2,
             )
-            # the tallest triangle (up to the target) whose root clears the pedicle above
-            height = r_target / factor
-            while True:
-                corners, path, radii = _root_geometry(
-                    frame, sign, canal_half, v_k, w_end, height, angle, take_off
-                )
-                clearance = _pedicle_clearance(layout, upper, side, path, radii)
-                if clearance >= ROOT_CLEARANCE_MM or height <= 6.0:
-                    break
-                height -= 0.5
+            triangle = (frame, canal_half, v_k, w_end, r_target / factor)
+            corners, path, radii = _fit_root(layout, (upper, lower), side, triangle, take_off)
             apex, base_medial, base_lateral = corners
             tag = f"kambin_{upper}_{lower}_{side}"
             result.landmarks[f"{tag}_apex"] = apex

@@ -128,6 +128,8 @@ class PlacedSkeleton:
     endplates: dict[str, tuple[Vec, Vec]] = field(default_factory=dict)
     #: Ray casters on the bones, built when first needed (pedicle measurements).
     casters: dict[str, RayCaster] = field(default_factory=dict, repr=False, compare=False)
+    #: Signed-distance functions of the bones (VTK), built when first needed (root clearance).
+    distances: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def caster(self, bone: str) -> RayCaster:
         """A ray caster on the bone ``bone`` (built once per placed skeleton)."""
@@ -135,6 +137,20 @@ class PlacedSkeleton:
             mesh = self.bones[bone]
             self.casters[bone] = RayCaster(TriangleMesh(mesh.vertices_mm, mesh.faces))
         return self.casters[bone]
+
+    def signed_distance(self, bone: str, points_mm: Vec) -> Vec:
+        """Signed distance (mm, negative inside) of LPS points to the bone ``bone``."""
+        if bone not in self.distances:
+            import vtk
+
+            from fluorosim.models.template.convert import to_polydata
+
+            mesh = self.bones[bone]
+            implicit = vtk.vtkImplicitPolyDataDistance()
+            implicit.SetInput(to_polydata(TriangleMesh(mesh.vertices_mm, mesh.faces)))
+            self.distances[bone] = implicit
+        implicit = self.distances[bone]
+        return np.array([implicit.EvaluateFunction(*map(float, p)) for p in points_mm])
 
 
 #: The template loader (a module attribute so a test can hand in another template).
@@ -591,6 +607,7 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
         disc_frames=disc_frames,
         facets=facets,
         s1_frame=s1_frame,
+        bone_distance=skeleton.signed_distance,
     )
 
 

@@ -5,9 +5,10 @@ over the ala; S1/S2 roots through their foramina) and procedures.md (Kambin's tr
 circle 5.8 mm at L1-2 → 7.3–8.2 mm at L4-5).
 
 These pin the primitive generator (``skeleton="primitive"``, still an option); the checks a user
-relies on whatever the generator — the sac inside the canal, the root's angle across the disc,
-the L5 root over the ala, the S1/S2 roots in their foramina — also run on the real default
-(generator 5.0) and its seeds.
+relies on whatever the generator — the sac inside the canal, the root under its pedicle without
+touching it, the root's angle across the disc, Kambin's triangle admitting the published cannula
+and growing caudally, the L5 root over the ala, the S1/S2 roots in their foramina — also run on
+the real default and its seeds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fluorosim.models.labels import DISC_LEVELS, SIDES
 from fluorosim.models.phantom import measure
 from tests.models.phantom.spine_patients import (
     PRIMITIVE_IDS,
+    REAL_IDS,
     default_patient,
     on_both_generators,
     patient_for,
@@ -30,12 +32,20 @@ KAMBIN_DIAMETER_RANGE_MM = {
     "L2_L3": (6.4 - 1.5, 6.4 + 1.5),
     "L3_L4": (7.0 - 1.5, 7.0 + 1.5),
     "L4_L5": (7.3 - 1.5, 8.2 + 1.5),
-    "L5_S1": (7.3 - 1.5, 8.2 + 1.5),  # not published separately: as L4-5
+    # not published separately: as L4-5 above; below, 5.0, as the L5-S1 foramen is the lowest
+    # (the smallest posterior disc height of anatomy.md's table, 8.5 mm against L4-5's 10.1)
+    "L5_S1": (5.0, 8.2 + 1.5),
 }
 
 
 @pytest.fixture(scope="module", params=PRIMITIVE_IDS)
 def patient(request):
+    return patient_for(request.param)
+
+
+@pytest.fixture(scope="module", params=PRIMITIVE_IDS + REAL_IDS)
+def any_patient(request):
+    """Both generators: the primitive spread and the real default with its seeds."""
     return patient_for(request.param)
 
 
@@ -72,7 +82,8 @@ def test_sac_lies_inside_the_canal_between_body_and_lamina(patient):
 
 
 @pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
-def test_exiting_root_passes_under_the_pedicle_without_touching_it(patient, upper, lower):
+def test_exiting_root_passes_under_the_pedicle_without_touching_it(any_patient, upper, lower):
+    patient = any_patient
     for side in SIDES:
         gap = measure.root_pedicle_distance_mm(patient, upper, side)
         assert 0.3 <= gap <= 6.0, (side, gap)
@@ -90,13 +101,7 @@ def test_exiting_root_passes_under_the_pedicle_without_touching_it(patient, uppe
 
 #: Known deviations (patient id, upper, lower, side) → why; each is an expected failure until
 #: fixed, and is reported if it starts to pass.
-KNOWN_ROOT_ANGLE_DEVIATIONS = {
-    ("real-default", "L2", "L3", "right"): (
-        "the root touches the real L2 pedicle (gap 0.0 mm measured on the labels): bone paints "
-        "over its voxels there and the measured angle reads 61.6°; the roots' take-off under the "
-        "real pedicles still follows the layout's idealised pedicle, not the real bone (issue #13)"
-    ),
-}
+KNOWN_ROOT_ANGLE_DEVIATIONS: dict[tuple[str, str, str, str], str] = {}
 
 
 @on_both_generators()
@@ -118,7 +123,8 @@ def test_root_crosses_the_disc_at_about_50_degrees(patient, upper, lower, reques
 
 
 @pytest.mark.parametrize(("upper", "lower"), DISC_LEVELS)
-def test_kambin_triangle_admits_the_published_cannula(patient, upper, lower):
+def test_kambin_triangle_admits_the_published_cannula(any_patient, upper, lower):
+    patient = any_patient
     lo, hi = KAMBIN_DIAMETER_RANGE_MM[f"{upper}_{lower}"]
     for side in SIDES:
         diameter = measure.kambin_incircle_diameter_mm(patient, upper, lower, side)
@@ -130,7 +136,8 @@ def test_kambin_triangle_admits_the_published_cannula(patient, upper, lower):
         assert not name.startswith(("L1", "L2", "L3", "L4", "L5")), name
 
 
-def test_kambin_triangle_grows_caudally(patient):
+def test_kambin_triangle_grows_caudally(any_patient):
+    patient = any_patient
     diameters = [
         measure.kambin_incircle_diameter_mm(patient, u, lo, "left") for u, lo in DISC_LEVELS
     ]
