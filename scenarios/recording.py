@@ -314,6 +314,7 @@ def replay_attempt_checked(
 ) -> tuple[Report, PatientCheck]:
     """:func:`replay_attempt` and the :class:`PatientCheck` of the patient it ran on."""
     from fluorosim.scenarios.patients import patient_for
+    from fluorosim.scenarios.recorded_technique import RecordedTechnique
     from fluorosim.scenarios.session import Session
 
     attempt = read_attempt(path)
@@ -338,6 +339,7 @@ def replay_attempt_checked(
         catalogue=catalogue,
         carm_model=carm_model,
         pulse_rate_pps=float(header.get("pulse_rate_pps", 8.0)),
+        recorded_technique=RecordedTechnique.from_events(attempt.events),
     )
     from fluorosim.scenarios.scripted import run_actions
 

@@ -51,6 +51,7 @@ from fluorosim.render.metering import DoseRateControl
 from fluorosim.scenarios import commands as cmd
 from fluorosim.scenarios.attempt import AttemptLog, ImplantRecord, PoseSample, ShotRecord
 from fluorosim.scenarios.protocols import Frame, FrameDose, Recorder, Renderer, TechniqueRenderer
+from fluorosim.scenarios.recorded_technique import RecordedExposure, RecordedTechnique
 from fluorosim.scenarios.scoring.breaches import depths_along_shaft, resolve_risks
 from fluorosim.scenarios.scoring.geometry import shaft_points
 from fluorosim.scenarios.scoring.report import Report
@@ -109,6 +110,7 @@ class Session:
         carm_model: str = "ii9",
         pulse_rate_pps: float = DEFAULT_PULSE_RATE_PPS,
         exposure_factory: Callable[[str, float], Exposure | None] | None = None,
+        recorded_technique: RecordedTechnique | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -133,6 +135,8 @@ class Session:
         #: The panel's technique (fluoroscopy mode and rate, magnification, collimation).
         self.technique = cmd.Technique(pulse_rate_pps=min(max(self.pulse_rate_pps, 0.5), 30.0))
         self._exposure_factory = exposure_factory or self._default_exposure
+        #: a replay's recorded technique per frame (scenarios.recorded_technique), else metered
+        self._recorded_technique = recorded_technique
         #: the dose-rate control's tube current per pose (_metered_current_ma)
         self._dose_rate_control = DoseRateControl(patient.hu, patient.lps_from_voxel)
         self.log = AttemptLog(scenario.id, mode)
@@ -437,7 +441,7 @@ class Session:
         self.counters["air_kerma_mgy"] += kerma
         step = self.current_step
         step_id = step.id if step is not None else self.scenario.steps[-1].id
-        new_shot = mode == "single" or self._pedal_shot is None
+        new_shot = self._starts_shot(mode)
         if new_shot:
             self.counters["shots"] += 1
             record = ShotRecord(
@@ -476,7 +480,14 @@ class Session:
                 hand_in_beam=old.hand_in_beam or hand,
                 tool=old.tool,
             )
-        self._emit("frame", image_id=ident, mode=mode, shot=int(self.counters["shots"]))
+        self._emit(
+            "frame",
+            image_id=ident,
+            mode=mode,
+            shot=int(self.counters["shots"]),
+            kvp=None if exposure is None else float(exposure.kvp),
+            ma=None if exposure is None else float(exposure.ma),
+        )
         if new_shot:
             self._emit(
                 "shot",
@@ -499,13 +510,30 @@ class Session:
         """
         renderer = self.renderer
         kvp = renderer.kvp if isinstance(renderer, TechniqueRenderer) else dose.DEFAULT_KVP
-        ma = self._metered_current_ma(kvp)
+        recorded = self._recorded_exposure(mode)
+        if recorded is not None:  # a replay doses as the attempt was dosed
+            kvp, ma = recorded.kvp, recorded.ma
+        else:
+            ma = self._metered_current_ma(kvp)
         if mode == "single":
             return Exposure(kvp, ma, "single_shot", None, SINGLE_SHOT_S)
         fluoro = self.technique.fluoro_mode
         if fluoro == "continuous":
             return Exposure(kvp, ma, "continuous", None, 1.0 / cmd.CONTINUOUS_FRAME_RATE)
         return Exposure(kvp, ma, fluoro, pulse_rate_pps, 1.0 / pulse_rate_pps)
+
+    def _starts_shot(self, mode: str) -> bool:
+        """Whether the frame about to be exposed starts a shot (a single shot, or a pedal run's
+        first pulse)."""
+        return mode == "single" or self._pedal_shot is None
+
+    def _recorded_exposure(self, mode: str) -> RecordedExposure | None:
+        """The technique the replayed attempt recorded for the frame about to be exposed (None:
+        not a replay, or the recording does not say)."""
+        if self._recorded_technique is None:
+            return None
+        shot = int(self.counters["shots"]) + (1 if self._starts_shot(mode) else 0)
+        return self._recorded_technique.for_frame(int(self.counters["frames"]) + 1, shot)
 
     def _metered_current_ma(self, kvp: float) -> float:
         """The dose-rate control's tube current for the current pose (metered once per pose)."""
