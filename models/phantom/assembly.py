@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: 5.0: the real-anatomy skeleton is the default patient (an attempt recorded on 4.x warns on replay).
 #: 5.1: real pedicles measured at their medial walls (canal, sac, roots and Kambin landmarks move).
 #: 5.2: the real pedicles warped to Zindrick's heights (deeper inferior notches: roots, foramina and
-#: Kambin landmarks move).
+#: Kambin landmarks move); bowel gas thins out over the bladder instead of stopping at a plane.
 GENERATOR_MAJOR = "5.2"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.

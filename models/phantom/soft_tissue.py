@@ -81,6 +81,9 @@ GAS_FINE_WEIGHT = 0.5
 #: Gas pockets: where a second unit-variance wave field exceeds this (≈5 % of the bowel volume;
 #: enough to mottle the image as real bowel gas does without hiding the bones, approx.).
 GAS_THRESHOLD = 1.6
+#: Where the bowel holds less gas than usual (the bladder's half of the true pelvis) the gas
+#: fraction thins out over this distance (mm), pockets growing rarer and smaller.
+GAS_FADE_MM = 40.0
 LEVELS = ("L1", "L2", "L3", "L4", "L5")
 
 Vec = NDArray[np.float64]
@@ -200,6 +203,27 @@ def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, flo
     return directions * (2 * math.pi / wavelengths)[:, None], phases
 
 
+def _smoothstep(x: Coords) -> Field:
+    t = np.clip(x, 0.0, 1.0)
+    result: Field = t * t * (3.0 - 2.0 * t)
+    return result
+
+
+def _gas_thresholds(place: _Placement, px: Coords, py: Coords, pz: Coords) -> Field | float:
+    """The gas field's threshold at each bowel point: the placement's, raised where the allowance
+    is below 1 so that the gas fraction there (the unit-variance field's tail) is the usual one
+    times the allowance."""
+    if place.gas_allowance is None:
+        return place.gas_threshold
+    allowance = place.gas_allowance(px, py, pz)
+    usual = float(stats.norm.sf(place.gas_threshold))
+    thresholds = np.full(allowance.shape, np.float32(place.gas_threshold))
+    thinner = allowance < 1.0
+    fraction = np.maximum(usual * allowance[thinner], 1e-12)
+    thresholds[thinner] = stats.norm.isf(fraction).astype(np.float32)
+    return thresholds
+
+
 def _wave_field(waves: Waves, x: Coords, y: Coords, z: Coords) -> NDArray[np.float32]:
     """Sum of plane waves at points x, y, z (float32 arrays of one shape), unit variance."""
     vectors, phases = waves
@@ -230,8 +254,9 @@ class _Placement:
     back_y: Callable[[Coords], Coords] | None = None
     #: the cavity's floor (None → 40 mm above the box's bottom).
     floor_z: float | None = None
-    #: where bowel gas may be, given bowel points (x, y, z); None → everywhere.
-    gas_allowed: Callable[[Coords, Coords, Coords], NDArray[np.bool_]] | None = None
+    #: how much of the bowel's usual gas each bowel point (x, y, z) may hold, 0…1 (the gas fraction
+    #: there is scaled by it); None → the usual fraction everywhere.
+    gas_allowance: Callable[[Coords, Coords, Coords], Field] | None = None
     #: retroperitoneal fat around each psoas (what outlines the psoas shadow on an AP film).
     psoas_fat_mm: float = 0.0
 
@@ -299,12 +324,17 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         at_z: Field = np.minimum(box_back, back + (box_back - back) * buttock)
         return at_z.astype(np.float32)
 
-    def gas_allowed(px: Coords, py: Coords, pz: Coords) -> NDArray[np.bool_]:
+    def gas_allowance(px: Coords, py: Coords, pz: Coords) -> Field:
         # below the brim the bladder fills the front of the true pelvis: gas only in the back
-        # half (rectum, sigmoid), anterior to the sacrum
+        # half (rectum, sigmoid), anterior to the sacrum. The gas thins out over GAS_FADE_MM
+        # (down from 20 mm below the brim, forward from the middle): a hard limit there showed
+        # as a straight edge across the lateral and true-lateral views.
         sacrum_front = np.interp(pz, layout.spine_z_mm, layout.spine_y_mm) - 18.0
         middle = 0.5 * (sacrum_front + layout.symphysis_y_mm)
-        return (pz > layout.brim_z_mm - 20.0) | (py > middle)
+        below = _smoothstep((layout.brim_z_mm - 20.0 - pz) / GAS_FADE_MM)
+        in_front = _smoothstep((middle - py) / GAS_FADE_MM)
+        allowance: Field = (1.0 - below * in_front).astype(np.float32)
+        return allowance
 
     def paraspinal(z: Coords) -> Paraspinal:
         def at(values: Vec) -> Coords:
@@ -335,7 +365,7 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         bones=BoneDistance(skeleton, [(c, r + 1.0) for c, r in acetabula(anchors.extra).values()]),
         back_y=back_y,
         floor_z=layout.pelvic_floor_z_mm,
-        gas_allowed=gas_allowed,
+        gas_allowance=gas_allowance,
         psoas_fat_mm=float(np.clip(3.0 + 0.5 * (params.bmi - 18.0), 3.0, 15.0)),
     )
 
@@ -415,9 +445,7 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
             gas_field = _wave_field(gas, px, py, pz)
             gas_field += np.float32(GAS_FINE_WEIGHT) * _wave_field(gas_fine, px, py, pz)
             gas_field /= np.float32(math.sqrt(1.0 + GAS_FINE_WEIGHT**2))
-            is_gas = is_bowel & (gas_field > place.gas_threshold)
-            if place.gas_allowed is not None:
-                is_gas &= place.gas_allowed(px, py, pz)
+            is_gas = is_bowel & (gas_field > _gas_thresholds(place, px, py, pz))
             bowel = np.zeros_like(cavity)
             bowel[idx] = is_bowel
             hu = np.full(cavity.shape, np.float32(BOWEL_FLUID_HU))
