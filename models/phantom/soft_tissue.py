@@ -195,6 +195,30 @@ def _outline_fields(
     return outer, lean, lean_front, lean_hw
 
 
+def _outer_edge_fraction(
+    x: Coords,
+    y: Coords,
+    box_low: Vec,
+    box_high: Vec | tuple[float, Coords, float],
+    z_weight: Field,
+    voxel_mm: float,
+) -> Field:
+    """How much of each voxel lies inside the outline of :func:`_outline_fields` (0…1): the
+    superellipse radius ρ (1 on the skin) turned into a signed distance (ρ − 1)/|∇ρ| in the slice
+    (ρ^p = |x/a|^p + |(y − c)/b|^p, so |∇ρ| = ρ^(1−p)·√((|x/a|^(p−1)/a)² + (|(y − c)/b|^(p−1)/b)²)),
+    then the voxel's share on the inside, 1/2 − distance/voxel, clipped."""
+    a = 0.5 * (box_high[0] - box_low[0]) * z_weight
+    centre_y = 0.5 * (box_high[1] + box_low[1])
+    b = 0.5 * (box_high[1] - box_low[1])
+    p = OUTLINE_EXPONENT
+    u, v = np.abs(x / a), np.abs((y - centre_y) / b)
+    rho = np.maximum((u**p + v**p) ** (1.0 / p), 1e-6)
+    gradient = rho ** (1.0 - p) * np.sqrt((u ** (p - 1.0) / a) ** 2 + (v ** (p - 1.0) / b) ** 2)
+    distance = (rho - 1.0) / np.maximum(gradient, 1e-9)
+    fraction: Field = np.clip(0.5 - distance / voxel_mm, 0.0, 1.0)
+    return fraction
+
+
 def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, float]) -> Waves:
     directions = rng.standard_normal((count, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
@@ -407,7 +431,13 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         if not body.any():
             continue
         inner = ndimage.binary_erosion(body, structure=structure, iterations=skin_iterations)
-        result.pieces.append(Painted("skin", box, body & ~inner, SKIN_HU, PRIORITY_SKIN))
+        # the skin's outer edge is partial-volumed (a binary edge stepped a voxel every few
+        # slices where the back slopes, and the steps showed as fine stripes on the inlet)
+        edge = _outer_edge_fraction(x, y, low, top, z_weight, grid.voxel_mm)
+        skin = (edge > 0.0) & ~inner
+        result.pieces.append(
+            Painted("skin", box, skin, SKIN_HU, PRIORITY_SKIN, fraction=edge.astype(np.float32))
+        )
         result.pieces.append(Painted("fat", box, inner, place.subcutaneous_fat_hu, PRIORITY_FAT))
 
         # Cavity: inside the abdominal wall, in front of the spine (lateral gutters reach back

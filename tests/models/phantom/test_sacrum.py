@@ -36,9 +36,17 @@ class Painted:
         self.values: dict[str, int] = {}
         for piece in sorted(result.pieces, key=lambda p: p.priority):
             value = self.values.setdefault(piece.label, len(self.values) + 1)
-            self.labels[piece.box][piece.mask] = value
-            hu = piece.hu if np.ndim(piece.hu) == 0 else piece.hu[piece.mask]
-            self.hu[piece.box][piece.mask] = hu
+            mask = piece.mask
+            hu = piece.hu if np.ndim(piece.hu) == 0 else piece.hu[mask]
+            if piece.fraction is not None:  # partial volume, as models.phantom.assembly.paint
+                fraction = np.broadcast_to(piece.fraction, mask.shape)
+                self.hu[piece.box][mask] = (
+                    fraction[mask] * hu + (1.0 - fraction[mask]) * self.hu[piece.box][mask]
+                )
+                self.labels[piece.box][mask & (fraction >= 0.5)] = value
+                continue
+            self.labels[piece.box][mask] = value
+            self.hu[piece.box][mask] = hu
         self.landmarks = result.landmarks
 
     def index(self, points) -> tuple:
