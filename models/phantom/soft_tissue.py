@@ -227,7 +227,7 @@ def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, flo
     return directions * (2 * math.pi / wavelengths)[:, None], phases
 
 
-def _smoothstep(x: Coords) -> Field:
+def _smoothstep(x: Field) -> Field:
     t = np.clip(x, 0.0, 1.0)
     result: Field = t * t * (3.0 - 2.0 * t)
     return result
