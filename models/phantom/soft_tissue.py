@@ -202,20 +202,28 @@ def _outer_edge_fraction(
     box_high: Vec | tuple[float, Coords, float],
     z_weight: Field,
     voxel_mm: float,
+    outer: Field,
 ) -> Field:
-    """How much of each voxel lies inside the outline of :func:`_outline_fields` (0…1): the
-    superellipse radius ρ (1 on the skin) turned into a signed distance (ρ − 1)/|∇ρ| in the slice
-    (ρ^p = |x/a|^p + |(y − c)/b|^p, so |∇ρ| = ρ^(1−p)·√((|x/a|^(p−1)/a)² + (|(y − c)/b|^(p−1)/b)²)),
-    then the voxel's share on the inside, 1/2 − distance/voxel, clipped."""
-    a = 0.5 * (box_high[0] - box_low[0]) * z_weight
-    centre_y = 0.5 * (box_high[1] + box_low[1])
-    b = 0.5 * (box_high[1] - box_low[1])
+    """How much of each voxel lies inside the outline of :func:`_outline_fields` (0…1), given its
+    field ``outer`` (ρ^p): near the skin the superellipse radius ρ turned into a signed distance
+    (ρ − 1)/|∇ρ| in the slice (ρ^p = |x/a|^p + |(y − c)/b|^p, so
+    |∇ρ| = ρ^(1−p)·√((|x/a|^(p−1)/a)² + (|(y − c)/b|^(p−1)/b)²)), then the voxel's share on the
+    inside, 1/2 − distance/voxel, clipped; whole voxels elsewhere (only the edge band is computed:
+    |∇ρ| < 1.5/min(a, b), so |ρ − 1| ≥ 2 voxels/min(a, b) is at least half a voxel away)."""
     p = OUTLINE_EXPONENT
-    u, v = np.abs(x / a), np.abs((y - centre_y) / b)
-    rho = np.maximum((u**p + v**p) ** (1.0 / p), 1e-6)
+    a = np.broadcast_to(0.5 * (box_high[0] - box_low[0]) * z_weight, outer.shape)
+    b = np.broadcast_to(np.asarray(0.5 * (box_high[1] - box_low[1])), outer.shape)
+    centre_y = np.broadcast_to(np.asarray(0.5 * (box_high[1] + box_low[1])), outer.shape)
+    reach = 2.0 * voxel_mm / float(min(a.min(), b.min()))
+    fraction: Field = (outer <= 1.0).astype(np.float32)
+    near = (outer > max(1.0 - reach, 0.0) ** p) & (outer < (1.0 + reach) ** p)
+    a, b = a[near], b[near]
+    u = np.abs(np.broadcast_to(x, outer.shape)[near] / a)
+    v = np.abs((np.broadcast_to(y, outer.shape)[near] - centre_y[near]) / b)
+    rho = np.maximum(outer[near] ** (1.0 / p), 1e-6)
     gradient = rho ** (1.0 - p) * np.sqrt((u ** (p - 1.0) / a) ** 2 + (v ** (p - 1.0) / b) ** 2)
     distance = (rho - 1.0) / np.maximum(gradient, 1e-9)
-    fraction: Field = np.clip(0.5 - distance / voxel_mm, 0.0, 1.0)
+    fraction[near] = np.clip(0.5 - distance / voxel_mm, 0.0, 1.0)
     return fraction
 
 
@@ -433,7 +441,7 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         inner = ndimage.binary_erosion(body, structure=structure, iterations=skin_iterations)
         # the skin's outer edge is partial-volumed (a binary edge stepped a voxel every few
         # slices where the back slopes, and the steps showed as fine stripes on the inlet)
-        edge = _outer_edge_fraction(x, y, low, top, z_weight, grid.voxel_mm)
+        edge = _outer_edge_fraction(x, y, low, top, z_weight, grid.voxel_mm, outer)
         skin = (edge > 0.0) & ~inner
         result.pieces.append(
             Painted("skin", box, skin, SKIN_HU, PRIORITY_SKIN, fraction=edge.astype(np.float32))
