@@ -51,7 +51,7 @@ from fluorosim.models.phantom.parts import (
 )
 from fluorosim.models.phantom.pelvis import CREST_X, HIP_CENTER
 from fluorosim.models.phantom.real_soft import BoneDistance, push_out_of_bone
-from fluorosim.models.phantom.sacrum import PelvicFrame, sacral_shape, size_scale
+from fluorosim.models.phantom.sacrum import PelvicFrame, sacral_shape, size_scale, smoothstep
 from fluorosim.models.phantom.vessels import _spine_centres, catmull_rom, stamp_tube
 
 SKIN_MM = 2.0
@@ -235,12 +235,6 @@ def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, flo
     return directions * (2 * math.pi / wavelengths)[:, None], phases
 
 
-def _smoothstep(x: Field) -> Field:
-    t = np.clip(x, 0.0, 1.0)
-    result: Field = t * t * (3.0 - 2.0 * t)
-    return result
-
-
 def _gas_thresholds(place: _Placement, px: Coords, py: Coords, pz: Coords) -> Field | float:
     """The gas field's threshold at each bowel point: the placement's, raised where the allowance
     is below 1 so that the gas fraction there (the unit-variance field's tail) is the usual one
@@ -363,8 +357,8 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         # as a straight edge across the lateral and true-lateral views.
         sacrum_front = np.interp(pz, layout.spine_z_mm, layout.spine_y_mm) - 18.0
         middle = 0.5 * (sacrum_front + layout.symphysis_y_mm)
-        below = _smoothstep((layout.brim_z_mm - 20.0 - pz) / GAS_FADE_MM)
-        in_front = _smoothstep((middle - py) / GAS_FADE_MM)
+        below = smoothstep(layout.brim_z_mm - 20.0 - pz, 0.0, GAS_FADE_MM)
+        in_front = smoothstep(middle - py, 0.0, GAS_FADE_MM)
         allowance: Field = (1.0 - below * in_front).astype(np.float32)
         return allowance
 

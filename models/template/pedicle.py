@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from fluorosim.models.labels import SIDES
 from fluorosim.models.template.asset import BoneTemplate, TriangleMesh
 from fluorosim.models.template.landmarks import RayCaster
-from fluorosim.models.template.warp_geometry import BodyFrame
+from fluorosim.models.template.warp_geometry import BodyFrame, smoothstep
 
 Points = NDArray[np.float64]
 
@@ -152,10 +152,9 @@ def measure_pedicles(
                     shortest = (above + below, float(point[0]), float(point[1]), point[2] - below)
             if shortest is not None and (tallest is None or shortest[0] > tallest[0]):
                 tallest = shortest
-        shortest = tallest
-        if shortest is None:
+        if tallest is None:
             continue
-        height, u_chord, v, bottom = shortest
+        height, u_chord, v, bottom = tallest
         middle = np.array([u_chord, v, bottom + height / 2])
         lateral = _chord(caster, frame, middle, np.array([sign, 0.0, 0.0]))
         medial = _chord(caster, frame, middle, np.array([-sign, 0.0, 0.0]))
@@ -168,16 +167,10 @@ def measure_pedicles(
     return pedicles
 
 
-def _smoothstep(x: Points) -> Points:
-    t = np.clip(x, 0.0, 1.0)
-    result: Points = t * t * (3.0 - 2.0 * t)
-    return result
-
-
 def _window(x: Points, low: float, high: float) -> Points:
     """1 on [low, high], smoothstep down to 0 within FADE_MM outside."""
-    rise = _smoothstep((x - (low - FADE_MM)) / FADE_MM)
-    fall = 1.0 - _smoothstep((x - high) / FADE_MM)
+    rise = smoothstep((x - (low - FADE_MM)) / FADE_MM)
+    fall = 1.0 - smoothstep((x - high) / FADE_MM)
     result: Points = rise * fall
     return result
 
@@ -203,8 +196,8 @@ class PedicleLift:
             fade = pedicle.fade_mm(lift)
             profile = np.where(
                 w < bottom,
-                _smoothstep((w - (bottom - fade)) / fade),
-                1.0 - _smoothstep((w - bottom) / (top - bottom)),
+                smoothstep((w - (bottom - fade)) / fade),
+                1.0 - smoothstep((w - bottom) / (top - bottom)),
             )
             shift += lift * window * profile
         displacement = np.zeros_like(local)
@@ -270,13 +263,10 @@ def lift_for(height_now_mm: float, target_mm: float, room_mm: float = math.inf) 
 def canal_ring_top_mm(mesh: TriangleMesh, frame: BodyFrame) -> float | None:
     """Body-frame w (mm) of the highest axial slice where the vertebra's canal is an enclosed
     ring (None: no ring), on the same 0.5 mm solid as :mod:`models.yardstick` measures canals."""
-    import pyvista as pv
-
     from fluorosim.models import yardstick
+    from fluorosim.models.template.convert import to_polydata
 
-    faces = np.column_stack([np.full(len(mesh.faces), 3), mesh.faces]).ravel()
-    poly = pv.PolyData(np.asarray(mesh.vertices_mm, float), faces)
-    solid, low = yardstick.solid_in_frame(poly, frame.template_from_local)
+    solid, low = yardstick.solid_in_frame(to_polydata(mesh), frame.template_from_local)
     sections = yardstick.canal_sections(solid, low)
     if not sections:
         return None

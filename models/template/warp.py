@@ -78,6 +78,7 @@ from fluorosim.models.template.warp_geometry import (
     fit_endplate,
     normal_at_tilt,
     rotation_x,
+    smoothstep,
     tilt_deg,
 )
 
@@ -112,11 +113,6 @@ FORAMEN_RADIUS_MM = 6.5
 
 def _apply(matrix: NDArray[np.float64], points: Points) -> Points:
     return np.asarray(points, dtype=np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
-
-
-def _smoothstep(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
 
 
 def _dedupe(points: Points, spacing_mm: float = CONTROL_MIN_SPACING_MM) -> NDArray[np.intp]:
@@ -590,7 +586,7 @@ class PatientWarp:
             )
             # one function of position for both bones (the joints stay congruent): the sacral
             # profile behind the front of the sacrum, the plain pelvic width in front of it
-            behind = _smoothstep((points[:, 1] - y_front) / LATERAL_BLEND_MM)
+            behind = smoothstep((points[:, 1] - y_front) / LATERAL_BLEND_MM)
             out[:, 0] = np.sign(x) * (behind * profile + (1.0 - behind) * outer * ax)
             out[:, 1:] = points[:, 1:] * sagittal
             return out
@@ -604,7 +600,7 @@ class PatientWarp:
         def auricular(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             # fades out above the joints so that the S1 endplate (the origin) never moves
             tau = -(points @ n_s1)
-            fade = _smoothstep((tau - tau_top) / (tau_joint_top - tau_top))
+            fade = smoothstep((tau - tau_top) / (tau_joint_top - tau_top))
             for side in SIDES:
                 joint = a.joints[side]
                 rel = points - joint.center_mm
@@ -636,7 +632,7 @@ class PatientWarp:
 
             def sacral_seat(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
                 tau = -(points @ n_s1)
-                weight = _smoothstep((tau - tau_top) / (tau_joint_top - tau_top))
+                weight = smoothstep((tau - tau_top) / (tau_joint_top - tau_top))
                 weight = np.where(is_hip, 1.0, weight)
                 return out - (raise_mm * weight)[:, None] * up
 
@@ -652,7 +648,7 @@ class PatientWarp:
 
         def sacral_length(points: Points, out: Points, is_hip: NDArray[np.bool_]) -> Points:
             tau = -(points @ n_s1)
-            weight = _smoothstep((tau - tau_joint_bottom) / (tau_apex - tau_joint_bottom))
+            weight = smoothstep((tau - tau_joint_bottom) / (tau_apex - tau_joint_bottom))
             weight = np.where(is_hip, 0.0, weight)
             return out + (change * weight)[:, None] * axis
 
@@ -675,7 +671,7 @@ class PatientWarp:
             for side in SIDES:
                 z0, z_top, wing_change = plans[side]
                 on_side = is_hip & ((points[:, 0] > 0) == (side == "left"))
-                weight = _smoothstep((z_final - z0) / (z_top - z0)) * away
+                weight = smoothstep((z_final - z0) / (z_top - z0)) * away
                 shift = np.where(on_side, wing_change * weight, shift)
             return out + shift[:, None] * up
 
@@ -850,7 +846,7 @@ class PatientWarp:
         def refit() -> None:
             designed = base.copy()
             for sign, tip_u, displacement in plans.values():
-                ramp = _smoothstep((sign * sources_all[:, 0] - root) / (tip_u - root))
+                ramp = smoothstep((sign * sources_all[:, 0] - root) / (tip_u - root))
                 ramp = np.where(sources_all[:, 1] > frame.v_posterior - 5.0, ramp, 0.0)
                 designed = designed + ramp[:, None] * displacement
             vmap.spline = _spline(sources_all[keep], designed[keep])
@@ -1024,17 +1020,14 @@ def _pedicle_lift(
     pedicles: Mapping[str, TemplatePedicle], spline: RBFInterpolator, target_mm: float
 ) -> PedicleLift | None:
     """The lift that gives each splined pedicle the target height (None: nothing to lift)."""
-    found, lifts = [], []
-    for pedicle in pedicles.values():
+    found, lifts = tuple(pedicles.values()), []
+    for pedicle in found:
         ends = pedicle.chord_ends_local()
-        warped = ends + spline(ends)
-        found.append(pedicle)
-        height, room = warped[1, 2] - warped[0, 2], warped[2, 2] - warped[0, 2]
-        room = float(room)
-        lifts.append(lift_for(float(height), target_mm, room))
+        bottom, top, highest = (ends + spline(ends))[:, 2]
+        lifts.append(lift_for(float(top - bottom), target_mm, float(highest - bottom)))
     if not any(lifts):
         return None
-    return within_stretch(PedicleLift(tuple(found), tuple(lifts)), spline)
+    return within_stretch(PedicleLift(found, tuple(lifts)), spline)
 
 
 def _local_tilts(

@@ -33,6 +33,14 @@ ENDPLATE_CONE_DEG = 30.0
 MIDSAGITTAL_HALF_MM = 3.0
 
 
+def smoothstep(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """0 below 0, 1 above 1, the C¹ ramp 3x² − 2x³ between (the warp's and the pedicle lift's
+    blends)."""
+    t = np.clip(x, 0.0, 1.0)
+    ramp: NDArray[np.float64] = t * t * (3.0 - 2.0 * t)
+    return ramp
+
+
 def face_geometry(mesh: TriangleMesh) -> tuple[Points, NDArray[np.float64], Points]:
     """Unit normals, areas and centroids of the faces of a mesh."""
     v = np.asarray(mesh.vertices_mm, dtype=np.float64)
