@@ -433,13 +433,11 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         if not body.any():
             continue
         inner = ndimage.binary_erosion(body, structure=structure, iterations=skin_iterations)
-        # the skin's outer edge is partial-volumed (a binary edge stepped a voxel every few
-        # slices where the back slopes, and the steps showed as fine stripes on the inlet)
+        # the skin's outer edge is partial-volumed: a binary edge stepped a whole voxel every few
+        # slices where the back slopes, the patient's largest HU step drawn as a staircase
         edge = _outer_edge_fraction(x, y, low, top, z_weight, grid.voxel_mm, outer)
         skin = (edge > 0.0) & ~inner
-        result.pieces.append(
-            Painted("skin", box, skin, SKIN_HU, PRIORITY_SKIN, fraction=edge.astype(np.float32))
-        )
+        result.pieces.append(Painted("skin", box, skin, SKIN_HU, PRIORITY_SKIN, fraction=edge))
         result.pieces.append(Painted("fat", box, inner, place.subcutaneous_fat_hu, PRIORITY_FAT))
 
         # Cavity: inside the abdominal wall, in front of the spine (lateral gutters reach back
