@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 #: 5.1: real pedicles measured at their medial walls (canal, sac, roots and Kambin landmarks move).
 #: 5.2: the real pedicles warped to Zindrick's heights (deeper inferior notches: roots, foramina and
 #: Kambin landmarks move); bowel gas thins out over the bladder instead of stopping at a plane.
-GENERATOR_MAJOR = "5.2"
+#: 5.3: bone edges and cortices blurred like a CT's (Gaussian occupancy, σ 0.6 voxel): the same
+#: bone, without the moiré stripes of a sub-voxel cortex seen edge-on.
+GENERATOR_MAJOR = "5.3"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

@@ -682,7 +682,9 @@ def _vertebra_pieces(
 ) -> list[Painted]:
     """Body, pedicles and posterior elements of one vertebra; adds its landmarks to ``landmarks``."""
     bone = skeleton.bones[level]
-    volume = voxelise_mesh(grid, bone.vertices_mm, bone.faces)
+    volume = voxelise_mesh(
+        grid, bone.vertices_mm, bone.faces, inner_band_mm=bd.VERTEBRA_DEEPEST_CORTEX_MM
+    )
     if volume is None:
         return []
     body = voxelise_mesh(
@@ -1004,10 +1006,15 @@ def real_skeleton_part(
         marks[f"facet_{name}"] = centre.copy()
 
     sacrum_mesh = skeleton.bones["sacrum"]
-    sacrum = voxelise_mesh(grid, sacrum_mesh.vertices_mm, sacrum_mesh.faces)
+    sacrum = voxelise_mesh(
+        grid, sacrum_mesh.vertices_mm, sacrum_mesh.faces, inner_band_mm=bd.SACRUM_DEEPEST_CORTEX_MM
+    )
     hips: dict[str, MeshVolume | None] = {
         side: voxelise_mesh(
-            grid, skeleton.bones[f"hip_{side}"].vertices_mm, skeleton.bones[f"hip_{side}"].faces
+            grid,
+            skeleton.bones[f"hip_{side}"].vertices_mm,
+            skeleton.bones[f"hip_{side}"].faces,
+            inner_band_mm=bd.HIP_DEEPEST_CORTEX_MM,
         )
         for side in SIDES
     }
@@ -1035,7 +1042,9 @@ def real_skeleton_part(
             Painted("sacrum", sacrum.box, occ > 1e-3, hu, PRIORITY_BONE, fraction=occ)
         )
     coccyx_mesh = skeleton.bones["coccyx"]
-    coccyx = voxelise_mesh(grid, coccyx_mesh.vertices_mm, coccyx_mesh.faces)
+    coccyx = voxelise_mesh(
+        grid, coccyx_mesh.vertices_mm, coccyx_mesh.faces, inner_band_mm=bd.SACRUM_OTHER_MM
+    )
     if coccyx is not None and "sacrum" in groups:
         hu, occ = bd.bone_hu(
             coccyx,

@@ -10,8 +10,9 @@ box gets
 - the HU of its bone content ``(cort·HU_cortex + (occ − cort)·HU_cancellous) / occ``; the painter
   mixes it with the soft tissue already there in the proportion ``occ``.
 
-A wall thinner than a voxel therefore shows as partial-volume density: a 0.4 mm vertebral wall in a
-1 mm voxel adds 40 % of compact bone, as it does on a real CT (Silva et al., Bone 1994: lumbar shell
+A wall thinner than a voxel therefore shows as partial-volume density: a 0.4 mm vertebral wall adds
+0.4 mm of compact bone, spread over the voxels its blurred edge covers (the occupancy's profile,
+:mod:`models.template.voxelise`), as it does on a real CT (Silva et al., Bone 1994: lumbar shell
 0.38 ± 0.06 mm).
 
 Regional cortical thickness (ranges from Silva 1994; Zhao 2009 endplates; pedicle and iliac
@@ -97,6 +98,21 @@ ACETABULUM_MM = 2.2
 HIP_OTHER_MM = 1.4
 
 #: Cancellous texture: standard deviation (HU) and correlation lengths across / along the axis (mm).
+#: The deepest cortex of each bone (mm): how deep below its surface the exact distance must reach.
+VERTEBRA_DEEPEST_CORTEX_MM = max(
+    VERTEBRAL_WALL_MM,
+    ENDPLATE_CENTRE_MM,
+    RING_APOPHYSIS_MM,
+    PEDICLE_MEDIAL_MM,
+    POSTERIOR_ELEMENTS_MM,
+)
+SACRUM_DEEPEST_CORTEX_MM = max(
+    SACRAL_BODY_WALL_MM, SACRAL_ALA_MM, SACRAL_AURICULAR_MM, SACRUM_OTHER_MM, S1_ENDPLATE_MM
+)
+HIP_DEEPEST_CORTEX_MM = max(
+    ILIAC_WING_MM, ILIAC_BUTTRESS_MM, ILIAC_CREST_MM, ACETABULUM_MM, HIP_OTHER_MM
+)
+
 TEXTURE_SD_HU = 40.0
 TEXTURE_ACROSS_MM = 0.7
 TEXTURE_ALONG_MM = 1.8

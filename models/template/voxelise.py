@@ -11,12 +11,23 @@ Route (measured on the Visible Human hip bones, 1.2·10⁵ mm² of surface, 1 mm
    from the boundary by voxel layers (``scipy.ndimage`` binary dilation/erosion, 18-connected),
    deep enough for the thickest cortical shell.
 
-The signed distance ``d`` (mm, negative inside) gives the voxel's partial-volume occupancy as the
-fraction of a ``h``-wide voxel that lies inside the surface along its normal,
-``clip(0.5 − d/h, 0, 1)`` — exact for a plane and volume-preserving for any smooth surface, so the
-edge voxels of an oblique surface carry fractional values instead of a staircase. A layer between
-depths ``a`` and ``b`` below the surface (a cortical shell) fills the fraction
-``occ(d + a) − occ(d + b)`` of the voxel, so a 0.4 mm wall still shows as 40 % of a voxel.
+The signed distance ``d`` (mm, negative inside) gives the voxel's partial-volume occupancy: the
+surface's step blurred by a Gaussian of σ = ``EDGE_SIGMA_VOXELS`` voxels across the surface,
+``½·erfc(d / (σ√2))`` — what a CT reconstructed at this voxel size holds (its point-spread
+function is of the order of the voxel), volume-preserving for a plane at any sub-voxel offset and
+for any smooth surface, so the edge voxels of an oblique surface carry fractional values instead of
+a staircase. A layer between depths ``a`` and ``b`` below the surface (a cortical shell) fills the
+fraction ``occ(d + a) − occ(d + b)`` of the voxel, so a 0.4 mm wall still adds 0.4 mm of bone.
+
+Why blurred and not the plain box fraction ``clip(0.5 − d/h, 0, 1)``: a cortex thinner than a
+voxel is a line far finer than the grid, and the box profile keeps most of its contrast up to the
+grid's Nyquist frequency and beyond. Seen edge-on (a ray along the shell, as the inlet view sees
+the vertebral endplates and the iliac wings), the trilinear interpolant the renderer integrates
+then darkens and lightens with the shell's sub-voxel offset, which drifts along a gently tilted
+plate: a moiré of fine stripes one voxel apart. σ = 0.6 voxel leaves 17 % of the contrast at the
+Nyquist frequency (the box leaves 64 %); measured on the default patient's inlet view (fast
+renderer), the row-to-row stripe over the lumbar spine fell from 0.0053 to 0.0029 (median
+second difference of ∫μ dl).
 
 Frame: the mesh vertices and the grid share the patient's LPS mm frame.
 """
@@ -29,15 +40,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import vtk
 from numpy.typing import NDArray
-from scipy import ndimage
+from scipy import ndimage, special
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 
 if TYPE_CHECKING:  # the phantom package imports this module: no import cycle at run time
     from fluorosim.models.phantom.parts import Grid
 
+#: The surface's step in the volume is blurred by a Gaussian of this σ (voxels) across it.
+EDGE_SIGMA_VOXELS = 0.6
+#: Beyond this distance from the surface (voxels: 3 σ) the blurred step is 0 or 1 within 0.14 %.
+EDGE_REACH_VOXELS = 3.0 * EDGE_SIGMA_VOXELS
 #: Exact distances are computed for voxels whose coarse distance is within this many voxels of
-#: the surface outside, and within ``inner_band_mm`` (plus one voxel) inside.
-OUTER_BAND_VOXELS = 1.5
+#: the surface outside, and within ``inner_band_mm`` plus the edge's reach (plus one voxel) inside.
+OUTER_BAND_VOXELS = EDGE_REACH_VOXELS
 
 #: A depth below the surface: one for every voxel, or one per voxel.
 Depth = float | NDArray[np.float32]
@@ -66,9 +81,13 @@ class MeshVolume:
 
 
 def occupancy(distance_mm: NDArray[np.float32], voxel_mm: float) -> NDArray[np.float32]:
-    """Fraction of a voxel inside a surface at signed distance ``distance_mm`` (negative inside)."""
-    fraction: NDArray[np.float32] = np.clip(0.5 - distance_mm / np.float32(voxel_mm), 0.0, 1.0)
-    return fraction.astype(np.float32)
+    """Fraction of a voxel inside a surface at signed distance ``distance_mm`` (negative inside):
+    the step blurred by a Gaussian of ``EDGE_SIGMA_VOXELS`` voxels (module docstring)."""
+    scale = np.float32(1.0 / (EDGE_SIGMA_VOXELS * voxel_mm * np.sqrt(2.0)))
+    fraction: NDArray[np.float32] = np.float32(0.5) * special.erfc(
+        np.asarray(distance_mm, dtype=np.float32) * scale
+    )
+    return fraction.astype(np.float32, copy=False)
 
 
 def layer_fraction(
@@ -139,14 +158,15 @@ def voxelise_mesh(
     vertices_mm: NDArray[np.float64],
     faces: NDArray[np.integer[Any]],
     *,
-    inner_band_mm: float = 2.5,
+    inner_band_mm: float = 0.0,
     clip_mm: float = 10.0,
     box: tuple[slice, slice, slice] | None = None,
 ) -> MeshVolume | None:
     """Signed distance of a watertight mesh on the grid sub-box around it (None if it misses).
 
-    Exact within ``OUTER_BAND_VOXELS`` voxels outside and ``inner_band_mm`` (+ one voxel) inside
-    the surface, ``±clip_mm`` beyond.
+    Exact within ``OUTER_BAND_VOXELS`` voxels outside and ``inner_band_mm`` plus the edge's reach
+    (+ one voxel) inside the surface, ``±clip_mm`` beyond: ``inner_band_mm`` is the deepest layer
+    the caller will ask for (its thickest cortex), 0 when only the surface matters.
     """
     vertices_mm = np.asarray(vertices_mm, dtype=np.float64)
     h = grid.voxel_mm
@@ -162,7 +182,7 @@ def voxelise_mesh(
     # the reach in Euclidean distance is reached); outside it only the sign matters
     structure = ndimage.generate_binary_structure(3, 2)
     outer_layers = int(np.ceil(OUTER_BAND_VOXELS))
-    inner_layers = int(np.ceil(inner_band_mm / h)) + 1
+    inner_layers = int(np.ceil(inner_band_mm / h + EDGE_REACH_VOXELS)) + 1
     grown = ndimage.binary_dilation(inside, structure, iterations=outer_layers)
     core = ndimage.binary_erosion(inside, structure, iterations=inner_layers, border_value=0)
     band = grown & ~core
