@@ -30,8 +30,17 @@ from fluorosim.models.labels import LABEL_TABLE, LUMBAR_LEVELS
 from fluorosim.models.patient import Patient
 from fluorosim.models.phantom.lumbar import layout_anchors, lumbar_layout, lumbar_part
 from fluorosim.models.phantom.neural import neural_part
-from fluorosim.models.phantom.parts import Anchors, Grid, Painted, PartResult, PatientParameters
+from fluorosim.models.phantom.parts import (
+    Anchors,
+    Grid,
+    Painted,
+    PartResult,
+    PatientParameters,
+    back_skin_y_mm,
+    trunk_depth_mm,
+)
 from fluorosim.models.phantom.real_skeleton import (
+    front_spinous_y,
     placed_skeleton,
     real_anchors,
     real_lumbar_layout,
@@ -49,7 +58,8 @@ log = logging.getLogger(__name__)
 #: 5.2: the real pedicles warped to Zindrick's heights (deeper inferior notches: roots, foramina and
 #: Kambin landmarks move); bowel gas thins out over the bladder instead of stopping at a plane.
 #: 5.3: bone edges and cortices blurred like a CT's (Gaussian occupancy, σ 0.6 voxel): the same
-#: bone, without the moiré stripes of a sub-voxel cortex seen edge-on.
+#: bone, without the moiré stripes of a sub-voxel cortex seen edge-on. The belly keeps the trunk's
+#: depth up the lordotic lumbar spine (it stopped at one plane: the grid is 90 mm deeper at L1).
 GENERATOR_MAJOR = "5.3"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
@@ -80,20 +90,29 @@ def generator_version() -> str:
 
 
 def body_outline_mm(
-    params: PatientParameters, layout_top_z_mm: float, spinous_y_mm: float
+    params: PatientParameters,
+    layout_top_z_mm: float,
+    spinous_y_mm: float,
+    front_spinous_y_mm: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(low, high) LPS box of the body outline including skin (mm).
 
     Caudally it reaches ``BODY_BOTTOM_MM`` below the S1 endplate (past the lesser trochanters).
-    Width and depth grow with BMI (approx.: a BMI-25 adult is ≈350 mm wide at the iliac crests
-    and ≈240 mm deep at L4); the posterior skin lies 12 mm + 2.5 mm per BMI point above 18
-    behind the spinous tips.
+    Width and depth grow with BMI (approx.: a BMI-25 adult is ≈350 mm wide at the iliac crests;
+    its depth, :func:`trunk_depth_mm`, ≈235 mm); the posterior skin lies 12 mm + 2.5 mm per BMI
+    point above 18 behind the spinous tips. ``spinous_y_mm`` is the most posterior of them (the
+    box's back); ``front_spinous_y_mm``, the most anterior (the lordotic upper lumbar spine), moves
+    the box's front forward so that the abdomen there keeps the trunk's depth in front of the back.
     """
     bmi_factor = math.sqrt(params.bmi / 25.0)
     half_width = 175.0 * bmi_factor * params.body_scale * (1.04 if params.sex == "female" else 1.0)
-    posterior = spinous_y_mm + 12.0 + 2.5 * (params.bmi - 18.0)
-    depth = 235.0 * (params.bmi / 25.0) ** 0.7 * params.body_scale
-    low = np.array([-half_width, posterior - depth, -BODY_BOTTOM_MM * params.body_scale])
+    posterior = back_skin_y_mm(params, spinous_y_mm)
+    front = posterior
+    if front_spinous_y_mm is not None:
+        front = min(front, back_skin_y_mm(params, front_spinous_y_mm))
+    low = np.array(
+        [-half_width, front - trunk_depth_mm(params), -BODY_BOTTOM_MM * params.body_scale]
+    )
     high = np.array([half_width, posterior, layout_top_z_mm + 25.0])
     return low, high
 
@@ -216,8 +235,10 @@ def build_patient(
             lumbar_layout=real_lumbar_layout(skeleton),
         )
         top_z, spinous_y = skeleton_extent(skeleton)
+        front_y: float | None = front_spinous_y(skeleton)
     else:
         layout = lumbar_layout(params)
+        front_y = None
         anchors = Anchors(
             s1_endplate_center_mm=np.zeros(3),
             s1_endplate_normal=layout.s1_frame.ew.copy(),
@@ -230,7 +251,7 @@ def build_patient(
             )[1]
             for lv in LUMBAR_LEVELS
         )
-    low, high = body_outline_mm(params, top_z, float(spinous_y))
+    low, high = body_outline_mm(params, top_z, float(spinous_y), front_y)
     margin = 4.0 * params.voxel_mm
     grid = Grid.covering(low - margin, high + margin, params.voxel_mm)
     anchors.extra["body_outline_low_mm"] = low

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +48,12 @@ PRIORITY_BONE = 50
 PRIORITY_DISC = 60
 PRIORITY_JOINT_SPACE = 70
 PRIORITY_NEURAL = 80
+
+#: Front-to-back depth of the trunk at BMI 25 (mm), from the back's skin to the belly's. The real
+#: abdominal-pelvic CT shipped with the real-anatomy data (TotalSegmentator example CT) measures
+#: 246–258 mm at L1–L5 and 225–246 mm over the pelvis, where the belly's skin lies 60–70 mm in
+#: front of the hip bones' most anterior points.
+TRUNK_DEPTH_BMI25_MM = 235.0
 
 
 @dataclass(frozen=True)
@@ -196,3 +202,14 @@ class PartResult:
 
     pieces: list[Painted] = field(default_factory=list)
     landmarks: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+
+
+def trunk_depth_mm(params: PatientParameters) -> float:
+    """The trunk's front-to-back depth (mm), growing with BMI: 235·(BMI/25)^0.7·body_scale."""
+    return TRUNK_DEPTH_BMI25_MM * (params.bmi / 25.0) ** 0.7 * params.body_scale
+
+
+def back_skin_y_mm(params: PatientParameters, spinous_y_mm: float | NDArray[Any]) -> Any:
+    """LPS y of the back's skin behind a spinous tip (or the sacral crest): 12 mm + 2.5 mm per BMI
+    point above 18 (subcutaneous fat and skin over the supraspinous ligament, approx.)."""
+    return spinous_y_mm + 12.0 + 2.5 * (params.bmi - 18.0)

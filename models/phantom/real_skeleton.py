@@ -644,6 +644,12 @@ def skeleton_extent(skeleton: PlacedSkeleton) -> tuple[float, float]:
     return top, spinous
 
 
+def front_spinous_y(skeleton: PlacedSkeleton) -> float:
+    """LPS y of the most anterior lumbar spinous tip (the lordotic upper lumbar spine's): where
+    the back comes farthest forward, and so the belly in front of it (the grid's front)."""
+    return min(float(skeleton.landmarks[f"{lv}_spinous_tip"][1]) for lv in LUMBAR_LEVELS)
+
+
 def s1_normal(skeleton: PlacedSkeleton) -> Vec:
     """Unit normal of the S1 superior endplate (superior)."""
     return skeleton.frames["S1"].ew.copy()

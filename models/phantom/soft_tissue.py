@@ -6,7 +6,9 @@ ever held):
 - ``skin``: the outer 2 mm of a superelliptic body outline whose size comes from the assembly's
   body box (``anchors.extra["body_outline_low_mm"/"_high_mm"]``, which grows with BMI and
   body_scale) or, standalone, from the same formula; the outline always encloses L1 to the coccyx
-  and both iliac crests with ≥ 20 mm margin;
+  and both iliac crests with ≥ 20 mm margin; with the real skeleton its back follows the spinous
+  tips and its front keeps the trunk's depth in front of the back (the belly does not stop at one
+  plane set by the buttocks, which left the upper lumbar spine 55 mm behind the skin);
 - ``fat``: subcutaneous fat between the skin and the lean body, thickness from BMI (approx.:
   4 mm + 2.2 mm per BMI point above 18 posteriorly, ×1.2 laterally, ×1.4 over the abdomen);
   visceral fat fills the abdominal/pelvic cavity between the bowel loops;
@@ -48,6 +50,8 @@ from fluorosim.models.phantom.parts import (
     Painted,
     PartResult,
     PatientParameters,
+    back_skin_y_mm,
+    trunk_depth_mm,
 )
 from fluorosim.models.phantom.pelvis import CREST_X, HIP_CENTER
 from fluorosim.models.phantom.real_soft import BoneDistance, push_out_of_bone
@@ -119,8 +123,8 @@ def body_box_mm(params: PatientParameters, anchors: Anchors) -> tuple[Vec, Vec]:
         top_z = centres["L1"][2] + 14.0 + 25.0
         half_width = 175.0 * math.sqrt(params.bmi / 25.0) * params.body_scale
         half_width *= 1.04 if params.sex == "female" else 1.0
-        posterior = spinous_y + 12.0 + 2.5 * (params.bmi - 18.0)
-        depth = 235.0 * (params.bmi / 25.0) ** 0.7 * params.body_scale
+        posterior = back_skin_y_mm(params, spinous_y)
+        depth = trunk_depth_mm(params)
         low = np.array([-half_width, posterior - depth, -170.0 * params.body_scale])
         high = np.array([half_width, posterior, top_z])
     if params.skeleton == "real":
@@ -174,7 +178,7 @@ def _psoas_paths(params: PatientParameters, anchors: Anchors) -> dict[str, tuple
 def _outline_fields(
     x: Coords,
     y: Coords,
-    box_low: Vec,
+    box_low: Vec | tuple[float, Coords, float],
     box_high: Vec | tuple[float, Coords, float],
     z_weight: Field,
     fat_mm: float,
@@ -198,7 +202,7 @@ def _outline_fields(
 def _outer_edge_fraction(
     x: Coords,
     y: Coords,
-    box_low: Vec,
+    box_low: Vec | tuple[float, Coords, float],
     box_high: Vec | tuple[float, Coords, float],
     z_weight: Field,
     voxel_mm: float,
@@ -278,6 +282,8 @@ class _Placement:
     bones: BoneDistance | None = None
     #: posterior skin height by z (the back follows the spinous tips); None → the box's back.
     back_y: Callable[[Coords], Coords] | None = None
+    #: the front of the body outline (LPS y) at heights z; None: the body box's front plane
+    front_y: Callable[[Coords], Coords] | None = None
     #: the cavity's floor (None → 40 mm above the box's bottom).
     floor_z: float | None = None
     #: how much of the bowel's usual gas each bowel point (x, y, z) may hold, 0…1 (the gas fraction
@@ -344,10 +350,20 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         # the assembly's rule (12 mm + 2.5 mm per BMI point above 18 behind the spinous tips and
         # the sacral crest) down to the PSIS, then the buttocks swell smoothly to the box's back
         # over BUTTOCK_RISE_MM (a step here showed as a band across oblique and lateral views)
-        back = np.interp(z, profile_z, profile_y) + 12.0 + 2.5 * (params.bmi - 18.0)
+        back = back_skin_y_mm(params, np.interp(z, profile_z, profile_y))
         s = np.clip((psis[2] - z) / BUTTOCK_RISE_MM, 0.0, 1.0)
         buttock = s * s * (3.0 - 2.0 * s)
         at_z: Field = np.minimum(box_back, back + (box_back - back) * buttock)
+        return at_z.astype(np.float32)
+
+    depth = trunk_depth_mm(params)
+    box_front = float(body_box_mm(params, anchors)[0][1])
+
+    def front_y(z: Coords) -> Coords:
+        # the belly keeps the trunk's depth in front of the back up the lordotic lumbar spine
+        # (the real CT: 246–258 mm at L1–L5, the belly ≈130 mm in front of L3's body); over the
+        # pelvis, where the buttocks swell the back to the box's, that is the box's own front
+        at_z: Field = np.maximum(box_front, np.minimum(box_back - depth, back_y(z) - depth))
         return at_z.astype(np.float32)
 
     def gas_allowance(px: Coords, py: Coords, pz: Coords) -> Field:
@@ -390,6 +406,7 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         gas_hu=CT_BOWEL_GAS_HU,
         bones=BoneDistance(skeleton, [(c, r + 1.0) for c, r in acetabula(anchors.extra).values()]),
         back_y=back_y,
+        front_y=front_y,
         floor_z=layout.pelvic_floor_z_mm,
         gas_allowance=gas_allowance,
         psoas_fat_mm=float(np.clip(3.0 + 0.5 * (params.bmi - 18.0), 3.0, 15.0)),
@@ -428,14 +445,15 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
         end = np.clip(np.minimum(z - low[2], high[2] - z) / 30.0, 0.0, 1.0)
         z_weight = z_weight * (0.7 + 0.3 * end)
         top = high if place.back_y is None else (high[0], place.back_y(z), high[2])
-        outer, lean, lean_front, lean_hw = _outline_fields(x, y, low, top, z_weight, fat_mm)
+        bottom = low if place.front_y is None else (low[0], place.front_y(z), low[2])
+        outer, lean, lean_front, lean_hw = _outline_fields(x, y, bottom, top, z_weight, fat_mm)
         body = outer <= 1.0
         if not body.any():
             continue
         inner = ndimage.binary_erosion(body, structure=structure, iterations=skin_iterations)
         # the skin's outer edge is partial-volumed: a binary edge stepped a whole voxel every few
         # slices where the back slopes, the patient's largest HU step drawn as a staircase
-        edge = _outer_edge_fraction(x, y, low, top, z_weight, grid.voxel_mm, outer)
+        edge = _outer_edge_fraction(x, y, bottom, top, z_weight, grid.voxel_mm, outer)
         skin = (edge > 0.0) & ~inner
         result.pieces.append(Painted("skin", box, skin, SKIN_HU, PRIORITY_SKIN, fraction=edge))
         result.pieces.append(Painted("fat", box, inner, place.subcutaneous_fat_hu, PRIORITY_FAT))
