@@ -82,6 +82,11 @@ SIJ_GAP_MM = 1.5
 SIJ_SPACE_HU = 80.0
 #: The joint surfaces are where the sacrum and ilium come within this distance of each other.
 SIJ_REACH_MM = 4.0
+#: Where the real surfaces lie farther apart than the carved gap, the cleft between them up to this
+#: width is joint space too (cartilage, synovia and, dorsally, the interosseous ligament; never
+#: muscle): the sacroiliac joint space is 1.72 ± 0.57 mm wide on CT, 0.77–4.39 mm (Demir et al.,
+#: Kobe J Med Sci 2007, 400 adults).
+SIJ_MAX_WIDTH_MM = 4.4
 #: Cancellous HU at 50 years by site (anatomy.md: S1 body 280, S2 192, anterior ilium 230–254,
 #: sacral ala ≈150 below the ilium); lower sacrum and posterior ilium approx.
 S1_BODY_HU = 280.0
@@ -862,8 +867,12 @@ def carve_joint(
 
     Near both surfaces the bones are bounded by the mid-surface between them,
     ``m = (d_sacrum − d_hip)/2``: the sacrum keeps ``m ≤ −gap/2``, the hip ``m ≥ gap/2``. The
-    returned mask is the joint space: within ``gap/2`` (at least half a voxel) of the mid-surface
-    and within SIJ_REACH_MM of both bones. Distances are changed in place.
+    returned mask is the joint space: within SIJ_REACH_MM of both bones and outside both, either
+    within ``gap/2`` (at least half a voxel) of the mid-surface or in the cleft where the two
+    surfaces lie at most SIJ_MAX_WIDTH_MM apart (``d_sacrum + d_hip``). A pin crossing ilium →
+    joint → sacrum meets no other tissue on the way (the wider cleft was painted muscle, which
+    the scoring read as an exit through the inner table into the pelvis). Distances are changed
+    in place.
     """
     box = _overlap(sacrum, hip)
     if box is None:
@@ -877,7 +886,9 @@ def carve_joint(
     half = np.float32(gap_mm / 2)
     ds[...] = np.where(near, np.maximum(ds, mid + half), ds)
     dh[...] = np.where(near, np.maximum(dh, half - mid), dh)
-    space = near & (np.abs(mid) <= max(float(half), 0.5 * sacrum.voxel_mm))
+    band = np.abs(mid) <= max(float(half), 0.5 * sacrum.voxel_mm)
+    cleft = ds + dh <= SIJ_MAX_WIDTH_MM
+    space = near & (band | cleft)
     space &= (ds > -0.5 * sacrum.voxel_mm) & (dh > -0.5 * sacrum.voxel_mm)
     return box, space
 
