@@ -720,9 +720,11 @@ def _vertebra_pieces(
         landmarks[f"{level}_pedicle_center_{side}"] = frame.point(*centre_local)
         reach_u = pedicle.width_mm / 2 + 3.0
         reach_w = pedicle.height_mm / 2 + 3.0
+        # from the body's posterior wall, or from in front of the pedicle's centre where that lies
+        # at the wall (L5's splayed pedicles): the centre landmark always lies on its pedicle
         region = (
             not_body
-            & (v >= wall_v - 2.0)
+            & (v >= min(wall_v, centre_local[1]) - 2.0)
             & (v <= centre_local[1] + 3.0)
             & (((u - centre_local[0]) / reach_u) ** 2 + ((w - centre_local[2]) / reach_w) ** 2 <= 1)
         )
