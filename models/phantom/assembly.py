@@ -103,16 +103,24 @@ def body_outline_mm(
     its depth, :func:`trunk_depth_mm`, ≈235 mm); the posterior skin lies 12 mm + 2.5 mm per BMI
     point above 18 behind the spinous tips. ``spinous_y_mm`` is the most posterior of them (the
     box's back); ``front_spinous_y_mm``, the most anterior (the lordotic upper lumbar spine), moves
-    the box's front forward so that the abdomen there keeps the trunk's depth in front of the back.
+    the box's front forward so that the abdomen there keeps the trunk's depth in front of the back,
+    by whole voxels: the grid's lattice (anchored at the box's low corner) stays where the back puts
+    it, so the belly's extent never resamples the bones (a half-voxel shift of the lattice moved
+    label-measured canal depths and body heights by up to a voxel).
     """
     bmi_factor = math.sqrt(params.bmi / 25.0)
     half_width = 175.0 * bmi_factor * params.body_scale * (1.04 if params.sex == "female" else 1.0)
     posterior = back_skin_y_mm(params, spinous_y_mm)
-    front = posterior
+    forward_mm = 0.0
     if front_spinous_y_mm is not None:
-        front = min(front, back_skin_y_mm(params, front_spinous_y_mm))
+        reach = max(0.0, posterior - back_skin_y_mm(params, front_spinous_y_mm))
+        forward_mm = math.ceil(reach / params.voxel_mm) * params.voxel_mm
     low = np.array(
-        [-half_width, front - trunk_depth_mm(params), -BODY_BOTTOM_MM * params.body_scale]
+        [
+            -half_width,
+            posterior - trunk_depth_mm(params) - forward_mm,
+            -BODY_BOTTOM_MM * params.body_scale,
+        ]
     )
     high = np.array([half_width, posterior, layout_top_z_mm + 25.0])
     return low, high
