@@ -11,14 +11,20 @@ u across the pedicle the shortest vertical chord along it, the isthmus; the tall
 pedicle's height, with its bottom and top; the transverse half-width at its mid-height);
 :class:`PedicleLift` is the displacement that raises each pedicle's underside by ``lift_mm`` while
 its top stays: the vertical shift falls smoothly (smoothstep) from ``lift_mm`` at the underside to
-zero at the top and to zero a few mm below the underside, inside a window around the pedicle that
-fades out before the body's posterior wall, the lamina and the transverse process. The shift only
-grows upward through the pedicle (its vertical derivative stays above −1), so the surface never
-folds; below the pedicle it stretches the notch's roof, which is what deepens the notch.
+zero at the top and to zero below the underside, inside a window around the pedicle that fades
+out into the body's posterior wall (in front), before the lamina and the articular pillar
+(behind) and the transverse process (laterally). The shift only grows upward through the pedicle (its
+vertical derivative stays above −1), so the surface never folds; below the pedicle it stretches
+the inferior vertebral notch, which is what deepens the notch. Behind the body's wall the notch
+is open down to the disc, so the fade below the underside runs over NOTCH_FADE_PER_LIFT × the
+lift (at least BELOW_FADE_MM), whatever the height of the underside above the body's inferior
+endplate (the Visible Human's L3 sits 5 mm above it: a fade that had to end above the endplate
+stretched the notch so steeply that the stretch bound stopped its lift at 2–4 mm). Only such a
+pedicle's window ends at the wall; elsewhere (and where the isthmus lies within
+NOTCH_WINDOW_MIN_MM of the wall, the Visible Human's L4 and L5) the window reaches into the wall,
+so the pedicle's flare onto it rises too, and the fade ends above the endplate.
 :func:`within_stretch` shrinks a vertebra's lifts until that stretch, with the spline's own, keeps
-the warp's Jacobian determinant ≤ MAX_STRETCH; where the underside sits close above the body's
-inferior endplate (the Visible Human's L3, 5 mm) the fade is short and the lift stops early, so
-such a pedicle stays taller than its target.
+the warp's Jacobian determinant ≤ MAX_STRETCH.
 """
 
 from __future__ import annotations
@@ -41,18 +47,29 @@ Points = NDArray[np.float64]
 #: (mm, negative: medial) across the pedicle.
 ISTHMUS_SEARCH_MM = (-2.0, 4.0)
 ISTHMUS_ACROSS_MM = (-5.0, 2.0)
-#: Below the underside the lift fades to zero over this distance, or over the lift itself if
-#: larger (the notch roof stretches by at most 1.5×, smoothstep's steepest slope).
+#: Below the underside the lift fades to zero over this distance, or over NOTCH_FADE_PER_LIFT ×
+#: the lift if longer (the notch stretches by at most 1.5 / NOTCH_FADE_PER_LIFT, smoothstep's
+#: steepest slope over the fade).
 BELOW_FADE_MM = 4.0
+NOTCH_FADE_PER_LIFT = 1.0
+#: Behind the isthmus the window fades out over FADE_MM, or over this × the lift if longer.
+BACK_FADE_PER_LIFT = 1.0
 #: The window is full within the pedicle's half-width + this, and fades out over FADE_MM more.
 WINDOW_MARGIN_MM = 1.0
 FADE_MM = 4.0
 #: The window is full from this far in front of the isthmus to this far behind it (v, mm);
 #: beyond, it fades out over FADE_MM (in front: into the body's posterior wall, so that the
-#: pedicle's flare onto the wall rises with it; behind: the lamina and the articular pillar).
-#: Below the underside the lift fades out above the body's inferior endplate (FLOOR_MARGIN_MM).
+#: pedicle's flare onto the wall rises with it; behind: the lamina and the articular pillar), and
+#: below the underside the lift fades out above the body's inferior endplate (FLOOR_MARGIN_MM).
+#: Where that endplate would cut the fade short (the lift goes :meth:`TemplatePedicle.into_notch`)
+#: the window instead fades out by the body's posterior wall (over at most FADE_MM behind it):
+#: the body never rises, so the fade can reach past the endplate into the notch.
 WINDOW_FRONT_MM = 4.0
 WINDOW_BACK_MM = 4.0
+#: The window ends at the wall only where the isthmus lies at least this far behind it (the
+#: Visible Human's L1–L3, 4–5 mm; its L4 and L5 isthmus lies within 1 mm of the wall, where a
+#: window ending at the wall would leave the pedicle's front unlifted).
+NOTCH_WINDOW_MIN_MM = 2.0
 #: The lift never exceeds this fraction of the pedicle's height (no fold, no sliver).
 MAX_LIFT_FRACTION = 0.4
 #: The canal stays an enclosed ring (body, pedicles, laminae) over at least this height (mm): the
@@ -86,16 +103,34 @@ class TemplatePedicle:
     #: top of the axial slices where the canal is an enclosed ring (None: not found)
     ring_top_w_mm: float | None = None
     #: the lift fades out above this (the body's inferior endplate, posteriorly, plus a margin)
+    #: where the window reaches into the body (no ``wall_v_mm``)
     floor_w_mm: float | None = None
+    #: v of the body's posterior wall beside the pedicle: the window is zero in front of it
+    wall_v_mm: float | None = None
+
+    def into_notch(self, lift_mm: float) -> bool:
+        """Whether a lift of ``lift_mm`` fades into the notch behind the wall: only where the
+        body's inferior endplate (the floor) would cut its fade short and a wall is measured."""
+        if self.wall_v_mm is None or self.floor_w_mm is None:
+            return False
+        wanted = max(BELOW_FADE_MM, NOTCH_FADE_PER_LIFT * lift_mm)
+        return self.w_bottom_mm - self.floor_w_mm < wanted
 
     def fade_mm(self, lift_mm: float) -> float:
-        """How far below the underside a lift of ``lift_mm`` fades out: over the lift itself
-        (the notch roof stretches by at most 1.5×, smoothstep's steepest slope), at least
-        BELOW_FADE_MM, never past the floor."""
-        fade = max(BELOW_FADE_MM, lift_mm)
-        if self.floor_w_mm is not None:
+        """How far below the underside a lift of ``lift_mm`` fades out: over
+        NOTCH_FADE_PER_LIFT × the lift, at least BELOW_FADE_MM; where the window reaches into the
+        body (not :meth:`into_notch`) never past the floor."""
+        fade = max(BELOW_FADE_MM, NOTCH_FADE_PER_LIFT * lift_mm)
+        if not self.into_notch(lift_mm) and self.floor_w_mm is not None:
             fade = min(fade, self.w_bottom_mm - self.floor_w_mm)
         return max(fade, 1.0)
+
+    def front_window(self, lift_mm: float) -> tuple[float, float]:
+        """(v where the window becomes full, length of its fade in front of that)."""
+        if self.wall_v_mm is None or not self.into_notch(lift_mm):
+            return self.v_mm - WINDOW_FRONT_MM, FADE_MM
+        ramp = float(np.clip(self.v_mm - self.wall_v_mm, NOTCH_WINDOW_MIN_MM, FADE_MM))
+        return self.wall_v_mm + ramp, ramp
 
     @property
     def height_mm(self) -> float:
@@ -129,6 +164,7 @@ def measure_pedicles(
     """Both pedicles of one template vertebra (empty where a pedicle cannot be found)."""
     caster = RayCaster(template.bones[level])
     ring_top = canal_ring_top_mm(template.bones[level], frame)
+    body = getattr(template, "body_meshes", {}).get(level)
     up, down = np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0])
     pedicles = {}
     for side in SIDES:
@@ -162,15 +198,41 @@ def measure_pedicles(
         u = u_chord + sign * 0.5 * ((lateral or 4.0) - (medial or 4.0))
         floor = float(frame.w_inferior(frame.v_posterior)) + FLOOR_MARGIN_MM
         pedicles[side] = TemplatePedicle(
-            u, v, bottom, bottom + height, half_width, ring_top, min(floor, bottom - 1.0)
+            u,
+            v,
+            bottom,
+            bottom + height,
+            half_width,
+            ring_top,
+            min(floor, bottom - 1.0),
+            _wall_v_mm(body, frame, u, half_width, v),
         )
     return pedicles
 
 
-def _window(x: Points, low: float, high: float) -> Points:
-    """1 on [low, high], smoothstep down to 0 within FADE_MM outside."""
-    rise = smoothstep((x - (low - FADE_MM)) / FADE_MM)
-    fall = 1.0 - smoothstep((x - high) / FADE_MM)
+def _wall_v_mm(
+    body: TriangleMesh | None, frame: BodyFrame, u_mm: float, half_width_mm: float, v_mm: float
+) -> float | None:
+    """v of the body's posterior wall across the pedicle (the body-only mesh's farthest back
+    vertex there, where the pedicle was cut off); None without a body mesh or where the isthmus
+    lies less than NOTCH_WINDOW_MIN_MM behind it (the window then fades into the wall)."""
+    if body is None:
+        return None
+    local = frame.to_local(np.asarray(body.vertices_mm, dtype=np.float64))
+    across = np.abs(local[:, 0] - u_mm) <= half_width_mm
+    if not across.any():
+        return None
+    wall = float(local[across, 1].max())
+    return wall if v_mm - wall >= NOTCH_WINDOW_MIN_MM else None
+
+
+def _window(
+    x: Points, low: float, high: float, fade_low_mm: float = FADE_MM, fade_high_mm: float = FADE_MM
+) -> Points:
+    """1 on [low, high], smoothstep down to 0 within ``fade_low_mm`` below and ``fade_high_mm``
+    above."""
+    rise = smoothstep((x - (low - fade_low_mm)) / fade_low_mm)
+    fall = 1.0 - smoothstep((x - high) / fade_high_mm)
     result: Points = rise * fall
     return result
 
@@ -191,7 +253,9 @@ class PedicleLift:
                 continue
             reach = pedicle.half_width_mm + WINDOW_MARGIN_MM
             window = _window(u, pedicle.u_mm - reach, pedicle.u_mm + reach)
-            window *= _window(v, pedicle.v_mm - WINDOW_FRONT_MM, pedicle.v_mm + WINDOW_BACK_MM)
+            front, front_fade = pedicle.front_window(lift)
+            back = pedicle.v_mm + WINDOW_BACK_MM
+            window *= _window(v, front, back, front_fade, back_fade_mm(lift))
             bottom, top = pedicle.w_bottom_mm, pedicle.w_top_mm
             fade = pedicle.fade_mm(lift)
             profile = np.where(
@@ -205,16 +269,24 @@ class PedicleLift:
         return displacement
 
 
+def back_fade_mm(lift_mm: float) -> float:
+    """How far behind the window's full part a lift of ``lift_mm`` fades out: FADE_MM, or the
+    lift itself if longer (the shear across the fade stays ≤ 1.5, smoothstep's steepest slope, so
+    the lamina's triangles, 1–3 mm, follow the smooth map without turning over)."""
+    return max(FADE_MM, BACK_FADE_PER_LIFT * lift_mm)
+
+
 def fade_zone(pedicle: TemplatePedicle, lift_mm: float) -> Points:
     """Body-frame grid points (STRETCH_STEP_MM apart) where the lift of ``pedicle`` stretches:
     its window, below the underside down to where the lift fades out."""
     reach = pedicle.half_width_mm + WINDOW_MARGIN_MM + FADE_MM
     bottom = pedicle.w_bottom_mm
+    front, front_fade = pedicle.front_window(lift_mm)
     axes = (
         np.arange(pedicle.u_mm - reach, pedicle.u_mm + reach + 1e-9, STRETCH_STEP_MM),
         np.arange(
-            pedicle.v_mm - WINDOW_FRONT_MM - FADE_MM,
-            pedicle.v_mm + WINDOW_BACK_MM + FADE_MM + 1e-9,
+            front - front_fade,
+            pedicle.v_mm + WINDOW_BACK_MM + back_fade_mm(lift_mm) + 1e-9,
             STRETCH_STEP_MM,
         ),
         np.arange(bottom - pedicle.fade_mm(lift_mm), bottom + 1e-9, STRETCH_STEP_MM / 2),

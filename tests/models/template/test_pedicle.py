@@ -4,6 +4,7 @@ Zindrick 1987 gives ≈15)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,6 +18,7 @@ from fluorosim.models.template.pedicle import (
     LIFT_SHRINK,
     MAX_LIFT_FRACTION,
     MAX_STRETCH,
+    NOTCH_FADE_PER_LIFT,
     WINDOW_BACK_MM,
     PedicleLift,
     TemplatePedicle,
@@ -94,6 +96,29 @@ def test_lift_raises_the_underside_keeps_the_top_and_stays_local():
     assert np.all(shift[:, :2] == 0.0)
     assert shift[0, 2] == pytest.approx(4.0)
     assert shift[1:, 2] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_behind_the_wall_the_lift_fades_into_the_notch_not_above_the_endplate():
+    """With the body's posterior wall measured (the isthmus 4 mm behind it) nothing in front of
+    the wall moves, and below the underside the lift fades over NOTCH_FADE_PER_LIFT × the lift
+    even where the body's inferior endplate (the floor) lies only 2 mm lower."""
+    pedicle = replace(PEDICLE, floor_w_mm=-8.0, wall_v_mm=0.0)
+    lift_mm = 6.0
+    lift = PedicleLift((pedicle,), (lift_mm,))
+    fade = NOTCH_FADE_PER_LIFT * lift_mm
+    assert pedicle.fade_mm(lift_mm) == pytest.approx(fade)
+    points = np.array(
+        [
+            [15.0, 4.0, -6.0],  # underside: the whole lift
+            [15.0, 4.0, -6.0 - fade / 2],  # halfway down the fade: half of it
+            [15.0, 4.0, -6.0 - fade - 0.1],  # below the fade: unmoved
+            [15.0, -0.1, -6.0],  # in front of the wall: unmoved
+        ]
+    )
+    shift = lift(points)[:, 2]
+    assert shift == pytest.approx([lift_mm, lift_mm / 2, 0.0, 0.0], abs=1e-9)
+    # without the wall the fade stops at the floor (2 mm), as before
+    assert replace(pedicle, wall_v_mm=None).fade_mm(lift_mm) == pytest.approx(2.0)
 
 
 def test_lift_never_folds_the_surface():
