@@ -206,7 +206,7 @@ class PartResult:
 
 def trunk_depth_mm(params: PatientParameters) -> float:
     """The trunk's front-to-back depth (mm), growing with BMI: 235·(BMI/25)^0.7·body_scale."""
-    return TRUNK_DEPTH_BMI25_MM * (params.bmi / 25.0) ** 0.7 * params.body_scale
+    return float(TRUNK_DEPTH_BMI25_MM * (params.bmi / 25.0) ** 0.7 * params.body_scale)
 
 
 def back_skin_y_mm(params: PatientParameters, spinous_y_mm: float | NDArray[Any]) -> Any:

@@ -182,7 +182,7 @@ def _outline_fields(
     box_high: Vec | tuple[float, Coords, float],
     z_weight: Field,
     fat_mm: float,
-) -> tuple[Field, Field, float, Field]:
+) -> tuple[Field, Field, Field | float, Field]:
     """Outer and lean superellipse fields (< 1 inside) for one slab."""
     half_width = 0.5 * (box_high[0] - box_low[0]) * z_weight
     centre_y = 0.5 * (box_high[1] + box_low[1])
