@@ -340,7 +340,8 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
     gz = layout.gutter_z_mm
     tips = np.array([skeleton.landmarks[f"{lv}_spinous_tip"] for lv in LEVELS])
     tips = tips[np.argsort(tips[:, 2])]
-    box_back = float(body_box_mm(params, anchors)[1][1])
+    box_low, box_high = body_box_mm(params, anchors)
+    box_front, box_back = float(box_low[1]), float(box_high[1])
 
     # the sacral crest between the PSIS (the "dimples of Venus") continues the line of the tips
     psis = 0.5 * (skeleton.landmarks["psis_left"] + skeleton.landmarks["psis_right"])
@@ -351,13 +352,11 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         # the sacral crest) down to the PSIS, then the buttocks swell smoothly to the box's back
         # over BUTTOCK_RISE_MM (a step here showed as a band across oblique and lateral views)
         back = back_skin_y_mm(params, np.interp(z, profile_z, profile_y))
-        s = np.clip((psis[2] - z) / BUTTOCK_RISE_MM, 0.0, 1.0)
-        buttock = s * s * (3.0 - 2.0 * s)
+        buttock = smoothstep(psis[2] - z, 0.0, BUTTOCK_RISE_MM)
         at_z: Field = np.minimum(box_back, back + (box_back - back) * buttock)
         return at_z.astype(np.float32)
 
     depth = trunk_depth_mm(params)
-    box_front = float(body_box_mm(params, anchors)[0][1])
 
     def front_y(z: Coords) -> Coords:
         # the belly keeps the trunk's depth in front of the back up the lordotic lumbar spine

@@ -97,7 +97,6 @@ ILIAC_CREST_MM = 1.8
 ACETABULUM_MM = 2.2
 HIP_OTHER_MM = 1.4
 
-#: Cancellous texture: standard deviation (HU) and correlation lengths across / along the axis (mm).
 #: The deepest cortex of each bone (mm): how deep below its surface the exact distance must reach.
 VERTEBRA_DEEPEST_CORTEX_MM = max(
     VERTEBRAL_WALL_MM,
@@ -113,6 +112,7 @@ HIP_DEEPEST_CORTEX_MM = max(
     ILIAC_WING_MM, ILIAC_BUTTRESS_MM, ILIAC_CREST_MM, ACETABULUM_MM, HIP_OTHER_MM
 )
 
+#: Cancellous texture: standard deviation (HU) and correlation lengths across / along the axis (mm).
 TEXTURE_SD_HU = 40.0
 TEXTURE_ACROSS_MM = 0.7
 TEXTURE_ALONG_MM = 1.8
