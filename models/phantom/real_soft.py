@@ -68,6 +68,32 @@ CT_GAS_POCKET_P90_MM = 11.0
 #: The share of the bowel that is gas so that gas ≈ CT_GAS_SECTION_FRACTION of the section when
 #: the bowel fills ≈ 60 % of a cavity of ≈ 40 % of the section (≈ 17 % of the bowel).
 REAL_GAS_FRACTION_OF_BOWEL = CT_GAS_SECTION_FRACTION / (0.6 * 0.4)
+#: Gas area as a fraction of the body's cross-section by height above the S1 superior endplate
+#: (mm): the same CT in 10 mm slabs (body = largest region above −500 HU, holes filled), smoothed
+#: over two slabs. The colon and small bowel of the abdomen hold the gas (4.6–5.2 % at L2–L3,
+#: 1–1.4 % at L4); the true pelvis, filled by the bladder, the rectum and the sigmoid, holds
+#: almost none (0.01–0.06 % from 50 mm under S1 down to the femoral heads; 0.15–0.5 % at S1–S2).
+CT_GAS_PROFILE_ABOVE_S1_MM = (-60.0, -40.0, -20.0, 0.0, 20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0)
+CT_GAS_PROFILE_SECTION_FRACTION = (
+    0.0005,
+    0.003,
+    0.003,
+    0.005,
+    0.011,
+    0.025,
+    0.046,
+    0.051,
+    0.047,
+    0.029,
+    0.028,
+)
+
+
+def ct_gas_section_fraction(above_s1_mm: NDArray[np.floating[Any]]) -> Vec:
+    """The real CT's gas share of the body's section at heights above the S1 endplate (mm),
+    held at the ends of the measured range."""
+    return np.interp(above_s1_mm, CT_GAS_PROFILE_ABOVE_S1_MM, CT_GAS_PROFILE_SECTION_FRACTION)
+
 
 #: Psoas radius at L1…L5 (approx.; a tube of ≈ 14 cm² at L5 in an average adult).
 PSOAS_RADII_MM = (6.0, 9.0, 14.0, 18.0, 21.0)

@@ -23,8 +23,10 @@ ever held):
 
 With ``skeleton="real"`` the spine profile, crests, pelvic brim, laminar gutters, psoas path, back
 skin and pelvic floor are measured on the placed real bones (models.phantom.real_soft), the psoas
-gets a retroperitoneal fat sheath, gas stays out of the bladder's half of the true pelvis, and fat
-and gas HU and the gas fraction come from the real CT (numbers and provenance in real_soft.py).
+gets a retroperitoneal fat sheath, and fat and gas HU come from the real CT. So does the gas's
+share of each slice's section by height above S1 (the abdomen's colon and small bowel hold the
+gas, the true pelvis almost none) and gas stays out of the bladder's half of the true pelvis
+(numbers and provenance in real_soft.py).
 
 CT numbers (anatomy.md): fat −120…−50, muscle/soft tissue +40…+60, air −1000.
 """
@@ -88,6 +90,9 @@ GAS_THRESHOLD = 1.6
 #: Where the bowel holds less gas than usual (the bladder's half of the true pelvis) the gas
 #: fraction thins out over this distance (mm), pockets growing rarer and smaller.
 GAS_FADE_MM = 40.0
+#: Most of a slice's bowel that may be gas however little bowel the slice holds (a gas-filled
+#: loop, approx.).
+MAX_GAS_SHARE_OF_BOWEL = 0.45
 LEVELS = ("L1", "L2", "L3", "L4", "L5")
 
 Vec = NDArray[np.float64]
@@ -239,18 +244,33 @@ def _waves(rng: np.random.Generator, count: int, wavelength_mm: tuple[float, flo
     return directions * (2 * math.pi / wavelengths)[:, None], phases
 
 
-def _gas_thresholds(place: _Placement, px: Coords, py: Coords, pz: Coords) -> Field | float:
-    """The gas field's threshold at each bowel point: the placement's, raised where the allowance
-    is below 1 so that the gas fraction there (the unit-variance field's tail) is the usual one
-    times the allowance."""
-    if place.gas_allowance is None:
+def _gas_thresholds(
+    place: _Placement,
+    body: NDArray[np.bool_],
+    z: Coords,
+    idx: tuple[NDArray[np.intp], ...],
+    is_bowel: NDArray[np.bool_],
+    points: tuple[Coords, Coords, Coords],
+) -> Field | float:
+    """The gas field's threshold at each cavity point of a slab (``idx`` into ``body``).
+
+    With a measured gas profile each slice's share of gas in the bowel is set so that gas is the
+    profile's share of that slice's body section (a slice with little bowel holds gas more
+    densely); the allowance then thins it where the bowel holds less gas than usual. The field is
+    unit variance, so the threshold is the normal tail's quantile of that share.
+    """
+    if place.gas_section_fraction is None and place.gas_allowance is None:
         return place.gas_threshold
-    allowance = place.gas_allowance(px, py, pz)
-    usual = float(stats.norm.sf(place.gas_threshold))
-    thresholds = np.full(allowance.shape, np.float32(place.gas_threshold))
-    thinner = allowance < 1.0
-    fraction = np.maximum(usual * allowance[thinner], 1e-12)
-    thresholds[thinner] = stats.norm.isf(fraction).astype(np.float32)
+    if place.gas_section_fraction is None:
+        share: Field = np.full(len(idx[0]), stats.norm.sf(place.gas_threshold), dtype=np.float32)
+    else:
+        body_area = body.sum(axis=(0, 1))
+        bowel_area = np.bincount(idx[2][is_bowel], minlength=body.shape[2])
+        per_slice = place.gas_section_fraction(z.ravel()) * body_area / np.maximum(bowel_area, 1)
+        share = np.clip(per_slice, 0.0, MAX_GAS_SHARE_OF_BOWEL)[idx[2]]
+    if place.gas_allowance is not None:
+        share = share * place.gas_allowance(*points)
+    thresholds: Field = stats.norm.isf(np.maximum(share, 1e-12)).astype(np.float32)
     return thresholds
 
 
@@ -289,6 +309,9 @@ class _Placement:
     #: how much of the bowel's usual gas each bowel point (x, y, z) may hold, 0…1 (the gas fraction
     #: there is scaled by it); None → the usual fraction everywhere.
     gas_allowance: Callable[[Coords, Coords, Coords], Field] | None = None
+    #: the gas share of the body's section at heights z (None → GAS_THRESHOLD's share of the
+    #: bowel everywhere).
+    gas_section_fraction: Callable[[Coords], Field] | None = None
     #: retroperitoneal fat around each psoas (what outlines the psoas shadow on an AP film).
     psoas_fat_mm: float = 0.0
 
@@ -331,6 +354,7 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         REAL_GAS_FRACTION_OF_BOWEL,
         BoneDistance,
         acetabula,
+        ct_gas_section_fraction,
         psoas_paths,
         real_soft_layout,
     )
@@ -377,6 +401,11 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         allowance: Field = (1.0 - below * in_front).astype(np.float32)
         return allowance
 
+    def gas_section_fraction(z: Coords) -> Field:
+        # the real CT's gas by height above S1 (the abdomen's colon and small bowel hold it, the
+        # true pelvis almost none), heights scaled with the patient's size
+        return ct_gas_section_fraction((z - layout.s1_z_mm) / size_scale(params))
+
     def paraspinal(z: Coords) -> Paraspinal:
         def at(values: Vec) -> Coords:
             return np.interp(z, gz, values).astype(np.float32)
@@ -408,6 +437,7 @@ def _real_placement(params: PatientParameters, anchors: Anchors) -> _Placement:
         front_y=front_y,
         floor_z=layout.pelvic_floor_z_mm,
         gas_allowance=gas_allowance,
+        gas_section_fraction=gas_section_fraction,
         psoas_fat_mm=float(np.clip(3.0 + 0.5 * (params.bmi - 18.0), 3.0, 15.0)),
     )
 
@@ -492,7 +522,8 @@ def soft_tissue_part(grid: Grid, params: PatientParameters, anchors: Anchors) ->
             gas_field = _wave_field(gas, px, py, pz)
             gas_field += np.float32(GAS_FINE_WEIGHT) * _wave_field(gas_fine, px, py, pz)
             gas_field /= np.float32(math.sqrt(1.0 + GAS_FINE_WEIGHT**2))
-            is_gas = is_bowel & (gas_field > _gas_thresholds(place, px, py, pz))
+            threshold = _gas_thresholds(place, body, z, idx, is_bowel, (px, py, pz))
+            is_gas = is_bowel & (gas_field > threshold)
             bowel = np.zeros_like(cavity)
             bowel[idx] = is_bowel
             hu = np.full(cavity.shape, np.float32(BOWEL_FLUID_HU))

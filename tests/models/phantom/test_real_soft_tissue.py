@@ -15,8 +15,10 @@ from fluorosim.models.phantom.real_soft import (
     CT_BOWEL_GAS_HU,
     BoneDistance,
     acetabula,
+    ct_gas_section_fraction,
     real_soft_layout,
 )
+from fluorosim.models.phantom.sacrum import size_scale
 from fluorosim.models.phantom.soft_tissue import SKIN_HU, soft_tissue_part
 from fluorosim.models.phantom.vessels import vessel_tree, vessels_part
 from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH
@@ -218,30 +220,38 @@ def test_bowel_gas_is_pockets_and_stool_mottling_not_a_few_polygons(case):
     assert int((sizes_ml < 0.1).sum()) >= 200
 
 
-@pytest.mark.parametrize("case", CASES[:2])
-def test_bowel_gas_thins_out_over_the_bladder_instead_of_stopping_at_a_plane(case):
-    """Below the brim the bladder fills the front of the true pelvis, so the bowel there holds no
-    gas; where that begins (20 mm under the brim) the gas thins out over GAS_FADE_MM instead of
-    stopping at a horizontal plane, which showed as a straight edge across the lateral and
-    true-lateral views. In the pelvis's front band, the 40 mm under the limit hold 20-80 % of
-    the gas fraction of the 16 mm above it (measured: 45 % and 66 %; with the hard plane none),
-    and from 48 mm under it the front of the true pelvis holds no gas."""
-    _, skeleton, _, soft, _ = setup(case)
+@pytest.mark.parametrize("case", CASES)
+def test_bowel_gas_follows_the_real_ct_by_height_and_spares_the_true_pelvis(case):
+    """The real CT's gas lies in the abdomen's colon and small bowel (4.6–5.2 % of the section at
+    L2–L3) and hardly at all in the true pelvis, which the bladder, rectum and sigmoid fill
+    (0.01–0.44 % from 40 mm under S1 down). In every 20 mm slab from 120 mm under the S1 endplate
+    to 160 mm above it the generated gas share of the body's section is the measured profile's
+    within 35 % + 0.2 points (measured over these cases: within 0.2–1.0 points); the true pelvis
+    holds under 0.5 % (generator 5.3 held 1.0–3.7 %, which filled the inlet view with gas and hid
+    the sacrum's foramina on the AP), and the front of the true pelvis, where the bladder lies,
+    holds none from 48 mm under the brim's fade."""
+    params, skeleton, _, soft, _ = setup(case)
     layout = real_soft_layout(skeleton)
+    grid = soft.grid
+    gas = (soft.labels == soft.value("bowel")) & (soft.hu == np.float32(CT_BOWEL_GAS_HU))
+    body = np.array(
+        [ndimage.binary_fill_holes(soft.labels[:, :, k] != 0).sum() for k in range(grid.shape[2])]
+    )
+    gas_by_slice = gas.sum(axis=(0, 1))
+    above_s1 = (grid.z_mm - layout.s1_z_mm) / size_scale(params)
+    for low in range(-120, 160, 20):
+        slab = (above_s1 >= low) & (above_s1 < low + 20)
+        share = gas_by_slice[slab].sum() / body[slab].sum()
+        target = float(ct_gas_section_fraction(above_s1[slab]).mean())
+        assert abs(share - target) <= 0.35 * target + 0.002, (low, share, target)
+    true_pelvis = (above_s1 < -40.0) & (grid.z_mm > layout.pelvic_floor_z_mm)
+    assert gas_by_slice[true_pelvis].sum() / body[true_pelvis].sum() < 0.005
+
     bowel = soft.points("bowel")
-    gas = soft.hu_at(bowel) == np.float32(CT_BOWEL_GAS_HU)
+    bowel_gas = soft.hu_at(bowel) == np.float32(CT_BOWEL_GAS_HU)
     front = bowel[:, 1] < layout.symphysis_y_mm + 25.0
-    under = layout.brim_z_mm - 20.0 - bowel[:, 2]  # mm under the limit
-
-    def fraction(low: float, high: float) -> float:
-        band = front & (under >= low) & (under < high)
-        assert band.sum() > 1000, (low, high, band.sum())
-        return float(gas[band].mean())
-
-    usual = fraction(-16.0, 0.0)
-    assert usual > 0.08, usual
-    assert 0.2 <= fraction(0.0, 40.0) / usual <= 0.8, (fraction(0.0, 40.0), usual)
-    assert fraction(48.0, 80.0) < 0.005
+    under = layout.brim_z_mm - 20.0 - bowel[:, 2]
+    assert not bowel_gas[front & (under >= 48.0)].any()
 
 
 @pytest.mark.parametrize("case", CASES[:2])
