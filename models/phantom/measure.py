@@ -187,6 +187,19 @@ class CanalMeasure:
     width_mm: float
 
 
+def longest_closed_gap(inside: NDArray[np.bool_]) -> int:
+    """The longest run of False samples with True samples on both sides (0 if none)."""
+    edges = np.diff(inside.astype(np.int8))
+    starts = np.flatnonzero(edges == -1) + 1  # first False after a True
+    ends = np.flatnonzero(edges == 1) + 1  # first True after a False
+    longest = 0
+    for start in starts:
+        after = ends[ends > start]
+        if after.size:
+            longest = max(longest, int(after[0] - start))
+    return longest
+
+
 def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
     """Midsagittal canal depth and interpedicular width at the level of the pedicle centres."""
     f = vertebra_frame(patient, level)
@@ -203,16 +216,17 @@ def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
     }
     # walk posteriorly from the body centre: body, then the canal gap, then posterior elements;
     # where the ray at the pedicles' mid-height passes over the lamina's upper border (it runs at
-    # the pedicles' lower half on many real vertebrae), the first lower height that meets it
+    # the pedicles' lower half on many real vertebrae), the first lower height that meets it. The
+    # canal is the longest gap closed by bone on both sides: a sliver of non-bone inside the body
+    # (a vein channel, a label's edge at one grid phase) is not the canal.
     offsets = np.arange(0.0, 80.0, STEP_MM)
     depth = 0.0
     for drop in np.arange(0.0, CANAL_SEARCH_DROP_MM + STEP_MM / 2, STEP_MM):
         points = f.point(0, 0, w_ped - drop)[None, :] + offsets[:, None] * f.v[None, :]
         is_bone = np.isin(patient.labels_at(points), list(bone))
-        first_gap = int(np.argmin(is_bone))
-        after = is_bone[first_gap:]
-        if after.any():
-            depth = float(np.argmax(after) * STEP_MM)
+        gap = longest_closed_gap(is_bone)
+        if gap > 0:
+            depth = gap * STEP_MM
             break
     # interpedicular: along u through the pedicle centres, the gap between the two pedicles
     offsets = np.arange(-30.0, 30.0 + STEP_MM / 2, STEP_MM)
