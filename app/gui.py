@@ -256,10 +256,22 @@ def _smoke_run(
             flush=True,
         )
 
+    attempt_started = False
+
+    def on_started(info: dict[str, Any]) -> None:
+        nonlocal attempt_started
+        attempt_started = True
+        started(info)
+
+    def problem(message: str) -> None:
+        print(f"fluorosim: {message}", flush=True)
+        if not attempt_started:  # nothing to smoke-test: fail instead of waiting for a shot
+            QTimer.singleShot(0, lambda: app.exit(1))
+
     window.ask_to_leave = lambda: True  # quitting the smoke run keeps its attempt as interrupted
-    controller.scenario_loaded.connect(started)
+    controller.scenario_loaded.connect(on_started)
     controller.frame_ready.connect(shown)
-    controller.problem.connect(lambda message: print(f"fluorosim: {message}", flush=True))
+    controller.problem.connect(problem)
     app.setQuitOnLastWindowClosed(True)
 
 

@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quit_after is not None and not (args.scenario and args.trainee):
         print("fluorosim: --quit-after needs --scenario and --trainee", file=sys.stderr)
         return 2
+    if args.scenario and _unknown_scenario(args.scenario):
+        return 2
     if args.patient and _patient_problem(args.patient, args.scenario):
         return 2
     device = "mouse" if args.mouse or not args.device else args.device
@@ -91,6 +93,21 @@ def run(args: argparse.Namespace) -> int:
         quit_after_s=args.quit_after,
         patient_ref=args.patient,
     )
+
+
+def _unknown_scenario(scenario_id: str) -> bool:
+    """Print the shipped scenario ids when ``--scenario`` names none of them (before a window)."""
+    from fluorosim.scenarios.loader import shipped_scenarios
+
+    known = sorted(shipped_scenarios())
+    if scenario_id in known:
+        return False
+    print(
+        f"fluorosim: --scenario {scenario_id!r} is not a shipped scenario "
+        f"(known: {', '.join(known)})",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _patient_problem(reference: str, scenario_id: str | None) -> bool:
