@@ -92,7 +92,10 @@ CT_GAS_PROFILE_SECTION_FRACTION = (
 def ct_gas_section_fraction(above_s1_mm: NDArray[np.floating[Any]]) -> Vec:
     """The real CT's gas share of the body's section at heights above the S1 endplate (mm),
     held at the ends of the measured range."""
-    return np.interp(above_s1_mm, CT_GAS_PROFILE_ABOVE_S1_MM, CT_GAS_PROFILE_SECTION_FRACTION)
+    fraction: Vec = np.interp(
+        above_s1_mm, CT_GAS_PROFILE_ABOVE_S1_MM, CT_GAS_PROFILE_SECTION_FRACTION
+    ).astype(np.float64)
+    return fraction
 
 
 #: Psoas radius at L1…L5 (approx.; a tube of ≈ 14 cm² at L5 in an average adult).
