@@ -63,6 +63,7 @@ from fluorosim.models.template import bone_density as bd
 from fluorosim.models.template.asset import BoneTemplate, TriangleMesh, load_template
 from fluorosim.models.template.landmarks import RayCaster
 from fluorosim.models.template.voxelise import MeshVolume, voxelise_mesh
+from fluorosim.models.template.warp_geometry import endplate_vertex_centres, vertex_normals
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,11 @@ POSTERIOR_ILIUM_HU = 210.0
 POSTERIOR_ELEMENTS_EXTRA_HU = 120.0
 #: Acetabular radius search range (adult acetabulum ≈ 22–29 mm; approx.).
 ACETABULUM_RADII_MM = (21.0, 23.0, 25.0, 27.0, 29.0)
+#: Bone inside the body's outline up to this far beyond its endplate centres is labelled body:
+#: the bone's endplates (and their rims, higher than the centres) lie beyond the body-only surface.
+BODY_ENDPLATE_REACH_MM = 6.0
+#: A pedicle's label begins this far in front of the body's posterior wall (body-frame v).
+PEDICLE_WALL_OVERLAP_MM = 2.0
 #: Pedicle: searched from the body's posterior wall back this far for the isthmus (narrowest).
 PEDICLE_SEARCH_MM = 11.0
 #: Pedicle convergence angles tried for the chord across the pedicle (deg; Zindrick et al. 1987:
@@ -194,35 +200,15 @@ def _warp(
     return bones, bodies, landmarks, (np.asarray(centre, float), np.asarray(normal, float))
 
 
-def vertex_normals(vertices: Vec, faces: NDArray[np.integer[Any]]) -> Vec:
-    """Area-weighted outward vertex normals of a triangle surface."""
-    tri = vertices[faces]
-    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(vertices)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_n)
-    unit: Vec = normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12)
-    return unit
-
-
 def body_frame(body: Mesh) -> tuple[LocalFrame, Vec, Vec]:
     """(frame at the midpoint of the endplate centres, superior, inferior endplate centre).
 
     The axis is the body's thinnest principal direction, refined to run from the inferior to the
     superior endplate centre (each the mean of the vertices facing along the axis).
     """
-    v = body.vertices_mm
-    centre = v.mean(axis=0)
-    evals, evecs = np.linalg.eigh(np.cov((v - centre).T))
-    axis = evecs[:, 0] * (1.0 if evecs[2, 0] > 0 else -1.0)
-    normals = vertex_normals(v, body.faces)
-    for _ in range(2):
-        height = (v - centre) @ axis
-        facing = normals @ axis
-        superior = v[(facing > 0.7) & (height > 0)].mean(axis=0)
-        inferior = v[(facing < -0.7) & (height < 0)].mean(axis=0)
-        axis = (superior - inferior) / np.linalg.norm(superior - inferior)
-        centre = 0.5 * (superior + inferior)
+    superior, inferior = endplate_vertex_centres(body.vertices_mm, body.faces)
+    axis = (superior - inferior) / np.linalg.norm(superior - inferior)
+    centre = 0.5 * (superior + inferior)
     posterior = np.array([0.0, 1.0, 0.0]) - axis[1] * axis
     posterior /= np.linalg.norm(posterior)
     left = np.cross(posterior, axis)
@@ -706,34 +692,48 @@ def _vertebra_pieces(
     world = _world(grid, volume.box)
     u, v, w = _frame_coordinates(frame, world)
     occ = volume.occupancy
-    in_body_label = body.distance_mm < 0.7
-    bone_voxel = occ >= 0.5
-    # posterior wall of the body (at the pedicles' distance from the midline)
     half_h = skeleton.half_heights_mm[level]
+    # body radius relative to its outline, for the ring apophysis and the endplates' reach
+    angles, outline = radial_outline(skeleton.bodies[level], frame)
+    theta = np.arctan2(v, u)
+    relative = np.hypot(u, v) / np.maximum(outline_radius(theta, angles, outline), 1.0)
+    # posterior wall of the body (at the pedicles' distance from the midline)
     wall_v = posterior_wall_v(skeleton, level)
+    pedicles = {side: pedicle_geometry(skeleton, level, side) for side in SIDES}
+    # each pedicle's label begins in front of the body's posterior wall, or in front of the
+    # pedicle's centre where that lies at the wall (L5's splayed pedicles): the centre landmark
+    # always lies on its pedicle
+    pedicle_start_v = {
+        side: min(wall_v, p.centre_local[1]) - PEDICLE_WALL_OVERLAP_MM for side, p in pedicles.items()
+    }
+    # the pedicles' labels reach this far toward the midline
+    medial_u = min(abs(p.centre_local[0]) - p.width_mm / 2 - 3.0 for p in pedicles.values())
+    # the body: inside its own surface (with the partial volume of its walls), and the bone's
+    # endplates, which lie up to 1.9 mm beyond the body-only surface (the warp gives the whole
+    # bone its target height; models.template.warp); not where the pedicles begin
+    endplate_reach = (
+        (relative <= 1.0)
+        & (np.abs(w) <= half_h + BODY_ENDPLATE_REACH_MM)
+        & ((v < min(pedicle_start_v.values())) | (np.abs(u) < medial_u))
+    )
+    in_body_label = (body.distance_mm < 0.7) | endplate_reach
+    bone_voxel = occ >= 0.5
     pedicle_masks: dict[str, NDArray[np.bool_]] = {}
     pedicle_weight: dict[str, Array] = {}
     not_body = bone_voxel & ~in_body_label
-    for side in SIDES:
-        pedicle = pedicle_geometry(skeleton, level, side)
+    for side, pedicle in pedicles.items():
         centre_local = pedicle.centre_local
         landmarks[f"{level}_pedicle_center_{side}"] = frame.point(*centre_local)
         reach_u = pedicle.width_mm / 2 + 3.0
         reach_w = pedicle.height_mm / 2 + 3.0
-        # from the body's posterior wall, or from in front of the pedicle's centre where that lies
-        # at the wall (L5's splayed pedicles): the centre landmark always lies on its pedicle
         region = (
             not_body
-            & (v >= min(wall_v, centre_local[1]) - 2.0)
+            & (v >= pedicle_start_v[side])
             & (v <= centre_local[1] + 3.0)
             & (((u - centre_local[0]) / reach_u) ** 2 + ((w - centre_local[2]) / reach_w) ** 2 <= 1)
         )
         pedicle_masks[side] = region
         pedicle_weight[side] = ndimage.gaussian_filter(region.astype(np.float32), 1.0)
-    # body radius relative to its outline, for the ring apophysis
-    angles, outline = radial_outline(skeleton.bodies[level], frame)
-    theta = np.arctan2(v, u)
-    relative = np.hypot(u, v) / np.maximum(outline_radius(theta, angles, outline), 1.0)
     in_body = np.clip(0.5 - body.distance_mm / 2.0, 0.0, 1.0).astype(np.float32)
     normals = bd.surface_normals(volume)
     cortex = bd.vertebra_cortex_mm(
