@@ -61,10 +61,9 @@ def test_body_dimensions_within_clouthier_ranges(patient, level):
 def test_real_body_heights_follow_their_drawn_targets(patient_id):
     """The labelled bodies measure the heights drawn for the patient (the warp fits the whole
     bone's endplates, which the body label reaches; issue #13: they came out 0.8–1.7 mm taller,
-    every level). Each end of a label chord snaps to a 1 mm voxel's face (±0.5 mm), so one level
-    may be off by up to a voxel; the patient's five levels together are off by no more than the
-    geometry's residual (≤0.3 mm on the mesh, tests/models/template/test_warp.py) and a little
-    sampling."""
+    every level). Measured on seeds 0–5 and the variants every level is within ±0.56 mm (the
+    ends of a label chord snap to 1 mm voxel faces; the wall heights are medians over a band);
+    0.75 leaves a sample of margin, and the five levels together by at most 0.4 (seed 0: −0.33)."""
     patient = patient_for(patient_id)
     seed = 0 if patient_id.endswith("default") else int(patient_id.removeprefix("real-seed"))
     targets = patient_targets(PatientParameters(seed=seed, skeleton="real"))
@@ -72,7 +71,7 @@ def test_real_body_heights_follow_their_drawn_targets(patient_id):
     for level in LUMBAR_LEVELS:
         height = measure.body_dimensions(patient, level).height_mm
         errors.append(height - targets.vertebrae[level].body_height_mm)
-        assert abs(errors[-1]) <= 1.0, (level, height)
+        assert abs(errors[-1]) <= 0.75, (level, height)
     assert abs(float(np.mean(errors))) <= 0.4, errors
 
 
