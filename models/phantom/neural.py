@@ -39,7 +39,8 @@ ROOT_DISC_ANGLE_DEG = 50.0
 #: L2-3, L3-4 interpolated, L5-S1 approx.).
 KAMBIN_INCIRCLE_DIAMETER_MM = (5.8, 6.4, 7.0, 7.7, 8.0)
 ROOT_RADIUS_MM = 2.4
-#: Smallest gap between an exiting root (with its ganglion) and the pedicle above it.
+#: Smallest gap between an exiting root (with its ganglion) and the pedicle above it (mm): a
+#: smaller one can put a root voxel face to face with a pedicle voxel (1 mm voxels).
 ROOT_CLEARANCE_MM = 1.0
 #: On a real skeleton the root's course past the apex keeps this gap (mm) from the real bone
 #: above, moving back from the annulus in steps, at most this far.
@@ -206,11 +207,14 @@ def _sampled(path: list[Point], radii: list[float]) -> tuple[list[Point], list[P
 def _pedicle_clearance(
     layout: LumbarLayout, level: str, side: str, path: list[Point], radii: list[float]
 ) -> float:
-    """Smallest gap (mm) between a root tube and the layout's (idealised) pedicle of ``level``."""
+    """Smallest gap (mm) between a root tube and the pedicle of ``level``: the real bone labelled
+    that pedicle where the layout has it (a real skeleton), else the layout's idealised one."""
     frame, dims = layout.body_frames[level], layout.levels[level]
     samples, sample_radii = _sampled(path, radii)
     points = np.concatenate(samples)
     radius = np.concatenate(sample_radii)
+    if layout.pedicle_distance is not None:
+        return float(np.min(layout.pedicle_distance(level, side, points) - radius))
     u, v, w = frame.to_local(points[:, 0], points[:, 1], points[:, 2])
     return float(np.min(pedicle_sdf(u, v, w, dims, side) - radius))
 
@@ -223,29 +227,31 @@ def _fit_root(
     take_off: Point,
 ) -> RootGeometry:
     """Kambin's triangle and its exiting root: the tallest triangle, up to the target height,
-    whose root clears the layout's pedicle above by ROOT_CLEARANCE_MM; on a real skeleton the
-    triangle's centre keeps off the real bone (:func:`_centre_off_real_bone`) and the root past
-    the apex clears it (:func:`_clear_real_bone`). ``disc``: (upper, lower) levels; ``triangle``:
-    (frame of the vertebra below, medial side's u, annulus v, endplate w, target height)."""
+    whose root clears the pedicle above by ROOT_CLEARANCE_MM where the root finally lies: on a
+    real skeleton after the triangle's centre keeps off the real bone
+    (:func:`_centre_off_real_bone`) and the root past the apex clears it
+    (:func:`_clear_real_bone`), which moves it back under the pedicle; and from the bone that is
+    labelled the pedicle, whose base reaches 2-3 mm below the layout's idealised one (the
+    label's reach, models.phantom.real_skeleton.in_pedicle_label_region). ``disc``: (upper,
+    lower) levels; ``triangle``: (frame of the vertebra below, medial side's u, annulus v,
+    endplate w, target height)."""
     frame, canal_half, v_k, w_end, height = triangle
     upper, lower = disc
     sign = 1.0 if side == "left" else -1.0
     angle = math.radians(ROOT_DISC_ANGLE_DEG)
 
-    while True:
-        fitted = _root_geometry(frame, sign, canal_half, v_k, w_end, height, angle, take_off)
-        clear = _pedicle_clearance(layout, upper, side, *fitted[1:]) >= ROOT_CLEARANCE_MM
-        if clear:
-            break
-        if height <= MIN_KAMBIN_HEIGHT_MM:
-            break
-        height -= 0.5
-    if layout.bone_distance is None:
-        return fitted
     backward = frame.vector(0.0, 1.0, 0.0)
     bones = (upper, "sacrum" if lower == "S1" else lower)
-    fitted = _centre_off_real_bone(layout, bones, fitted, backward)
-    return _clear_real_bone(layout, upper, fitted, backward)
+    while True:
+        fitted = _root_geometry(frame, sign, canal_half, v_k, w_end, height, angle, take_off)
+        if layout.bone_distance is not None:
+            # where the root will lie: behind the disc's surface and the body's corner
+            fitted = _centre_off_real_bone(layout, bones, fitted, backward)
+            fitted = _clear_real_bone(layout, upper, fitted, backward)
+        clear = _pedicle_clearance(layout, upper, side, *fitted[1:]) >= ROOT_CLEARANCE_MM
+        if clear or height <= MIN_KAMBIN_HEIGHT_MM:
+            return fitted
+        height -= 0.5
 
 
 def _centre_off_real_bone(
