@@ -241,13 +241,16 @@ def _fit_root(
     angle = math.radians(ROOT_DISC_ANGLE_DEG)
 
     backward = frame.vector(0.0, 1.0, 0.0)
+    # the root clears the body above by moving back from ITS wall: along that vertebra's own v,
+    # not the lower one's, which a lordotic segment tilts up toward the pedicle (12-15 deg at L4-5)
+    away_from_upper = layout.body_frames[upper].vector(0.0, 1.0, 0.0)
     bones = (upper, "sacrum" if lower == "S1" else lower)
     while True:
         fitted = _root_geometry(frame, sign, canal_half, v_k, w_end, height, angle, take_off)
         if layout.bone_distance is not None:
             # where the root will lie: behind the disc's surface and the body's corner
             fitted = _centre_off_real_bone(layout, bones, fitted, backward)
-            fitted = _clear_real_bone(layout, upper, fitted, backward)
+            fitted = _clear_real_bone(layout, upper, fitted, away_from_upper)
         clear = _pedicle_clearance(layout, upper, side, *fitted[1:]) >= ROOT_CLEARANCE_MM
         if clear or height <= MIN_KAMBIN_HEIGHT_MM:
             return fitted
