@@ -51,6 +51,9 @@ REAL_BONE_MAX_PUSH_MM = 5.0
 #: moving at most this far along the disc's depth to find it.
 CENTRE_CLEARANCE_MM = 1.0
 CENTRE_MAX_SHIFT_MM = 3.0
+#: ... and, where no such shift clears it, lifted at most this far off the lower endplate (mm):
+#: the whole bone's endplate lies up to 1.9 mm beyond the body-only surface the base is set on.
+CENTRE_MAX_LIFT_MM = 2.0
 #: Kambin's triangle is never shorter than this (mm), whatever the foramen.
 MIN_KAMBIN_HEIGHT_MM = 6.0
 GANGLION_RADIUS_MM = 3.3
@@ -249,7 +252,7 @@ def _fit_root(
         fitted = _root_geometry(frame, sign, canal_half, v_k, w_end, height, angle, take_off)
         if layout.bone_distance is not None:
             # where the root will lie: behind the disc's surface and the body's corner
-            fitted = _centre_off_real_bone(layout, bones, fitted, backward)
+            fitted = _centre_off_real_bone(layout, bones, fitted, backward, frame.vector(0, 0, 1))
             fitted = _clear_real_bone(layout, upper, fitted, away_from_upper)
         clear = _pedicle_clearance(layout, upper, side, *fitted[1:]) >= ROOT_CLEARANCE_MM
         if clear or height <= MIN_KAMBIN_HEIGHT_MM:
@@ -258,25 +261,37 @@ def _fit_root(
 
 
 def _centre_off_real_bone(
-    layout: LumbarLayout, bones: tuple[str, str], fitted: RootGeometry, backward: Point
+    layout: LumbarLayout,
+    bones: tuple[str, str],
+    fitted: RootGeometry,
+    backward: Point,
+    upward: Point,
 ) -> RootGeometry:
     """The triangle with its root moved along ``backward`` (either way, the smallest shift in
     REAL_BONE_STEP_MM steps up to CENTRE_MAX_SHIFT_MM) until the triangle's incircle centre,
-    where the cannula aims, is CENTRE_CLEARANCE_MM outside the real vertebrae above and below.
+    where the cannula aims, is CENTRE_CLEARANCE_MM outside the real vertebrae above and below;
+    where no such shift does it, also lifted along ``upward`` (the lower vertebra's axis, in
+    the same steps up to CENTRE_MAX_LIFT_MM), the least lift first.
 
     Measured discs put the triangle on the disc's real surface; where the lower vertebra's
     superior articular process or pedicle root stands beside that surface (upper lumbar levels),
-    the centre would otherwise fall in bone."""
+    the centre would otherwise fall in bone. The triangle's base is the body-only surface's
+    endplate centre height; the whole bone's endplate, its rim above all, lies up to 1.9 mm
+    beyond it, so a short triangle's centre can lie within the rim (seed 0's L2-3)."""
     assert layout.bone_distance is not None
     corners, path, radii = fitted
     centre = _incenter(*corners)
     steps = int(CENTRE_MAX_SHIFT_MM / REAL_BONE_STEP_MM)
-    for k in range(2 * steps + 1):
-        shift = backward * REAL_BONE_STEP_MM * ((k + 1) // 2) * (1 if k % 2 else -1)
-        gap = min(float(layout.bone_distance(bone, (centre + shift)[None])[0]) for bone in bones)
-        if gap >= CENTRE_CLEARANCE_MM:
-            moved = tuple(corner + shift for corner in corners)
-            return (moved[0], moved[1], moved[2]), [point + shift for point in path], radii
+    for lift in range(int(CENTRE_MAX_LIFT_MM / REAL_BONE_STEP_MM) + 1):
+        for k in range(2 * steps + 1):
+            shift = backward * REAL_BONE_STEP_MM * ((k + 1) // 2) * (1 if k % 2 else -1)
+            shift = shift + upward * REAL_BONE_STEP_MM * lift
+            gap = min(
+                float(layout.bone_distance(bone, (centre + shift)[None])[0]) for bone in bones
+            )
+            if gap >= CENTRE_CLEARANCE_MM:
+                moved = tuple(corner + shift for corner in corners)
+                return (moved[0], moved[1], moved[2]), [point + shift for point in path], radii
     return fitted
 
 
