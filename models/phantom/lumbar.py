@@ -251,6 +251,11 @@ class LumbarLayout:
     bone_distance: Callable[[str, NDArray[np.float64]], NDArray[np.float64]] | None = field(
         default=None, compare=False, repr=False
     )
+    #: (level, side, LPS points (N, 3)) → distance (mm) to the surface of the bone labelled that
+    #: pedicle; None for the primitive generator (its pedicle is :func:`pedicle_sdf`).
+    pedicle_distance: Callable[[str, str, NDArray[np.float64]], NDArray[np.float64]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def superior_endplate_center(self, level: str) -> NDArray[np.float64]:
         f, d = self.body_frames[level], self.levels[level]

@@ -9,7 +9,8 @@ generated or an imported (labelled) patient.
 Definitions (mm, degrees):
 - body width: widest left–right chord of the body near either endplate (3 mm inside);
   depth: midsagittal antero-posterior chord near the endplates; heights: chord along the axis at
-  the anterior / posterior wall (3 mm inside) and at the centre.
+  the anterior / posterior wall (3 mm inside; each the median over a 2 mm antero-posterior
+  band) and at the centre, across gaps of at most 10 mm (the basivertebral vein's channel).
 - pedicle width: the narrowest chord perpendicular to the pedicle axis in the axial plane through
   the pedicle centre (axis angle searched 0–45°); height: chord along the body axis through the
   pedicle centre.
@@ -40,6 +41,15 @@ STEP_MM = 0.25
 CANAL_SEARCH_DROP_MM = 6.0
 #: Facet joint space is fitted within this distance of the facet landmark.
 FACET_RADIUS_MM = 10.0
+#: Each body height is the median chord over these antero-posterior offsets (mm) around its line:
+#: one chord's ends snap to voxel faces (±half a voxel each); along a tilted endplate the
+#: neighbouring lines cross the grid at other phases, and the median ignores a line that leaves
+#: the body through a notch in its wall.
+HEIGHT_BAND_MM = (-1.0, -0.5, 0.0, 0.5, 1.0)
+#: A body height chord is not ended by a gap this short: the basivertebral vein's channel through
+#: the posterior wall (soft tissue inside the body, up to ≈8 mm tall in the template's L1) is not
+#: an endplate; only the same body's label is bridged, never a disc to the next body.
+BODY_CHANNEL_MM = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,11 +100,13 @@ def chord_mm(
     direction: NDArray[np.float64],
     half_length_mm: float,
     values: set[int],
+    bridge_mm: float = 0.0,
 ) -> float:
     """Length of the contiguous run of ``values`` through the sample nearest ``start`` on a line.
 
     The run containing the start point (or the nearest run to it) is measured, so a neighbour
-    structure along the same line is not counted.
+    structure along the same line is not counted. Gaps no longer than ``bridge_mm`` inside the run
+    (a vascular channel through the structure) do not end it.
     """
     direction = np.asarray(direction, dtype=np.float64)
     direction = direction / np.linalg.norm(direction)
@@ -104,6 +116,8 @@ def chord_mm(
     if not inside.any():
         return 0.0
     centre = int(np.argmin(np.abs(offsets) + np.where(inside, 0.0, 1e6)))
+    if bridge_mm > 0.0:
+        inside = inside | _short_gaps(inside, int(round(bridge_mm / STEP_MM)))
     lo = centre
     while lo > 0 and inside[lo - 1]:
         lo -= 1
@@ -111,6 +125,16 @@ def chord_mm(
     while hi < len(inside) - 1 and inside[hi + 1]:
         hi += 1
     return float((hi - lo + 1) * STEP_MM)
+
+
+def _short_gaps(inside: NDArray[np.bool_], max_samples: int) -> NDArray[np.bool_]:
+    """Samples of runs of ``False`` no longer than ``max_samples`` with ``True`` on both sides."""
+    gaps = np.zeros_like(inside)
+    index = np.flatnonzero(inside)
+    for a, b in zip(index[:-1], index[1:], strict=True):
+        if 1 < b - a <= max_samples + 1:
+            gaps[a + 1 : b] = True
+    return gaps
 
 
 def _value(patient: Patient, name: str) -> int:
@@ -146,11 +170,19 @@ def body_dimensions(patient: Patient, level: str) -> BodyMeasure:
         widths += [chord_mm(patient, f.point(0, v, w), f.u, 40, body) for v in range(-12, 9, 2)]
         depths.append(chord_mm(patient, f.point(0, 0, w), f.v, 35, body))
     depth = float(np.mean(depths))
-    heights = [
-        chord_mm(patient, f.point(0, v, 0), f.w, 25, body)
-        for v in (-depth / 2 + 3.0, depth / 2 - 3.0, 0.0)
+    walls = [
+        float(
+            np.median(
+                [
+                    chord_mm(patient, f.point(0, v + dv, 0), f.w, 25, body, BODY_CHANNEL_MM)
+                    for dv in HEIGHT_BAND_MM
+                ]
+            )
+        )
+        for v in (-depth / 2 + 3.0, depth / 2 - 3.0)
     ]
-    return BodyMeasure(float(max(widths)), depth, *heights)
+    centre = chord_mm(patient, f.point(0, 0, 0), f.w, 25, body, BODY_CHANNEL_MM)
+    return BodyMeasure(float(max(widths)), depth, walls[0], walls[1], centre)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ ROOT_DISC_ANGLE_DEG = 50.0
 #: L2-3, L3-4 interpolated, L5-S1 approx.).
 KAMBIN_INCIRCLE_DIAMETER_MM = (5.8, 6.4, 7.0, 7.7, 8.0)
 ROOT_RADIUS_MM = 2.4
-#: Smallest gap between an exiting root (with its ganglion) and the pedicle above it.
+#: Smallest gap between an exiting root (with its ganglion) and the pedicle above it (mm): a
+#: smaller one can put a root voxel face to face with a pedicle voxel (1 mm voxels).
 ROOT_CLEARANCE_MM = 1.0
 #: On a real skeleton the root's course past the apex keeps this gap (mm) from the real bone
 #: above, moving back from the annulus in steps, at most this far.
@@ -50,6 +51,9 @@ REAL_BONE_MAX_PUSH_MM = 5.0
 #: moving at most this far along the disc's depth to find it.
 CENTRE_CLEARANCE_MM = 1.0
 CENTRE_MAX_SHIFT_MM = 3.0
+#: ... and, where no such shift clears it, lifted at most this far off the lower endplate (mm):
+#: the whole bone's endplate lies up to 1.9 mm beyond the body-only surface the base is set on.
+CENTRE_MAX_LIFT_MM = 2.0
 #: Kambin's triangle is never shorter than this (mm), whatever the foramen.
 MIN_KAMBIN_HEIGHT_MM = 6.0
 GANGLION_RADIUS_MM = 3.3
@@ -206,11 +210,14 @@ def _sampled(path: list[Point], radii: list[float]) -> tuple[list[Point], list[P
 def _pedicle_clearance(
     layout: LumbarLayout, level: str, side: str, path: list[Point], radii: list[float]
 ) -> float:
-    """Smallest gap (mm) between a root tube and the layout's (idealised) pedicle of ``level``."""
+    """Smallest gap (mm) between a root tube and the pedicle of ``level``: the real bone labelled
+    that pedicle where the layout has it (a real skeleton), else the layout's idealised one."""
     frame, dims = layout.body_frames[level], layout.levels[level]
     samples, sample_radii = _sampled(path, radii)
     points = np.concatenate(samples)
     radius = np.concatenate(sample_radii)
+    if layout.pedicle_distance is not None:
+        return float(np.min(layout.pedicle_distance(level, side, points) - radius))
     u, v, w = frame.to_local(points[:, 0], points[:, 1], points[:, 2])
     return float(np.min(pedicle_sdf(u, v, w, dims, side) - radius))
 
@@ -223,51 +230,68 @@ def _fit_root(
     take_off: Point,
 ) -> RootGeometry:
     """Kambin's triangle and its exiting root: the tallest triangle, up to the target height,
-    whose root clears the layout's pedicle above by ROOT_CLEARANCE_MM; on a real skeleton the
-    triangle's centre keeps off the real bone (:func:`_centre_off_real_bone`) and the root past
-    the apex clears it (:func:`_clear_real_bone`). ``disc``: (upper, lower) levels; ``triangle``:
-    (frame of the vertebra below, medial side's u, annulus v, endplate w, target height)."""
+    whose root clears the pedicle above by ROOT_CLEARANCE_MM where the root finally lies: on a
+    real skeleton after the triangle's centre keeps off the real bone
+    (:func:`_centre_off_real_bone`) and the root past the apex clears it
+    (:func:`_clear_real_bone`), which moves it back under the pedicle; and from the bone that is
+    labelled the pedicle, whose base reaches 2-3 mm below the layout's idealised one (the
+    label's reach, models.phantom.real_skeleton.in_pedicle_label_region). ``disc``: (upper,
+    lower) levels; ``triangle``: (frame of the vertebra below, medial side's u, annulus v,
+    endplate w, target height)."""
     frame, canal_half, v_k, w_end, height = triangle
     upper, lower = disc
     sign = 1.0 if side == "left" else -1.0
     angle = math.radians(ROOT_DISC_ANGLE_DEG)
 
+    backward = frame.vector(0.0, 1.0, 0.0)
+    # the root clears the body above by moving back from ITS wall: along that vertebra's own v,
+    # not the lower one's, which a lordotic segment tilts up toward the pedicle (12-15 deg at L4-5)
+    away_from_upper = layout.body_frames[upper].vector(0.0, 1.0, 0.0)
+    bones = (upper, "sacrum" if lower == "S1" else lower)
     while True:
         fitted = _root_geometry(frame, sign, canal_half, v_k, w_end, height, angle, take_off)
+        if layout.bone_distance is not None:
+            # where the root will lie: behind the disc's surface and the body's corner
+            fitted = _centre_off_real_bone(layout, bones, fitted, backward, frame.vector(0, 0, 1))
+            fitted = _clear_real_bone(layout, upper, fitted, away_from_upper)
         clear = _pedicle_clearance(layout, upper, side, *fitted[1:]) >= ROOT_CLEARANCE_MM
-        if clear:
-            break
-        if height <= MIN_KAMBIN_HEIGHT_MM:
-            break
+        if clear or height <= MIN_KAMBIN_HEIGHT_MM:
+            return fitted
         height -= 0.5
-    if layout.bone_distance is None:
-        return fitted
-    backward = frame.vector(0.0, 1.0, 0.0)
-    bones = (upper, "sacrum" if lower == "S1" else lower)
-    fitted = _centre_off_real_bone(layout, bones, fitted, backward)
-    return _clear_real_bone(layout, upper, fitted, backward)
 
 
 def _centre_off_real_bone(
-    layout: LumbarLayout, bones: tuple[str, str], fitted: RootGeometry, backward: Point
+    layout: LumbarLayout,
+    bones: tuple[str, str],
+    fitted: RootGeometry,
+    backward: Point,
+    upward: Point,
 ) -> RootGeometry:
     """The triangle with its root moved along ``backward`` (either way, the smallest shift in
     REAL_BONE_STEP_MM steps up to CENTRE_MAX_SHIFT_MM) until the triangle's incircle centre,
-    where the cannula aims, is CENTRE_CLEARANCE_MM outside the real vertebrae above and below.
+    where the cannula aims, is CENTRE_CLEARANCE_MM outside the real vertebrae above and below;
+    where no such shift does it, also lifted along ``upward`` (the lower vertebra's axis, in
+    the same steps up to CENTRE_MAX_LIFT_MM), the least lift first.
 
     Measured discs put the triangle on the disc's real surface; where the lower vertebra's
     superior articular process or pedicle root stands beside that surface (upper lumbar levels),
-    the centre would otherwise fall in bone."""
+    the centre would otherwise fall in bone. The triangle's base is the body-only surface's
+    endplate centre height; the whole bone's endplate, its rim above all, lies up to 1.9 mm
+    beyond it, so a short triangle's centre can lie within the rim (seed 0's L2-3)."""
     assert layout.bone_distance is not None
     corners, path, radii = fitted
     centre = _incenter(*corners)
     steps = int(CENTRE_MAX_SHIFT_MM / REAL_BONE_STEP_MM)
-    for k in range(2 * steps + 1):
-        shift = backward * REAL_BONE_STEP_MM * ((k + 1) // 2) * (1 if k % 2 else -1)
-        gap = min(float(layout.bone_distance(bone, (centre + shift)[None])[0]) for bone in bones)
-        if gap >= CENTRE_CLEARANCE_MM:
-            moved = tuple(corner + shift for corner in corners)
-            return (moved[0], moved[1], moved[2]), [point + shift for point in path], radii
+    for lift in range(int(CENTRE_MAX_LIFT_MM / REAL_BONE_STEP_MM) + 1):
+        for k in range(2 * steps + 1):
+            shift = backward * REAL_BONE_STEP_MM * ((k + 1) // 2) * (1 if k % 2 else -1)
+            shift = shift + upward * REAL_BONE_STEP_MM * lift
+            gap = min(
+                float(layout.bone_distance(bone, (centre + shift)[None])[0]) for bone in bones
+            )
+            if gap >= CENTRE_CLEARANCE_MM:
+                moved = tuple(corner + shift for corner in corners)
+                return (moved[0], moved[1], moved[2]), [point + shift for point in path], radii
     return fitted
 
 
@@ -280,16 +304,21 @@ def _clear_real_bone(
     The triangle is taller than the disc, so its apex lies beside the posteroinferior corner of
     the body above, whose wall (with the pedicle's flare onto it) stands behind the disc's
     surface: there the root lies on the bone, not in it. Its lateral end, in the foramen below
-    the pedicle, stays where the triangle put it (the cannula's track passes beneath it)."""
+    the pedicle, stays where the triangle put it (the cannula's track passes beneath it).
+
+    Where no push reaches the clearance, each point goes where the gap is largest (the least
+    push of equals): behind the body's corner lie the pedicle and the articular pillar, so going
+    on back can bury the ganglion deeper (seed 0's L5-S1 ganglion, 0.0 mm off L5 where the
+    triangle put it, was 4.4 mm inside the bone after the full 5 mm)."""
     assert layout.bone_distance is not None
     corners, path, radii = fitted
     path = list(path)
+    steps = int(REAL_BONE_MAX_PUSH_MM / REAL_BONE_STEP_MM)
     for n in (1, 2):
-        for _ in range(int(REAL_BONE_MAX_PUSH_MM / REAL_BONE_STEP_MM)):
-            gap = float(layout.bone_distance(upper, path[n][None])[0]) - radii[n]
-            if gap >= REAL_BONE_CLEARANCE_MM:
-                break
-            path[n] = path[n] + backward * REAL_BONE_STEP_MM
+        tried = np.array([path[n] + backward * REAL_BONE_STEP_MM * k for k in range(steps + 1)])
+        gaps = layout.bone_distance(upper, tried) - radii[n]
+        clear = np.flatnonzero(gaps >= REAL_BONE_CLEARANCE_MM)
+        path[n] = tried[clear[0] if len(clear) else int(np.argmax(gaps))]
     return corners, path, radii
 
 

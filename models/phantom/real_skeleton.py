@@ -63,6 +63,7 @@ from fluorosim.models.template import bone_density as bd
 from fluorosim.models.template.asset import BoneTemplate, TriangleMesh, load_template
 from fluorosim.models.template.landmarks import RayCaster
 from fluorosim.models.template.voxelise import MeshVolume, voxelise_mesh
+from fluorosim.models.template.warp_geometry import endplate_vertex_centres, vertex_normals
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,11 @@ POSTERIOR_ILIUM_HU = 210.0
 POSTERIOR_ELEMENTS_EXTRA_HU = 120.0
 #: Acetabular radius search range (adult acetabulum ≈ 22–29 mm; approx.).
 ACETABULUM_RADII_MM = (21.0, 23.0, 25.0, 27.0, 29.0)
+#: Bone inside the body's outline up to this far beyond its endplate centres is labelled body:
+#: the bone's endplates (and their rims, higher than the centres) lie beyond the body-only surface.
+BODY_ENDPLATE_REACH_MM = 6.0
+#: A pedicle's label begins this far in front of the body's posterior wall (body-frame v).
+PEDICLE_WALL_OVERLAP_MM = 2.0
 #: Pedicle: searched from the body's posterior wall back this far for the isthmus (narrowest).
 PEDICLE_SEARCH_MM = 11.0
 #: Pedicle convergence angles tried for the chord across the pedicle (deg; Zindrick et al. 1987:
@@ -145,16 +151,22 @@ class PlacedSkeleton:
 
     def signed_distance(self, bone: str, points_mm: Vec) -> Vec:
         """Signed distance (mm, negative inside) of LPS points to the bone ``bone``."""
-        if bone not in self.distances:
+        return self._distance(bone, self.bones[bone], points_mm)
+
+    def body_distance(self, level: str, points_mm: Vec) -> Vec:
+        """Signed distance (mm, negative inside) of LPS points to vertebra ``level``'s body."""
+        return self._distance(f"{level}_body", self.bodies[level], points_mm)
+
+    def _distance(self, key: str, mesh: Mesh, points_mm: Vec) -> Vec:
+        if key not in self.distances:
             import vtk
 
             from fluorosim.models.template.convert import to_polydata
 
-            mesh = self.bones[bone]
             implicit = vtk.vtkImplicitPolyDataDistance()
             implicit.SetInput(to_polydata(TriangleMesh(mesh.vertices_mm, mesh.faces)))
-            self.distances[bone] = implicit
-        implicit = self.distances[bone]
+            self.distances[key] = implicit
+        implicit = self.distances[key]
         return np.array([implicit.EvaluateFunction(*map(float, p)) for p in points_mm])
 
 
@@ -194,35 +206,15 @@ def _warp(
     return bones, bodies, landmarks, (np.asarray(centre, float), np.asarray(normal, float))
 
 
-def vertex_normals(vertices: Vec, faces: NDArray[np.integer[Any]]) -> Vec:
-    """Area-weighted outward vertex normals of a triangle surface."""
-    tri = vertices[faces]
-    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(vertices)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_n)
-    unit: Vec = normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12)
-    return unit
-
-
 def body_frame(body: Mesh) -> tuple[LocalFrame, Vec, Vec]:
     """(frame at the midpoint of the endplate centres, superior, inferior endplate centre).
 
     The axis is the body's thinnest principal direction, refined to run from the inferior to the
     superior endplate centre (each the mean of the vertices facing along the axis).
     """
-    v = body.vertices_mm
-    centre = v.mean(axis=0)
-    evals, evecs = np.linalg.eigh(np.cov((v - centre).T))
-    axis = evecs[:, 0] * (1.0 if evecs[2, 0] > 0 else -1.0)
-    normals = vertex_normals(v, body.faces)
-    for _ in range(2):
-        height = (v - centre) @ axis
-        facing = normals @ axis
-        superior = v[(facing > 0.7) & (height > 0)].mean(axis=0)
-        inferior = v[(facing < -0.7) & (height < 0)].mean(axis=0)
-        axis = (superior - inferior) / np.linalg.norm(superior - inferior)
-        centre = 0.5 * (superior + inferior)
+    superior, inferior = endplate_vertex_centres(body.vertices_mm, body.faces)
+    axis = (superior - inferior) / np.linalg.norm(superior - inferior)
+    centre = 0.5 * (superior + inferior)
     posterior = np.array([0.0, 1.0, 0.0]) - axis[1] * axis
     posterior /= np.linalg.norm(posterior)
     left = np.cross(posterior, axis)
@@ -400,6 +392,58 @@ def posterior_wall_v(skeleton: PlacedSkeleton, level: str) -> float:
     half_h = skeleton.half_heights_mm[level]
     near_mid = np.abs(local[:, 2]) < half_h * 0.6
     return float(np.percentile(local[near_mid, 1], 97))
+
+
+def pedicle_label_start_v(wall_v: float, pedicle: PedicleGeometry) -> float:
+    """Body-frame v where a pedicle's label begins: in front of the body's posterior wall, or in
+    front of the pedicle's centre where that lies at the wall (L5's splayed pedicles), so the
+    centre landmark always lies on its pedicle."""
+    return min(wall_v, float(pedicle.centre_local[1])) - PEDICLE_WALL_OVERLAP_MM
+
+
+def in_pedicle_label_region(
+    u: NDArray[np.floating[Any]],
+    v: NDArray[np.floating[Any]],
+    w: NDArray[np.floating[Any]],
+    pedicle: PedicleGeometry,
+    start_v: float,
+) -> NDArray[np.bool_]:
+    """Body-frame points where bone (not the body's) is labelled this pedicle: from ``start_v``
+    to 3 mm behind the isthmus centre, within 3 mm beyond its half-width and half-height."""
+    u_c, v_c, w_c = (float(x) for x in pedicle.centre_local)
+    reach_u = pedicle.width_mm / 2 + 3.0
+    reach_w = pedicle.height_mm / 2 + 3.0
+    inside: NDArray[np.bool_] = (
+        (v >= start_v)
+        & (v <= v_c + 3.0)
+        & (((u - u_c) / reach_u) ** 2 + ((w - w_c) / reach_w) ** 2 <= 1)
+    )
+    return inside
+
+
+def pedicle_surface_points(skeleton: PlacedSkeleton, level: str, side: str) -> Vec:
+    """LPS points (about 1 mm apart) on the bone's surface where it is labelled the pedicle
+    (:func:`in_pedicle_label_region`, not within 0.7 mm of the body's surface, as
+    :func:`_vertebra_pieces` labels it): what an exiting root must clear."""
+    bone, frame = skeleton.bones[level], skeleton.frames[level]
+    corners = bone.vertices_mm[bone.faces]
+    # each triangle sampled at its corners, edge thirds and centre (its edges are 1.4 mm, median)
+    weights = (
+        np.array([(a, b, 3 - a - b) for a in range(4) for b in range(4 - a)], dtype=np.float64)
+        / 3.0
+    )
+    points = np.einsum("kc,fcx->fkx", weights, corners).reshape(-1, 3)
+    points = np.unique(np.round(points, 3), axis=0)
+    local = _local(frame, points)
+    pedicle = pedicle_geometry(skeleton, level, side)
+    start = pedicle_label_start_v(posterior_wall_v(skeleton, level), pedicle)
+    region = in_pedicle_label_region(local[:, 0], local[:, 1], local[:, 2], pedicle, start)
+    points = points[region]
+    if len(points) == 0:
+        return points
+    off_body = skeleton.body_distance(level, points) >= 0.7
+    result: Vec = points[off_body]
+    return result
 
 
 def _first_hit_mm(caster: RayCaster, frame: LocalFrame, start: Vec, direction: Vec) -> float | None:
@@ -613,7 +657,29 @@ def real_lumbar_layout(skeleton: PlacedSkeleton) -> LumbarLayout:
         facets=facets,
         s1_frame=s1_frame,
         bone_distance=skeleton.signed_distance,
+        pedicle_distance=_pedicle_distance(skeleton),
     )
+
+
+def _pedicle_distance(
+    skeleton: PlacedSkeleton,
+) -> Callable[[str, str, Vec], Vec]:
+    """(level, side, LPS points) → distance (mm) to that pedicle's labelled bone surface
+    (:func:`pedicle_surface_points`; each pedicle's points found when first asked for)."""
+    trees: dict[tuple[str, str], cKDTree | None] = {}
+
+    def distance(level: str, side: str, points_mm: Vec) -> Vec:
+        if (level, side) not in trees:
+            surface = pedicle_surface_points(skeleton, level, side)
+            trees[level, side] = cKDTree(surface) if len(surface) else None
+        tree = trees[level, side]
+        points = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+        if tree is None:
+            return np.full(len(points), np.inf)
+        found: Vec = tree.query(points)[0]
+        return found
+
+    return distance
 
 
 def real_anchors(skeleton: PlacedSkeleton) -> dict[str, Vec]:
@@ -706,34 +772,36 @@ def _vertebra_pieces(
     world = _world(grid, volume.box)
     u, v, w = _frame_coordinates(frame, world)
     occ = volume.occupancy
-    in_body_label = body.distance_mm < 0.7
-    bone_voxel = occ >= 0.5
-    # posterior wall of the body (at the pedicles' distance from the midline)
     half_h = skeleton.half_heights_mm[level]
-    wall_v = posterior_wall_v(skeleton, level)
-    pedicle_masks: dict[str, NDArray[np.bool_]] = {}
-    pedicle_weight: dict[str, Array] = {}
-    not_body = bone_voxel & ~in_body_label
-    for side in SIDES:
-        pedicle = pedicle_geometry(skeleton, level, side)
-        centre_local = pedicle.centre_local
-        landmarks[f"{level}_pedicle_center_{side}"] = frame.point(*centre_local)
-        reach_u = pedicle.width_mm / 2 + 3.0
-        reach_w = pedicle.height_mm / 2 + 3.0
-        # from the body's posterior wall, or from in front of the pedicle's centre where that lies
-        # at the wall (L5's splayed pedicles): the centre landmark always lies on its pedicle
-        region = (
-            not_body
-            & (v >= min(wall_v, centre_local[1]) - 2.0)
-            & (v <= centre_local[1] + 3.0)
-            & (((u - centre_local[0]) / reach_u) ** 2 + ((w - centre_local[2]) / reach_w) ** 2 <= 1)
-        )
-        pedicle_masks[side] = region
-        pedicle_weight[side] = ndimage.gaussian_filter(region.astype(np.float32), 1.0)
-    # body radius relative to its outline, for the ring apophysis
+    # body radius relative to its outline, for the ring apophysis and the endplates' reach
     angles, outline = radial_outline(skeleton.bodies[level], frame)
     theta = np.arctan2(v, u)
     relative = np.hypot(u, v) / np.maximum(outline_radius(theta, angles, outline), 1.0)
+    # posterior wall of the body (at the pedicles' distance from the midline)
+    wall_v = posterior_wall_v(skeleton, level)
+    pedicles = {side: pedicle_geometry(skeleton, level, side) for side in SIDES}
+    pedicle_start_v = {side: pedicle_label_start_v(wall_v, p) for side, p in pedicles.items()}
+    # the pedicles' labels reach this far toward the midline
+    medial_u = min(abs(p.centre_local[0]) - p.width_mm / 2 - 3.0 for p in pedicles.values())
+    # the body: inside its own surface (with the partial volume of its walls), and the bone's
+    # endplates, which lie up to 1.9 mm beyond the body-only surface (the warp gives the whole
+    # bone its target height; models.template.warp); not where the pedicles begin
+    endplate_reach = (
+        (relative <= 1.0)
+        & (np.abs(w) <= half_h + BODY_ENDPLATE_REACH_MM)
+        & ((v < min(pedicle_start_v.values())) | (np.abs(u) < medial_u))
+    )
+    in_body_label = (body.distance_mm < 0.7) | endplate_reach
+    bone_voxel = occ >= 0.5
+    pedicle_masks: dict[str, NDArray[np.bool_]] = {}
+    pedicle_weight: dict[str, Array] = {}
+    not_body = bone_voxel & ~in_body_label
+    for side, pedicle in pedicles.items():
+        centre_local = pedicle.centre_local
+        landmarks[f"{level}_pedicle_center_{side}"] = frame.point(*centre_local)
+        region = not_body & in_pedicle_label_region(u, v, w, pedicle, pedicle_start_v[side])
+        pedicle_masks[side] = region
+        pedicle_weight[side] = ndimage.gaussian_filter(region.astype(np.float32), 1.0)
     in_body = np.clip(0.5 - body.distance_mm / 2.0, 0.0, 1.0).astype(np.float32)
     normals = bd.surface_normals(volume)
     cortex = bd.vertebra_cortex_mm(

@@ -46,8 +46,8 @@ from fluorosim.models.phantom.real_skeleton import (
     _local,
     outline_radius,
     radial_outline,
-    vertex_normals,
 )
+from fluorosim.models.template.warp_geometry import vertex_normals
 
 Vec = NDArray[np.float64]
 

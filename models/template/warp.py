@@ -8,17 +8,21 @@ a bone into the patient (LPS mm, origin at the S1 superior endplate centre):
    :mod:`models.template.warp_geometry`): the body's midsagittal quadrilateral (its endplate lines
    between the anterior and posterior extremes) goes onto the target quadrilateral (target depth,
    anterior and posterior rim heights, hence the target body wedge), the width scales to the
-   target width; the posterior elements scale about the middle of the posterior wall with the
+   target width. The heights are the WHOLE bone's (what an image or a label volume shows): the
+   template's body-only mesh, whose lines the quadrilateral carries, has its endplates 0.4–1.9 mm
+   inside the bone's, so each quadrilateral height is the target divided by the template's ratio
+   of the bone's chord to the body's line height, measured 3 mm inside each wall (where
+   :mod:`models.phantom.measure` reads body heights). The posterior elements scale about the middle of the posterior wall with the
    body's width ratio (u), its posterior height ratio (w) and their mean (v), which meets the body
    map on the posterior wall (a continuous map, never a shear). A thin-plate spline (scipy
    ``RBFInterpolator(kernel="thin_plate_spline")``, exact at its controls) through the designed
    map at ≈60 controls (the body's corners, endplate centres and rims, the template landmarks of the
    level, farthest-point samples of the bone) makes it smooth.
 2. **Stacking** from the sacrum up: the S1 superior endplate tilts to the target sacral slope; each
-   disc is a wedge of the target angle (segmental lordosis − body wedge) whose posterior height is
-   the target, measured along the disc bisector between the posterior endplate corners, with the
-   template's antero-posterior offset of those corners kept (George's line); each vertebra is
-   placed rigidly (a rotation about the left–right axis and a translation) on its disc.
+   disc is a wedge of the target angle (segmental lordosis − the placed body's own wedge) whose
+   posterior height is the target, measured along the disc bisector between the posterior
+   endplate corners, with the template's antero-posterior offset of those corners kept (George's
+   line); each vertebra is placed rigidly (a rotation about the left–right axis and a translation) on its disc.
 3. **The pelvic ring** (sacrum, coccyx, both hip bones) shares ONE smooth map, so the sacroiliac
    joint surfaces stay congruent: a lateral profile (S1 body width, interauricular distance, pelvic
    width) that is one function of position for both bones, the pelvic size in the sagittal plane,
@@ -74,6 +78,7 @@ from fluorosim.models.template.warp_geometry import (
     Endplate,
     anterior_at_tilt,
     body_frame,
+    endplate_vertex_centres,
     farthest_points,
     fit_endplate,
     normal_at_tilt,
@@ -109,6 +114,11 @@ TONGUE_HALF_WIDTH_MM = 5.0
 TONGUE_DEPTH_REACH_MM = 9.0
 #: Radius of the S1 foramen inside which the enlargement is a pure scaling.
 FORAMEN_RADIUS_MM = 6.5
+#: Body heights are read this far inside the anterior and posterior walls, the depth this far
+#: inside the endplates (as the label measure, models.phantom.measure.body_dimensions, reads them).
+HEIGHT_WALL_INSET_MM = 3.0
+#: The bone's endplate is looked for within this distance beyond the body's endplate line.
+ENDPLATE_SEARCH_MM = 6.0
 
 
 def _apply(matrix: NDArray[np.float64], points: Points) -> Points:
@@ -159,6 +169,8 @@ class TemplateAnatomy:
     trees: dict[str, cKDTree] = field(repr=False)
     #: per level, per side: the pedicle's isthmus chord (models.template.pedicle)
     pedicles: dict[str, dict[str, TemplatePedicle]] = field(default_factory=dict, repr=False)
+    #: per level: (anterior, posterior) whole-bone chord / body line height, 3 mm inside the walls
+    bone_height_ratios: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def sacral_slope_deg(self) -> float:
@@ -199,6 +211,12 @@ def _measure(template: BoneTemplate) -> TemplateAnatomy:
         frames[level] = body_frame(body, superior[level], inferior[level])
         seed = inferior[level].normal
     pedicles = {level: measure_pedicles(template, level, frames[level]) for level in LUMBAR_LEVELS}
+    ratios = {
+        level: _bone_height_ratios(
+            template.bones[level], template.body_meshes[level], frames[level]
+        )
+        for level in LUMBAR_LEVELS
+    }
     s1_body = template.body_meshes["S1"]
     superior["S1"] = s1 = fit_endplate(s1_body, seed, cranial=True)
     anterior = anterior_at_tilt(math.radians(tilt_deg(s1.normal)))
@@ -240,7 +258,121 @@ def _measure(template: BoneTemplate) -> TemplateAnatomy:
         apex_mm=apex,
         trees=trees,
         pedicles=pedicles,
+        bone_height_ratios=ratios,
     )
+
+
+@dataclass(frozen=True)
+class HeightReading:
+    """Where body heights are read, as the label measure (models.phantom.measure.body_dimensions)
+    reads them: a frame through the body's endplate-vertex centres (origin midway, w from the
+    inferior to the superior centre, u ⟂ w toward the left, v = w × u posterior), and the v of
+    the anterior and posterior chords, ``HEIGHT_WALL_INSET_MM`` inside the midsagittal depth
+    measured 3 mm inside the endplates."""
+
+    origin_mm: Points
+    u: Points
+    v: Points
+    w: Points
+    half_height_mm: float
+    v_walls_mm: tuple[float, float]
+
+    def point(self, u: float, v: float, w: float) -> Points:
+        return self.origin_mm + u * self.u + v * self.v + w * self.w
+
+
+def height_reading(body: TriangleMesh) -> HeightReading:
+    """The height chords' frame and positions on a vertebral body mesh."""
+    vertices = np.asarray(body.vertices_mm, dtype=np.float64)
+    superior, inferior = endplate_vertex_centres(vertices, np.asarray(body.faces))
+    w = (superior - inferior) / np.linalg.norm(superior - inferior)
+    u = np.array([1.0, 0.0, 0.0]) - w[0] * w
+    u /= np.linalg.norm(u)
+    v = np.cross(w, u)
+    origin = 0.5 * (superior + inferior)
+    half = 0.5 * float(np.linalg.norm(superior - inferior))
+    caster = RayCaster(body)
+    depths = []
+    for height in (half - HEIGHT_WALL_INSET_MM, -half + HEIGHT_WALL_INSET_MM):
+        centre = origin + height * w
+        hits = caster.hits(centre - 40.0 * v, centre + 40.0 * v)
+        if len(hits) >= 2:
+            along = (hits - origin) @ v
+            depths.append(float(along.max() - along.min()))
+    depth = float(np.mean(depths)) if depths else float(np.ptp((vertices - origin) @ v))
+    walls = (-depth / 2 + HEIGHT_WALL_INSET_MM, depth / 2 - HEIGHT_WALL_INSET_MM)
+    return HeightReading(origin, u, v, w, half, walls)
+
+
+def bone_wall_heights_mm(bone: TriangleMesh, reading: HeightReading) -> tuple[float, float]:
+    """(anterior, posterior) heights of the whole bone along the reading's w at its wall
+    positions, averaged over u = −2…2 mm: from the bone's lowest to its highest surface crossing
+    within ``ENDPLATE_SEARCH_MM`` beyond the body's half height (a vascular channel inside the
+    body adds crossings between them, never beyond)."""
+    caster = RayCaster(bone)
+    reach = reading.half_height_mm + ENDPLATE_SEARCH_MM
+    heights = []
+    for v in reading.v_walls_mm:
+        chords = []
+        for u in (-2.0, -1.0, 0.0, 1.0, 2.0):
+            start, end = reading.point(u, v, -reach), reading.point(u, v, reach)
+            hits = caster.hits(start, end)
+            if len(hits) >= 2:
+                along = (hits - reading.origin_mm) @ reading.w
+                chords.append(float(along.max() - along.min()))
+        if not chords:
+            raise ValueError("template: no bone crossing along a vertebral body's wall")
+        heights.append(float(np.mean(chords)))
+    return heights[0], heights[1]
+
+
+def _bone_height_ratios(
+    bone: TriangleMesh, body: TriangleMesh, frame: BodyFrame
+) -> tuple[float, float]:
+    """(anterior, posterior) ratio of the whole bone's height, read as the label measure reads
+    it, to the height between the body's endplate lines there (≈1.05: the body-only mesh's
+    endplates lie inside the bone's)."""
+    reading = height_reading(body)
+    bone_heights = bone_wall_heights_mm(bone, reading)
+    ratios = []
+    for v, bone_height in zip(reading.v_walls_mm, bone_heights, strict=True):
+        local_v = float(frame.to_local(reading.point(0.0, v, 0.0)[None])[0, 1])
+        ratios.append(bone_height / float(frame.w_superior(local_v) - frame.w_inferior(local_v)))
+    return ratios[0], ratios[1]
+
+
+def _bone_height_fit(
+    template: BoneTemplate,
+    level: str,
+    frame: BodyFrame,
+    quad: TargetQuad,
+    target: VertebraTargets,
+    spline: RBFInterpolator,
+) -> TargetQuad:
+    """``quad`` corrected once so that the splined whole bone, read where the label measure reads
+    it, has the target heights there (the template's ratios are measured in the template's
+    reading frame; the warp moves that frame and the bone's endplates a little)."""
+
+    def splined(mesh: TriangleMesh) -> TriangleMesh:
+        local = frame.to_local(np.asarray(mesh.vertices_mm))
+        return TriangleMesh(local + spline(local), mesh.faces)
+
+    reading = height_reading(splined(template.body_meshes[level]))
+    measured = bone_wall_heights_mm(splined(template.bones[level]), reading)
+    depth = quad.depth_mm
+    corrected = []
+    for v, height, rim in zip(
+        reading.v_walls_mm,
+        measured,
+        (quad.height_anterior_mm, quad.height_posterior_mm),
+        strict=True,
+    ):
+        fraction = float(reading.point(0.0, v, 0.0)[1] + depth / 2) / depth
+        wanted = target.body_height_anterior_mm + fraction * (
+            target.body_height_posterior_mm - target.body_height_anterior_mm
+        )
+        corrected.append(rim * wanted / height)
+    return TargetQuad(depth, corrected[0], corrected[1])
 
 
 # --- one lumbar vertebra ------------------------------------------------------------------------
@@ -878,12 +1010,17 @@ class PatientWarp:
             target = t.vertebrae[level]
             disc = t.discs[disc_key(level, lower_level)]
             frame = a.frames[level]
+            # the body's lines go where the whole bone then has the target heights
+            ratio_anterior, ratio_posterior = a.bone_height_ratios[level]
             quad = TargetQuad(
                 target.body_depth_mm,
-                target.body_height_anterior_mm,
-                target.body_height_posterior_mm,
+                target.body_height_anterior_mm / ratio_anterior,
+                target.body_height_posterior_mm / ratio_posterior,
             )
             controls, local = _vertebra_controls(template, a, level)
+            designed = _designed_vertebra_map(frame, quad, target, local)
+            spline = _spline(local, designed)
+            quad = _bone_height_fit(template, level, frame, quad, target, spline)
             designed = _designed_vertebra_map(frame, quad, target, local)
             spline = _spline(local, designed)
             # template offset of the posterior corners along the disc (George's line)
@@ -896,16 +1033,19 @@ class PatientWarp:
                 (template_ip - template_lower_posterior) @ anterior_at_tilt(template_mid)
             )
             offset *= quad.depth_mm / frame.depth_mm
-            wedge = math.radians(disc.wedge_deg)
+            local_inferior, local_superior = _local_tilts(
+                template.body_meshes[level], frame, spline, a.superior[level].normal
+            )
+            # the disc takes what the splined body's own endplates leave of the segment's
+            # lordosis (that body's wedge is the bone's target wedge give or take the template's
+            # endplate offsets, a fraction of a degree)
+            wedge = math.radians(disc.segmental_lordosis_deg) + (local_superior - local_inferior)
             mid_tilt = lower_tilt - wedge / 2
             inferior_tilt = lower_tilt - wedge
             ip_final = (
                 lower_posterior
                 + disc.posterior_height_mm * normal_at_tilt(mid_tilt)
                 + offset * anterior_at_tilt(mid_tilt)
-            )
-            local_inferior, local_superior = _local_tilts(
-                template.body_meshes[level], frame, spline, a.superior[level].normal
             )
             phi = inferior_tilt - local_inferior
             final_from_local = np.eye(4)

@@ -194,6 +194,37 @@ def body_frame(body: TriangleMesh, superior: Endplate, inferior: Endplate) -> Bo
     )
 
 
+def vertex_normals(vertices: Points, faces: NDArray[np.integer]) -> Points:
+    """Area-weighted outward vertex normals of a triangle surface."""
+    tri = vertices[faces]
+    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals = np.zeros_like(vertices)
+    for corner in range(3):
+        np.add.at(normals, faces[:, corner], face_n)
+    unit: Points = normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12)
+    return unit
+
+
+def endplate_vertex_centres(vertices: Points, faces: NDArray[np.integer]) -> tuple[Points, Points]:
+    """(superior, inferior) endplate centres of a vertebral body as the placed skeleton's
+    landmarks (and so the label measure's frame) take them: the body's thinnest principal
+    direction, refined twice to run between the means of the vertices facing along it."""
+    v = np.asarray(vertices, dtype=np.float64)
+    centre = v.mean(axis=0)
+    evecs = np.linalg.eigh(np.cov((v - centre).T))[1]
+    axis = evecs[:, 0] * (1.0 if evecs[2, 0] > 0 else -1.0)
+    normals = vertex_normals(v, np.asarray(faces))
+    superior, inferior = centre, centre
+    for _ in range(2):
+        height = (v - centre) @ axis
+        facing = normals @ axis
+        superior = v[(facing > 0.7) & (height > 0)].mean(axis=0)
+        inferior = v[(facing < -0.7) & (height < 0)].mean(axis=0)
+        axis = (superior - inferior) / np.linalg.norm(superior - inferior)
+        centre = 0.5 * (superior + inferior)
+    return superior, inferior
+
+
 def farthest_points(points: Points, count: int, start: int = 0) -> NDArray[np.intp]:
     """Indices of ``count`` points spread over ``points`` by farthest-point sampling."""
     points = np.asarray(points, dtype=np.float64)
