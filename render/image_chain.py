@@ -52,8 +52,11 @@ reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image 
     monitor; ``invert`` makes bone white. Outside an intensifier's circle the monitor is black in
     both. ``LastImageHold`` keeps the last frame.
 
-``detector_signal`` runs stages 1–8 (before the processing and the log) one by one; the default fused path does the
-same in float32 with the per-geometry masks and maps cached.
+``detector_signal`` runs stages 1–8 (before the processing and the log) one by one; the default
+fused path does the same in float32 with the per-geometry masks and maps cached, and applies the
+processing's final combination and the display curve in one pass that never writes the processed
+image: the curve is a step function of the linear signal, so each pixel counts the 255 signal
+thresholds below it (``display_thresholds``, found through a table indexed by the float's bits).
 """
 
 from __future__ import annotations
@@ -87,7 +90,13 @@ from fluorosim.render.glare import (
     GLARE_WEIGHTS,
     apply_veiling_glare,
 )
-from fluorosim.render.processing import ProcessingPlan, processing_plan
+from fluorosim.render.processing import (
+    ProcessingInputs,
+    ProcessingPlan,
+    processed_value,
+    processing_inputs,
+    processing_plan,
+)
 from fluorosim.render.processing import process as _process
 from fluorosim.render.scatter import ScatterModel, scatter_fraction
 
@@ -567,8 +576,8 @@ def apply_image_chain(
     ``exposure`` None → continuous fluoroscopy at DEFAULT_KVP with the tube current
     render.dose.typical_tube_current_ma picks for the field. ``rng`` must be injected.
 
-    ``fused`` (default) runs the same stages in float32 in two serial numba passes around
-    OpenCV's blur and remap, with the per-geometry masks and maps cached;
+    ``fused`` (default) runs the same stages in float32 in serial numba passes around
+    OpenCV's blur and remap, with the per-geometry masks and maps cached (module docstring);
     ``fused=False`` calls the stage functions one by one (float64). Both draw the same normal
     deviates from ``rng``, so on one seed they agree to rounding (tests/render/test_image_chain.py).
     """
@@ -784,23 +793,132 @@ def _fused_signal(
     return out
 
 
-def _display_curve_linear(
-    signal: NDArray[np.float32], level: float, half_width: float, gamma: float
-) -> NDArray[np.uint8]:
-    """:func:`to_display` (not inverted) of log(signal), computed on the signal itself.
+def display_thresholds(level: float, half_width: float, gamma: float) -> NDArray[np.float64]:
+    """Where :func:`to_display` (not inverted) steps up, as linear signal values (255, float64).
 
-    With s = signal, k = 2 / half_width: (1 + tanh((ln s − level)/half_width)) / 2 =
-    1 / (1 + (e^level / s)^k), so grey = 255 · (1 + (e^level / s)^k)^(−1/γ): two powers instead
-    of log, tanh and a power (an overflow to inf for metal gives grey 0, as it should).
+    Grey rint(255·Y^(1/γ)) ≥ g exactly when Y ≥ y_g = ((g − ½)/255)^γ, and with
+    Y = 1 / (1 + exp(−2(ln s − level)/half_width)) that is s ≥ t_g =
+    exp(level − half_width/2 · ln(1/y_g − 1)); ``t[g − 1]`` = t_g for g = 1 … 255, increasing.
+    So the grey of a signal is the number of thresholds at or below it: no log, tanh or power
+    per pixel (halfway ties, a set of measure zero, round up instead of to even).
     """
-    ratio = np.divide(np.float32(math.exp(level)), signal, dtype=np.float32)
+    luminance = ((np.arange(1, 256, dtype=np.float64) - 0.5) / 255.0) ** float(gamma)
     with np.errstate(over="ignore"):
-        np.power(ratio, np.float32(2.0 / half_width), out=ratio)
-    ratio += np.float32(1.0)
-    np.power(ratio, np.float32(-1.0 / gamma), out=ratio)
-    ratio *= np.float32(255.0)
-    np.rint(ratio, out=ratio)
-    return ratio.astype(np.uint8)  # within [0, 255] by construction
+        return cast(
+            NDArray[np.float64],
+            np.exp(level - 0.5 * half_width * np.log(1.0 / luminance - 1.0)),
+        )
+
+
+#: Buckets of the display lookup's index (see :func:`_grey_lookup`).
+_GREY_LOOKUP_SIZE = 4096
+
+
+def _grey_lookup(
+    thresholds: NDArray[np.float64],
+) -> tuple[int, int, NDArray[np.uint8], NDArray[np.float64]]:
+    """An index into ``thresholds`` by the bits of a positive float32 signal (monotone in its
+    value): buckets of 2^shift consecutive float32 values from ``low_bits``, each holding the grey
+    at its lowest value, so a pixel needs a table read and a compare or two (:func:`_grey_of`).
+    Returns (low_bits, shift, table, the thresholds followed by +inf)."""
+    low = np.float32(thresholds[0])
+    if float(low) > thresholds[0]:
+        low = np.nextafter(low, np.float32(0.0))
+    low_bits = int(np.array(low, np.float32).view(np.int32))
+    top = np.float32(min(float(thresholds[-1]), float(np.finfo(np.float32).max)))
+    high_bits = int(np.array(top, np.float32).view(np.int32))
+    shift = 0
+    while (high_bits - low_bits) >> shift >= _GREY_LOOKUP_SIZE:
+        shift += 1
+    buckets = ((high_bits - low_bits) >> shift) + 1
+    edges = (low_bits + (np.arange(buckets, dtype=np.int64) << shift)).astype(np.int32)
+    edge_values = edges.view(np.float32).astype(np.float64)
+    table = np.searchsorted(thresholds, edge_values, side="right").astype(np.uint8)
+    return low_bits, shift, table, np.append(thresholds, np.inf)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grey_of(
+    value: float,
+    bits: int,
+    low_bits: int,
+    shift: int,
+    table: NDArray[np.uint8],
+    bounded: NDArray[np.float64],
+) -> int:
+    """The number of thresholds ≤ ``value`` (its grey level; ``bits``: its float32 bits;
+    ``bounded``: the thresholds followed by +inf, so the count stops at 255 by itself)."""
+    bucket = (bits - low_bits) >> shift
+    if bucket < 0:
+        bucket = 0
+    elif bucket >= table.size:
+        bucket = table.size - 1
+    grey = np.intp(table[bucket])
+    while value >= bounded[grey]:
+        grey += 1
+    return grey
+
+
+@njit(cache=True, nogil=True)
+def _processed_display(
+    signal: NDArray[np.float32],
+    exposed: NDArray[np.bool_],
+    blurred: NDArray[np.float32],
+    edge_norm: NDArray[np.float32],
+    gain: NDArray[np.float32],
+    use_gain: bool,
+    edge_gain: float,
+    floor: float,
+    low_bits: int,
+    shift: int,
+    table: NDArray[np.uint8],
+    bounded: NDArray[np.float64],
+) -> NDArray[np.uint8]:
+    """The processed signal (render.processing) through the display curve, in one pass: grey
+    levels (uint8, not inverted) without writing the processed image."""
+    height, width = signal.shape
+    out = np.empty((height, width), np.uint8)
+    row = np.empty(width, np.float32)
+    row_bits = row.view(np.int32)
+    for r in range(height):
+        for c in range(width):
+            row[c] = processed_value(
+                signal[r, c],
+                exposed[r, c],
+                blurred[r, c],
+                edge_norm[r, c],
+                gain[r, c],
+                use_gain,
+                edge_gain,
+                floor,
+            )
+        for c in range(width):
+            out[r, c] = _grey_of(float(row[c]), int(row_bits[c]), low_bits, shift, table, bounded)
+    return out
+
+
+def _display_processed(
+    inputs: ProcessingInputs, level: float, half_width: float, gamma: float
+) -> NDArray[np.uint8]:
+    """:func:`to_display` (not inverted) of the log of the processed signal ``inputs``."""
+    low_bits, shift, table, bounded = _grey_lookup(display_thresholds(level, half_width, gamma))
+    return cast(
+        NDArray[np.uint8],
+        _processed_display(
+            np.asarray(inputs.signal, dtype=np.float32),
+            inputs.exposed,
+            np.asarray(inputs.blurred, dtype=np.float32),
+            np.asarray(inputs.edge_norm, dtype=np.float32),
+            np.asarray(inputs.gain, dtype=np.float32),
+            inputs.use_gain,
+            float(inputs.edge_gain),
+            float(inputs.floor),
+            low_bits,
+            shift,
+            table,
+            bounded,
+        ),
+    )
 
 
 def _fused_chain(
@@ -842,17 +960,17 @@ def _fused_chain(
     # vignetting and shutter masking (gain 1 without either)
     shown = np.multiply(signal, gain, dtype=np.float32)
     np.maximum(shown, np.float32(0.5 / n0), out=shown)
-    processed = _process(shown, plan, 0.5 / n0)
+    inputs = processing_inputs(shown, plan, 0.5 / n0)
     gamma = settings.display_gamma
-    # the window needs the log only at its sample pixels; the display curve is then evaluated
-    # on the linear signal (see _display_curve_linear): no full-image log or tanh
+    # the window needs the processed signal and its log only at its sample pixels; the display
+    # curve is then evaluated on the linear processed signal as it is computed (see
+    # display_thresholds): no full-image processed array, log, tanh or power
     level, half_width = _window_from_values(
-        np.log(processed.ravel()[window]),
+        np.log(inputs.at(window)),
         gamma=gamma,
         unprocessed=np.log(shown.ravel()[window]),
     )
-    shown = processed
-    display = _display_curve_linear(shown, level, half_width, gamma)
+    display = _display_processed(inputs, level, half_width, gamma)
     if distortion is not None:
         maps, outside = distortion
         if maps is not None:
