@@ -507,17 +507,52 @@ def _window_from_values(
     span = max(largest - smallest, 1e-9)
     bins = np.minimum(((values - smallest) * (1024 / span)).astype(np.intp), 1023)
     counts = np.bincount(bins, minlength=1024).astype(np.float64)
-    weights = counts / counts.sum()
-    centres = smallest + (np.arange(1024) + 0.5) * (span / 1024)
+    occupied = np.flatnonzero(counts)
+    weights = counts[occupied] / counts.sum()
+    centres = smallest + (occupied + 0.5) * (span / 1024)
     low, high = smallest - half_width, largest + half_width
-    for _ in range(30):  # displayed mean falls monotonically as the level rises
-        level = 0.5 * (low + high)
-        grey = _grey(centres, level, half_width, gamma)
-        if float(grey @ weights) > 127.5:
+    return _mid_grey_level(centres, weights, half_width, gamma, low, high), half_width
+
+
+def _mid_grey_level(
+    centres: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    half_width: float,
+    gamma: float,
+    low: float,
+    high: float,
+) -> float:
+    """The level in [low, high] at which the weighted mean grey of ``centres`` is 127.5.
+
+    The displayed mean falls monotonically as the level rises, so Newton's method on it, kept
+    inside a shrinking bisection bracket (Press et al., *Numerical Recipes*, rtsafe), finds the
+    level to 1e-9 of the bracket in a handful of evaluations where plain bisection took 30. The
+    slope is analytic: with Y = 1 / (1 + exp(−2(c − level)/w)), d(Y^a)/d level = −2a·Y^a·(1 − Y)/w.
+    """
+    exponent = 1.0 / gamma
+    tolerance = 1e-9 * (high - low)
+    level = 0.5 * (low + high)
+    for _ in range(100):  # ≤ 100 bisections would reach 2^-100 of the bracket: never runs out
+        luminance = 0.5 + 0.5 * np.tanh((centres - level) / half_width)
+        encoded = np.power(luminance, exponent)
+        excess = 255.0 * float(encoded @ weights) - 127.5
+        if excess > 0:
             low = level
-        else:
+        elif excess < 0:
             high = level
-    return 0.5 * (low + high), half_width
+        else:
+            return level
+        slope = -510.0 * exponent / half_width * float((encoded * (1.0 - luminance)) @ weights)
+        newton = level - excess / slope if slope < 0 else math.nan
+        if low < newton < high:
+            if abs(newton - level) < tolerance:
+                return newton
+            level = newton
+        else:
+            level = 0.5 * (low + high)
+        if high - low < tolerance:
+            break
+    return 0.5 * (low + high)
 
 
 def _grey(
