@@ -543,11 +543,11 @@ def _mid_grey_level(
         else:
             return level
         slope = -510.0 * exponent / half_width * float((encoded * (1.0 - luminance)) @ weights)
-        newton = level - excess / slope if slope < 0 else math.nan
-        if low < newton < high:
-            if abs(newton - level) < tolerance:
-                return newton
-            level = newton
+        step = -excess / slope if slope < 0 else math.nan
+        if abs(step) < tolerance:  # converged (the bracket may end exactly at the root)
+            return level + step
+        if low < level + step < high:
+            level += step
         else:
             level = 0.5 * (low + high)
         if high - low < tolerance:
