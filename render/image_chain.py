@@ -357,7 +357,7 @@ def _ziggurat_slow(
         if f[layer] + u * (f[layer + 1] - f[layer]) < math.exp(-0.5 * value * value):
             return value, state  # under the curve in the wedge
         state, bits = _splitmix64(state)
-        word = np.int64(bits >> np.uint64(32))  # rejected: a fresh word (its bit 7 unused)
+        word = int(bits >> np.uint64(32))  # rejected: a fresh word (its bit 7 unused)
 
 
 @njit(cache=True, nogil=True)
@@ -377,7 +377,7 @@ def _ziggurat_normals(
     state = seed
     scale = 1.0 / 16777216.0  # 2^-24
     for n in range(words.size):
-        word = np.int64(words[n])  # signed: a fast conversion to float
+        word = int(words[n])  # signed (int64): a fast conversion to float
         layer = word & 127
         value = float(word >> 8) * scale * x[layer]
         if value >= x[layer + 1]:
@@ -599,8 +599,8 @@ def _window_from_values(
 
 
 def _mid_grey_level(
-    centres: NDArray[np.float64],
-    weights: NDArray[np.float64],
+    centres: NDArray[np.floating],
+    weights: NDArray[np.floating],
     half_width: float,
     gamma: float,
     low: float,
@@ -975,7 +975,7 @@ def _grey_of(
     grey = np.intp(table[bucket])
     while value >= bounded[grey]:
         grey += 1
-    return grey
+    return int(grey)
 
 
 @njit(cache=True, nogil=True)
@@ -1022,23 +1022,21 @@ def _display_processed(
 ) -> NDArray[np.uint8]:
     """:func:`to_display` (not inverted) of the log of the processed signal ``inputs``."""
     low_bits, shift, table, bounded = _grey_lookup(display_thresholds(level, half_width, gamma))
-    return cast(
-        NDArray[np.uint8],
-        _processed_display(
-            np.asarray(inputs.signal, dtype=np.float32),
-            inputs.exposed,
-            np.asarray(inputs.blurred, dtype=np.float32),
-            np.asarray(inputs.edge_norm, dtype=np.float32),
-            np.asarray(inputs.gain, dtype=np.float32),
-            inputs.use_gain,
-            float(inputs.edge_gain),
-            float(inputs.floor),
-            low_bits,
-            shift,
-            table,
-            bounded,
-        ),
+    display: NDArray[np.uint8] = _processed_display(
+        np.asarray(inputs.signal, dtype=np.float32),
+        inputs.exposed,
+        np.asarray(inputs.blurred, dtype=np.float32),
+        np.asarray(inputs.edge_norm, dtype=np.float32),
+        np.asarray(inputs.gain, dtype=np.float32),
+        inputs.use_gain,
+        float(inputs.edge_gain),
+        float(inputs.floor),
+        low_bits,
+        shift,
+        table,
+        bounded,
     )
+    return display
 
 
 def _fused_chain(

@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from numba import njit
@@ -79,7 +80,7 @@ def metered_water_mm(
     source = np.asarray(geometry.source_lps_mm, dtype=np.float64)
     direction = targets - source
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    voxel_from_lps = np.linalg.inv(lps_from_voxel)
+    voxel_from_lps = np.asarray(np.linalg.inv(lps_from_voxel), dtype=np.float64)
     shape = np.array(hu.shape)
     # the volume's box in LPS (its corners' extent: the affine may flip or permute axes)
     corners = np.array(
@@ -100,10 +101,11 @@ def metered_water_mm(
         return 0.0
     if hu.dtype in (np.int16, np.uint8, np.int8, np.uint16):
         # integer CT numbers: μ from a table of every value of the type, marched in numba
+        integer_hu = cast(NDArray[np.integer], hu)
         line_integrals = _marched_line_integrals(
-            hu,
-            _mu_table(hu.dtype.str, float(energy_kev)),
-            int(np.iinfo(hu.dtype).min),
+            integer_hu,
+            _mu_table(integer_hu.dtype.str, float(energy_kev)),
+            int(np.iinfo(integer_hu.dtype).min),
             voxel_from_lps[:3],
             source,
             direction,
