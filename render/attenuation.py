@@ -26,6 +26,7 @@ integrals to first order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -65,15 +66,25 @@ def _anchor_hu(material: str) -> float:
 
 def hu_to_mu_anchors(energy_kev: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The (HU, μ mm⁻¹) anchor points of the piecewise-linear conversion at ``energy_kev``."""
+    hu, mu = _cached_anchors(float(energy_kev))
+    return hu.copy(), mu.copy()
+
+
+@lru_cache(maxsize=32)
+def _cached_anchors(energy_kev: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`hu_to_mu_anchors`, computed once per energy (a dozen material-table look-ups,
+    ≈0.1 ms each, that a new pose's dose-rate metering would otherwise repeat); read-only."""
     anchors = HU_ANCHOR_MATERIALS  # adipose, water, muscle, cortical bone (models.tissue)
     hu = np.array([AIR_HU] + [_anchor_hu(m) for m in anchors])
     mu = np.array([0.0] + [material_mu_per_mm(m, energy_kev) for m in anchors])
+    hu.setflags(write=False)
+    mu.setflags(write=False)
     return hu, mu
 
 
 def hu_to_mu(hu: NDArray[Any], energy_kev: float) -> NDArray[np.float32]:
     """μ (mm⁻¹, float32) of CT numbers at ``energy_kev``; ≤ −1000 HU gives exactly 0."""
-    anchors_hu, anchors_mu = hu_to_mu_anchors(energy_kev)
+    anchors_hu, anchors_mu = _cached_anchors(float(energy_kev))
     values = np.asarray(hu, dtype=np.float32)
     mu = np.interp(values, anchors_hu, anchors_mu).astype(np.float32)
     bone_slope = (anchors_mu[-1] - anchors_mu[-2]) / (anchors_hu[-1] - anchors_hu[-2])

@@ -21,8 +21,11 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from functools import lru_cache
+from typing import cast
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from fluorosim.render.attenuation import effective_energy_kev, hu_to_mu
@@ -77,7 +80,7 @@ def metered_water_mm(
     source = np.asarray(geometry.source_lps_mm, dtype=np.float64)
     direction = targets - source
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    voxel_from_lps = np.linalg.inv(lps_from_voxel)
+    voxel_from_lps = np.asarray(np.linalg.inv(lps_from_voxel), dtype=np.float64)
     shape = np.array(hu.shape)
     # the volume's box in LPS (its corners' extent: the affine may flip or permute axes)
     corners = np.array(
@@ -96,6 +99,42 @@ def metered_water_mm(
     samples = int(math.ceil(float(length.max(initial=0.0)) / step_mm))
     if samples == 0:
         return 0.0
+    if hu.dtype in (np.int16, np.uint8, np.int8, np.uint16):
+        # integer CT numbers: μ from a table of every value of the type, marched in numba
+        integer_hu = cast(NDArray[np.integer], hu)
+        line_integrals = _marched_line_integrals(
+            integer_hu,
+            _mu_table(integer_hu.dtype.str, float(energy_kev)),
+            int(np.iinfo(integer_hu.dtype).min),
+            voxel_from_lps[:3],
+            source,
+            direction,
+            enter,
+            length,
+            float(step_mm),
+            samples,
+        )
+    else:
+        line_integrals = _sampled_line_integrals(
+            hu, voxel_from_lps, source, direction, enter, length, step_mm, samples, energy_kev
+        )
+    mean_transmission = float(np.mean(np.exp(-line_integrals)))
+    return -math.log(max(mean_transmission, 1e-300)) / mu_water_per_mm
+
+
+def _sampled_line_integrals(
+    hu: NDArray[np.integer] | NDArray[np.floating],
+    voxel_from_lps: NDArray[np.float64],
+    source: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    enter: NDArray[np.float64],
+    length: NDArray[np.float64],
+    step_mm: float,
+    samples: int,
+    energy_kev: float,
+) -> NDArray[np.float64]:
+    """∫μ dl per ray from ``samples`` nearest-voxel samples every ``step_mm`` (numpy, any dtype)."""
+    shape = np.array(hu.shape)
     # sample centres along each ray; beyond a ray's own exit they are masked out
     along = (np.arange(samples) + 0.5) * step_mm
     t = enter[:, None] + along[None, :]
@@ -107,9 +146,56 @@ def metered_water_mm(
     values = np.full(valid.shape, -1000.0, dtype=np.float32)
     picked = index[valid]
     values[valid] = hu[picked[:, 0], picked[:, 1], picked[:, 2]]
-    line_integrals = hu_to_mu(values, energy_kev).sum(axis=1, dtype=np.float64) * step_mm
-    mean_transmission = float(np.mean(np.exp(-line_integrals)))
-    return -math.log(max(mean_transmission, 1e-300)) / mu_water_per_mm
+    line_integrals: NDArray[np.float64] = (
+        hu_to_mu(values, energy_kev).sum(axis=1, dtype=np.float64) * step_mm
+    )
+    return line_integrals
+
+
+@lru_cache(maxsize=8)
+def _mu_table(dtype: str, energy_kev: float) -> NDArray[np.float32]:
+    """μ (mm⁻¹, float32) of every value of an integer CT-number dtype, from its minimum up."""
+    info = np.iinfo(np.dtype(dtype))
+    table = hu_to_mu(np.arange(info.min, info.max + 1, dtype=np.float32), energy_kev)
+    table.setflags(write=False)
+    return table
+
+
+@njit(cache=True, nogil=True)
+def _marched_line_integrals(
+    hu: NDArray[np.integer],
+    mu_table: NDArray[np.float32],
+    table_offset: int,
+    voxel_from_lps: NDArray[np.float64],
+    source: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    enter: NDArray[np.float64],
+    length: NDArray[np.float64],
+    step_mm: float,
+    samples: int,
+) -> NDArray[np.float64]:
+    """:func:`_sampled_line_integrals` for integer CT numbers: the same sample points, nearest
+    voxels and μ (``mu_table[hu − table_offset]``), without the (rays × samples × 4) arrays."""
+    ni, nj, nk = hu.shape
+    out = np.zeros(direction.shape[0], np.float64)
+    for ray in range(direction.shape[0]):
+        total = 0.0
+        for n in range(samples):
+            along = (n + 0.5) * step_mm
+            if not along < length[ray]:
+                break
+            t = enter[ray] + along
+            x = source[0] + t * direction[ray, 0]
+            y = source[1] + t * direction[ray, 1]
+            z = source[2] + t * direction[ray, 2]
+            m = voxel_from_lps
+            i = np.rint(m[0, 0] * x + m[0, 1] * y + m[0, 2] * z + m[0, 3])
+            j = np.rint(m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3])
+            k = np.rint(m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3])
+            if 0 <= i < ni and 0 <= j < nj and 0 <= k < nk:
+                total += mu_table[int(hu[int(i), int(j), int(k)]) - table_offset]
+        out[ray] = total * step_mm
+    return out
 
 
 def metered_tube_current_ma(

@@ -154,6 +154,27 @@ def _equalization_gain(
     return upsample_linear(coarse_gain.astype(masked.dtype), plan.factor)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def processed_value(
+    value: float,
+    inside: bool,
+    blurred: float,
+    edge_norm: float,
+    gain: float,
+    use_gain: bool,
+    edge_gain: float,
+    floor: float,
+) -> float:
+    """One pixel of the processed signal: max(floor, gain · (s + g·(s − blurred·norm))) inside
+    the field, s outside (shared by :func:`process` and the fused chain's display pass)."""
+    if inside:
+        value = value + edge_gain * (value - blurred * edge_norm)
+        if use_gain:
+            value = value * gain
+        value = max(value, floor)
+    return value
+
+
 @njit(cache=True, nogil=True)
 def _combine(
     signal: NDArray[np.floating],
@@ -170,13 +191,105 @@ def _combine(
     height, width = signal.shape
     for r in range(height):
         for c in range(width):
-            value = signal[r, c]
-            if exposed[r, c]:
-                value = value + edge_gain * (value - blurred[r, c] * edge_norm[r, c])
-                if use_gain:
-                    value = value * gain[r, c]
-                value = max(value, floor)
-            out[r, c] = value
+            out[r, c] = processed_value(
+                signal[r, c],
+                exposed[r, c],
+                blurred[r, c],
+                edge_norm[r, c],
+                gain[r, c],
+                use_gain,
+                edge_gain,
+                floor,
+            )
+
+
+@njit(cache=True, nogil=True)
+def _combine_at(
+    signal: NDArray[np.floating],
+    exposed: NDArray[np.bool_],
+    blurred: NDArray[np.floating],
+    edge_norm: NDArray[np.floating],
+    gain: NDArray[np.floating],
+    use_gain: bool,
+    edge_gain: float,
+    floor: float,
+    indices: NDArray[np.intp],
+) -> NDArray[np.float64]:
+    """:func:`_combine` at the flat ``indices`` only (float64)."""
+    width = signal.shape[1]
+    out = np.empty(indices.size, np.float64)
+    for n in range(indices.size):
+        r, c = divmod(indices[n], width)
+        out[n] = processed_value(
+            signal[r, c],
+            exposed[r, c],
+            blurred[r, c],
+            edge_norm[r, c],
+            gain[r, c],
+            use_gain,
+            edge_gain,
+            floor,
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ProcessingInputs:
+    """What :func:`_combine` reads for one signal: the processed signal is
+    ``processed_value(signal, exposed, blurred, edge_norm, gain, use_gain, edge_gain, floor)``
+    per pixel (see :func:`processing_inputs`); ``active`` False means no processing (the signal
+    itself)."""
+
+    signal: NDArray[np.floating]
+    exposed: NDArray[np.bool_]
+    blurred: NDArray[np.floating]
+    edge_norm: NDArray[np.floating]
+    gain: NDArray[np.floating]
+    use_gain: bool
+    edge_gain: float
+    floor: float
+    active: bool
+
+    def at(self, indices: NDArray[np.intp]) -> NDArray[np.float64]:
+        """The processed signal at the flat ``indices`` (float64)."""
+        if not self.active:
+            return np.asarray(self.signal, dtype=np.float64).ravel()[indices]
+        return _combine_at(
+            self.signal,
+            self.exposed,
+            self.blurred,
+            self.edge_norm,
+            self.gain,
+            self.use_gain,
+            self.edge_gain,
+            self.floor,
+            indices,
+        )
+
+
+def processing_inputs(signal: Signal, plan: ProcessingPlan, floor: float) -> ProcessingInputs:
+    """The low-passes :func:`process` combines with the signal, computed but not yet combined:
+    the fused chain evaluates the combination where it needs it (the window's sample, then the
+    display pass) instead of writing the whole processed image."""
+    enhancing = plan.edge_gain != 0 and plan.edge_sigma_px > 0
+    if (plan.equalization == 0 and not enhancing) or not plan.exposed.any():
+        return ProcessingInputs(
+            signal, plan.exposed, signal, signal, signal, False, 0.0, floor, active=False
+        )
+    masked = signal * plan.weight.astype(signal.dtype, copy=False)
+    gain = _equalization_gain(masked, plan, floor)
+    blurred = _edge_blur(masked, plan.edge_sigma_px) if enhancing else masked
+    return ProcessingInputs(
+        signal,
+        plan.exposed,
+        blurred,
+        plan.edge_norm.astype(signal.dtype, copy=False),
+        gain if gain is not None else masked,
+        gain is not None,
+        plan.edge_gain if enhancing else 0.0,
+        float(floor),
+        active=True,
+    )
 
 
 def process(signal: Signal, plan: ProcessingPlan, floor: float) -> Signal:
@@ -185,22 +298,19 @@ def process(signal: Signal, plan: ProcessingPlan, floor: float) -> Signal:
     The signal itself when both are off; otherwise a new array of the same dtype, never below
     ``floor`` inside the field.
     """
-    enhancing = plan.edge_gain != 0 and plan.edge_sigma_px > 0
-    if (plan.equalization == 0 and not enhancing) or not plan.exposed.any():
+    inputs = processing_inputs(signal, plan, floor)
+    if not inputs.active:
         return signal
-    masked = signal * plan.weight.astype(signal.dtype, copy=False)
-    gain = _equalization_gain(masked, plan, floor)
-    blurred = _edge_blur(masked, plan.edge_sigma_px) if enhancing else masked
     out = np.empty_like(signal)
     _combine(
-        signal,
-        plan.exposed,
-        blurred,
-        plan.edge_norm.astype(signal.dtype, copy=False),
-        gain if gain is not None else masked,
-        gain is not None,
-        plan.edge_gain if enhancing else 0.0,
-        floor,
+        inputs.signal,
+        inputs.exposed,
+        inputs.blurred,
+        inputs.edge_norm,
+        inputs.gain,
+        inputs.use_gain,
+        inputs.edge_gain,
+        inputs.floor,
         out,
     )
     return out

@@ -94,13 +94,37 @@ def test_low_counts_follow_the_poisson_probabilities(expected):
         assert observed[k] == pytest.approx(pmf, abs=4 * math.sqrt(pmf / n) + 1e-4)
 
 
-def test_box_muller_deviates_are_standard_normal():
+def test_ziggurat_deviates_are_standard_normal():
     z = chain.standard_normal_deviates(np.random.default_rng(1), (501, 401))
     assert z.shape == (501, 401) and z.dtype == np.float32
     assert abs(z.mean()) < 0.01
     assert z.var() == pytest.approx(1.0, rel=0.01)
     assert np.mean(z.astype(float) ** 4) == pytest.approx(3.0, rel=0.03)  # normal kurtosis
     assert np.mean(np.abs(z) < 1.0) == pytest.approx(0.6827, abs=0.004)
+
+
+def test_ziggurat_deviates_follow_the_normal_cdf_into_the_tails():
+    """Every layer, the wedges and the tail beyond r = 3.44 are drawn in the right proportions."""
+    z = chain.standard_normal_deviates(np.random.default_rng(5), (2000, 1000)).astype(float).ravel()
+    edges = np.linspace(-4.0, 4.0, 81)
+    counts, _ = np.histogram(z, bins=edges)
+    cdf = np.array([0.5 * math.erfc(-e / math.sqrt(2.0)) for e in edges])
+    expected = z.size * np.diff(cdf)
+    chi2 = float(np.sum((counts - expected) ** 2 / expected))
+    assert chi2 < 80 + 4 * math.sqrt(2 * 80)  # 80 bins: mean 80, sd 12.6
+    for k, tail in ((3.0, 2.6998e-3), (3.5, 4.6525e-4), (4.0, 6.3342e-5)):
+        observed = np.count_nonzero(np.abs(z) > k)
+        assert abs(observed - tail * z.size) < 4 * math.sqrt(tail * z.size)  # Poisson, 4 sd
+    assert abs(np.corrcoef(np.abs(z[:-1]), np.abs(z[1:]))[0, 1]) < 3e-3  # successive: independent
+
+
+def test_deviates_depend_only_on_the_generator_state():
+    first = chain.standard_normal_deviates(np.random.default_rng(9), (64, 64))
+    again = chain.standard_normal_deviates(np.random.default_rng(9), (64, 64))
+    np.testing.assert_array_equal(first, again)
+    rng = np.random.default_rng(9)
+    chain.standard_normal_deviates(rng, (64, 64))
+    assert not np.array_equal(chain.standard_normal_deviates(rng, (64, 64)), first)
 
 
 def test_settings_with_an_unhashable_collimation_still_render():
