@@ -127,13 +127,19 @@ def chord_mm(
     return float((hi - lo + 1) * STEP_MM)
 
 
+def _closed_gaps(inside: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """(first sample, length) of every run of ``False`` samples with ``True`` on both sides."""
+    index = np.flatnonzero(inside)
+    pairs = zip(index[:-1], index[1:], strict=True)
+    return [(int(a) + 1, int(b - a) - 1) for a, b in pairs if b - a > 1]
+
+
 def _short_gaps(inside: NDArray[np.bool_], max_samples: int) -> NDArray[np.bool_]:
     """Samples of runs of ``False`` no longer than ``max_samples`` with ``True`` on both sides."""
     gaps = np.zeros_like(inside)
-    index = np.flatnonzero(inside)
-    for a, b in zip(index[:-1], index[1:], strict=True):
-        if 1 < b - a <= max_samples + 1:
-            gaps[a + 1 : b] = True
+    for start, length in _closed_gaps(inside):
+        if length <= max_samples:
+            gaps[start : start + length] = True
     return gaps
 
 
@@ -221,15 +227,7 @@ class CanalMeasure:
 
 def longest_closed_gap(inside: NDArray[np.bool_]) -> int:
     """The longest run of False samples with True samples on both sides (0 if none)."""
-    edges = np.diff(inside.astype(np.int8))
-    starts = np.flatnonzero(edges == -1) + 1  # first False after a True
-    ends = np.flatnonzero(edges == 1) + 1  # first True after a False
-    longest = 0
-    for start in starts:
-        after = ends[ends > start]
-        if after.size:
-            longest = max(longest, int(after[0] - start))
-    return longest
+    return max((length for _, length in _closed_gaps(inside)), default=0)
 
 
 def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
