@@ -18,6 +18,15 @@ Model (stated so that anyone can check it):
    (denser bone). This is the bilinear (soft tissue / bone) model of public DRR software
    (Plastimatch, DeepDRR: reference/anatomy.md) made energy-dependent.
 
+3. **Bone fraction.** The same piecewise-linear model splits every voxel's μ into a soft-tissue part
+   and a cortical-bone part: above the muscle anchor a CT number is a mix of muscle and cortical
+   bone, and :func:`bone_fraction` is the cortical-bone weight of that mix (0 at and below muscle,
+   1 at the cortical anchor, more for denser bone). A ray's ∫ bone_fraction dl is its path in
+   millimetres of cortical bone, and (∫μ dl − that · μ_bone) / μ_water the water-equivalent
+   rest: the two paths that the polyenergetic beam (render.spectrum) attenuates, each with its
+   own energy dependence. Adipose and muscle are taken as water-like in energy dependence there
+   (their μ relative to water's changes by 4 % and 1 % between 50 and 80 keV).
+
 The volume is kept compact: μ as float32 only inside the body's bounding box (air outside is
 exactly zero and is cropped away), optionally downsampled by block-averaging, which preserves line
 integrals to first order.
@@ -96,6 +105,31 @@ def hu_to_mu(hu: NDArray[Any], energy_kev: float) -> NDArray[np.float32]:
     return mu
 
 
+def bone_fraction(hu: NDArray[Any]) -> NDArray[np.float32]:
+    """Cortical-bone weight (float32) of CT numbers in the piecewise-linear model (docstring 3):
+    (HU − HU_muscle) / (HU_cortical − HU_muscle) above the muscle anchor, else 0."""
+    anchors_hu, _ = _cached_anchors(CT_EFFECTIVE_ENERGY_KEV)
+    muscle_hu, bone_hu = float(anchors_hu[-2]), float(anchors_hu[-1])
+    values = np.asarray(hu, dtype=np.float32)
+    fraction: NDArray[np.float32] = (values - np.float32(muscle_hu)) * np.float32(
+        1.0 / (bone_hu - muscle_hu)
+    )
+    return np.maximum(fraction, np.float32(0.0), out=fraction)
+
+
+def water_equivalent_mm(
+    line_integrals: NDArray[np.floating], bone_mm: NDArray[np.floating], energy_kev: float
+) -> NDArray[np.float32]:
+    """The water-equivalent path (mm) that remains of ∫μ dl at ``energy_kev`` once ``bone_mm`` of
+    cortical bone is taken out (docstring 3); never negative."""
+    mu_water = material_mu_per_mm("water", energy_kev)
+    mu_bone = material_mu_per_mm("cortical_bone", energy_kev)
+    soft = (np.asarray(line_integrals, np.float32) - np.float32(mu_bone) * bone_mm) * np.float32(
+        1.0 / mu_water
+    )
+    return np.maximum(soft, np.float32(0.0)).astype(np.float32, copy=False)
+
+
 @dataclass(frozen=True)
 class AttenuationVolume:
     """μ in mm⁻¹ on a regular grid, ``lps_from_voxel`` giving voxel centres in LPS mm.
@@ -167,6 +201,22 @@ def build_attenuation_volume(
     lps_from_voxel = patient.lps_from_voxel.copy()
     lps_from_voxel[:3, 3] = patient.lps_from_voxel[:3, :3] @ offset + patient.lps_from_voxel[:3, 3]
     volume = AttenuationVolume(mu=mu, lps_from_voxel=lps_from_voxel, energy_kev=energy)
+    return downsample_volume(volume, downsample)
+
+
+def build_bone_volume(patient: Patient, downsample: int = 1) -> AttenuationVolume:
+    """The patient's :func:`bone_fraction` on its grid, cropped to the voxels that hold bone: a
+    volume whose line integral is the path in millimetres of cortical bone (``energy_kev`` 0:
+    it does not depend on the beam)."""
+    if downsample < 1:
+        raise ValueError(f"downsample must be ≥ 1, got {downsample}")
+    anchors_hu, _ = _cached_anchors(CT_EFFECTIVE_ENERGY_KEV)
+    box = _body_box(patient.hu, float(anchors_hu[-2]))
+    fraction = np.ascontiguousarray(bone_fraction(patient.hu[box]))
+    offset = np.array([s.start for s in box], dtype=np.float64)
+    lps_from_voxel = patient.lps_from_voxel.copy()
+    lps_from_voxel[:3, 3] = patient.lps_from_voxel[:3, :3] @ offset + patient.lps_from_voxel[:3, 3]
+    volume = AttenuationVolume(mu=fraction, lps_from_voxel=lps_from_voxel, energy_kev=0.0)
     return downsample_volume(volume, downsample)
 
 
