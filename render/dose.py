@@ -24,11 +24,16 @@ point is ≈22 mGy/min, inside carm.md's 15–30 mGy/min for a 22–27 cm field;
 dose per image) so that 11–14 cm fields give 25–50 and 36–40 cm fields 9–18 mGy/min.
 
 6. Automatic dose-rate control. A C-arm holds the signal in its measuring field constant, so the
-   tube current follows the patient: ``automatic_tube_current_ma`` scales the typical technique
-   by exp(μ_water · (t − REFERENCE_WATER_MM)), t the metered water-equivalent thickness
-   (:mod:`render.metering`), between ``ADRC_MIN_FRACTION`` of it and the current at which the
-   rate reaches the 88 mGy/min limit. The tube voltage stays the session's (a real control also
-   raises kVp along its curve; here the kVp is the trainee's).
+   technique follows the patient (Bushberg et al., fluoroscopy: automatic brightness control and
+   its kVp/mA curves). :func:`automatic_technique` holds the detected photons in the measuring
+   field at what the typical technique gives through the reference patient (``REFERENCE_WATER_MM``
+   of water and ``REFERENCE_BONE_MM`` of cortical bone) at ``DEFAULT_KVP``: photons per mA = tube output × photons per air kerma × the metered mean
+   primary transmission, both of the polyenergetic beam (render.spectrum; the transmission from
+   :mod:`render.metering`). It raises the tube current first, from ``ADRC_MIN_FRACTION`` of the
+   typical current up to the current at which the rate reaches the 88 mGy/min limit; when that
+   is not enough (a lateral through the pelvis, an obese patient) it raises the kVp in 1 kV
+   steps from the session's up to ``ADRC_MAX_KVP``, where the harder beam crosses the patient
+   with more of its photons — the mA-priority curve of a C-arm's control.
 
 ``points_in_beam`` (from :mod:`render.exposure`) detects an instrument handle or a tracked hand in
 the primary beam; ``DoseAccumulator.note_in_beam`` records it for the operator-dose report.
@@ -36,7 +41,7 @@ the primary beam; ``DoseAccumulator.note_in_beam`` records it for the operator-d
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,12 +56,14 @@ from fluorosim.render.exposure import (
     points_in_beam_mask,
 )
 from fluorosim.render.geometry import ProjectionGeometry
+from fluorosim.render.spectrum import beam
 
 __all__ = [
     "DoseAccumulator",
     "DoseRecord",
+    "Technique",
     "air_kerma_rate_mgy_per_min",
-    "automatic_tube_current_ma",
+    "automatic_technique",
     "continuous_rate_mgy_per_min",
     "dose_for_exposure",
     "exposed_field_area_cm2",
@@ -158,34 +165,62 @@ def typical_tube_current_ma(field_mm: float, kvp: float = DEFAULT_KVP) -> float:
     return current_ma
 
 
-#: Water-equivalent thickness (mm, at the beam's effective energy) of the patient the typical
-#: technique is set for: an average adult abdomen on AP (Bushberg et al.: ≈20 cm; the default
-#: BMI-25 patient meters 224 mm on AP at 75 kVp).
+#: Water and cortical-bone paths (mm) of the patient the typical technique is set for: an average
+#: adult abdomen on AP (Bushberg et al.: ≈20 cm) with the lumbar spine in the measuring field (the
+#: default BMI-25 patient's AP meters 221 mm of water and 10.5 mm of cortical bone).
 REFERENCE_WATER_MM = 220.0
+REFERENCE_BONE_MM = 10.0
 #: Lowest tube current the dose-rate control drives to, as a fraction of the typical technique
 #: (a thin patient or a limb; approx.).
 ADRC_MIN_FRACTION = 0.25
+#: Highest tube voltage the dose-rate control drives to (mobile C-arms: 110–125 kVp).
+ADRC_MAX_KVP = 120.0
 
 
-def automatic_tube_current_ma(
+@dataclass(frozen=True)
+class Technique:
+    """Tube voltage and current the dose-rate control settles at for one pose."""
+
+    kvp: float
+    ma: float
+
+
+def photons_per_ma(kvp: float, mean_transmission: float, distance_mm: float) -> float:
+    """Relative detected photons per mA at ``kvp``: air-kerma rate per mA at ``distance_mm`` ×
+    photons per air kerma of the beam × the metered mean primary transmission."""
+    per_kerma = beam(kvp).photons_per_mm2_per_ugy()
+    return continuous_rate_mgy_per_min(kvp, 1.0, distance_mm) * per_kerma * mean_transmission
+
+
+def automatic_technique(
     field_mm: float,
-    kvp: float,
-    water_mm: float,
-    mu_water_per_mm: float,
+    base_kvp: float,
+    mean_transmission: Callable[[float], float],
     distance_mm: float,
-) -> float:
-    """Tube current the automatic dose-rate control settles at for a metered thickness (mA).
+) -> Technique:
+    """The kVp and mA the automatic dose-rate control settles at (module docstring, 6).
 
-    The typical technique for the field (``typical_tube_current_ma``) × exp(μ_water · (water_mm −
-    REFERENCE_WATER_MM)) — the signal in the measuring field held where the reference patient
-    puts it — no lower than ``ADRC_MIN_FRACTION`` of the typical current and no higher than the
-    current whose continuous rate at ``distance_mm`` (the reference point) is the 88 mGy/min limit.
+    ``mean_transmission(kvp)``: the patient's mean primary transmission in the measuring field at
+    that kVp. The current is the typical technique's signal over the signal per mA, held between
+    ``ADRC_MIN_FRACTION`` of the typical current and the 88 mGy/min limit; the kVp rises from
+    ``base_kvp`` (never lowered) only while even the limit leaves the signal short.
     """
-    typical = typical_tube_current_ma(field_mm, kvp)
-    wanted = typical * math.exp(mu_water_per_mm * (water_mm - REFERENCE_WATER_MM))
-    ceiling = AIR_KERMA_RATE_LIMIT_MGY_PER_MIN / continuous_rate_mgy_per_min(kvp, 1.0, distance_mm)
-    floor = ADRC_MIN_FRACTION * typical
-    return float(min(max(wanted, floor), max(ceiling, floor)))
+    reference_transmission = beam(DEFAULT_KVP).transmission(REFERENCE_WATER_MM, REFERENCE_BONE_MM)
+    reference = typical_tube_current_ma(field_mm, DEFAULT_KVP) * photons_per_ma(
+        DEFAULT_KVP, float(reference_transmission), distance_mm
+    )
+    kvp = float(base_kvp)
+    while True:
+        per_ma = photons_per_ma(kvp, max(mean_transmission(kvp), 1e-300), distance_mm)
+        wanted = reference / per_ma
+        ceiling = AIR_KERMA_RATE_LIMIT_MGY_PER_MIN / continuous_rate_mgy_per_min(
+            kvp, 1.0, distance_mm
+        )
+        if wanted <= ceiling or kvp + 1.0 > ADRC_MAX_KVP:
+            break
+        kvp += 1.0
+    floor = ADRC_MIN_FRACTION * typical_tube_current_ma(field_mm, kvp)
+    return Technique(kvp, float(min(max(wanted, floor), max(ceiling, floor))))
 
 
 def _pulses(exposure: Exposure) -> float:

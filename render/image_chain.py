@@ -23,9 +23,10 @@ reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image 
    1/(1 + SPR) and a thick pelvis or a lateral is greyer.
 3. ``photons_per_pixel``: unattenuated photons per pixel for one displayed image, from the air
    kerma of the exposure (render.dose) carried to the detector by inverse square, converted to
-   fluence with the air mass energy-absorption coefficient (NIST, Hubbell & Seltzer) at the
-   renderer's effective energy (render.attenuation.effective_energy_kev), times the detector's
-   quantum efficiency and the pixel area. A displayed fluoroscopy image integrates
+   fluence with the air mass energy-absorption coefficient (NIST, Hubbell & Seltzer) over the
+   exposure's kVp spectrum (render.spectrum), times the detector's quantum efficiency and the
+   pixel area. The line integrals the chain receives are the polyenergetic beam's −ln T
+   (render.spectrum.Beam.transmission_line_integrals), so exp(−·) is its primary transmission. A displayed fluoroscopy image integrates
    ``display_integration_s`` of exposure (≈0.2 s, the eye's and the recursive filter's temporal
    integration; at least one pulse), so pulsed and low-dose modes, which deliver less dose per
    second, look noisier.
@@ -71,8 +72,6 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from fluorosim.models.materials import mu_per_mm
-from fluorosim.render.attenuation import effective_energy_kev
 from fluorosim.render.carm import CArmModel
 from fluorosim.render.dose import (
     DEFAULT_KVP,
@@ -99,17 +98,12 @@ from fluorosim.render.processing import (
 )
 from fluorosim.render.processing import process as _process
 from fluorosim.render.scatter import ScatterModel, scatter_fraction
+from fluorosim.render.spectrum import air_kerma_per_photon_ugy_mm2, beam
 
 DETECTOR_KINDS = ("ii", "fpd")
-#: Air mass energy-absorption coefficient μen/ρ (cm²/g), NIST (Hubbell & Seltzer, NISTIR 5632).
-_AIR_MU_EN_RHO: tuple[tuple[float, float], ...] = (
-    (40.0, 0.06833),
-    (50.0, 0.04098),
-    (60.0, 0.03041),
-    (80.0, 0.02407),
-    (100.0, 0.02325),
-)
-_KEV_TO_J = 1.602176634e-16
+#: Water thickness (mm) through which the scatter model's water equivalence takes the beam's
+#: effective μ (:func:`water_mu_per_mm`): the reference patient's (render.dose).
+SCATTER_WATER_REFERENCE_MM = 200.0
 
 
 @dataclass(frozen=True)
@@ -231,11 +225,8 @@ class ChainSettings:
 
 
 def photons_per_mm2_per_ugy(energy_kev: float) -> float:
-    """Photon fluence per air kerma, Φ/K = 1 / (E · (μen/ρ)air), in photons/(mm²·µGy)."""
-    energies, coefficients = zip(*_AIR_MU_EN_RHO, strict=True)
-    mu_en_rho = math.exp(np.interp(math.log(energy_kev), np.log(energies), np.log(coefficients)))
-    gy_m2_per_photon = energy_kev * _KEV_TO_J * mu_en_rho * 0.1  # cm²/g → m²/kg
-    return 1.0 / gy_m2_per_photon * 1e-6 * 1e-6  # per Gy·m² → per µGy·mm²
+    """Photon fluence per air kerma of one energy, Φ/K = 1 / (E · (μen/ρ)air), photons/(mm²·µGy)."""
+    return float(1.0 / air_kerma_per_photon_ugy_mm2(np.asarray(energy_kev, np.float64)))
 
 
 def photons_per_pixel(
@@ -246,7 +237,7 @@ def photons_per_pixel(
     kerma_detector_ugy = frame_air_kerma_mgy(exposure, geometry) * scale**2 * 1000.0
     rate = exposure.frame_rate_hz
     images_integrated = 1.0 if rate is None else max(1.0, settings.display_integration_s * rate)
-    fluence = photons_per_mm2_per_ugy(effective_energy_kev(exposure.kvp))
+    fluence = beam(exposure.kvp).photons_per_mm2_per_ugy()
     return (
         kerma_detector_ugy
         * images_integrated
@@ -807,10 +798,11 @@ def settings_plan(
     )
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def water_mu_per_mm(kvp: float) -> float:
-    """μ of water at the beam's effective energy (the scatter model's water equivalence)."""
-    return cast(float, mu_per_mm("water", effective_energy_kev(kvp)))
+    """The beam's effective μ of water through SCATTER_WATER_REFERENCE_MM (the scatter model's
+    water equivalence: thickness = −ln T / μ)."""
+    return beam(kvp).effective_water_mu_per_mm(SCATTER_WATER_REFERENCE_MM)
 
 
 def _window_mask(geometry: ProjectionGeometry, settings: ChainSettings) -> NDArray[np.bool_]:

@@ -1,18 +1,20 @@
-"""The dose-rate control's sensor: how thick the patient is where the C-arm measures.
+"""The dose-rate control's sensor: what the beam crosses where the C-arm measures.
 
 A C-arm's automatic dose-rate control (ADRC) holds the signal in a central measuring field of
-the receptor constant: it reads the mean brightness there and drives the tube current until it
-is back at its set point, so a lateral through the pelvis or a heavy patient gets more dose per
-image (up to the generator's rate limit) and a thin one less (Bushberg et al., *The Essential
-Physics of Medical Imaging*, fluoroscopy: automatic brightness control).
+the receptor constant: it reads the mean brightness there and drives the tube current, and past
+the generator's rate limit the tube voltage, until it is back at its set point, so a lateral
+through the pelvis or a heavy patient gets more dose per image and a harder beam, and a thin one
+less (Bushberg et al., *The Essential Physics of Medical Imaging*, fluoroscopy: automatic
+brightness control).
 
-:func:`metered_water_mm` is that reading expressed as a thickness: rays from the focal spot to a
-grid of points on the measuring disc (``metering_radius_mm`` at the detector) through the
-patient's CT numbers (μ by :func:`render.attenuation.hu_to_mu`, sampled every ``step_mm``
-between the ray's entry into and exit from the volume), the mean primary transmission
-T̄ = mean(exp(−∫μ dl)) over the rays, and the water thickness with that transmission,
-−ln T̄ / μ_water. It reads the patient, not a rendered frame, so a session without images (scoring
-a scripted attempt) meters exactly as one with them.
+:func:`metered_paths` is that reading's input: rays from the focal spot to a grid of points on
+the measuring disc (``metering_radius_mm`` at the detector) through the patient's CT numbers
+(sampled every ``step_mm`` between the ray's entry into and exit from the volume, nearest
+voxel), each ray's path split into millimetres of water and of cortical bone
+(render.attenuation, docstring 3). :func:`metered_technique` turns them into the mean primary
+transmission of the polyenergetic beam at any kVp (render.spectrum) and lets
+render.dose.automatic_technique pick the kVp and mA. It reads the patient, not a rendered frame,
+so a session without images (scoring a scripted attempt) meters exactly as one with them.
 """
 
 from __future__ import annotations
@@ -28,15 +30,23 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from fluorosim.render.attenuation import effective_energy_kev, hu_to_mu
-from fluorosim.render.dose import automatic_tube_current_ma, reference_distance_mm
+from fluorosim.render.attenuation import (
+    CT_EFFECTIVE_ENERGY_KEV,
+    bone_fraction,
+    hu_to_mu,
+    water_equivalent_mm,
+)
+from fluorosim.render.dose import Technique, automatic_technique, reference_distance_mm
 from fluorosim.render.geometry import ProjectionGeometry
-from fluorosim.render.image_chain import water_mu_per_mm
+from fluorosim.render.spectrum import beam
 
 #: Rays across the measuring disc's diameter (those inside the disc are used: ≈ 0.785 × n²).
 METERING_RAYS_ACROSS = 13
 #: Sampling step along each ray (mm): the patient's CT numbers, nearest voxel.
 METERING_STEP_MM = 2.0
+#: Energy at which the metered ∫μ dl is split into water and bone (any energy of the material
+#: table gives the same split).
+METERING_ENERGY_KEV = CT_EFFECTIVE_ENERGY_KEV
 
 
 def _entry_exit(
@@ -56,19 +66,17 @@ def _entry_exit(
     return np.maximum(near.max(axis=1), 0.0), far.min(axis=1)
 
 
-def metered_water_mm(
+def metered_paths(
     hu: NDArray[np.integer] | NDArray[np.floating],
     lps_from_voxel: NDArray[np.float64],
     geometry: ProjectionGeometry,
-    energy_kev: float,
-    mu_water_per_mm: float,
     metering_radius_mm: float,
     rays_across: int = METERING_RAYS_ACROSS,
     step_mm: float = METERING_STEP_MM,
-) -> float:
-    """Water-equivalent thickness (mm) of the patient in the measuring disc (module docstring)."""
-    if metering_radius_mm <= 0 or mu_water_per_mm <= 0:
-        raise ValueError("metered_water_mm: the metering radius and μ of water must be > 0")
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per ray of the measuring disc, the (water mm, cortical bone mm) the beam crosses."""
+    if metering_radius_mm <= 0:
+        raise ValueError("metered_paths: the metering radius must be > 0")
     offsets = np.linspace(-metering_radius_mm, metering_radius_mm, rays_across)
     du, dv = np.meshgrid(offsets, offsets)
     inside = du**2 + dv**2 <= metering_radius_mm**2 + 1e-9
@@ -98,28 +106,41 @@ def metered_water_mm(
     length = np.maximum(leave - enter, 0.0)
     samples = int(math.ceil(float(length.max(initial=0.0)) / step_mm))
     if samples == 0:
-        return 0.0
-    if hu.dtype in (np.int16, np.uint8, np.int8, np.uint16):
-        # integer CT numbers: μ from a table of every value of the type, marched in numba
-        integer_hu = cast(NDArray[np.integer], hu)
-        line_integrals = _marched_line_integrals(
-            integer_hu,
-            _mu_table(integer_hu.dtype.str, float(energy_kev)),
-            int(np.iinfo(integer_hu.dtype).min),
-            voxel_from_lps[:3],
-            source,
-            direction,
-            enter,
-            length,
-            float(step_mm),
-            samples,
-        )
-    else:
-        line_integrals = _sampled_line_integrals(
-            hu, voxel_from_lps, source, direction, enter, length, step_mm, samples, energy_kev
-        )
-    mean_transmission = float(np.mean(np.exp(-line_integrals)))
-    return -math.log(max(mean_transmission, 1e-300)) / mu_water_per_mm
+        zero = np.zeros(direction.shape[0])
+        return zero, zero.copy()
+    integrals = []
+    for quantity in ("mu", "bone"):
+        if hu.dtype in (np.int16, np.uint8, np.int8, np.uint16):
+            # integer CT numbers: a table of every value of the type, marched in numba
+            integer_hu = cast(NDArray[np.integer], hu)
+            integrals.append(
+                _marched_line_integrals(
+                    integer_hu,
+                    _value_table(integer_hu.dtype.str, quantity),
+                    int(np.iinfo(integer_hu.dtype).min),
+                    voxel_from_lps[:3],
+                    source,
+                    direction,
+                    enter,
+                    length,
+                    float(step_mm),
+                    samples,
+                )
+            )
+        else:
+            integrals.append(
+                _sampled_line_integrals(
+                    hu, voxel_from_lps, source, direction, enter, length, step_mm, samples, quantity
+                )
+            )
+    mu_integrals, bone_mm = integrals
+    water_mm = water_equivalent_mm(mu_integrals, bone_mm, METERING_ENERGY_KEV).astype(np.float64)
+    return water_mm, bone_mm
+
+
+def _hu_values(values: NDArray[np.float32], quantity: str) -> NDArray[np.float32]:
+    """μ at METERING_ENERGY_KEV (``quantity`` "mu") or the cortical-bone fraction ("bone")."""
+    return hu_to_mu(values, METERING_ENERGY_KEV) if quantity == "mu" else bone_fraction(values)
 
 
 def _sampled_line_integrals(
@@ -131,9 +152,10 @@ def _sampled_line_integrals(
     length: NDArray[np.float64],
     step_mm: float,
     samples: int,
-    energy_kev: float,
+    quantity: str,
 ) -> NDArray[np.float64]:
-    """∫μ dl per ray from ``samples`` nearest-voxel samples every ``step_mm`` (numpy, any dtype)."""
+    """∫ value dl per ray (``quantity``: :func:`_hu_values`) from ``samples`` nearest-voxel
+    samples every ``step_mm`` (numpy, any dtype)."""
     shape = np.array(hu.shape)
     # sample centres along each ray; beyond a ray's own exit they are masked out
     along = (np.arange(samples) + 0.5) * step_mm
@@ -147,16 +169,17 @@ def _sampled_line_integrals(
     picked = index[valid]
     values[valid] = hu[picked[:, 0], picked[:, 1], picked[:, 2]]
     line_integrals: NDArray[np.float64] = (
-        hu_to_mu(values, energy_kev).sum(axis=1, dtype=np.float64) * step_mm
+        _hu_values(values, quantity).sum(axis=1, dtype=np.float64) * step_mm
     )
     return line_integrals
 
 
 @lru_cache(maxsize=8)
-def _mu_table(dtype: str, energy_kev: float) -> NDArray[np.float32]:
-    """μ (mm⁻¹, float32) of every value of an integer CT-number dtype, from its minimum up."""
+def _value_table(dtype: str, quantity: str) -> NDArray[np.float32]:
+    """:func:`_hu_values` (float32) of every value of an integer CT-number dtype, from its
+    minimum up."""
     info = np.iinfo(np.dtype(dtype))
-    table = hu_to_mu(np.arange(info.min, info.max + 1, dtype=np.float32), energy_kev)
+    table = _hu_values(np.arange(info.min, info.max + 1, dtype=np.float32), quantity)
     table.setflags(write=False)
     return table
 
@@ -198,40 +221,40 @@ def _marched_line_integrals(
     return out
 
 
-def metered_tube_current_ma(
+def metered_technique(
     hu: NDArray[np.integer] | NDArray[np.floating],
     lps_from_voxel: NDArray[np.float64],
     geometry: ProjectionGeometry,
-    kvp: float,
+    base_kvp: float,
     field_mm: float,
     metering_fraction: float = 0.5,
-) -> float:
-    """The tube current (mA) the dose-rate control settles at for this pose of this patient.
+) -> Technique:
+    """The kVp and mA the dose-rate control settles at for this pose of this patient.
 
     Meters the central disc of ``metering_fraction`` of the receptor field's radius (as the
-    automatic brightness does, render.image_chain.ChainSettings.metering_fraction) at the beam's
-    effective energy, then render.dose.automatic_tube_current_ma at the reference point.
+    automatic brightness does, render.image_chain.ChainSettings.metering_fraction), then
+    render.dose.automatic_technique with the beam's mean transmission through those paths.
     """
-    mu_water = water_mu_per_mm(kvp)
-    water_mm = metered_water_mm(
-        hu,
-        lps_from_voxel,
-        geometry,
-        effective_energy_kev(kvp),
-        mu_water,
-        metering_fraction * field_mm / 2,
+    water_mm, bone_mm = metered_paths(
+        hu, lps_from_voxel, geometry, metering_fraction * field_mm / 2
     )
-    return automatic_tube_current_ma(
-        field_mm, kvp, water_mm, mu_water, reference_distance_mm(geometry)
+    if water_mm.size == 0:
+        water_mm, bone_mm = np.zeros(1), np.zeros(1)
+
+    def mean_transmission(kvp: float) -> float:
+        return float(np.mean(beam(kvp).transmission(water_mm, bone_mm)))
+
+    return automatic_technique(
+        field_mm, base_kvp, mean_transmission, reference_distance_mm(geometry)
     )
 
 
 class DoseRateControl:
-    """One patient's automatic dose-rate control: the tube current per pose, metered once.
+    """One patient's automatic dose-rate control: the technique per pose, metered once.
 
     The session (with or without images) and the renderer each hold one; ``key`` names the pose
-    (joint values, magnification mode, kVp) and ``geometry`` builds the pose's projection only when
-    the key has not been metered yet. The last ``size`` poses are kept; thread-safe.
+    (joint values, magnification mode, base kVp) and ``geometry`` builds the pose's projection
+    only when the key has not been metered yet. The last ``size`` poses are kept; thread-safe.
     """
 
     def __init__(
@@ -243,27 +266,25 @@ class DoseRateControl:
         self.hu = hu
         self.lps_from_voxel = lps_from_voxel
         self._size = int(size)
-        self._current_ma: OrderedDict[Hashable, float] = OrderedDict()
+        self._techniques: OrderedDict[Hashable, Technique] = OrderedDict()
         self._lock = threading.Lock()
 
-    def current_ma(
+    def technique(
         self,
         key: Hashable,
         geometry: Callable[[], ProjectionGeometry],
-        kvp: float,
+        base_kvp: float,
         field_mm: float,
-    ) -> float:
-        """The tube current (mA) for the pose ``key`` (:func:`metered_tube_current_ma`)."""
+    ) -> Technique:
+        """The kVp and mA for the pose ``key`` (:func:`metered_technique`)."""
         with self._lock:
-            known = self._current_ma.get(key)
+            known = self._techniques.get(key)
             if known is not None:
-                self._current_ma.move_to_end(key)
+                self._techniques.move_to_end(key)
                 return known
-        current_ma = metered_tube_current_ma(
-            self.hu, self.lps_from_voxel, geometry(), kvp, field_mm
-        )
+        technique = metered_technique(self.hu, self.lps_from_voxel, geometry(), base_kvp, field_mm)
         with self._lock:
-            self._current_ma[key] = current_ma
-            while len(self._current_ma) > self._size:
-                self._current_ma.popitem(last=False)
-        return current_ma
+            self._techniques[key] = technique
+            while len(self._techniques) > self._size:
+                self._techniques.popitem(last=False)
+        return technique

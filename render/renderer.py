@@ -1,19 +1,23 @@
-"""The fluoroscopy renderer: C-arm pose → anatomy line integrals (cached) → + instruments → image.
+"""The fluoroscopy renderer: C-arm pose → anatomy paths (cached) → beam → + instruments → image.
 
-:class:`FluoroRenderer` owns one patient's attenuation volume at the beam's effective energy and a
-:class:`~render.drr_fast.FastDRR` over it. For a pose it renders the anatomy's line integrals at the
-resolution the volume supports (``anatomy_px``: 1.5 px per voxel footprint, 208² for 1 mm voxels on
-the ii9; ``oblique_anatomy_px``, 1.25 px per voxel, for poses more than 20° off every volume axis)
-and upsamples them bicubically to the display grid; the result is cached per pose, so a still
-C-arm with a moving instrument only adds the instruments' analytic line integrals and runs the
-image chain. The drag preview windows a 128² image of a 2×-coarser volume and resizes the 8-bit
+:class:`FluoroRenderer` owns one patient's attenuation volume at a reference energy
+(``energy_kev``) and its cortical-bone fraction (render.attenuation, docstring 3), each with a
+:class:`~render.drr_fast.FastDRR`. For a pose it renders both line integrals at the resolution
+the volume supports (``anatomy_px``: 1.5 px per voxel footprint, 208² for 1 mm voxels on the ii9;
+``oblique_anatomy_px``, 1.25 px per voxel, for poses more than 20° off every volume axis) and
+upsamples them bicubically to the display grid: per pixel the path in millimetres of cortical
+bone and of water. The exposure's polyenergetic beam (render.spectrum, at the kVp the dose-rate
+control chose) turns those two paths into its primary transmission, handed to the image chain as
+−ln T. Paths and transmission are cached per pose, so a still C-arm with a moving instrument only
+adds the instruments' analytic line integrals and runs the image chain. The drag preview windows a 128² image of a 2×-coarser volume and resizes the 8-bit
 result.
 
 The instruments, the image chain and the dose come from render/instrument_projection.py,
 render/image_chain.py and render/dose.py (issue #4 part 2), called from the three integration
 methods ``_instrument_line_integrals``, ``_apply_chain`` and ``_exposure_dose``. Without an
-explicit exposure a frame is continuous fluoroscopy at the renderer's kVp with the tube current
-the dose model's automatic dose-rate control picks for the field, so every frame has a dose.
+explicit exposure a frame is continuous fluoroscopy at the kVp and tube current the automatic
+dose-rate control settles at for the pose (render.metering; the renderer's ``kvp`` is where its kVp
+starts), so every frame has a dose.
 :func:`plain_display` (noiseless) serves the drag preview.
 
 Threading: the DRR kernels release the GIL, so a GUI calls :meth:`render_frame` / :meth:`preview`
@@ -26,7 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -41,8 +45,10 @@ from fluorosim.render import instrument_projection as _instrument_projection
 from fluorosim.render.attenuation import (
     AttenuationVolume,
     build_attenuation_volume,
+    build_bone_volume,
     downsample_volume,
     effective_energy_kev,
+    water_equivalent_mm,
 )
 from fluorosim.render.carm import CArmJoints, CArmModel, MonitorOrientation
 from fluorosim.render.dose import DoseRecord
@@ -51,6 +57,7 @@ from fluorosim.render.exposure import Exposure
 from fluorosim.render.geometry import ProjectionGeometry
 from fluorosim.render.image_chain import ChainSettings
 from fluorosim.render.metering import DoseRateControl
+from fluorosim.render.spectrum import beam
 from fluorosim.render.views import home_isocenter_lps
 
 #: Tube voltages the renderer accepts (the exposure model's range, render/exposure.py).
@@ -76,8 +83,10 @@ class FluoroFrame:
     """One rendered fluoroscopy frame.
 
     ``image`` is what the monitor shows (uint8, monitor orientation applied, dense = dark);
-    ``line_integrals`` the total ∫μ dl per raw detector pixel (anatomy + instruments) and
-    ``anatomy_line_integrals`` the anatomy alone, both on ``geometry``'s grid.
+    ``line_integrals`` the total −ln T of the exposure's beam per raw detector pixel (anatomy +
+    instruments, the image chain's input) and ``anatomy_line_integrals`` the anatomy alone, both
+    on ``geometry``'s grid; ``kvp`` the exposure's tube voltage and ``energy_kev`` the energy at
+    which the instruments' metal was attenuated (the beam's mean behind the reference patient).
     """
 
     image: NDArray[np.uint8]
@@ -125,6 +134,14 @@ def field_mask(model: CArmModel, size_px: int) -> NDArray[np.bool_]:
     return (rows - centre) ** 2 + (cols - centre) ** 2 <= (size_px / 2.0) ** 2
 
 
+def instrument_energy_kev(kvp: float) -> float:
+    """Energy at which the instruments' metal is attenuated in a frame at ``kvp``: the beam's
+    photon-mean energy behind the reference patient's water (render.image_chain's scatter
+    reference), where the metal meets it. Metal is near-black at any of these energies; a single
+    one keeps its analytic projection one pass."""
+    return beam(kvp).mean_energy_kev(_image_chain.SCATTER_WATER_REFERENCE_MM)
+
+
 class FluoroRenderer:
     """Renders fluoroscopy frames of one patient for C-arm poses (see module docstring)."""
 
@@ -164,17 +181,17 @@ class FluoroRenderer:
         #: is used for every pose
         self.oblique_anatomy_px = int(anatomy_px or self.supported_px(OBLIQUE_OVERSAMPLE))
         self.drr = FastDRR(self.volume)
+        #: the cortical-bone path per ray (render.attenuation.build_bone_volume)
+        self.bone_drr = FastDRR(build_bone_volume(patient, downsample=downsample))
         #: drag previews read a 2×-coarser volume: 8× less memory to stream per frame
         self.preview_drr = FastDRR(downsample_volume(self.volume, PREVIEW_DOWNSAMPLE))
         self.field_mask = field_mask(self.model, self.display_px)
         self._preview_mask = field_mask(self.model, self.preview_px)
-        self._cache: OrderedDict[
-            tuple[Any, ...], tuple[ProjectionGeometry, NDArray[np.float32]]
-        ] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_size = int(cache_size)
         self._lock = threading.Lock()
         self._catalogue: dict[str, InstrumentSpec] | None = None
-        #: the tube current the dose-rate control meters per pose (default_exposure)
+        #: the kVp and tube current the dose-rate control meters per pose (default_exposure)
         self.dose_rate_control = DoseRateControl(patient.hu, patient.lps_from_voxel, cache_size)
 
     def supported_px(self, oversample: float = ANATOMY_OVERSAMPLE) -> int:
@@ -210,26 +227,78 @@ class FluoroRenderer:
         )
 
     # -- anatomy ----------------------------------------------------------------------------
-    def anatomy_line_integrals(
-        self, joints: CArmJoints
-    ) -> tuple[ProjectionGeometry, NDArray[np.float32]]:
-        """Display-grid geometry and anatomy ∫μ dl (float32, display_px²), cached per pose."""
-        key = (joints.key(), self.mode, self.display_px, self.anatomy_px)
+    def _cached(self, key: tuple[Any, ...], compute: Any) -> Any:
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        geometry = self.geometry(joints)
-        size_px = self.anatomy_px_for(geometry)
-        coarse = geometry.resized(size_px, size_px)
-        li = upsample(self.drr.line_integrals(coarse), self.display_px, self.display_px)
-        li.setflags(write=False)
+        value = compute()
         with self._lock:
-            self._cache[key] = (geometry, li)
+            self._cache[key] = value
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
+        return value
+
+    def _anatomy(
+        self, joints: CArmJoints
+    ) -> tuple[ProjectionGeometry, NDArray[np.float32], NDArray[np.float32]]:
+        """Display-grid geometry, ∫μ dl at ``energy_kev`` and the cortical-bone path (mm)."""
+
+        def compute() -> tuple[ProjectionGeometry, NDArray[np.float32], NDArray[np.float32]]:
+            geometry = self.geometry(joints)
+            size_px = self.anatomy_px_for(geometry)
+            coarse = geometry.resized(size_px, size_px)
+            li = upsample(self.drr.line_integrals(coarse), self.display_px, self.display_px)
+            bone = upsample(self.bone_drr.line_integrals(coarse), self.display_px, self.display_px)
+            li.setflags(write=False)
+            bone.setflags(write=False)
+            return geometry, li, bone
+
+        return cast(
+            tuple[ProjectionGeometry, NDArray[np.float32], NDArray[np.float32]],
+            self._cached(("anatomy", joints.key(), self.mode, self.display_px), compute),
+        )
+
+    def anatomy_line_integrals(
+        self, joints: CArmJoints
+    ) -> tuple[ProjectionGeometry, NDArray[np.float32]]:
+        """Display-grid geometry and anatomy ∫μ dl at ``energy_kev`` (float32, display_px²),
+        cached per pose (one energy: the fast projector's output, as the exact one's)."""
+        geometry, li, _ = self._anatomy(joints)
         return geometry, li
+
+    def anatomy_paths(
+        self, joints: CArmJoints
+    ) -> tuple[ProjectionGeometry, NDArray[np.float32], NDArray[np.float32]]:
+        """Display-grid geometry and per pixel the (water-equivalent mm, cortical bone mm)."""
+
+        def compute() -> tuple[ProjectionGeometry, NDArray[np.float32], NDArray[np.float32]]:
+            geometry, li, bone = self._anatomy(joints)
+            water = water_equivalent_mm(li, bone, self.volume.energy_kev)
+            water.setflags(write=False)
+            return geometry, water, bone
+
+        return cast(
+            tuple[ProjectionGeometry, NDArray[np.float32], NDArray[np.float32]],
+            self._cached(("paths", joints.key(), self.mode, self.display_px), compute),
+        )
+
+    def beam_line_integrals(
+        self, joints: CArmJoints, kvp: float
+    ) -> tuple[ProjectionGeometry, NDArray[np.float32]]:
+        """Display-grid geometry and the anatomy's −ln T for the beam of ``kvp``, cached."""
+
+        def compute() -> tuple[ProjectionGeometry, NDArray[np.float32]]:
+            geometry, water, bone = self.anatomy_paths(joints)
+            li = beam(kvp).transmission_line_integrals(water, bone)
+            li.setflags(write=False)
+            return geometry, li
+
+        return cast(
+            tuple[ProjectionGeometry, NDArray[np.float32]],
+            self._cached(("beam", joints.key(), self.mode, self.display_px, float(kvp)), compute),
+        )
 
     def preview(self, joints: CArmJoints) -> NDArray[np.uint8]:
         """Fast low-resolution image for dragging the C-arm (noiseless, monitor orientation)."""
@@ -253,12 +322,14 @@ class FluoroRenderer:
         chain_settings: ChainSettings | None = None,
         rng: np.random.Generator | None = None,
     ) -> FluoroFrame:
-        """Anatomy (cached) + instruments → image chain → monitor image, with the dose record."""
-        geometry, anatomy = self.anatomy_line_integrals(joints)
+        """Anatomy through the exposure's beam (cached) + instruments → image chain → monitor
+        image, with the dose record."""
         if exposure is None:
             exposure = self.default_exposure(joints)
+        geometry, anatomy = self.beam_line_integrals(joints, exposure.kvp)
         total = anatomy
-        instrument_li = self._instrument_line_integrals(instruments, geometry)
+        metal_kev = instrument_energy_kev(exposure.kvp)
+        instrument_li = self._instrument_line_integrals(instruments, geometry, metal_kev)
         if instrument_li is not None:
             total = anatomy + instrument_li
         image, chain_extras = self._apply_chain(total, geometry, exposure, chain_settings, rng)
@@ -268,33 +339,37 @@ class FluoroRenderer:
             anatomy_line_integrals=anatomy,
             geometry=geometry,
             joints=joints,
-            kvp=self.kvp,
-            energy_kev=self.energy_kev,
+            kvp=exposure.kvp,
+            energy_kev=metal_kev,
             orientation=self.orientation,
             dose=self._exposure_dose(exposure, geometry, chain_settings),
             extras=chain_extras,
         )
 
     def default_exposure(self, joints: CArmJoints | None = None) -> Exposure:
-        """Continuous fluoroscopy at this kVp with the tube current the automatic dose-rate
-        control settles at for the pose (render.metering; cached per pose), or the typical
-        current for the field without a pose."""
+        """Continuous fluoroscopy at the kVp and tube current the automatic dose-rate control
+        settles at for the pose, starting from this renderer's kVp (render.metering; cached per
+        pose), or this kVp and the typical current for the field without a pose."""
         field = self.model.field_mm(self.mode)
         if joints is None:
             return Exposure(self.kvp, _dose.typical_tube_current_ma(field, self.kvp))
-        current_ma = self.dose_rate_control.current_ma(
+        technique = self.dose_rate_control.technique(
             (joints.key(), self.mode, self.kvp),
             lambda: self.geometry(joints, 64),
             self.kvp,
             field,
         )
-        return Exposure(self.kvp, current_ma)
+        return Exposure(technique.kvp, technique.ma)
 
     # -- integration points (issue #4 part 2) ------------------------------------------------
     def _instrument_line_integrals(
-        self, instruments: Sequence[InstrumentPose], geometry: ProjectionGeometry
+        self,
+        instruments: Sequence[InstrumentPose],
+        geometry: ProjectionGeometry,
+        energy_kev: float,
     ) -> NDArray[np.float32] | None:
-        """Σ μ·chord of the instruments on the display grid (render/instrument_projection.py)."""
+        """Σ μ·chord of the instruments at ``energy_kev`` on the display grid
+        (render/instrument_projection.py)."""
         if not instruments:
             return None
         if self._catalogue is None:
@@ -302,7 +377,7 @@ class FluoroRenderer:
 
             self._catalogue = load_catalogue()
         return _instrument_projection.instrument_line_integrals(
-            list(instruments), self._catalogue, geometry, self.energy_kev
+            list(instruments), self._catalogue, geometry, energy_kev
         )
 
     def _apply_chain(
@@ -334,6 +409,4 @@ class FluoroRenderer:
         if exposure is None:
             return None
         collimation = chain_settings.collimation if chain_settings is not None else None
-        return _dose.exposure_dose(
-            exposure, geometry, model=self.model, kvp=self.kvp, collimation=collimation
-        )
+        return _dose.exposure_dose(exposure, geometry, model=self.model, collimation=collimation)

@@ -44,6 +44,7 @@ from fluorosim.models.patient import Patient
 from fluorosim.models.pose import wrap_roll_deg
 from fluorosim.render import carm, dose, views
 from fluorosim.render.carm import CArmJoints, CArmLimitError
+from fluorosim.render.dose import Technique
 from fluorosim.render.exposure import Exposure
 from fluorosim.render.geometry import ProjectionGeometry
 from fluorosim.render.image_chain import ChainSettings
@@ -137,7 +138,7 @@ class Session:
         self._exposure_factory = exposure_factory or self._default_exposure
         #: a replay's recorded technique per frame (scenarios.recorded_technique), else metered
         self._recorded_technique = recorded_technique
-        #: the dose-rate control's tube current per pose (_metered_current_ma)
+        #: the dose-rate control's kVp and tube current per pose (_metered_technique)
         self._dose_rate_control = DoseRateControl(patient.hu, patient.lps_from_voxel)
         self.log = AttemptLog(scenario.id, mode)
         self._t_s = 0.0
@@ -504,8 +505,8 @@ class Session:
 
         Technique as the automatic dose-rate control settles at for this pose of this patient
         (render.metering: the patient metered in the central half of the field, the typical
-        current for the field scaled to it up to the rate limit) at the renderer's kVp — the
-        same with or without a renderer; a single shot lasts :data:`SINGLE_SHOT_S`; a pulsed
+        current for the field scaled to it up to the rate limit, then the kVp raised from the
+        renderer's) — the same with or without a renderer; a single shot lasts :data:`SINGLE_SHOT_S`; a pulsed
         frame covers one pulse interval 1/pps of pedal-down time.
         """
         renderer = self.renderer
@@ -514,7 +515,8 @@ class Session:
         if recorded is not None:  # a replay doses as the attempt was dosed
             kvp, ma = recorded.kvp, recorded.ma
         else:
-            ma = self._metered_current_ma(kvp)
+            technique = self._metered_technique(kvp)
+            kvp, ma = technique.kvp, technique.ma
         if mode == "single":
             return Exposure(kvp, ma, "single_shot", None, SINGLE_SHOT_S)
         fluoro = self.technique.fluoro_mode
@@ -535,10 +537,11 @@ class Session:
         shot = int(self.counters["shots"]) + (1 if self._starts_shot(mode) else 0)
         return self._recorded_technique.for_frame(int(self.counters["frames"]) + 1, shot)
 
-    def _metered_current_ma(self, kvp: float) -> float:
-        """The dose-rate control's tube current for the current pose (metered once per pose)."""
+    def _metered_technique(self, kvp: float) -> Technique:
+        """The dose-rate control's kVp and tube current for the current pose, starting from
+        ``kvp`` (metered once per pose)."""
         joints, mode = self._joints, self.magnification_mode
-        return self._dose_rate_control.current_ma(
+        return self._dose_rate_control.technique(
             (joints.key(), mode, float(kvp)),
             lambda: carm.carm_geometry(
                 joints,

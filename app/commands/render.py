@@ -69,7 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(fluorosim phantom import) or a CT file / DICOM folder / exported patient folder",
     )
     parser.add_argument("--size", type=int, default=512, help="image size in pixels (default 512)")
-    parser.add_argument("--kvp", type=float, default=75.0, help="tube voltage (default 75 kVp)")
+    parser.add_argument(
+        "--kvp",
+        type=float,
+        default=75.0,
+        help="tube voltage the dose-rate control starts from (default 75 kVp; it raises it "
+        "for a thick view)",
+    )
     parser.add_argument("--model", default="ii9", help="C-arm preset: ii9, ii12, fpd30")
     parser.add_argument("--mode", help="magnification mode of the preset (e.g. 6in)")
     parser.add_argument(
@@ -84,7 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--exact", action="store_true", help="use the exact Siddon ray caster (slow)"
     )
     parser.add_argument("--out", help="output image file (PNG)")
-    parser.add_argument("--line-integrals", dest="line_integrals", help="write ∫μ dl as .npy")
+    parser.add_argument(
+        "--line-integrals",
+        dest="line_integrals",
+        help="write ∫μ dl as .npy (at the --mu volume's energy)",
+    )
     parser.add_argument("--geometry", help="write the projection geometry as JSON")
     parser.add_argument("--mu", help="write the attenuation volume (mm⁻¹) as NIfTI .nii.gz")
 
@@ -201,6 +211,7 @@ def geometry_record(
         "magnification_mode": renderer.mode,
         "kvp": renderer.kvp,
         "effective_energy_kev": renderer.energy_kev,
+        "line_integrals_energy_kev": renderer.energy_kev,
         "monitor_orientation": renderer.orientation.describe(),
         "png_orientation": {
             "flip_horizontal": renderer.orientation.flip_horizontal,
@@ -231,15 +242,23 @@ def _render(args: argparse.Namespace) -> int:
     if args.exact:
         geometry = renderer.geometry(joints)
         line_integrals = line_integrals_exact(renderer.volume, geometry)
-        instrument_li = renderer._instrument_line_integrals(instruments, geometry)
+        instrument_li = renderer._instrument_line_integrals(
+            instruments, geometry, renderer.energy_kev
+        )
         if instrument_li is not None:
             line_integrals = line_integrals + instrument_li
         image = renderer.orientation.apply(plain_display(line_integrals, renderer.field_mask))
         dose = None
     else:
         frame = renderer.render_frame(joints, instruments, rng=np.random.default_rng(args.seed))
-        geometry, line_integrals, image = frame.geometry, frame.line_integrals, frame.image
-        dose = frame.dose
+        geometry, image, dose = frame.geometry, frame.image, frame.dose
+        # the written ∫μ dl is at the μ volume's energy (as --exact and --mu), not the beam's −ln T
+        line_integrals = renderer.anatomy_line_integrals(joints)[1]
+        instrument_li = renderer._instrument_line_integrals(
+            instruments, geometry, renderer.energy_kev
+        )
+        if instrument_li is not None:
+            line_integrals = line_integrals + instrument_li
     written = []
     if args.out:
         out = Path(args.out)

@@ -10,7 +10,11 @@ from fluorosim.render.carm import CArmJoints, MonitorOrientation
 from fluorosim.render.drr_exact import line_integrals_exact
 from fluorosim.render.renderer import FluoroFrame, FluoroRenderer, plain_display
 from fluorosim.render.views import ideal_joints
-from tests.render.synthetic_patient import make_synthetic_patient
+from tests.render.synthetic_patient import (
+    default_patient,
+    make_synthetic_patient,
+    phantom_available,
+)
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +132,52 @@ def test_benchmark_registry_merges_figures_and_reports_failures(patient):
         assert figures[key] > 0
     assert figures["ncc_vs_exact"] > 0.99
     assert figures["diffdrr_drr"] in ("installed", "not installed")
+
+
+def test_the_frame_is_the_exposure_beams_transmission_of_the_water_and_bone_paths(
+    renderer, patient
+):
+    """The two paths recombine to the single-energy ∫μ dl at the volume's energy, the bone path
+    matches the exact integral of the bone-fraction volume, and the frame's anatomy is the
+    exposure's beam's −ln T of those paths."""
+    from fluorosim.models.materials import mu_per_mm
+    from fluorosim.render.attenuation import build_bone_volume
+    from fluorosim.render.spectrum import beam
+
+    joints = ideal_joints(patient, "lateral")
+    geometry, li = renderer.anatomy_line_integrals(joints)
+    _, water, bone = renderer.anatomy_paths(joints)
+    energy = renderer.volume.energy_kev
+    recombined = water * mu_per_mm("water", energy) + bone * mu_per_mm("cortical_bone", energy)
+    crossed = water > 1.0  # where no interpolation overshoot clipped the water path
+    np.testing.assert_allclose(recombined[crossed], li[crossed], rtol=1e-4, atol=1e-5)
+    exact_bone = line_integrals_exact(build_bone_volume(patient), geometry, model="trilinear")
+    assert bone.max() > 20.0  # the lateral crosses both ilia and the spine
+    significant = exact_bone > 0.1 * exact_bone.max()
+    assert np.mean(np.abs(bone - exact_bone)[significant] / exact_bone[significant]) < 0.02
+
+    exposure = renderer.default_exposure(joints)
+    frame = renderer.render_frame(joints, exposure=exposure, rng=np.random.default_rng(0))
+    expected = beam(exposure.kvp).transmission_line_integrals(water, bone)
+    np.testing.assert_allclose(frame.anatomy_line_integrals, expected, rtol=1e-6)
+    assert frame.kvp == exposure.kvp and frame.dose is not None and frame.dose.kvp == exposure.kvp
+
+
+@pytest.mark.skipif(not phantom_available(), reason="needs the patient generator")
+def test_a_lateral_through_the_pelvis_raises_the_kvp_and_an_ap_does_not():
+    """The default patient's lateral is too thick for the current alone at the rate limit: the
+    dose-rate control raises the kVp (and the frame and its dose say so); the AP stays at the
+    renderer's kVp with a current under the limit."""
+    from fluorosim.render import dose
+
+    patient = default_patient()
+    renderer = FluoroRenderer(patient, display_px=128)
+    ap = renderer.default_exposure(ideal_joints(patient, "ap"))
+    lateral_joints = ideal_joints(patient, "true_lateral_sacrum")
+    lateral = renderer.default_exposure(lateral_joints)
+    assert ap.kvp == renderer.kvp == 75.0
+    distance = dose.reference_distance_mm(renderer.geometry(lateral_joints))
+    assert dose.continuous_rate_mgy_per_min(ap.kvp, ap.ma, distance) < 88.0
+    assert lateral.kvp >= 95.0
+    frame = renderer.render_frame(lateral_joints, rng=np.random.default_rng(0))
+    assert frame.kvp == lateral.kvp and frame.dose is not None and frame.dose.kvp == lateral.kvp

@@ -3,6 +3,7 @@ an older (or since changed) dose-rate control replays to its stored report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -121,12 +122,13 @@ def test_a_recording_replays_to_its_dose_after_the_control_changes(
     currents = {round(f["ma"], 6) for f in frames}
     assert len(currents) >= 3, currents  # the lateral, the inlet and the moving run differ
 
-    original = DoseRateControl.current_ma
-    monkeypatch.setattr(
-        DoseRateControl,
-        "current_ma",
-        lambda self, *args, **kwargs: 0.5 * original(self, *args, **kwargs),
-    )
+    original = DoseRateControl.technique
+
+    def halved(self, *args, **kwargs):
+        technique = original(self, *args, **kwargs)
+        return dataclasses.replace(technique, ma=0.5 * technique.ma)
+
+    monkeypatch.setattr(DoseRateControl, "technique", halved)
     replayed = replay_attempt(path, patient=synthetic_patient, renderer_factory=_headless)
     assert replayed.to_json_text() == report.to_json_text()
 
