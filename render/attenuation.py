@@ -18,10 +18,10 @@ Model (stated so that anyone can check it):
    (denser bone). This is the bilinear (soft tissue / bone) model of public DRR software
    (Plastimatch, DeepDRR: reference/anatomy.md) made energy-dependent.
 
-3. **Bone fraction.** The same piecewise-linear model splits every voxel's μ into a soft-tissue part
-   and a cortical-bone part: above the muscle anchor a CT number is a mix of muscle and cortical
-   bone, and :func:`bone_fraction` is the cortical-bone weight of that mix (0 at and below muscle,
-   1 at the cortical anchor, more for denser bone). A ray's ∫ bone_fraction dl is its path in
+3. **Bone fraction.** Every voxel's μ splits into a soft-tissue part and a cortical-bone part:
+   :func:`bone_fraction` is 0 up to ``SOFT_TISSUE_MAX_HU`` (anatomy.md: muscle and blood reach
+   +60 HU, disc +100) and rises linearly to 1 at the cortical-bone anchor (more for denser bone),
+   so cancellous bone of 226 HU is 9 % cortical bone and the rest water-like. A ray's ∫ bone_fraction dl is its path in
    millimetres of cortical bone, and (∫μ dl − that · μ_bone) / μ_water the water-equivalent
    rest: the two paths that the polyenergetic beam (render.spectrum) attenuates, each with its
    own energy dependence. Adipose and muscle are taken as water-like in energy dependence there
@@ -105,14 +105,18 @@ def hu_to_mu(hu: NDArray[Any], energy_kev: float) -> NDArray[np.float32]:
     return mu
 
 
+#: The highest CT number of soft tissue (anatomy.md: disc ≈ +70 to +100 HU): no bone below it.
+SOFT_TISSUE_MAX_HU = 100.0
+
+
 def bone_fraction(hu: NDArray[Any]) -> NDArray[np.float32]:
-    """Cortical-bone weight (float32) of CT numbers in the piecewise-linear model (docstring 3):
-    (HU − HU_muscle) / (HU_cortical − HU_muscle) above the muscle anchor, else 0."""
+    """Cortical-bone weight (float32) of CT numbers (docstring 3): (HU − SOFT_TISSUE_MAX_HU) /
+    (HU_cortical − SOFT_TISSUE_MAX_HU) above soft tissue, else 0."""
     anchors_hu, _ = _cached_anchors(CT_EFFECTIVE_ENERGY_KEV)
-    muscle_hu, bone_hu = float(anchors_hu[-2]), float(anchors_hu[-1])
+    bone_hu = float(anchors_hu[-1])
     values = np.asarray(hu, dtype=np.float32)
-    fraction: NDArray[np.float32] = (values - np.float32(muscle_hu)) * np.float32(
-        1.0 / (bone_hu - muscle_hu)
+    fraction: NDArray[np.float32] = (values - np.float32(SOFT_TISSUE_MAX_HU)) * np.float32(
+        1.0 / (bone_hu - SOFT_TISSUE_MAX_HU)
     )
     return np.maximum(fraction, np.float32(0.0), out=fraction)
 
@@ -210,8 +214,7 @@ def build_bone_volume(patient: Patient, downsample: int = 1) -> AttenuationVolum
     it does not depend on the beam)."""
     if downsample < 1:
         raise ValueError(f"downsample must be ≥ 1, got {downsample}")
-    anchors_hu, _ = _cached_anchors(CT_EFFECTIVE_ENERGY_KEV)
-    box = _body_box(patient.hu, float(anchors_hu[-2]))
+    box = _body_box(patient.hu, SOFT_TISSUE_MAX_HU)
     fraction = np.ascontiguousarray(bone_fraction(patient.hu[box]))
     offset = np.array([s.start for s in box], dtype=np.float64)
     lps_from_voxel = patient.lps_from_voxel.copy()

@@ -167,7 +167,7 @@ def typical_tube_current_ma(field_mm: float, kvp: float = DEFAULT_KVP) -> float:
 
 #: Water and cortical-bone paths (mm) of the patient the typical technique is set for: an average
 #: adult abdomen on AP (Bushberg et al.: ≈20 cm) with the lumbar spine in the measuring field (the
-#: default BMI-25 patient's AP meters 221 mm of water and 10.5 mm of cortical bone).
+#: default BMI-25 patient's AP meters 225 mm of water and 9.1 mm of cortical bone).
 REFERENCE_WATER_MM = 220.0
 REFERENCE_BONE_MM = 10.0
 #: Lowest tube current the dose-rate control drives to, as a fraction of the typical technique

@@ -132,6 +132,8 @@ def test_bone_fraction_is_zero_in_soft_tissue_and_one_at_cortical_bone():
     anchors_hu, _ = hu_to_mu_anchors(CT_EFFECTIVE_ENERGY_KEV)
     muscle_hu, cortical_hu = anchors_hu[-2], anchors_hu[-1]
     fractions = bone_fraction(np.array([-1000.0, -100.0, 0.0, muscle_hu, cortical_hu, 226.0]))
+    assert muscle_hu < 100.0
     assert list(fractions[:4]) == [0.0, 0.0, 0.0, 0.0]
     assert fractions[4] == pytest.approx(1.0, abs=1e-6)
     assert 0.05 < fractions[5] < 0.2  # young adult cancellous bone (anatomy.md: 226 HU)
+    assert bone_fraction(np.array([100.0]))[0] == 0.0  # disc, the densest soft tissue
