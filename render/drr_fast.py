@@ -31,11 +31,186 @@ from numpy.typing import NDArray
 from fluorosim.render.attenuation import AttenuationVolume
 from fluorosim.render.geometry import ProjectionGeometry
 
+#: Zero voxels around the two in-slice axes of every copy: a ray's samples span padded in-slice
+#: positions [PAD − 1, n + PAD] (where bilinear reads can meet a non-zero voxel), so with 2 the
+#: four reads of every sample stay inside the array without a per-sample bounds check even when
+#: the fixed-point position below is off by its rounding (< 1e-4 voxel).
+PAD_VOXELS = 2
 
-@njit(cache=True, nogil=True)
+#: Fixed-point in-slice positions: 2⁻²⁴ voxel per unit (int64), stepped by integer adds; the
+#: voxel index is a shift and the bilinear weights the top ``WEIGHT_BITS`` of the fraction.
+POSITION_BITS = 24
+WEIGHT_BITS = 16
+
+#: numba fastmath without ``reassoc`` (no reordering of sums): NaN, inf and signed-zero checks
+#: are not needed here.
+_FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+def _ray_span(
+    boxes: NDArray[np.int32],
+    extent: NDArray[np.int64],
+    nb: int,
+    nc: int,
+    na: int,
+    sb: float,
+    sc: float,
+    sa: float,
+    db: float,
+    dc: float,
+    da: float,
+    slab: int,
+) -> tuple[int, int, float, float, float, float]:
+    """The slices a ray samples in a slice-ordered copy of in-slice size (nb, nc) and ``na`` slices.
+
+    Returns (k_first, k_last, base_b, base_c, step_b, step_c): the padded in-slice position at
+    slice 0 and its change per slice; k_last < k_first for a ray that meets nothing.
+    ``boxes[k]`` = (b_min, b_max, c_min, c_max) are the padded indices bounding slice k's non-zero
+    voxels and ``extent`` their union (:func:`_extent`): the ray is first clipped to where it may
+    meet the union box, then its ends are advanced slice by slice to where it meets that slice's
+    box (samples outside read only zeros), so air around the body costs no memory reads.
+    """
+    # parametric range where the sample lies inside the in-slice support [-1, n] and t ∈ [0, 1]
+    t0 = 0.0
+    t1 = 1.0
+    for s, d, n in ((sb, db, nb), (sc, dc, nc)):
+        if abs(d) < 1e-12:
+            if s <= -1.0 or s >= n:
+                return 0, -1, 0.0, 0.0, 0.0, 0.0
+        else:
+            ta = (-1.0 - s) / d
+            tb = (n - s) / d
+            if ta > tb:
+                ta, tb = tb, ta
+            t0 = max(t0, ta)
+            t1 = min(t1, tb)
+    if t0 >= t1:
+        return 0, -1, 0.0, 0.0, 0.0, 0.0
+    ka = sa + t0 * da
+    kb = sa + t1 * da
+    if ka > kb:
+        ka, kb = kb, ka
+    # slab k averages ``slab`` voxel slices; its centre sits at index slab·k + (slab − 1)/2
+    half = 0.5 * (slab - 1)
+    k_first = max(int(np.ceil((ka - half) / slab)), 0, extent[0])
+    k_last = min(int(np.floor((kb - half) / slab)), na - 1, extent[1])
+    inv_da = 1.0 / da
+    step_b = slab * db * inv_da  # in-slice displacement per slice
+    step_c = slab * dc * inv_da
+    base_b = sb + (half - sa) * inv_da * db + PAD_VOXELS  # padded position at slice k = 0
+    base_c = sc + (half - sa) * inv_da * dc + PAD_VOXELS
+    # the slices where the ray is within one voxel of the union box, widened by one slice
+    # against rounding (the per-slice trim below settles the ends exactly)
+    for base, step, low, high in (
+        (base_b, step_b, extent[2] - 1.0, extent[3] + 1.0),
+        (base_c, step_c, extent[4] - 1.0, extent[5] + 1.0),
+    ):
+        if abs(step) < 1e-12:
+            if base < low or base > high:
+                return 0, -1, 0.0, 0.0, 0.0, 0.0
+        else:
+            ka = (low - base) / step
+            kb = (high - base) / step
+            if ka > kb:
+                ka, kb = kb, ka
+            k_first = max(k_first, int(np.floor(ka)) - 1)
+            k_last = min(k_last, int(np.ceil(kb)) + 1)
+    # empty-space skipping: trim slices whose bilinear footprint misses the non-zero box
+    while k_first <= k_last:
+        xb = base_b + k_first * step_b
+        xc = base_c + k_first * step_c
+        if (
+            boxes[k_first, 0] - 1 <= xb <= boxes[k_first, 1] + 1
+            and boxes[k_first, 2] - 1 <= xc <= boxes[k_first, 3] + 1
+        ):
+            break
+        k_first += 1
+    while k_last >= k_first:
+        xb = base_b + k_last * step_b
+        xc = base_c + k_last * step_c
+        if (
+            boxes[k_last, 0] - 1 <= xb <= boxes[k_last, 1] + 1
+            and boxes[k_last, 2] - 1 <= xc <= boxes[k_last, 3] + 1
+        ):
+            break
+        k_last -= 1
+    return k_first, k_last, base_b, base_c, step_b, step_c
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sum_linear(
+    flat: NDArray[Any],
+    stride_b: int,
+    stride_c: int,
+    k_first: int,
+    k_last: int,
+    base_b: float,
+    base_c: float,
+    step_b: float,
+    step_c: float,
+) -> float:
+    """Σ over slices k_first…k_last of the bilinear sample of a copy flattened to ``flat``.
+
+    Integer arithmetic throughout (no float conversion per sample): positions in fixed point,
+    the 16-bit μ codes weighted by 16-bit fractions, summed exactly in int64 (< 2⁴⁸ per sample).
+    The position at slice k is b0 + k·db whatever the first slice, so trimming a ray's ends
+    changes none of its other samples.
+    """
+    one = float(1 << POSITION_BITS)
+    db = np.int64(np.rint(step_b * one))
+    dc = np.int64(np.rint(step_c * one))
+    xb = np.int64(np.rint(base_b * one)) + k_first * db
+    xc = np.int64(np.rint(base_c * one)) + k_first * dc
+    shift = POSITION_BITS - WEIGHT_BITS
+    mask = (1 << WEIGHT_BITS) - 1
+    off_b = np.uint64(stride_b)
+    off_c = np.uint64(stride_c)
+    off_bc = np.uint64(stride_b + stride_c)
+    total = np.int64(0)
+    for k in range(k_first, k_last + 1):
+        fb = (xb >> shift) & mask
+        fc = (xc >> shift) & mask
+        # an unsigned index: numba adds no negative-index wraparound
+        p = np.uint64((xb >> POSITION_BITS) * stride_b + (xc >> POSITION_BITS) * stride_c + k)
+        v00 = np.int64(flat[p])
+        v10 = np.int64(flat[p + off_b])
+        v01 = np.int64(flat[p + off_c])
+        v11 = np.int64(flat[p + off_bc])
+        low = (v00 << WEIGHT_BITS) + (v01 - v00) * fc
+        high = (v10 << WEIGHT_BITS) + (v11 - v10) * fc
+        total += (low << WEIGHT_BITS) + (high - low) * fb
+        xb += db
+        xc += dc
+    return total * (1.0 / (1 << (2 * WEIGHT_BITS)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sum_nearest(
+    flat: NDArray[Any],
+    stride_b: int,
+    stride_c: int,
+    k_first: int,
+    k_last: int,
+    base_b: float,
+    base_c: float,
+    step_b: float,
+    step_c: float,
+) -> float:
+    """Σ of the voxel whose centre is nearest in each slice (the box model, like Siddon)."""
+    total = 0.0
+    for k in range(k_first, k_last + 1):
+        ib = int(base_b + k * step_b + 0.5)  # > 0 inside the padded range: int() rounds
+        ic = int(base_c + k * step_c + 0.5)
+        total += np.float64(flat[np.uint64(ib * stride_b + ic * stride_c + k)])
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
 def _joseph_ray(
     vol: NDArray[Any],
     boxes: NDArray[np.int32],
+    extent: NDArray[np.int64],
     sb: float,
     sc: float,
     sa: float,
@@ -45,85 +220,48 @@ def _joseph_ray(
     length_mm: float,
     nearest: bool,
     slab: int,
-) -> float | np.float32:
-    """One ray through a slice-ordered copy ``vol[b + 1, c + 1, a]`` (padded by 1 in b and c).
-
-    ``boxes[k]`` = (b_min, b_max, c_min, c_max), the padded indices bounding slice k's non-zero
-    voxels: the ray's first and last slices are advanced to where it meets that box (samples
-    outside read only zeros), so air around the body costs no memory reads.
-    """
-    nb = vol.shape[0] - 2
-    nc = vol.shape[1] - 2
+) -> float:
+    """One ray through a slice-ordered copy ``vol[b + PAD, c + PAD, a]`` (see :func:`_ray_span`)."""
     na = vol.shape[2]
-    # parametric range where the sample lies inside the padded in-slice extent and t ∈ [0, 1]
-    t0 = 0.0
-    t1 = 1.0
-    for s, d, n in ((sb, db, nb), (sc, dc, nc)):
-        if abs(d) < 1e-12:
-            if s <= -1.0 or s >= n:
-                return 0.0
-        else:
-            ta = (-1.0 - s) / d
-            tb = (n - s) / d
-            if ta > tb:
-                ta, tb = tb, ta
-            t0 = max(t0, ta)
-            t1 = min(t1, tb)
-    if t0 >= t1:
-        return 0.0
-    ka = sa + t0 * da
-    kb = sa + t1 * da
-    if ka > kb:
-        ka, kb = kb, ka
-    # slab k averages ``slab`` voxel slices; its centre sits at index slab·k + (slab − 1)/2
-    half = 0.5 * (slab - 1)
-    k_first = max(int(np.ceil((ka - half) / slab)), 0)
-    k_last = min(int(np.floor((kb - half) / slab)), na - 1)
+    k_first, k_last, base_b, base_c, step_b, step_c = _ray_span(
+        boxes,
+        extent,
+        vol.shape[0] - 2 * PAD_VOXELS,
+        vol.shape[1] - 2 * PAD_VOXELS,
+        na,
+        sb,
+        sc,
+        sa,
+        db,
+        dc,
+        da,
+        slab,
+    )
     if k_last < k_first:
         return 0.0
-    inv_da = 1.0 / da
-    step_b = slab * db * inv_da  # in-slice displacement per slice
-    step_c = slab * dc * inv_da
-    base_b = sb + (half - sa) * inv_da * db + 1.0  # padded in-slice position at slice k = 0
-    base_c = sc + (half - sa) * inv_da * dc + 1.0
-    # empty-space skipping: trim slices whose bilinear footprint misses the non-zero box
-    while k_first <= k_last:
-        xb = base_b + k_first * step_b
-        xc = base_c + k_first * step_c
-        box = boxes[k_first]
-        if box[0] - 1 <= xb <= box[1] + 1 and box[2] - 1 <= xc <= box[3] + 1:
-            break
-        k_first += 1
-    while k_last >= k_first:
-        xb = base_b + k_last * step_b
-        xc = base_c + k_last * step_c
-        box = boxes[k_last]
-        if box[0] - 1 <= xb <= box[1] + 1 and box[2] - 1 <= xc <= box[3] + 1:
-            break
-        k_last -= 1
-    total: float | np.float32 = 0.0
-    for k in range(k_first, k_last + 1):
-        xb = base_b + k * step_b
-        xc = base_c + k * step_c
-        if nearest:  # the voxel whose centre is closest in this slice (box model, like Siddon)
-            ib = int(xb + 0.5)
-            ic = int(xc + 0.5)
-            if ib < 1 or ic < 1 or ib > nb or ic > nc:
-                continue
-            total += np.float32(vol[ib, ic, k])
-            continue
-        ib = int(xb)  # xb > 0 inside the padded range, so int() floors
-        ic = int(xc)
-        if ib < 0 or ic < 0 or ib > nb or ic > nc:
-            continue
-        fb = xb - ib
-        fc = xc - ic
-        v00 = np.float32(vol[ib, ic, k])
-        v10 = np.float32(vol[ib + 1, ic, k])
-        v01 = np.float32(vol[ib, ic + 1, k])
-        v11 = np.float32(vol[ib + 1, ic + 1, k])
-        total += (1.0 - fb) * ((1.0 - fc) * v00 + fc * v01) + fb * ((1.0 - fc) * v10 + fc * v11)
-    return total * length_mm * abs(inv_da) * slab
+    flat = vol.reshape(vol.size)
+    stride_b = vol.shape[1] * na
+    if nearest:
+        total = _sum_nearest(flat, stride_b, na, k_first, k_last, base_b, base_c, step_b, step_c)
+    else:
+        total = _sum_linear(flat, stride_b, na, k_first, k_last, base_b, base_c, step_b, step_c)
+    return total * length_mm * abs(slab / da)
+
+
+@njit(cache=True, nogil=True)
+def _extent(boxes: NDArray[np.int32]) -> NDArray[np.int64]:
+    """(k_min, k_max, b_min, b_max, c_min, c_max) of the non-empty slices of ``boxes``."""
+    big = 1 << 20
+    out = np.array([boxes.shape[0], -1, big, -big, big, -big], np.int64)
+    for k in range(boxes.shape[0]):
+        if boxes[k, 0] <= boxes[k, 1] and boxes[k, 2] <= boxes[k, 3]:
+            out[0] = min(out[0], k)
+            out[1] = max(out[1], k)
+            out[2] = min(out[2], boxes[k, 0])
+            out[3] = max(out[3], boxes[k, 1])
+            out[4] = min(out[4], boxes[k, 2])
+            out[5] = max(out[5], boxes[k, 3])
+    return out
 
 
 #: Rays per tile side (a unit of parallel work).
@@ -159,6 +297,12 @@ def _joseph_image(
 ) -> NDArray[np.float32]:
     out = np.empty((height, width), np.float32)
     A = voxel_from_lps
+    ext_i = _extent(boxes_i)
+    ext_j = _extent(boxes_j)
+    ext_k = _extent(boxes_k)
+    thick_ext_i = _extent(thick_boxes_i)
+    thick_ext_j = _extent(thick_boxes_j)
+    thick_ext_k = _extent(thick_boxes_k)
     s = np.empty(3)
     for a in range(3):
         s[a] = A[a, 0] * source[0] + A[a, 1] * source[1] + A[a, 2] * source[2] + A[a, 3]
@@ -191,6 +335,7 @@ def _joseph_image(
                         value = _joseph_ray(
                             thick_i,
                             thick_boxes_i,
+                            thick_ext_i,
                             s[1],
                             s[2],
                             s[0],
@@ -203,13 +348,25 @@ def _joseph_image(
                         )
                     else:
                         value = _joseph_ray(
-                            vol_i, boxes_i, s[1], s[2], s[0], d[1], d[2], d[0], length, nearest, 1
+                            vol_i,
+                            boxes_i,
+                            ext_i,
+                            s[1],
+                            s[2],
+                            s[0],
+                            d[1],
+                            d[2],
+                            d[0],
+                            length,
+                            nearest,
+                            1,
                         )
                 elif ad1 >= ad2:
                     if max(ad0, ad2) < thick_slope * ad1:
                         value = _joseph_ray(
                             thick_j,
                             thick_boxes_j,
+                            thick_ext_j,
                             s[0],
                             s[2],
                             s[1],
@@ -222,12 +379,24 @@ def _joseph_image(
                         )
                     else:
                         value = _joseph_ray(
-                            vol_j, boxes_j, s[0], s[2], s[1], d[0], d[2], d[1], length, nearest, 1
+                            vol_j,
+                            boxes_j,
+                            ext_j,
+                            s[0],
+                            s[2],
+                            s[1],
+                            d[0],
+                            d[2],
+                            d[1],
+                            length,
+                            nearest,
+                            1,
                         )
                 elif max(ad0, ad1) < thick_slope * ad2:
                     value = _joseph_ray(
                         thick_k,
                         thick_boxes_k,
+                        thick_ext_k,
                         s[0],
                         s[1],
                         s[2],
@@ -240,7 +409,18 @@ def _joseph_image(
                     )
                 else:
                     value = _joseph_ray(
-                        vol_k, boxes_k, s[0], s[1], s[2], d[0], d[1], d[2], length, nearest, 1
+                        vol_k,
+                        boxes_k,
+                        ext_k,
+                        s[0],
+                        s[1],
+                        s[2],
+                        d[0],
+                        d[1],
+                        d[2],
+                        length,
+                        nearest,
+                        1,
                     )
                 out[r, c] = value * scale
     return out
@@ -248,14 +428,15 @@ def _joseph_image(
 
 def _slice_ordered(mu: NDArray[np.float32], axis: int, slab: int = 1) -> NDArray[np.float32]:
     """Copy with ``axis`` last (contiguous), ``slab`` slices averaged along it, and the other two
-    axes zero-padded by one voxel."""
+    axes zero-padded by ``PAD_VOXELS``."""
     others = [a for a in range(3) if a != axis]
     moved = np.transpose(mu, (*others, axis))
     if slab > 1:
         pad = (-moved.shape[2]) % slab
         moved = np.pad(moved, ((0, 0), (0, 0), (0, pad)))
         moved = moved.reshape(moved.shape[0], moved.shape[1], -1, slab).mean(axis=3)
-    return np.ascontiguousarray(np.pad(moved, ((1, 1), (1, 1), (0, 0))), dtype=np.float32)
+    pad = (PAD_VOXELS, PAD_VOXELS)
+    return np.ascontiguousarray(np.pad(moved, (pad, pad, (0, 0))), dtype=np.float32)
 
 
 def slice_boxes(copy: NDArray[Any]) -> NDArray[np.int32]:
