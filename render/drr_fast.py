@@ -47,9 +47,32 @@ WEIGHT_BITS = 16
 _FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 
 
+#: Slices per block of the coarse empty-space test (a ray skips a block whose union box it misses).
+SKIP_BLOCK = 8
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _segment_meets(box: NDArray[Any], xb: int, xc: int, db: int, dc: int, k0: int, k1: int) -> bool:
+    """Whether the ray's samples at slices k0…k1 (fixed-point position xb + k·db, xc + k·dc) can
+    read a voxel of ``box`` = (b_min, b_max, c_min, c_max): whether the range their positions
+    span overlaps the box widened by the bilinear footprint (one voxel). Exact integer
+    arithmetic: a sample this rejects reads only zeros."""
+    b0 = xb + k0 * db
+    b1 = xb + k1 * db
+    c0 = xc + k0 * dc
+    c1 = xc + k1 * dc
+    return (
+        min(b0, b1) <= (box[1] + 1) << POSITION_BITS
+        and max(b0, b1) >= (box[0] - 1) << POSITION_BITS
+        and min(c0, c1) <= (box[3] + 1) << POSITION_BITS
+        and max(c0, c1) >= (box[2] - 1) << POSITION_BITS
+    )
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
 def _ray_span(
     boxes: NDArray[np.int32],
+    blocks: NDArray[np.int64],
     extent: NDArray[np.int64],
     nb: int,
     nc: int,
@@ -61,11 +84,12 @@ def _ray_span(
     dc: float,
     da: float,
     slab: int,
-) -> tuple[int, int, float, float, float, float]:
+) -> tuple[int, int, int, int, int, int]:
     """The slices a ray samples in a slice-ordered copy of in-slice size (nb, nc) and ``na`` slices.
 
-    Returns (k_first, k_last, base_b, base_c, step_b, step_c): the padded in-slice position at
-    slice 0 and its change per slice; k_last < k_first for a ray that meets nothing.
+    Returns (k_first, k_last, xb, xc, db, dc): the ray's padded in-slice position at slice 0 in
+    fixed point (2^-POSITION_BITS voxel) and its change per slice; k_last < k_first for a ray
+    that meets nothing.
     ``boxes[k]`` = (b_min, b_max, c_min, c_max) are the padded indices bounding slice k's non-zero
     voxels and ``extent`` their union (:func:`_extent`): the ray is first clipped to where it may
     meet the union box, then its ends are advanced slice by slice to where it meets that slice's
@@ -77,7 +101,7 @@ def _ray_span(
     for s, d, n in ((sb, db, nb), (sc, dc, nc)):
         if abs(d) < 1e-12:
             if s <= -1.0 or s >= n:
-                return 0, -1, 0.0, 0.0, 0.0, 0.0
+                return 0, -1, 0, 0, 0, 0
         else:
             ta = (-1.0 - s) / d
             tb = (n - s) / d
@@ -86,7 +110,7 @@ def _ray_span(
             t0 = max(t0, ta)
             t1 = min(t1, tb)
     if t0 >= t1:
-        return 0, -1, 0.0, 0.0, 0.0, 0.0
+        return 0, -1, 0, 0, 0, 0
     ka = sa + t0 * da
     kb = sa + t1 * da
     if ka > kb:
@@ -100,15 +124,16 @@ def _ray_span(
     step_c = slab * dc * inv_da
     base_b = sb + (half - sa) * inv_da * db + PAD_VOXELS  # padded position at slice k = 0
     base_c = sc + (half - sa) * inv_da * dc + PAD_VOXELS
-    # the slices where the ray is within one voxel of the union box, widened by one slice
-    # against rounding (the per-slice trim below settles the ends exactly)
+    # the slices where the ray is within one voxel of the union box; 0.01 voxel and one slice
+    # wider than that against rounding (the fixed-point positions differ from these by < 1e-4
+    # voxel; the trim below settles the ends exactly)
     for base, step, low, high in (
-        (base_b, step_b, extent[2] - 1.0, extent[3] + 1.0),
-        (base_c, step_c, extent[4] - 1.0, extent[5] + 1.0),
+        (base_b, step_b, extent[2] - 1.01, extent[3] + 1.01),
+        (base_c, step_c, extent[4] - 1.01, extent[5] + 1.01),
     ):
         if abs(step) < 1e-12:
             if base < low or base > high:
-                return 0, -1, 0.0, 0.0, 0.0, 0.0
+                return 0, -1, 0, 0, 0, 0
         else:
             ka = (low - base) / step
             kb = (high - base) / step
@@ -116,26 +141,36 @@ def _ray_span(
                 ka, kb = kb, ka
             k_first = max(k_first, int(np.floor(ka)) - 1)
             k_last = min(k_last, int(np.ceil(kb)) + 1)
-    # empty-space skipping: trim slices whose bilinear footprint misses the non-zero box
+    one = float(1 << POSITION_BITS)
+    xb_fx = np.int64(np.rint(base_b * one))
+    xc_fx = np.int64(np.rint(base_c * one))
+    db_fx = np.int64(np.rint(step_b * one))
+    dc_fx = np.int64(np.rint(step_c * one))
+    # skip whole blocks of SKIP_BLOCK slices whose union box the ray's segment misses, then
+    # trim slices whose bilinear footprint misses the slice's own box
     while k_first <= k_last:
-        xb = base_b + k_first * step_b
-        xc = base_c + k_first * step_c
-        if (
-            boxes[k_first, 0] - 1 <= xb <= boxes[k_first, 1] + 1
-            and boxes[k_first, 2] - 1 <= xc <= boxes[k_first, 3] + 1
+        k_end = min(k_first - k_first % SKIP_BLOCK + SKIP_BLOCK - 1, k_last)
+        if _segment_meets(
+            blocks[k_first // SKIP_BLOCK], xb_fx, xc_fx, db_fx, dc_fx, k_first, k_end
         ):
+            break
+        k_first = k_end + 1
+    while k_last >= k_first:
+        k_start = max(k_last - k_last % SKIP_BLOCK, k_first)
+        if _segment_meets(
+            blocks[k_last // SKIP_BLOCK], xb_fx, xc_fx, db_fx, dc_fx, k_start, k_last
+        ):
+            break
+        k_last = k_start - 1
+    while k_first <= k_last:
+        if _segment_meets(boxes[k_first], xb_fx, xc_fx, db_fx, dc_fx, k_first, k_first):
             break
         k_first += 1
     while k_last >= k_first:
-        xb = base_b + k_last * step_b
-        xc = base_c + k_last * step_c
-        if (
-            boxes[k_last, 0] - 1 <= xb <= boxes[k_last, 1] + 1
-            and boxes[k_last, 2] - 1 <= xc <= boxes[k_last, 3] + 1
-        ):
+        if _segment_meets(boxes[k_last], xb_fx, xc_fx, db_fx, dc_fx, k_last, k_last):
             break
         k_last -= 1
-    return k_first, k_last, base_b, base_c, step_b, step_c
+    return k_first, k_last, xb_fx, xc_fx, db_fx, dc_fx
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -145,23 +180,20 @@ def _sum_linear(
     stride_c: int,
     k_first: int,
     k_last: int,
-    base_b: float,
-    base_c: float,
-    step_b: float,
-    step_c: float,
+    xb: int,
+    xc: int,
+    db: int,
+    dc: int,
 ) -> float:
     """Σ over slices k_first…k_last of the bilinear sample of a copy flattened to ``flat``.
 
     Integer arithmetic throughout (no float conversion per sample): positions in fixed point,
     the 16-bit μ codes weighted by 16-bit fractions, summed exactly in int64 (< 2⁴⁸ per sample).
-    The position at slice k is b0 + k·db whatever the first slice, so trimming a ray's ends
+    The position at slice k is xb + k·db whatever the first slice, so trimming a ray's ends
     changes none of its other samples.
     """
-    one = float(1 << POSITION_BITS)
-    db = np.int64(np.rint(step_b * one))
-    dc = np.int64(np.rint(step_c * one))
-    xb = np.int64(np.rint(base_b * one)) + k_first * db
-    xc = np.int64(np.rint(base_c * one)) + k_first * dc
+    xb += k_first * db
+    xc += k_first * dc
     shift = POSITION_BITS - WEIGHT_BITS
     mask = (1 << WEIGHT_BITS) - 1
     off_b = np.uint64(stride_b)
@@ -192,17 +224,21 @@ def _sum_nearest(
     stride_c: int,
     k_first: int,
     k_last: int,
-    base_b: float,
-    base_c: float,
-    step_b: float,
-    step_c: float,
+    xb: int,
+    xc: int,
+    db: int,
+    dc: int,
 ) -> float:
     """Σ of the voxel whose centre is nearest in each slice (the box model, like Siddon)."""
+    half = 1 << (POSITION_BITS - 1)
+    xb += k_first * db + half
+    xc += k_first * dc + half
     total = 0.0
     for k in range(k_first, k_last + 1):
-        ib = int(base_b + k * step_b + 0.5)  # > 0 inside the padded range: int() rounds
-        ic = int(base_c + k * step_c + 0.5)
-        total += np.float64(flat[np.uint64(ib * stride_b + ic * stride_c + k)])
+        p = (xb >> POSITION_BITS) * stride_b + (xc >> POSITION_BITS) * stride_c + k
+        total += np.float64(flat[np.uint64(p)])
+        xb += db
+        xc += dc
     return total
 
 
@@ -210,6 +246,7 @@ def _sum_nearest(
 def _joseph_ray(
     vol: NDArray[Any],
     boxes: NDArray[np.int32],
+    blocks: NDArray[np.int64],
     extent: NDArray[np.int64],
     sb: float,
     sc: float,
@@ -223,8 +260,9 @@ def _joseph_ray(
 ) -> float:
     """One ray through a slice-ordered copy ``vol[b + PAD, c + PAD, a]`` (see :func:`_ray_span`)."""
     na = vol.shape[2]
-    k_first, k_last, base_b, base_c, step_b, step_c = _ray_span(
+    k_first, k_last, xb, xc, db, dc = _ray_span(
         boxes,
+        blocks,
         extent,
         vol.shape[0] - 2 * PAD_VOXELS,
         vol.shape[1] - 2 * PAD_VOXELS,
@@ -242,9 +280,9 @@ def _joseph_ray(
     flat = vol.reshape(vol.size)
     stride_b = vol.shape[1] * na
     if nearest:
-        total = _sum_nearest(flat, stride_b, na, k_first, k_last, base_b, base_c, step_b, step_c)
+        total = _sum_nearest(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
     else:
-        total = _sum_linear(flat, stride_b, na, k_first, k_last, base_b, base_c, step_b, step_c)
+        total = _sum_linear(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
     return total * length_mm * abs(slab / da)
 
 
@@ -261,6 +299,25 @@ def _extent(boxes: NDArray[np.int32]) -> NDArray[np.int64]:
             out[3] = max(out[3], boxes[k, 1])
             out[4] = min(out[4], boxes[k, 2])
             out[5] = max(out[5], boxes[k, 3])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_boxes(boxes: NDArray[np.int32]) -> NDArray[np.int64]:
+    """Union box of every SKIP_BLOCK consecutive slices' boxes (empty: min > max)."""
+    big = 1 << 20
+    out = np.empty(((boxes.shape[0] + SKIP_BLOCK - 1) // SKIP_BLOCK, 4), np.int64)
+    out[:, 0] = big
+    out[:, 1] = -big
+    out[:, 2] = big
+    out[:, 3] = -big
+    for k in range(boxes.shape[0]):
+        if boxes[k, 0] <= boxes[k, 1] and boxes[k, 2] <= boxes[k, 3]:
+            block = out[k // SKIP_BLOCK]
+            block[0] = min(block[0], boxes[k, 0])
+            block[1] = max(block[1], boxes[k, 1])
+            block[2] = min(block[2], boxes[k, 2])
+            block[3] = max(block[3], boxes[k, 3])
     return out
 
 
@@ -298,11 +355,17 @@ def _joseph_image(
     out = np.empty((height, width), np.float32)
     A = voxel_from_lps
     ext_i = _extent(boxes_i)
+    blocks_i = _block_boxes(boxes_i)
     ext_j = _extent(boxes_j)
+    blocks_j = _block_boxes(boxes_j)
     ext_k = _extent(boxes_k)
+    blocks_k = _block_boxes(boxes_k)
     thick_ext_i = _extent(thick_boxes_i)
+    thick_blocks_i = _block_boxes(thick_boxes_i)
     thick_ext_j = _extent(thick_boxes_j)
+    thick_blocks_j = _block_boxes(thick_boxes_j)
     thick_ext_k = _extent(thick_boxes_k)
+    thick_blocks_k = _block_boxes(thick_boxes_k)
     s = np.empty(3)
     for a in range(3):
         s[a] = A[a, 0] * source[0] + A[a, 1] * source[1] + A[a, 2] * source[2] + A[a, 3]
@@ -335,6 +398,7 @@ def _joseph_image(
                         value = _joseph_ray(
                             thick_i,
                             thick_boxes_i,
+                            thick_blocks_i,
                             thick_ext_i,
                             s[1],
                             s[2],
@@ -350,6 +414,7 @@ def _joseph_image(
                         value = _joseph_ray(
                             vol_i,
                             boxes_i,
+                            blocks_i,
                             ext_i,
                             s[1],
                             s[2],
@@ -366,6 +431,7 @@ def _joseph_image(
                         value = _joseph_ray(
                             thick_j,
                             thick_boxes_j,
+                            thick_blocks_j,
                             thick_ext_j,
                             s[0],
                             s[2],
@@ -381,6 +447,7 @@ def _joseph_image(
                         value = _joseph_ray(
                             vol_j,
                             boxes_j,
+                            blocks_j,
                             ext_j,
                             s[0],
                             s[2],
@@ -396,6 +463,7 @@ def _joseph_image(
                     value = _joseph_ray(
                         thick_k,
                         thick_boxes_k,
+                        thick_blocks_k,
                         thick_ext_k,
                         s[0],
                         s[1],
@@ -411,6 +479,7 @@ def _joseph_image(
                     value = _joseph_ray(
                         vol_k,
                         boxes_k,
+                        blocks_k,
                         ext_k,
                         s[0],
                         s[1],
