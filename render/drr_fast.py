@@ -217,6 +217,42 @@ def _sum_linear(
     return total * (1.0 / (1 << (2 * WEIGHT_BITS)))
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+def _sum_linear_float(
+    flat: NDArray[Any],
+    stride_b: int,
+    stride_c: int,
+    k_first: int,
+    k_last: int,
+    xb: int,
+    xc: int,
+    db: int,
+    dc: int,
+) -> float:
+    """:func:`_sum_linear` for a float copy (``quantise=False``): the same positions and
+    weights, μ interpolated and summed in float64."""
+    xb += k_first * db
+    xc += k_first * dc
+    shift = POSITION_BITS - WEIGHT_BITS
+    mask = (1 << WEIGHT_BITS) - 1
+    unit = 1.0 / (1 << WEIGHT_BITS)
+    total = 0.0
+    for k in range(k_first, k_last + 1):
+        fb = ((xb >> shift) & mask) * unit
+        fc = ((xc >> shift) & mask) * unit
+        p = (xb >> POSITION_BITS) * stride_b + (xc >> POSITION_BITS) * stride_c + k
+        v00 = np.float64(flat[np.uint64(p)])
+        v10 = np.float64(flat[np.uint64(p + stride_b)])
+        v01 = np.float64(flat[np.uint64(p + stride_c)])
+        v11 = np.float64(flat[np.uint64(p + stride_b + stride_c)])
+        low = v00 + (v01 - v00) * fc
+        high = v10 + (v11 - v10) * fc
+        total += low + (high - low) * fb
+        xb += db
+        xc += dc
+    return total
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _sum_nearest(
     flat: NDArray[Any],
@@ -256,9 +292,11 @@ def _joseph_ray(
     da: float,
     length_mm: float,
     nearest: bool,
+    codes: bool,
     slab: int,
 ) -> float:
-    """One ray through a slice-ordered copy ``vol[b + PAD, c + PAD, a]`` (see :func:`_ray_span`)."""
+    """One ray through a slice-ordered copy ``vol[b + PAD, c + PAD, a]`` (see :func:`_ray_span`):
+    ∫μ dl in the copy's units; ``codes``: the copy holds uint16 codes (integer sampling)."""
     na = vol.shape[2]
     k_first, k_last, xb, xc, db, dc = _ray_span(
         boxes,
@@ -281,8 +319,10 @@ def _joseph_ray(
     stride_b = vol.shape[1] * na
     if nearest:
         total = _sum_nearest(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
-    else:
+    elif codes:
         total = _sum_linear(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
+    else:
+        total = _sum_linear_float(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
     return total * length_mm * abs(slab / da)
 
 
@@ -350,6 +390,7 @@ def _joseph_image(
     height: int,
     width: int,
     nearest: bool,
+    codes: bool,
     slab: int,
 ) -> NDArray[np.float32]:
     out = np.empty((height, width), np.float32)
@@ -408,6 +449,7 @@ def _joseph_image(
                             d[0],
                             length,
                             nearest,
+                            codes,
                             slab,
                         )
                     else:
@@ -424,6 +466,7 @@ def _joseph_image(
                             d[0],
                             length,
                             nearest,
+                            codes,
                             1,
                         )
                 elif ad1 >= ad2:
@@ -441,6 +484,7 @@ def _joseph_image(
                             d[1],
                             length,
                             nearest,
+                            codes,
                             slab,
                         )
                     else:
@@ -457,6 +501,7 @@ def _joseph_image(
                             d[1],
                             length,
                             nearest,
+                            codes,
                             1,
                         )
                 elif max(ad0, ad1) < thick_slope * ad2:
@@ -473,6 +518,7 @@ def _joseph_image(
                         d[2],
                         length,
                         nearest,
+                        codes,
                         slab,
                     )
                 else:
@@ -489,6 +535,7 @@ def _joseph_image(
                         d[2],
                         length,
                         nearest,
+                        codes,
                         1,
                     )
                 out[r, c] = value * scale
@@ -568,6 +615,7 @@ class FastDRR:
             copies = [np.rint(np.clip(c, 0.0, None) / self.scale).astype(np.uint16) for c in copies]
         if self.slab == 1:
             copies += copies  # never used (slope 0), keeps one kernel signature
+        self._codes = bool(quantise)  # uint16 codes: integer sampling
         self._copies = tuple(copies)
         self._boxes = tuple(slice_boxes(c) for c in copies)
 
@@ -602,6 +650,7 @@ class FastDRR:
             int(geometry.height_px),
             int(geometry.width_px),
             self.nearest,
+            self._codes,
             self.slab,
         )
 
