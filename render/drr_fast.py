@@ -6,17 +6,31 @@ length per slice. Compared with Siddon's exact traversal this reads 4 neighbouri
 slice with no branching, and — because every volume copy stores its slicing axis contiguously —
 successive samples of a ray are adjacent in memory.
 
-:class:`FastDRR` holds the three copies (each zero-padded by one voxel in the two in-slice axes so
-that bilinear reads never leave the array, and uint16-quantised), plus three copies whose slices
-are averaged in threes along their slicing axis: rays within ``SLAB_MAX_DEG`` of their axis
-(every ray of an AP or lateral) step through those, a third of the samples for nearly the same
-line integral (NCC 0.99993 against the exact integral on the generated patient's AP). Rays
-are rendered in parallel in small square tiles so each thread's voxel lines stay in cache.
+:class:`FastDRR` holds the three copies (each zero-padded by ``PAD_VOXELS`` in the two in-slice
+axes so that bilinear reads never leave the array, and uint16-quantised), plus three copies
+whose slices are averaged in threes along their slicing axis: rays within ``SLAB_MAX_DEG`` of
+their axis (every ray of an AP or lateral) step through those, a third of the samples for nearly
+the same line integral (NCC 0.99993 against the exact integral on the generated patient's AP).
+Rays are rendered in parallel in small square tiles so each thread's voxel lines stay in cache.
+
+The per-sample loop is integer arithmetic (:func:`_sum_linear`): the in-slice position is fixed
+point (2⁻²⁴ voxel), so the voxel index is a shift and the bilinear weights are 16-bit fractions
+of the uint16 codes, summed exactly in int64 — no float conversion, bounds check or negative-index
+test per sample, and LLVM vectorises the loop. Air costs no samples: each ray is clipped to the
+union box of the copy's non-zero voxels, then skips blocks of ``SKIP_BLOCK`` slices whose union box
+it misses and trims its ends slice by slice (:func:`_ray_span`), all in the sampler's own
+fixed-point positions, so a skipped sample provably reads only zeros. Against the previous
+float kernel (per-sample bounds checks, slice-by-slice trimming) on the default patient, one
+thread, 12 random poses of the bench (±30° orbital, ±25° angular) interleaved on a shared
+machine: median 64.9 → 26.3 ms, p90 93.7 → 35.3 ms at 176²/208², images equal to 2.6e-6 of
+their maximum; a volume zero outside bone (2 % of the voxels non-zero) takes 0.6 of the full
+volume's time (26 vs 41 ms).
 
 For display the renderer renders at the resolution the volume supports and upsamples bicubically
 (:func:`upsample`), the pixel centres of both grids covering the same detector area
 (:meth:`ProjectionGeometry.resized`). ``interpolation="nearest"`` reads the nearest voxel per slice
-instead (the box model of Siddon's exact caster; used to check the projector against it).
+instead (the box model of Siddon's exact caster; used to check the projector against it);
+``quantise=False`` keeps float copies, sampled in float64 at the same positions and weights.
 """
 
 from __future__ import annotations
@@ -61,7 +75,7 @@ def _segment_meets(box: NDArray[Any], xb: int, xc: int, db: int, dc: int, k0: in
     b1 = xb + k1 * db
     c0 = xc + k0 * dc
     c1 = xc + k1 * dc
-    return (
+    return bool(
         min(b0, b1) <= (box[1] + 1) << POSITION_BITS
         and max(b0, b1) >= (box[0] - 1) << POSITION_BITS
         and min(c0, c1) <= (box[3] + 1) << POSITION_BITS
@@ -142,10 +156,10 @@ def _ray_span(
             k_first = max(k_first, int(np.floor(ka)) - 1)
             k_last = min(k_last, int(np.ceil(kb)) + 1)
     one = float(1 << POSITION_BITS)
-    xb_fx = np.int64(np.rint(base_b * one))
-    xc_fx = np.int64(np.rint(base_c * one))
-    db_fx = np.int64(np.rint(step_b * one))
-    dc_fx = np.int64(np.rint(step_c * one))
+    xb_fx = int(np.rint(base_b * one))
+    xc_fx = int(np.rint(base_c * one))
+    db_fx = int(np.rint(step_b * one))
+    dc_fx = int(np.rint(step_c * one))
     # skip whole blocks of SKIP_BLOCK slices whose union box the ray's segment misses, then
     # trim slices whose bilinear footprint misses the slice's own box
     while k_first <= k_last:
