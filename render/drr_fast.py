@@ -6,17 +6,31 @@ length per slice. Compared with Siddon's exact traversal this reads 4 neighbouri
 slice with no branching, and — because every volume copy stores its slicing axis contiguously —
 successive samples of a ray are adjacent in memory.
 
-:class:`FastDRR` holds the three copies (each zero-padded by one voxel in the two in-slice axes so
-that bilinear reads never leave the array, and uint16-quantised), plus three copies whose slices
-are averaged in threes along their slicing axis: rays within ``SLAB_MAX_DEG`` of their axis
-(every ray of an AP or lateral) step through those, a third of the samples for nearly the same
-line integral (NCC 0.99993 against the exact integral on the generated patient's AP). Rays
-are rendered in parallel in small square tiles so each thread's voxel lines stay in cache.
+:class:`FastDRR` holds the three copies (each zero-padded by ``PAD_VOXELS`` in the two in-slice
+axes so that bilinear reads never leave the array, and uint16-quantised), plus three copies
+whose slices are averaged in threes along their slicing axis: rays within ``SLAB_MAX_DEG`` of
+their axis (every ray of an AP or lateral) step through those, a third of the samples for nearly
+the same line integral (NCC 0.99993 against the exact integral on the generated patient's AP).
+Rays are rendered in parallel in small square tiles so each thread's voxel lines stay in cache.
+
+The per-sample loop is integer arithmetic (:func:`_sum_linear`): the in-slice position is fixed
+point (2⁻²⁴ voxel), so the voxel index is a shift and the bilinear weights are 16-bit fractions
+of the uint16 codes, summed exactly in int64 — no float conversion, bounds check or negative-index
+test per sample, and LLVM vectorises the loop. Air costs no samples: each ray is clipped to the
+union box of the copy's non-zero voxels, then skips blocks of ``SKIP_BLOCK`` slices whose union box
+it misses and trims its ends slice by slice (:func:`_ray_span`), all in the sampler's own
+fixed-point positions, so a skipped sample provably reads only zeros. Against the previous
+float kernel (per-sample bounds checks, slice-by-slice trimming) on the default patient, one
+thread, 12 random poses of the bench (±30° orbital, ±25° angular) interleaved on a shared
+machine: median 64.9 → 26.3 ms, p90 93.7 → 35.3 ms at 176²/208², images equal to 2.6e-6 of
+their maximum; a volume zero outside bone (2 % of the voxels non-zero) takes 0.6 of the full
+volume's time (26 vs 41 ms).
 
 For display the renderer renders at the resolution the volume supports and upsamples bicubically
 (:func:`upsample`), the pixel centres of both grids covering the same detector area
 (:meth:`ProjectionGeometry.resized`). ``interpolation="nearest"`` reads the nearest voxel per slice
-instead (the box model of Siddon's exact caster; used to check the projector against it).
+instead (the box model of Siddon's exact caster; used to check the projector against it);
+``quantise=False`` keeps float copies, sampled in float64 at the same positions and weights.
 """
 
 from __future__ import annotations
@@ -31,37 +45,77 @@ from numpy.typing import NDArray
 from fluorosim.render.attenuation import AttenuationVolume
 from fluorosim.render.geometry import ProjectionGeometry
 
+#: Zero voxels around the two in-slice axes of every copy: a ray's samples span padded in-slice
+#: positions [PAD − 1, n + PAD] (where bilinear reads can meet a non-zero voxel), so with 2 the
+#: four reads of every sample stay inside the array without a per-sample bounds check even when
+#: the fixed-point position below is off by its rounding (< 1e-4 voxel).
+PAD_VOXELS = 2
 
-@njit(cache=True, nogil=True)
-def _joseph_ray(
-    vol: NDArray[Any],
+#: Fixed-point in-slice positions: 2⁻²⁴ voxel per unit (int64), stepped by integer adds; the
+#: voxel index is a shift and the bilinear weights the top ``WEIGHT_BITS`` of the fraction.
+POSITION_BITS = 24
+WEIGHT_BITS = 16
+
+#: numba fastmath without ``reassoc`` (no reordering of sums): NaN, inf and signed-zero checks
+#: are not needed here.
+_FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+
+
+#: Slices per block of the coarse empty-space test (a ray skips a block whose union box it misses).
+SKIP_BLOCK = 8
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _segment_meets(box: NDArray[Any], xb: int, xc: int, db: int, dc: int, k0: int, k1: int) -> bool:
+    """Whether the ray's samples at slices k0…k1 (fixed-point position xb + k·db, xc + k·dc) can
+    read a voxel of ``box`` = (b_min, b_max, c_min, c_max): whether the range their positions
+    span overlaps the box widened by the bilinear footprint (one voxel). Exact integer
+    arithmetic: a sample this rejects reads only zeros."""
+    b0 = xb + k0 * db
+    b1 = xb + k1 * db
+    c0 = xc + k0 * dc
+    c1 = xc + k1 * dc
+    return bool(
+        min(b0, b1) <= (box[1] + 1) << POSITION_BITS
+        and max(b0, b1) >= (box[0] - 1) << POSITION_BITS
+        and min(c0, c1) <= (box[3] + 1) << POSITION_BITS
+        and max(c0, c1) >= (box[2] - 1) << POSITION_BITS
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+def _ray_span(
     boxes: NDArray[np.int32],
+    blocks: NDArray[np.int64],
+    extent: NDArray[np.int64],
+    nb: int,
+    nc: int,
+    na: int,
     sb: float,
     sc: float,
     sa: float,
     db: float,
     dc: float,
     da: float,
-    length_mm: float,
-    nearest: bool,
     slab: int,
-) -> float | np.float32:
-    """One ray through a slice-ordered copy ``vol[b + 1, c + 1, a]`` (padded by 1 in b and c).
+) -> tuple[int, int, int, int, int, int]:
+    """The slices a ray samples in a slice-ordered copy of in-slice size (nb, nc) and ``na`` slices.
 
-    ``boxes[k]`` = (b_min, b_max, c_min, c_max), the padded indices bounding slice k's non-zero
-    voxels: the ray's first and last slices are advanced to where it meets that box (samples
-    outside read only zeros), so air around the body costs no memory reads.
+    Returns (k_first, k_last, xb, xc, db, dc): the ray's padded in-slice position at slice 0 in
+    fixed point (2^-POSITION_BITS voxel) and its change per slice; k_last < k_first for a ray
+    that meets nothing.
+    ``boxes[k]`` = (b_min, b_max, c_min, c_max) are the padded indices bounding slice k's non-zero
+    voxels and ``extent`` their union (:func:`_extent`): the ray is first clipped to where it may
+    meet the union box, then its ends are advanced slice by slice to where it meets that slice's
+    box (samples outside read only zeros), so air around the body costs no memory reads.
     """
-    nb = vol.shape[0] - 2
-    nc = vol.shape[1] - 2
-    na = vol.shape[2]
-    # parametric range where the sample lies inside the padded in-slice extent and t ∈ [0, 1]
+    # parametric range where the sample lies inside the in-slice support [-1, n] and t ∈ [0, 1]
     t0 = 0.0
     t1 = 1.0
     for s, d, n in ((sb, db, nb), (sc, dc, nc)):
         if abs(d) < 1e-12:
             if s <= -1.0 or s >= n:
-                return 0.0
+                return 0, -1, 0, 0, 0, 0
         else:
             ta = (-1.0 - s) / d
             tb = (n - s) / d
@@ -70,60 +124,255 @@ def _joseph_ray(
             t0 = max(t0, ta)
             t1 = min(t1, tb)
     if t0 >= t1:
-        return 0.0
+        return 0, -1, 0, 0, 0, 0
     ka = sa + t0 * da
     kb = sa + t1 * da
     if ka > kb:
         ka, kb = kb, ka
     # slab k averages ``slab`` voxel slices; its centre sits at index slab·k + (slab − 1)/2
     half = 0.5 * (slab - 1)
-    k_first = max(int(np.ceil((ka - half) / slab)), 0)
-    k_last = min(int(np.floor((kb - half) / slab)), na - 1)
-    if k_last < k_first:
-        return 0.0
+    k_first = max(int(np.ceil((ka - half) / slab)), 0, extent[0])
+    k_last = min(int(np.floor((kb - half) / slab)), na - 1, extent[1])
     inv_da = 1.0 / da
     step_b = slab * db * inv_da  # in-slice displacement per slice
     step_c = slab * dc * inv_da
-    base_b = sb + (half - sa) * inv_da * db + 1.0  # padded in-slice position at slice k = 0
-    base_c = sc + (half - sa) * inv_da * dc + 1.0
-    # empty-space skipping: trim slices whose bilinear footprint misses the non-zero box
+    base_b = sb + (half - sa) * inv_da * db + PAD_VOXELS  # padded position at slice k = 0
+    base_c = sc + (half - sa) * inv_da * dc + PAD_VOXELS
+    # the slices where the ray is within one voxel of the union box; 0.01 voxel and one slice
+    # wider than that against rounding (the fixed-point positions differ from these by < 1e-4
+    # voxel; the trim below settles the ends exactly)
+    for base, step, low, high in (
+        (base_b, step_b, extent[2] - 1.01, extent[3] + 1.01),
+        (base_c, step_c, extent[4] - 1.01, extent[5] + 1.01),
+    ):
+        if abs(step) < 1e-12:
+            if base < low or base > high:
+                return 0, -1, 0, 0, 0, 0
+        else:
+            ka = (low - base) / step
+            kb = (high - base) / step
+            if ka > kb:
+                ka, kb = kb, ka
+            k_first = max(k_first, int(np.floor(ka)) - 1)
+            k_last = min(k_last, int(np.ceil(kb)) + 1)
+    one = float(1 << POSITION_BITS)
+    xb_fx = int(np.rint(base_b * one))
+    xc_fx = int(np.rint(base_c * one))
+    db_fx = int(np.rint(step_b * one))
+    dc_fx = int(np.rint(step_c * one))
+    # skip whole blocks of SKIP_BLOCK slices whose union box the ray's segment misses, then
+    # trim slices whose bilinear footprint misses the slice's own box
     while k_first <= k_last:
-        xb = base_b + k_first * step_b
-        xc = base_c + k_first * step_c
-        box = boxes[k_first]
-        if box[0] - 1 <= xb <= box[1] + 1 and box[2] - 1 <= xc <= box[3] + 1:
+        k_end = min(k_first - k_first % SKIP_BLOCK + SKIP_BLOCK - 1, k_last)
+        if _segment_meets(
+            blocks[k_first // SKIP_BLOCK], xb_fx, xc_fx, db_fx, dc_fx, k_first, k_end
+        ):
+            break
+        k_first = k_end + 1
+    while k_last >= k_first:
+        k_start = max(k_last - k_last % SKIP_BLOCK, k_first)
+        if _segment_meets(
+            blocks[k_last // SKIP_BLOCK], xb_fx, xc_fx, db_fx, dc_fx, k_start, k_last
+        ):
+            break
+        k_last = k_start - 1
+    while k_first <= k_last:
+        if _segment_meets(boxes[k_first], xb_fx, xc_fx, db_fx, dc_fx, k_first, k_first):
             break
         k_first += 1
     while k_last >= k_first:
-        xb = base_b + k_last * step_b
-        xc = base_c + k_last * step_c
-        box = boxes[k_last]
-        if box[0] - 1 <= xb <= box[1] + 1 and box[2] - 1 <= xc <= box[3] + 1:
+        if _segment_meets(boxes[k_last], xb_fx, xc_fx, db_fx, dc_fx, k_last, k_last):
             break
         k_last -= 1
-    total: float | np.float32 = 0.0
+    return k_first, k_last, xb_fx, xc_fx, db_fx, dc_fx
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sum_linear(
+    flat: NDArray[Any],
+    stride_b: int,
+    stride_c: int,
+    k_first: int,
+    k_last: int,
+    xb: int,
+    xc: int,
+    db: int,
+    dc: int,
+) -> float:
+    """Σ over slices k_first…k_last of the bilinear sample of a copy flattened to ``flat``.
+
+    Integer arithmetic throughout (no float conversion per sample): positions in fixed point,
+    the 16-bit μ codes weighted by 16-bit fractions, summed exactly in int64 (< 2⁴⁸ per sample).
+    The position at slice k is xb + k·db whatever the first slice, so trimming a ray's ends
+    changes none of its other samples.
+    """
+    xb += k_first * db
+    xc += k_first * dc
+    shift = POSITION_BITS - WEIGHT_BITS
+    mask = (1 << WEIGHT_BITS) - 1
+    off_b = np.uint64(stride_b)
+    off_c = np.uint64(stride_c)
+    off_bc = np.uint64(stride_b + stride_c)
+    total = np.int64(0)
     for k in range(k_first, k_last + 1):
-        xb = base_b + k * step_b
-        xc = base_c + k * step_c
-        if nearest:  # the voxel whose centre is closest in this slice (box model, like Siddon)
-            ib = int(xb + 0.5)
-            ic = int(xc + 0.5)
-            if ib < 1 or ic < 1 or ib > nb or ic > nc:
-                continue
-            total += np.float32(vol[ib, ic, k])
-            continue
-        ib = int(xb)  # xb > 0 inside the padded range, so int() floors
-        ic = int(xc)
-        if ib < 0 or ic < 0 or ib > nb or ic > nc:
-            continue
-        fb = xb - ib
-        fc = xc - ic
-        v00 = np.float32(vol[ib, ic, k])
-        v10 = np.float32(vol[ib + 1, ic, k])
-        v01 = np.float32(vol[ib, ic + 1, k])
-        v11 = np.float32(vol[ib + 1, ic + 1, k])
-        total += (1.0 - fb) * ((1.0 - fc) * v00 + fc * v01) + fb * ((1.0 - fc) * v10 + fc * v11)
-    return total * length_mm * abs(inv_da) * slab
+        fb = (xb >> shift) & mask
+        fc = (xc >> shift) & mask
+        # an unsigned index: numba adds no negative-index wraparound
+        p = np.uint64((xb >> POSITION_BITS) * stride_b + (xc >> POSITION_BITS) * stride_c + k)
+        v00 = np.int64(flat[p])
+        v10 = np.int64(flat[p + off_b])
+        v01 = np.int64(flat[p + off_c])
+        v11 = np.int64(flat[p + off_bc])
+        low = (v00 << WEIGHT_BITS) + (v01 - v00) * fc
+        high = (v10 << WEIGHT_BITS) + (v11 - v10) * fc
+        total += (low << WEIGHT_BITS) + (high - low) * fb
+        xb += db
+        xc += dc
+    return total * (1.0 / (1 << (2 * WEIGHT_BITS)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+def _sum_linear_float(
+    flat: NDArray[Any],
+    stride_b: int,
+    stride_c: int,
+    k_first: int,
+    k_last: int,
+    xb: int,
+    xc: int,
+    db: int,
+    dc: int,
+) -> float:
+    """:func:`_sum_linear` for a float copy (``quantise=False``): the same positions and
+    weights, μ interpolated and summed in float64."""
+    xb += k_first * db
+    xc += k_first * dc
+    shift = POSITION_BITS - WEIGHT_BITS
+    mask = (1 << WEIGHT_BITS) - 1
+    unit = 1.0 / (1 << WEIGHT_BITS)
+    total = 0.0
+    for k in range(k_first, k_last + 1):
+        fb = ((xb >> shift) & mask) * unit
+        fc = ((xc >> shift) & mask) * unit
+        p = (xb >> POSITION_BITS) * stride_b + (xc >> POSITION_BITS) * stride_c + k
+        v00 = np.float64(flat[np.uint64(p)])
+        v10 = np.float64(flat[np.uint64(p + stride_b)])
+        v01 = np.float64(flat[np.uint64(p + stride_c)])
+        v11 = np.float64(flat[np.uint64(p + stride_b + stride_c)])
+        low = v00 + (v01 - v00) * fc
+        high = v10 + (v11 - v10) * fc
+        total += low + (high - low) * fb
+        xb += db
+        xc += dc
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sum_nearest(
+    flat: NDArray[Any],
+    stride_b: int,
+    stride_c: int,
+    k_first: int,
+    k_last: int,
+    xb: int,
+    xc: int,
+    db: int,
+    dc: int,
+) -> float:
+    """Σ of the voxel whose centre is nearest in each slice (the box model, like Siddon)."""
+    half = 1 << (POSITION_BITS - 1)
+    xb += k_first * db + half
+    xc += k_first * dc + half
+    total = 0.0
+    for k in range(k_first, k_last + 1):
+        p = (xb >> POSITION_BITS) * stride_b + (xc >> POSITION_BITS) * stride_c + k
+        total += np.float64(flat[np.uint64(p)])
+        xb += db
+        xc += dc
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+def _joseph_ray(
+    vol: NDArray[Any],
+    boxes: NDArray[np.int32],
+    blocks: NDArray[np.int64],
+    extent: NDArray[np.int64],
+    sb: float,
+    sc: float,
+    sa: float,
+    db: float,
+    dc: float,
+    da: float,
+    length_mm: float,
+    nearest: bool,
+    codes: bool,
+    slab: int,
+) -> float:
+    """One ray through a slice-ordered copy ``vol[b + PAD, c + PAD, a]`` (see :func:`_ray_span`):
+    ∫μ dl in the copy's units; ``codes``: the copy holds uint16 codes (integer sampling)."""
+    na = vol.shape[2]
+    k_first, k_last, xb, xc, db, dc = _ray_span(
+        boxes,
+        blocks,
+        extent,
+        vol.shape[0] - 2 * PAD_VOXELS,
+        vol.shape[1] - 2 * PAD_VOXELS,
+        na,
+        sb,
+        sc,
+        sa,
+        db,
+        dc,
+        da,
+        slab,
+    )
+    if k_last < k_first:
+        return 0.0
+    flat = vol.reshape(vol.size)
+    stride_b = vol.shape[1] * na
+    if nearest:
+        total = _sum_nearest(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
+    elif codes:
+        total = _sum_linear(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
+    else:
+        total = _sum_linear_float(flat, stride_b, na, k_first, k_last, xb, xc, db, dc)
+    return total * length_mm * abs(slab / da)
+
+
+@njit(cache=True, nogil=True)
+def _extent(boxes: NDArray[np.int32]) -> NDArray[np.int64]:
+    """(k_min, k_max, b_min, b_max, c_min, c_max) of the non-empty slices of ``boxes``."""
+    big = 1 << 20
+    out = np.array([boxes.shape[0], -1, big, -big, big, -big], np.int64)
+    for k in range(boxes.shape[0]):
+        if boxes[k, 0] <= boxes[k, 1] and boxes[k, 2] <= boxes[k, 3]:
+            out[0] = min(out[0], k)
+            out[1] = max(out[1], k)
+            out[2] = min(out[2], boxes[k, 0])
+            out[3] = max(out[3], boxes[k, 1])
+            out[4] = min(out[4], boxes[k, 2])
+            out[5] = max(out[5], boxes[k, 3])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_boxes(boxes: NDArray[np.int32]) -> NDArray[np.int64]:
+    """Union box of every SKIP_BLOCK consecutive slices' boxes (empty: min > max)."""
+    big = 1 << 20
+    out = np.empty(((boxes.shape[0] + SKIP_BLOCK - 1) // SKIP_BLOCK, 4), np.int64)
+    out[:, 0] = big
+    out[:, 1] = -big
+    out[:, 2] = big
+    out[:, 3] = -big
+    for k in range(boxes.shape[0]):
+        if boxes[k, 0] <= boxes[k, 1] and boxes[k, 2] <= boxes[k, 3]:
+            block = out[k // SKIP_BLOCK]
+            block[0] = min(block[0], boxes[k, 0])
+            block[1] = max(block[1], boxes[k, 1])
+            block[2] = min(block[2], boxes[k, 2])
+            block[3] = max(block[3], boxes[k, 3])
+    return out
 
 
 #: Rays per tile side (a unit of parallel work).
@@ -155,10 +404,23 @@ def _joseph_image(
     height: int,
     width: int,
     nearest: bool,
+    codes: bool,
     slab: int,
 ) -> NDArray[np.float32]:
     out = np.empty((height, width), np.float32)
     A = voxel_from_lps
+    ext_i = _extent(boxes_i)
+    blocks_i = _block_boxes(boxes_i)
+    ext_j = _extent(boxes_j)
+    blocks_j = _block_boxes(boxes_j)
+    ext_k = _extent(boxes_k)
+    blocks_k = _block_boxes(boxes_k)
+    thick_ext_i = _extent(thick_boxes_i)
+    thick_blocks_i = _block_boxes(thick_boxes_i)
+    thick_ext_j = _extent(thick_boxes_j)
+    thick_blocks_j = _block_boxes(thick_boxes_j)
+    thick_ext_k = _extent(thick_boxes_k)
+    thick_blocks_k = _block_boxes(thick_boxes_k)
     s = np.empty(3)
     for a in range(3):
         s[a] = A[a, 0] * source[0] + A[a, 1] * source[1] + A[a, 2] * source[2] + A[a, 3]
@@ -191,6 +453,8 @@ def _joseph_image(
                         value = _joseph_ray(
                             thick_i,
                             thick_boxes_i,
+                            thick_blocks_i,
+                            thick_ext_i,
                             s[1],
                             s[2],
                             s[0],
@@ -199,17 +463,33 @@ def _joseph_image(
                             d[0],
                             length,
                             nearest,
+                            codes,
                             slab,
                         )
                     else:
                         value = _joseph_ray(
-                            vol_i, boxes_i, s[1], s[2], s[0], d[1], d[2], d[0], length, nearest, 1
+                            vol_i,
+                            boxes_i,
+                            blocks_i,
+                            ext_i,
+                            s[1],
+                            s[2],
+                            s[0],
+                            d[1],
+                            d[2],
+                            d[0],
+                            length,
+                            nearest,
+                            codes,
+                            1,
                         )
                 elif ad1 >= ad2:
                     if max(ad0, ad2) < thick_slope * ad1:
                         value = _joseph_ray(
                             thick_j,
                             thick_boxes_j,
+                            thick_blocks_j,
+                            thick_ext_j,
                             s[0],
                             s[2],
                             s[1],
@@ -218,16 +498,32 @@ def _joseph_image(
                             d[1],
                             length,
                             nearest,
+                            codes,
                             slab,
                         )
                     else:
                         value = _joseph_ray(
-                            vol_j, boxes_j, s[0], s[2], s[1], d[0], d[2], d[1], length, nearest, 1
+                            vol_j,
+                            boxes_j,
+                            blocks_j,
+                            ext_j,
+                            s[0],
+                            s[2],
+                            s[1],
+                            d[0],
+                            d[2],
+                            d[1],
+                            length,
+                            nearest,
+                            codes,
+                            1,
                         )
                 elif max(ad0, ad1) < thick_slope * ad2:
                     value = _joseph_ray(
                         thick_k,
                         thick_boxes_k,
+                        thick_blocks_k,
+                        thick_ext_k,
                         s[0],
                         s[1],
                         s[2],
@@ -236,11 +532,25 @@ def _joseph_image(
                         d[2],
                         length,
                         nearest,
+                        codes,
                         slab,
                     )
                 else:
                     value = _joseph_ray(
-                        vol_k, boxes_k, s[0], s[1], s[2], d[0], d[1], d[2], length, nearest, 1
+                        vol_k,
+                        boxes_k,
+                        blocks_k,
+                        ext_k,
+                        s[0],
+                        s[1],
+                        s[2],
+                        d[0],
+                        d[1],
+                        d[2],
+                        length,
+                        nearest,
+                        codes,
+                        1,
                     )
                 out[r, c] = value * scale
     return out
@@ -248,14 +558,15 @@ def _joseph_image(
 
 def _slice_ordered(mu: NDArray[np.float32], axis: int, slab: int = 1) -> NDArray[np.float32]:
     """Copy with ``axis`` last (contiguous), ``slab`` slices averaged along it, and the other two
-    axes zero-padded by one voxel."""
+    axes zero-padded by ``PAD_VOXELS``."""
     others = [a for a in range(3) if a != axis]
     moved = np.transpose(mu, (*others, axis))
     if slab > 1:
         pad = (-moved.shape[2]) % slab
         moved = np.pad(moved, ((0, 0), (0, 0), (0, pad)))
         moved = moved.reshape(moved.shape[0], moved.shape[1], -1, slab).mean(axis=3)
-    return np.ascontiguousarray(np.pad(moved, ((1, 1), (1, 1), (0, 0))), dtype=np.float32)
+    pad = (PAD_VOXELS, PAD_VOXELS)
+    return np.ascontiguousarray(np.pad(moved, (pad, pad, (0, 0))), dtype=np.float32)
 
 
 def slice_boxes(copy: NDArray[Any]) -> NDArray[np.int32]:
@@ -318,6 +629,7 @@ class FastDRR:
             copies = [np.rint(np.clip(c, 0.0, None) / self.scale).astype(np.uint16) for c in copies]
         if self.slab == 1:
             copies += copies  # never used (slope 0), keeps one kernel signature
+        self._codes = bool(quantise)  # uint16 codes: integer sampling
         self._copies = tuple(copies)
         self._boxes = tuple(slice_boxes(c) for c in copies)
 
@@ -352,6 +664,7 @@ class FastDRR:
             int(geometry.height_px),
             int(geometry.width_px),
             self.nearest,
+            self._codes,
             self.slab,
         )
 
