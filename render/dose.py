@@ -209,16 +209,30 @@ def automatic_technique(
     reference = typical_tube_current_ma(field_mm, DEFAULT_KVP) * photons_per_ma(
         DEFAULT_KVP, float(reference_transmission), distance_mm
     )
-    kvp = float(base_kvp)
-    while True:
+
+    def wanted_and_ceiling_ma(kvp: float) -> tuple[float, float]:
         per_ma = photons_per_ma(kvp, max(mean_transmission(kvp), 1e-300), distance_mm)
-        wanted = reference / per_ma
         ceiling = AIR_KERMA_RATE_LIMIT_MGY_PER_MIN / continuous_rate_mgy_per_min(
             kvp, 1.0, distance_mm
         )
-        if wanted <= ceiling or kvp + 1.0 > ADRC_MAX_KVP:
-            break
-        kvp += 1.0
+        return reference / per_ma, ceiling
+
+    kvp = float(base_kvp)
+    wanted, ceiling = wanted_and_ceiling_ma(kvp)
+    if wanted > ceiling and kvp + 1.0 <= ADRC_MAX_KVP:
+        # at the limit the signal (limit × photons per kerma × transmission) rises with the kVp:
+        # bisect for the lowest whole-kV step above the start that reaches the reference
+        low, high = 0, int((ADRC_MAX_KVP - kvp) // 1.0)
+        if wanted_and_ceiling_ma(kvp + high)[0] <= wanted_and_ceiling_ma(kvp + high)[1]:
+            while high - low > 1:
+                middle = (low + high) // 2
+                middle_wanted, middle_ceiling = wanted_and_ceiling_ma(kvp + middle)
+                if middle_wanted <= middle_ceiling:
+                    high = middle
+                else:
+                    low = middle
+        kvp += high
+        wanted, ceiling = wanted_and_ceiling_ma(kvp)
     floor = ADRC_MIN_FRACTION * typical_tube_current_ma(field_mm, kvp)
     return Technique(kvp, float(min(max(wanted, floor), max(ceiling, floor))))
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -155,7 +155,6 @@ class Beam:
     filtration_mm_cu: float = FILTRATION_MM_CU
     energies_kev: NDArray[np.float64] = field(init=False, repr=False)
     fluence: NDArray[np.float64] = field(init=False, repr=False)
-    _log_table: NDArray[np.float32] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         energies, fluence = filtered_spectrum(
@@ -163,13 +162,12 @@ class Beam:
         )
         object.__setattr__(self, "energies_kev", energies)
         object.__setattr__(self, "fluence", fluence)
-        water = np.arange(0.0, WATER_TABLE_MAX_MM + WATER_TABLE_STEP_MM / 2, WATER_TABLE_STEP_MM)
-        bone = np.arange(0.0, BONE_TABLE_MAX_MM + BONE_TABLE_STEP_MM / 2, BONE_TABLE_STEP_MM)
-        object.__setattr__(self, "_log_table", self._exact_log_table(water, bone))
 
-    def _exact_log_table(
-        self, water_mm: NDArray[np.float64], bone_mm: NDArray[np.float64]
-    ) -> NDArray[np.float32]:
+    @cached_property
+    def _log_table(self) -> NDArray[np.float32]:
+        """ln T on the (water, bone) grid, computed when a frame first needs it (~10 ms)."""
+        water_mm = np.arange(0.0, WATER_TABLE_MAX_MM + WATER_TABLE_STEP_MM / 2, WATER_TABLE_STEP_MM)
+        bone_mm = np.arange(0.0, BONE_TABLE_MAX_MM + BONE_TABLE_STEP_MM / 2, BONE_TABLE_STEP_MM)
         mu_w = mu_per_mm("water", self.energies_kev)
         mu_b = mu_per_mm("cortical_bone", self.energies_kev)
         table = np.empty((water_mm.size, bone_mm.size), np.float32)
@@ -256,7 +254,7 @@ def _table_lookup(
 
 @lru_cache(maxsize=64)
 def beam(kvp: float) -> Beam:
-    """The :class:`Beam` of a kVp with the C-arm's filtration (cached: its table is computed once)."""
+    """The :class:`Beam` of a kVp with the C-arm's filtration (cached, with its ln-T table)."""
     return Beam(float(kvp))
 
 
