@@ -1140,7 +1140,9 @@ def _fused_chain(
     size = height * width
     raw = rng.bit_generator.random_raw((size + 1) // 2 + 1)  # as standard_normal_deviates draws
     transmission = np.negative(integrals, dtype=np.float32)
-    np.exp(transmission, out=transmission)  # numpy's SIMD exp: far faster than numba's
+    # OpenCV's float32 exp: 0.075 ms at 512² where numpy's took 0.42 ms (and numba's 0.72 ms);
+    # within 4e-7 relative of numpy's, the same zeros and infinities
+    transmission = cast(NDArray[np.float32], cv2.exp(transmission, dst=transmission))
     if settings.scatter is not None:
         scatter = scatter_fraction(
             transmission, exposed, geometry.pixel_mm, mu_water_per_mm, settings.scatter
@@ -1171,18 +1173,18 @@ def _fused_chain(
         settings.glare_weights,
     )
     # vignetting and shutter masking (gain 1 without either)
-    shown = np.multiply(signal, gain, dtype=np.float32)
-    np.maximum(shown, np.float32(0.5 / n0), out=shown)
+    # (OpenCV's multiply and max: the same floats as numpy's in half the time)
+    shown = cast(
+        NDArray[np.float32],
+        cv2.max(cv2.multiply(np.asarray(signal, np.float32), gain), float(np.float32(0.5 / n0))),
+    )
     inputs = processing_inputs(shown, plan, 0.5 / n0)
     gamma = settings.display_gamma
     # the window needs the processed signal and its log only at its sample pixels; the display
     # curve is then evaluated on the linear processed signal as it is computed (see
     # display_thresholds): no full-image processed array, log, tanh or power
-    level, half_width = _window_from_values(
-        np.log(inputs.at(window)),
-        gamma=gamma,
-        unprocessed=np.log(shown.ravel()[window]),
-    )
+    log_processed, log_shown = inputs.logs_at(window)
+    level, half_width = _window_from_values(log_processed, gamma=gamma, unprocessed=log_shown)
     display = _display_processed(inputs, level, half_width, gamma)
     if distortion is not None:
         maps, outside = distortion

@@ -233,6 +233,43 @@ def _combine_at(
     return out
 
 
+@njit(cache=True, nogil=True)
+def _logs_at(
+    signal: NDArray[np.floating],
+    exposed: NDArray[np.bool_],
+    blurred: NDArray[np.floating],
+    edge_norm: NDArray[np.floating],
+    gain: NDArray[np.floating],
+    use_gain: bool,
+    edge_gain: float,
+    floor: float,
+    active: bool,
+    indices: NDArray[np.intp],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(log processed, log signal) at the flat ``indices`` (processed = signal when not
+    ``active``)."""
+    width = signal.shape[1]
+    processed = np.empty(indices.size, np.float64)
+    raw = np.empty(indices.size, np.float64)
+    for n in range(indices.size):
+        r, c = divmod(indices[n], width)
+        value = float(signal[r, c])
+        raw[n] = math.log(value)
+        if active:
+            value = processed_value(
+                signal[r, c],
+                exposed[r, c],
+                blurred[r, c],
+                edge_norm[r, c],
+                gain[r, c],
+                use_gain,
+                edge_gain,
+                floor,
+            )
+        processed[n] = math.log(value)
+    return processed, raw
+
+
 @dataclass(frozen=True)
 class ProcessingInputs:
     """What :func:`_combine` reads for one signal: the processed signal is
@@ -249,6 +286,22 @@ class ProcessingInputs:
     edge_gain: float
     floor: float
     active: bool
+
+    def logs_at(self, indices: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(log of the processed signal, log of the signal) at the flat ``indices``, in one
+        numba call (the automatic window's inputs)."""
+        return _logs_at(
+            self.signal,
+            self.exposed,
+            self.blurred,
+            self.edge_norm,
+            self.gain,
+            self.use_gain,
+            self.edge_gain,
+            self.floor,
+            self.active,
+            indices,
+        )
 
     def at(self, indices: NDArray[np.intp]) -> NDArray[np.float64]:
         """The processed signal at the flat ``indices`` (float64)."""
