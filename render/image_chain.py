@@ -894,12 +894,12 @@ def _fused_constants(
     NDArray[np.bool_],
     NDArray[np.intp],
     NDArray[np.float32],
-    tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, NDArray[np.bool_]] | None,
+    tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, NDArray[np.uint8]] | None,
     ProcessingPlan,
 ]:
     """Per detector grid and settings: exposed mask, auto-window sample indices, vignetting gain
-    (× the exposed mask with shutter masking), (pincushion remap maps, outside-the-circle mask)
-    for an intensifier, the processing plan."""
+    (× the exposed mask with shutter masking), (pincushion remap maps, 255 inside the circle and
+    0 outside) for an intensifier, the processing plan."""
     geometry = _grid_only(height, width, pixel_mm)
     exposed = np.ascontiguousarray(settings.exposed_mask(geometry))
     window = _window_sample(_window_mask(geometry, settings))
@@ -919,7 +919,9 @@ def _fused_constants(
         maps = None
         if settings.pincushion != 0:
             maps = _pincushion_maps(height, width, float(radius_px), float(settings.pincushion))
-        distortion = (maps, _radius_px((height, width)) > radius_px)
+        inside = np.where(_radius_px((height, width)) > radius_px, 0, 255).astype(np.uint8)
+        inside.setflags(write=False)
+        distortion = (maps, inside)
     return exposed, window, gain, distortion, settings_plan(exposed, pixel_mm, settings)
 
 
@@ -1197,8 +1199,9 @@ def _fused_chain(
             )
     if settings.invert:  # after the (linear) remap, so inverted = 255 − normal exactly
         np.subtract(np.uint8(255), display, out=display)
-    if distortion is not None:
-        display[distortion[1]] = 0
+    if distortion is not None:  # black outside the circle: an AND with 0 / 255 (0.02 ms at
+        # 512², where assigning through the boolean mask took 0.1 ms)
+        display = cast(NDArray[np.uint8], cv2.bitwise_and(display, distortion[1], dst=display))
     return display
 
 

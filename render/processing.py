@@ -142,10 +142,10 @@ def _edge_blur(
         )
     sigma_half = math.sqrt(sigma_px * sigma_px - _HALF_RES_VARIANCE_PX2) / 2
     size = 2 * int(math.ceil(3 * sigma_half)) + 1
-    half = cv2.GaussianBlur(half, (size, size), sigma_half, borderType=cv2.BORDER_REFLECT)
+    blurred = cv2.GaussianBlur(half, (size, size), sigma_half, borderType=cv2.BORDER_REFLECT)
     return cast(
         NDArray[np.floating],
-        cv2.resize(half, (width, height), interpolation=cv2.INTER_LINEAR),
+        cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR),
     )
 
 
