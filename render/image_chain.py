@@ -1077,16 +1077,19 @@ def _processed_display(
     shift: int,
     table: NDArray[np.uint8],
     bounded: NDArray[np.float64],
+    spans: NDArray[np.intp],
 ) -> NDArray[np.uint8]:
     """The processed signal (render.processing) through the display curve, in one pass: grey
-    levels (uint8, not inverted) without writing the processed image. Serial: under other jobs'
-    load a parallel pass this short waited on its slowest thread (CPU and wall ×2 measured)."""
+    levels (uint8, not inverted) without writing the processed image; in row r only columns
+    ``spans[r, 0]`` to ``spans[r, 1]`` (the rest 0). Serial: under other jobs' load a parallel
+    pass this short waited on its slowest thread (CPU and wall ×2 measured)."""
     height, width = signal.shape
-    out = np.empty((height, width), np.uint8)
+    out = np.zeros((height, width), np.uint8)
     row = np.empty(width, np.float32)
     row_bits = row.view(np.int32)
     for r in range(height):
-        for c in range(width):
+        start, stop = spans[r, 0], spans[r, 1]
+        for c in range(start, stop):
             row[c] = processed_value(
                 signal[r, c],
                 exposed[r, c],
@@ -1097,15 +1100,37 @@ def _processed_display(
                 edge_gain,
                 floor,
             )
-        for c in range(width):
+        for c in range(start, stop):
             out[r, c] = _grey_of(float(row[c]), int(row_bits[c]), low_bits, shift, table, bounded)
     return out
 
 
+@lru_cache(maxsize=16)
+def _display_spans(height: int, width: int, radius_px: float | None) -> NDArray[np.intp]:
+    """(height, 2) first and past-the-last column of each row the display pass computes: the
+    pixels within ``radius_px`` + 2 of the centre (None: all). An intensifier's monitor is black
+    beyond its circle, and the pincushion remap samples a shown pixel within its radius + √2 (a
+    point is shown at a radius at least its own), so nothing beyond is ever seen. Cached."""
+    spans = np.zeros((height, 2), np.intp)
+    spans[:, 1] = width
+    if radius_px is not None:
+        inside = _radius_px((height, width)) <= radius_px + 2.0
+        for r in range(height):
+            columns = np.flatnonzero(inside[r])
+            spans[r] = (columns[0], columns[-1] + 1) if columns.size else (0, 0)
+    spans.setflags(write=False)
+    return spans
+
+
 def _display_processed(
-    inputs: ProcessingInputs, level: float, half_width: float, gamma: float
+    inputs: ProcessingInputs,
+    level: float,
+    half_width: float,
+    gamma: float,
+    spans: NDArray[np.intp],
 ) -> NDArray[np.uint8]:
-    """:func:`to_display` (not inverted) of the log of the processed signal ``inputs``."""
+    """:func:`to_display` (not inverted) of the log of the processed signal ``inputs``, within
+    the ``spans`` of :func:`_display_spans` (0 beyond)."""
     low_bits, shift, table, bounded = _grey_lookup(display_thresholds(level, half_width, gamma))
     display: NDArray[np.uint8] = _processed_display(
         np.asarray(inputs.signal, dtype=np.float32),
@@ -1120,6 +1145,7 @@ def _display_processed(
         shift,
         table,
         bounded,
+        spans,
     )
     return display
 
@@ -1187,7 +1213,9 @@ def _fused_chain(
     # display_thresholds): no full-image processed array, log, tanh or power
     log_processed, log_shown = inputs.logs_at(window)
     level, half_width = _window_from_values(log_processed, gamma=gamma, unprocessed=log_shown)
-    display = _display_processed(inputs, level, half_width, gamma)
+    circle_px = settings.field_radius_px(geometry) if distortion is not None else None
+    spans = _display_spans(height, width, None if circle_px is None else float(circle_px))
+    display = _display_processed(inputs, level, half_width, gamma, spans)
     if distortion is not None:
         maps, outside = distortion
         if maps is not None:
