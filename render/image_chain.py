@@ -53,10 +53,27 @@ reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image 
     both. ``LastImageHold`` keeps the last frame.
 
 ``detector_signal`` runs stages 1–8 (before the processing and the log) one by one; the default
-fused path does the same in float32 with the per-geometry masks and maps cached, and applies the
-processing's final combination and the display curve in one pass that never writes the processed
-image: the curve is a step function of the linear signal, so each pixel counts the 255 signal
-thresholds below it (``display_thresholds``, found through a table indexed by the float's bits).
+fused path does the same in float32 with the per-geometry masks, maps and spans cached:
+
+- OpenCV's float32 ``exp`` for the transmission (0.075 ms at 512², numpy's took 0.42 ms);
+- the scatter's block means in one numba pass (render.scatter);
+- one serial numba noise pass (``_noisy_signal``) that draws each row's ziggurat deviates from the
+  generator's words in the same order as ``standard_normal_deviates`` (so both paths see the same
+  deviates), then every pixel's normal-limit count in a branch-free, vectorised loop, and recounts
+  exactly only the pixels under ``POISSON_NORMAL_LIMIT``;
+- OpenCV's blur, multiply, max and remap; the automatic window from a 17 156-pixel sample by one
+  partition and one numba call;
+- the processing's final combination and the display curve in one pass that never writes the
+  processed image: the curve is a step function of the linear signal, so each pixel counts the
+  255 signal thresholds below it (``display_thresholds``), found through a table of up to 65 536
+  buckets indexed by the float's bits, fine enough that the compare after the read is
+  predictable; an intensifier's pass skips the pixels beyond its circle.
+
+Measured with the default patient's AP frame and a guide pin at 512² on the shared 2-core machine
+(load ≈2, hot caches, stage by stage): noise pass 1.3 ms (deviates + counts were 1.95 ms in two
+passes), display 0.75 ms (1.15 ms), window 0.26 ms (0.33 ms), scatter 0.27 ms.
+Threads: the passes stay serial — a two-thread numba count pass measured no faster than the serial
+one under the other jobs' load (1.19–1.33 ms against 1.19–1.22 ms).
 """
 
 from __future__ import annotations
@@ -730,7 +747,7 @@ def apply_image_chain(
     render.dose.typical_tube_current_ma picks for the field. ``rng`` must be injected.
 
     ``fused`` (default) runs the same stages in float32 in serial numba passes around
-    OpenCV's blur and remap, with the per-geometry masks and maps cached (module docstring);
+    OpenCV's exp, blur and remap, with the per-geometry masks and maps cached (module docstring);
     ``fused=False`` calls the stage functions one by one (float64). Both draw the same normal
     deviates from ``rng``, so on one seed they agree to rounding (tests/render/test_image_chain.py).
     """
