@@ -106,6 +106,7 @@ from fluorosim.render.glare import (
     GLARE_SIGMAS_MM,
     GLARE_WEIGHTS,
     apply_veiling_glare,
+    glare_halo,
 )
 from fluorosim.render.processing import (
     ProcessingInputs,
@@ -994,6 +995,34 @@ def _noisy_signal(
     return out
 
 
+@njit(cache=True, nogil=True)
+def _shown_signal(
+    signal: NDArray[np.float32],
+    halo: NDArray[np.float32],
+    fraction: float,
+    gain: NDArray[np.float32],
+    weight: NDArray[np.float32],
+    floor: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """(shown, shown × weight): shown = max(((1 − fraction)·signal + fraction·halo) · gain,
+    floor) — veiling glare (render.glare), vignetting and shutter masking and the log's floor —
+    and the processing's masked copy, in one pass where OpenCV's addWeighted, multiply and max
+    and numpy's product made four (under other jobs' memory traffic each full-frame pass costs)."""
+    height, width = signal.shape
+    shown = np.empty((height, width), np.float32)
+    masked = np.empty((height, width), np.float32)
+    keep = np.float32(1.0 - fraction)
+    spread = np.float32(fraction)
+    lowest = np.float32(floor)
+    for r in range(height):
+        for c in range(width):
+            value = (signal[r, c] * keep + halo[r, c] * spread) * gain[r, c]
+            value = max(value, lowest)
+            shown[r, c] = value
+            masked[r, c] = value * weight[r, c]
+    return shown, masked
+
+
 def display_thresholds(level: float, half_width: float, gamma: float) -> NDArray[np.float64]:
     """Where :func:`to_display` (not inverted) steps up, as linear signal values (255, float64).
 
@@ -1210,20 +1239,25 @@ def _fused_chain(
             NDArray[np.float32],
             cv2.GaussianBlur(signal, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT),
         )
-    signal = apply_veiling_glare(
+    signal = np.asarray(signal, dtype=np.float32)
+    fraction = settings.effective_glare_fraction
+    halo = signal  # (unused at fraction 0)
+    if fraction > 0:
+        halo = np.asarray(
+            glare_halo(signal, geometry.pixel_mm, settings.glare_sigmas_mm, settings.glare_weights),
+            dtype=np.float32,
+        )
+    # veiling glare, vignetting and shutter masking (gain 1 without either), the floor, and the
+    # processing's masked copy in one pass
+    shown, masked = _shown_signal(
         signal,
-        settings.effective_glare_fraction,
-        geometry.pixel_mm,
-        settings.glare_sigmas_mm,
-        settings.glare_weights,
+        halo,
+        float(fraction) if fraction > 0 else 0.0,
+        gain,
+        np.asarray(plan.weight, dtype=np.float32),
+        float(np.float32(0.5 / n0)),
     )
-    # vignetting and shutter masking (gain 1 without either)
-    # (OpenCV's multiply and max: the same floats as numpy's in half the time)
-    shown = cast(
-        NDArray[np.float32],
-        cv2.max(cv2.multiply(np.asarray(signal, np.float32), gain), float(np.float32(0.5 / n0))),
-    )
-    inputs = processing_inputs(shown, plan, 0.5 / n0)
+    inputs = processing_inputs(shown, plan, 0.5 / n0, masked)
     gamma = settings.display_gamma
     # the window needs the processed signal and its log only at its sample pixels; the display
     # curve is then evaluated on the linear processed signal as it is computed (see

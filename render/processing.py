@@ -346,16 +346,20 @@ class ProcessingInputs:
         )
 
 
-def processing_inputs(signal: Signal, plan: ProcessingPlan, floor: float) -> ProcessingInputs:
+def processing_inputs(
+    signal: Signal, plan: ProcessingPlan, floor: float, masked: Signal | None = None
+) -> ProcessingInputs:
     """The low-passes :func:`process` combines with the signal, computed but not yet combined:
     the fused chain evaluates the combination where it needs it (the window's sample, then the
-    display pass) instead of writing the whole processed image."""
+    display pass) instead of writing the whole processed image. ``masked``: signal × the field's
+    weight, if the caller has it already."""
     enhancing = plan.edge_gain != 0 and plan.edge_sigma_px > 0
     if (plan.equalization == 0 and not enhancing) or not plan.exposed.any():
         return ProcessingInputs(
             signal, plan.exposed, signal, signal, signal, False, 0.0, floor, active=False
         )
-    masked = signal * plan.weight.astype(signal.dtype, copy=False)
+    if masked is None:
+        masked = signal * plan.weight.astype(signal.dtype, copy=False)
     half = _half_resolution(masked, plan.edge_sigma_px) if enhancing else None
     gain = _equalization_gain(masked, plan, floor, half)
     blurred = _edge_blur(masked, plan.edge_sigma_px, half) if enhancing else masked
