@@ -61,8 +61,9 @@ fused path does the same in float32 with the per-geometry masks, maps and spans 
   generator's words in the same order as ``standard_normal_deviates`` (so both paths see the same
   deviates), then every pixel's normal-limit count in a branch-free, vectorised loop, and recounts
   exactly only the pixels under ``POISSON_NORMAL_LIMIT``;
-- OpenCV's blur, multiply, max and remap; the automatic window from a 17 156-pixel sample by one
-  partition and one numba call;
+- OpenCV's blur and remap; the veiling glare's mix, the vignetting and shutter gain, the log's
+  floor and the processing's masked copy in one numba pass (``_shown_signal``); the automatic
+  window from a 17 156-pixel sample by one partition and one numba call;
 - the processing's final combination and the display curve in one pass that never writes the
   processed image: the curve is a step function of the linear signal, so each pixel counts the
   255 signal thresholds below it (``display_thresholds``), found through a table of up to 65 536
