@@ -54,10 +54,28 @@ reference/carm.md "Image chain" and reference/anatomy.md "Scatter and the image 
     both. ``LastImageHold`` keeps the last frame.
 
 ``detector_signal`` runs stages 1–8 (before the processing and the log) one by one; the default
-fused path does the same in float32 with the per-geometry masks and maps cached, and applies the
-processing's final combination and the display curve in one pass that never writes the processed
-image: the curve is a step function of the linear signal, so each pixel counts the 255 signal
-thresholds below it (``display_thresholds``, found through a table indexed by the float's bits).
+fused path does the same in float32 with the per-geometry masks, maps and spans cached:
+
+- OpenCV's float32 ``exp`` for the transmission (0.075 ms at 512², numpy's took 0.42 ms);
+- the scatter's block means in one numba pass (render.scatter);
+- one serial numba noise pass (``_noisy_signal``) that draws each row's ziggurat deviates from the
+  generator's words in the same order as ``standard_normal_deviates`` (so both paths see the same
+  deviates), then every pixel's normal-limit count in a branch-free, vectorised loop, and recounts
+  exactly only the pixels under ``POISSON_NORMAL_LIMIT``;
+- OpenCV's blur and remap; the veiling glare's mix, the vignetting and shutter gain, the log's
+  floor and the processing's masked copy in one numba pass (``_shown_signal``); the automatic
+  window from a 17 156-pixel sample by one partition and one numba call;
+- the processing's final combination and the display curve in one pass that never writes the
+  processed image: the curve is a step function of the linear signal, so each pixel counts the
+  255 signal thresholds below it (``display_thresholds``), found through a table of up to 65 536
+  buckets indexed by the float's bits, fine enough that the compare after the read is
+  predictable; an intensifier's pass skips the pixels beyond its circle.
+
+Measured with the default patient's AP frame and a guide pin at 512² on the shared 2-core machine
+(load ≈2, hot caches, stage by stage): noise pass 1.3 ms (deviates + counts were 1.95 ms in two
+passes), display 0.75 ms (1.15 ms), window 0.26 ms (0.33 ms), scatter 0.27 ms.
+Threads: the passes stay serial — a two-thread numba count pass measured no faster than the serial
+one under the other jobs' load (1.19–1.33 ms against 1.19–1.22 ms).
 """
 
 from __future__ import annotations
@@ -88,6 +106,7 @@ from fluorosim.render.glare import (
     GLARE_SIGMAS_MM,
     GLARE_WEIGHTS,
     apply_veiling_glare,
+    glare_halo,
 )
 from fluorosim.render.processing import (
     ProcessingInputs,
@@ -567,57 +586,91 @@ def _window_from_values(
 ) -> tuple[float, float]:
     """:func:`auto_window` on the sampled exposed values (``unprocessed``: the same pixels' log
     signal before the processing, which tells air from the body)."""
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0:
         return 0.0, 1.0
-    raw = values if unprocessed is None else np.asarray(unprocessed, dtype=np.float64)
+    raw = values if unprocessed is None else np.asarray(unprocessed, dtype=np.float64).ravel()
     body = values[raw < math.log(DIRECT_EXPOSURE_FRACTION)]
     if body.size >= MIN_BODY_FRACTION * values.size:
         values = body
-    p_low, p_high = np.percentile(values, spread_percentiles)
-    half_width = max(0.625 * float(p_high - p_low), min_half_width)
-    smallest, largest = float(values.min()), float(values.max())
-    # the mean grey over a 1024-bin histogram of the values (bins ≤ 1/1000 of the range: the
-    # mean moves by far less than a grey level) makes each bisection step cheap
+    p_low, p_high = _percentiles(values, spread_percentiles)
+    half_width = max(0.625 * (p_high - p_low), min_half_width)
+    return _mid_grey_window(values, half_width, float(gamma)), half_width
+
+
+def _percentiles(values: NDArray[np.float64], percentiles: tuple[float, ...]) -> list[float]:
+    """``np.percentile(values, percentiles)`` (linear) from one partition around the order
+    statistics it needs instead of numpy's general path (half the time on 17 000 values)."""
+    last = values.size - 1
+    positions = [float(p) / 100.0 * last for p in percentiles]
+    below = [min(int(math.floor(position)), last) for position in positions]
+    needed = sorted({k for b in below for k in (b, min(b + 1, last))})
+    ordered = np.partition(values, needed)
+    result = []
+    for position, low in zip(positions, below, strict=True):
+        a, b = float(ordered[low]), float(ordered[min(low + 1, last)])
+        fraction = position - low
+        # numpy's linear interpolation, from the nearer end
+        result.append(b - (b - a) * (1.0 - fraction) if fraction >= 0.5 else a + (b - a) * fraction)
+    return result
+
+
+@njit(cache=True, nogil=True)
+def _mid_grey_window(values: NDArray[np.float64], half_width: float, gamma: float) -> float:
+    """The level at which the mean displayed grey of ``values`` is mid-grey (127.5): over a
+    1024-bin histogram of the values (bins ≤ 1/1000 of the range: the mean moves by far less
+    than a grey level), which makes each of :func:`_mid_grey_level`'s steps cheap."""
+    smallest, largest = values.min(), values.max()
     span = max(largest - smallest, 1e-9)
-    bins = np.minimum(((values - smallest) * (1024 / span)).astype(np.intp), 1023)
-    counts = np.bincount(bins, minlength=1024).astype(np.float64)
+    counts = np.zeros(1024, np.float64)
+    for value in values:
+        counts[min(int((value - smallest) * (1024 / span)), 1023)] += 1.0
     occupied = np.flatnonzero(counts)
     weights = counts[occupied] / counts.sum()
     centres = smallest + (occupied + 0.5) * (span / 1024)
     low, high = smallest - half_width, largest + half_width
-    return _mid_grey_level(centres, weights, half_width, gamma, low, high), half_width
+    # start where the mean value would show mid-grey (Y^(1/γ) = ½): fewer Newton steps
+    start = float(centres @ weights) - half_width * math.atanh(2.0 * 0.5**gamma - 1.0)
+    start = min(max(start, low), high)
+    return _mid_grey_level(centres, weights, half_width, gamma, low, high, start)
 
 
+@njit(cache=True, nogil=True)
 def _mid_grey_level(
-    centres: NDArray[np.floating],
-    weights: NDArray[np.floating],
+    centres: NDArray[np.float64],
+    weights: NDArray[np.float64],
     half_width: float,
     gamma: float,
     low: float,
     high: float,
+    start: float,
 ) -> float:
     """The level in [low, high] at which the weighted mean grey of ``centres`` is 127.5.
 
     The displayed mean falls monotonically as the level rises, so Newton's method on it, kept
     inside a shrinking bisection bracket (Press et al., *Numerical Recipes*, rtsafe), finds the
-    level to 1e-9 of the bracket in a handful of evaluations where plain bisection took 30. The
+    level to 1e-9 of the bracket from ``start`` in a few evaluations where bisection took 30. The
     slope is analytic: with Y = 1 / (1 + exp(−2(c − level)/w)), d(Y^a)/d level = −2a·Y^a·(1 − Y)/w.
     """
     exponent = 1.0 / gamma
     tolerance = 1e-9 * (high - low)
-    level = 0.5 * (low + high)
+    level = start
     for _ in range(100):  # ≤ 100 bisections would reach 2^-100 of the bracket: never runs out
-        luminance = 0.5 + 0.5 * np.tanh((centres - level) / half_width)
-        encoded = np.power(luminance, exponent)
-        excess = 255.0 * float(encoded @ weights) - 127.5
+        mean = 0.0
+        slope_sum = 0.0
+        for k in range(centres.size):
+            luminance = 0.5 + 0.5 * math.tanh((centres[k] - level) / half_width)
+            encoded = luminance**exponent
+            mean += encoded * weights[k]
+            slope_sum += encoded * (1.0 - luminance) * weights[k]
+        excess = 255.0 * mean - 127.5
         if excess > 0:
             low = level
         elif excess < 0:
             high = level
         else:
             return level
-        slope = -510.0 * exponent / half_width * float((encoded * (1.0 - luminance)) @ weights)
+        slope = -510.0 * exponent / half_width * slope_sum
         step = -excess / slope if slope < 0 else math.nan
         if abs(step) < tolerance:  # converged (the bracket may end exactly at the root)
             return level + step
@@ -687,7 +740,7 @@ def apply_image_chain(
     render.dose.typical_tube_current_ma picks for the field. ``rng`` must be injected.
 
     ``fused`` (default) runs the same stages in float32 in serial numba passes around
-    OpenCV's blur and remap, with the per-geometry masks and maps cached (module docstring);
+    OpenCV's exp, blur and remap, with the per-geometry masks and maps cached (module docstring);
     ``fused=False`` calls the stage functions one by one (float64). Both draw the same normal
     deviates from ``rng``, so on one seed they agree to rounding (tests/render/test_image_chain.py).
     """
@@ -852,12 +905,12 @@ def _fused_constants(
     NDArray[np.bool_],
     NDArray[np.intp],
     NDArray[np.float32],
-    tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, NDArray[np.bool_]] | None,
+    tuple[tuple[NDArray[np.float32], NDArray[np.float32]] | None, NDArray[np.uint8]] | None,
     ProcessingPlan,
 ]:
     """Per detector grid and settings: exposed mask, auto-window sample indices, vignetting gain
-    (× the exposed mask with shutter masking), (pincushion remap maps, outside-the-circle mask)
-    for an intensifier, the processing plan."""
+    (× the exposed mask with shutter masking), (pincushion remap maps, 255 inside the circle and
+    0 outside) for an intensifier, the processing plan."""
     geometry = _grid_only(height, width, pixel_mm)
     exposed = np.ascontiguousarray(settings.exposed_mask(geometry))
     window = _window_sample(_window_mask(geometry, settings))
@@ -877,31 +930,90 @@ def _fused_constants(
         maps = None
         if settings.pincushion != 0:
             maps = _pincushion_maps(height, width, float(radius_px), float(settings.pincushion))
-        distortion = (maps, _radius_px((height, width)) > radius_px)
+        inside = np.where(_radius_px((height, width)) > radius_px, 0, 255).astype(np.uint8)
+        inside.setflags(write=False)
+        distortion = (maps, inside)
     return exposed, window, gain, distortion, settings_plan(exposed, pixel_mm, settings)
 
 
 @njit(cache=True, nogil=True)
-def _fused_signal(
+def _noisy_signal(
     transmission: NDArray[np.float32],
     exposed: NDArray[np.bool_],
     scatter: NDArray[np.float32],
-    z: NDArray[np.float32],
+    words: NDArray[np.uint32],
+    seed: np.uint64,
+    x: NDArray[np.float64],
+    f: NDArray[np.float64],
     n0: float,
 ) -> NDArray[np.float32]:
     """Normalised noisy signal counts / N0 from the transmission and the scatter: collimation
-    and Poisson noise of primary + scatter quanta in one pass (numpy computes the exponential:
-    its SIMD exp is far faster than numba's)."""
+    and Poisson noise of primary + scatter quanta, the deviates drawn from ``words`` in raster
+    order exactly as :func:`_ziggurat_normals` draws them (the stage-by-stage chain's deviates).
+
+    Row by row: the ziggurat's deviates into a row buffer, then the normal-limit count of every
+    pixel in a branch-free loop the compiler vectorises, then the rare pixels under
+    ``POISSON_NORMAL_LIMIT`` (metal, the unexposed rim) recounted exactly by
+    :func:`_count_from_normal`. Serial: parallel passes of ~1 ms lose on a shared 2-core machine.
+    """
     height, width = transmission.shape
     out = np.empty((height, width), np.float32)
+    z_row = np.empty(width, np.float32)
+    expected_row = np.empty(width, np.float64)
     inv_n0 = 1.0 / n0
-    for r in range(height):  # serial: parallel passes of ~1 ms lose on a shared 2-core machine
+    state = seed
+    scale = 1.0 / 16777216.0  # 2^-24
+    for r in range(height):
+        start = r * width
         for c in range(width):
-            fraction = float(scatter[r, c])
-            if exposed[r, c]:
-                fraction += float(transmission[r, c])
-            out[r, c] = _count_from_normal(n0 * fraction, float(z[r, c])) * inv_n0
+            word = int(words[start + c])
+            layer = word & 127
+            value = float(word >> 8) * scale * x[layer]
+            if value >= x[layer + 1]:
+                value, state = _ziggurat_slow(word, state, x, f)
+            z_row[c] = value * (1.0 - 2.0 * ((word >> 7) & 1))
+        low = 0
+        for c in range(width):
+            primary = float(transmission[r, c]) if exposed[r, c] else 0.0
+            expected = n0 * (float(scatter[r, c]) + primary)
+            expected_row[c] = expected
+            z = float(z_row[c])
+            count = expected + math.sqrt(max(expected, 0.0)) * z + (z * z - 1.0) / 6.0
+            out[r, c] = max(count, 0.0) * inv_n0
+            low += expected < POISSON_NORMAL_LIMIT
+        if low:
+            for c in range(width):
+                if expected_row[c] < POISSON_NORMAL_LIMIT:
+                    out[r, c] = _count_from_normal(expected_row[c], float(z_row[c])) * inv_n0
     return out
+
+
+@njit(cache=True, nogil=True)
+def _shown_signal(
+    signal: NDArray[np.float32],
+    halo: NDArray[np.float32],
+    fraction: float,
+    gain: NDArray[np.float32],
+    weight: NDArray[np.float32],
+    floor: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """(shown, shown × weight): shown = max(((1 − fraction)·signal + fraction·halo) · gain,
+    floor) — veiling glare (render.glare), vignetting and shutter masking and the log's floor —
+    and the processing's masked copy, in one pass where OpenCV's addWeighted, multiply and max
+    and numpy's product made four (under other jobs' memory traffic each full-frame pass costs)."""
+    height, width = signal.shape
+    shown = np.empty((height, width), np.float32)
+    masked = np.empty((height, width), np.float32)
+    keep = np.float32(1.0 - fraction)
+    spread = np.float32(fraction)
+    lowest = np.float32(floor)
+    for r in range(height):
+        for c in range(width):
+            value = (signal[r, c] * keep + halo[r, c] * spread) * gain[r, c]
+            value = max(value, lowest)
+            shown[r, c] = value
+            masked[r, c] = value * weight[r, c]
+    return shown, masked
 
 
 def display_thresholds(level: float, half_width: float, gamma: float) -> NDArray[np.float64]:
@@ -921,8 +1033,10 @@ def display_thresholds(level: float, half_width: float, gamma: float) -> NDArray
         )
 
 
-#: Buckets of the display lookup's index (see :func:`_grey_lookup`).
-_GREY_LOOKUP_SIZE = 4096
+#: Buckets of the display lookup's index, at most (see :func:`_grey_lookup`): fine enough that a
+#: bucket rarely holds a threshold, so the compare after the table read is predictable (with 4096
+#: buckets, one or two thresholds each, the display pass took 1.1 ms at 512², with 65536 0.67 ms).
+_GREY_LOOKUP_SIZE = 65536
 
 
 def _grey_lookup(
@@ -942,10 +1056,28 @@ def _grey_lookup(
     while (high_bits - low_bits) >> shift >= _GREY_LOOKUP_SIZE:
         shift += 1
     buckets = ((high_bits - low_bits) >> shift) + 1
-    edges = (low_bits + (np.arange(buckets, dtype=np.int64) << shift)).astype(np.int32)
-    edge_values = edges.view(np.float32).astype(np.float64)
-    table = np.searchsorted(thresholds, edge_values, side="right").astype(np.uint8)
+    table = _grey_table(thresholds, low_bits, shift, buckets)
     return low_bits, shift, table, np.append(thresholds, np.inf)
+
+
+@njit(cache=True, nogil=True)
+def _grey_table(
+    thresholds: NDArray[np.float64], low_bits: int, shift: int, buckets: int
+) -> NDArray[np.uint8]:
+    """The number of ``thresholds`` (ascending) at or below each bucket's lowest float32 value
+    (``np.searchsorted(..., side="right")`` of the buckets' edges, by one merge walk)."""
+    edges = np.empty(buckets, np.int32)
+    for b in range(buckets):
+        edges[b] = low_bits + (b << shift)
+    values = edges.view(np.float32)
+    table = np.empty(buckets, np.uint8)
+    grey = 0
+    for b in range(buckets):
+        edge = float(values[b])
+        while grey < thresholds.size and thresholds[grey] <= edge:
+            grey += 1
+        table[b] = grey
+    return table
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -984,16 +1116,19 @@ def _processed_display(
     shift: int,
     table: NDArray[np.uint8],
     bounded: NDArray[np.float64],
+    spans: NDArray[np.intp],
 ) -> NDArray[np.uint8]:
     """The processed signal (render.processing) through the display curve, in one pass: grey
-    levels (uint8, not inverted) without writing the processed image. Serial: under other jobs'
-    load a parallel pass this short waited on its slowest thread (CPU and wall ×2 measured)."""
+    levels (uint8, not inverted) without writing the processed image; in row r only columns
+    ``spans[r, 0]`` to ``spans[r, 1]`` (the rest 0). Serial: under other jobs' load a parallel
+    pass this short waited on its slowest thread (CPU and wall ×2 measured)."""
     height, width = signal.shape
-    out = np.empty((height, width), np.uint8)
+    out = np.zeros((height, width), np.uint8)
     row = np.empty(width, np.float32)
     row_bits = row.view(np.int32)
     for r in range(height):
-        for c in range(width):
+        start, stop = spans[r, 0], spans[r, 1]
+        for c in range(start, stop):
             row[c] = processed_value(
                 signal[r, c],
                 exposed[r, c],
@@ -1004,15 +1139,37 @@ def _processed_display(
                 edge_gain,
                 floor,
             )
-        for c in range(width):
+        for c in range(start, stop):
             out[r, c] = _grey_of(float(row[c]), int(row_bits[c]), low_bits, shift, table, bounded)
     return out
 
 
+@lru_cache(maxsize=16)
+def _display_spans(height: int, width: int, radius_px: float | None) -> NDArray[np.intp]:
+    """(height, 2) first and past-the-last column of each row the display pass computes: the
+    pixels within ``radius_px`` + 2 of the centre (None: all). An intensifier's monitor is black
+    beyond its circle, and the pincushion remap samples a shown pixel within its radius + √2 (a
+    point is shown at a radius at least its own), so nothing beyond is ever seen. Cached."""
+    spans = np.zeros((height, 2), np.intp)
+    spans[:, 1] = width
+    if radius_px is not None:
+        inside = _radius_px((height, width)) <= radius_px + 2.0
+        for r in range(height):
+            columns = np.flatnonzero(inside[r])
+            spans[r] = (columns[0], columns[-1] + 1) if columns.size else (0, 0)
+    spans.setflags(write=False)
+    return spans
+
+
 def _display_processed(
-    inputs: ProcessingInputs, level: float, half_width: float, gamma: float
+    inputs: ProcessingInputs,
+    level: float,
+    half_width: float,
+    gamma: float,
+    spans: NDArray[np.intp],
 ) -> NDArray[np.uint8]:
-    """:func:`to_display` (not inverted) of the log of the processed signal ``inputs``."""
+    """:func:`to_display` (not inverted) of the log of the processed signal ``inputs``, within
+    the ``spans`` of :func:`_display_spans` (0 beyond)."""
     low_bits, shift, table, bounded = _grey_lookup(display_thresholds(level, half_width, gamma))
     display: NDArray[np.uint8] = _processed_display(
         np.asarray(inputs.signal, dtype=np.float32),
@@ -1027,6 +1184,7 @@ def _display_processed(
         shift,
         table,
         bounded,
+        spans,
     )
     return display
 
@@ -1045,43 +1203,63 @@ def _fused_chain(
         exposed, window, gain, distortion, plan = _fused_constants(*grid)
     except TypeError:  # settings holding an unhashable value (e.g. a list): compute, uncached
         exposed, window, gain, distortion, plan = _fused_constants.__wrapped__(*grid)
-    z = standard_normal_deviates(rng, integrals.shape)  # as add_quantum_noise draws
+    height, width = integrals.shape
+    size = height * width
+    raw = rng.bit_generator.random_raw((size + 1) // 2 + 1)  # as standard_normal_deviates draws
     transmission = np.negative(integrals, dtype=np.float32)
-    np.exp(transmission, out=transmission)
+    # OpenCV's float32 exp: 0.075 ms at 512² where numpy's took 0.42 ms (and numba's 0.72 ms);
+    # within 4e-7 relative of numpy's, the same zeros and infinities
+    transmission = cast(NDArray[np.float32], cv2.exp(transmission, dst=transmission))
     if settings.scatter is not None:
         scatter = scatter_fraction(
             transmission, exposed, geometry.pixel_mm, mu_water_per_mm, settings.scatter
         )
     else:
-        scatter = _zeros_float32(transmission.shape)
-    signal = _fused_signal(transmission, exposed, scatter, z, float(n0))
+        scatter = np.zeros_like(transmission)
+    signal = _noisy_signal(
+        transmission,
+        exposed,
+        np.asarray(scatter, dtype=np.float32),
+        raw[1:].view(np.uint32)[:size],
+        np.uint64(raw[0]),
+        _ZIGGURAT_X,
+        _ZIGGURAT_F,
+        float(n0),
+    )
     if settings.blur_fwhm_mm > 0:
         sigma_px = settings.blur_fwhm_mm / (2 * math.sqrt(2 * math.log(2))) / geometry.pixel_mm
         signal = cast(
             NDArray[np.float32],
             cv2.GaussianBlur(signal, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT),
         )
-    signal = apply_veiling_glare(
+    signal = np.asarray(signal, dtype=np.float32)
+    fraction = settings.effective_glare_fraction
+    halo = signal  # (unused at fraction 0)
+    if fraction > 0:
+        halo = np.asarray(
+            glare_halo(signal, geometry.pixel_mm, settings.glare_sigmas_mm, settings.glare_weights),
+            dtype=np.float32,
+        )
+    # veiling glare, vignetting and shutter masking (gain 1 without either), the floor, and the
+    # processing's masked copy in one pass
+    shown, masked = _shown_signal(
         signal,
-        settings.effective_glare_fraction,
-        geometry.pixel_mm,
-        settings.glare_sigmas_mm,
-        settings.glare_weights,
+        halo,
+        float(fraction) if fraction > 0 else 0.0,
+        gain,
+        np.asarray(plan.weight, dtype=np.float32),
+        float(np.float32(0.5 / n0)),
     )
-    # vignetting and shutter masking (gain 1 without either)
-    shown = np.multiply(signal, gain, dtype=np.float32)
-    np.maximum(shown, np.float32(0.5 / n0), out=shown)
-    inputs = processing_inputs(shown, plan, 0.5 / n0)
+    inputs = processing_inputs(shown, plan, 0.5 / n0, masked)
     gamma = settings.display_gamma
     # the window needs the processed signal and its log only at its sample pixels; the display
     # curve is then evaluated on the linear processed signal as it is computed (see
     # display_thresholds): no full-image processed array, log, tanh or power
-    level, half_width = _window_from_values(
-        np.log(inputs.at(window)),
-        gamma=gamma,
-        unprocessed=np.log(shown.ravel()[window]),
-    )
-    display = _display_processed(inputs, level, half_width, gamma)
+    log_processed, log_shown = inputs.logs_at(window)
+    level, half_width = _window_from_values(log_processed, gamma=gamma, unprocessed=log_shown)
+    circle_px = settings.field_radius_px(geometry) if distortion is not None else None
+    spans = _display_spans(height, width, None if circle_px is None else float(circle_px))
+    display = _display_processed(inputs, level, half_width, gamma, spans)
     if distortion is not None:
         maps, outside = distortion
         if maps is not None:
@@ -1093,17 +1271,10 @@ def _fused_chain(
             )
     if settings.invert:  # after the (linear) remap, so inverted = 255 − normal exactly
         np.subtract(np.uint8(255), display, out=display)
-    if distortion is not None:
-        display[distortion[1]] = 0
+    if distortion is not None:  # black outside the circle: an AND with 0 / 255 (0.02 ms at
+        # 512², where assigning through the boolean mask took 0.1 ms)
+        display = cast(NDArray[np.uint8], cv2.bitwise_and(display, distortion[1], dst=display))
     return display
-
-
-@lru_cache(maxsize=4)
-def _zeros_float32(shape: tuple[int, int]) -> NDArray[np.float32]:
-    """A read-only zero scatter field (chain without scatter)."""
-    zeros = np.zeros(shape, np.float32)
-    zeros.setflags(write=False)
-    return zeros
 
 
 @dataclass

@@ -28,8 +28,10 @@ the gain differs only by the gain's change across 2 mm. What depends only on the
 and the field — the field's weights after each low-pass — is computed once in a
 :class:`ProcessingPlan` (the fused chain caches it per geometry). The background low-pass runs on
 the coarse grid of :mod:`render.scatter` (block means, small matrix products, bilinear
-upsampling), the unsharp mask's blur at half resolution (:func:`_edge_blur`), the rest in one numba
-pass: ≈1 ms at 512² on one core.
+upsampling), the unsharp mask's blur at half resolution (:func:`_edge_blur`; the equalization's
+block means are taken from the same 2 × 2 block means), the rest in one numba pass. At 512² on the
+default patient's AP frame the low-passes (:func:`processing_inputs`) took 0.55 ms on one core
+(hot caches, load ≈2); the fused chain then evaluates the combination inside its display pass.
 """
 
 from __future__ import annotations
@@ -109,40 +111,64 @@ def processing_plan(
     )
 
 
-def _edge_blur(image: NDArray[np.floating], sigma_px: float) -> NDArray[np.floating]:
-    """The unsharp mask's Gaussian of ``sigma_px``, truncated at 3 σ.
-
-    A kernel of 2 px or more runs at half resolution (2 × 2 block means, the Gaussian, bilinear
-    upsampling; the blocks and the interpolation add ≈0.25 + 0.67 px² of variance, taken off the
-    Gaussian's): the same low-pass within a few per cent, a third of the time.
-    """
+def _half_resolution(image: NDArray[np.floating], sigma_px: float) -> NDArray[np.floating] | None:
+    """The 2 × 2 block means :func:`_edge_blur` starts from when a kernel of ``sigma_px`` runs
+    at half resolution (None when it runs at full resolution)."""
     height, width = image.shape
     if sigma_px < 2.0 or height % 2 or width % 2:
+        return None
+    return cast(
+        NDArray[np.floating],
+        cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA),
+    )
+
+
+def _edge_blur(
+    image: NDArray[np.floating], sigma_px: float, half: NDArray[np.floating] | None = None
+) -> NDArray[np.floating]:
+    """The unsharp mask's Gaussian of ``sigma_px``, truncated at 3 σ.
+
+    A kernel of 2 px or more runs at half resolution (2 × 2 block means — ``half``, if already
+    computed by :func:`_half_resolution` —, the Gaussian, bilinear upsampling; the blocks and the
+    interpolation add ≈0.25 + 0.67 px² of variance, taken off the Gaussian's): the same low-pass
+    within a few per cent, a third of the time.
+    """
+    height, width = image.shape
+    if half is None:
+        half = _half_resolution(image, sigma_px)
+    if half is None:
         size = 2 * int(math.ceil(3 * sigma_px)) + 1
         return cast(
             NDArray[np.floating],
             cv2.GaussianBlur(image, (size, size), sigma_px, borderType=cv2.BORDER_REFLECT),
         )
-    half = cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
     sigma_half = math.sqrt(sigma_px * sigma_px - _HALF_RES_VARIANCE_PX2) / 2
     size = 2 * int(math.ceil(3 * sigma_half)) + 1
-    half = cv2.GaussianBlur(half, (size, size), sigma_half, borderType=cv2.BORDER_REFLECT)
+    blurred = cv2.GaussianBlur(half, (size, size), sigma_half, borderType=cv2.BORDER_REFLECT)
     return cast(
         NDArray[np.floating],
-        cv2.resize(half, (width, height), interpolation=cv2.INTER_LINEAR),
+        cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR),
     )
 
 
 def _equalization_gain(
-    masked: NDArray[np.floating], plan: ProcessingPlan, floor: float
+    masked: NDArray[np.floating],
+    plan: ProcessingPlan,
+    floor: float,
+    half: NDArray[np.floating] | None = None,
 ) -> NDArray[np.floating] | None:
     """exp(−strength · (B − B̄)) on the full grid (None when equalization is off).
 
-    B: the log of the field's block means, low-passed over the field; B̄ its field mean.
+    B: the log of the field's block means, low-passed over the field; B̄ its field mean. The
+    block means come from ``half`` (the 2 × 2 block means of ``masked``) when given and the
+    blocks are of an even size: a quarter of the pixels to sum, the same means to rounding.
     """
     if plan.equalization == 0:
         return None
-    coarse_sum = downsample_area(masked, plan.factor)
+    if half is not None and plan.factor % 2 == 0:
+        coarse_sum = downsample_area(half, plan.factor // 2)
+    else:
+        coarse_sum = downsample_area(masked, plan.factor)
     inside = plan.coarse_weight > _MIN_WEIGHT
     coarse_mean = np.where(inside, coarse_sum / np.maximum(plan.coarse_weight, _MIN_WEIGHT), 1.0)
     log_mean = np.log(np.maximum(coarse_mean, floor)) * plan.coarse_weight
@@ -233,6 +259,43 @@ def _combine_at(
     return out
 
 
+@njit(cache=True, nogil=True)
+def _logs_at(
+    signal: NDArray[np.floating],
+    exposed: NDArray[np.bool_],
+    blurred: NDArray[np.floating],
+    edge_norm: NDArray[np.floating],
+    gain: NDArray[np.floating],
+    use_gain: bool,
+    edge_gain: float,
+    floor: float,
+    active: bool,
+    indices: NDArray[np.intp],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(log processed, log signal) at the flat ``indices`` (processed = signal when not
+    ``active``)."""
+    width = signal.shape[1]
+    processed = np.empty(indices.size, np.float64)
+    raw = np.empty(indices.size, np.float64)
+    for n in range(indices.size):
+        r, c = divmod(indices[n], width)
+        value = float(signal[r, c])
+        raw[n] = math.log(value)
+        if active:
+            value = processed_value(
+                signal[r, c],
+                exposed[r, c],
+                blurred[r, c],
+                edge_norm[r, c],
+                gain[r, c],
+                use_gain,
+                edge_gain,
+                floor,
+            )
+        processed[n] = math.log(value)
+    return processed, raw
+
+
 @dataclass(frozen=True)
 class ProcessingInputs:
     """What :func:`_combine` reads for one signal: the processed signal is
@@ -249,6 +312,22 @@ class ProcessingInputs:
     edge_gain: float
     floor: float
     active: bool
+
+    def logs_at(self, indices: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(log of the processed signal, log of the signal) at the flat ``indices``, in one
+        numba call (the automatic window's inputs)."""
+        return _logs_at(
+            self.signal,
+            self.exposed,
+            self.blurred,
+            self.edge_norm,
+            self.gain,
+            self.use_gain,
+            self.edge_gain,
+            self.floor,
+            self.active,
+            indices,
+        )
 
     def at(self, indices: NDArray[np.intp]) -> NDArray[np.float64]:
         """The processed signal at the flat ``indices`` (float64)."""
@@ -267,18 +346,23 @@ class ProcessingInputs:
         )
 
 
-def processing_inputs(signal: Signal, plan: ProcessingPlan, floor: float) -> ProcessingInputs:
+def processing_inputs(
+    signal: Signal, plan: ProcessingPlan, floor: float, masked: Signal | None = None
+) -> ProcessingInputs:
     """The low-passes :func:`process` combines with the signal, computed but not yet combined:
     the fused chain evaluates the combination where it needs it (the window's sample, then the
-    display pass) instead of writing the whole processed image."""
+    display pass) instead of writing the whole processed image. ``masked``: signal × the field's
+    weight, if the caller has it already."""
     enhancing = plan.edge_gain != 0 and plan.edge_sigma_px > 0
     if (plan.equalization == 0 and not enhancing) or not plan.exposed.any():
         return ProcessingInputs(
             signal, plan.exposed, signal, signal, signal, False, 0.0, floor, active=False
         )
-    masked = signal * plan.weight.astype(signal.dtype, copy=False)
-    gain = _equalization_gain(masked, plan, floor)
-    blurred = _edge_blur(masked, plan.edge_sigma_px) if enhancing else masked
+    if masked is None:
+        masked = signal * plan.weight.astype(signal.dtype, copy=False)
+    half = _half_resolution(masked, plan.edge_sigma_px) if enhancing else None
+    gain = _equalization_gain(masked, plan, floor, half)
+    blurred = _edge_blur(masked, plan.edge_sigma_px, half) if enhancing else masked
     return ProcessingInputs(
         signal,
         plan.exposed,

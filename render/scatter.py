@@ -25,7 +25,9 @@ through 20 cm, inside Bushberg's "≈0.5–1 with a grid".
 The kernel is a mixture of two Gaussians at the detector (σ 25 and 70 mm: a core and the long
 tail of multiply-scattered photons widened by the air gap). It runs on a coarse grid (about 64²
 blocks) as two small matrix products per Gaussian; block averaging and the bilinear upsampling
-preserve the sum of the signal, so the scatter field costs well under a millisecond.
+preserve the sum of the signal. The block means of the primary and of the transmission are
+summed in one numba pass (:func:`_block_means`): at 512², 0.27 ms for the whole scatter field
+(0.07 ms of it the block means, where a masked copy and two area resizes took 0.26 ms).
 
 The field is finite (``finite_field``, the default). The anchors above are large radiographic
 fields (35 × 43 cm), where nearly all the scatter a point emits lands on the receptor. A C-arm's
@@ -48,6 +50,7 @@ from typing import cast
 
 import cv2
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 #: Coarse grid size the broad kernels run on (blocks per side, about).
@@ -130,9 +133,14 @@ def coarse_factor(height: int, width: int, target_px: int = COARSE_TARGET_PX) ->
 
 
 def downsample_area(image: NDArray[np.floating], factor: int) -> NDArray[np.floating]:
-    """Block means over ``factor``² blocks (the sum × 1/factor² is preserved exactly)."""
+    """Block means over ``factor``² blocks (the sum × 1/factor² is preserved exactly): by a
+    numba pass for blocks of 4 or more (0.064 ms for 8² blocks of a 512² float32 frame against
+    OpenCV's area resize's 0.128 ms), by the resize for smaller ones (0.047 ms for 2², where the
+    numba pass took 0.25 ms)."""
     if factor == 1:
         return np.asarray(image)
+    if factor >= 4 and image.dtype in (np.float32, np.float64):
+        return _block_mean(np.ascontiguousarray(image), factor)
     height, width = image.shape
     return cast(
         NDArray[np.floating],
@@ -224,6 +232,61 @@ def smooth_mixture(
     return out
 
 
+@njit(cache=True, nogil=True)
+def _block_mean(image: NDArray[np.floating], factor: int) -> NDArray[np.floating]:
+    """Means over ``factor``² blocks (rows summed into a column buffer, then its blocks)."""
+    height, width = image.shape
+    blocks_h, blocks_w = height // factor, width // factor
+    out = np.empty((blocks_h, blocks_w), image.dtype)
+    columns = np.empty(width, image.dtype)
+    scale = 1.0 / (factor * factor)
+    for block_r in range(blocks_h):
+        columns[:] = 0.0
+        for r in range(block_r * factor, (block_r + 1) * factor):
+            for c in range(width):
+                columns[c] += image[r, c]
+        for block_c in range(blocks_w):
+            total = 0.0
+            for c in range(block_c * factor, (block_c + 1) * factor):
+                total += columns[c]
+            out[block_r, block_c] = total * scale
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_means(
+    transmission: NDArray[np.floating], exposed: NDArray[np.bool_], factor: int
+) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """(block means of the transmission inside the exposed field, block means of the
+    transmission) over ``factor``² blocks, in one pass (what a masked copy and two area resizes
+    gave: the same means to rounding, 0.07 ms at 512² against 0.25 ms)."""
+    height, width = transmission.shape
+    blocks_h, blocks_w = height // factor, width // factor
+    dtype = transmission.dtype
+    primary = np.empty((blocks_h, blocks_w), dtype)
+    mean = np.empty((blocks_h, blocks_w), dtype)
+    column_primary = np.empty(width, dtype)
+    column_all = np.empty(width, dtype)
+    scale = 1.0 / (factor * factor)
+    for block_r in range(blocks_h):
+        column_primary[:] = 0.0
+        column_all[:] = 0.0
+        for r in range(block_r * factor, (block_r + 1) * factor):
+            for c in range(width):
+                value = transmission[r, c]
+                column_all[c] += value
+                column_primary[c] += value * exposed[r, c]
+        for block_c in range(blocks_w):
+            total_primary = 0.0
+            total_all = 0.0
+            for c in range(block_c * factor, (block_c + 1) * factor):
+                total_primary += column_primary[c]
+                total_all += column_all[c]
+            primary[block_r, block_c] = total_primary * scale
+            mean[block_r, block_c] = total_all * scale
+    return primary, mean
+
+
 def scatter_fraction(
     transmission: NDArray[np.floating],
     exposed: NDArray[np.bool_],
@@ -244,8 +307,11 @@ def scatter_fraction(
     factor = coarse_factor(height, width)
     dtype: type[np.floating] = np.float32 if transmission.dtype == np.float32 else np.float64
     transmission = np.asarray(transmission, dtype=dtype)
-    primary = downsample_area(np.multiply(transmission, exposed, dtype=dtype), factor)
-    mean_transmission = downsample_area(transmission, factor)
+    if factor > 1:
+        primary, mean_transmission = _block_means(transmission, exposed, factor)
+    else:
+        primary = np.multiply(transmission, exposed, dtype=dtype)
+        mean_transmission = transmission
     floor = np.finfo(dtype).tiny
     thickness_mm = -np.log(np.maximum(mean_transmission, floor)) / mu_water_per_mm
     emission = (model.spr(thickness_mm) * primary).astype(dtype, copy=False)

@@ -140,3 +140,48 @@ def test_settings_with_an_unhashable_collimation_still_render():
     )
     assert np.abs(fused.astype(int) - staged).max() <= 1
     assert fused[:, :40].max() == 0 and fused[:, 100:150].max() > 0  # shutters dark
+
+
+def test_noise_pass_draws_the_stage_by_stage_deviates():
+    """_noisy_signal's in-pass ziggurat gives the deviates standard_normal_deviates gives, so its
+    counts are the per-pixel counts from those deviates (float32 rounding apart)."""
+    rng_shape = (64, 96)
+    size = rng_shape[0] * rng_shape[1]
+    transmission = np.random.default_rng(2).uniform(1e-6, 1.0, rng_shape).astype(np.float32)
+    exposed = np.zeros(rng_shape, bool)
+    exposed[8:56, 10:90] = True
+    scatter = np.full(rng_shape, 1e-4, np.float32)
+    n0 = 5.0e4
+    raw = np.random.default_rng(4).bit_generator.random_raw((size + 1) // 2 + 1)
+    signal = chain._noisy_signal(
+        transmission,
+        exposed,
+        scatter,
+        raw[1:].view(np.uint32)[:size],
+        np.uint64(raw[0]),
+        chain._ZIGGURAT_X,
+        chain._ZIGGURAT_F,
+        n0,
+    )
+    z = chain.standard_normal_deviates(np.random.default_rng(4), rng_shape)
+    expected = n0 * (scatter + transmission * exposed).astype(np.float64)
+    pairs = zip(expected.ravel(), z.ravel(), strict=True)
+    counts = np.array([chain._count_from_normal(e, float(d)) for e, d in pairs]).reshape(rng_shape)
+    np.testing.assert_allclose(signal, counts / n0, rtol=1e-6, atol=1e-9)
+    assert np.count_nonzero(expected < chain.POISSON_NORMAL_LIMIT) > 100  # both regimes ran
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 17_156])
+def test_window_percentiles_are_numpys(size):
+    values = np.random.default_rng(size).normal(size=size)
+    np.testing.assert_allclose(
+        chain._percentiles(values, (5.0, 95.0)), np.percentile(values, (5.0, 95.0)), rtol=1e-12
+    )
+
+
+def test_grey_lookup_table_is_searchsorted():
+    thresholds = chain.display_thresholds(-4.9, 0.26, 2.2)
+    low_bits, shift, table, _ = chain._grey_lookup(thresholds)
+    edges = (low_bits + (np.arange(table.size, dtype=np.int64) << shift)).astype(np.int32)
+    reference = np.searchsorted(thresholds, edges.view(np.float32).astype(np.float64), "right")
+    np.testing.assert_array_equal(table, reference)

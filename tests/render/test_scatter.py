@@ -186,3 +186,19 @@ def test_coarse_grid_sums_are_preserved():
     assert scatter.coarse_factor(512, 512) == 8
     assert scatter.coarse_factor(384, 384) == 6
     assert scatter.coarse_factor(101, 101) == 1
+
+
+@pytest.mark.parametrize("factor", [4, 8])
+def test_block_means_equal_the_area_resize(factor):
+    import cv2
+
+    image = np.random.default_rng(factor).uniform(0.0, 2.0, (128, 96)).astype(np.float32)
+    exposed = np.zeros(image.shape, bool)
+    exposed[20:100, 8:70] = True
+    size = (96 // factor, 128 // factor)
+    area = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(scatter.downsample_area(image, factor), area, rtol=1e-6)
+    primary, mean = scatter._block_means(image, exposed, factor)
+    masked = cv2.resize(image * exposed, size, interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(primary, masked, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(mean, area, rtol=1e-6)
