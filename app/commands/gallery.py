@@ -201,12 +201,14 @@ def render_column(
                 continue
         frame = renderer.render_frame(joints, rng=np.random.default_rng(0))
         image = frame.image
-        note = ""
+        # the technique the dose-rate control set, as the C-arm's monitor shows it
+        note = f"{frame.kvp:.0f} kV {frame.dose.ma:.1f} mA" if frame.dose is not None else ""
         if cut is not None and cut.any():
             inside = image > 0  # the receptor's circle (black outside it)
             cut_full = cv2.resize(cut.astype(np.uint8), image.shape[::-1]) > 0
             image = hatch(image, cut_full & inside)
-            note = f"hatched: past the scan's cut ({cut[centre_disc(cut.shape[0])].mean():.0%})"
+            cut_share = cut[centre_disc(cut.shape[0])].mean()
+            note = f"{note}; hatched: past the scan's cut ({cut_share:.0%})"
         column.tiles.append(Tile(view, image, note, fraction))
     return column
 
