@@ -108,34 +108,37 @@ def metered_paths(
     if samples == 0:
         zero = np.zeros(direction.shape[0])
         return zero, zero.copy()
-    integrals = []
-    for quantity in ("mu", "bone"):
-        if hu.dtype in (np.int16, np.uint8, np.int8, np.uint16):
-            # integer CT numbers: a table of every value of the type, marched in numba
-            integer_hu = cast(NDArray[np.integer], hu)
-            integrals.append(
-                _marched_line_integrals(
-                    integer_hu,
-                    _value_table(integer_hu.dtype.str, quantity),
-                    int(np.iinfo(integer_hu.dtype).min),
-                    voxel_from_lps[:3],
-                    source,
-                    direction,
-                    enter,
-                    length,
-                    float(step_mm),
-                    samples,
-                )
-            )
-        else:
-            integrals.append(
+    if hu.dtype in (np.int16, np.uint8, np.int8, np.uint16):
+        # integer CT numbers: tables of every value of the type, marched once in numba
+        integer_hu = cast(NDArray[np.integer], hu)
+        integrals = _marched_line_integrals(
+            integer_hu,
+            _value_tables(integer_hu.dtype.str),
+            int(np.iinfo(integer_hu.dtype).min),
+            voxel_from_lps[:3],
+            source,
+            direction,
+            enter,
+            length,
+            float(step_mm),
+            samples,
+        )
+    else:
+        integrals = np.stack(
+            [
                 _sampled_line_integrals(
                     hu, voxel_from_lps, source, direction, enter, length, step_mm, samples, quantity
                 )
-            )
-    mu_integrals, bone_mm = integrals
+                for quantity in QUANTITIES
+            ]
+        )
+    mu_integrals, bone_mm = integrals[0], integrals[1]
     water_mm = water_equivalent_mm(mu_integrals, bone_mm, METERING_ENERGY_KEV).astype(np.float64)
     return water_mm, bone_mm
+
+
+#: What the metering integrates along each ray: μ at METERING_ENERGY_KEV, the bone fraction.
+QUANTITIES = ("mu", "bone")
 
 
 def _hu_values(values: NDArray[np.float32], quantity: str) -> NDArray[np.float32]:
@@ -175,11 +178,12 @@ def _sampled_line_integrals(
 
 
 @lru_cache(maxsize=8)
-def _value_table(dtype: str, quantity: str) -> NDArray[np.float32]:
-    """:func:`_hu_values` (float32) of every value of an integer CT-number dtype, from its
-    minimum up."""
+def _value_tables(dtype: str) -> NDArray[np.float32]:
+    """(len(QUANTITIES), values) float32: :func:`_hu_values` of every value of an integer
+    CT-number dtype, from its minimum up."""
     info = np.iinfo(np.dtype(dtype))
-    table = _hu_values(np.arange(info.min, info.max + 1, dtype=np.float32), quantity)
+    values = np.arange(info.min, info.max + 1, dtype=np.float32)
+    table = np.stack([_hu_values(values, quantity) for quantity in QUANTITIES])
     table.setflags(write=False)
     return table
 
@@ -187,7 +191,7 @@ def _value_table(dtype: str, quantity: str) -> NDArray[np.float32]:
 @njit(cache=True, nogil=True)
 def _marched_line_integrals(
     hu: NDArray[np.integer],
-    mu_table: NDArray[np.float32],
+    value_tables: NDArray[np.float32],
     table_offset: int,
     voxel_from_lps: NDArray[np.float64],
     source: NDArray[np.float64],
@@ -197,12 +201,15 @@ def _marched_line_integrals(
     step_mm: float,
     samples: int,
 ) -> NDArray[np.float64]:
-    """:func:`_sampled_line_integrals` for integer CT numbers: the same sample points, nearest
-    voxels and μ (``mu_table[hu − table_offset]``), without the (rays × samples × 4) arrays."""
+    """:func:`_sampled_line_integrals` for integer CT numbers and every quantity at once: the
+    same sample points and nearest voxels, quantity q's value ``value_tables[q, hu −
+    table_offset]``, without the (rays × samples × 4) arrays. Returns (quantities, rays)."""
     ni, nj, nk = hu.shape
-    out = np.zeros(direction.shape[0], np.float64)
+    quantities = value_tables.shape[0]
+    out = np.zeros((quantities, direction.shape[0]), np.float64)
+    total = np.zeros(quantities, np.float64)
     for ray in range(direction.shape[0]):
-        total = 0.0
+        total[:] = 0.0
         for n in range(samples):
             along = (n + 0.5) * step_mm
             if not along < length[ray]:
@@ -216,8 +223,11 @@ def _marched_line_integrals(
             j = np.rint(m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3])
             k = np.rint(m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3])
             if 0 <= i < ni and 0 <= j < nj and 0 <= k < nk:
-                total += mu_table[int(hu[int(i), int(j), int(k)]) - table_offset]
-        out[ray] = total * step_mm
+                index = int(hu[int(i), int(j), int(k)]) - table_offset
+                for q in range(quantities):
+                    total[q] += value_tables[q, index]
+        for q in range(quantities):
+            out[q, ray] = total[q] * step_mm
     return out
 
 

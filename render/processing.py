@@ -230,36 +230,6 @@ def _combine(
 
 
 @njit(cache=True, nogil=True)
-def _combine_at(
-    signal: NDArray[np.floating],
-    exposed: NDArray[np.bool_],
-    blurred: NDArray[np.floating],
-    edge_norm: NDArray[np.floating],
-    gain: NDArray[np.floating],
-    use_gain: bool,
-    edge_gain: float,
-    floor: float,
-    indices: NDArray[np.intp],
-) -> NDArray[np.float64]:
-    """:func:`_combine` at the flat ``indices`` only (float64)."""
-    width = signal.shape[1]
-    out = np.empty(indices.size, np.float64)
-    for n in range(indices.size):
-        r, c = divmod(indices[n], width)
-        out[n] = processed_value(
-            signal[r, c],
-            exposed[r, c],
-            blurred[r, c],
-            edge_norm[r, c],
-            gain[r, c],
-            use_gain,
-            edge_gain,
-            floor,
-        )
-    return out
-
-
-@njit(cache=True, nogil=True)
 def _logs_at(
     signal: NDArray[np.floating],
     exposed: NDArray[np.bool_],
@@ -326,22 +296,6 @@ class ProcessingInputs:
             self.edge_gain,
             self.floor,
             self.active,
-            indices,
-        )
-
-    def at(self, indices: NDArray[np.intp]) -> NDArray[np.float64]:
-        """The processed signal at the flat ``indices`` (float64)."""
-        if not self.active:
-            return np.asarray(self.signal, dtype=np.float64).ravel()[indices]
-        return _combine_at(
-            self.signal,
-            self.exposed,
-            self.blurred,
-            self.edge_norm,
-            self.gain,
-            self.use_gain,
-            self.edge_gain,
-            self.floor,
             indices,
         )
 

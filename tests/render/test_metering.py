@@ -170,3 +170,14 @@ def test_the_control_meters_each_pose_once():
     control.technique("c", pose("c"), 75.0, 230.0)  # the oldest ("ap") is forgotten
     control.technique("ap", pose("ap"), 75.0, 230.0)
     assert built == ["ap", "b", "c", "ap"]
+
+
+def test_float_ct_numbers_meter_as_their_integer_twins():
+    """A floating-point CT (numpy sampling) meters the same paths as its int16 twin (numba)."""
+    volume, affine = slab_volume(150.0, hu=400.0)
+    volume[:, :, 100:] = 0  # half the disc behind soft tissue only
+    integer = metered_paths(volume, affine, ap_geometry(), 40.0)
+    floating = metered_paths(volume.astype(np.float32), affine, ap_geometry(), 40.0)
+    for ours, twin in zip(integer, floating, strict=True):
+        np.testing.assert_allclose(ours, twin, rtol=1e-5, atol=1e-6)
+    assert integer[1].max() > 10.0 and integer[1].min() == 0.0
