@@ -96,7 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ct-labels", dest="ct_labels", help="the CT's label map or mask folder")
     parser.add_argument("--ct-name", dest="ct_name", default="real CT", help="the CT's title")
     parser.add_argument("--model", default="ii9", help="C-arm preset (default ii9)")
-    parser.add_argument("--kvp", type=float, default=75.0, help="tube voltage (default 75 kVp)")
+    parser.add_argument(
+        "--kvp",
+        type=float,
+        default=75.0,
+        help="tube voltage the dose-rate control starts from (default 75 kVp)",
+    )
     parser.add_argument(
         "--keep-tiles",
         dest="keep_tiles",
