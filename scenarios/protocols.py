@@ -9,7 +9,7 @@ haptics.source.SampleSource and the patient's view geometry needs models.patient
 - :class:`Renderer`: ``render_frame(joints, instruments, exposure, chain_settings=, rng=)`` →
   a :class:`Frame` (the displayed image, its projection geometry and its dose record).
 - :class:`TechniqueRenderer`: a renderer whose magnification mode the panel sets and whose tube
-  voltage the automatic dose-rate control uses (render.renderer.FluoroRenderer); a renderer
+  voltage the automatic dose-rate control starts from (render.renderer.FluoroRenderer); a renderer
   without them (a test stand-in) renders at its own settings. Checked with ``isinstance``.
 - :class:`Recorder`: the attempt file writer's calls (scenarios.recording.AttemptWriter).
 """
@@ -71,7 +71,8 @@ class Renderer(Protocol):
 
 @runtime_checkable
 class TechniqueRenderer(Renderer, Protocol):
-    """A renderer with a magnification mode the session sets and the tube voltage it runs at."""
+    """A renderer with a magnification mode the session sets and the tube voltage its dose-rate
+    control starts from (the control raises it for a thick view: render.dose.automatic_technique)."""
 
     mode: str
     kvp: float
