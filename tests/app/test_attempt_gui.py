@@ -63,6 +63,8 @@ def test_whole_attempt_with_the_mouse(qtbot, window, tmp_path):
     assert image is not None and image.shape == (512, 512)
     assert image.std() > 10, "the fluoroscopy image is blank"
     assert "lateral" in window.live_monitor.overlay.view_name
+    # through the pelvis the dose-rate control is at its limit and has raised the kV: shown
+    assert window.live_monitor.overlay.kvp >= 95.0
     qtbot.waitUntil(
         lambda: window.procedure_panel.counter_labels["shots"].text() == "1", timeout=5_000
     )
