@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QBoxLayout,
     QGridLayout,
@@ -54,6 +54,9 @@ class ProcedurePanel(QWidget):
         self.steps = QListWidget()
         self.steps.setMaximumHeight(150)
         self.steps.setMinimumHeight(40)  # the strip under the monitors is low on small screens
+        # a long step wraps onto a second line instead of hiding behind a sideways scroll bar
+        self.steps.setWordWrap(True)
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         steps_part.addWidget(self.steps)
         self.hint = QLabel("")
         self.hint.setWordWrap(True)
@@ -118,6 +121,10 @@ class ProcedurePanel(QWidget):
         self.title.setToolTip(title)  # the whole title when a row layout cuts it
         self.steps.clear()
         self.steps.addItems(steps)
+        for row, step in enumerate(steps):
+            item = self.steps.item(row)
+            if item is not None:
+                item.setToolTip(step)
         self.report.clear()
         for button in (self.replay_button, self.same_button, self.new_button):
             button.setEnabled(False)
