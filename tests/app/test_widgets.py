@@ -90,6 +90,7 @@ def test_procedure_panel_report(qtbot):
     panel.show_counters({"shots": 4, "beam_on_s": 3.25, "kap_gycm2": 0.012, "air_kerma_mgy": 0.4})
     assert panel.counter_labels["shots"].text() == "4"
     assert panel.counter_labels["beam_on_s"].text() == "3.2 s"
+    assert panel.counter_labels["kap_gycm2"].text() == "0.12 dGy·cm²"  # as on the monitor
     panel.show_report(
         {
             "score": 42.0,
