@@ -623,8 +623,8 @@ def pack_copies(
     copies: list[NDArray[Any]], dtype: type[np.generic], scale: float = 1.0
 ) -> tuple[NDArray[Any], NDArray[np.int64]]:
     """Store ``copies`` one after another in a single flat array (divided by ``scale`` and rounded
-    to uint16 codes when ``dtype`` is uint16), written copy by copy so that no second set of
-    copies is ever held. Returns the flat array and a (len(copies), 6) layout table whose
+    to uint16 codes when ``dtype`` is uint16, overwriting the float copies on the way), written
+    copy by copy so that no second set of copies is ever held. Returns the flat array and a (len(copies), 6) layout table whose
     LAYOUT_START…LAYOUT_NA columns are each copy's first index and padded shape (the box columns
     are filled by :func:`skip_tables`)."""
     layout = np.zeros((len(copies), 6), np.int64)
@@ -671,6 +671,7 @@ class FastDRR:
             raise ValueError(f"slab_voxels must be ≥ 1, got {slab_voxels}")
         self.nearest = interpolation == "nearest"
         self.slab = int(slab_voxels)
+        self.slab_max_deg = float(slab_max_deg)
         self.slab_slope = float(np.tan(np.radians(slab_max_deg))) if self.slab > 1 else 0.0
         self.volume = volume
         self.voxel_from_lps = np.ascontiguousarray(np.linalg.inv(volume.lps_from_voxel)[:3, :])
@@ -699,6 +700,21 @@ class FastDRR:
         """Memory held by the slice-ordered copies."""
         return int(self._flat.nbytes)
 
+    @property
+    def integer_sampling(self) -> bool:
+        """Whether rays are sampled by the integer bilinear sampler (uint16 codes, linear)."""
+        return self._codes and not self.nearest
+
+    @property
+    def copies(self) -> tuple[NDArray[Any], ...]:
+        """The six slice-ordered copies (b + 2·PAD, c + 2·PAD, slice), views of one array."""
+        return self._copies
+
+    @property
+    def boxes(self) -> tuple[NDArray[np.int32], ...]:
+        """Per copy, the (slices, 4) boxes of its non-zero voxels (:func:`slice_boxes`)."""
+        return self._boxes
+
     def ray_tables(
         self,
     ) -> tuple[
@@ -711,12 +727,19 @@ class FastDRR:
 
     def line_integrals(self, geometry: ProjectionGeometry) -> NDArray[np.float32]:
         """(H, W) float32 ∫μ dl from the source to every pixel centre of ``geometry``."""
+        source, origin, u, v, pixel_mm, height, width = geometry_arrays(geometry)
         return _joseph_image(
             *self.ray_tables(),
             self.slab_slope,
             self.scale,
             self.voxel_from_lps,
-            *geometry_arrays(geometry),
+            source,
+            origin,
+            u,
+            v,
+            pixel_mm,
+            height,
+            width,
             self.nearest,
             self._codes,
             self.slab,
