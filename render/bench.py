@@ -23,7 +23,8 @@ optional modules that do). Figures here (default patient, ii9, 512² display):
   DRR's CPU time over the cores plus the serial image chain; under load the wall times above grow,
   these do not; every timed figure also has a ``…_p90_ms`` (90th percentile);
 * ``volume_mb`` / ``bone_volume_mb`` — memory of the μ volume's and the bone-fraction volume's
-  slice-ordered copies;
+  slice-ordered copies (the bone's with its brick occupancy grid, render.drr_joint), projected
+  together in one pass;
 * ``cpu_count``, ``load_average`` (the machine is shared: figures scale with the load), and
   whether DiffDRR / ITK are installed for a third-party comparison.
 
@@ -226,7 +227,7 @@ def renderer_benchmark(
         "carm_model": model,
         "volume_shape": list(renderer.volume.mu.shape),
         "volume_mb": round(renderer.drr.nbytes / 1e6, 1),
-        "bone_volume_mb": round(renderer.bone_drr.nbytes / 1e6, 1),
+        "bone_volume_mb": round(renderer.anatomy_drr.companion_nbytes / 1e6, 1),
         "renderer_setup_s": round(setup_s, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "targets": TARGETS,
