@@ -12,7 +12,9 @@ transmission, handed to the image chain as −ln T. Paths and transmission are c
 a still C-arm with a moving instrument only adds the instruments' analytic line integrals and
 runs the image chain.
 
-The drag preview windows a 128² image of a 2×-coarser volume and resizes the 8-bit result.
+The drag preview goes through the same beam: a 128² joint projection of 2×-coarser copies of both
+volumes, water and bone paths, −ln T at the kVp the dose-rate control meters for the pose (the
+technique a full frame of that pose uses, cached with it), windowed and resized as 8-bit.
 
 The instruments, the image chain and the dose come from render/instrument_projection.py,
 render/image_chain.py and render/dose.py (issue #4 part 2), called from the three integration
@@ -200,8 +202,14 @@ class FluoroRenderer:
             self.drr, build_bone_volume(patient, downsample=downsample, align=BONE_ALIGN_VOXELS)
         )
         self.bone_drr = self.anatomy_drr.companion
-        #: drag previews read a 2×-coarser volume: 8× less memory to stream per frame
-        self.preview_drr = FastDRR(downsample_volume(self.volume, PREVIEW_DOWNSAMPLE))
+        #: drag previews read 2×-coarser copies of both (8× less memory to stream per frame),
+        #: the bone's crop starting on a block of the μ volume's
+        self.preview_drr = JointDRR(
+            FastDRR(downsample_volume(self.volume, PREVIEW_DOWNSAMPLE)),
+            build_bone_volume(
+                patient, downsample=downsample * PREVIEW_DOWNSAMPLE, align=BONE_ALIGN_VOXELS
+            ),
+        )
         self.field_mask = field_mask(self.model, self.display_px)
         self._preview_mask = field_mask(self.model, self.preview_px)
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -318,10 +326,31 @@ class FluoroRenderer:
             self._cached(("beam", joints.key(), self.mode, self.display_px, float(kvp)), compute),
         )
 
-    def preview(self, joints: CArmJoints) -> NDArray[np.uint8]:
-        """Fast low-resolution image for dragging the C-arm (noiseless, monitor orientation)."""
+    def preview_line_integrals(
+        self, joints: CArmJoints
+    ) -> tuple[ProjectionGeometry, NDArray[np.float32], float]:
+        """The drag preview's grid (``preview_px``²), −ln T of the anatomy on it and its kVp.
+
+        The same polyenergetic beam as a full frame (render.spectrum) through the water and bone
+        paths of the 2×-coarser volumes, at the kVp the dose-rate control settles at for this
+        pose (:meth:`default_exposure`), so the preview's bone-to-soft-tissue contrast is the
+        frame's. The technique is metered per pose rather than taken from the last full frame:
+        a drag from AP to lateral crosses poses whose kVp the control raises by 20 kV or more,
+        and the metering is affordable and cached per pose, so the full frame at the end of the
+        drag reuses it. Default patient, 2-core machine at load 2, 60 new poses: preview 8.9 ms
+        median (μ-only at 50 keV before: 4.8 ms), of which the joint projection 6.2 ms (μ alone
+        4.3), the metering 1.7 ms and the beam's table 0.15 ms.
+        """
         geometry = self.geometry(joints).resized(self.preview_px, self.preview_px)
-        li = self.preview_drr.line_integrals(geometry)
+        li, bone = self.preview_drr.line_integrals(geometry)
+        water = water_equivalent_mm(li, bone, self.preview_drr.primary.volume.energy_kev)
+        kvp = self.default_exposure(joints).kvp
+        return geometry, beam(kvp).transmission_line_integrals(water, bone), kvp
+
+    def preview(self, joints: CArmJoints) -> NDArray[np.uint8]:
+        """Fast low-resolution image for dragging the C-arm (noiseless, monitor orientation;
+        :meth:`preview_line_integrals`)."""
+        _, li, _ = self.preview_line_integrals(joints)
         # window at the preview's own resolution, then upsample the 8-bit image (the window's
         # percentiles over 128² instead of 512² pixels; a linear window commutes with resizing)
         small = plain_display(li, self._preview_mask)
