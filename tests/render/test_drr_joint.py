@@ -103,6 +103,7 @@ def test_skipping_empty_bricks_changes_no_sum():
         CArmJoints(orbital_deg=90.0),
         CArmJoints(orbital_deg=35.0, angular_deg=-25.0),
         CArmJoints(angular_deg=50.0),
+        CArmJoints(orbital_deg=20.0),  # slab and full copies across the image: mixed tiles
     ):
         geometry = carm_geometry(joints, "ii9", np.zeros(3), size_px=96, mode="4.5in")
         skipped = joint.line_integrals(geometry)
