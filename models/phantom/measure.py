@@ -56,6 +56,10 @@ BODY_CHANNEL_MM = 10.0
 #: Pedicle isthmus: convergence angles of the pedicle axis tried (deg; Zindrick et al. 1987:
 #: transverse angle ≈11° at L1 rising to ≈30° at L5), probe positions along the axis from the
 #: pedicle-centre landmark (mm, posterior positive) and the reach of each chord either side (mm).
+#: The primitive generator's landmark sits mid-pedicle, 7–8 mm behind the body's posterior wall;
+#: probes further forward (−10 mm) cut the corner where its pedicle label runs into the body's
+#: side and read 2–4 mm narrow. The real generator's landmark is the isthmus found on the bone
+#: surface, and its widths do not change for any search from ±6 to ±10 mm.
 PEDICLE_AXIS_ANGLES_DEG = np.arange(0.0, 45.1, 1.0)
 PEDICLE_AXIS_SEARCH_MM = (-8.0, 8.0)
 PEDICLE_CHORD_REACH_MM = 35.0
@@ -256,6 +260,17 @@ def _isthmus_chord(
     return lo, hi
 
 
+def _corridor_around(valid: NDArray[np.bool_], centre: int) -> tuple[int, int]:
+    """Slice bounds of the run of True in ``valid`` holding the True sample nearest ``centre``
+    ((0, 0) when there is none)."""
+    index = np.flatnonzero(valid)
+    if index.size == 0:
+        return 0, 0
+    start = int(index[np.argmin(np.abs(index - centre))])
+    lo, hi = _run_around(valid, start)
+    return lo, hi + 1
+
+
 def pedicle_dimensions(patient: Patient, level: str, side: str) -> PedicleMeasure:
     """Isthmus width and height of one pedicle, on its bone as a radiologist measures them.
 
@@ -267,11 +282,13 @@ def pedicle_dimensions(patient: Patient, level: str, side: str) -> PedicleMeasur
     bony bridge, as the real-anatomy generator's ~4 mm slab does) at probe points
     PEDICLE_AXIS_SEARCH_MM along the axis. A chord counts only when it crosses the pedicle's
     corridor: the canal medially and soft tissue laterally (not through the body, the transverse
-    process or a vein channel). The axis angle is the one whose corridor chords are narrowest in
-    the median (one short chord at a steep angle cuts the body's corner, not the pedicle); the
-    shortest chord along that axis is the isthmus. Height: the shortest bone chord along the
-    vertebra's axis from the isthmus centre to 6 mm behind it (through the centre itself it can
-    run down the body's posterolateral corner). On the real default the widths are within 0.8 mm
+    process or a vein channel), and only in the unbroken run of such chords around the landmark
+    (past the transverse process's root, the lamina's junction gives short grazing chords). The
+    axis angle is the one whose corridor chords are narrowest in the median (one short chord at
+    a steep angle cuts the body's corner, not the pedicle); the shortest chord along that axis is
+    the isthmus. Height: the shortest bone chord along the vertebra's axis from the isthmus
+    centre to 6 mm behind it (through the centre itself it can run down the body's posterolateral
+    corner). On the real default the widths are within 0.8 mm
     of ``real_skeleton.pedicle_geometry``'s on the bone surface (mostly under: a label chord's
     ends snap to voxel faces).
     """
@@ -304,9 +321,17 @@ def pedicle_dimensions(patient: Patient, level: str, side: str) -> PedicleMeasur
             if run is not None:
                 widths[i, k] = (run[1] - run[0] + 1) * STEP_MM
                 mids[i, k] = starts[k] + 0.5 * (offsets[run[0]] + offsets[run[1]]) * lateral
+    # the corridor along each axis: the unbroken run of crossing chords around the landmark (past
+    # a break lie the transverse process's root, then the lamina's junction, whose thin plates
+    # give short chords that are not the pedicle's)
+    corridor = np.zeros_like(widths, dtype=bool)
+    for i in range(len(angles)):
+        lo, hi = _corridor_around(np.isfinite(widths[i]), int(np.argmin(np.abs(probes))))
+        corridor[i, lo:hi] = True
+    widths = np.where(corridor, widths, np.nan)
     # the pedicle's axis: the direction along which its corridor is narrowest over its length
     # (a single short chord at a steep angle cuts the body's corner, not the pedicle)
-    counts = np.sum(np.isfinite(widths), axis=1)
+    counts = np.sum(corridor, axis=1)
     enough = counts >= PEDICLE_MIN_CORRIDOR_MM / (2 * STEP_MM)
     if not enough.any():
         return PedicleMeasure(0.0, 0.0, 0.0)
