@@ -67,7 +67,9 @@ log = logging.getLogger(__name__)
 #: Vertebral bodies fitted by the whole bone's endplates (labelled heights at their targets, were
 #: 0.8–1.7 mm tall); exiting roots pushed back only as far as that clears the bone, along the
 #: upper vertebra's axis, and checked against the labelled pedicle (roots and Kambin move).
-GENERATOR_MAJOR = "5.4"
+#: 5.5: the real facet joints turned to angles drawn from Jentzsch 2013 (L2/3–L4/5; were 16–26°,
+#: too sagittal): both articular processes of a joint twist together about its vertical axis.
+GENERATOR_MAJOR = "5.5"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

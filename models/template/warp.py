@@ -64,6 +64,7 @@ from scipy.spatial import cKDTree
 
 from fluorosim.models.labels import LUMBAR_LEVELS, SIDES
 from fluorosim.models.template.asset import BoneTemplate, TriangleMesh
+from fluorosim.models.template.facet import FacetTurn, fit_facet_turns
 from fluorosim.models.template.landmarks import RayCaster, s1_anterior_cortex
 from fluorosim.models.template.pedicle import (
     PedicleLift,
@@ -440,12 +441,16 @@ class VertebraMap:
     final_from_local: NDArray[np.float64] = field(default_factory=lambda: np.eye(4))
     #: raises the pedicles' undersides to their target height (after the spline)
     pedicle_lift: PedicleLift | None = None
+    #: turns the facet joints' articular processes to their target angles (after the lift)
+    facet_turn: FacetTurn | None = None
 
     def local_target(self, points_template: Points) -> Points:
         local = self.frame.to_local(points_template)
         displacement: Points = self.spline(local)
         if self.pedicle_lift is not None:
             displacement = displacement + self.pedicle_lift(local)
+        if self.facet_turn is not None:
+            return self.facet_turn(local + displacement)
         return local + displacement
 
     def __call__(self, points_template: Points) -> Points:
@@ -1064,6 +1069,11 @@ class PatientWarp:
                 np.array([[0.0, frame.v_posterior, frame.w_superior(frame.v_posterior)]])
             )[0]
             lower_level = level
+        # both processes of each facet joint turn together to the joint's target angle
+        placements = {level: vmap.final_from_local for level, vmap in self.vertebra_maps.items()}
+        turns = fit_facet_turns(template, self.vertebra_maps, placements, t.facet_angles_deg)
+        for level, turn in turns.items():
+            self.vertebra_maps[level].facet_turn = turn
 
     # landmarks -------------------------------------------------------------------------------
     def _warp_direction(self, name: str, direction: Points) -> Points:
