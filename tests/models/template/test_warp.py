@@ -116,10 +116,14 @@ def test_controls_and_landmarks_map_exactly(template) -> None:
     warp = warp_for(template, 3, "female")
     for level, vmap in warp.vertebra_maps.items():
         got = vmap.local_target(vmap.controls_template)
-        # the spline is exact at its controls; the pedicles' lift is added after it
+        # the spline is exact at its controls; the pedicles' lift and the canal's shift are
+        # added after it
+        local = vmap.frame.to_local(vmap.controls_template)
         expected = vmap.controls_local_target
         if vmap.pedicle_lift is not None:
-            expected = expected + vmap.pedicle_lift(vmap.frame.to_local(vmap.controls_template))
+            expected = expected + vmap.pedicle_lift(local)
+        if vmap.canal is not None:
+            expected = expected + vmap.canal.displacement(vmap.frame, local)
         np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=level)
     pelvis = warp.pelvis_map
     got = pelvis.controls_template + pelvis.spline(pelvis.controls_template)
