@@ -144,6 +144,12 @@ JOINT_REACH = 0.4
 #: body's posterior wall if that is further forward), so that each pedicle moves as a whole and
 #: keeps its width and its distance from the body (L5's isthmus lies at the body's corner).
 PEDICLE_FRONT_MM = 7.0
+#: A body designed narrower than its target blends into the posterior elements' scale over this
+#: distance in front of its posterior wall.
+BODY_SCALE_BLEND_MM = 6.0
+#: Re-fits of a body whose canal shift widened it, and the widening below which none is needed.
+BODY_WIDTH_FIT_STEPS = 2
+BODY_WIDTH_TOLERANCE_MM = 0.3
 
 
 def _apply(matrix: NDArray[np.float64], points: Points) -> Points:
@@ -471,16 +477,18 @@ class CanalShift:
     and the transverse processes move as a whole and keep their widths. It is full from
     ``PEDICLE_FRONT_MM`` in front of the pedicles' isthmus (or the body's posterior wall) backward
     and fades in over ``BODY_FADE_MM`` in front of that: the pedicles' roots and the body's
-    posterolateral corners slide out, the body's middle keeps its width. Behind the pedicles, toward each facet joint (above or below
-    the pedicles' middle), it blends into that joint's shift (:class:`JointShift`), whole over
-    the articular process, so that the two processes of a joint move together (L1, with no drawn
-    canal, moves only its inferior processes, with L2's superior ones).
+    posterolateral corners slide out (where that widens the body, the body is designed narrower:
+    :meth:`PatientWarp._fit_bodies_and_canals`). Behind the pedicles, toward each facet joint
+    (above or below the pedicles' middle), it blends into that joint's shift
+    (:class:`JointShift`), whole over the articular process, so that the two processes of a joint
+    move together (L1, with no drawn canal, moves only its inferior processes, with L2's
+    superior ones).
 
     Posterior: the canal's back wall moves back by ``posterior_mm`` in the midline: zero at the
     body's posterior wall, full from the template canal's depth backward (the spinous process
     moves back as a whole, ``SPINOUS_HALF_WIDTH_MM`` either side of the midline), fading out
-    laterally to zero at the pedicles' medial walls (the
-    laminae meet at a more acute angle, as a deeper canal's do; the pedicles and the facets stay).
+    laterally to zero at ``midline_fade_u_mm`` (the laminae meet at a more acute angle, as a
+    deeper canal's do; the pedicles and the facets stay).
     """
 
     lateral_mm: float
@@ -488,6 +496,10 @@ class CanalShift:
     depth_mm: float
     #: template-local |u| of the pedicles' medial walls (the lateral shift is full from there)
     medial_wall_u_mm: float
+    #: template-local |u| where the posterior shift has faded out: the same for every level (the
+    #: narrowest canal's medial walls), so that an upper vertebra's inferior articular processes
+    #: and the lamina below them, which touch there, move back alike
+    midline_fade_u_mm: float
     #: template-local (v, w) of the pedicles' centre (the walls' own shift there)
     pedicle_vw_mm: tuple[float, float]
     superior_joint: JointShift | None = None
@@ -510,19 +522,28 @@ class CanalShift:
         across = smoothstep(np.abs(u) / self.medial_wall_u_mm)
         across *= smoothstep((v - full_v + BODY_FADE_MM) / BODY_FADE_MM)
         midline = 1.0 - smoothstep(
-            (np.abs(u) - SPINOUS_HALF_WIDTH_MM) / (self.medial_wall_u_mm - SPINOUS_HALF_WIDTH_MM)
+            (np.abs(u) - SPINOUS_HALF_WIDTH_MM) / (self.midline_fade_u_mm - SPINOUS_HALF_WIDTH_MM)
         )
         back = smoothstep(behind / self.depth_mm) * midline
         return np.column_stack([np.sign(u) * lateral * across, self.posterior_mm * back, 0.0 * u])
 
 
 def _designed_vertebra_map(
-    frame: BodyFrame, quad: TargetQuad, target: VertebraTargets, local: Points
+    frame: BodyFrame,
+    quad: TargetQuad,
+    target: VertebraTargets,
+    local: Points,
+    body_width_mm: float | None = None,
 ) -> Points:
-    """The designed map template-local → target-local (see module docstring, step 1)."""
+    """The designed map template-local → target-local (see module docstring, step 1). The body
+    is ``body_width_mm`` wide if given (the posterior elements keep the target's scale; the two
+    scales blend over ``BODY_SCALE_BLEND_MM`` in front of the posterior wall)."""
     u, v, w = local[:, 0], local[:, 1], local[:, 2]
     va, vp = frame.v_anterior, frame.v_posterior
     su = target.body_width_mm / frame.width_mm
+    if body_width_mm is not None:
+        posterior_weight = smoothstep((v - vp + BODY_SCALE_BLEND_MM) / BODY_SCALE_BLEND_MM)
+        u = u * (body_width_mm / target.body_width_mm * (1.0 - posterior_weight) + posterior_weight)
     sw = quad.height_posterior_mm / frame.height_posterior_mm
     sv = 0.5 * (su + sw)
     depth = quad.depth_mm
@@ -1126,15 +1147,14 @@ class PatientWarp:
         template_lower_tilt = math.radians(a.sacral_slope_deg)
         template_lower_posterior = a.s1_posterior_rim_mm
         lower_level = "S1"
-        fits = {level: self._fit_body(level) for level in LUMBAR_LEVELS}
-        shifts = self._canal_shifts(fits)
+        fits, canals = self._fit_bodies_and_canals()
         for level in reversed(LUMBAR_LEVELS):
             disc = t.discs[disc_key(level, lower_level)]
             frame = a.frames[level]
             fit = fits[level]
             quad, controls = fit.quad, fit.controls
             designed, spline, lift = fit.designed, fit.spline, fit.lift
-            canal = self._fit_canal(level, fit, shifts[level])
+            canal = canals[level]
             # template offset of the posterior corners along the disc (George's line)
             template_ip = frame.to_template(
                 np.array([[0.0, frame.v_posterior, frame.w_inferior(frame.v_posterior)]])
@@ -1178,9 +1198,50 @@ class PatientWarp:
             )[0]
             lower_level = level
 
-    def _fit_body(self, level: str) -> _LocalFit:
-        """The vertebra's body fitted to its target (quadrilateral, whole-bone heights), with
-        the posterior elements only scaled, and the canal that leaves."""
+    def _fit_bodies_and_canals(
+        self,
+    ) -> tuple[dict[str, _LocalFit], dict[str, CanalShift | None]]:
+        """Each vertebra's local fit and canal shift. Where the pedicles' roots join the body's
+        back corners (L5's isthmus lies at them) the canal's lateral shift widens the body: that
+        body is designed narrower by what it gained and both are fitted again (the narrower body
+        scales the canal down a little, which the canal fit takes back), so that the body's widest
+        extent keeps its target."""
+        target_width = {
+            level: self.targets.vertebrae[level].body_width_mm for level in LUMBAR_LEVELS
+        }
+        designed_width = dict(target_width)
+        previous: dict[str, tuple[float, float]] = {}  # level: (designed, measured) width
+        fits = {level: self._fit_body(level) for level in LUMBAR_LEVELS}
+        for step in range(BODY_WIDTH_FIT_STEPS + 1):
+            shifts = self._canal_shifts(fits)
+            canals = {
+                level: self._fit_canal(level, fits[level], shifts[level]) for level in LUMBAR_LEVELS
+            }
+            refit = []
+            for level in LUMBAR_LEVELS:
+                body = self.template.body_meshes[level]
+                width = _body_width_mm(body, fits[level].vmap, canals[level])
+                excess = width - target_width[level]
+                if abs(excess) <= BODY_WIDTH_TOLERANCE_MM or step == BODY_WIDTH_FIT_STEPS:
+                    continue
+                gain = 1.0  # measured width per designed width (less: the canal fit takes back)
+                if level in previous and abs(designed_width[level] - previous[level][0]) > 0.1:
+                    gain = (width - previous[level][1]) / (
+                        designed_width[level] - previous[level][0]
+                    )
+                    gain = float(np.clip(gain, 0.3, 1.0))
+                previous[level] = (designed_width[level], width)
+                designed_width[level] -= excess / gain
+                refit.append(level)
+            if not refit:
+                break
+            fits.update({level: self._fit_body(level, designed_width[level]) for level in refit})
+        return fits, canals
+
+    def _fit_body(self, level: str, body_width_mm: float | None = None) -> _LocalFit:
+        """The vertebra's body fitted to its target (quadrilateral, whole-bone heights; its
+        width ``body_width_mm`` if given), with the posterior elements only scaled, and the canal
+        that leaves."""
         a, template = self.anatomy, self.template
         target, frame = self.targets.vertebrae[level], a.frames[level]
         # the body's lines go where the whole bone then has the target heights
@@ -1191,9 +1252,9 @@ class PatientWarp:
             target.body_height_posterior_mm / ratio_posterior,
         )
         controls, local = _vertebra_controls(template, a, level)
-        spline = _spline(local, _designed_vertebra_map(frame, quad, target, local))
+        spline = _spline(local, _designed_vertebra_map(frame, quad, target, local, body_width_mm))
         quad = _bone_height_fit(template, level, frame, quad, target, spline)
-        designed = _designed_vertebra_map(frame, quad, target, local)
+        designed = _designed_vertebra_map(frame, quad, target, local, body_width_mm)
         spline = _spline(local, designed)
         lift = _pedicle_lift(a.pedicles.get(level, {}), spline, target.pedicle_height_mm)
         vmap = VertebraMap(frame, quad, spline, controls, designed, pedicle_lift=lift)
@@ -1202,8 +1263,9 @@ class PatientWarp:
     def _canal_shifts(self, fits: Mapping[str, _LocalFit]) -> dict[str, CanalShift]:
         """Each vertebra's first canal shift (what its scaled canal lacks) and the shift of each
         facet joint, shared by its two processes: the mean of the two vertebrae's (L5–S1: none,
-        the sacrum keeps its canal)."""
-        own = {}
+        the sacrum keeps its canal). A level with no drawn canal (L1) keeps its own; its
+        inferior articular processes follow their joint."""
+        own: dict[str, tuple[float, float]] = {}
         for level in LUMBAR_LEVELS:
             target, (width, depth) = self.targets.vertebrae[level], fits[level].canal_mm
             lateral = 0.0 if target.canal_width_mm is None else (target.canal_width_mm - width) / 2
@@ -1214,10 +1276,15 @@ class PatientWarp:
             upper: 0.0 if lower == "S1" else 0.5 * (own[upper][0] + own[lower][0])
             for upper, lower in lower_of.items()
         }
+        medial_u = {
+            level: _pedicle_medial_u(
+                self.anatomy.pedicles.get(level, {}), 0.5 * self.anatomy.canals[level][0]
+            )
+            for level in LUMBAR_LEVELS
+        }
         shifts = {}
         for n, level in enumerate(LUMBAR_LEVELS):
             frame, template_canal = self.anatomy.frames[level], self.anatomy.canals[level]
-            pedicles = self.anatomy.pedicles.get(level, {})
             above = LUMBAR_LEVELS[n - 1] if n > 0 else None
             superior = (
                 None if above is None else self._joint_shift(frame, above, level, joints[above])
@@ -1227,8 +1294,9 @@ class PatientWarp:
                 lateral_mm=own[level][0],
                 posterior_mm=own[level][1],
                 depth_mm=template_canal[1],
-                medial_wall_u_mm=_pedicle_medial_u(pedicles, 0.5 * template_canal[0]),
-                pedicle_vw_mm=_pedicle_centre_vw(pedicles),
+                medial_wall_u_mm=medial_u[level],
+                midline_fade_u_mm=min(medial_u.values()),
+                pedicle_vw_mm=_pedicle_centre_vw(self.anatomy.pedicles.get(level, {})),
                 superior_joint=superior,
                 inferior_joint=inferior,
             )
@@ -1249,10 +1317,10 @@ class PatientWarp:
     def _fit_canal(self, level: str, fit: _LocalFit, shift: CanalShift) -> CanalShift | None:
         """The canal shift of one vertebra fitted to its target: the moved bone measured as the
         yardstick measures it and the shift corrected by secant steps (the joints' blend and the
-        fades give a little less than the shift itself). None: no target, nothing moves."""
+        fades give a little less than the shift itself). With no target (L1) its own canal
+        stays and only its articular processes follow their joints (None: nothing moves)."""
         target = self.targets.vertebrae[level]
         if target.canal_width_mm is None or target.canal_depth_mm is None:
-            # its own canal stays; its articular processes still follow their joints
             return shift if shift.superior_joint or shift.inferior_joint else None
         bone, vmap = self.template.bones[level], fit.vmap
         previous = (0.0, 0.0, *fit.canal_mm)
@@ -1406,6 +1474,17 @@ class _LocalFit:
     @property
     def lift(self) -> PedicleLift | None:
         return self.vmap.pedicle_lift
+
+
+def _body_width_mm(body: TriangleMesh, vmap: VertebraMap, canal: CanalShift | None) -> float:
+    """The widest left–right extent of a vertebra's body moved by its local map with ``canal``
+    (the local frame's u is the placed body's: placing only turns it about u)."""
+    previous, vmap.canal = vmap.canal, canal
+    try:
+        local = vmap.local_target(np.asarray(body.vertices_mm))
+    finally:
+        vmap.canal = previous
+    return float(np.ptp(local[:, 0]))
 
 
 def _local_canal_mm(bone: TriangleMesh, vmap: VertebraMap) -> tuple[float, float]:

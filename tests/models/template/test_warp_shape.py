@@ -20,6 +20,7 @@ from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH, BoneTemplate,
 from fluorosim.models.template.targets import patient_targets
 from fluorosim.models.template.warp import PELVIC_BONES, PatientWarp, patient_warp
 from fluorosim.models.template.warp_geometry import fit_endplate, tilt_deg
+from tests.models.template.test_warp import without_canal
 
 pytestmark = pytest.mark.slow
 
@@ -235,20 +236,6 @@ def test_pedicles_come_near_the_population_mean_and_the_canal_stays_a_ring(
         mesh = warp.warp_bone(level)
         ring = yardstick.measure_arch(polydata(mesh.vertices_mm, mesh.faces)).canal_ring_height_mm
         assert ring >= 2.0, (level, ring)
-
-
-def without_canal(targets):
-    """The same patient with no drawn canal: the template's canal scaled with the body (the warp
-    before the canal was targeted, generator 5.4)."""
-    from dataclasses import replace
-
-    return replace(
-        targets,
-        vertebrae={
-            level: replace(v, canal_width_mm=None, canal_depth_mm=None)
-            for level, v in targets.vertebrae.items()
-        },
-    )
 
 
 def facet_gaps_mm(template, warp: PatientWarp) -> dict[str, float]:
