@@ -52,6 +52,7 @@ from fluorosim.app.widgets.cart_layout import (
 )
 from fluorosim.app.widgets.instrument_panel import InstrumentPanel
 from fluorosim.app.widgets.keyboard import HelpOverlay, TraineeActions, TraineeKeys
+from fluorosim.app.widgets.monitor import kap_text
 from fluorosim.app.widgets.monitor_cart import MonitorCart
 from fluorosim.app.widgets.procedure_panel import ProcedurePanel
 from fluorosim.app.widgets.scene3d import Scene3DWidget
@@ -283,7 +284,7 @@ class MainWindow(QMainWindow):
             )
         self.status_dose.setText(
             f"shots {int(counters.get('shots', 0))} · fluoro {counters.get('beam_on_s', 0.0):.1f} s · "
-            f"{counters.get('air_kerma_mgy', 0.0):.2f} mGy · {counters.get('kap_gycm2', 0.0):.3f} Gy·cm²"
+            f"{counters.get('air_kerma_mgy', 0.0):.2f} mGy · {kap_text(counters.get('kap_gycm2', 0.0))}"
         )
 
     def _show_report_large(self, _report: dict[str, Any]) -> None:

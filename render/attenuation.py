@@ -208,14 +208,27 @@ def build_attenuation_volume(
     return downsample_volume(volume, downsample)
 
 
-def build_bone_volume(patient: Patient, downsample: int = 1) -> AttenuationVolume:
+def build_bone_volume(patient: Patient, downsample: int = 1, align: int = 1) -> AttenuationVolume:
     """The patient's :func:`bone_fraction` on its grid, cropped to the voxels that hold bone: a
     volume whose line integral is the path in millimetres of cortical bone (``energy_kev`` 0:
-    it does not depend on the beam)."""
+    it does not depend on the beam).
+
+    The crop starts a multiple of ``align`` × ``downsample`` voxels from the start of
+    :func:`build_attenuation_volume`'s crop (widened toward it), so after downsampling the bone
+    grid sits a multiple of ``align`` voxels from the μ grid: block averages (downsampling, the
+    fast DRR's slab copies) then group the same voxels in both.
+    """
     if downsample < 1:
         raise ValueError(f"downsample must be ≥ 1, got {downsample}")
-    box = _body_box(patient.hu, SOFT_TISSUE_MAX_HU)
-    fraction = np.ascontiguousarray(bone_fraction(patient.hu[box]))
+    if align < 1:
+        raise ValueError(f"align must be ≥ 1, got {align}")
+    body = _body_box(patient.hu, AIR_HU)
+    step = align * downsample
+    box = []
+    for bone, outer in zip(_body_box(patient.hu, SOFT_TISSUE_MAX_HU), body, strict=True):
+        start = outer.start + max(bone.start - outer.start, 0) // step * step
+        box.append(slice(start, max(bone.stop, start + 1)))
+    fraction = np.ascontiguousarray(bone_fraction(patient.hu[tuple(box)]))
     offset = np.array([s.start for s in box], dtype=np.float64)
     lps_from_voxel = patient.lps_from_voxel.copy()
     lps_from_voxel[:3, 3] = patient.lps_from_voxel[:3, :3] @ offset + patient.lps_from_voxel[:3, 3]
@@ -236,5 +249,48 @@ def downsample_volume(volume: AttenuationVolume, factor: int) -> AttenuationVolu
     return AttenuationVolume(
         mu=_block_average(volume.mu, factor),
         lps_from_voxel=volume.lps_from_voxel @ shift @ scale,
+        energy_kev=volume.energy_kev,
+    )
+
+
+def grid_offset_voxels(
+    volume: AttenuationVolume, reference: AttenuationVolume
+) -> NDArray[np.int64]:
+    """Index on ``reference``'s grid of ``volume``'s voxel 0, per axis.
+
+    Raises ValueError unless the two grids share their voxel axes and spacing and are offset by
+    whole voxels (volumes cropped from one patient grid, or block-averaged alike from such).
+    """
+    if not np.allclose(volume.lps_from_voxel[:3, :3], reference.lps_from_voxel[:3, :3]):
+        raise ValueError("the two volumes' voxel axes or spacings differ")
+    offset = np.linalg.solve(
+        reference.lps_from_voxel[:3, :3],
+        volume.lps_from_voxel[:3, 3] - reference.lps_from_voxel[:3, 3],
+    )
+    whole = np.rint(offset)
+    if not np.allclose(offset, whole, atol=1e-6):
+        raise ValueError(f"the volumes' grids are offset by {offset} voxels, not whole voxels")
+    index: NDArray[np.int64] = whole.astype(np.int64)
+    return index
+
+
+def align_to_grid(
+    volume: AttenuationVolume, reference: AttenuationVolume, multiple: int
+) -> AttenuationVolume:
+    """``volume`` with zero voxels put before it along each axis so that its voxel 0 sits at a
+    multiple of ``multiple`` on ``reference``'s grid (:func:`grid_offset_voxels`).
+
+    Then averaging blocks of ``multiple`` voxels (downsampling, or the fast DRR's slab copies)
+    groups the same voxels in both volumes. Line integrals are unchanged: only zeros are added.
+    """
+    offset = grid_offset_voxels(volume, reference)
+    lead = offset % int(multiple)
+    if not lead.any():
+        return volume
+    shift = np.eye(4)
+    shift[:3, 3] = -lead
+    return AttenuationVolume(
+        mu=np.ascontiguousarray(np.pad(volume.mu, [(int(n), 0) for n in lead])),
+        lps_from_voxel=volume.lps_from_voxel @ shift,
         energy_kev=volume.energy_kev,
     )

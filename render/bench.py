@@ -8,7 +8,9 @@ optional modules that do). Figures here (default patient, ii9, 512² display):
   DRR + upsampling + image chain), every pose a cache miss;
 * ``instrument_frame_ms`` — median for a still C-arm with a moving guide pin (cached anatomy +
   analytic instrument projection + image chain);
-* ``preview_fps`` — drag previews per second (low-resolution, noiseless);
+* ``preview_fps`` — drag previews per second (low-resolution, noiseless, through the full
+  frame's beam at the kVp metered for the pose: every preview pose is new, so each pays the
+  metering);
 * ``image_chain_cpu_ms`` — CPU time of the image chain alone (scatter, noise, blur, glare,
   intensifier, automatic brightness, display) on a 512² frame, part of both figures above;
 * ``exact_ms`` — the exact Siddon reference (voxels as boxes) for one 512² image, with
@@ -23,7 +25,9 @@ optional modules that do). Figures here (default patient, ii9, 512² display):
   DRR's CPU time over the cores plus the serial image chain; under load the wall times above grow,
   these do not; every timed figure also has a ``…_p90_ms`` (90th percentile);
 * ``volume_mb`` / ``bone_volume_mb`` — memory of the μ volume's and the bone-fraction volume's
-  slice-ordered copies;
+  slice-ordered copies (the bone's with its brick occupancy grid, render.drr_joint), projected
+  together in one pass; ``preview_volume_mb`` the same for the drag preview's 2×-coarser copies
+  of both;
 * ``cpu_count``, ``load_average`` (the machine is shared: figures scale with the load), and
   whether DiffDRR / ITK are installed for a third-party comparison.
 
@@ -226,7 +230,8 @@ def renderer_benchmark(
         "carm_model": model,
         "volume_shape": list(renderer.volume.mu.shape),
         "volume_mb": round(renderer.drr.nbytes / 1e6, 1),
-        "bone_volume_mb": round(renderer.bone_drr.nbytes / 1e6, 1),
+        "bone_volume_mb": round(renderer.anatomy_drr.companion_nbytes / 1e6, 1),
+        "preview_volume_mb": round(renderer.preview_drr.nbytes / 1e6, 1),
         "renderer_setup_s": round(setup_s, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "targets": TARGETS,

@@ -25,6 +25,13 @@ PINNED_FIELDS: tuple[str, ...] = ("shot_number", "view_name", "kvp", "ma", "mode
 PINNED_FIELDS += ("air_kerma_mgy", "kap_gycm2")
 
 
+def kap_text(kap_gycm2: float) -> str:
+    """Kerma-area product as the window shows it everywhere (monitor, counters, status bar):
+    dGy·cm², the unit published procedure doses are given in (e.g. ≈29 dGy·cm² for a
+    transforaminal endoscopic discectomy)."""
+    return f"{kap_gycm2 * 10.0:.2f} dGy·cm²"
+
+
 @dataclass
 class MonitorOverlay:
     """The text shown over the image."""
@@ -148,7 +155,7 @@ class MonitorWidget(QWidget):
         if o.mode:
             right.append(o.mode)
         right.append(f"Fluoro {int(o.beam_on_s // 60):02d}:{o.beam_on_s % 60:04.1f}")
-        right.append(f"{o.air_kerma_mgy:.2f} mGy  {o.kap_gycm2 * 10:.2f} dGy·cm²")
+        right.append(f"{o.air_kerma_mgy:.2f} mGy  {kap_text(o.kap_gycm2)}")
         if o.last_image_hold:
             right.append("LIH")
         return left, right

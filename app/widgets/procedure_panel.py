@@ -8,8 +8,9 @@ when it is wide, as in the strip under the monitors of the default window layout
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QBoxLayout,
     QGridLayout,
@@ -24,13 +25,15 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-COUNTER_TITLES = {
-    "shots": ("Shots", "{:.0f}"),
-    "beam_on_s": ("Fluoro time", "{:.1f} s"),
-    "air_kerma_mgy": ("Air kerma", "{:.2f} mGy"),
-    "kap_gycm2": ("KAP", "{:.3f} Gy·cm²"),
-    "breaches": ("Breaches", "{:.0f}"),
-    "elapsed_s": ("Time", "{:.0f} s"),
+from fluorosim.app.widgets.monitor import kap_text
+
+COUNTER_TITLES: dict[str, tuple[str, Callable[[float], str]]] = {
+    "shots": ("Shots", "{:.0f}".format),
+    "beam_on_s": ("Fluoro time", "{:.1f} s".format),
+    "air_kerma_mgy": ("Air kerma", "{:.2f} mGy".format),
+    "kap_gycm2": ("KAP", kap_text),  # dGy·cm², as on the monitor
+    "breaches": ("Breaches", "{:.0f}".format),
+    "elapsed_s": ("Time", "{:.0f} s".format),
 }
 
 
@@ -54,6 +57,9 @@ class ProcedurePanel(QWidget):
         self.steps = QListWidget()
         self.steps.setMaximumHeight(150)
         self.steps.setMinimumHeight(40)  # the strip under the monitors is low on small screens
+        # a long step wraps onto a second line instead of hiding behind a sideways scroll bar
+        self.steps.setWordWrap(True)
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         steps_part.addWidget(self.steps)
         self.hint = QLabel("")
         self.hint.setWordWrap(True)
@@ -118,6 +124,10 @@ class ProcedurePanel(QWidget):
         self.title.setToolTip(title)  # the whole title when a row layout cuts it
         self.steps.clear()
         self.steps.addItems(steps)
+        for row, step in enumerate(steps):
+            item = self.steps.item(row)
+            if item is not None:
+                item.setToolTip(step)
         self.report.clear()
         for button in (self.replay_button, self.same_button, self.new_button):
             button.setEnabled(False)
@@ -133,9 +143,9 @@ class ProcedurePanel(QWidget):
 
     def show_counters(self, counters: dict[str, float]) -> None:
         """Update the live counters that are present."""
-        for key, (_, fmt) in COUNTER_TITLES.items():
+        for key, (_, text) in COUNTER_TITLES.items():
             if key in counters and counters[key] is not None:
-                self.counter_labels[key].setText(fmt.format(counters[key]))
+                self.counter_labels[key].setText(text(counters[key]))
 
     def show_report(self, report: dict) -> None:
         """Render the score report: headline, findings, then a table of metrics."""

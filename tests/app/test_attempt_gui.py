@@ -114,6 +114,11 @@ def test_whole_attempt_with_the_mouse(qtbot, window, tmp_path):
     )
     assert float(window.procedure_panel.counter_labels["beam_on_s"].text().split()[0]) > 0
     qtbot.waitUntil(lambda: window.live_monitor.overlay.last_image_hold, timeout=5_000)
+    # one kerma-area product, in one unit, in the three places the window shows it
+    kap = window.procedure_panel.counter_labels["kap_gycm2"].text()
+    assert kap.endswith(" dGy·cm²") and float(kap.split()[0]) > 0
+    assert kap in window.status_dose.text()
+    assert kap in window.live_monitor.overlay_lines()[1][-2]
 
     saved: list[str] = []  # connected before Finish: the file may be saved before the report shows
     window.controller.attempt_saved.connect(saved.append)

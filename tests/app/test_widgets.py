@@ -90,6 +90,7 @@ def test_procedure_panel_report(qtbot):
     panel.show_counters({"shots": 4, "beam_on_s": 3.25, "kap_gycm2": 0.012, "air_kerma_mgy": 0.4})
     assert panel.counter_labels["shots"].text() == "4"
     assert panel.counter_labels["beam_on_s"].text() == "3.2 s"
+    assert panel.counter_labels["kap_gycm2"].text() == "0.12 dGy·cm²"  # as on the monitor
     panel.show_report(
         {
             "score": 42.0,
@@ -181,3 +182,25 @@ def test_scene3d_renders_off_the_gui_thread(qtbot):
     qtbot.waitUntil(lambda: scene._image != first, timeout=60_000)
     scene.close_scene()
     assert not scene.renderer.thread.is_alive()
+
+
+def test_a_long_step_wraps_in_a_narrow_procedure_panel(qtbot):
+    """The step list under the monitors is narrow: a long step shows on two lines, whole, with no
+    sideways scroll bar, and its tooltip holds the whole text."""
+    panel = ProcedurePanel()
+    qtbot.addWidget(panel)
+    long_step = (
+        "Needle through Kambin's triangle into the L4-5 disc, tip at the medial pedicular line"
+    )
+    panel.show_scenario("Transforaminal endoscopic decompression", [long_step, "Guidewire"])
+    panel.resize(520, 220)  # wide: steps, counters and report side by side
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.wait(50)
+    steps = panel.steps
+    assert steps.width() < steps.fontMetrics().horizontalAdvance(long_step)
+    assert steps.horizontalScrollBar().maximum() == 0
+    wrapped = steps.visualItemRect(steps.item(0)).height()
+    single = steps.visualItemRect(steps.item(1)).height()
+    assert wrapped >= 2 * steps.fontMetrics().lineSpacing() > single
+    assert steps.item(0).toolTip() == long_step
