@@ -44,6 +44,9 @@ CANAL_SEARCH_DROP_MM = 6.0
 #: A closed gap shallower than this (mm) is a vein channel or a label's edge, not the canal (the
 #: shallowest in Clouthier 2023's 87 CTs is 13.0 mm): the search goes on to the next height.
 CANAL_MIN_DEPTH_MM = 5.0
+#: A root's 1 mm slab counts toward its centre line if it holds this fraction of the median
+#: slab's voxels.
+ROOT_SLAB_MIN_FRACTION = 0.5
 #: Facet joint space is fitted within this distance of the facet landmark.
 FACET_RADIUS_MM = 10.0
 #: Each body height is the median chord over these antero-posterior offsets (mm) around its line:
@@ -525,10 +528,14 @@ def root_disc_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> 
     root = _voxels(patient, f"root_{upper}_{side}", in_triangle_band)
     if len(root) < 10:
         return math.nan
-    # centre line: centroids of 1 mm height slabs (the ganglion bulge is symmetric about it)
+    # centre line: centroids of 1 mm height slabs (the ganglion bulge is symmetric about it); a
+    # slab the band cuts short (under half the median count: the band's medial edge clips the
+    # root where it leaves the sac) has its centroid off the line and is left out
     height = (root - f.origin) @ f.w
     bins = np.floor(height).astype(int)
-    centroids = np.array([root[bins == b].mean(axis=0) for b in np.unique(bins)])
+    slabs, counts = np.unique(bins, return_counts=True)
+    whole = slabs[counts >= ROOT_SLAB_MIN_FRACTION * np.median(counts)]
+    centroids = np.array([root[bins == b].mean(axis=0) for b in whole])
     if len(centroids) < 3:
         return math.nan
     centred = centroids - centroids.mean(axis=0)
