@@ -8,10 +8,12 @@ give 30.4, 38.7, 47.0° (and 47.3° at L5/S1). A sagittal joint changes what the
 transforaminal approach, stands.
 
 :func:`joint_angle_deg` measures a joint as :func:`models.phantom.measure.facet_angle_deg` does on
-a label volume, here on surface points: the points of each process within FACET_RADIUS_MM of the
-joint centre whose partner on the other process is within CONTACT_MM, the midpoints of those pairs
-(the joint's mid-surface), the normal of their least-squares plane (SVD), and its angle to the
-sagittal plane in the disc's frame (w from the lower to the upper endplate centre, u left ⟂ w).
+a label volume, here on 1 mm solids of the two bones (:func:`joint_solids`: where the template's
+facets interpenetrate, the voxel is the lower bone's, as the painter labels it): the points of each
+process within FACET_RADIUS_MM of the joint centre whose partner on the other process is within
+CONTACT_MM, the midpoints of those pairs (the joint's mid-surface), the normal of their
+least-squares plane (SVD), and its angle to the sagittal plane in the disc's frame (w from the
+lower to the upper endplate centre, u left ⟂ w).
 
 :class:`JointTwist` turns space about the joint's vertical axis (through the joint centre, along
 the disc's w) by an angle that is full within FULL_RADIUS_MM of the centre and falls to zero
@@ -20,11 +22,13 @@ of its axis, so it moves every point along its circle about the axis and keeps v
 determinant 1, whatever the angle): nothing folds. Both processes of a joint (the upper vertebra's
 inferior one, the lower vertebra's superior one) take the same twist in the patient, so the joint
 stays congruent (its gap neither opens nor closes); the fade runs over the pars, the lamina and the
-pedicle's root. :class:`FacetTurn` is one vertebra's twists (up to two joints a side), applied in
-its target body frame after the spline and the pedicle lift (:class:`models.template.warp.
-VertebraMap`). :func:`fit_facet_turns` sets each twist's angle to target − the angle of the
-splined, placed (un-turned) joint, then corrects it three times by what the turned joint measures (the
-fade reaches into the measured patch's rim).
+pedicle's root, and ends short of both vertebral bodies (BODY_CLEARANCE_MM; a shorter reach
+shortens the full radius first): the bodies keep their fitted shape. :class:`FacetTurn` is one
+vertebra's twists (up to two joints a side), applied in its target body frame after the spline, the
+pedicle lift and the canal shift (:class:`models.template.warp.VertebraMap`).
+:func:`fit_facet_turns` sets each twist's angle to target − the angle of the splined, placed
+(un-turned) joint, then corrects it three times by what the turned joint measures (the fade reaches
+into the measured patch's rim).
 
 L5/S1 is not turned: the sacrum's superior articular processes belong to the pelvic map.
 """
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +66,13 @@ VOXEL_MM = 1.0
 #: template) by a fifth of the angle or less, the other joint of the same side (30–39 mm away) not.
 FULL_RADIUS_MM = 10.0
 FADE_MM = 8.0
+#: The twist stays out of the vertebral bodies: its reach (full radius + fade) ends this far short
+#: of the nearest body vertex of the joint's two vertebrae (the L2/3 joint's 18 mm reach entered
+#: L3's posterior wall, 14–15 mm from the joint centre, and made that body up to 2.2 mm deep), and
+#: where that shortens it the full radius gives way first, down to a fade of MIN_FADE_MM (a 4 mm
+#: fade turned an L4 face inside out under seed 3's 31° L4/5 twist; 6 mm keeps every face).
+BODY_CLEARANCE_MM = 0.5
+MIN_FADE_MM = 6.0
 #: Corrections of the twist by what the turned joint measures.
 REFITS = 3
 
@@ -155,6 +166,21 @@ def solid_points(mesh: TriangleMesh, centre_mm: Points, voxel_mm: float = VOXEL_
     return inside
 
 
+def joint_solids(
+    upper: TriangleMesh, lower: TriangleMesh, centre_mm: Points
+) -> tuple[Points, Points]:
+    """The two processes' :func:`solid_points` near a joint as the label volume holds them: where
+    the bones overlap (the Visible Human's facets interpenetrate by 100–250 mm³ within
+    FACET_RADIUS_MM of a joint, a few tenths of a mm deep) the lower vertebra, painted after the
+    upper one (models.phantom.assembly.paint, stable order L1…L5), takes the voxel. Counting those
+    voxels in both bones read L2/3 5–12° more sagittal than its labels."""
+    upper_points = solid_points(upper, centre_mm)
+    lower_points = solid_points(lower, centre_mm)
+    if len(upper_points):
+        upper_points = upper_points[signed_distance(upper_points, lower) >= 0.0]
+    return upper_points, lower_points
+
+
 def joint_azimuth_deg(upper: Points, lower: Points, axis: Points) -> float:
     """Signed angle (deg) of the joint plane's normal (turned to point left) from u toward v in
     the disc frame of ``axis``, from the solid points of the two processes near the joint
@@ -181,8 +207,7 @@ def joint_angle_deg(
     """Angle (deg) between the facet joint plane and the sagittal plane (0° sagittal, 90°
     coronal) of two bone surfaces, measured as on a label volume (:func:`joint_azimuth_deg`)."""
     centre = joint_centre(upper, lower, hint_mm)
-    solids = solid_points(upper, centre), solid_points(lower, centre)
-    return abs(joint_azimuth_deg(*solids, axis))
+    return abs(joint_azimuth_deg(*joint_solids(upper, lower, centre), axis))
 
 
 def _turn_for(azimuth_deg: float, target_deg: float) -> float:
@@ -204,12 +229,30 @@ def fit_facet_turns(
     """
     twists: dict[str, list[JointTwist]] = {}
     meshes: dict[str, TriangleMesh] = {}
+    bodies: dict[str, cKDTree] = {}
 
     def placed(bone: str) -> TriangleMesh:
         if bone not in meshes:
             mesh = template.bones[bone]
             meshes[bone] = TriangleMesh(maps[bone](np.asarray(mesh.vertices_mm)), mesh.faces)
         return meshes[bone]
+
+    def body_tree(bone: str) -> cKDTree:
+        if bone not in bodies:
+            body = template.body_meshes.get(bone)
+            vertices = np.empty((0, 3)) if body is None else np.asarray(body.vertices_mm)
+            bodies[bone] = cKDTree(maps[bone](vertices) if len(vertices) else vertices)
+        return bodies[bone]
+
+    def reach(centre: Points, *bones: str) -> tuple[float, float]:
+        """(full radius, fade) of a twist about ``centre`` that stays out of ``bones``' bodies."""
+        nearest = min(
+            (float(body_tree(bone).query(centre)[0]) for bone in bones if body_tree(bone).n),
+            default=math.inf,
+        )
+        span = min(FULL_RADIUS_MM + FADE_MM, nearest - BODY_CLEARANCE_MM)
+        full = max(min(FULL_RADIUS_MM, span - MIN_FADE_MM), 0.0)
+        return full, max(span - full, 1.0)
 
     for joint, sides in targets_deg.items():
         upper, lower = joint.split("_")
@@ -226,26 +269,22 @@ def fit_facet_turns(
             joint_template = np.asarray(template.landmarks[f"facet_{joint}_{side}"], float)[None]
             hint = 0.5 * (upper_map(joint_template)[0] + lower_map(joint_template)[0])
             centre = joint_centre(placed(upper), placed(lower), hint)
-            solids = solid_points(placed(upper), centre), solid_points(placed(lower), centre)
-            azimuth = joint_azimuth_deg(*solids, axis)
+            azimuth = joint_azimuth_deg(*joint_solids(placed(upper), placed(lower), centre), axis)
             if not math.isfinite(azimuth):
                 continue
             target = float(sides[side])
-            twist = JointTwist(centre, axis, _turn_for(azimuth, target))
+            full, fade = reach(centre, upper, lower)
+            twist = JointTwist(centre, axis, _turn_for(azimuth, target), full, fade)
             for _ in range(REFITS):
                 turned = [
                     TriangleMesh(twist(np.asarray(placed(bone).vertices_mm)), placed(bone).faces)
                     for bone in (upper, lower)
                 ]
                 moved_centre = joint_centre(turned[0], turned[1], centre)
-                solids = (
-                    solid_points(turned[0], moved_centre),
-                    solid_points(turned[1], moved_centre),
-                )
-                after = joint_azimuth_deg(*solids, axis)
+                after = joint_azimuth_deg(*joint_solids(*turned, moved_centre), axis)
                 if not math.isfinite(after):
                     break
-                twist = JointTwist(centre, axis, twist.angle_deg + _turn_for(after, target))
+                twist = replace(twist, angle_deg=twist.angle_deg + _turn_for(after, target))
             for bone in (upper, lower):
                 local_from_final = np.asarray(np.linalg.inv(final_from_local[bone]), np.float64)
                 twists.setdefault(bone, []).append(twist.moved(local_from_final))

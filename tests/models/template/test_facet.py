@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from fluorosim.models.phantom.parts import PatientParameters
 from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH, BoneTemplate, load_template
-from fluorosim.models.template.facet import FULL_RADIUS_MM, JointTwist, joint_angle_deg
+from fluorosim.models.template.facet import JointTwist, joint_angle_deg
 from fluorosim.models.template.targets import patient_targets
 from fluorosim.models.template.warp import PatientWarp, patient_warp
 
@@ -114,7 +114,7 @@ def test_processes_turn_whole_within_the_core(template) -> None:
     for bone in ("L4", "L5"):
         before = plain.warp_bone(bone).vertices_mm
         after = turned.warp_bone(bone).vertices_mm
-        core = np.linalg.norm(before - centre, axis=1) < FULL_RADIUS_MM - 1.0
+        core = np.linalg.norm(before - centre, axis=1) < twist.full_radius_mm - 1.0
         # distances to the centre are kept: a rotation about an axis through it
         np.testing.assert_allclose(
             np.linalg.norm(after[core] - centre, axis=1),
