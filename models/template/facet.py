@@ -70,7 +70,9 @@ FADE_MM = 8.0
 #: of the nearest body vertex of the joint's two vertebrae (the L2/3 joint's 18 mm reach entered
 #: L3's posterior wall, 14–15 mm from the joint centre, and made that body up to 2.2 mm deep), and
 #: where that shortens it the full radius gives way first, down to a fade of MIN_FADE_MM (a 4 mm
-#: fade turned an L4 face inside out under seed 3's 31° L4/5 twist; 6 mm keeps every face).
+#: fade turned an L4 face inside out under seed 3's 31° L4/5 twist; 6 mm keeps every face). The
+#: reach ends at the nearest pedicle centre too: reaching past it, the L2/3 and L3/4 twists
+#: sheared L3's isthmus 0.25–0.75 mm wider (labels 13.5–14.0 mm, over Zindrick's 10.3 + 30 %).
 BODY_CLEARANCE_MM = 0.5
 MIN_FADE_MM = 6.0
 #: Corrections of the twist by what the turned joint measures.
@@ -245,12 +247,20 @@ def fit_facet_turns(
         return bodies[bone]
 
     def reach(centre: Points, *bones: str) -> tuple[float, float]:
-        """(full radius, fade) of a twist about ``centre`` that stays out of ``bones``' bodies."""
+        """(full radius, fade) of a twist about ``centre`` that stays out of ``bones``' bodies
+        and pedicles."""
         nearest = min(
             (float(body_tree(bone).query(centre)[0]) for bone in bones if body_tree(bone).n),
             default=math.inf,
         )
-        span = min(FULL_RADIUS_MM + FADE_MM, nearest - BODY_CLEARANCE_MM)
+        pedicles = [
+            maps[bone](np.asarray(template.landmarks[name], float)[None])[0]
+            for bone in bones
+            for side in SIDES
+            if (name := f"{bone}_pedicle_center_{side}") in template.landmarks
+        ]
+        to_pedicle = min((float(np.linalg.norm(p - centre)) for p in pedicles), default=math.inf)
+        span = min(FULL_RADIUS_MM + FADE_MM, nearest - BODY_CLEARANCE_MM, to_pedicle)
         full = max(min(FULL_RADIUS_MM, span - MIN_FADE_MM), 0.0)
         return full, max(span - full, 1.0)
 

@@ -144,28 +144,7 @@ def test_disc_heights_wedge_anteriorly_with_published_middle_height(patient, upp
     assert 0.7 * mid <= disc.middle_mm <= 1.35 * mid
 
 
-#: Measured on the real generator (generator 5.5, labels), where it still misses Jentzsch ±8°: the
-#: label measure reads L2/3 5–9° more coronal than the warp's mesh measure that set the turn
-#: (real-default L2/3 36.9 / 42.1° for drawn 31.3 / 32.8°), and seed 1 draws sagittal facets
-#: (shared −1.6 SD: L4/5 drawn 36.5 / 34.6°, labels 31.3 / 30.3°). Work in progress.
-REAL_FACET_MISSES = {
-    ("real-default", "L2_L3"): "label L2/3 reads 5-9 deg over the mesh measure",
-    ("real-seed1", "L3_L4"): "sagittal draw, label 30.7 deg (borderline)",
-    ("real-seed1", "L4_L5"): "sagittal draw (36.5/34.6 deg), labels 31.3/30.3 deg",
-}
-
-
-def _facet_cases():
-    cases = [(pid, joint) for pid in PRIMITIVE_IDS for joint in sorted(JENTZSCH_FACET_DEG)]
-    for pid in REAL_IDS:
-        for joint in sorted(JENTZSCH_FACET_DEG):
-            reason = REAL_FACET_MISSES.get((pid, joint))
-            marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
-            cases.append(pytest.param(pid, joint, marks=marks, id=f"{pid}-{joint}"))
-    return cases
-
-
-@pytest.mark.parametrize(("patient", "joint"), _facet_cases(), indirect=["patient"])
+@pytest.mark.parametrize("joint", sorted(JENTZSCH_FACET_DEG))
 def test_facet_angles_match_jentzsch(patient, joint):
     upper, lower = joint.split("_")
     for side in ("left", "right"):
@@ -173,17 +152,28 @@ def test_facet_angles_match_jentzsch(patient, joint):
         assert abs(angle - JENTZSCH_FACET_DEG[joint]) <= 8.0, (side, angle)
 
 
-@pytest.mark.parametrize(
-    "patient",
-    PRIMITIVE_IDS
-    + [
-        pytest.param(pid, marks=pytest.mark.xfail(reason="L2/3 label overshoot", strict=False))
-        if pid != "real-seed2"
-        else pid
-        for pid in REAL_IDS
-    ],
-    indirect=True,
-)
+#: The real generator turns each joint to the angle drawn for the patient (Jentzsch 2013's mean
+#: with its spread: seed 1 draws L2/3 at 20–21°, 9–10° under the mean, by design), so its labels
+#: are held to the draw. Measured (generator 5.6, labels − drawn, lumbar-only builds): default
+#: −1.8…+1.0°, seed 1 −3.1…+0.1°, seed 2 −1.3…+4.1° (L2/3 left: the twist, kept short of the
+#: pedicle, turns the 10 mm patch's rim less than its core); the joint is read on 1 mm voxels of
+#: the patient's grid, the turn fitted on 1 mm solids of the meshes.
+REAL_FACET_TOLERANCE_DEG = 4.5
+
+
+@pytest.mark.parametrize("joint", sorted(JENTZSCH_FACET_DEG))
+@pytest.mark.parametrize("patient", REAL_IDS, indirect=True)
+def test_real_facet_angles_follow_the_patients_draw(patient, request, joint):
+    which = request.node.callspec.params["patient"].split("-")[1]
+    seed = 0 if which == "default" else int(which.removeprefix("seed"))
+    drawn = patient_targets(PatientParameters(seed=seed, skeleton="real")).facet_angles_deg[joint]
+    upper, lower = joint.split("_")
+    for side in ("left", "right"):
+        angle = measure.facet_angle_deg(patient, upper, lower, side)
+        assert abs(angle - drawn[side]) <= REAL_FACET_TOLERANCE_DEG, (side, angle, drawn[side])
+
+
+@on_both_generators()
 def test_facets_turn_coronal_caudally(patient):
     angles = [measure.facet_angle_deg(patient, j[:2], j[3:], "left") for j in ("L2_L3", "L4_L5")]
     assert angles[1] > angles[0] + 8.0
