@@ -291,7 +291,7 @@ def fit_facet_turns(
                     for bone in (upper, lower)
                 ]
                 moved_centre = joint_centre(turned[0], turned[1], centre)
-                after = joint_azimuth_deg(*joint_solids(*turned, moved_centre), axis)
+                after = joint_azimuth_deg(*joint_solids(turned[0], turned[1], moved_centre), axis)
                 if not math.isfinite(after):
                     break
                 twist = replace(twist, angle_deg=twist.angle_deg + _turn_for(after, target))
