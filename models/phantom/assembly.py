@@ -67,7 +67,10 @@ log = logging.getLogger(__name__)
 #: Vertebral bodies fitted by the whole bone's endplates (labelled heights at their targets, were
 #: 0.8–1.7 mm tall); exiting roots pushed back only as far as that clears the bone, along the
 #: upper vertebra's axis, and checked against the labelled pedicle (roots and Kambin move).
-GENERATOR_MAJOR = "5.4"
+#: 5.5: the L2–L5 canal warped to a width and depth drawn from Clouthier 2023 / Cook & Baker 2021
+#: (was 3–5 mm too narrow and shallow): pedicles, laminae and spinous processes move; the sac,
+#: roots, ganglia and Kambin landmarks follow the wider canal.
+GENERATOR_MAJOR = "5.5"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

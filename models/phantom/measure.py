@@ -41,6 +41,12 @@ from fluorosim.models.patient import Patient
 STEP_MM = 0.25
 #: The canal's midsagittal depth is looked for this far (mm) below the pedicles' mid-height.
 CANAL_SEARCH_DROP_MM = 6.0
+#: A closed gap shallower than this (mm) is a vein channel or a label's edge, not the canal (the
+#: shallowest in Clouthier 2023's 87 CTs is 13.0 mm): the search goes on to the next height.
+CANAL_MIN_DEPTH_MM = 5.0
+#: A root's 1 mm slab counts toward its centre line if it holds this fraction of the median
+#: slab's voxels.
+ROOT_SLAB_MIN_FRACTION = 0.5
 #: Facet joint space is fitted within this distance of the facet landmark.
 FACET_RADIUS_MM = 10.0
 #: Each body height is the median chord over these antero-posterior offsets (mm) around its line:
@@ -382,14 +388,15 @@ def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
     # where the ray at the pedicles' mid-height passes over the lamina's upper border (it runs at
     # the pedicles' lower half on many real vertebrae), the first lower height that meets it. The
     # canal is the longest gap closed by bone on both sides: a sliver of non-bone inside the body
-    # (a vein channel, a label's edge at one grid phase) is not the canal.
+    # (a vein channel, a label's edge at one grid phase) is not the canal, nor is it when the
+    # canal is open at that height (the ray passed over the lamina): then the search goes lower.
     offsets = np.arange(0.0, 80.0, STEP_MM)
     depth = 0.0
     for drop in np.arange(0.0, CANAL_SEARCH_DROP_MM + STEP_MM / 2, STEP_MM):
         points = f.point(0, 0, w_ped - drop)[None, :] + offsets[:, None] * f.v[None, :]
         is_bone = np.isin(patient.labels_at(points), list(bone))
         gap = longest_closed_gap(is_bone)
-        if gap > 0:
+        if gap * STEP_MM >= CANAL_MIN_DEPTH_MM:
             depth = gap * STEP_MM
             break
     # interpedicular: along u through the pedicle centres, the gap between the two pedicles
@@ -521,10 +528,14 @@ def root_disc_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> 
     root = _voxels(patient, f"root_{upper}_{side}", in_triangle_band)
     if len(root) < 10:
         return math.nan
-    # centre line: centroids of 1 mm height slabs (the ganglion bulge is symmetric about it)
+    # centre line: centroids of 1 mm height slabs (the ganglion bulge is symmetric about it); a
+    # slab the band cuts short (under half the median count: the band's medial edge clips the
+    # root where it leaves the sac) has its centroid off the line and is left out
     height = (root - f.origin) @ f.w
     bins = np.floor(height).astype(int)
-    centroids = np.array([root[bins == b].mean(axis=0) for b in np.unique(bins)])
+    slabs, counts = np.unique(bins, return_counts=True)
+    whole = slabs[counts >= ROOT_SLAB_MIN_FRACTION * np.median(counts)]
+    centroids = np.array([root[bins == b].mean(axis=0) for b in whole])
     if len(centroids) < 3:
         return math.nan
     centred = centroids - centroids.mean(axis=0)

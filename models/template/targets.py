@@ -25,6 +25,18 @@ Lumbar vertebral bodies (absolute mm; per level L1…L5):
   patient's five levels (one patient's pedicles are tall or short together), clipped at ±2 SD; its own
   random stream, so adding it moved no other draw. The template's pedicles are taller (19–24 mm):
   the warp lowers only their undersides (:mod:`models.template.pedicle`).
+- spinal canal width and depth (L2…L5), measured as :mod:`models.yardstick` measures them (the
+  enclosed hole at pedicle level: full left–right extent, antero-posterior extent on the midline):
+  the level pattern is the population-mean CT shape's (Clouthier et al., J Biomech 2023, the mean
+  surface of their statistical shape model of 87 CTs, measured alike: widths 23.8 / 25.0 / 27.5 /
+  35.5, depths 17.0 / 16.0 / 16.0 / 17.5), scaled so that L2–L5 average Clouthier's published means
+  (width 26.7, range 21.5–31.8; depth 16.7, range 13.0–20.4). The SD is Clouthier's range / 4
+  (taken as ±2 SD) at L2–L4 and Cook & Baker, IJSS 2021 at L5 (width 28.2 ± 3.1, AP depth
+  15.6 ± 2.1), as coefficients of variation; it scales with the patient's size and sex as the
+  bodies do, and the rest is mostly shared by the patient's levels (a narrow canal is narrow
+  throughout; the split is approx.). Draws are clipped at ±2 SD and within Clouthier's range (L5's
+  width, whose lateral recesses the hole's full extent includes (the mean shape reads 35.5), at
+  its own ±2 SD). L1 is in neither source: its canal stays the template's, scaled with its body.
 - sex: female vertebral bodies ≈6 % smaller in linear size than male (approx.; female ×0.97, male
   ×1.03 around the mixed-sex mean).
 
@@ -113,6 +125,17 @@ PEDICLE_HEIGHT_MM = (15.4, 15.0, 14.9, 14.8, 14.0)
 PEDICLE_HEIGHT_SHARED_SD_MM = 1.7
 PEDICLE_HEIGHT_LEVEL_SD_MM = 0.85
 PEDICLE_HEIGHT_CLIP_SD = 2.0
+#: Spinal canal width / depth L1…L5 as models.yardstick measures them: the population-mean shape's
+#: L2–L5 (Clouthier 2023's mean surface: 23.8 / 25.0 / 27.5 / 35.5 and 17.0 / 16.0 / 16.0 / 17.5)
+#: scaled to Clouthier's L2–L5 means; L1 (None) keeps the template's canal.
+CANAL_MEAN_SHAPE_MM = {"width": (23.8, 25.0, 27.5, 35.5), "depth": (17.0, 16.0, 16.0, 17.5)}
+#: Clouthier 2023's L2–L5 canal (mean, low, high), mm.
+CLOUTHIER_CANAL_L2_L5 = {"width": (26.7, 21.5, 31.8), "depth": (16.7, 13.0, 20.4)}
+#: Cook & Baker 2021's L5 canal (mean, SD), mm.
+COOK_BAKER_L5_CANAL = {"width": (28.2, 3.1), "depth": (15.6, 2.1)}
+#: Fraction of a canal's own variance shared by the patient's levels (approx.).
+CANAL_SHARED_VARIANCE = 0.64
+CANAL_CLIP_SD = 2.0
 #: Expected range of 348 normal values in SDs (87 patients × 4 levels).
 RANGE_IN_SD = 5.7
 #: L5 anterior − posterior height (Cook & Baker 2021: 30.3 − 26.3).
@@ -194,6 +217,9 @@ class VertebraTargets:
     body_height_posterior_mm: float
     #: vertical chord through the pedicle isthmus (Zindrick 1987's pedicle height)
     pedicle_height_mm: float = 15.0
+    #: spinal canal as models.yardstick measures it (None: the template's, scaled with the body)
+    canal_width_mm: float | None = None
+    canal_depth_mm: float | None = None
 
     @property
     def body_height_mm(self) -> float:
@@ -372,6 +398,7 @@ def _vertebrae(params: PatientParameters, scale: float) -> dict[str, VertebraTar
         "height": _within_level_cv("height", BODY_HEIGHT_MM),
     }
     wedges = body_wedge_means_deg()
+    canals = _canals(params, scale)
     vertebrae = {}
     for n, level in enumerate(LUMBAR_LEVELS):
         width = BODY_WIDTH_MM[n] * scale * sex * _normal(rng, 1.0, cv["width"])
@@ -384,14 +411,66 @@ def _vertebrae(params: PatientParameters, scale: float) -> dict[str, VertebraTar
             + pedicle_shift
             + _normal(pedicle_rng, 0.0, PEDICLE_HEIGHT_LEVEL_SD_MM, PEDICLE_HEIGHT_CLIP_SD)
         )
+        canal_width, canal_depth = canals.get(level, (None, None))
         vertebrae[level] = VertebraTargets(
             body_width_mm=width,
             body_depth_mm=depth,
             body_height_anterior_mm=height + difference / 2,
             body_height_posterior_mm=height - difference / 2,
             pedicle_height_mm=pedicle * scale * sex,
+            canal_width_mm=canal_width,
+            canal_depth_mm=canal_depth,
         )
     return vertebrae
+
+
+def canal_means_mm(name: str) -> tuple[float, ...]:
+    """Population-mean canal ``name`` ("width" or "depth") L2…L5: the mean shape's level pattern
+    scaled to Clouthier 2023's L2–L5 mean."""
+    pattern = CANAL_MEAN_SHAPE_MM[name]
+    mean = CLOUTHIER_CANAL_L2_L5[name][0]
+    return tuple(value * mean / float(np.mean(pattern)) for value in pattern)
+
+
+def canal_cv(name: str, level: str) -> float:
+    """Population coefficient of variation of canal ``name`` at ``level`` (L2–L4: Clouthier's
+    range as ±2 SD around the L2–L5 mean; L5: Cook & Baker 2021)."""
+    if level == "L5":
+        mean, sd = COOK_BAKER_L5_CANAL[name]
+        return sd / mean
+    mean, low, high = CLOUTHIER_CANAL_L2_L5[name]
+    return (high - low) / 4.0 / mean
+
+
+def canal_bounds_mm(name: str, level: str) -> tuple[float, float]:
+    """Where a drawn canal is clipped: Clouthier's L2–L5 range, L5's width at its own ±2 SD."""
+    if name == "width" and level == "L5":
+        mean = canal_means_mm(name)[-1]
+        spread = CANAL_CLIP_SD * canal_cv(name, level) * mean
+        return mean - spread, mean + spread
+    _, low, high = CLOUTHIER_CANAL_L2_L5[name]
+    return low, high
+
+
+def _canals(params: PatientParameters, scale: float) -> dict[str, tuple[float, float]]:
+    """(width, depth) of the canal per level L2…L5, drawn on its own random stream."""
+    rng = params.rng("tmplcanl")
+    sex = VERTEBRA_SEX_FACTOR[params.sex]
+    shared = {name: float(rng.standard_normal()) for name in ("width", "depth")}
+    canals = {}
+    for n, level in enumerate(LUMBAR_LEVELS[1:]):
+        drawn = []
+        for name in ("width", "depth"):
+            cv = canal_cv(name, level)
+            own_cv = math.sqrt(max(cv**2 - 0.03**2 - PATIENT_SIZE_SD**2, 0.0))
+            z = math.sqrt(CANAL_SHARED_VARIANCE) * shared[name] + math.sqrt(
+                1.0 - CANAL_SHARED_VARIANCE
+            ) * float(rng.standard_normal())
+            z = float(np.clip(z, -CANAL_CLIP_SD, CANAL_CLIP_SD))
+            value = canal_means_mm(name)[n] * scale * sex * (1.0 + own_cv * z)
+            drawn.append(float(np.clip(value, *canal_bounds_mm(name, level))))
+        canals[level] = (drawn[0], drawn[1])
+    return canals
 
 
 def _discs(

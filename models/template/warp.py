@@ -17,7 +17,13 @@ a bone into the patient (LPS mm, origin at the S1 superior endplate centre):
    map on the posterior wall (a continuous map, never a shear). A thin-plate spline (scipy
    ``RBFInterpolator(kernel="thin_plate_spline")``, exact at its controls) through the designed
    map at ≈60 controls (the body's corners, endplate centres and rims, the template landmarks of the
-   level, farthest-point samples of the bone) makes it smooth.
+   level, farthest-point samples of the bone) makes it smooth. After the spline, two smooth
+   local displacements (C¹ ramps, no spline: its sparse controls could not follow them): the
+   pedicles' undersides are lifted to their target height (:mod:`models.template.pedicle`), and
+   the canal is given its target width and depth as :mod:`models.yardstick` measures it
+   (:class:`CanalShift`: the pedicles and the parts lateral of the canal move out, the midline
+   laminae and the spinous process back, nothing moves in the body's front two thirds, each facet
+   joint's two processes move together; fitted by measuring the moved bone).
 2. **Stacking** from the sacrum up: the S1 superior endplate tilts to the target sacral slope; each
    disc is a wedge of the target angle (segmental lordosis − the placed body's own wedge) whose
    posterior height is the target, measured along the disc bisector between the posterior
@@ -54,7 +60,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -119,6 +125,31 @@ FORAMEN_RADIUS_MM = 6.5
 HEIGHT_WALL_INSET_MM = 3.0
 #: The bone's endplate is looked for within this distance beyond the body's endplate line.
 ENDPLATE_SEARCH_MM = 6.0
+#: The canal's posterior shift is whole within this distance of the midline (the spinous process
+#: moves back as a whole) and fades out to the pedicles' medial walls.
+SPINOUS_HALF_WIDTH_MM = 4.0
+#: In front of where the canal's lateral shift is whole (PEDICLE_FRONT_MM) it fades in over this
+#: distance (the body's posterolateral corners slide with the pedicles' roots; its middle keeps
+#: its width).
+BODY_FADE_MM = 8.0
+#: Corrections of the canal's shift after measuring the splined bone (secant steps), and the
+#: error below which none is needed (the measure's voxels are 0.5 mm).
+CANAL_FIT_STEPS = 2
+CANAL_TOLERANCE_MM = 0.5
+#: The facet joints' share of the lateral shift starts this far behind the pedicles' centre and
+#: is whole this fraction of the way to the joint's centre (over the whole articular process).
+JOINT_START_MM = 3.0
+JOINT_REACH = 0.4
+#: The lateral shift is whole from this far in front of the pedicles' isthmus centre (or from the
+#: body's posterior wall if that is further forward), so that each pedicle moves as a whole and
+#: keeps its width and its distance from the body (L5's isthmus lies at the body's corner).
+PEDICLE_FRONT_MM = 7.0
+#: A body designed narrower than its target blends into the posterior elements' scale over this
+#: distance in front of its posterior wall.
+BODY_SCALE_BLEND_MM = 6.0
+#: Re-fits of a body whose canal shift widened it, and the widening below which none is needed.
+BODY_WIDTH_FIT_STEPS = 4
+BODY_WIDTH_TOLERANCE_MM = 0.3
 
 
 def _apply(matrix: NDArray[np.float64], points: Points) -> Points:
@@ -171,6 +202,8 @@ class TemplateAnatomy:
     pedicles: dict[str, dict[str, TemplatePedicle]] = field(default_factory=dict, repr=False)
     #: per level: (anterior, posterior) whole-bone chord / body line height, 3 mm inside the walls
     bone_height_ratios: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: per level: the template's canal (width, depth) as models.yardstick measures it
+    canals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def sacral_slope_deg(self) -> float:
@@ -217,6 +250,7 @@ def _measure(template: BoneTemplate) -> TemplateAnatomy:
         )
         for level in LUMBAR_LEVELS
     }
+    canals = {level: canal_mm(template.bones[level]) for level in LUMBAR_LEVELS}
     s1_body = template.body_meshes["S1"]
     superior["S1"] = s1 = fit_endplate(s1_body, seed, cranial=True)
     anterior = anterior_at_tilt(math.radians(tilt_deg(s1.normal)))
@@ -259,6 +293,7 @@ def _measure(template: BoneTemplate) -> TemplateAnatomy:
         trees=trees,
         pedicles=pedicles,
         bone_height_ratios=ratios,
+        canals=canals,
     )
 
 
@@ -404,13 +439,111 @@ class TargetQuad:
         return angle if superior else -angle
 
 
+# --- the spinal canal -----------------------------------------------------------------------------
+def canal_mm(bone: TriangleMesh) -> tuple[float, float]:
+    """(width, depth) of a vertebra's canal as :func:`models.yardstick.measure_vertebra` measures
+    it (the enclosed hole at pedicle level: its full left–right extent, its antero-posterior extent
+    on the midline; medians over the slices), on a mesh in LPS orientation (or a body frame)."""
+    import pyvista as pv
+
+    from fluorosim.models import yardstick  # lazily: the yardstick module loads the patient model
+
+    faces = np.asarray(bone.faces)
+    mesh = pv.PolyData(
+        np.asarray(bone.vertices_mm, dtype=np.float64), np.c_[np.full(len(faces), 3), faces].ravel()
+    )
+    dims = yardstick.measure_vertebra(mesh)
+    return dims.canal_width_mm, dims.canal_depth_mm
+
+
+@dataclass(frozen=True)
+class JointShift:
+    """A facet joint's lateral shift, shared by its two articular processes so that they stay
+    congruent, and where the joint lies in this vertebra's frame (template-local v, w)."""
+
+    v_mm: float
+    w_mm: float
+    lateral_mm: float
+
+
+@dataclass(frozen=True)
+class CanalShift:
+    """How one vertebra's posterior elements move so that its canal has the target width and depth:
+    a smooth displacement (target mm) of template-local points, added after the spline, with no
+    vertical component (the pedicles keep their heights) and none in the body's front two thirds.
+
+    Lateral: each side moves out by ``lateral_mm``: zero in the midline (the spinous process
+    stays), full from the pedicles' medial walls outward, so the pedicles, the articular pillars
+    and the transverse processes move as a whole and keep their widths. It is full from
+    ``PEDICLE_FRONT_MM`` in front of the pedicles' isthmus (or the body's posterior wall) backward
+    and fades in over ``BODY_FADE_MM`` in front of that: the pedicles' roots and the body's
+    posterolateral corners slide out (where that widens the body, the body is designed narrower:
+    :meth:`PatientWarp._fit_bodies_and_canals`). Behind the pedicles, toward each facet joint
+    (above or below the pedicles' middle), it blends into that joint's shift
+    (:class:`JointShift`), whole over the articular process, so that the two processes of a joint
+    move together (L1, with no drawn canal, moves only its inferior processes, with L2's
+    superior ones).
+
+    Posterior: the canal's back wall moves back by ``posterior_mm`` in the midline: zero at the
+    body's posterior wall, full from the template canal's depth backward (the spinous process
+    moves back as a whole, ``SPINOUS_HALF_WIDTH_MM`` either side of the midline), fading out
+    laterally to zero at ``midline_fade_u_mm`` (the laminae meet at a more acute angle, as a
+    deeper canal's do; the pedicles and the facets stay).
+    """
+
+    lateral_mm: float
+    posterior_mm: float
+    depth_mm: float
+    #: template-local |u| of the pedicles' medial walls (the lateral shift is full from there)
+    medial_wall_u_mm: float
+    #: template-local |u| where the posterior shift has faded out: the same for every level (the
+    #: narrowest canal's medial walls), so that an upper vertebra's inferior articular processes
+    #: and the lamina below them, which touch there, move back alike
+    midline_fade_u_mm: float
+    #: template-local (v, w) of the pedicles' centre (the walls' own shift there)
+    pedicle_vw_mm: tuple[float, float]
+    superior_joint: JointShift | None = None
+    inferior_joint: JointShift | None = None
+
+    def displacement(self, frame: BodyFrame, local: Points) -> Points:
+        """Target-local displacement of template-local points."""
+        u, v, w = local[:, 0], local[:, 1], local[:, 2]
+        lateral = np.full(len(local), self.lateral_mm)
+        v_pedicle, w_pedicle = self.pedicle_vw_mm
+        for joint in (self.superior_joint, self.inferior_joint):
+            if joint is None or abs(joint.w_mm - w_pedicle) < 1.0:
+                continue
+            start = v_pedicle + JOINT_START_MM
+            weight = smoothstep((v - start) / max(JOINT_REACH * (joint.v_mm - start), 1.0))
+            weight *= smoothstep((w - w_pedicle) / (JOINT_REACH * (joint.w_mm - w_pedicle)))
+            lateral += weight * (joint.lateral_mm - self.lateral_mm)
+        behind = v - frame.v_posterior
+        full_v = min(frame.v_posterior, v_pedicle - PEDICLE_FRONT_MM)
+        across = smoothstep(np.abs(u) / self.medial_wall_u_mm)
+        across *= smoothstep((v - full_v + BODY_FADE_MM) / BODY_FADE_MM)
+        midline = 1.0 - smoothstep(
+            (np.abs(u) - SPINOUS_HALF_WIDTH_MM) / (self.midline_fade_u_mm - SPINOUS_HALF_WIDTH_MM)
+        )
+        back = smoothstep(behind / self.depth_mm) * midline
+        return np.column_stack([np.sign(u) * lateral * across, self.posterior_mm * back, 0.0 * u])
+
+
 def _designed_vertebra_map(
-    frame: BodyFrame, quad: TargetQuad, target: VertebraTargets, local: Points
+    frame: BodyFrame,
+    quad: TargetQuad,
+    target: VertebraTargets,
+    local: Points,
+    body_width_mm: float | None = None,
 ) -> Points:
-    """The designed map template-local → target-local (see module docstring, step 1)."""
+    """The designed map template-local → target-local (see module docstring, step 1). The body
+    is ``body_width_mm`` wide if given (the posterior elements keep the target's scale; the two
+    scales blend over ``BODY_SCALE_BLEND_MM`` in front of the posterior wall)."""
     u, v, w = local[:, 0], local[:, 1], local[:, 2]
     va, vp = frame.v_anterior, frame.v_posterior
     su = target.body_width_mm / frame.width_mm
+    if body_width_mm is not None:
+        posterior_weight = smoothstep((v - vp + BODY_SCALE_BLEND_MM) / BODY_SCALE_BLEND_MM)
+        u = u * (body_width_mm / target.body_width_mm * (1.0 - posterior_weight) + posterior_weight)
     sw = quad.height_posterior_mm / frame.height_posterior_mm
     sv = 0.5 * (su + sw)
     depth = quad.depth_mm
@@ -440,13 +573,21 @@ class VertebraMap:
     final_from_local: NDArray[np.float64] = field(default_factory=lambda: np.eye(4))
     #: raises the pedicles' undersides to their target height (after the spline)
     pedicle_lift: PedicleLift | None = None
+    #: moves the posterior elements so that the canal has its target (after the spline)
+    canal: CanalShift | None = None
 
     def local_target(self, points_template: Points) -> Points:
         local = self.frame.to_local(points_template)
+        return local + self.displacement(local)
+
+    def displacement(self, local: Points) -> Points:
+        """Template-local points → their target-local displacement (spline, lift, canal)."""
         displacement: Points = self.spline(local)
         if self.pedicle_lift is not None:
             displacement = displacement + self.pedicle_lift(local)
-        return local + displacement
+        if self.canal is not None:
+            displacement = displacement + self.canal.displacement(self.frame, local)
+        return displacement
 
     def __call__(self, points_template: Points) -> Points:
         return _apply(self.final_from_local, self.local_target(points_template))
@@ -1006,23 +1147,14 @@ class PatientWarp:
         template_lower_tilt = math.radians(a.sacral_slope_deg)
         template_lower_posterior = a.s1_posterior_rim_mm
         lower_level = "S1"
+        fits, canals = self._fit_bodies_and_canals()
         for level in reversed(LUMBAR_LEVELS):
-            target = t.vertebrae[level]
             disc = t.discs[disc_key(level, lower_level)]
             frame = a.frames[level]
-            # the body's lines go where the whole bone then has the target heights
-            ratio_anterior, ratio_posterior = a.bone_height_ratios[level]
-            quad = TargetQuad(
-                target.body_depth_mm,
-                target.body_height_anterior_mm / ratio_anterior,
-                target.body_height_posterior_mm / ratio_posterior,
-            )
-            controls, local = _vertebra_controls(template, a, level)
-            designed = _designed_vertebra_map(frame, quad, target, local)
-            spline = _spline(local, designed)
-            quad = _bone_height_fit(template, level, frame, quad, target, spline)
-            designed = _designed_vertebra_map(frame, quad, target, local)
-            spline = _spline(local, designed)
+            fit = fits[level]
+            quad, controls = fit.quad, fit.controls
+            designed, spline, lift = fit.designed, fit.spline, fit.lift
+            canal = canals[level]
             # template offset of the posterior corners along the disc (George's line)
             template_ip = frame.to_template(
                 np.array([[0.0, frame.v_posterior, frame.w_inferior(frame.v_posterior)]])
@@ -1051,8 +1183,9 @@ class PatientWarp:
             final_from_local = np.eye(4)
             final_from_local[:3, :3] = rotation_x(phi)
             final_from_local[:3, 3] = ip_final - rotation_x(phi) @ quad.corner("ip")
-            lift = _pedicle_lift(a.pedicles.get(level, {}), spline, target.pedicle_height_mm)
-            vmap = VertebraMap(frame, quad, spline, controls, designed, final_from_local, lift)
+            vmap = VertebraMap(
+                frame, quad, spline, controls, designed, final_from_local, lift, canal
+            )
             self.vertebra_maps[level] = vmap
             superior_tilt = phi + local_superior
             self._normals[(level, "superior")] = normal_at_tilt(superior_tilt)
@@ -1064,6 +1197,163 @@ class PatientWarp:
                 np.array([[0.0, frame.v_posterior, frame.w_superior(frame.v_posterior)]])
             )[0]
             lower_level = level
+
+    def _fit_bodies_and_canals(
+        self,
+    ) -> tuple[dict[str, _LocalFit], dict[str, CanalShift | None]]:
+        """Each vertebra's local fit and canal shift. Where the pedicles' roots join the body's
+        back corners (L5's isthmus lies at them) the canal's lateral shift widens the body: that
+        body is designed narrower by what it gained and both are fitted again (the narrower body
+        scales the canal down a little, which the canal fit takes back), so that the body's widest
+        extent keeps its target."""
+        target_width = {
+            level: self.targets.vertebrae[level].body_width_mm for level in LUMBAR_LEVELS
+        }
+        designed_width = dict(target_width)
+        previous: dict[str, tuple[float, float]] = {}  # level: (designed, measured) width
+        fits = {level: self._fit_body(level) for level in LUMBAR_LEVELS}
+        canals: dict[str, CanalShift | None] = {}
+        changed = set(LUMBAR_LEVELS)  # levels whose canal shift must be fitted (again)
+        for step in range(BODY_WIDTH_FIT_STEPS + 1):
+            shifts = self._canal_shifts(fits)
+            # a refitted body changes its own shift and its neighbours' shared joints
+            canals.update(
+                {
+                    level: self._fit_canal(level, fits[level], shifts[level])
+                    for level in LUMBAR_LEVELS
+                    if level in changed
+                }
+            )
+            refit = []
+            for level in LUMBAR_LEVELS:
+                body = self.template.body_meshes[level]
+                width = _body_width_mm(body, fits[level].vmap, canals[level])
+                excess = width - target_width[level]
+                if abs(excess) <= BODY_WIDTH_TOLERANCE_MM or step == BODY_WIDTH_FIT_STEPS:
+                    continue
+                gain = 1.0  # measured width per designed width (less: the canal fit takes back)
+                if level in previous and abs(designed_width[level] - previous[level][0]) > 0.1:
+                    gain = (width - previous[level][1]) / (
+                        designed_width[level] - previous[level][0]
+                    )
+                    gain = float(np.clip(gain, 0.3, 1.0))
+                previous[level] = (designed_width[level], width)
+                designed_width[level] -= excess / gain
+                refit.append(level)
+            if not refit:
+                break
+            fits.update({level: self._fit_body(level, designed_width[level]) for level in refit})
+            changed = {
+                LUMBAR_LEVELS[n + k]
+                for n, level in enumerate(LUMBAR_LEVELS)
+                if level in refit
+                for k in (-1, 0, 1)
+                if 0 <= n + k < len(LUMBAR_LEVELS)
+            }
+        return fits, canals
+
+    def _fit_body(self, level: str, body_width_mm: float | None = None) -> _LocalFit:
+        """The vertebra's body fitted to its target (quadrilateral, whole-bone heights; its
+        width ``body_width_mm`` if given), with the posterior elements only scaled, and the canal
+        that leaves."""
+        a, template = self.anatomy, self.template
+        target, frame = self.targets.vertebrae[level], a.frames[level]
+        # the body's lines go where the whole bone then has the target heights
+        ratio_anterior, ratio_posterior = a.bone_height_ratios[level]
+        quad = TargetQuad(
+            target.body_depth_mm,
+            target.body_height_anterior_mm / ratio_anterior,
+            target.body_height_posterior_mm / ratio_posterior,
+        )
+        controls, local = _vertebra_controls(template, a, level)
+        spline = _spline(local, _designed_vertebra_map(frame, quad, target, local, body_width_mm))
+        quad = _bone_height_fit(template, level, frame, quad, target, spline)
+        designed = _designed_vertebra_map(frame, quad, target, local, body_width_mm)
+        spline = _spline(local, designed)
+        lift = _pedicle_lift(a.pedicles.get(level, {}), spline, target.pedicle_height_mm)
+        vmap = VertebraMap(frame, quad, spline, controls, designed, pedicle_lift=lift)
+        return _LocalFit(vmap, _local_canal_mm(template.bones[level], vmap))
+
+    def _canal_shifts(self, fits: Mapping[str, _LocalFit]) -> dict[str, CanalShift]:
+        """Each vertebra's first canal shift (what its scaled canal lacks) and the shift of each
+        facet joint, shared by its two processes: the mean of the two vertebrae's (L5–S1: none,
+        the sacrum keeps its canal). A level with no drawn canal (L1) keeps its own; its
+        inferior articular processes follow their joint."""
+        own: dict[str, tuple[float, float]] = {}
+        for level in LUMBAR_LEVELS:
+            target, (width, depth) = self.targets.vertebrae[level], fits[level].canal_mm
+            lateral = 0.0 if target.canal_width_mm is None else (target.canal_width_mm - width) / 2
+            posterior = 0.0 if target.canal_depth_mm is None else target.canal_depth_mm - depth
+            own[level] = (lateral, posterior)
+        lower_of = dict(zip(LUMBAR_LEVELS, (*LUMBAR_LEVELS[1:], "S1"), strict=True))
+        joints = {  # keyed by the upper vertebra
+            upper: 0.0 if lower == "S1" else 0.5 * (own[upper][0] + own[lower][0])
+            for upper, lower in lower_of.items()
+        }
+        medial_u = {
+            level: _pedicle_medial_u(
+                self.anatomy.pedicles.get(level, {}), 0.5 * self.anatomy.canals[level][0]
+            )
+            for level in LUMBAR_LEVELS
+        }
+        shifts = {}
+        for n, level in enumerate(LUMBAR_LEVELS):
+            frame, template_canal = self.anatomy.frames[level], self.anatomy.canals[level]
+            above = LUMBAR_LEVELS[n - 1] if n > 0 else None
+            superior = (
+                None if above is None else self._joint_shift(frame, above, level, joints[above])
+            )
+            inferior = self._joint_shift(frame, level, lower_of[level], joints[level])
+            shifts[level] = CanalShift(
+                lateral_mm=own[level][0],
+                posterior_mm=own[level][1],
+                depth_mm=template_canal[1],
+                medial_wall_u_mm=medial_u[level],
+                midline_fade_u_mm=min(medial_u.values()),
+                pedicle_vw_mm=_pedicle_centre_vw(self.anatomy.pedicles.get(level, {})),
+                superior_joint=superior,
+                inferior_joint=inferior,
+            )
+        return shifts
+
+    def _joint_shift(
+        self, frame: BodyFrame, upper: str, lower: str, lateral_mm: float
+    ) -> JointShift | None:
+        """The facet joint ``upper``–``lower`` in ``frame`` (its template landmarks' mean v, w)
+        with its lateral shift; None where the template has no such landmarks."""
+        names = [f"facet_{upper}_{lower}_{side}" for side in SIDES]
+        if not all(name in self.template.landmarks for name in names):
+            return None
+        centres = np.asarray([self.template.landmarks[name] for name in names], dtype=np.float64)
+        _, v_mm, w_mm = frame.to_local(centres).mean(axis=0)
+        return JointShift(float(v_mm), float(w_mm), lateral_mm)
+
+    def _fit_canal(self, level: str, fit: _LocalFit, shift: CanalShift) -> CanalShift | None:
+        """The canal shift of one vertebra fitted to its target: the moved bone measured as the
+        yardstick measures it and the shift corrected by secant steps (the joints' blend and the
+        fades give a little less than the shift itself). With no target (L1) its own canal
+        stays and only its articular processes follow their joints (None: nothing moves)."""
+        target = self.targets.vertebrae[level]
+        if target.canal_width_mm is None or target.canal_depth_mm is None:
+            return shift if shift.superior_joint or shift.inferior_joint else None
+        bone, vmap = self.template.bones[level], fit.vmap
+        previous = (0.0, 0.0, *fit.canal_mm)
+        for _ in range(CANAL_FIT_STEPS):
+            vmap.canal = shift
+            width, depth = _local_canal_mm(bone, vmap)
+            error_width, error_depth = target.canal_width_mm - width, target.canal_depth_mm - depth
+            if abs(error_width) < CANAL_TOLERANCE_MM and abs(error_depth) < CANAL_TOLERANCE_MM:
+                break
+            gain_width = _secant_gain(shift.lateral_mm, previous[0], width, previous[2], 2.0)
+            gain_depth = _secant_gain(shift.posterior_mm, previous[1], depth, previous[3], 1.0)
+            previous = (shift.lateral_mm, shift.posterior_mm, width, depth)
+            shift = replace(
+                shift,
+                lateral_mm=shift.lateral_mm + error_width / gain_width,
+                posterior_mm=shift.posterior_mm + error_depth / gain_depth,
+            )
+        vmap.canal = None
+        return shift
 
     # landmarks -------------------------------------------------------------------------------
     def _warp_direction(self, name: str, direction: Points) -> Points:
@@ -1168,6 +1458,79 @@ def _pedicle_lift(
     if not any(lifts):
         return None
     return within_stretch(PedicleLift(found, tuple(lifts)), spline)
+
+
+@dataclass(frozen=True)
+class _LocalFit:
+    """One vertebra fitted in its body frame before its canal: the local map (quadrilateral,
+    controls, spline, pedicle lift; not yet placed, no canal shift) and the canal (width, depth)
+    of the bone it moves."""
+
+    vmap: VertebraMap  # not yet placed (final_from_local is the identity), no canal shift
+    canal_mm: tuple[float, float]
+
+    @property
+    def quad(self) -> TargetQuad:
+        return self.vmap.quad
+
+    @property
+    def controls(self) -> Points:
+        return self.vmap.controls_template
+
+    @property
+    def designed(self) -> Points:
+        return self.vmap.controls_local_target
+
+    @property
+    def spline(self) -> RBFInterpolator:
+        return self.vmap.spline
+
+    @property
+    def lift(self) -> PedicleLift | None:
+        return self.vmap.pedicle_lift
+
+
+def _body_width_mm(body: TriangleMesh, vmap: VertebraMap, canal: CanalShift | None) -> float:
+    """The widest left–right extent of a vertebra's body moved by its local map with ``canal``
+    (the local frame's u is the placed body's: placing only turns it about u)."""
+    previous, vmap.canal = vmap.canal, canal
+    try:
+        local = vmap.local_target(np.asarray(body.vertices_mm))
+    finally:
+        vmap.canal = previous
+    return float(np.ptp(local[:, 0]))
+
+
+def _local_canal_mm(bone: TriangleMesh, vmap: VertebraMap) -> tuple[float, float]:
+    """The canal (width, depth; :func:`canal_mm`) of a bone moved by a vertebra's local map."""
+    return canal_mm(TriangleMesh(vmap.local_target(np.asarray(bone.vertices_mm)), bone.faces))
+
+
+def _secant_gain(
+    shift_mm: float, previous_shift_mm: float, measured: float, previous: float, nominal: float
+) -> float:
+    """Measured change per unit of shift between two fits (the nominal gain when the step is too
+    small for the 0.5 mm voxels of the measure), kept within half to 1.5 × the nominal."""
+    step = shift_mm - previous_shift_mm
+    if abs(step) < 1.0:
+        return nominal
+    return float(np.clip((measured - previous) / step, 0.5 * nominal, 1.5 * nominal))
+
+
+def _pedicle_medial_u(pedicles: Mapping[str, TemplatePedicle], fallback_mm: float) -> float:
+    """Template-local |u| of the pedicles' medial walls at the isthmus (``fallback_mm``: none)."""
+    if not pedicles:
+        return fallback_mm
+    return float(np.mean([abs(p.u_mm) - p.half_width_mm for p in pedicles.values()]))
+
+
+def _pedicle_centre_vw(pedicles: Mapping[str, TemplatePedicle]) -> tuple[float, float]:
+    """Template-local (v, w) of the pedicles' isthmus centre at mid-height (the body's centre if
+    none is measured)."""
+    if not pedicles:
+        return 0.0, 0.0
+    v = float(np.mean([p.v_mm for p in pedicles.values()]))
+    return v, float(np.mean([0.5 * (p.w_bottom_mm + p.w_top_mm) for p in pedicles.values()]))
 
 
 def _local_tilts(

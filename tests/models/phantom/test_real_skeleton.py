@@ -214,6 +214,93 @@ def test_pedicles_are_warped_to_their_drawn_heights(template, seed) -> None:
             assert skeleton.half_heights_mm[level] - 4.0 < top, (level, side, top)
 
 
+#: Drawn canal (models.template.targets) vs the placed bone's, measured as models.yardstick
+#: measures the population-mean shape (mm); the old warp (generator 5.4) left L2–L5 1.5–6 mm short.
+CANAL_TOLERANCE_MM = 1.5
+CANAL_PATIENTS = [(0, "male"), (1, "male"), (2, "male"), (0, "female")]
+
+
+def placed_canals(params: PatientParameters) -> dict[str, tuple[float, float]]:
+    """(width, depth) of each placed L2–L5 as the yardstick measures them."""
+    import pyvista as pv
+
+    from fluorosim.models import yardstick
+
+    skeleton = real_skeleton.placed_skeleton(params)
+    canals = {}
+    for level in ("L2", "L3", "L4", "L5"):
+        bone = skeleton.bones[level]
+        faces = np.c_[np.full(len(bone.faces), 3), bone.faces].ravel()
+        dims = yardstick.measure_vertebra(pv.PolyData(bone.vertices_mm, faces))
+        canals[level] = (dims.canal_width_mm, dims.canal_depth_mm)
+    return canals
+
+
+def canal_misses(
+    targets, canals: dict[str, tuple[float, float]]
+) -> list[tuple[str, str, float, float]]:
+    """(level, dimension, measured, drawn) wherever the placed canal misses its drawn target."""
+    misses = []
+    for level, (width, depth) in canals.items():
+        vertebra = targets.vertebrae[level]
+        for name, got, drawn in (
+            ("width", width, vertebra.canal_width_mm),
+            ("depth", depth, vertebra.canal_depth_mm),
+        ):
+            if abs(got - drawn) > CANAL_TOLERANCE_MM:
+                misses.append((level, name, got, drawn))
+    return misses
+
+
+@pytest.mark.parametrize(("seed", "sex"), CANAL_PATIENTS)
+def test_canal_is_warped_to_its_drawn_width_and_depth(template, seed, sex) -> None:
+    """Each placed L2–L5 canal, measured as the yardstick measures the population-mean shape
+    (Clouthier et al. 2023), lies within 1.5 mm of the width and depth drawn for the patient and
+    within Clouthier's L2–L5 range (21.5–31.8 / 13.0–20.4 mm; L5's width, whose lateral recesses
+    the mean shape too puts above that range, within its own ±2 SD). The template's canals are
+    3–6 mm narrower and shallower, so the warp that ignored them fails this."""
+    from fluorosim.models.template.targets import canal_bounds_mm
+
+    params = PatientParameters(seed=seed, sex=sex, skeleton="real")
+    targets = patient_targets(params)
+    canals = placed_canals(params)
+    assert not canal_misses(targets, canals)
+    for level, (width, depth) in canals.items():
+        low, high = canal_bounds_mm("width", level)
+        assert low - CANAL_TOLERANCE_MM <= width <= high + CANAL_TOLERANCE_MM, (level, width)
+        low, high = canal_bounds_mm("depth", level)
+        assert low - CANAL_TOLERANCE_MM <= depth <= high + CANAL_TOLERANCE_MM, (level, depth)
+
+
+def test_the_canal_test_fails_without_the_canal_shift(template) -> None:
+    """The check above can fail: the template warped with the canal left as scanned (no drawn
+    canal: generator 5.4's warp) misses the drawn canal at several levels."""
+    from dataclasses import replace
+
+    import pyvista as pv
+
+    from fluorosim.models import yardstick
+    from fluorosim.models.template.warp import patient_warp
+
+    params = PatientParameters(seed=0, skeleton="real")
+    targets = patient_targets(params)
+    plain = replace(
+        targets,
+        vertebrae={
+            level: replace(v, canal_width_mm=None, canal_depth_mm=None)
+            for level, v in targets.vertebrae.items()
+        },
+    )
+    warp = patient_warp(real_skeleton.TEMPLATE_LOADER(), plain)
+    canals = {}
+    for level in ("L2", "L3", "L4", "L5"):
+        mesh = warp.warp_bone(level)
+        faces = np.c_[np.full(len(mesh.faces), 3), mesh.faces].ravel()
+        dims = yardstick.measure_vertebra(pv.PolyData(np.asarray(mesh.vertices_mm), faces))
+        canals[level] = (dims.canal_width_mm, dims.canal_depth_mm)
+    assert len(canal_misses(targets, canals)) >= 4
+
+
 def test_label_isthmus_agrees_with_the_bone_surface(template, patient) -> None:
     """``measure.pedicle_dimensions`` reads the labelled volume as a radiologist reads CT; on the
     real default it measures the isthmus that :func:`real_skeleton.pedicle_geometry` finds on the

@@ -96,6 +96,69 @@ def test_pedicle_heights_follow_zindrick_1987(mixed, level, mean) -> None:
     assert min(values) > 8.0 and max(values) < 22.0
 
 
+CANAL_LEVELS = ("L2", "L3", "L4", "L5")
+
+
+def canal(t: PatientTargets, name: str, level: str) -> float:
+    vertebra = t.vertebrae[level]
+    value = vertebra.canal_width_mm if name == "width" else vertebra.canal_depth_mm
+    assert value is not None, (name, level)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("name", "mean", "low", "high"), [("width", 26.7, 21.5, 31.8), ("depth", 16.7, 13.0, 20.4)]
+)
+def test_canals_follow_clouthier_2023(mixed, name, mean, low, high) -> None:
+    """L2–L5 pooled over 200 patients: Clouthier's mean (their range as ±2 SD for the standard
+    error); every draw inside the published range but L5's width, which the mean shape's lateral
+    recesses put above it (35.5 mm measured alike), within its own ±2 SD; L1 keeps the template's."""
+    values = np.array([canal(t, name, level) for t in mixed for level in CANAL_LEVELS])
+    assert_mean(values, mean, (high - low) / 4.0, f"canal {name}")
+    for level in CANAL_LEVELS:
+        drawn = [canal(t, name, level) for t in mixed]
+        bounds = (low, high) if (name, level) != ("width", "L5") else (26.4, 41.5)
+        assert bounds[0] - 1e-9 <= min(drawn) and max(drawn) <= bounds[1] + 1e-9, (level, bounds)
+    assert all(t.vertebrae["L1"].canal_width_mm is None for t in mixed)
+
+
+@pytest.mark.parametrize("name", ["width", "depth"])
+def test_canal_levels_follow_the_population_mean_shape(mixed, name) -> None:
+    """Per level, the mean shape's pattern (widest at L5, deepest at L2 and L5) scaled to
+    Clouthier's L2–L5 mean: each level's mean within 3 standard errors of its population mean."""
+    pattern = {"width": (23.8, 25.0, 27.5, 35.5), "depth": (17.0, 16.0, 16.0, 17.5)}[name]
+    published = {"width": 26.7, "depth": 16.7}[name]
+    for level, value in zip(CANAL_LEVELS, pattern, strict=True):
+        expected = value * published / float(np.mean(pattern))
+        values = [canal(t, name, level) for t in mixed]
+        assert_mean(values, expected, 0.13 * expected, f"{level} canal {name}")
+
+
+def test_l5_canal_spread_follows_cook_and_baker_2021(mixed) -> None:
+    """L5's width varies like Cook & Baker's (28.2 ± 3.1 mm: CV 0.11) and its depth no more than
+    theirs (15.6 ± 2.1 mm: CV 0.135; Clouthier's range clips the deep end)."""
+    width = np.array([canal(t, "width", "L5") for t in mixed])
+    depth = np.array([canal(t, "depth", "L5") for t in mixed])
+    assert_sd(width / width.mean(), 3.1 / 28.2, "L5 canal width CV")
+    assert 0.08 < float(np.std(depth / depth.mean(), ddof=1)) <= 2.1 / 15.6
+
+
+def test_canal_goes_with_the_patients_size_and_levels(mixed) -> None:
+    """A larger patient has a larger canal (the shared size factor, as the bodies); a narrow canal
+    is narrow at every level; the draws are repeatable and their own stream (the bodies and the
+    pedicles drew as before)."""
+    size = [t.size_factor for t in mixed]
+    assert np.corrcoef(size, [canal(t, "width", "L3") for t in mixed])[0, 1] > 0.2
+    assert np.corrcoef(size, [canal(t, "depth", "L3") for t in mixed])[0, 1] > 0.2
+    l2 = [canal(t, "width", "L2") for t in mixed]
+    l4 = [canal(t, "width", "L4") for t in mixed]
+    assert np.corrcoef(l2, l4)[0, 1] > 0.5
+    male, female = population("male"), population("female")
+    assert np.mean([canal(t, "width", "L4") for t in female]) < np.mean(
+        [canal(t, "width", "L4") for t in male]
+    )
+
+
 def test_one_patients_pedicles_are_tall_or_short_together(mixed) -> None:
     l1 = [t.vertebrae["L1"].pedicle_height_mm for t in mixed]
     l5 = [t.vertebrae["L5"].pedicle_height_mm for t in mixed]

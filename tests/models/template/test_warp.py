@@ -116,10 +116,14 @@ def test_controls_and_landmarks_map_exactly(template) -> None:
     warp = warp_for(template, 3, "female")
     for level, vmap in warp.vertebra_maps.items():
         got = vmap.local_target(vmap.controls_template)
-        # the spline is exact at its controls; the pedicles' lift is added after it
+        # the spline is exact at its controls; the pedicles' lift and the canal's shift are
+        # added after it
+        local = vmap.frame.to_local(vmap.controls_template)
         expected = vmap.controls_local_target
         if vmap.pedicle_lift is not None:
-            expected = expected + vmap.pedicle_lift(vmap.frame.to_local(vmap.controls_template))
+            expected = expected + vmap.pedicle_lift(local)
+        if vmap.canal is not None:
+            expected = expected + vmap.canal.displacement(vmap.frame, local)
         np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=level)
     pelvis = warp.pelvis_map
     got = pelvis.controls_template + pelvis.spline(pelvis.controls_template)
@@ -431,16 +435,36 @@ def test_narrow_foramen_lowers_the_foramina(template, seed, sex) -> None:
 @pytest.mark.parametrize(("seed", "sex"), PATIENTS[:4])
 def test_shape_stays_human(template, seed, sex) -> None:
     """After a similarity alignment (size removed) each warped bone lies close to its template:
-    the warp changes proportions, not the bone (mean distance, mm; numbers in the report)."""
+    the warp changes proportions, not the bone (mean distance, mm; numbers in the report).
+
+    The canal's drawn width and depth reshape the arch on purpose (the template's canal is
+    3–6 mm narrower and shallower than the population's): that part is held to the population-
+    mean shape instead (test_warp_shape.py: L2–L5 within 2 mm of it), and here the vertebrae are
+    measured on the same patient without a drawn canal. The canal adds 0.0–1.3 mm (seeds 0 and 3,
+    both sexes; L3 of seed 0 male 1.25 → 2.58)."""
     warp = warp_for(template, seed, sex)
+    plain = patient_warp(template, without_canal(warp.targets))
     # measured on the Visible Human template: vertebrae 0.3–2.2, sacrum 1.4–4.2 (its length changes
     # below the joints only), hip bones 1.9–3.6 mm
     limits = {"sacrum": 5.0, "coccyx": 2.0, "hip_left": 4.5, "hip_right": 4.5}
     for bone in ALL_BONES:
+        warped = plain if bone in LUMBAR_LEVELS else warp
         residual = similarity_residual_mm(
-            np.asarray(template.bones[bone].vertices_mm), warp.warp_bone(bone).vertices_mm
+            np.asarray(template.bones[bone].vertices_mm), warped.warp_bone(bone).vertices_mm
         )
         assert residual < limits.get(bone, 2.5), f"{bone}: {residual:.2f} mm"
+
+
+def without_canal(targets):
+    """The same patient with no drawn canal: the template's canal scaled with the body (the warp
+    before the canal was targeted, generator 5.4)."""
+    return replace(
+        targets,
+        vertebrae={
+            level: replace(v, canal_width_mm=None, canal_depth_mm=None)
+            for level, v in targets.vertebrae.items()
+        },
+    )
 
 
 def test_warp_space_follows_the_bones(template) -> None:

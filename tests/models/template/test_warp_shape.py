@@ -20,6 +20,7 @@ from fluorosim.models.template.asset import DEFAULT_TEMPLATE_PATH, BoneTemplate,
 from fluorosim.models.template.targets import patient_targets
 from fluorosim.models.template.warp import PELVIC_BONES, PatientWarp, patient_warp
 from fluorosim.models.template.warp_geometry import fit_endplate, tilt_deg
+from tests.models.template.test_warp import without_canal
 
 pytestmark = pytest.mark.slow
 
@@ -235,6 +236,51 @@ def test_pedicles_come_near_the_population_mean_and_the_canal_stays_a_ring(
         mesh = warp.warp_bone(level)
         ring = yardstick.measure_arch(polydata(mesh.vertices_mm, mesh.faces)).canal_ring_height_mm
         assert ring >= 2.0, (level, ring)
+
+
+def facet_gaps_mm(template, warp: PatientWarp) -> dict[str, float]:
+    """Per facet joint and side: how far apart the joint's template centre lands when mapped by
+    the upper vertebra and by the lower bone (0: the two processes moved together)."""
+    gaps = {}
+    for upper, lower in DISC_LEVELS:
+        for side in ("left", "right"):
+            centre = np.asarray(template.landmarks[f"facet_{upper}_{lower}_{side}"], float)
+            by_upper = warp.warp_points(upper, centre)
+            by_lower = warp.warp_points("sacrum" if lower == "S1" else lower, centre)
+            gaps[f"{upper}_{lower}_{side}"] = float(np.linalg.norm(by_upper - by_lower))
+    return gaps
+
+
+def deepest_overlap_mm(warp: PatientWarp, upper: str, lower: str) -> float:
+    """How deep the upper bone's vertices reach into the lower bone (0: they do not touch)."""
+    import vtk
+
+    from fluorosim.models.template.convert import to_polydata
+
+    implicit = vtk.vtkImplicitPolyDataDistance()
+    implicit.SetInput(to_polydata(warp.warp_bone("sacrum" if lower == "S1" else lower)))
+    distances = [
+        implicit.EvaluateFunction(*map(float, p)) for p in warp.warp_bone(upper).vertices_mm
+    ]
+    return max(0.0, -min(distances))
+
+
+@pytest.mark.parametrize(("seed", "sex"), [(0, "male"), (1, "male"), (0, "female")])
+def test_the_canal_shift_keeps_the_facet_joints_together(template, seed, sex) -> None:
+    """Widening and deepening the canal moves the pedicles, the laminae and the spinous process,
+    but each facet joint's two articular processes move together: its template centre mapped by
+    the upper and by the lower vertebra lands at most 0.5 mm further apart than without the
+    canal's shift (seed 0: 1.7–3.2 mm either way, the template's own mismatch under the body
+    scaling), and no vertebra reaches more than 0.2 mm deeper into the bone below (seeds 0–2,
+    21 and two female patients: at most 0.08 mm deeper)."""
+    warp = warp_for(template, seed, sex=sex)
+    plain = patient_warp(template, without_canal(warp.targets))
+    before, after = facet_gaps_mm(template, plain), facet_gaps_mm(template, warp)
+    for joint, gap in after.items():
+        assert gap <= before[joint] + 0.5, (joint, before[joint], gap)
+    for upper, lower in DISC_LEVELS:
+        old, new = deepest_overlap_mm(plain, upper, lower), deepest_overlap_mm(warp, upper, lower)
+        assert new <= old + 0.2, (upper, lower, old, new)
 
 
 def _arrays(mesh) -> tuple[np.ndarray, np.ndarray]:
