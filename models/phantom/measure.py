@@ -145,12 +145,7 @@ def chord_mm(
     centre = int(np.argmin(np.abs(offsets) + np.where(inside, 0.0, 1e6)))
     if bridge_mm > 0.0:
         inside = inside | _short_gaps(inside, int(round(bridge_mm / STEP_MM)))
-    lo = centre
-    while lo > 0 and inside[lo - 1]:
-        lo -= 1
-    hi = centre
-    while hi < len(inside) - 1 and inside[hi + 1]:
-        hi += 1
+    lo, hi = _run_around(inside, centre)
     return float((hi - lo + 1) * STEP_MM)
 
 

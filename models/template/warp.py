@@ -149,7 +149,7 @@ PEDICLE_FRONT_MM = 7.0
 #: distance in front of its posterior wall.
 BODY_SCALE_BLEND_MM = 6.0
 #: Re-fits of a body whose canal shift widened it, and the widening below which none is needed.
-BODY_WIDTH_FIT_STEPS = 2
+BODY_WIDTH_FIT_STEPS = 4
 BODY_WIDTH_TOLERANCE_MM = 0.3
 
 
@@ -1224,11 +1224,18 @@ class PatientWarp:
         designed_width = dict(target_width)
         previous: dict[str, tuple[float, float]] = {}  # level: (designed, measured) width
         fits = {level: self._fit_body(level) for level in LUMBAR_LEVELS}
+        canals: dict[str, CanalShift | None] = {}
+        changed = set(LUMBAR_LEVELS)  # levels whose canal shift must be fitted (again)
         for step in range(BODY_WIDTH_FIT_STEPS + 1):
             shifts = self._canal_shifts(fits)
-            canals = {
-                level: self._fit_canal(level, fits[level], shifts[level]) for level in LUMBAR_LEVELS
-            }
+            # a refitted body changes its own shift and its neighbours' shared joints
+            canals.update(
+                {
+                    level: self._fit_canal(level, fits[level], shifts[level])
+                    for level in LUMBAR_LEVELS
+                    if level in changed
+                }
+            )
             refit = []
             for level in LUMBAR_LEVELS:
                 body = self.template.body_meshes[level]
@@ -1248,6 +1255,13 @@ class PatientWarp:
             if not refit:
                 break
             fits.update({level: self._fit_body(level, designed_width[level]) for level in refit})
+            changed = {
+                LUMBAR_LEVELS[n + k]
+                for n, level in enumerate(LUMBAR_LEVELS)
+                if level in refit
+                for k in (-1, 0, 1)
+                if 0 <= n + k < len(LUMBAR_LEVELS)
+            }
         return fits, canals
 
     def _fit_body(self, level: str, body_width_mm: float | None = None) -> _LocalFit:
