@@ -70,7 +70,9 @@ log = logging.getLogger(__name__)
 #: 5.5: the L2–L5 canal warped to a width and depth drawn from Clouthier 2023 / Cook & Baker 2021
 #: (was 3–5 mm too narrow and shallow): pedicles, laminae and spinous processes move; the sac,
 #: roots, ganglia and Kambin landmarks follow the wider canal.
-GENERATOR_MAJOR = "5.5"
+#: 5.6: the real facet joints turned to angles drawn from Jentzsch 2013 (L2/3–L4/5; were 16–26°,
+#: too sagittal): both articular processes of a joint twist together about its vertical axis.
+GENERATOR_MAJOR = "5.6"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

@@ -37,6 +37,16 @@ Lumbar vertebral bodies (absolute mm; per level L1…L5):
   throughout; the split is approx.). Draws are clipped at ±2 SD and within Clouthier's range (L5's
   width, whose lateral recesses the hole's full extent includes (the mean shape reads 35.5), at
   its own ±2 SD). L1 is in neither source: its canal stays the template's, scaled with its body.
+- facet joint angle to the sagittal plane (the axial view) L2/3, L3/4, L4/5: 30.4 / 38.7 / 47.0°,
+  Jentzsch et al., Radiol Res Pract 2013 (CT, 620 patients), whose SD is not quoted in the
+  reference docs: taken as ≈6.7° (approx.), mostly shared by the patient's joints (6.0° shared,
+  2.5° per level, 1.5° per side; each clipped at ±2 SD), so one patient's facets are sagittal or
+  coronal together and the caudal turn toward coronal survives. Left and right differ by
+  ≈1.7° on average: Jentzsch's mean asymmetry (4.9–6.7° at L2/3–L4/5) includes measurement error
+  and arthritic joints; tropism is kept small here (approx.). L5/S1 (47.3°) is not drawn: the warp
+  turns only lumbar articular processes, and the sacrum's superior articular processes are not
+  turned (the template's L5/S1 reads 32–37°). Its own random stream, so no other draw moved. The
+  warp turns both processes of each joint together (:mod:`models.template.facet`).
 - sex: female vertebral bodies ≈6 % smaller in linear size than male (approx.; female ×0.97, male
   ×1.03 around the mixed-sex mean).
 
@@ -97,12 +107,12 @@ Variants:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
+from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS, SIDES
 from fluorosim.models.phantom.parts import PatientParameters
 
 # --- lumbar bodies ------------------------------------------------------------------------------
@@ -136,6 +146,13 @@ COOK_BAKER_L5_CANAL = {"width": (28.2, 3.1), "depth": (15.6, 2.1)}
 #: Fraction of a canal's own variance shared by the patient's levels (approx.).
 CANAL_SHARED_VARIANCE = 0.64
 CANAL_CLIP_SD = 2.0
+#: Facet joint angle to the sagittal plane L2/3, L3/4, L4/5 (Jentzsch 2013) and its SD (approx.),
+#: split into a patient-wide, a per-joint and a per-side part, each clipped at ±FACET_CLIP_SD.
+FACET_ANGLE_DEG = {"L2_L3": 30.4, "L3_L4": 38.7, "L4_L5": 47.0}
+FACET_SHARED_SD_DEG = 6.0
+FACET_LEVEL_SD_DEG = 2.5
+FACET_SIDE_SD_DEG = 1.5
+FACET_CLIP_SD = 2.0
 #: Expected range of 348 normal values in SDs (87 patients × 4 levels).
 RANGE_IN_SD = 5.7
 #: L5 anterior − posterior height (Cook & Baker 2021: 30.3 − 26.3).
@@ -293,6 +310,8 @@ class PatientTargets:
     sacral_slope_deg: float
     pelvis: PelvisTargets
     variants: VariantTargets
+    #: facet joint angle to the sagittal plane (deg) per joint ("L2_L3" …) and side
+    facet_angles_deg: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def lumbar_lordosis_deg(self) -> float:
@@ -383,6 +402,7 @@ def patient_targets(params: PatientParameters) -> PatientTargets:
         sacral_slope_deg=float(params.sacral_slope_deg),
         pelvis=pelvis,
         variants=variants,
+        facet_angles_deg=facet_angles_deg(params),
     )
 
 
@@ -471,6 +491,22 @@ def _canals(params: PatientParameters, scale: float) -> dict[str, tuple[float, f
             drawn.append(float(np.clip(value, *canal_bounds_mm(name, level))))
         canals[level] = (drawn[0], drawn[1])
     return canals
+
+
+def facet_angles_deg(params: PatientParameters) -> dict[str, dict[str, float]]:
+    """This patient's facet joint angles to the sagittal plane (Jentzsch 2013 means), per joint and
+    side; its own random stream."""
+    rng = params.rng("tmplfacet")
+    clip = FACET_CLIP_SD
+    shared = _normal(rng, 0.0, FACET_SHARED_SD_DEG, clip)
+    angles = {}
+    for joint, mean in FACET_ANGLE_DEG.items():
+        level = _normal(rng, 0.0, FACET_LEVEL_SD_DEG, clip)
+        angles[joint] = {
+            side: mean + shared + level + _normal(rng, 0.0, FACET_SIDE_SD_DEG, clip)
+            for side in SIDES
+        }
+    return angles
 
 
 def _discs(

@@ -70,6 +70,7 @@ from scipy.spatial import cKDTree
 
 from fluorosim.models.labels import LUMBAR_LEVELS, SIDES
 from fluorosim.models.template.asset import BoneTemplate, TriangleMesh
+from fluorosim.models.template.facet import FacetTurn, fit_facet_turns
 from fluorosim.models.template.landmarks import RayCaster, s1_anterior_cortex
 from fluorosim.models.template.pedicle import (
     PedicleLift,
@@ -575,18 +576,24 @@ class VertebraMap:
     pedicle_lift: PedicleLift | None = None
     #: moves the posterior elements so that the canal has its target (after the spline)
     canal: CanalShift | None = None
+    #: turns the facet joints' articular processes to their target angles (after the canal)
+    facet_turn: FacetTurn | None = None
 
     def local_target(self, points_template: Points) -> Points:
         local = self.frame.to_local(points_template)
         return local + self.displacement(local)
 
     def displacement(self, local: Points) -> Points:
-        """Template-local points → their target-local displacement (spline, lift, canal)."""
+        """Template-local points → their target-local displacement (spline, lift, canal, then the
+        facet turn of where those put them)."""
         displacement: Points = self.spline(local)
         if self.pedicle_lift is not None:
             displacement = displacement + self.pedicle_lift(local)
         if self.canal is not None:
             displacement = displacement + self.canal.displacement(self.frame, local)
+        if self.facet_turn is not None:
+            turned: Points = self.facet_turn(local + displacement) - local
+            return turned
         return displacement
 
     def __call__(self, points_template: Points) -> Points:
@@ -1197,6 +1204,11 @@ class PatientWarp:
                 np.array([[0.0, frame.v_posterior, frame.w_superior(frame.v_posterior)]])
             )[0]
             lower_level = level
+        # both processes of each facet joint turn together to the joint's target angle
+        placements = {level: vmap.final_from_local for level, vmap in self.vertebra_maps.items()}
+        turns = fit_facet_turns(template, self.vertebra_maps, placements, t.facet_angles_deg)
+        for level, turn in turns.items():
+            self.vertebra_maps[level].facet_turn = turn
 
     def _fit_bodies_and_canals(
         self,

@@ -157,6 +157,28 @@ def test_facet_angles_match_jentzsch(patient, joint):
         assert abs(angle - JENTZSCH_FACET_DEG[joint]) <= 8.0, (side, angle)
 
 
+#: The real generator turns each joint to the angle drawn for the patient (Jentzsch 2013's mean
+#: with its spread: seed 1 draws L2/3 at 20–21°, 9–10° under the mean, by design), so its labels
+#: are held to the draw. Measured (generator 5.6, labels − drawn, lumbar-only builds): default
+#: −1.8…+1.0°, seed 1 −3.1…+0.1°, seed 2 −1.3…+4.1° (L2/3 left: the twist, kept short of the
+#: pedicle, turns the 10 mm patch's rim less than its core); the joint is read on 1 mm voxels of
+#: the patient's grid, the turn fitted on 1 mm solids of the meshes.
+REAL_FACET_TOLERANCE_DEG = 4.5
+
+
+@pytest.mark.parametrize("joint", sorted(JENTZSCH_FACET_DEG))
+@pytest.mark.parametrize("patient", REAL_IDS, indirect=True)
+def test_real_facet_angles_follow_the_patients_draw(patient, request, joint):
+    which = request.node.callspec.params["patient"].split("-")[1]
+    seed = 0 if which == "default" else int(which.removeprefix("seed"))
+    drawn = patient_targets(PatientParameters(seed=seed, skeleton="real")).facet_angles_deg[joint]
+    upper, lower = joint.split("_")
+    for side in ("left", "right"):
+        angle = measure.facet_angle_deg(patient, upper, lower, side)
+        assert abs(angle - drawn[side]) <= REAL_FACET_TOLERANCE_DEG, (side, angle, drawn[side])
+
+
+@on_both_generators()
 def test_facets_turn_coronal_caudally(patient):
     angles = [measure.facet_angle_deg(patient, j[:2], j[3:], "left") for j in ("L2_L3", "L4_L5")]
     assert angles[1] > angles[0] + 8.0

@@ -165,6 +165,35 @@ def test_one_patients_pedicles_are_tall_or_short_together(mixed) -> None:
     assert np.corrcoef(l1, l5)[0, 1] > 0.6
 
 
+@pytest.mark.parametrize(("joint", "mean"), [("L2_L3", 30.4), ("L3_L4", 38.7), ("L4_L5", 47.0)])
+def test_facet_angles_follow_jentzsch_2013(mixed, joint, mean) -> None:
+    """Jentzsch's mean per joint, the assumed SD (≈6.7°, approx.), clipped at ±2 SD per part."""
+    values = [t.facet_angles_deg[joint][side] for t in mixed for side in ("left", "right")]
+    left = np.array([t.facet_angles_deg[joint]["left"] for t in mixed])
+    right = np.array([t.facet_angles_deg[joint]["right"] for t in mixed])
+    assert_mean(left, mean, 6.7, f"{joint} facet angle")
+    assert_sd(left, 6.7, f"{joint} facet angle")
+    assert mean - 2.0 * (6.0 + 2.5 + 1.5) <= min(values) and max(values) <= mean + 20.0
+    # tropism stays small (mean |left − right| ≈ 1.7°, never above 2 × 2 × 1.5°)
+    assert np.abs(left - right).mean() < 2.5 and np.abs(left - right).max() <= 6.0 + 1e-9
+
+
+def test_facets_turn_coronal_caudally_in_most_patients(mixed) -> None:
+    turned = [
+        t.facet_angles_deg["L4_L5"]["left"] > t.facet_angles_deg["L2_L3"]["left"] for t in mixed
+    ]
+    assert np.mean(turned) > 0.99
+
+
+def test_facet_draws_moved_no_other_draw() -> None:
+    """The facet angles have their own stream: every other target is what it was without them
+    (pinned on one body dimension, the pedicle height and the lordosis of seed 0)."""
+    t = patient_targets(PatientParameters(seed=0))
+    assert t.facet_angles_deg and set(t.facet_angles_deg) == {"L2_L3", "L3_L4", "L4_L5"}
+    params = PatientParameters(seed=0)
+    assert params.rng("tmplfacet").standard_normal() != params.rng("tmplvert").standard_normal()
+
+
 def test_disc_heights_follow_the_table_standing() -> None:
     """Standing (lordosis_scale 1): posterior heights as published, anterior within 1 mm."""
     table = {
