@@ -16,8 +16,12 @@ Definitions (mm, degrees):
   axial plane through the pedicle centre, among chords bounded by the canal medially and soft
   tissue laterally (axis angle searched 0–45°); height: the shortest bone chord along the body
   axis just behind the isthmus centre.
-- canal depth: midsagittal gap between the body and the posterior elements at pedicle level;
-  width: interpedicular distance (between the medial pedicle walls).
+- canal (as :mod:`models.yardstick` measures a vertebra's surface, so a generated patient's
+  labels read what its generator drew): in axial sections of the level's bone around the
+  pedicles' mid-height, the enclosed hole crossing the midline behind the body; width its full
+  left–right extent (between the pedicles' medial walls), depth its midsagittal extent; medians
+  over the sections where the ring is closed. Without a closed ring (a mask that leaves the arch
+  open), depth falls back to the midsagittal gap between body and posterior elements.
 - disc heights: chords of the disc label along the disc axis, 3 mm inside the anterior and
   posterior disc outline and at the centre.
 - facet angle: angle to the sagittal plane of the plane fitted to the joint space between the
@@ -44,6 +48,12 @@ CANAL_SEARCH_DROP_MM = 6.0
 #: A closed gap shallower than this (mm) is a vein channel or a label's edge, not the canal (the
 #: shallowest in Clouthier 2023's 87 CTs is 13.0 mm): the search goes on to the next height.
 CANAL_MIN_DEPTH_MM = 5.0
+#: The canal's axial sections: sample step in the section (mm), their heights around the pedicles'
+#: mid-height (mm, 1 mm apart) and the smallest hole taken as the canal (mm²; smaller ones are
+#: gaps between processes, as in models.yardstick).
+CANAL_SECTION_STEP_MM = 0.5
+CANAL_SECTION_HEIGHTS_MM = tuple(float(h) for h in range(-8, 9))
+CANAL_MIN_AREA_MM2 = 20.0
 #: A root's 1 mm slab counts toward its centre line if it holds this fraction of the median
 #: slab's voxels.
 ROOT_SLAB_MIN_FRACTION = 0.5
@@ -365,45 +375,70 @@ def longest_closed_gap(inside: NDArray[np.bool_]) -> int:
     return max((length for _, length in _closed_gaps(inside)), default=0)
 
 
+def _canal_hole(section: NDArray[np.bool_], midline: int) -> NDArray[np.intp] | None:
+    """Cells (u, v) of the largest enclosed hole of a bone section that crosses the midline
+    column, if it is at least CANAL_MIN_AREA_MM2."""
+    from scipy import ndimage
+
+    holes, count = ndimage.label(ndimage.binary_fill_holes(section) & ~section)
+    best: NDArray[np.intp] | None = None
+    for hole in range(1, count + 1):
+        cells = np.argwhere(holes == hole)
+        if not cells[:, 0].min() <= midline <= cells[:, 0].max():
+            continue
+        if best is None or len(cells) > len(best):
+            best = cells
+    if best is None or len(best) * CANAL_SECTION_STEP_MM**2 < CANAL_MIN_AREA_MM2:
+        return None
+    return best
+
+
 def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
-    """Midsagittal canal depth and interpedicular width at the level of the pedicle centres."""
+    """Canal width and depth of ``level`` from axial sections of its bone (see the module
+    docstring): medians over the sections within ±8 mm of the pedicles' mid-height where the
+    canal is an enclosed hole behind the body. Width 0.0 if no section closes."""
     f = vertebra_frame(patient, level)
     left = patient.landmark(f"{level}_pedicle_center_left")
     right = patient.landmark(f"{level}_pedicle_center_right")
-    mid = 0.5 * (left + right)
-    rel = mid - f.origin
-    w_ped = float(rel @ f.w)
-    bone = {
-        _value(patient, f"{level}_body"),
-        _value(patient, f"{level}_posterior_elements"),
-        _value(patient, f"{level}_pedicle_left"),
-        _value(patient, f"{level}_pedicle_right"),
-    }
-    # walk posteriorly from the body centre: body, then the canal gap, then posterior elements;
-    # where the ray at the pedicles' mid-height passes over the lamina's upper border (it runs at
-    # the pedicles' lower half on many real vertebrae), the first lower height that meets it. The
-    # canal is the longest gap closed by bone on both sides: a sliver of non-bone inside the body
-    # (a vein channel, a label's edge at one grid phase) is not the canal, nor is it when the
-    # canal is open at that height (the ray passed over the lamina): then the search goes lower.
+    w_ped = float((0.5 * (left + right) - f.origin) @ f.w)
+    bone = [
+        _value(patient, f"{level}_{part}")
+        for part in ("body", "posterior_elements", "pedicle_left", "pedicle_right")
+    ]
+    step = CANAL_SECTION_STEP_MM
+    u = np.arange(-40.0, 40.0 + step / 2, step)
+    v = np.arange(0.0, 70.0 + step / 2, step)  # from the body's centre backwards
+    midline = len(u) // 2
+    plane = u[:, None, None] * f.u + v[None, :, None] * f.v
+    widths, depths = [], []
+    for height in CANAL_SECTION_HEIGHTS_MM:
+        points = (f.origin + (w_ped + height) * f.w + plane).reshape(-1, 3)
+        section = np.isin(patient.labels_at(points), bone).reshape(len(u), len(v))
+        hole = _canal_hole(section, midline)
+        if hole is None:
+            continue
+        on_midline = hole[np.abs(hole[:, 0] - midline) <= 1, 1]
+        widths.append(float(np.ptp(hole[:, 0]) + 1) * step)
+        depths.append(float(np.ptp(on_midline) + 1) * step if on_midline.size else 0.0)
+    if widths:
+        return CanalMeasure(float(np.median(depths)), float(np.median(widths)))
+    return CanalMeasure(_midsagittal_canal_gap_mm(patient, level, w_ped, set(bone)), 0.0)
+
+
+def _midsagittal_canal_gap_mm(patient: Patient, level: str, w_ped: float, bone: set[int]) -> float:
+    """The canal's depth where no axial section closes its ring: walking posteriorly from the body
+    centre (body, then the canal gap, then posterior elements), the longest gap closed by bone on
+    both sides at the pedicles' mid-height, or the first lower height (the ray can pass over the
+    lamina's upper border) where it is at least CANAL_MIN_DEPTH_MM (shallower: a vein channel
+    or a label's edge at the body's back wall)."""
+    f = vertebra_frame(patient, level)
     offsets = np.arange(0.0, 80.0, STEP_MM)
-    depth = 0.0
     for drop in np.arange(0.0, CANAL_SEARCH_DROP_MM + STEP_MM / 2, STEP_MM):
         points = f.point(0, 0, w_ped - drop)[None, :] + offsets[:, None] * f.v[None, :]
-        is_bone = np.isin(patient.labels_at(points), list(bone))
-        gap = longest_closed_gap(is_bone)
+        gap = longest_closed_gap(np.isin(patient.labels_at(points), list(bone)))
         if gap * STEP_MM >= CANAL_MIN_DEPTH_MM:
-            depth = gap * STEP_MM
-            break
-    # interpedicular: along u through the pedicle centres, the gap between the two pedicles
-    offsets = np.arange(-30.0, 30.0 + STEP_MM / 2, STEP_MM)
-    points = mid[None, :] + offsets[:, None] * f.u[None, :]
-    labels = patient.labels_at(points)
-    left_idx = np.nonzero(labels == _value(patient, f"{level}_pedicle_left"))[0]
-    right_idx = np.nonzero(labels == _value(patient, f"{level}_pedicle_right"))[0]
-    width = 0.0
-    if left_idx.size and right_idx.size:
-        width = float((left_idx.min() - right_idx.max() - 1) * STEP_MM)
-    return CanalMeasure(depth, width)
+            return gap * STEP_MM
+    return 0.0
 
 
 @dataclass(frozen=True)

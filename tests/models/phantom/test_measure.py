@@ -12,11 +12,12 @@ VOXEL_MM = 0.5
 NAMES = ("L4_body", "L4_posterior_elements", "L4_pedicle_left", "L4_pedicle_right")
 
 
-def block_vertebra(vein_channel: bool) -> Patient:
+def block_vertebra(vein_channel: bool, right_pedicle: bool = True) -> Patient:
     """A block vertebra in LPS: body y −30…0, canal 0…15 (20 mm between the pedicles),
     posterior elements 15…25, pedicles at |x| 10…15 for y 0…15; all 24 mm tall around z = 0.
     With ``vein_channel`` the body holds a 1 mm non-bone slit across the midline at y −5 (a
-    basivertebral vein channel, or a label edge at one grid phase)."""
+    basivertebral vein channel, or a label edge at one grid phase); without ``right_pedicle`` the
+    ring around the canal is open on the right."""
     table = {name: value for value, name in enumerate(NAMES, start=1)}
     shape = (80, 120, 60)
     origin = np.array([-20.0, -40.0, -15.0])
@@ -31,6 +32,8 @@ def block_vertebra(vein_channel: bool) -> Patient:
         "L4_posterior_elements"
     ]
     for side, sign in (("left", 1.0), ("right", -1.0)):
+        if side == "right" and not right_pedicle:
+            continue
         pedicle = (sign * xx >= 10.0) & (sign * xx <= 15.0) & (yy >= 0.0) & (yy < 15.0)
         labels[tall & pedicle] = table[f"L4_pedicle_{side}"]
     lps_from_voxel = np.diag([VOXEL_MM, VOXEL_MM, VOXEL_MM, 1.0])
@@ -53,8 +56,17 @@ def test_the_canal_is_the_gap_behind_the_body_not_a_slit_inside_it(vein_channel)
     first gap along the walk read 1 mm: how the L4 canal of one patient read 0.25 mm instead of
     15 mm when its grid moved half a voxel)."""
     canal = measure.canal_dimensions(block_vertebra(vein_channel), "L4")
-    assert canal.depth_mm == pytest.approx(15.0, abs=0.5)
-    assert canal.width_mm == pytest.approx(20.0, abs=VOXEL_MM + measure.STEP_MM)
+    assert canal.depth_mm == pytest.approx(15.0, abs=VOXEL_MM)
+    assert canal.width_mm == pytest.approx(20.0, abs=VOXEL_MM + measure.CANAL_SECTION_STEP_MM)
+
+
+@pytest.mark.parametrize("vein_channel", [False, True])
+def test_an_open_ring_has_no_width_but_keeps_its_depth(vein_channel):
+    """Where no axial section closes the canal (a mask with one pedicle missing), the width is
+    not guessed (0.0) and the depth is the midsagittal gap between body and posterior elements."""
+    canal = measure.canal_dimensions(block_vertebra(vein_channel, right_pedicle=False), "L4")
+    assert canal.width_mm == 0.0
+    assert canal.depth_mm == pytest.approx(15.0, abs=VOXEL_MM)
 
 
 def test_the_longest_closed_gap_ignores_open_ends():
