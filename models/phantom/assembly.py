@@ -72,7 +72,10 @@ log = logging.getLogger(__name__)
 #: roots, ganglia and Kambin landmarks follow the wider canal.
 #: 5.6: the real facet joints turned to angles drawn from Jentzsch 2013 (L2/3–L4/5; were 16–26°,
 #: too sagittal): both articular processes of a joint twist together about its vertical axis.
-GENERATOR_MAJOR = "5.6"
+#: 5.7: L5/S1 turned too, to an angle drawn from Jentzsch 2013 (47.3°; was the template's 30–37°):
+#: L5's inferior and the sacrum's superior articular processes twist together (the sacrum after
+#: the pelvic map; its body, the hips and the coccyx do not move). Other joints' draws unchanged.
+GENERATOR_MAJOR = "5.7"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

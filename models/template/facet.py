@@ -30,7 +30,12 @@ pedicle lift and the canal shift (:class:`models.template.warp.VertebraMap`).
 (un-turned) joint, then corrects it three times by what the turned joint measures (the fade reaches
 into the measured patch's rim).
 
-L5/S1 is not turned: the sacrum's superior articular processes belong to the pelvic map.
+L5/S1 (Jentzsch 2013: 47.3°; the template's reads 32–37°) is turned alike: L5's inferior process
+by a twist in L5's FacetTurn, the sacrum's superior process (the sacrum's mesh stands for "S1",
+its body mesh for the S1 body) by the same twist in the patient frame after the pelvic map
+(:class:`models.template.warp.PatientWarp`'s ``sacral_turn``), fitted once the pelvis is final. Its
+reach stays out of the L5 and S1 bodies and short of L5's pedicle centres (the template marks no
+S1 pedicle) and of the hip bones (the sacroiliac joint stays congruent).
 """
 
 from __future__ import annotations
@@ -222,20 +227,30 @@ def fit_facet_turns(
     maps: Mapping[str, Callable[[Points], Points]],
     final_from_local: Mapping[str, NDArray[np.float64]],
     targets_deg: Mapping[str, Mapping[str, float]],
+    meshes_of: Mapping[str, str] | None = None,
+    clear_of: Mapping[str, Callable[[Points], Points]] | None = None,
 ) -> dict[str, FacetTurn]:
     """Per vertebra, the twists that turn its joints to their target angles.
 
     ``maps`` take a vertebra's template points into the patient (un-turned), ``final_from_local``
-    is each vertebra's rigid placement of its target body frame, ``targets_deg`` the angle per
-    joint ("L2_L3") and side. Joints whose bones are not both in ``maps`` are left alone.
+    is each vertebra's rigid placement of its target body frame (the identity for a bone turned in
+    the patient frame), ``targets_deg`` the angle per joint ("L2_L3") and side. Joints whose bones
+    are not both in ``maps`` are left alone. ``meshes_of`` names the template bone of a level
+    whose mesh has another name ({"S1": "sacrum"}); ``clear_of`` maps other template bones
+    (the hip bones) into the patient: every twist's reach ends short of them.
     """
     twists: dict[str, list[JointTwist]] = {}
     meshes: dict[str, TriangleMesh] = {}
     bodies: dict[str, cKDTree] = {}
+    mesh_names = dict(meshes_of or {})
+    others = [
+        cKDTree(to_patient(np.asarray(template.bones[bone].vertices_mm)))
+        for bone, to_patient in (clear_of or {}).items()
+    ]
 
     def placed(bone: str) -> TriangleMesh:
         if bone not in meshes:
-            mesh = template.bones[bone]
+            mesh = template.bones[mesh_names.get(bone, bone)]
             meshes[bone] = TriangleMesh(maps[bone](np.asarray(mesh.vertices_mm)), mesh.faces)
         return meshes[bone]
 
@@ -248,11 +263,12 @@ def fit_facet_turns(
 
     def reach(centre: Points, *bones: str) -> tuple[float, float]:
         """(full radius, fade) of a twist about ``centre`` that stays out of ``bones``' bodies
-        and pedicles."""
+        and pedicles and of the ``clear_of`` bones."""
         nearest = min(
             (float(body_tree(bone).query(centre)[0]) for bone in bones if body_tree(bone).n),
             default=math.inf,
         )
+        nearest = min([nearest, *(float(tree.query(centre)[0]) for tree in others)])
         pedicles = [
             maps[bone](np.asarray(template.landmarks[name], float)[None])[0]
             for bone in bones

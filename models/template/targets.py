@@ -37,16 +37,18 @@ Lumbar vertebral bodies (absolute mm; per level L1…L5):
   throughout; the split is approx.). Draws are clipped at ±2 SD and within Clouthier's range (L5's
   width, whose lateral recesses the hole's full extent includes (the mean shape reads 35.5), at
   its own ±2 SD). L1 is in neither source: its canal stays the template's, scaled with its body.
-- facet joint angle to the sagittal plane (the axial view) L2/3, L3/4, L4/5: 30.4 / 38.7 / 47.0°,
-  Jentzsch et al., Radiol Res Pract 2013 (CT, 620 patients), whose SD is not quoted in the
-  reference docs: taken as ≈6.7° (approx.), mostly shared by the patient's joints (6.0° shared,
+- facet joint angle to the sagittal plane (the axial view) L2/3, L3/4, L4/5, L5/S1: 30.4 / 38.7 /
+  47.0 / 47.3°, Jentzsch et al., Radiol Res Pract 2013 (CT, 620 patients), whose SD is not quoted
+  in the reference docs: taken as ≈6.7° (approx.), mostly shared by the patient's joints (6.0° shared,
   2.5° per level, 1.5° per side; each clipped at ±2 SD), so one patient's facets are sagittal or
   coronal together and the caudal turn toward coronal survives. Left and right differ by
   ≈1.7° on average: Jentzsch's mean asymmetry (4.9–6.7° at L2/3–L4/5) includes measurement error
-  and arthritic joints; tropism is kept small here (approx.). L5/S1 (47.3°) is not drawn: the warp
-  turns only lumbar articular processes, and the sacrum's superior articular processes are not
-  turned (the template's L5/S1 reads 32–37°). Its own random stream, so no other draw moved. The
-  warp turns both processes of each joint together (:mod:`models.template.facet`).
+  and arthritic joints; tropism is kept small here (approx.). L5/S1 (Jentzsch's 47.3°; the
+  template's reads 32–37°) takes the same parts (the shared one and its own level and side parts)
+  drawn after all the others on the stream, so the L2/3–L4/5 draws of every patient are what they
+  were before it was drawn. Its own random stream, so no other draw moved. The warp turns both
+  processes of each joint together, at L5/S1 L5's inferior and the sacrum's superior articular
+  processes (:mod:`models.template.facet`).
 - sex: female vertebral bodies ≈6 % smaller in linear size than male (approx.; female ×0.97, male
   ×1.03 around the mixed-sex mean).
 
@@ -146,9 +148,11 @@ COOK_BAKER_L5_CANAL = {"width": (28.2, 3.1), "depth": (15.6, 2.1)}
 #: Fraction of a canal's own variance shared by the patient's levels (approx.).
 CANAL_SHARED_VARIANCE = 0.64
 CANAL_CLIP_SD = 2.0
-#: Facet joint angle to the sagittal plane L2/3, L3/4, L4/5 (Jentzsch 2013) and its SD (approx.),
-#: split into a patient-wide, a per-joint and a per-side part, each clipped at ±FACET_CLIP_SD.
-FACET_ANGLE_DEG = {"L2_L3": 30.4, "L3_L4": 38.7, "L4_L5": 47.0}
+#: Facet joint angle to the sagittal plane L2/3, L3/4, L4/5, L5/S1 (Jentzsch 2013) and its SD
+#: (approx.), split into a patient-wide, a per-joint and a per-side part, each clipped at
+#: ±FACET_CLIP_SD. Drawn in this order: L5/S1, added last, came after the others' draws (keep it
+#: last, or every patient's L2/3–L4/5 angles change).
+FACET_ANGLE_DEG = {"L2_L3": 30.4, "L3_L4": 38.7, "L4_L5": 47.0, "L5_S1": 47.3}
 FACET_SHARED_SD_DEG = 6.0
 FACET_LEVEL_SD_DEG = 2.5
 FACET_SIDE_SD_DEG = 1.5

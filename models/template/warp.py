@@ -693,6 +693,8 @@ class PatientWarp:
             out = self.vertebra_maps[bone](flat)
         elif bone in PELVIC_BONES or bone == "S1":
             out = self.pelvis_map(flat)
+            if bone in ("sacrum", "S1") and self.sacral_turn is not None:
+                out = self.sacral_turn(out)
         else:
             raise KeyError(f"unknown bone {bone!r}; known: {(*LUMBAR_LEVELS, *PELVIC_BONES)}")
         return out.reshape(points.shape)
@@ -764,6 +766,9 @@ class PatientWarp:
     def _build(self) -> None:
         self._bone_cache: dict[str, TriangleMesh] = {}
         self._normals: dict[tuple[str, str], Points] = {}
+        #: turns the sacrum's superior articular processes with L5's inferior ones to the L5/S1
+        #: target (patient frame, after the pelvic map; the sacrum and "S1" only)
+        self.sacral_turn: FacetTurn | None = None
         t = self.targets
         anatomy = self.anatomy
         slope_change = math.radians(t.sacral_slope_deg - anatomy.sacral_slope_deg)
@@ -783,6 +788,7 @@ class PatientWarp:
         self._normals[("S1", "superior")] = normal_at_tilt(math.radians(t.sacral_slope_deg))
         if t.variants.l5_transverse_half_span_mm is not None:
             self._sacralise_l5()
+        self._turn_l5_s1()
 
     def _fit_pelvis(
         self, pelvic: _PelvicField, controls: Points, is_hip: NDArray[np.bool_]
@@ -1209,6 +1215,33 @@ class PatientWarp:
         turns = fit_facet_turns(template, self.vertebra_maps, placements, t.facet_angles_deg)
         for level, turn in turns.items():
             self.vertebra_maps[level].facet_turn = turn
+
+    def _turn_l5_s1(self) -> None:
+        """Turn the L5/S1 facet joints to their target (Jentzsch 2013's 47.3° with the patient's
+        spread): L5's inferior and the sacrum's superior articular processes by the same twist,
+        fitted on the final pelvis and L5 (the L4/5 twist and a transitional L5 included). L5's
+        part joins its FacetTurn (in its target body frame), the sacrum's is :attr:`sacral_turn`
+        (the patient frame); the reach stays out of both bodies, short of L5's pedicle centres
+        and of the hip bones, which keep the pelvic map alone."""
+        sides = self.targets.facet_angles_deg.get("L5_S1")
+        if not sides or "L5" not in self.vertebra_maps:
+            return
+        vmap = self.vertebra_maps["L5"]
+        hips = {bone: self.pelvis_map for bone in ("hip_left", "hip_right")}
+        turns = fit_facet_turns(
+            self.template,
+            {"L5": vmap, "S1": self.pelvis_map},
+            {"L5": vmap.final_from_local, "S1": np.eye(4)},
+            {"L5_S1": sides},
+            meshes_of={"S1": "sacrum"},
+            clear_of=hips,
+        )
+        if "L5" in turns:
+            before = () if vmap.facet_turn is None else vmap.facet_turn.twists
+            vmap.facet_turn = FacetTurn(before + turns["L5"].twists)
+        self.sacral_turn = turns.get("S1")
+        for bone in ("L5", "sacrum"):
+            self._bone_cache.pop(bone, None)
 
     def _fit_bodies_and_canals(
         self,

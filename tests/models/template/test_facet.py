@@ -1,5 +1,6 @@
 """Facet joints turned to their drawn angles (Jentzsch 2013) on the warped meshes: on target, both
-processes together (the joint stays congruent), and a twist never folds."""
+processes together (the joint stays congruent), and a twist never folds. L5/S1 too: L5's inferior
+process and the sacrum's superior one (after the pelvic map), the hip bones untouched."""
 
 from __future__ import annotations
 
@@ -51,10 +52,15 @@ def facing_gap_mm(warp: PatientWarp, joint: str, side: str) -> float:
     the upper process (within 5 mm of it) to the upper bone's nearest vertex."""
     upper, lower = joint.split("_")
     centre = warp.landmarks[f"facet_{joint}_{side}"]
-    low = warp.warp_bone(lower).vertices_mm
+    low = warp.warp_bone("sacrum" if lower == "S1" else lower).vertices_mm
     low = low[np.linalg.norm(low - centre, axis=1) < 8.0]
     distance, _ = cKDTree(warp.warp_bone(upper).vertices_mm).query(low)
     return float(np.median(distance[distance < 5.0]))
+
+
+def face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    a, b, c = (np.asarray(vertices)[faces[:, k]] for k in range(3))
+    return np.cross(b - a, c - a)
 
 
 def test_a_twist_turns_its_core_rigidly_keeps_volume_and_stays_local() -> None:
@@ -92,17 +98,59 @@ def test_joints_reach_their_drawn_angles_and_stay_congruent(template, seed, sex)
             assert abs(gap_after - gap_before) < 0.3, (joint, side, gap_before, gap_after)
 
 
-def test_the_turn_leaves_l1_l2_l5_s1_and_the_bodies_alone(template) -> None:
+def test_the_turn_leaves_l1_l2_the_bodies_and_the_hips_alone(template) -> None:
     turned, plain = warps(template, 0, "male")
     assert turned.vertebra_maps["L1"].facet_turn is None
-    for joint in ("L1_L2", "L5_S1"):
-        for side in ("left", "right"):
-            assert abs(measured_deg(turned, joint, side) - measured_deg(plain, joint, side)) < 1.0
-    for level in ("L2", "L3", "L4", "L5"):
+    assert plain.sacral_turn is None and turned.sacral_turn is not None
+    for side in ("left", "right"):
+        angle, before = measured_deg(turned, "L1_L2", side), measured_deg(plain, "L1_L2", side)
+        assert abs(angle - before) < 1.0, (side, angle, before)
+    for level in ("L2", "L3", "L4", "L5", "S1"):
         before = plain.warp_body(level).vertices_mm
         after = turned.warp_body(level).vertices_mm
         moved = np.linalg.norm(after - before, axis=1)
         assert moved.max() < 0.5, (level, moved.max())
+    # the sacral twist is the sacrum's alone: the SI joints stay congruent
+    for bone in ("hip_left", "hip_right", "coccyx"):
+        np.testing.assert_array_equal(
+            turned.warp_bone(bone).vertices_mm, plain.warp_bone(bone).vertices_mm
+        )
+
+
+@pytest.mark.parametrize(("seed", "sex"), [(0, "male"), (8, "male")])
+def test_the_sacrum_is_turned_alike_everywhere_and_never_folds(template, seed, sex) -> None:
+    """Seed 8 draws L5/S1 at 61°, the template's 31–36° turned by 26–30°. Every face of L5 and the
+    sacrum keeps its orientation; "S1", the sacrum, the joint's landmark and space near the
+    sacral process all see the turned sacrum."""
+    turned, plain = warps(template, seed, sex)
+    for bone in ("L5", "sacrum"):
+        mesh, before = turned.warp_bone(bone), plain.warp_bone(bone)
+        faces = np.asarray(mesh.faces)
+        dots = np.einsum(
+            "fk,fk->f",
+            face_normals(mesh.vertices_mm, faces),
+            face_normals(before.vertices_mm, faces),
+        )
+        assert (dots > 0).all(), (bone, int((dots <= 0).sum()))
+    sacrum = np.asarray(template.bones["sacrum"].vertices_mm)
+    for side in ("left", "right"):
+        name = f"facet_L5_S1_{side}"
+        mark = np.asarray(template.landmarks[name], float)
+        near = sacrum[np.linalg.norm(sacrum - mark, axis=1) < 6.0]
+        np.testing.assert_allclose(
+            turned.warp_points("S1", near), turned.warp_points("sacrum", near), atol=1e-9
+        )
+        moved = np.linalg.norm(
+            turned.warp_points("sacrum", near) - plain.warp_points("sacrum", near), axis=1
+        )
+        assert moved.max() > 0.5, (side, moved.max())
+        expected = 0.5 * (
+            turned.warp_points("L5", mark[None])[0] + turned.warp_points("sacrum", mark[None])[0]
+        )
+        np.testing.assert_allclose(turned.landmarks[name], expected, atol=1e-9)
+        # space (soft tissue, the joint's capsule) follows the turned bones, not the plain ones
+        space_moved = np.linalg.norm(turned.warp_space(near) - plain.warp_space(near), axis=1)
+        assert np.median(space_moved) > 0.5 * np.median(moved), (side, space_moved, moved)
 
 
 def test_processes_turn_whole_within_the_core(template) -> None:

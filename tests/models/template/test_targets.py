@@ -165,7 +165,9 @@ def test_one_patients_pedicles_are_tall_or_short_together(mixed) -> None:
     assert np.corrcoef(l1, l5)[0, 1] > 0.6
 
 
-@pytest.mark.parametrize(("joint", "mean"), [("L2_L3", 30.4), ("L3_L4", 38.7), ("L4_L5", 47.0)])
+@pytest.mark.parametrize(
+    ("joint", "mean"), [("L2_L3", 30.4), ("L3_L4", 38.7), ("L4_L5", 47.0), ("L5_S1", 47.3)]
+)
 def test_facet_angles_follow_jentzsch_2013(mixed, joint, mean) -> None:
     """Jentzsch's mean per joint, the assumed SD (≈6.7°, approx.), clipped at ±2 SD per part."""
     values = [t.facet_angles_deg[joint][side] for t in mixed for side in ("left", "right")]
@@ -189,9 +191,23 @@ def test_facet_draws_moved_no_other_draw() -> None:
     """The facet angles have their own stream: every other target is what it was without them
     (pinned on one body dimension, the pedicle height and the lordosis of seed 0)."""
     t = patient_targets(PatientParameters(seed=0))
-    assert t.facet_angles_deg and set(t.facet_angles_deg) == {"L2_L3", "L3_L4", "L4_L5"}
+    assert set(t.facet_angles_deg) == {"L2_L3", "L3_L4", "L4_L5", "L5_S1"}
     params = PatientParameters(seed=0)
     assert params.rng("tmplfacet").standard_normal() != params.rng("tmplvert").standard_normal()
+
+
+def test_the_l5_s1_draw_moved_no_other_facet_draw() -> None:
+    """L5/S1 is drawn after the other joints on their stream: their angles are what they were
+    before it was drawn (pinned, seeds 0 and 1, generator 5.6)."""
+    pinned = {
+        0: {"L2_L3": (31.2894, 32.7771), "L4_L5": (46.7604, 46.2249)},
+        1: {"L2_L3": (21.3724, 20.2998), "L4_L5": (36.5152, 34.6132)},
+    }
+    for seed, joints in pinned.items():
+        angles = patient_targets(PatientParameters(seed=seed)).facet_angles_deg
+        for joint, (left, right) in joints.items():
+            assert angles[joint]["left"] == pytest.approx(left, abs=1e-3), (seed, joint)
+            assert angles[joint]["right"] == pytest.approx(right, abs=1e-3), (seed, joint)
 
 
 def test_disc_heights_follow_the_table_standing() -> None:
