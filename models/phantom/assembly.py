@@ -75,9 +75,7 @@ log = logging.getLogger(__name__)
 #: 5.7: L5/S1 turned too, to an angle drawn from Jentzsch 2013 (47.3°; was the template's 30–37°):
 #: L5's inferior and the sacrum's superior articular processes twist together (the sacrum after
 #: the pelvic map; its body, the hips and the coccyx do not move). Other joints' draws unchanged.
-#: 5.8: L1's canal drawn too (the template's scaled as the patient's L2–L5 are; kept with the
-#: template's and scaled with L1's smaller body it read 14.5 × 11.5 mm, a stenotic canal).
-GENERATOR_MAJOR = "5.8"
+GENERATOR_MAJOR = "5.7"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

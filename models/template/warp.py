@@ -482,8 +482,8 @@ class CanalShift:
     :meth:`PatientWarp._fit_bodies_and_canals`). Behind the pedicles, toward each facet joint
     (above or below the pedicles' middle), it blends into that joint's shift
     (:class:`JointShift`), whole over the articular process, so that the two processes of a joint
-    move together (a vertebra with no drawn canal moves only its articular processes, with its
-    neighbours'; every lumbar level has one since generator 5.8).
+    move together (L1, with no drawn canal, moves only its inferior processes, with L2's
+    superior ones).
 
     Posterior: the canal's back wall moves back by ``posterior_mm`` in the midline: zero at the
     body's posterior wall, full from the template canal's depth backward (the spinous process
@@ -1322,8 +1322,8 @@ class PatientWarp:
     def _canal_shifts(self, fits: Mapping[str, _LocalFit]) -> dict[str, CanalShift]:
         """Each vertebra's first canal shift (what its scaled canal lacks) and the shift of each
         facet joint, shared by its two processes: the mean of the two vertebrae's (L5–S1: none,
-        the sacrum keeps its canal). A level with no drawn canal keeps its own; its articular
-        processes follow their joints."""
+        the sacrum keeps its canal). A level with no drawn canal (L1) keeps its own; its
+        inferior articular processes follow their joint."""
         own: dict[str, tuple[float, float]] = {}
         for level in LUMBAR_LEVELS:
             target, (width, depth) = self.targets.vertebrae[level], fits[level].canal_mm
@@ -1376,7 +1376,7 @@ class PatientWarp:
     def _fit_canal(self, level: str, fit: _LocalFit, shift: CanalShift) -> CanalShift | None:
         """The canal shift of one vertebra fitted to its target: the moved bone measured as the
         yardstick measures it and the shift corrected by secant steps (the joints' blend and the
-        fades give a little less than the shift itself). With no target its own canal
+        fades give a little less than the shift itself). With no target (L1) its own canal
         stays and only its articular processes follow their joints (None: nothing moves)."""
         target = self.targets.vertebrae[level]
         if target.canal_width_mm is None or target.canal_depth_mm is None:
