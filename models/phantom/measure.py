@@ -377,20 +377,20 @@ def longest_closed_gap(inside: NDArray[np.bool_]) -> int:
 
 def _canal_hole(section: NDArray[np.bool_], midline: int) -> NDArray[np.intp] | None:
     """Cells (u, v) of the largest enclosed hole of a bone section that crosses the midline
-    column, if it is at least CANAL_MIN_AREA_MM2."""
+    column (a connected hole reaching both sides of it has cells in it), if it is at least
+    CANAL_MIN_AREA_MM2."""
     from scipy import ndimage
 
-    holes, count = ndimage.label(ndimage.binary_fill_holes(section) & ~section)
-    best: NDArray[np.intp] | None = None
-    for hole in range(1, count + 1):
-        cells = np.argwhere(holes == hole)
-        if not cells[:, 0].min() <= midline <= cells[:, 0].max():
-            continue
-        if best is None or len(cells) > len(best):
-            best = cells
-    if best is None or len(best) * CANAL_SECTION_STEP_MM**2 < CANAL_MIN_AREA_MM2:
+    holes, _ = ndimage.label(ndimage.binary_fill_holes(section) & ~section)
+    on_midline = np.unique(holes[midline])
+    on_midline = on_midline[on_midline > 0]
+    if not on_midline.size:
         return None
-    return best
+    sizes = np.bincount(holes.ravel())[on_midline]
+    best = int(on_midline[np.argmax(sizes)])
+    if sizes.max() * CANAL_SECTION_STEP_MM**2 < CANAL_MIN_AREA_MM2:
+        return None
+    return np.argwhere(holes == best)
 
 
 def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
@@ -422,20 +422,19 @@ def canal_dimensions(patient: Patient, level: str) -> CanalMeasure:
         depths.append(float(np.ptp(on_midline) + 1) * step if on_midline.size else 0.0)
     if widths:
         return CanalMeasure(float(np.median(depths)), float(np.median(widths)))
-    return CanalMeasure(_midsagittal_canal_gap_mm(patient, level, w_ped, set(bone)), 0.0)
+    return CanalMeasure(_midsagittal_canal_gap_mm(patient, f, w_ped, bone), 0.0)
 
 
-def _midsagittal_canal_gap_mm(patient: Patient, level: str, w_ped: float, bone: set[int]) -> float:
+def _midsagittal_canal_gap_mm(patient: Patient, f: Frame, w_ped: float, bone: list[int]) -> float:
     """The canal's depth where no axial section closes its ring: walking posteriorly from the body
     centre (body, then the canal gap, then posterior elements), the longest gap closed by bone on
     both sides at the pedicles' mid-height, or the first lower height (the ray can pass over the
     lamina's upper border) where it is at least CANAL_MIN_DEPTH_MM (shallower: a vein channel
-    or a label's edge at the body's back wall)."""
-    f = vertebra_frame(patient, level)
+    or a label's edge at the body's back wall); ``f`` is the vertebra's frame."""
     offsets = np.arange(0.0, 80.0, STEP_MM)
     for drop in np.arange(0.0, CANAL_SEARCH_DROP_MM + STEP_MM / 2, STEP_MM):
         points = f.point(0, 0, w_ped - drop)[None, :] + offsets[:, None] * f.v[None, :]
-        gap = longest_closed_gap(np.isin(patient.labels_at(points), list(bone)))
+        gap = longest_closed_gap(np.isin(patient.labels_at(points), bone))
         if gap * STEP_MM >= CANAL_MIN_DEPTH_MM:
             return gap * STEP_MM
     return 0.0

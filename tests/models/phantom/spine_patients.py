@@ -36,12 +36,18 @@ def spine_patient(seed: int = 0, skeleton: str = "primitive", **kwargs) -> Patie
     return build_patient(params, parts=("lumbar", "neural"))
 
 
+def seed_for(patient_id: str) -> int:
+    """``<skeleton>-default`` → 0, ``<skeleton>-seed<n>`` → n."""
+    which = patient_id.split("-")[1]
+    return 0 if which == "default" else int(which.removeprefix("seed"))
+
+
 def patient_for(patient_id: str) -> Patient:
     """``<skeleton>-default`` or ``<skeleton>-seed<n>`` → the patient."""
     skeleton, which = patient_id.split("-")
     if which == "default":
         return default_patient(skeleton)
-    return spine_patient(int(which.removeprefix("seed")), skeleton)
+    return spine_patient(seed_for(patient_id), skeleton)
 
 
 def on_both_generators():

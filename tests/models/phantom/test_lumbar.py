@@ -30,6 +30,7 @@ from tests.models.phantom.spine_patients import (
     default_patient,
     on_both_generators,
     patient_for,
+    seed_for,
     spine_patient,
 )
 
@@ -67,7 +68,7 @@ def test_real_body_heights_follow_their_drawn_targets(patient_id):
     ends of a label chord snap to 1 mm voxel faces; the wall heights are medians over a band);
     0.75 leaves a sample of margin, and the five levels together by at most 0.4 (seed 0: −0.33)."""
     patient = patient_for(patient_id)
-    seed = 0 if patient_id.endswith("default") else int(patient_id.removeprefix("real-seed"))
+    seed = seed_for(patient_id)
     targets = patient_targets(PatientParameters(seed=seed, skeleton="real"))
     errors = []
     for level in LUMBAR_LEVELS:
@@ -162,7 +163,7 @@ def test_real_canal_labels_read_the_drawn_canal(patient_id):
     """The canal drawn for a real-generator patient (Clouthier 2023 / Cook & Baker 2021, warped
     to as models.yardstick measures the bone surface) is what the label measure reads."""
     patient = patient_for(patient_id)
-    seed = 0 if patient_id.endswith("default") else int(patient_id.removeprefix("real-seed"))
+    seed = seed_for(patient_id)
     targets = patient_targets(PatientParameters(seed=seed, skeleton="real"))
     width_errors = []
     for level in ("L2", "L3", "L4", "L5"):
@@ -214,7 +215,7 @@ def real_spine_with_sacrum(seed: int):
 @pytest.mark.parametrize("patient", REAL_IDS, indirect=True)
 def test_real_facet_angles_follow_the_patients_draw(patient, request, joint):
     which = request.node.callspec.params["patient"].split("-")[1]
-    seed = 0 if which == "default" else int(which.removeprefix("seed"))
+    seed = seed_for(request.node.callspec.params["patient"])
     drawn = patient_targets(PatientParameters(seed=seed, skeleton="real")).facet_angles_deg[joint]
     upper, lower = joint.split("_")
     if lower == "S1" and which != "default":  # the seeds' lumbar-only builds hold no sacrum
