@@ -75,7 +75,12 @@ log = logging.getLogger(__name__)
 #: 5.7: L5/S1 turned too, to an angle drawn from Jentzsch 2013 (47.3°; was the template's 30–37°):
 #: L5's inferior and the sacrum's superior articular processes twist together (the sacrum after
 #: the pelvic map; its body, the hips and the coccyx do not move). Other joints' draws unchanged.
-GENERATOR_MAJOR = "5.7"
+#: 5.9: vertebral bodies scaled to their drawn width as the whole bone's mean width through the
+#: body's middle (coronal section area / height; was the ArtiSynth body-only mesh's widest
+#: extent, which is 4–13 % wider than the bone's waist): L4 +14 %, L5 +8 %, L1–L3 +2–12 %; the
+#: posterior elements keep their scale. (5.8 was a reverted L1 canal: skipped so no cache of it
+#: is read.)
+GENERATOR_MAJOR = "5.9"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

@@ -44,7 +44,8 @@ from fluorosim.models.phantom.parts import (
 Array = NDArray[np.float32]
 
 # --- population means per level L1..L5 (anatomy.md) -------------------------------------------
-#: Body width (Panjabi 1992 endplate width ≈40→≈49; Clouthier 2023 L2–L5 mean 46.7).
+#: Body width, the mean over its height (Panjabi 1992's trend ≈40→≈49; Clouthier 2023 L2–L5 mean
+#: 46.7; the endplates are wider: :attr:`LevelDims.rim_width_mm`).
 BODY_WIDTH_MM = (42.0, 44.5, 46.5, 48.0, 49.5)
 #: Body depth (Clouthier 2023 L2–L5 mean 35.0; Cook & Baker 2021 L5 endplate 35.7/35.3).
 BODY_DEPTH_MM = (32.5, 34.0, 35.0, 35.5, 35.5)
@@ -198,6 +199,13 @@ class LevelDims:
     spinous_length_mm: float
     spinous_height_mm: float
     transverse_half_span_mm: float
+
+    @property
+    def rim_width_mm(self) -> float:
+        """Width at the endplates. ``body_width_mm`` is the body's mean width over its height (as
+        Clouthier's mean shape reads their published width; :mod:`models.phantom.measure`), and
+        the outline's scale 1 − BODY_WAIST (1 − (w/h)²) averages 1 − ⅔ BODY_WAIST."""
+        return self.body_width_mm / (1.0 - 2.0 / 3.0 * BODY_WAIST)
 
     @property
     def pedicle_center_u_mm(self) -> float:
@@ -455,11 +463,11 @@ def _body_surfaces(u: Array, v: Array, w: Array, d: LevelDims) -> tuple[Array, A
     """(radial SDF, top surface w, bottom surface w) of a vertebral body in its local frame."""
     half_h = d.body_height_mm / 2
     waist = _body_waist(w, d)
-    a = d.body_width_mm / 2 * waist
+    a = d.rim_width_mm / 2 * waist
     # concave posterior wall: the midline keeps the nominal (midsagittal) depth, the
     # posterolateral corners bulge 2.5 mm behind it (kidney shape); the posterior wall is
     # nearly straight in height (a third of the anterior waist)
-    bulge = 2.5 * (1.0 - np.clip(1.0 - (u / (0.55 * d.body_width_mm / 2)) ** 2, 0.0, 1.0))
+    bulge = 2.5 * (1.0 - np.clip(1.0 - (u / (0.55 * d.rim_width_mm / 2)) ** 2, 0.0, 1.0))
     back_waist = 1.0 - (1.0 - waist) / 3.0
     b = np.where(v > 0, (d.body_depth_mm / 2 + bulge) * back_waist, d.body_depth_mm / 2 * waist)
     r = np.where(
@@ -738,7 +746,7 @@ def vertebra_local_box(
     n = LUMBAR_LEVELS.index(level)
     disc_below = layout.discs[disc_key(*DISC_LEVELS[n])].mid_height_mm
     disc_above = layout.discs[disc_key(LUMBAR_LEVELS[n - 1], level)].mid_height_mm if n else 10.0
-    span = max(d.transverse_half_span_mm + 12.0, d.body_width_mm / 2 + 4)
+    span = max(d.transverse_half_span_mm + 12.0, d.rim_width_mm / 2 + 4)
     low = (-span, -d.body_depth_mm / 2 - 4.0, -d.body_height_mm / 2 - disc_below - 20.0)
     high = (
         span,
@@ -830,7 +838,7 @@ def _disc_piece(grid: Grid, layout: LumbarLayout, upper: str, lower: str) -> Pai
     disc = layout.discs[key]
     up = layout.levels[upper]
     lo = layout.levels.get(lower, up)
-    width = 0.5 * (up.body_width_mm + lo.body_width_mm) + 1.0
+    width = 0.5 * (up.rim_width_mm + lo.rim_width_mm) + 1.0
     depth = disc.depth_mm + 1.0
     reach = disc.mid_height_mm + 8.0
     low, high = frame.world_box(

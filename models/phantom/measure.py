@@ -7,7 +7,10 @@ posterior. This is how a radiologist measures on reformatted CT, so the same cod
 generated or an imported (labelled) patient.
 
 Definitions (mm, degrees):
-- body width: widest left–right chord of the body near either endplate (3 mm inside);
+- body width: the mean of the body's left–right extents through its centre (1 mm apart over its
+  height, leaving out lines that only graze an endplate's rim), as :mod:`models.yardstick` reads
+  a vertebra's surface: the measure on which Clouthier's mean shape reads their published width
+  (its rims are 8–12 % wider, its waist 7–10 % narrower);
   depth: midsagittal antero-posterior chord near the endplates; heights: chord along the axis at
   the anterior / posterior wall (3 mm inside; each the median over a 2 mm antero-posterior
   band) and at the centre, across gaps of at most 10 mm (the basivertebral vein's channel).
@@ -64,6 +67,8 @@ FACET_RADIUS_MM = 10.0
 #: neighbouring lines cross the grid at other phases, and the median ignores a line that leaves
 #: the body through a notch in its wall.
 HEIGHT_BAND_MM = (-1.0, -0.5, 0.0, 0.5, 1.0)
+#: Left–right lines narrower than this fraction of the body's widest only graze an endplate's rim.
+WIDTH_EDGE_FRACTION = 0.5
 #: A body height chord is not ended by a gap this short: the basivertebral vein's channel through
 #: the posterior wall (soft tissue inside the body, up to ≈8 mm tall in the template's L1) is not
 #: an endplate; only the same body's label is bridged, never a disc to the next body.
@@ -131,6 +136,21 @@ def disc_frame(patient: Patient, upper: str, lower: str) -> Frame:
     return _frame(0.5 * (top + bottom), top - bottom)
 
 
+def _line_inside(
+    patient: Patient,
+    start: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    half_length_mm: float,
+    values: set[int],
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """(offsets, in ``values``?) of the samples each STEP_MM along a line through ``start``."""
+    direction = np.asarray(direction, dtype=np.float64)
+    direction = direction / np.linalg.norm(direction)
+    offsets = np.arange(-half_length_mm, half_length_mm + STEP_MM / 2, STEP_MM)
+    points = start[None, :] + offsets[:, None] * direction[None, :]
+    return offsets, np.isin(patient.labels_at(points), list(values))
+
+
 def chord_mm(
     patient: Patient,
     start: NDArray[np.float64],
@@ -145,11 +165,7 @@ def chord_mm(
     structure along the same line is not counted. Gaps no longer than ``bridge_mm`` inside the run
     (a vascular channel through the structure) do not end it.
     """
-    direction = np.asarray(direction, dtype=np.float64)
-    direction = direction / np.linalg.norm(direction)
-    offsets = np.arange(-half_length_mm, half_length_mm + STEP_MM / 2, STEP_MM)
-    points = start[None, :] + offsets[:, None] * direction[None, :]
-    inside = np.isin(patient.labels_at(points), list(values))
+    offsets, inside = _line_inside(patient, start, direction, half_length_mm, values)
     if not inside.any():
         return 0.0
     centre = int(np.argmin(np.abs(offsets) + np.where(inside, 0.0, 1e6)))
@@ -157,6 +173,18 @@ def chord_mm(
         inside = inside | _short_gaps(inside, int(round(bridge_mm / STEP_MM)))
     lo, hi = _run_around(inside, centre)
     return float((hi - lo + 1) * STEP_MM)
+
+
+def _extent_mm(
+    patient: Patient,
+    start: NDArray[np.float64],
+    direction: NDArray[np.float64],
+    half_length_mm: float,
+    values: set[int],
+) -> float:
+    """Distance between the outermost samples of ``values`` on a line (0 if it meets none)."""
+    inside = np.flatnonzero(_line_inside(patient, start, direction, half_length_mm, values)[1])
+    return float((inside[-1] - inside[0] + 1) * STEP_MM) if inside.size else 0.0
 
 
 def _closed_gaps(inside: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -203,11 +231,16 @@ def body_dimensions(patient: Patient, level: str) -> BodyMeasure:
             - patient.landmark(f"{level}_inferior_endplate_center")
         )
     )
-    widths, depths = [], []
-    for w in (half_h - 3.0, -half_h + 3.0):
-        widths += [chord_mm(patient, f.point(0, v, w), f.u, 40, body) for v in range(-12, 9, 2)]
-        depths.append(chord_mm(patient, f.point(0, 0, w), f.v, 35, body))
+    depths = [chord_mm(patient, f.point(0, 0, w), f.v, 35, body) for w in (half_h - 3, 3 - half_h)]
     depth = float(np.mean(depths))
+    # the mean width through the centre: outermost body voxels along each left–right line
+    widths = np.array(
+        [
+            _extent_mm(patient, f.point(0, 0, w), f.u, 40, body)
+            for w in np.arange(-half_h - 4.0, half_h + 4.0 + 1e-9, 1.0)
+        ]
+    )
+    width = float(widths[widths >= WIDTH_EDGE_FRACTION * widths.max()].mean())
     walls = [
         float(
             np.median(
@@ -220,7 +253,7 @@ def body_dimensions(patient: Patient, level: str) -> BodyMeasure:
         for v in (-depth / 2 + 3.0, depth / 2 - 3.0)
     ]
     centre = chord_mm(patient, f.point(0, 0, 0), f.w, 25, body, BODY_CHANNEL_MM)
-    return BodyMeasure(float(max(widths)), depth, walls[0], walls[1], centre)
+    return BodyMeasure(width, depth, walls[0], walls[1], centre)
 
 
 @dataclass(frozen=True)

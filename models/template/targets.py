@@ -17,6 +17,10 @@ Lumbar vertebral bodies (absolute mm; per level L1…L5):
   depth 35.7/35.3, L5 heights 30.3±1.9 anterior / 26.3±1.9 posterior). The per-level means below
   average exactly to Clouthier's L2–L5 means. The SD is the range / 5.7 (the expected range of
   87 × 4 = 348 normal values), with the sex difference and the level trend taken out of it.
+  The width is the body's *mean* width (its coronal section through the body's middle, area /
+  height, as :mod:`models.yardstick` measures it): Clouthier's own mean shape reads 44.3 / 46.6 /
+  48.2 / 51.3 mm that way (mean 47.6 against their published 46.7), while its waist alone reads
+  40.0–48.5 and its rims 51.5–55.5, so neither is what they published.
 - anterior − posterior body height (the body's own wedge): L5 +4.0 (Cook & Baker 2021); L1–L4 are
   the values that make the published disc heights and the standing segmental lordosis agree
   (anterior − posterior disc height = depth × tan(segmental lordosis − body wedge)).

@@ -8,13 +8,19 @@ a bone into the patient (LPS mm, origin at the S1 superior endplate centre):
    :mod:`models.template.warp_geometry`): the body's midsagittal quadrilateral (its endplate lines
    between the anterior and posterior extremes) goes onto the target quadrilateral (target depth,
    anterior and posterior rim heights, hence the target body wedge), the width scales to the
-   target width. The heights are the WHOLE bone's (what an image or a label volume shows): the
+   target width, the whole bone's mean width through the body's middle (coronal section area /
+   height: :func:`~models.template.warp_geometry.coronal_mean_width_mm`; the ArtiSynth body-only
+   mesh's widest extent, fitted before generator 5.9, is 2–15 % wider than the bone's and left
+   L4 waisted 6 mm under the population-mean shape). The heights are the WHOLE bone's (what an image or a label volume shows): the
    template's body-only mesh, whose lines the quadrilateral carries, has its endplates 0.4–1.9 mm
    inside the bone's, so each quadrilateral height is the target divided by the template's ratio
    of the bone's chord to the body's line height, measured 3 mm inside each wall (where
-   :mod:`models.phantom.measure` reads body heights). The posterior elements scale about the middle of the posterior wall with the
-   body's width ratio (u), its posterior height ratio (w) and their mean (v), which meets the body
-   map on the posterior wall (a continuous map, never a shear). A thin-plate spline (scipy
+   :mod:`models.phantom.measure` reads body heights). The posterior elements scale about the
+   middle of the posterior wall with the target width over the body-only mesh's widest extent
+   (u: the scale their pedicles, canal and facets are fitted at; the body's own u scale blends
+   into it over the body's back half), the posterior height
+   ratio (w) and their mean (v), which meets the body map on the posterior wall (a continuous
+   map, never a shear). A thin-plate spline (scipy
    ``RBFInterpolator(kernel="thin_plate_spline")``, exact at its controls) through the designed
    map at ≈60 controls (the body's corners, endplate centres and rims, the template landmarks of the
    level, farthest-point samples of the bone) makes it smooth. After the spline, two smooth
@@ -85,6 +91,7 @@ from fluorosim.models.template.warp_geometry import (
     Endplate,
     anterior_at_tilt,
     body_frame,
+    coronal_mean_width_mm,
     endplate_vertex_centres,
     farthest_points,
     fit_endplate,
@@ -145,12 +152,14 @@ JOINT_REACH = 0.4
 #: body's posterior wall if that is further forward), so that each pedicle moves as a whole and
 #: keeps its width and its distance from the body (L5's isthmus lies at the body's corner).
 PEDICLE_FRONT_MM = 7.0
-#: A body designed narrower than its target blends into the posterior elements' scale over this
-#: distance in front of its posterior wall.
-BODY_SCALE_BLEND_MM = 6.0
-#: Re-fits of a body whose canal shift widened it, and the widening below which none is needed.
-BODY_WIDTH_FIT_STEPS = 4
-BODY_WIDTH_TOLERANCE_MM = 0.3
+#: Corrections of a body's quadrilateral toward the whole bone's target heights (the reading frame
+#: moves with the bone: one step left seed 42's L1 0.29 mm tall, two leave under 0.25).
+BONE_HEIGHT_FIT_STEPS = 2
+
+#: The body's widening fades out over this fraction of the way from its middle to its posterior
+#: wall: the back corners, where the pedicles' roots join (L5's isthmus lies there) and beside
+#: which the exiting roots run, keep the posterior elements' scale.
+WIDEN_FADE = 0.6
 
 
 def _apply(matrix: NDArray[np.float64], points: Points) -> Points:
@@ -530,21 +539,15 @@ class CanalShift:
 
 
 def _designed_vertebra_map(
-    frame: BodyFrame,
-    quad: TargetQuad,
-    target: VertebraTargets,
-    local: Points,
-    body_width_mm: float | None = None,
+    frame: BodyFrame, quad: TargetQuad, target: VertebraTargets, local: Points
 ) -> Points:
-    """The designed map template-local → target-local (see module docstring, step 1). The body
-    is ``body_width_mm`` wide if given (the posterior elements keep the target's scale; the two
-    scales blend over ``BODY_SCALE_BLEND_MM`` in front of the posterior wall)."""
+    """The designed map template-local → target-local (see module docstring, step 1): u scales as
+    the body-only mesh's widest extent to the target width (the scale at which the posterior
+    elements' pedicles, canal and facets are fitted; the body itself is then widened or narrowed
+    to its target width after the spline: :class:`BodyWiden`)."""
     u, v, w = local[:, 0], local[:, 1], local[:, 2]
     va, vp = frame.v_anterior, frame.v_posterior
     su = target.body_width_mm / frame.width_mm
-    if body_width_mm is not None:
-        posterior_weight = smoothstep((v - vp + BODY_SCALE_BLEND_MM) / BODY_SCALE_BLEND_MM)
-        u = u * (body_width_mm / target.body_width_mm * (1.0 - posterior_weight) + posterior_weight)
     sw = quad.height_posterior_mm / frame.height_posterior_mm
     sv = 0.5 * (su + sw)
     depth = quad.depth_mm
@@ -560,6 +563,31 @@ def _designed_vertebra_map(
     v_new = np.where(posterior, depth / 2 + sv * (v - vp), v_new)
     w_new = np.where(posterior, sw * (w - w_mid), w_new)
     return np.column_stack([su * u, v_new, w_new])
+
+
+@dataclass(frozen=True)
+class BodyWiden:
+    """The body's own width, after the spline: target-local u times ``factor`` in front of the
+    body's middle (template-local ``v_middle_mm``), blending to 1 over ``WIDEN_FADE`` of the way
+    to its posterior wall (``v_posterior_mm``), so that the pedicles' roots at the body's back corners (L5's isthmus lies
+    there), the canal and everything behind it keep the posterior elements' scale.
+
+    The designed map scales u as the ArtiSynth body-only mesh's widest extent, which is 2–15 %
+    wider than the whole bone's waist; ``factor`` makes the bone's mean width through the body's
+    middle (:func:`~models.template.warp_geometry.coronal_mean_width_mm`) the target's."""
+
+    factor: float
+    v_middle_mm: float
+    v_posterior_mm: float
+
+    def displacement(self, local: Points, moved: Points) -> Points:
+        """Target-local displacement of template-local points ``local`` already at ``moved``."""
+        weight = 1.0 - smoothstep(
+            (local[:, 1] - self.v_middle_mm)
+            / (WIDEN_FADE * (self.v_posterior_mm - self.v_middle_mm))
+        )
+        zero = np.zeros(len(local))
+        return np.column_stack([(self.factor - 1.0) * weight * moved[:, 0], zero, zero])
 
 
 @dataclass
@@ -578,15 +606,19 @@ class VertebraMap:
     canal: CanalShift | None = None
     #: turns the facet joints' articular processes to their target angles (after the canal)
     facet_turn: FacetTurn | None = None
+    #: widens (or narrows) the body alone to its target width (right after the spline)
+    body_widen: BodyWiden | None = None
 
     def local_target(self, points_template: Points) -> Points:
         local = self.frame.to_local(points_template)
         return local + self.displacement(local)
 
     def displacement(self, local: Points) -> Points:
-        """Template-local points → their target-local displacement (spline, lift, canal, then the
-        facet turn of where those put them)."""
+        """Template-local points → their target-local displacement (spline, body width, lift,
+        canal, then the facet turn of where those put them)."""
         displacement: Points = self.spline(local)
+        if self.body_widen is not None:
+            displacement = displacement + self.body_widen.displacement(local, local + displacement)
         if self.pedicle_lift is not None:
             displacement = displacement + self.pedicle_lift(local)
         if self.canal is not None:
@@ -1197,7 +1229,15 @@ class PatientWarp:
             final_from_local[:3, :3] = rotation_x(phi)
             final_from_local[:3, 3] = ip_final - rotation_x(phi) @ quad.corner("ip")
             vmap = VertebraMap(
-                frame, quad, spline, controls, designed, final_from_local, lift, canal
+                frame,
+                quad,
+                spline,
+                controls,
+                designed,
+                final_from_local,
+                lift,
+                canal,
+                body_widen=fit.vmap.body_widen,
             )
             self.vertebra_maps[level] = vmap
             superior_tilt = phi + local_superior
@@ -1246,61 +1286,18 @@ class PatientWarp:
     def _fit_bodies_and_canals(
         self,
     ) -> tuple[dict[str, _LocalFit], dict[str, CanalShift | None]]:
-        """Each vertebra's local fit and canal shift. Where the pedicles' roots join the body's
-        back corners (L5's isthmus lies at them) the canal's lateral shift widens the body: that
-        body is designed narrower by what it gained and both are fitted again (the narrower body
-        scales the canal down a little, which the canal fit takes back), so that the body's widest
-        extent keeps its target."""
-        target_width = {
-            level: self.targets.vertebrae[level].body_width_mm for level in LUMBAR_LEVELS
-        }
-        designed_width = dict(target_width)
-        previous: dict[str, tuple[float, float]] = {}  # level: (designed, measured) width
+        """Each vertebra's local fit (body at its target width) and canal shift."""
         fits = {level: self._fit_body(level) for level in LUMBAR_LEVELS}
-        canals: dict[str, CanalShift | None] = {}
-        changed = set(LUMBAR_LEVELS)  # levels whose canal shift must be fitted (again)
-        for step in range(BODY_WIDTH_FIT_STEPS + 1):
-            shifts = self._canal_shifts(fits)
-            # a refitted body changes its own shift and its neighbours' shared joints
-            canals.update(
-                {
-                    level: self._fit_canal(level, fits[level], shifts[level])
-                    for level in LUMBAR_LEVELS
-                    if level in changed
-                }
-            )
-            refit = []
-            for level in LUMBAR_LEVELS:
-                body = self.template.body_meshes[level]
-                width = _body_width_mm(body, fits[level].vmap, canals[level])
-                excess = width - target_width[level]
-                if abs(excess) <= BODY_WIDTH_TOLERANCE_MM or step == BODY_WIDTH_FIT_STEPS:
-                    continue
-                gain = 1.0  # measured width per designed width (less: the canal fit takes back)
-                if level in previous and abs(designed_width[level] - previous[level][0]) > 0.1:
-                    gain = (width - previous[level][1]) / (
-                        designed_width[level] - previous[level][0]
-                    )
-                    gain = float(np.clip(gain, 0.3, 1.0))
-                previous[level] = (designed_width[level], width)
-                designed_width[level] -= excess / gain
-                refit.append(level)
-            if not refit:
-                break
-            fits.update({level: self._fit_body(level, designed_width[level]) for level in refit})
-            changed = {
-                LUMBAR_LEVELS[n + k]
-                for n, level in enumerate(LUMBAR_LEVELS)
-                if level in refit
-                for k in (-1, 0, 1)
-                if 0 <= n + k < len(LUMBAR_LEVELS)
-            }
+        shifts = self._canal_shifts(fits)
+        canals = {
+            level: self._fit_canal(level, fits[level], shifts[level]) for level in LUMBAR_LEVELS
+        }
         return fits, canals
 
-    def _fit_body(self, level: str, body_width_mm: float | None = None) -> _LocalFit:
-        """The vertebra's body fitted to its target (quadrilateral, whole-bone heights; its
-        width ``body_width_mm`` if given), with the posterior elements only scaled, and the canal
-        that leaves."""
+    def _fit_body(self, level: str) -> _LocalFit:
+        """The vertebra's body fitted to its target (quadrilateral, whole-bone heights, then its
+        width: :class:`BodyWiden`), with the posterior elements only scaled, and the canal that
+        leaves."""
         a, template = self.anatomy, self.template
         target, frame = self.targets.vertebrae[level], a.frames[level]
         # the body's lines go where the whole bone then has the target heights
@@ -1311,13 +1308,21 @@ class PatientWarp:
             target.body_height_posterior_mm / ratio_posterior,
         )
         controls, local = _vertebra_controls(template, a, level)
-        spline = _spline(local, _designed_vertebra_map(frame, quad, target, local, body_width_mm))
-        quad = _bone_height_fit(template, level, frame, quad, target, spline)
-        designed = _designed_vertebra_map(frame, quad, target, local, body_width_mm)
+        designed = _designed_vertebra_map(frame, quad, target, local)
         spline = _spline(local, designed)
+        for _ in range(BONE_HEIGHT_FIT_STEPS):
+            quad = _bone_height_fit(template, level, frame, quad, target, spline)
+            designed = _designed_vertebra_map(frame, quad, target, local)
+            spline = _spline(local, designed)
         lift = _pedicle_lift(a.pedicles.get(level, {}), spline, target.pedicle_height_mm)
         vmap = VertebraMap(frame, quad, spline, controls, designed, pedicle_lift=lift)
-        return _LocalFit(vmap, _local_canal_mm(template.bones[level], vmap))
+        bone = template.bones[level]
+        vmap.body_widen = BodyWiden(
+            target.body_width_mm / _body_width_mm(bone, vmap),
+            0.5 * (frame.v_anterior + frame.v_posterior),
+            frame.v_posterior,
+        )
+        return _LocalFit(vmap, _local_canal_mm(bone, vmap))
 
     def _canal_shifts(self, fits: Mapping[str, _LocalFit]) -> dict[str, CanalShift]:
         """Each vertebra's first canal shift (what its scaled canal lacks) and the shift of each
@@ -1535,15 +1540,12 @@ class _LocalFit:
         return self.vmap.pedicle_lift
 
 
-def _body_width_mm(body: TriangleMesh, vmap: VertebraMap, canal: CanalShift | None) -> float:
-    """The widest left–right extent of a vertebra's body moved by its local map with ``canal``
-    (the local frame's u is the placed body's: placing only turns it about u)."""
-    previous, vmap.canal = vmap.canal, canal
-    try:
-        local = vmap.local_target(np.asarray(body.vertices_mm))
-    finally:
-        vmap.canal = previous
-    return float(np.ptp(local[:, 0]))
+def _body_width_mm(bone: TriangleMesh, vmap: VertebraMap) -> float:
+    """The body width (:func:`~models.template.warp_geometry.coronal_mean_width_mm` of the whole
+    bone through the body's middle, v = 0 target-local) of a vertebra moved by its local map (the
+    local frame's u is the placed body's: placing only turns it about u)."""
+    local = vmap.local_target(np.asarray(bone.vertices_mm))
+    return coronal_mean_width_mm(local, bone.faces, 0.0)
 
 
 def _local_canal_mm(bone: TriangleMesh, vmap: VertebraMap) -> tuple[float, float]:

@@ -236,3 +236,63 @@ def farthest_points(points: Points, count: int, start: int = 0) -> NDArray[np.in
         chosen[i] = int(np.argmax(distance))
         distance = np.minimum(distance, np.linalg.norm(points - points[chosen[i]], axis=1))
     return chosen
+
+
+#: Height step (mm) of the lines along which :func:`coronal_mean_width_mm` reads the body's width.
+CORONAL_STEP_MM = 0.5
+#: Heights where the body is narrower than this fraction of its widest are its endplates' edges
+#: (a ray grazing the rim), not its width.
+CORONAL_EDGE_FRACTION = 0.5
+
+
+def coronal_widths_mm(vertices_local: Points, faces: NDArray[np.integer], v_mm: float) -> Points:
+    """The body's left–right extent (mm) along the lines of the coronal plane ``v = v_mm``
+    (local u, v, w), one per ``CORONAL_STEP_MM`` of height w over the height the plane cuts:
+    from the triangles the plane crosses, the outermost crossings at each height."""
+    v = np.asarray(vertices_local, dtype=np.float64)
+    tri = v[np.asarray(faces)]  # (F, 3 corners, uvw)
+    side = tri[:, :, 1] - v_mm
+    crossing = (side.min(axis=1) < 0.0) & (side.max(axis=1) >= 0.0)
+    segments = _plane_segments(tri[crossing], side[crossing])
+    if not len(segments):
+        return np.zeros(0)
+    heights = np.arange(segments[:, :, 1].min(), segments[:, :, 1].max(), CORONAL_STEP_MM)
+    low, high = segments[:, :, 1].min(axis=1), segments[:, :, 1].max(axis=1)
+    inside = (low[:, None] <= heights[None, :]) & (high[:, None] > heights[None, :])
+    dw = segments[:, 1, 1] - segments[:, 0, 1]
+    t = (heights[None, :] - segments[:, 0, 1, None]) / np.where(np.abs(dw) < 1e-12, 1.0, dw)[
+        :, None
+    ]
+    u = segments[:, 0, 0, None] + t * (segments[:, 1, 0] - segments[:, 0, 0])[:, None]
+    u_max = np.where(inside, u, -np.inf).max(axis=0)
+    u_min = np.where(inside, u, np.inf).min(axis=0)
+    widths: Points = np.where(np.isfinite(u_max) & np.isfinite(u_min), u_max - u_min, 0.0)
+    return widths
+
+
+def _plane_segments(tri: Points, side: NDArray[np.float64]) -> Points:
+    """(K, 2, 2) segments (u, w) where the triangles ``tri`` (already known to cross) meet the
+    plane at signed distances ``side``: each triangle's two crossed edges."""
+    points = np.zeros((len(tri), 2, 2))
+    count = np.zeros(len(tri), dtype=np.intp)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        cut = (side[:, a] < 0.0) != (side[:, b] < 0.0)
+        cut &= count < 2
+        t = side[cut, a] / (side[cut, a] - side[cut, b])
+        crossing = tri[cut, a] + t[:, None] * (tri[cut, b] - tri[cut, a])
+        points[np.flatnonzero(cut), count[cut]] = crossing[:, [0, 2]]
+        count[cut] += 1
+    segments: Points = points[count == 2]
+    return segments
+
+
+def coronal_mean_width_mm(vertices_local: Points, faces: NDArray[np.integer], v_mm: float) -> float:
+    """A vertebral body's mean width (mm): its coronal section through ``v = v_mm`` (the body's
+    middle, local u, v, w), area / height, i.e. the mean of its left–right extents over its height,
+    leaving out the heights where a line only grazes an endplate's edge (narrower than
+    ``CORONAL_EDGE_FRACTION`` of the widest). Reads the waist and the rims' flare alike, as
+    :mod:`models.yardstick` reads the body's height from its midsagittal area."""
+    widths = coronal_widths_mm(vertices_local, faces, v_mm)
+    if not len(widths) or widths.max() <= 0.0:
+        raise ValueError(f"the plane v = {v_mm:.1f} mm does not cut the body")
+    return float(widths[widths >= CORONAL_EDGE_FRACTION * widths.max()].mean())

