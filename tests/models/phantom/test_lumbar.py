@@ -182,11 +182,11 @@ def test_real_canal_labels_read_the_drawn_canal(patient_id):
     assert abs(float(np.mean(width_errors))) <= REAL_CANAL_MEAN_WIDTH_TOLERANCE_MM, width_errors
 
 
-#: Measured (generator 5.9, labels − drawn): the label measure (``phantom show``) −0.7…+0.6 mm
-#: at L1–L5 of the default and seeds 1 and 2; the yardstick on the label surface −0.3…+1.3 (L5
+#: Measured (generator 5.9, labels − drawn): the label measure (``phantom show``) −0.7…+0.5 mm
+#: at L1–L5 of the default and seeds 1 and 2; the yardstick on the label surface −0.4…+0.9 (L5
 #: the most: its pedicles' roots reach forward to the body's back corners, so the label body's
 #: centroid, where the yardstick cuts its section, lies a little further back, where L5 is
-#: wider), means over L2–L5 +0.3…+0.6. Before generator 5.9 the warp fitted the body-only mesh's
+#: wider), means over L2–L5 +0.3…+0.4. Before generator 5.9 the warp fitted the body-only mesh's
 #: widest extent and the default's L4 read 40.5 against its drawn 46.2.
 REAL_BODY_WIDTH_TOLERANCE_MM = 1.0
 REAL_YARDSTICK_WIDTH_TOLERANCE_MM = 1.75
