@@ -187,7 +187,7 @@ def test_real_canal_labels_read_the_drawn_canal(patient_id):
 #: the most: its pedicles' roots reach forward to the body's back corners, so the label body's
 #: centroid, where the yardstick cuts its section, lies a little further back, where L5 is
 #: wider), means over L2–L5 +0.3…+0.4. Before generator 5.9 the warp fitted the body-only mesh's
-#: widest extent and the default's L4 read 40.5 against its drawn 46.2.
+#: widest extent and the default's L4 read 40.3 against its drawn 46.2.
 REAL_BODY_WIDTH_TOLERANCE_MM = 1.0
 REAL_YARDSTICK_WIDTH_TOLERANCE_MM = 1.75
 REAL_YARDSTICK_MEAN_WIDTH_TOLERANCE_MM = 1.0
