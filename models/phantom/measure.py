@@ -574,8 +574,20 @@ def kambin_incircle_diameter_mm(patient: Patient, upper: str, lower: str, side: 
 
 
 def root_disc_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> float:
-    """Angle between the exiting root and the disc plane inside Kambin's triangle."""
+    """Angle between the exiting root and the disc plane inside Kambin's triangle.
+
+    The disc plane's normal is the disc's axis (between its endplate centres) turned into the
+    lower vertebra's sagittal plane: over the 7–10 mm between the two centres a sub-millimetre
+    left–right offset of either rolls the axis by degrees, which read as a root steeper on one
+    side and flatter on the other by as much (the default's L1-L2 on generator 5.9: 8° of roll,
+    42.8° left and 61.4° right). Our spines have no coronal tilt; the sagittal one (the disc's
+    wedge) is kept."""
     f = disc_frame(patient, upper, lower)
+    plane_normal = f.w
+    if lower != "S1":
+        left = vertebra_frame(patient, lower).u
+        plane_normal = plane_normal - (plane_normal @ left) * left
+        plane_normal = plane_normal / np.linalg.norm(plane_normal)
     tag = f"kambin_{upper}_{lower}_{side}"
     apex, lateral = patient.landmark(f"{tag}_apex"), patient.landmark(f"{tag}_base_lateral")
     lo, hi = sorted([float((apex - f.origin) @ f.w), float((lateral - f.origin) @ f.w)])
@@ -602,7 +614,7 @@ def root_disc_angle_deg(patient: Patient, upper: str, lower: str, side: str) -> 
         return math.nan
     centred = centroids - centroids.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return math.degrees(math.asin(min(1.0, abs(float(vt[0] @ f.w)))))
+    return math.degrees(math.asin(min(1.0, abs(float(vt[0] @ plane_normal)))))
 
 
 @dataclass(frozen=True)

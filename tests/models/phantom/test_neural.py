@@ -111,17 +111,8 @@ def test_exiting_root_passes_under_the_pedicle_without_touching_it(any_patient, 
 
 
 #: Known deviations (patient id, upper, lower, side) → why; each is an expected failure until
-#: fixed, and is reported once it passes with a degree to spare.
-_L1_L2_AFTER_WIDER_L2 = (
-    "generator 5.9 widened L2's body to its drawn mean width; at L1-L2, the smallest triangle "
-    "(incircle 5.8 mm), the triangle's centre and the root past its apex step back off the bone "
-    "in 0.5 mm steps and the root's centre line, fitted to a few 1 mm slabs, moved by 4-6 deg "
-    "(design 50): {}"
-)
-KNOWN_ROOT_ANGLE_DEVIATIONS: dict[tuple[str, str, str, str], str] = {
-    ("real-default", "L1", "L2", "right"): _L1_L2_AFTER_WIDER_L2.format("57.4 -> 61.4 deg"),
-    ("real-seed2", "L1", "L2", "right"): _L1_L2_AFTER_WIDER_L2.format("49.5 -> just under 42 deg"),
-}
+#: fixed, and is reported if it starts to pass.
+KNOWN_ROOT_ANGLE_DEVIATIONS: dict[tuple[str, str, str, str], str] = {}
 
 
 @on_both_generators()
@@ -133,8 +124,7 @@ def test_root_crosses_the_disc_at_about_50_degrees(patient, upper, lower, reques
         angle = measure.root_disc_angle_deg(patient, upper, lower, side)
         reason = KNOWN_ROOT_ANGLE_DEVIATIONS.get((patient_id, upper, lower, side))
         if reason is not None:
-            # fixed once it is inside with a degree to spare (one on the bound is not news)
-            known = (reason, 43.0 <= angle <= 59.0)
+            known = (reason, 42.0 <= angle <= 60.0)
             continue
         assert 42.0 <= angle <= 60.0, (side, angle)
     if known is not None:
@@ -185,3 +175,16 @@ def test_sacral_roots_pass_through_their_anterior_foramina(skeleton):
             foramen = p.landmark(f"{level}_foramen_anterior_{side}")
             root = _voxels(p, f"root_{level}_{side}")
             assert np.linalg.norm(root - foramen, axis=1).min() < 3.0
+
+
+@pytest.mark.parametrize("patient_id", REAL_IDS)
+def test_left_and_right_roots_cross_their_disc_alike(patient_id):
+    """The real patients are left–right symmetric but for their drawn facet tropism, so each
+    disc's two roots cross it at nearly the same angle. The disc's axis through its endplate
+    centres, 7–10 mm apart, rolls by degrees with a sub-millimetre offset of either centre; the
+    measure once took the disc plane from it and read the default's L1-L2 roots at 42.8° and
+    61.4° (generator 5.9). Measured since: within 4.5° of each other on the default and seeds 1–2."""
+    patient = patient_for(patient_id)
+    for upper, lower in DISC_LEVELS:
+        left, right = (measure.root_disc_angle_deg(patient, upper, lower, s) for s in SIDES)
+        assert abs(left - right) <= 6.0, (upper, lower, left, right)
