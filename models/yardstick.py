@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from fluorosim.models import frames
 from fluorosim.models.patient import Patient
+from fluorosim.models.template.warp_geometry import mean_body_width_mm
 
 if TYPE_CHECKING:
     import pyvista as pv
@@ -59,8 +60,6 @@ BODY_FRACTION = 0.3
 SPINOUS_HALF_WIDTH_MM = 8.0
 #: Regions of the reference vertebra used to say where the shapes differ.
 REGIONS = ("body", "arch", "spinous")
-#: Heights where the body is narrower than this fraction of its widest only graze an endplate.
-EDGE_FRACTION = 0.5
 #: Smallest axial hole (mm²) taken as the canal rather than a gap between processes.
 MIN_CANAL_AREA_MM2 = 20.0
 #: Reference values (mean, range over L2–L5, mm), Clouthier et al. 2023 (reference/anatomy.md).
@@ -364,8 +363,8 @@ def _measure(mesh: pv.PolyData) -> tuple[VertebraDimensions, NDArray[np.float64]
     pedicles); both are medians over those slices. The body is the bone anterior to
     the canal's anterior wall: width = left–right extent through the body's centre at mid-height,
     mean width = the mean of the left–right extents through its centre over its height (the
-    coronal section's area / height; heights where the extent is under ``EDGE_FRACTION`` of the
-    widest only graze an endplate's rim and are left out), which reads the waist and the rims'
+    coronal section's area / height, without the heights that only graze an endplate's rim:
+    :func:`~models.template.warp_geometry.mean_body_width_mm`), which reads the waist and the rims'
     flare alike (Clouthier's mean shape reads 44.3 / 46.6 / 48.2 / 51.3 mm at L2–L5, mean 47.6,
     against the 46.7 they publish; its mid-height widths average 43.5, its rims 51.5–55.5),
     depth = antero-posterior extent on the midline at mid-height, height = midsagittal section
@@ -399,7 +398,6 @@ def _measure(mesh: pv.PolyData) -> tuple[VertebraDimensions, NDArray[np.float64]
     )
     coronal = body[:, mid_p - 1 : mid_p + 2, :].any(axis=1)
     coronal_widths = np.array([_extent_mm(np.flatnonzero(column)) for column in coronal.T])
-    coronal_widths = coronal_widths[coronal_widths >= EDGE_FRACTION * coronal_widths.max()]
     central = body[midline - 1 : midline + 2, :, mid_s - 1 : mid_s + 2].any(axis=(0, 2))
     body_depth = _extent_mm(np.flatnonzero(central))
     sagittal = body[midline - 1 : midline + 2].any(axis=0)
@@ -408,7 +406,7 @@ def _measure(mesh: pv.PolyData) -> tuple[VertebraDimensions, NDArray[np.float64]
     tip = np.flatnonzero(near_midline.any(axis=(0, 2))).max()
     dimensions = VertebraDimensions(
         body_width_mm=body_width,
-        body_mean_width_mm=float(coronal_widths.mean()),
+        body_mean_width_mm=mean_body_width_mm(coronal_widths),
         body_depth_mm=body_depth,
         body_height_mm=body_height,
         canal_width_mm=float(np.median(widths)),

@@ -44,6 +44,7 @@ from scipy.spatial import cKDTree
 
 from fluorosim.models.labels import DISC_LEVELS, LUMBAR_LEVELS
 from fluorosim.models.patient import Patient
+from fluorosim.models.template.warp_geometry import mean_body_width_mm
 
 STEP_MM = 0.25
 #: The canal's midsagittal depth is looked for this far (mm) below the pedicles' mid-height.
@@ -67,8 +68,6 @@ FACET_RADIUS_MM = 10.0
 #: neighbouring lines cross the grid at other phases, and the median ignores a line that leaves
 #: the body through a notch in its wall.
 HEIGHT_BAND_MM = (-1.0, -0.5, 0.0, 0.5, 1.0)
-#: Left–right lines narrower than this fraction of the body's widest only graze an endplate's rim.
-WIDTH_EDGE_FRACTION = 0.5
 #: A body height chord is not ended by a gap this short: the basivertebral vein's channel through
 #: the posterior wall (soft tissue inside the body, up to ≈8 mm tall in the template's L1) is not
 #: an endplate; only the same body's label is bridged, never a disc to the next body.
@@ -240,7 +239,7 @@ def body_dimensions(patient: Patient, level: str) -> BodyMeasure:
             for w in np.arange(-half_h - 4.0, half_h + 4.0 + 1e-9, 1.0)
         ]
     )
-    width = float(widths[widths >= WIDTH_EDGE_FRACTION * widths.max()].mean())
+    width = mean_body_width_mm(widths)
     walls = [
         float(
             np.median(

@@ -11,16 +11,16 @@ a bone into the patient (LPS mm, origin at the S1 superior endplate centre):
    target width, the whole bone's mean width through the body's middle (coronal section area /
    height: :func:`~models.template.warp_geometry.coronal_mean_width_mm`; the ArtiSynth body-only
    mesh's widest extent, fitted before generator 5.9, is 2–15 % wider than the bone's and left
-   L4 waisted 6 mm under the population-mean shape). The heights are the WHOLE bone's (what an image or a label volume shows): the
-   template's body-only mesh, whose lines the quadrilateral carries, has its endplates 0.4–1.9 mm
+   L4 waisted 6 mm under the population-mean shape). The heights are the WHOLE bone's (what an
+   image or a label volume shows): the template's body-only mesh, whose lines the quadrilateral carries, has its endplates 0.4–1.9 mm
    inside the bone's, so each quadrilateral height is the target divided by the template's ratio
    of the bone's chord to the body's line height, measured 3 mm inside each wall (where
    :mod:`models.phantom.measure` reads body heights). The posterior elements scale about the
    middle of the posterior wall with the target width over the body-only mesh's widest extent
-   (u: the scale their pedicles, canal and facets are fitted at; the body's own u scale blends
-   into it over the body's back half), the posterior height
-   ratio (w) and their mean (v), which meets the body map on the posterior wall (a continuous
-   map, never a shear). A thin-plate spline (scipy
+   (u: the scale their pedicles, canal and facets are fitted at; the body's own width blends
+   into it toward the posterior wall: :class:`BodyWiden`), the posterior height ratio (w) and
+   their mean (v), which meets the body map on the posterior wall (a continuous map, never a
+   shear). A thin-plate spline (scipy
    ``RBFInterpolator(kernel="thin_plate_spline")``, exact at its controls) through the designed
    map at ≈60 controls (the body's corners, endplate centres and rims, the template landmarks of the
    level, farthest-point samples of the bone) makes it smooth. After the spline, two smooth
@@ -569,8 +569,9 @@ def _designed_vertebra_map(
 class BodyWiden:
     """The body's own width, after the spline: target-local u times ``factor`` in front of the
     body's middle (template-local ``v_middle_mm``), blending to 1 over ``WIDEN_FADE`` of the way
-    to its posterior wall (``v_posterior_mm``), so that the pedicles' roots at the body's back corners (L5's isthmus lies
-    there), the canal and everything behind it keep the posterior elements' scale.
+    to its posterior wall (``v_posterior_mm``), so that the pedicles' roots at the body's back
+    corners (L5's isthmus lies there), the canal and everything behind it keep the posterior
+    elements' scale.
 
     The designed map scales u as the ArtiSynth body-only mesh's widest extent, which is 2–15 %
     wider than the whole bone's waist; ``factor`` makes the bone's mean width through the body's
@@ -1197,9 +1198,7 @@ class PatientWarp:
             disc = t.discs[disc_key(level, lower_level)]
             frame = a.frames[level]
             fit = fits[level]
-            quad, controls = fit.quad, fit.controls
-            designed, spline, lift = fit.designed, fit.spline, fit.lift
-            canal = canals[level]
+            quad, spline = fit.quad, fit.spline
             # template offset of the posterior corners along the disc (George's line)
             template_ip = frame.to_template(
                 np.array([[0.0, frame.v_posterior, frame.w_inferior(frame.v_posterior)]])
@@ -1228,17 +1227,7 @@ class PatientWarp:
             final_from_local = np.eye(4)
             final_from_local[:3, :3] = rotation_x(phi)
             final_from_local[:3, 3] = ip_final - rotation_x(phi) @ quad.corner("ip")
-            vmap = VertebraMap(
-                frame,
-                quad,
-                spline,
-                controls,
-                designed,
-                final_from_local,
-                lift,
-                canal,
-                body_widen=fit.vmap.body_widen,
-            )
+            vmap = replace(fit.vmap, final_from_local=final_from_local, canal=canals[level])
             self.vertebra_maps[level] = vmap
             superior_tilt = phi + local_superior
             self._normals[(level, "superior")] = normal_at_tilt(superior_tilt)
@@ -1524,20 +1513,8 @@ class _LocalFit:
         return self.vmap.quad
 
     @property
-    def controls(self) -> Points:
-        return self.vmap.controls_template
-
-    @property
-    def designed(self) -> Points:
-        return self.vmap.controls_local_target
-
-    @property
     def spline(self) -> RBFInterpolator:
         return self.vmap.spline
-
-    @property
-    def lift(self) -> PedicleLift | None:
-        return self.vmap.pedicle_lift
 
 
 def _body_width_mm(bone: TriangleMesh, vmap: VertebraMap) -> float:

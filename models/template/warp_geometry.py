@@ -295,4 +295,12 @@ def coronal_mean_width_mm(vertices_local: Points, faces: NDArray[np.integer], v_
     widths = coronal_widths_mm(vertices_local, faces, v_mm)
     if not len(widths) or widths.max() <= 0.0:
         raise ValueError(f"the plane v = {v_mm:.1f} mm does not cut the body")
+    return mean_body_width_mm(widths)
+
+
+def mean_body_width_mm(widths_mm: Points) -> float:
+    """The mean of a body's left–right extents, one per height, leaving out the heights narrower
+    than ``CORONAL_EDGE_FRACTION`` of the widest (lines that only graze an endplate's rim): the
+    body width the warp fits, the yardstick and the label measure read."""
+    widths = np.asarray(widths_mm, dtype=np.float64)
     return float(widths[widths >= CORONAL_EDGE_FRACTION * widths.max()].mean())
