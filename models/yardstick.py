@@ -16,7 +16,12 @@ Comparison of one level:
    (Besl & McKay 1992; Kabsch rotation, no scaling); the start with the lowest residual wins;
 3. symmetric surface distance: area-uniform samples on each surface, exact distance to the other
    surface (VTK cell locator), pooled; report mean, 95th percentile and maximum (mm);
-4. dimensions of both, measured identically from the surface alone (:func:`measure_vertebra`).
+4. the same mean with size removed (a similarity alignment): the aligned surface scaled about
+   its centroid to the reference's centroid size (RMS distance of area-uniform samples from their
+   centroid), refined by ICP again. A patient drawn larger or smaller than the population mean
+   lies further from the mean shape rigidly than its shape alone does; ``size_ratio`` says by how
+   much it was drawn larger;
+5. dimensions of both, measured identically from the surface alone (:func:`measure_vertebra`).
 
 Run ``python -m fluorosim.models.yardstick [--seed N]`` for the table of the default generated patient.
 """
@@ -110,6 +115,10 @@ class VertebraComparison:
     mean_distance_mm: float
     p95_distance_mm: float
     max_distance_mm: float
+    #: mean symmetric distance after scaling to the reference's centroid size (size removed)
+    shape_mean_distance_mm: float
+    #: generated centroid size / reference centroid size
+    size_ratio: float
     generated: VertebraDimensions
     reference: VertebraDimensions
     reference_from_generated: NDArray[np.float64]
@@ -493,6 +502,7 @@ def compare_vertebra(
     backward = distances_to_surface(on_reference, aligned) * -_outside_sign(on_reference, aligned)
     signed = np.concatenate([forward, backward])
     distances = np.abs(signed)
+    size_ratio, shape_mean_mm = _size_removed(aligned, reference, on_generated, on_reference, rng)
     reference_dims, frame, front_mm, back_mm = _measure(reference)
     anatomical = _apply(
         cast(NDArray[np.float64], np.linalg.inv(frame)), np.vstack([on_generated, on_reference])
@@ -519,11 +529,42 @@ def compare_vertebra(
         mean_distance_mm=float(distances.mean()),
         p95_distance_mm=float(np.percentile(distances, 95)),
         max_distance_mm=float(distances.max()),
+        shape_mean_distance_mm=shape_mean_mm,
+        size_ratio=size_ratio,
         generated=measure_vertebra(generated),
         reference=reference_dims,
         reference_from_generated=reference_from_generated,
         regions=regions,
     )
+
+
+def _centroid_size_mm(points: NDArray[np.float64]) -> float:
+    """RMS distance of points from their centroid (Procrustes' centroid size for area samples)."""
+    return float(np.sqrt(np.mean(np.sum((points - points.mean(axis=0)) ** 2, axis=1))))
+
+
+def _size_removed(
+    aligned: pv.PolyData,
+    reference: pv.PolyData,
+    on_aligned: NDArray[np.float64],
+    on_reference: NDArray[np.float64],
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """(size ratio, mean symmetric distance mm) of the rigidly ``aligned`` surface scaled about
+    its centroid to the reference's centroid size and aligned again by ICP."""
+    ratio = _centroid_size_mm(on_aligned) / _centroid_size_mm(on_reference)
+    centre = on_aligned.mean(axis=0)
+    scaled = aligned.copy()
+    scaled.points = centre + (np.asarray(aligned.points) - centre) / ratio
+    moving = sample_surface(scaled, ICP_SAMPLES, rng)
+    fixed = sample_surface(reference, ICP_SAMPLES, rng)
+    transform, _ = icp(moving, fixed, np.eye(4))
+    scaled.points = _apply(transform, np.asarray(scaled.points))
+    on_scaled = sample_surface(scaled, DISTANCE_SAMPLES, rng)
+    distances = np.concatenate(
+        [distances_to_surface(on_scaled, reference), distances_to_surface(on_reference, scaled)]
+    )
+    return ratio, float(distances.mean())
 
 
 def _outside_sign(points: NDArray[np.float64], mesh: pv.PolyData) -> NDArray[np.float64]:
@@ -552,12 +593,14 @@ def compare_patient(
 def format_table(comparisons: Sequence[VertebraComparison]) -> str:
     """A plain-text table: distances per level, then generated vs mean-shape dimensions."""
     lines = [
-        f"Surface distance after rigid alignment (target mean ≤ {TARGET_MEAN_DISTANCE_MM:g} mm)",
-        f"{'level':<6}{'mean mm':>9}{'p95 mm':>9}{'max mm':>9}",
+        f"Surface distance after rigid alignment (target mean ≤ {TARGET_MEAN_DISTANCE_MM:g} mm);"
+        " then with size removed (scaled to the reference's centroid size)",
+        f"{'level':<6}{'mean mm':>9}{'p95 mm':>9}{'max mm':>9}{'size':>8}{'shape mm':>10}",
     ]
     for c in comparisons:
         lines.append(
-            f"{c.level:<6}{c.mean_distance_mm:>9.2f}{c.p95_distance_mm:>9.2f}{c.max_distance_mm:>9.2f}"
+            f"{c.level:<6}{c.mean_distance_mm:>9.2f}{c.p95_distance_mm:>9.2f}"
+            f"{c.max_distance_mm:>9.2f}{c.size_ratio:>8.3f}{c.shape_mean_distance_mm:>10.2f}"
         )
     lines.append("")
     lines.append("Where they differ: mean |d| / mean signed mm (+ = generated too big), per region")

@@ -167,6 +167,16 @@ def test_a_bigger_copy_is_reported_as_too_big_in_every_region(mean_shape):
         # a uniformly larger shape lies outside the reference nearly everywhere
         assert region.mean_signed_mm > 0.6 * region.mean_mm > 0, name
     assert result.generated.body_width_mm > result.reference.body_width_mm
+    # with size removed it is the reference again
+    assert result.size_ratio == pytest.approx(1.06, abs=0.005)
+    assert result.shape_mean_distance_mm < 0.1 < 0.5 < result.mean_distance_mm
+
+
+@pytest.mark.shared_data
+def test_size_removed_still_tells_levels_apart(mean_shape):
+    """Scaling to the reference's size does not hide a different shape: L5 against L3."""
+    other = compare_vertebra(mean_shape["L5"], mean_shape["L3"], "L3", np.random.default_rng(1))
+    assert other.shape_mean_distance_mm > 0.5
 
 
 @pytest.mark.shared_data
