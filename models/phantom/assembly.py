@@ -80,7 +80,11 @@ log = logging.getLogger(__name__)
 #: extent, which is 4–13 % wider than the bone's waist): L4 +14 %, L5 +8 %, L1–L3 +2–12 %; the
 #: posterior elements keep their scale. (5.8 was a reverted L1 canal: skipped so no cache of it
 #: is read.)
-GENERATOR_MAJOR = "5.9"
+#: 5.10: L1's canal drawn too (the template's scaled as the patient's L2–L5 are; kept with the
+#: template's and scaled with L1's smaller body it read 14.5 × 12.0 mm, a stenotic canal); an
+#: inferior articular process's tip now blends into the lower vertebra's canal shift past the
+#: joint's centre, so L1's widened arch does not push its processes' tips into L2's lamina.
+GENERATOR_MAJOR = "5.10"
 Part = Callable[[Grid, PatientParameters, Anchors], PartResult]
 #: (module under models.phantom, function) of parts written by other modules, in running order.
 EXTERNAL_PARTS: tuple[tuple[str, str], ...] = (

@@ -40,7 +40,11 @@ Lumbar vertebral bodies (absolute mm; per level L1…L5):
   bodies do, and the rest is mostly shared by the patient's levels (a narrow canal is narrow
   throughout; the split is approx.). Draws are clipped at ±2 SD and within Clouthier's range (L5's
   width, whose lateral recesses the hole's full extent includes (the mean shape reads 35.5), at
-  its own ±2 SD). L1 is in neither source: its canal stays the template's, scaled with its body.
+  its own ±2 SD). L1 is in neither source: the template's L1 canal takes the factor the
+  patient's L2–L5 canal has over the template's (the mean of the four levels' ratios; the
+  template's canal measured by models.yardstick, TEMPLATE_CANAL_MM). Kept with the template's
+  and scaled with L1's body (0.8 × for the default patient) it read 14.5 × 11.5 mm, a stenotic
+  canal and a 6 mm step in the owl eyes' spacing from L2 to L1 on AP.
 - facet joint angle to the sagittal plane (the axial view) L2/3, L3/4, L4/5, L5/S1: 30.4 / 38.7 /
   47.0 / 47.3°, Jentzsch et al., Radiol Res Pract 2013 (CT, 620 patients), whose SD is not quoted
   in the reference docs: taken as ≈6.7° (approx.), mostly shared by the patient's joints (6.0° shared,
@@ -143,12 +147,19 @@ PEDICLE_HEIGHT_LEVEL_SD_MM = 0.85
 PEDICLE_HEIGHT_CLIP_SD = 2.0
 #: Spinal canal width / depth L1…L5 as models.yardstick measures them: the population-mean shape's
 #: L2–L5 (Clouthier 2023's mean surface: 23.8 / 25.0 / 27.5 / 35.5 and 17.0 / 16.0 / 16.0 / 17.5)
-#: scaled to Clouthier's L2–L5 means; L1 (None) keeps the template's canal.
+#: scaled to Clouthier's L2–L5 means; L1 follows them (TEMPLATE_CANAL_MM).
 CANAL_MEAN_SHAPE_MM = {"width": (23.8, 25.0, 27.5, 35.5), "depth": (17.0, 16.0, 16.0, 17.5)}
 #: Clouthier 2023's L2–L5 canal (mean, low, high), mm.
 CLOUTHIER_CANAL_L2_L5 = {"width": (26.7, 21.5, 31.8), "depth": (16.7, 13.0, 20.4)}
 #: Cook & Baker 2021's L5 canal (mean, SD), mm.
 COOK_BAKER_L5_CANAL = {"width": (28.2, 3.1), "depth": (15.6, 2.1)}
+#: The shipped template's (Visible Human Male) canal L1…L5, measured by models.yardstick; L1's
+#: drawn canal is its L1 times the mean factor the patient's L2–L5 have over these (no published
+#: L1 canal in the reference tables).
+TEMPLATE_CANAL_MM = {
+    "width": (18.0, 21.5, 18.75, 24.5, 29.5),
+    "depth": (14.0, 12.5, 12.5, 15.0, 16.0),
+}
 #: Fraction of a canal's own variance shared by the patient's levels (approx.).
 CANAL_SHARED_VARIANCE = 0.64
 CANAL_CLIP_SD = 2.0
@@ -242,7 +253,8 @@ class VertebraTargets:
     body_height_posterior_mm: float
     #: vertical chord through the pedicle isthmus (Zindrick 1987's pedicle height)
     pedicle_height_mm: float = 15.0
-    #: spinal canal as models.yardstick measures it (None: the template's, scaled with the body)
+    #: spinal canal as models.yardstick measures it (None: the template's, scaled with the body;
+    #: every level is drawn since generator 5.8)
     canal_width_mm: float | None = None
     canal_depth_mm: float | None = None
 
@@ -481,7 +493,8 @@ def canal_bounds_mm(name: str, level: str) -> tuple[float, float]:
 
 
 def _canals(params: PatientParameters, scale: float) -> dict[str, tuple[float, float]]:
-    """(width, depth) of the canal per level L2…L5, drawn on its own random stream."""
+    """(width, depth) of the canal per level L2…L5, drawn on its own random stream, and L1's from
+    the template's scaled as the patient's L2–L5 are (TEMPLATE_CANAL_MM)."""
     rng = params.rng("tmplcanl")
     sex = VERTEBRA_SEX_FACTOR[params.sex]
     shared = {name: float(rng.standard_normal()) for name in ("width", "depth")}
@@ -498,6 +511,19 @@ def _canals(params: PatientParameters, scale: float) -> dict[str, tuple[float, f
             value = canal_means_mm(name)[n] * scale * sex * (1.0 + own_cv * z)
             drawn.append(float(np.clip(value, *canal_bounds_mm(name, level))))
         canals[level] = (drawn[0], drawn[1])
+    width, depth = (
+        TEMPLATE_CANAL_MM[name][0]
+        * float(
+            np.mean(
+                [
+                    canals[level][k] / TEMPLATE_CANAL_MM[name][n + 1]
+                    for n, level in enumerate(LUMBAR_LEVELS[1:])
+                ]
+            )
+        )
+        for k, name in enumerate(("width", "depth"))
+    )
+    canals["L1"] = (width, depth)
     return canals
 
 

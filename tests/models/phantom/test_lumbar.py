@@ -170,7 +170,7 @@ def test_real_canal_labels_read_the_drawn_canal(patient_id):
     seed = seed_for(patient_id)
     targets = patient_targets(PatientParameters(seed=seed, skeleton="real"))
     width_errors = []
-    for level in ("L2", "L3", "L4", "L5"):
+    for level in LUMBAR_LEVELS:
         canal = measure.canal_dimensions(patient, level)
         drawn = targets.vertebrae[level]
         width_errors.append(canal.width_mm - drawn.canal_width_mm)

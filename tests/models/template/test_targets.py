@@ -112,14 +112,32 @@ def canal(t: PatientTargets, name: str, level: str) -> float:
 def test_canals_follow_clouthier_2023(mixed, name, mean, low, high) -> None:
     """L2–L5 pooled over 200 patients: Clouthier's mean (their range as ±2 SD for the standard
     error); every draw inside the published range but L5's width, which the mean shape's lateral
-    recesses put above it (35.5 mm measured alike), within its own ±2 SD; L1 keeps the template's."""
+    recesses put above it (35.5 mm measured alike), within its own ±2 SD."""
     values = np.array([canal(t, name, level) for t in mixed for level in CANAL_LEVELS])
     assert_mean(values, mean, (high - low) / 4.0, f"canal {name}")
     for level in CANAL_LEVELS:
         drawn = [canal(t, name, level) for t in mixed]
         bounds = (low, high) if (name, level) != ("width", "L5") else (26.4, 41.5)
         assert bounds[0] - 1e-9 <= min(drawn) and max(drawn) <= bounds[1] + 1e-9, (level, bounds)
-    assert all(t.vertebrae["L1"].canal_width_mm is None for t in mixed)
+
+
+def test_l1_canal_follows_the_patients_lumbar_canal(mixed) -> None:
+    """L1 (in no published table) is the template's L1 canal times the mean factor the patient's
+    L2–L5 canal has over the template's: every patient has one, it goes with L2, and it lies between
+    the template's (18.0 × 14.0 mm) scaled by the smallest and the largest of those factors."""
+    from fluorosim.models.template.targets import TEMPLATE_CANAL_MM
+
+    for name in ("width", "depth"):
+        template = TEMPLATE_CANAL_MM[name]
+        for t in mixed:
+            factors = [
+                canal(t, name, level) / template[n + 1] for n, level in enumerate(CANAL_LEVELS)
+            ]
+            l1 = canal(t, name, "L1")
+            assert l1 == pytest.approx(template[0] * float(np.mean(factors)))
+            assert template[0] * min(factors) <= l1 <= template[0] * max(factors)
+        l1s = [canal(t, name, "L1") for t in mixed]
+        assert np.corrcoef(l1s, [canal(t, name, "L2") for t in mixed])[0, 1] > 0.5
 
 
 @pytest.mark.parametrize("name", ["width", "depth"])

@@ -179,10 +179,13 @@ def test_each_warped_bone_is_still_its_template(template, seed, variant) -> None
         assert mean < mean_limit and p95 < p95_limit, f"{bone}: {mean:.2f} / {p95:.2f} mm"
 
 
-@pytest.mark.parametrize("seed", (0, 3))
+@pytest.mark.parametrize("seed", (0, 1, 3))
 def test_l2_to_l5_are_near_the_population_mean_shape(template, shared_data, seed) -> None:
-    """Rigidly aligned (ICP), each warped L2–L5 lies within 2 mm (mean symmetric surface distance)
-    of the mean shape of 87 CT patients (Clouthier et al. 2023)."""
+    """Each warped L2–L5 lies within 2 mm (mean symmetric surface distance) of the mean shape of
+    87 CT patients (Clouthier et al. 2023): rigidly aligned (ICP) for patients drawn near the
+    population's size (seeds 0 and 3: 0.91–1.42 mm on generator 5.10), and with size removed for
+    every seed. Seed 1 is drawn large (its L5 1.115 × the mean shape's centroid size): rigidly
+    2.18 mm at L5, but 1.00–1.19 mm at every level once size is removed."""
     from fluorosim.models import yardstick
 
     folder = shared_data / "lumbar-mean-shape"
@@ -195,7 +198,9 @@ def test_l2_to_l5_are_near_the_population_mean_shape(template, shared_data, seed
         comparison = yardstick.compare_vertebra(
             polydata(mesh.vertices_mm, mesh.faces), reference[level], level
         )
-        assert comparison.mean_distance_mm <= 2.0, f"{level}: {comparison.mean_distance_mm:.2f}"
+        assert comparison.shape_mean_distance_mm <= 2.0, (level, comparison.size_ratio)
+        if abs(comparison.size_ratio - 1.0) <= 0.05:
+            assert comparison.mean_distance_mm <= 2.0, f"{level}: {comparison.mean_distance_mm:.2f}"
 
 
 @pytest.mark.parametrize("seed", (0, 3))
@@ -271,8 +276,9 @@ def test_the_canal_shift_keeps_the_facet_joints_together(template, seed, sex) ->
     but each facet joint's two articular processes move together: its template centre mapped by
     the upper and by the lower vertebra lands at most 0.5 mm further apart than without the
     canal's shift (seed 0: 1.7–3.2 mm either way, the template's own mismatch under the body
-    scaling), and no vertebra reaches more than 0.2 mm deeper into the bone below (seeds 0–2,
-    21 and two female patients: at most 0.08 mm deeper)."""
+    scaling), and no vertebra reaches more than 0.2 mm deeper into the bone below (generator
+    5.10, seeds 0–2 male and 0–1 female: at most 0.15 mm deeper, L1 into L2, whose canal shift
+    moves its pedicles out ≈4.8 mm a side; 0.08 at the other joints)."""
     warp = warp_for(template, seed, sex=sex)
     plain = patient_warp(template, without_canal(warp.targets))
     before, after = facet_gaps_mm(template, plain), facet_gaps_mm(template, warp)
