@@ -502,7 +502,13 @@ def compare_vertebra(
     backward = distances_to_surface(on_reference, aligned) * -_outside_sign(on_reference, aligned)
     signed = np.concatenate([forward, backward])
     distances = np.abs(signed)
-    size_ratio, shape_mean_mm = _size_removed(aligned, reference, on_generated, on_reference, rng)
+    size_ratio, shape_mean_mm = _size_removed(
+        aligned,
+        reference,
+        (_apply(reference_from_generated, moving), fixed),
+        on_generated,
+        on_reference,
+    )
     reference_dims, frame, front_mm, back_mm = _measure(reference)
     anatomical = _apply(
         cast(NDArray[np.float64], np.linalg.inv(frame)), np.vstack([on_generated, on_reference])
@@ -546,21 +552,21 @@ def _centroid_size_mm(points: NDArray[np.float64]) -> float:
 def _size_removed(
     aligned: pv.PolyData,
     reference: pv.PolyData,
+    icp_pair: tuple[NDArray[np.float64], NDArray[np.float64]],
     on_aligned: NDArray[np.float64],
     on_reference: NDArray[np.float64],
-    rng: np.random.Generator,
 ) -> tuple[float, float]:
     """(size ratio, mean symmetric distance mm) of the rigidly ``aligned`` surface scaled about
-    its centroid to the reference's centroid size and aligned again by ICP."""
+    its centroid to the reference's centroid size and aligned again by ICP. The samples already
+    drawn are reused: ``icp_pair`` (the aligned surface's and the reference's ICP samples) and
+    ``on_aligned`` scale with the surface and stay area-uniform, so none is drawn again."""
     ratio = _centroid_size_mm(on_aligned) / _centroid_size_mm(on_reference)
     centre = on_aligned.mean(axis=0)
+    moving, fixed = icp_pair
+    transform, _ = icp(centre + (moving - centre) / ratio, fixed, np.eye(4))
     scaled = aligned.copy()
-    scaled.points = centre + (np.asarray(aligned.points) - centre) / ratio
-    moving = sample_surface(scaled, ICP_SAMPLES, rng)
-    fixed = sample_surface(reference, ICP_SAMPLES, rng)
-    transform, _ = icp(moving, fixed, np.eye(4))
-    scaled.points = _apply(transform, np.asarray(scaled.points))
-    on_scaled = sample_surface(scaled, DISTANCE_SAMPLES, rng)
+    scaled.points = _apply(transform, centre + (np.asarray(aligned.points) - centre) / ratio)
+    on_scaled = _apply(transform, centre + (on_aligned - centre) / ratio)
     distances = np.concatenate(
         [distances_to_surface(on_scaled, reference), distances_to_surface(on_reference, scaled)]
     )
