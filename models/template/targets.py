@@ -511,20 +511,17 @@ def _canals(params: PatientParameters, scale: float) -> dict[str, tuple[float, f
             value = canal_means_mm(name)[n] * scale * sex * (1.0 + own_cv * z)
             drawn.append(float(np.clip(value, *canal_bounds_mm(name, level))))
         canals[level] = (drawn[0], drawn[1])
-    width, depth = (
-        TEMPLATE_CANAL_MM[name][0]
-        * float(
-            np.mean(
-                [
-                    canals[level][k] / TEMPLATE_CANAL_MM[name][n + 1]
-                    for n, level in enumerate(LUMBAR_LEVELS[1:])
-                ]
-            )
-        )
-        for k, name in enumerate(("width", "depth"))
-    )
-    canals["L1"] = (width, depth)
+    canals["L1"] = (_l1_canal_mm(canals, "width"), _l1_canal_mm(canals, "depth"))
     return canals
+
+
+def _l1_canal_mm(canals: dict[str, tuple[float, float]], name: str) -> float:
+    """L1's canal ``name``: the template's, times the mean factor the drawn L2–L5 have over the
+    template's (TEMPLATE_CANAL_MM)."""
+    k = ("width", "depth").index(name)
+    template = TEMPLATE_CANAL_MM[name]
+    factors = [canals[level][k] / template[n] for n, level in enumerate(LUMBAR_LEVELS[1:], 1)]
+    return template[0] * float(np.mean(factors))
 
 
 def facet_angles_deg(params: PatientParameters) -> dict[str, dict[str, float]]:

@@ -12,10 +12,10 @@ a bone into the patient (LPS mm, origin at the S1 superior endplate centre):
    height: :func:`~models.template.warp_geometry.coronal_mean_width_mm`; the ArtiSynth body-only
    mesh's widest extent, fitted before generator 5.9, is 2–15 % wider than the bone's and left
    L4 waisted 6 mm under the population-mean shape). The heights are the WHOLE bone's (what an
-   image or a label volume shows): the template's body-only mesh, whose lines the quadrilateral carries, has its endplates 0.4–1.9 mm
-   inside the bone's, so each quadrilateral height is the target divided by the template's ratio
-   of the bone's chord to the body's line height, measured 3 mm inside each wall (where
-   :mod:`models.phantom.measure` reads body heights). The posterior elements scale about the
+   image or a label volume shows): the template's body-only mesh, whose lines the quadrilateral
+   carries, has its endplates 0.4–1.9 mm inside the bone's, so each quadrilateral height is the
+   target divided by the template's ratio of the bone's chord to the body's line height, measured
+   3 mm inside each wall (where :mod:`models.phantom.measure` reads body heights). The posterior elements scale about the
    middle of the posterior wall with the target width over the body-only mesh's widest extent
    (u: the scale their pedicles, canal and facets are fitted at; the body's own width blends
    into it toward the posterior wall: :class:`BodyWiden`), the posterior height ratio (w) and
